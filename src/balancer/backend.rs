@@ -1,0 +1,106 @@
+//! One backend server and the guard that tracks a request to it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ewma::PeakEwma;
+
+/// One backend server with live counters (shared by all worker threads).
+#[derive(Debug)]
+pub struct Backend {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// Relative share for the weighted and hash algorithms; 0 counts as 1.
+    pub weight: u32,
+    in_flight: AtomicU32,
+    latency: PeakEwma,
+    /// Origin of the latency estimate's clock.
+    born: Instant,
+}
+
+impl Backend {
+    pub fn new(name: String, addr: SocketAddr, weight: u32) -> Self {
+        Self {
+            name,
+            addr,
+            weight,
+            in_flight: AtomicU32::new(0),
+            latency: PeakEwma::new(),
+            born: Instant::now(),
+        }
+    }
+
+    /// Requests started with [`Backend::begin`] whose guard is still alive.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Relaxed)
+    }
+
+    /// The current peak-EWMA latency estimate.
+    pub fn latency_ewma(&self) -> Duration {
+        let ns = self.latency.estimate(self.clock(Instant::now()));
+        Duration::try_from_secs_f64(ns / 1e9).unwrap_or(Duration::MAX)
+    }
+
+    /// Marks a request as started; the guard decrements in-flight when dropped and records
+    /// the elapsed time (start → drop, or → `guard.record(latency)`) into the peak-EWMA.
+    pub fn begin(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Relaxed);
+        RequestGuard {
+            backend: Arc::clone(self),
+            start: Instant::now(),
+            recorded: false,
+        }
+    }
+
+    /// Feeds one latency sample into the peak-EWMA.
+    pub(crate) fn record_latency(&self, latency: Duration) {
+        let now = self.clock(Instant::now());
+        self.latency.observe(latency.as_nanos() as f64, now);
+    }
+
+    /// The P2C cost at `now`: latency estimate × (in flight + 1).
+    pub(super) fn cost(&self, now: Instant) -> f64 {
+        self.latency.estimate(self.clock(now)) * (f64::from(self.in_flight()) + 1.0)
+    }
+
+    /// Nanoseconds from `born` to `now`.
+    fn clock(&self, now: Instant) -> u64 {
+        let ns = now.saturating_duration_since(self.born).as_nanos();
+        u64::try_from(ns).unwrap_or(u64::MAX)
+    }
+}
+
+/// One request in flight to a [`Backend`]; see [`Backend::begin`].
+#[derive(Debug)]
+pub struct RequestGuard {
+    backend: Arc<Backend>,
+    start: Instant,
+    recorded: bool,
+}
+
+impl RequestGuard {
+    pub fn backend(&self) -> &Arc<Backend> {
+        &self.backend
+    }
+
+    /// Records `latency` (e.g. time to response headers) now, instead of the
+    /// time until drop. Only the first call records; the request stays in
+    /// flight until the guard is dropped.
+    pub fn record(&mut self, latency: Duration) {
+        if !self.recorded {
+            self.recorded = true;
+            self.backend.record_latency(latency);
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.backend.record_latency(self.start.elapsed());
+        }
+        self.backend.in_flight.fetch_sub(1, Relaxed);
+    }
+}

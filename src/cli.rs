@@ -1,0 +1,327 @@
+//! The command line: `up` (the demo stack), `run` (a deployment from a
+//! config file) and `check` (validate a config), plus logging setup.
+//!
+//! Exit codes: 0 success, 1 failure while running, 2 invalid configuration
+//! or arguments.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+use crate::app::RunningApp;
+use crate::config::{self, Model};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "TLS termination, load balancing and more, in one binary"
+)]
+pub struct Cli {
+    /// Log level or filter (e.g. `debug`, `rampart=trace`); overrides RUST_LOG and the config.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// Log format: human-readable text, JSON lines, or auto (text on a terminal, JSON otherwise).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+    Auto,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole demo stack on localhost: an HTTPS load balancer in front of three built-in web servers.
+    Up(UpArgs),
+    /// Run a deployment described by a config file.
+    Run {
+        /// The config file.
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config file (and its certificates) without running it.
+    Check {
+        /// The config file.
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Where the generated CA and certificates are kept.
+    #[arg(long, default_value = ".rampart")]
+    pub state_dir: PathBuf,
+    /// HTTPS port of the load balancer.
+    #[arg(long, default_value_t = 8443)]
+    pub https_port: u16,
+    /// Plain HTTP port (redirects to HTTPS).
+    #[arg(long, default_value_t = 8080)]
+    pub http_port: u16,
+    /// Port of web-01; web-02 and web-03 take the next two.
+    #[arg(long, default_value_t = 9101)]
+    pub web_port: u16,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<u32>,
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { ref config } => check(config),
+        Command::Run { ref config } => match config::load_file(config) {
+            Ok(model) => serve(&cli, model, false),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Up(ref args) => match demo_model(args) {
+            Ok(model) => serve(&cli, model, true),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load_file(path) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Ok(model) => {
+            let mut problems = 0;
+            for l in &model.listeners {
+                if let config::model::ListenerKind::Https(s) = &l.kind {
+                    for c in &s.certs {
+                        for p in c.problems() {
+                            eprintln!("error: listener `{}`: {p}", l.name);
+                            problems += 1;
+                        }
+                    }
+                }
+            }
+            if problems > 0 {
+                return ExitCode::from(2);
+            }
+            println!(
+                "{}: ok ({} listeners, {} pools, {} routes, {} origins)",
+                path.display(),
+                model.listeners.len(),
+                model.pools.len(),
+                model.routes.len(),
+                model.origins.len()
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The demo stack as a config, validated like any other.
+pub fn demo_model(a: &UpArgs) -> Result<Model, config::ConfigError> {
+    let toml = format!(
+        r#"
+[runtime]
+state_dir = "{state}"
+{workers}
+
+[[listener]]
+name = "https"
+address = "127.0.0.1:{https}"
+protocol = "https"
+
+[[listener]]
+name = "http"
+address = "127.0.0.1:{http}"
+redirect_to = "https"
+
+[[pool]]
+name = "web"
+[[pool.server]]
+name = "web-01"
+address = "127.0.0.1:{w1}"
+[[pool.server]]
+name = "web-02"
+address = "127.0.0.1:{w2}"
+[[pool.server]]
+name = "web-03"
+address = "127.0.0.1:{w3}"
+
+[[route]]
+pool = "web"
+
+[[origin]]
+name = "web-01"
+address = "127.0.0.1:{w1}"
+demo = true
+[[origin]]
+name = "web-02"
+address = "127.0.0.1:{w2}"
+demo = true
+[[origin]]
+name = "web-03"
+address = "127.0.0.1:{w3}"
+demo = true
+"#,
+        state = a
+            .state_dir
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\""),
+        workers = a
+            .workers
+            .map(|w| format!("workers = {w}"))
+            .unwrap_or_default(),
+        https = a.https_port,
+        http = a.http_port,
+        w1 = a.web_port,
+        w2 = a.web_port.wrapping_add(1),
+        w3 = a.web_port.wrapping_add(2),
+    );
+    let cwd = std::env::current_dir().unwrap_or_default();
+    config::load_str(&toml, "<rampart up>", &cwd)
+}
+
+fn init_logging(cli: &Cli, model: &Model) {
+    let filter = match (
+        &cli.log_level,
+        std::env::var("RUST_LOG").ok(),
+        &model.log.level,
+    ) {
+        (Some(l), _, _) => EnvFilter::try_new(l),
+        (None, Some(env), _) if !env.is_empty() => EnvFilter::try_new(env),
+        (None, _, Some(l)) => EnvFilter::try_new(l),
+        _ => EnvFilter::try_new("info"),
+    }
+    .unwrap_or_else(|e| {
+        eprintln!("warning: invalid log filter ({e}); using `info`");
+        EnvFilter::new("info")
+    });
+    let json = match cli.log_format {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Text) => false,
+        Some(LogFormat::Auto) | None => model.log.json.unwrap_or(!std::io::stderr().is_terminal()),
+    };
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+fn serve(cli: &Cli, model: Model, demo: bool) -> ExitCode {
+    init_logging(cli, &model);
+    let rt = if model.workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(model.workers)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let app = match RunningApp::start(&model).await {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        announce(&app, demo);
+        wait_for_signal().await;
+        tracing::info!("shutting down: draining connections");
+        if app.shutdown().await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// Prints what is served, one `listening` line per socket (tests and
+/// scripts read these), and for the demo the URLs to open.
+fn announce(app: &RunningApp, demo: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for b in app.listeners.iter().chain(&app.origins) {
+        let _ = writeln!(out, "listening {} {}", b.name, b.url());
+    }
+    if let Some(ca) = &app.local_ca {
+        let _ = writeln!(out, "local CA certificate: {}", ca.display());
+    }
+    if demo {
+        let https = app.listeners.iter().find(|l| l.scheme == "https");
+        let http = app.listeners.iter().find(|l| l.scheme == "http");
+        let _ = writeln!(out, "\nrampart is up.");
+        if let Some(h) = https {
+            let _ = writeln!(
+                out,
+                "  load balancer:  https://localhost:{}/  (HTTP/1.1 and HTTP/2)",
+                h.addr.port()
+            );
+        }
+        if let Some(h) = http {
+            let _ = writeln!(
+                out,
+                "  redirect:       http://localhost:{}/  -> HTTPS (308)",
+                h.addr.port()
+            );
+        }
+        for o in &app.origins {
+            let _ = writeln!(out, "  web server:     {} {}", o.name, o.url());
+        }
+        if let (Some(ca), Some(h)) = (&app.local_ca, https) {
+            let _ = writeln!(
+                out,
+                "  try:            curl --cacert {} https://localhost:{}/",
+                ca.display(),
+                h.addr.port()
+            );
+        }
+        let _ = writeln!(out, "Press Ctrl-C to stop.");
+    }
+    let _ = out.flush();
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,12 @@
+//! Configuration: the TOML schema users write ([`schema`]), the validated
+//! model the code runs ([`model`]), and the loader that turns one into the
+//! other with errors that name the file, line, column and key ([`load`]).
+//!
+//! Exposes [`load_file`], [`load_str`], [`Model`] and [`ConfigError`].
+
+pub mod load;
+pub mod model;
+pub mod schema;
+
+pub use load::{load_file, load_str, ConfigError};
+pub use model::Model;

@@ -1,0 +1,152 @@
+//! The validated model the code runs, built from [`super::schema`] by
+//! [`super::load`]. Everything here has been checked: addresses parse,
+//! routes name existing pools, pools are not empty, certificates load.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use crate::balancer::{Algorithm, HashKey};
+use crate::tls::LoadedCert;
+
+/// A whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The file it came from, if any (for reloads and messages).
+    pub source: Option<PathBuf>,
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    pub state_dir: PathBuf,
+    pub log: LogSettings,
+    pub timeouts: Timeouts,
+    pub generate_local_ca: bool,
+    pub listeners: Vec<Listener>,
+    pub pools: Vec<Pool>,
+    pub routes: Vec<Route>,
+    pub origins: Vec<Origin>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogSettings {
+    pub level: Option<String>,
+    /// `Some(true)` JSON, `Some(false)` text, `None` decide by terminal.
+    pub json: Option<bool>,
+}
+
+/// Timeouts applied by the proxy. Defaults are documented in `docs/config.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect to a backend.
+    pub connect: Duration,
+    /// From the request sent to the backend's response header.
+    pub response_header: Duration,
+    /// A client connection waiting for (the whole header of) its next
+    /// request, and a TLS handshake.
+    pub client_idle: Duration,
+    /// A pooled backend connection unused for this long is closed.
+    pub backend_idle: Duration,
+    /// Whole request: from arrival to the end of the response header.
+    pub request: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(3),
+            response_header: Duration::from_secs(30),
+            client_idle: Duration::from_secs(60),
+            backend_idle: Duration::from_secs(55),
+            request: Duration::from_secs(60),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub kind: ListenerKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ListenerKind {
+    /// Plain HTTP/1.1; with `redirect_to`, every request gets a 308 to that
+    /// HTTPS listener's port.
+    Http {
+        redirect_to: Option<String>,
+    },
+    Https(HttpsSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpsSettings {
+    /// Certificates by SNI; the first is the default. Empty = use the
+    /// generated local certificate.
+    pub certs: Vec<Arc<LoadedCert>>,
+    /// The `Strict-Transport-Security` value to send, if any.
+    pub hsts: Option<HeaderValue>,
+    pub http2: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    H2c,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub hash_key: HashKey,
+    pub sticky_cookie: Option<String>,
+    pub protocol: UpstreamProtocol,
+    pub max_idle_per_server: usize,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub weight: u32,
+}
+
+/// How a route matches the request's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    Any,
+    /// Lower-case exact host, port removed.
+    Exact(String),
+    /// `*.example.com` stored as `.example.com`.
+    Suffix(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Listener names; `None` = every listener.
+    pub listeners: Option<Vec<String>>,
+    pub host: HostMatch,
+    pub path_prefix: String,
+    /// Index into [`Model::pools`].
+    pub pool: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub content: OriginContent,
+}
+
+#[derive(Debug, Clone)]
+pub enum OriginContent {
+    Dir(PathBuf),
+    Demo,
+}

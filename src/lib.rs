@@ -1,0 +1,31 @@
+//! rampart: the front of a web infrastructure in one binary.
+//!
+//! The crate is laid out one module per concern; each module opens with a
+//! doc comment saying what it owns and what it exposes:
+//!
+//! - [`config`]: the TOML schema users write, and the validated model the
+//!   code runs.
+//! - [`app`]: turns a model into running listeners, origins and tasks, and
+//!   drains them on shutdown.
+//! - [`listener`]: accept loops, socket options, TLS handshakes.
+//! - [`tls`]: rustls server configs, SNI selection, the local CA.
+//! - [`proxy`]: the per-request pipeline, forwarding, upgrades and the one
+//!   place where errors become HTTP answers.
+//! - [`balancer`]: pools of servers and the algorithms that pick one.
+//! - [`origin`]: the built-in static web server role.
+//! - [`body`]: the one response body type every answer uses.
+//! - [`cli`]: the command line.
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+pub mod app;
+pub mod balancer;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod listener;
+#[path = "origin_stub.rs"]
+pub mod origin;
+pub mod proxy;
+pub mod tls;
+pub mod units;

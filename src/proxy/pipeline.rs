@@ -1,0 +1,227 @@
+//! The request pipeline, in order. Each step is a short function below;
+//! [`handle`] is the only entry point and never fails: errors go through
+//! [`super::rescue::answer`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::headers::{self, X_REQUEST_ID};
+use super::rescue::{self, ProxyError};
+use super::router::normalise_host;
+use super::upstream::{self, Target};
+use super::{ConnCtx, Runtime};
+use crate::balancer::PickInput;
+use crate::body::Body;
+use crate::config::model::UpstreamProtocol;
+
+/// Answers one client request.
+pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Body> {
+    let rt = cx.runtime.load_full();
+    let started = Instant::now();
+    // 2. request id: kept when sane, created otherwise; echoed on every answer.
+    let rid = headers::request_id(req.headers_mut());
+    match forward(req, &cx, &rt, &rid, started).await {
+        Ok(resp) => resp,
+        Err(e) => rescue::answer(&e, Some(&rid)),
+    }
+}
+
+async fn forward(
+    mut req: Request<Incoming>,
+    cx: &ConnCtx,
+    rt: &Runtime,
+    rid: &HeaderValue,
+    started: Instant,
+) -> Result<Response<Body>, ProxyError> {
+    let Some(l) = rt.listeners.get(cx.listener) else {
+        return Err(ProxyError::BadRequest("listener is gone"));
+    };
+    // 1. framing: refuse what two parsers could read differently.
+    check_framing(&req)?;
+    let host_value = host_of(&req);
+    // 3. a redirect-only listener answers at once.
+    if let Some(port) = l.redirect_port {
+        return Ok(redirect(&req, host_value.as_ref(), port, rid));
+    }
+    // 4. route by host and path.
+    let host = host_value
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .map(normalise_host)
+        .unwrap_or_default();
+    let pool_idx = l
+        .router
+        .find(&host, req.uri().path())
+        .ok_or_else(|| ProxyError::NoRoute {
+            host: host.clone(),
+            path: req.uri().path().to_string(),
+        })?;
+    let pool = &rt.pools[pool_idx];
+    // 5. pick a server.
+    let pick = pool
+        .balancer
+        .pick(&PickInput {
+            client_ip: cx.peer.ip(),
+            headers: req.headers(),
+        })
+        .ok_or_else(|| ProxyError::NoServer(pool.name.clone()))?;
+    let server = pick.server.clone();
+    let set_cookie = pick.set_cookie;
+    let guard = server.begin();
+    // 6. rewrite the request for the backend.
+    let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let mut up = req;
+    headers::strip_hop_by_hop(up.headers_mut(), upgrade);
+    headers::set_forwarded(up.headers_mut(), cx.peer.ip(), l.https, host_value.as_ref());
+    if let Some(h) = &host_value {
+        up.headers_mut().insert(header::HOST, h.clone());
+    }
+    let path = up
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // 7. forward, bounded by the response-header and whole-request timeouts.
+    let t = &rt.timeouts;
+    let target = Target {
+        server: &server.name,
+        addr: server.addr,
+        connect_timeout: t.connect,
+        idle_timeout: t.backend_idle,
+        max_idle: pool.max_idle,
+    };
+    let limit = t
+        .response_header
+        .min(t.request.saturating_sub(started.elapsed()));
+    let timeout = |after: Duration| ProxyError::ResponseTimeout {
+        server: server.name.clone(),
+        after,
+    };
+    let mut resp = match pool.protocol {
+        UpstreamProtocol::Http1 => {
+            *up.version_mut() = Version::HTTP_11;
+            *up.uri_mut() = Uri::from(path);
+            let r = tokio::time::timeout(limit, upstream::send_h1(target, up))
+                .await
+                .map_err(|_| timeout(limit))??;
+            let (parts, body) = r.into_parts();
+            Response::from_parts(parts, Body::Upstream(body.with_guard(guard)))
+        }
+        UpstreamProtocol::H2c => {
+            *up.version_mut() = Version::HTTP_2;
+            let authority = host_value
+                .as_ref()
+                .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+                .unwrap_or_else(|| Authority::from_static("backend"));
+            *up.uri_mut() = Uri::builder()
+                .scheme(Scheme::HTTP)
+                .authority(authority)
+                .path_and_query(path)
+                .build()
+                .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?;
+            up.headers_mut().remove(header::HOST);
+            let r = tokio::time::timeout(limit, upstream::send_h2(target, up))
+                .await
+                .map_err(|_| timeout(limit))??;
+            drop(guard);
+            r.map(Body::Incoming)
+        }
+    };
+    // 8. rewrite the response; relay the upgraded connection if any.
+    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
+    resp.headers_mut().insert(X_REQUEST_ID, rid.clone());
+    if let Some(hsts) = &l.hsts {
+        resp.headers_mut()
+            .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    if let Some(c) = set_cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    if switching {
+        if let Some(client) = client_upgrade {
+            relay_upgrade(client, &mut resp, server.name.clone());
+        }
+    }
+    Ok(resp)
+}
+
+/// Rejects requests whose body length two parsers could disagree on.
+fn check_framing<B>(req: &Request<B>) -> Result<(), ProxyError> {
+    let h = req.headers();
+    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+        return Err(ProxyError::BadRequest(
+            "both Content-Length and Transfer-Encoding are present",
+        ));
+    }
+    let mut lens = h.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(first) = lens.next() {
+        if lens.any(|v| v != first) {
+            return Err(ProxyError::BadRequest("differing Content-Length headers"));
+        }
+    }
+    Ok(())
+}
+
+/// The request's host: `Host` for HTTP/1.1, the `:authority` for HTTP/2.
+fn host_of<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if let Some(h) = req.headers().get(header::HOST) {
+        return Some(h.clone());
+    }
+    req.uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+}
+
+/// A 308 to the same host and path on the HTTPS listener's port.
+fn redirect<B>(
+    req: &Request<B>,
+    host: Option<&HeaderValue>,
+    port: u16,
+    rid: &HeaderValue,
+) -> Response<Body> {
+    let raw = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let name = match raw.strip_prefix('[') {
+        Some(rest) => format!("[{}]", rest.split(']').next().unwrap_or(rest)),
+        None => raw.rsplit_once(':').map_or(raw, |(h, _)| h).to_string(),
+    };
+    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = if port == 443 {
+        format!("https://{name}{pq}")
+    } else {
+        format!("https://{name}:{port}{pq}")
+    };
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(v) = HeaderValue::try_from(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut().insert(X_REQUEST_ID, rid.clone());
+    resp
+}
+
+/// Joins the client's and the backend's upgraded connections and copies
+/// bytes both ways until either side closes.
+fn relay_upgrade(client: hyper::upgrade::OnUpgrade, resp: &mut Response<Body>, server: String) {
+    let backend = hyper::upgrade::on(&mut *resp);
+    tokio::spawn(async move {
+        let (c, b) = match tokio::try_join!(client, backend) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(server = %server, error = %e, "upgrade failed");
+                return;
+            }
+        };
+        let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut b).await {
+            tracing::debug!(server = %server, error = %e, "upgraded connection ended");
+        }
+    });
+}

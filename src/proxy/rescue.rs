@@ -1,0 +1,90 @@
+//! The one place where errors become HTTP answers.
+//!
+//! Every failure on the request path is a [`ProxyError`]; [`answer`] maps
+//! it to a status and a short plain-text body and logs it (with the
+//! backend's name where there is one). Nothing else in rampart builds an
+//! error response.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::body::Body;
+
+/// Why a request could not be proxied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("no route matches host `{host}` and path `{path}`")]
+    NoRoute { host: String, path: String },
+    #[error("pool `{0}` has no server to send the request to")]
+    NoServer(String),
+    #[error("connecting to backend `{server}` ({addr}) failed: {source}")]
+    Connect {
+        server: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connecting to backend `{server}` timed out after {after:?}")]
+    ConnectTimeout { server: String, after: Duration },
+    #[error("backend `{server}` sent no response header within {after:?}")]
+    ResponseTimeout { server: String, after: Duration },
+    #[error("backend `{server}` failed: {source}")]
+    Upstream {
+        server: String,
+        #[source]
+        source: hyper::Error,
+    },
+}
+
+impl ProxyError {
+    /// The status a client receives for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
+            ProxyError::NoServer(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::ConnectTimeout { .. } | ProxyError::ResponseTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+        }
+    }
+}
+
+/// Builds the answer for `err` and logs it. `request_id` is echoed so that
+/// a user can quote it when reporting the failure.
+pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Body> {
+    let status = err.status();
+    let rid = request_id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), request_id = rid, "{err}");
+    } else {
+        tracing::debug!(status = status.as_u16(), request_id = rid, "{err}");
+    }
+    let text = match err {
+        ProxyError::BadRequest(why) => format!("400 Bad Request: {why}\n"),
+        _ => format!(
+            "{} {}\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ),
+    };
+    let mut resp = Response::new(Body::full(text));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if let Some(id) = request_id {
+        h.insert(super::headers::X_REQUEST_ID, id.clone());
+    }
+    resp
+}

@@ -1,0 +1,140 @@
+//! Route selection: the most specific host first (exact, then the longest
+//! `*.suffix`, then any), and within a host the longest path prefix. A
+//! prefix matches whole path segments: `/api` matches `/api` and
+//! `/api/users`, not `/apix`; a prefix ending in `/` matches anything below.
+
+use crate::config::model::{HostMatch, Route};
+
+#[derive(Debug, Clone)]
+struct Entry {
+    host: HostMatch,
+    prefix: String,
+    pool: usize,
+}
+
+/// The routes of one listener, sorted for first-match lookup.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    entries: Vec<Entry>,
+}
+
+impl Router {
+    /// Keeps the routes that apply to `listener`, most specific first.
+    pub fn new(routes: &[Route], listener: &str) -> Self {
+        let mut entries: Vec<Entry> = routes
+            .iter()
+            .filter(|r| {
+                r.listeners
+                    .as_ref()
+                    .is_none_or(|ls| ls.iter().any(|l| l == listener))
+            })
+            .map(|r| Entry {
+                host: r.host.clone(),
+                prefix: r.path_prefix.clone(),
+                pool: r.pool,
+            })
+            .collect();
+        entries.sort_by_key(|e| {
+            let host_rank = match &e.host {
+                HostMatch::Exact(_) => (0, 0),
+                HostMatch::Suffix(s) => (1, usize::MAX - s.len()),
+                HostMatch::Any => (2, 0),
+            };
+            (host_rank, usize::MAX - e.prefix.len())
+        });
+        Router { entries }
+    }
+
+    /// The pool index for a request; `host` is lower-case without a port.
+    pub fn find(&self, host: &str, path: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|e| host_matches(&e.host, host) && prefix_matches(&e.prefix, path))
+            .map(|e| e.pool)
+    }
+}
+
+fn host_matches(m: &HostMatch, host: &str) -> bool {
+    match m {
+        HostMatch::Any => true,
+        HostMatch::Exact(h) => h == host,
+        HostMatch::Suffix(s) => host.len() > s.len() && host.ends_with(s.as_str()),
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    match path.strip_prefix(prefix) {
+        None => false,
+        Some(rest) => rest.is_empty() || prefix.ends_with('/') || rest.starts_with('/'),
+    }
+}
+
+/// Lower-cased host without port, from `Host` or the URI authority.
+pub fn normalise_host(raw: &str) -> String {
+    let h = raw.trim();
+    let h = if let Some(rest) = h.strip_prefix('[') {
+        // [v6]:port
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        h.rsplit_once(':').map_or(h, |(a, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                a
+            } else {
+                h
+            }
+        })
+    };
+    h.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(host: HostMatch, prefix: &str, pool: usize) -> Route {
+        Route {
+            listeners: None,
+            host,
+            path_prefix: prefix.to_string(),
+            pool,
+        }
+    }
+
+    #[test]
+    fn longest_and_most_specific_first() {
+        let routes = vec![
+            route(HostMatch::Any, "/", 0),
+            route(HostMatch::Any, "/api", 1),
+            route(HostMatch::Suffix(".example.com".into()), "/", 2),
+            route(HostMatch::Exact("www.example.com".into()), "/", 3),
+            route(HostMatch::Exact("www.example.com".into()), "/static/", 4),
+        ];
+        let r = Router::new(&routes, "any");
+        assert_eq!(r.find("other.org", "/"), Some(0));
+        assert_eq!(r.find("other.org", "/api/x"), Some(1));
+        assert_eq!(r.find("other.org", "/api"), Some(1));
+        assert_eq!(r.find("other.org", "/apix"), Some(0));
+        assert_eq!(r.find("a.example.com", "/api"), Some(2));
+        assert_eq!(r.find("example.com", "/"), Some(0));
+        assert_eq!(r.find("www.example.com", "/static/x.css"), Some(4));
+        assert_eq!(r.find("www.example.com", "/index.html"), Some(3));
+    }
+
+    #[test]
+    fn listener_filter_and_no_match() {
+        let mut only = route(HostMatch::Exact("a.test".into()), "/", 0);
+        only.listeners = Some(vec!["public".into()]);
+        let r = Router::new(&[only], "internal");
+        assert_eq!(r.find("a.test", "/"), None);
+    }
+
+    #[test]
+    fn host_normalisation() {
+        assert_eq!(normalise_host("Example.COM:8443"), "example.com");
+        assert_eq!(normalise_host("[::1]:443"), "::1");
+        assert_eq!(normalise_host("example.com."), "example.com");
+    }
+}

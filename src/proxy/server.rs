@@ -1,0 +1,71 @@
+//! Serving client connections with hyper (and the built-in origins): HTTP/1.1 (with upgrades) on
+//! plain listeners and on TLS when ALPN did not pick `h2`, HTTP/2 when it
+//! did. Each connection is registered with the drain so
+//! that a drain lets requests in flight finish (and sends HTTP/2 GOAWAY).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{pipeline, ConnCtx};
+use crate::config::model::Timeouts;
+use crate::listener::DrainWatch;
+use crate::serve_gracefully;
+
+/// The hyper connection builders, configured once and shared.
+#[derive(Debug)]
+pub struct Builders {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    pub fn new(t: &Timeouts) -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .keep_alive(true)
+            // Covers both an idle keep-alive wait and a slow header.
+            .header_read_timeout(t.client_idle);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new()).max_concurrent_streams(256);
+        Builders { h1, h2 }
+    }
+}
+
+/// Serves one client connection until it closes or the drain ends it.
+pub async fn serve<I>(io: I, h2: bool, cx: Arc<ConnCtx>, b: &Builders, watch: DrainWatch)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let cx = cx.clone();
+        async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) }
+    });
+    let io = TokioIo::new(io);
+    let res = if h2 {
+        serve_gracefully!(b.h2.serve_connection(io, svc), watch)
+    } else {
+        serve_gracefully!(b.h1.serve_connection(io, svc).with_upgrades(), watch)
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, "client connection ended with an error");
+    }
+}
+
+/// Serves one connection to a built-in origin (static site), HTTP/1.1.
+pub async fn serve_site<I>(io: I, site: Arc<crate::origin::Site>, b: &Builders, watch: DrainWatch)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let site = site.clone();
+        async move { Ok::<_, Infallible>(site.serve(&req).await) }
+    });
+    if let Err(e) = serve_gracefully!(b.h1.serve_connection(TokioIo::new(io), svc), watch) {
+        tracing::debug!(error = %e, "origin connection ended with an error");
+    }
+}

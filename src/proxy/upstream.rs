@@ -1,0 +1,275 @@
+//! Connections to backend servers: a small pool of idle HTTP/1.1
+//! keep-alive connections per worker thread (no lock shared between
+//! threads on the hot path), and one multiplexed HTTP/2 (h2c) connection
+//! per server and thread for pools that ask for it.
+//!
+//! A pooled HTTP/1.1 connection goes back to its pool when the response
+//! body has been read to the end ([`PooledBody`]); a body dropped early
+//! closes the connection, since unread bytes would corrupt the next
+//! response.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use super::rescue::ProxyError;
+use crate::balancer::RequestGuard;
+
+type H1Sender = http1::SendRequest<Incoming>;
+type H2Sender = http2::SendRequest<Incoming>;
+
+struct Idle {
+    sender: H1Sender,
+    since: Instant,
+}
+
+thread_local! {
+    static H1_IDLE: RefCell<HashMap<SocketAddr, Vec<Idle>>> = RefCell::new(HashMap::new());
+    static H2_CONNS: RefCell<HashMap<SocketAddr, H2Sender>> = RefCell::new(HashMap::new());
+}
+
+/// Where and how to reach one backend for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub server: &'a str,
+    pub addr: SocketAddr,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_idle: usize,
+}
+
+/// Sends a request over a pooled (or new) HTTP/1.1 connection. The
+/// response body returns the connection to the pool when finished.
+pub async fn send_h1(
+    t: Target<'_>,
+    mut req: Request<Incoming>,
+) -> Result<Response<PooledBody>, ProxyError> {
+    // Reuse the most recently idled connection first; a connection the
+    // backend closed meanwhile hands the request back untouched, so it
+    // can go out on the next one.
+    while let Some(mut sender) = checkout(t.addr, t.idle_timeout) {
+        if sender.ready().await.is_err() {
+            continue;
+        }
+        match sender.try_send_request(req).await {
+            Ok(resp) => return Ok(wrap(resp, sender, t)),
+            Err(mut e) => match e.take_message() {
+                Some(r) => req = r,
+                None => {
+                    return Err(ProxyError::Upstream {
+                        server: t.server.to_string(),
+                        source: e.into_error(),
+                    })
+                }
+            },
+        }
+    }
+    let mut sender = connect_h1(t).await?;
+    sender
+        .ready()
+        .await
+        .map_err(|source| ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        })?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|source| ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        })?;
+    Ok(wrap(resp, sender, t))
+}
+
+/// Sends a request over this thread's HTTP/2 connection to the server.
+pub async fn send_h2(
+    t: Target<'_>,
+    req: Request<Incoming>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let existing = H2_CONNS.with(|m| m.borrow().get(&t.addr).filter(|s| !s.is_closed()).cloned());
+    let mut sender = match existing {
+        Some(s) => s,
+        None => {
+            let stream = connect_tcp(t).await?;
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|source| ProxyError::Upstream {
+                    server: t.server.to_string(),
+                    source,
+                })?;
+            tokio::spawn(conn);
+            H2_CONNS.with(|m| m.borrow_mut().insert(t.addr, sender.clone()));
+            sender
+        }
+    };
+    sender
+        .ready()
+        .await
+        .map_err(|source| ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        })?;
+    sender
+        .send_request(req)
+        .await
+        .map_err(|source| ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        })
+}
+
+fn checkout(addr: SocketAddr, idle_timeout: Duration) -> Option<H1Sender> {
+    H1_IDLE.with(|m| {
+        let mut m = m.borrow_mut();
+        let list = m.get_mut(&addr)?;
+        while let Some(idle) = list.pop() {
+            if !idle.sender.is_closed() && idle.since.elapsed() < idle_timeout {
+                return Some(idle.sender);
+            }
+        }
+        None
+    })
+}
+
+fn checkin(addr: SocketAddr, sender: H1Sender, max_idle: usize) {
+    if sender.is_closed() {
+        return;
+    }
+    H1_IDLE.with(|m| {
+        let mut m = m.borrow_mut();
+        let list = m.entry(addr).or_default();
+        if list.len() < max_idle {
+            list.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    });
+}
+
+async fn connect_tcp(t: Target<'_>) -> Result<TcpStream, ProxyError> {
+    let stream = tokio::time::timeout(t.connect_timeout, TcpStream::connect(t.addr))
+        .await
+        .map_err(|_| ProxyError::ConnectTimeout {
+            server: t.server.to_string(),
+            after: t.connect_timeout,
+        })?
+        .map_err(|source| ProxyError::Connect {
+            server: t.server.to_string(),
+            addr: t.addr,
+            source,
+        })?;
+    // Small request/response writes must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn connect_h1(t: Target<'_>) -> Result<H1Sender, ProxyError> {
+    let stream = connect_tcp(t).await?;
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        })?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "backend connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+fn wrap(resp: Response<Incoming>, sender: H1Sender, t: Target<'_>) -> Response<PooledBody> {
+    let (parts, body) = resp.into_parts();
+    let pooled = PooledBody {
+        inner: body,
+        back: Some((sender, t.addr, t.max_idle)),
+        guard: None,
+    };
+    Response::from_parts(parts, pooled)
+}
+
+/// A backend response body that returns its connection to the pool once
+/// it has been read to the end.
+pub struct PooledBody {
+    inner: Incoming,
+    back: Option<(H1Sender, SocketAddr, usize)>,
+    /// Keeps the server's in-flight count up until the body is done.
+    guard: Option<RequestGuard>,
+}
+
+impl std::fmt::Debug for PooledBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledBody")
+            .field("pooled", &self.back.is_some())
+            .finish()
+    }
+}
+
+impl PooledBody {
+    /// Ties the server's in-flight accounting to this body's life.
+    pub fn with_guard(mut self, guard: RequestGuard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    fn release(&mut self) {
+        if let Some((sender, addr, max)) = self.back.take() {
+            checkin(addr, sender, max);
+        }
+    }
+}
+
+impl HttpBody for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        match &r {
+            Poll::Ready(None) => this.release(),
+            Poll::Ready(Some(Err(_))) => this.back = None,
+            Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.release(),
+            _ => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // A body with nothing left to read (HEAD, 204, 304, or fully read)
+        // leaves a clean connection behind; anything else is discarded.
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+}

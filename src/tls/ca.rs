@@ -1,0 +1,188 @@
+//! The local CA: on first run, rampart creates a private CA and a
+//! certificate for `localhost`, `127.0.0.1` and `::1` in its state
+//! directory, and reuses them later. Users point `curl --cacert` (or their
+//! trust store) at the CA file.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+use super::{LoadedCert, TlsError};
+
+/// The generated material.
+#[derive(Debug)]
+pub struct LocalCert {
+    /// The CA certificate clients should trust.
+    pub ca_path: PathBuf,
+    pub cert: LoadedCert,
+    /// True when this call created the files.
+    pub created: bool,
+}
+
+const CA_CERT: &str = "ca.pem";
+const CA_KEY: &str = "ca-key.pem";
+const LEAF_CERT: &str = "localhost.pem";
+const LEAF_KEY: &str = "localhost-key.pem";
+/// A leaf closer than this to expiry is issued again.
+const RENEW_BEFORE_SECS: i64 = 30 * 86_400;
+
+/// Loads the local certificate from `state_dir/tls/`, creating the CA
+/// and/or the leaf when missing or close to expiry.
+pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
+    let dir = state_dir.join("tls");
+    std::fs::create_dir_all(&dir).map_err(|source| TlsError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let (ca_path, ca_key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
+    let (leaf_path, leaf_key_path) = (dir.join(LEAF_CERT), dir.join(LEAF_KEY));
+
+    if ca_path.exists() && leaf_path.exists() {
+        if let Ok(cert) = LoadedCert::load(&leaf_path, &leaf_key_path, None) {
+            if cert.not_after - now_secs() > RENEW_BEFORE_SECS {
+                return Ok(LocalCert {
+                    ca_path,
+                    cert,
+                    created: false,
+                });
+            }
+        }
+    }
+
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    // Reuse an existing CA so that clients which already trust it keep working.
+    let (ca_params, ca_key) = match (
+        std::fs::read_to_string(&ca_path),
+        std::fs::read_to_string(&ca_key_path),
+    ) {
+        (Ok(c), Ok(k)) => (
+            CertificateParams::from_ca_cert_pem(&c).map_err(gen)?,
+            KeyPair::from_pem(&k).map_err(gen)?,
+        ),
+        _ => {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
+            let mut p = CertificateParams::default();
+            p.distinguished_name
+                .push(DnType::CommonName, "rampart local CA");
+            p.distinguished_name
+                .push(DnType::OrganizationName, "rampart");
+            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            p.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            validity(&mut p, now_secs() - 86_400, now_secs() + 10 * 365 * 86_400);
+            let cert = p.clone().self_signed(&key).map_err(gen)?;
+            write_file(&ca_path, cert.pem().as_bytes(), 0o644)?;
+            write_file(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
+            (p, key)
+        }
+    };
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(gen)?;
+
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
+    let mut p = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])
+    .map_err(gen)?;
+    p.distinguished_name.push(DnType::CommonName, "localhost");
+    validity(&mut p, now_secs() - 86_400, now_secs() + 365 * 86_400);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = p.signed_by(&leaf_key, &ca_cert, &ca_key).map_err(gen)?;
+    let chain = format!("{}{}", leaf.pem(), ca_cert.pem());
+    let key_pem = leaf_key.serialize_pem();
+    write_file(&leaf_path, chain.as_bytes(), 0o644)?;
+    write_file(&leaf_key_path, key_pem.as_bytes(), 0o600)?;
+    let cert = LoadedCert::from_pem(
+        &leaf_path,
+        chain.as_bytes(),
+        &leaf_key_path,
+        key_pem.as_bytes(),
+        None,
+    )?;
+    Ok(LocalCert {
+        ca_path,
+        cert,
+        created: true,
+    })
+}
+
+/// Writes a file atomically: a temporary file, fsync, then rename.
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
+    let tmp = path.with_extension("tmp");
+    let werr = |source| TlsError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(werr)?;
+    f.write_all(data).map_err(werr)?;
+    f.sync_all().map_err(werr)?;
+    std::fs::rename(&tmp, path).map_err(werr)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Sets a certificate's validity from two Unix times (day precision).
+fn validity(p: &mut CertificateParams, from: i64, to: i64) {
+    let date = |secs: i64| {
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        rcgen::date_time_ymd(y as i32, m as u8, d as u8)
+    };
+    p.not_before = date(from);
+    p.not_after = date(to);
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_513), (2026, 3, 1));
+    }
+
+    #[test]
+    fn creates_then_reuses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = ensure_local_cert(dir.path()).expect("create");
+        assert!(first.created);
+        assert!(first.cert.cert_names.iter().any(|n| n == "localhost"));
+        assert!(first.cert.problems().is_empty());
+        let again = ensure_local_cert(dir.path()).expect("reuse");
+        assert!(!again.created);
+        assert_eq!(again.cert.key.cert, first.cert.key.cert);
+    }
+}

@@ -1,0 +1,40 @@
+//! TLS: loading certificates and keys, choosing one by SNI, the rustls
+//! server configuration (TLS 1.2/1.3, modern suites, ALPN), and the local
+//! CA that `rampart up` uses when no certificate is configured.
+//!
+//! Exposes [`LoadedCert`], [`server_config`], [`ca::ensure_local_cert`] and
+//! [`TlsError`].
+
+pub mod ca;
+mod cert;
+mod server;
+
+pub use cert::{CertProblem, LoadedCert};
+pub use server::{provider, server_config};
+
+/// Everything that can go wrong loading or building TLS material.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read certificate file {path}: {source}")]
+    CertRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate (expected a `-----BEGIN CERTIFICATE-----` block)")]
+    NoCert { path: String },
+    #[error("cannot parse certificate in {path}: {reason}")]
+    CertParse { path: String, reason: String },
+    #[error("cannot use private key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot generate a certificate: {0}")]
+    Generate(String),
+    #[error("cannot build the TLS configuration: {0}")]
+    Config(String),
+}

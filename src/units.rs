@@ -1,0 +1,80 @@
+//! Human units in the config: durations such as `"5s"`, `"250ms"`, `"2m"`
+//! and sizes such as `"64KiB"`, `"1MB"`, `"512"`.
+
+use std::time::Duration;
+
+/// Parses a duration: a whole number followed by `ms`, `s`, `m`, `h` or `d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{s}` has no unit: write it like \"5s\", \"250ms\" or \"2m\""))?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write it like \"5s\" or \"250ms\""))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{s}`: use ms, s, m, h or d"
+            ))
+        }
+    };
+    Ok(d)
+}
+
+/// Parses a size in bytes: a whole number with an optional unit
+/// (`B`, `KB`, `KiB`, `MB`, `MiB`, `GB`, `GiB`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size: write it like \"64KiB\" or \"1MiB\""))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}`: use B, KB, KiB, MB, MiB, GB or GiB"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size `{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64KiB"), Ok(65_536));
+        assert_eq!(parse_size("1MB"), Ok(1_000_000));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert!(parse_size("12 furlongs").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+    }
+}
