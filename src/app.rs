@@ -42,9 +42,7 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "listener `{0}` is https but has no certificate, and [tls] generate_local_ca is false"
-    )]
+    #[error("listener `{0}` is https but has no certificate, and [tls] generate_local_ca is false")]
     NoCertificate(String),
 }
 
@@ -94,12 +92,10 @@ impl RunningApp {
             })?;
             let site = match &o.content {
                 OriginContent::Demo => Site::demo(&o.name),
-                OriginContent::Dir(d) => {
-                    Site::dir(d.clone()).map_err(|source| AppError::Origin {
-                        name: o.name.clone(),
-                        source,
-                    })?
-                }
+                OriginContent::Dir(d) => Site::dir(d.clone()).map_err(|source| AppError::Origin {
+                    name: o.name.clone(),
+                    source,
+                })?,
             };
             let addr = sock.local_addr().unwrap_or(o.addr);
             origins.push(Bound {
@@ -158,7 +154,14 @@ impl RunningApp {
             });
             sockets.push((sock, acceptor));
         }
-        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(model, &bound)));
+        let runtime = Arc::new(ArcSwap::from_pointee(Runtime::build(
+            model,
+            &bound,
+            &origins
+                .iter()
+                .map(|o| (o.name.clone(), o.addr))
+                .collect::<Vec<_>>(),
+        )));
         let builders = Arc::new(Builders::new(&model.timeouts));
 
         for (sock, site) in origin_sockets {
@@ -179,19 +182,13 @@ impl RunningApp {
                 sock,
                 watch.clone(),
                 move |stream, peer| {
-                    let cx = Arc::new(ConnCtx {
-                        listener: i,
-                        peer,
-                        runtime: rt.clone(),
-                    });
+                    let cx = Arc::new(ConnCtx::new(i, peer, rt.clone()));
                     let (w, b, acceptor) = (w0.clone(), b.clone(), acceptor.clone());
                     async move {
                         match acceptor {
                             None => server::serve(stream, false, cx, &b, w).await,
                             Some(acc) => {
-                                match tokio::time::timeout(handshake_timeout, acc.accept(stream))
-                                    .await
-                                {
+                                match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
                                     Ok(Ok(tls)) => {
                                         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                                         server::serve(tls, h2, cx, &b, w).await

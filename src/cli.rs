@@ -67,7 +67,7 @@ pub struct UpArgs {
     /// Plain HTTP port (redirects to HTTPS).
     #[arg(long, default_value_t = 8080)]
     pub http_port: u16,
-    /// Port of web-01; web-02 and web-03 take the next two.
+    /// Port of web-01; web-02 and web-03 take the next two (0: any free ports).
     #[arg(long, default_value_t = 9101)]
     pub web_port: u16,
     /// Worker threads (default: one per core).
@@ -152,14 +152,11 @@ redirect_to = "https"
 [[pool]]
 name = "web"
 [[pool.server]]
-name = "web-01"
-address = "127.0.0.1:{w1}"
+origin = "web-01"
 [[pool.server]]
-name = "web-02"
-address = "127.0.0.1:{w2}"
+origin = "web-02"
 [[pool.server]]
-name = "web-03"
-address = "127.0.0.1:{w3}"
+origin = "web-03"
 
 [[route]]
 pool = "web"
@@ -183,26 +180,27 @@ demo = true
             .to_string()
             .replace('\\', "\\\\")
             .replace('"', "\\\""),
-        workers = a
-            .workers
-            .map(|w| format!("workers = {w}"))
-            .unwrap_or_default(),
+        workers = a.workers.map(|w| format!("workers = {w}")).unwrap_or_default(),
         https = a.https_port,
         http = a.http_port,
         w1 = a.web_port,
-        w2 = a.web_port.wrapping_add(1),
-        w3 = a.web_port.wrapping_add(2),
+        w2 = if a.web_port == 0 {
+            0
+        } else {
+            a.web_port.wrapping_add(1)
+        },
+        w3 = if a.web_port == 0 {
+            0
+        } else {
+            a.web_port.wrapping_add(2)
+        },
     );
     let cwd = std::env::current_dir().unwrap_or_default();
     config::load_str(&toml, "<rampart up>", &cwd)
 }
 
 fn init_logging(cli: &Cli, model: &Model) {
-    let filter = match (
-        &cli.log_level,
-        std::env::var("RUST_LOG").ok(),
-        &model.log.level,
-    ) {
+    let filter = match (&cli.log_level, std::env::var("RUST_LOG").ok(), &model.log.level) {
         (Some(l), _, _) => EnvFilter::try_new(l),
         (None, Some(env), _) if !env.is_empty() => EnvFilter::try_new(env),
         (None, _, Some(l)) => EnvFilter::try_new(l),
@@ -230,9 +228,7 @@ fn init_logging(cli: &Cli, model: &Model) {
 fn serve(cli: &Cli, model: Model, demo: bool) -> ExitCode {
     init_logging(cli, &model);
     let rt = if model.workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(model.workers)
@@ -307,6 +303,7 @@ fn announce(app: &RunningApp, demo: bool) {
         }
         let _ = writeln!(out, "Press Ctrl-C to stop.");
     }
+    let _ = writeln!(out, "ready");
     let _ = out.flush();
 }
 

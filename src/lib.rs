@@ -24,7 +24,6 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod listener;
-#[path = "origin_stub.rs"]
 pub mod origin;
 pub mod proxy;
 pub mod tls;

@@ -27,9 +27,7 @@ impl HashKey {
         if s == "client_ip" {
             Some(Self::ClientIp)
         } else if let Some(name) = s.strip_prefix("header:") {
-            HeaderName::from_bytes(name.as_bytes())
-                .ok()
-                .map(Self::Header)
+            HeaderName::from_bytes(name.as_bytes()).ok().map(Self::Header)
         } else if let Some(name) = s.strip_prefix("cookie:") {
             cookie::is_valid_cookie_name(name).then(|| Self::Cookie(name.to_owned()))
         } else {

@@ -36,9 +36,7 @@ impl fmt::Debug for Maglev {
 impl Maglev {
     pub(super) fn new(servers: &[Arc<Backend>]) -> Self {
         if servers.is_empty() {
-            return Self {
-                table: Box::new([]),
-            };
+            return Self { table: Box::new([]) };
         }
         let m = TABLE_SIZE as u64;
         let turns = reduced_weights(servers);

@@ -25,9 +25,7 @@ impl Sticky {
         let ids: Vec<String> = servers.iter().map(|s| server_id(&s.name)).collect();
         let set_cookies = ids
             .iter()
-            .map(|id| {
-                HeaderValue::try_from(format!("{name}={id}; Path=/; HttpOnly; SameSite=Lax")).ok()
-            })
+            .map(|id| HeaderValue::try_from(format!("{name}={id}; Path=/; HttpOnly; SameSite=Lax")).ok())
             .collect::<Option<Vec<_>>>()?;
         Some(Self {
             name,

@@ -17,10 +17,7 @@ pub(super) const TABLE_CAP: u64 = 16_384;
 
 #[derive(Debug)]
 pub(super) enum Weighted {
-    Table {
-        order: Box<[u32]>,
-        next: AtomicUsize,
-    },
+    Table { order: Box<[u32]>, next: AtomicUsize },
     Running(Mutex<Swrr>),
 }
 

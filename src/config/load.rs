@@ -180,11 +180,7 @@ impl Cx<'_> {
                 d.response_header,
             )?,
             client_idle: self.duration(&t.client_idle, "timeouts.client_idle", d.client_idle)?,
-            backend_idle: self.duration(
-                &t.backend_idle,
-                "timeouts.backend_idle",
-                d.backend_idle,
-            )?,
+            backend_idle: self.duration(&t.backend_idle, "timeouts.backend_idle", d.backend_idle)?,
             request: self.duration(&t.request, "timeouts.request", d.request)?,
             drain: self.duration(&t.drain, "timeouts.drain", d.drain)?,
         };
@@ -235,11 +231,7 @@ impl Cx<'_> {
                     ))
                 }
                 (None, false) => {
-                    return Err(self.at(
-                        &o.name,
-                        &key,
-                        "an origin needs `root = \"DIR\"` or `demo = true`",
-                    ))
+                    return Err(self.at(&o.name, &key, "an origin needs `root = \"DIR\"` or `demo = true`"))
                 }
             };
             origins.push(model::Origin {
@@ -249,7 +241,7 @@ impl Cx<'_> {
             });
         }
 
-        let pools = self.pools(&f.pools)?;
+        let pools = self.pools(&f.pools, &origins)?;
         let routes = self.routes(&f.routes, &pools, &listeners)?;
         if routes.is_empty() && !pools.is_empty() && listeners.iter().any(|l| !is_redirect(l)) {
             // A config with listeners and pools but no routes would answer 404
@@ -375,9 +367,9 @@ impl Cx<'_> {
         // Redirect targets must be https listeners of this file.
         for (i, l) in ls.iter().enumerate() {
             if let Some(r) = &l.redirect_to {
-                let ok = out.iter().any(|o| {
-                    &o.name == r.get_ref() && matches!(o.kind, model::ListenerKind::Https(_))
-                });
+                let ok = out
+                    .iter()
+                    .any(|o| &o.name == r.get_ref() && matches!(o.kind, model::ListenerKind::Https(_)));
                 if !ok {
                     return Err(self.at(
                         r,
@@ -390,7 +382,7 @@ impl Cx<'_> {
         Ok(out)
     }
 
-    fn pools(&self, ps: &[schema::Pool]) -> R<Vec<model::Pool>> {
+    fn pools(&self, ps: &[schema::Pool], origins: &[model::Origin]) -> R<Vec<model::Pool>> {
         let mut out: Vec<model::Pool> = Vec::new();
         for (i, p) in ps.iter().enumerate() {
             let key = format!("pool[{i}]");
@@ -405,10 +397,14 @@ impl Cx<'_> {
             let algorithm = match &p.algorithm {
                 None => Algorithm::RoundRobin,
                 Some(a) => Algorithm::parse(a.get_ref()).ok_or_else(|| {
-                    self.at(a, &format!("{key}.algorithm"), format!(
+                    self.at(
+                        a,
+                        &format!("{key}.algorithm"),
+                        format!(
                         "unknown algorithm `{}`: use round_robin, weighted, least_requests, p2c_ewma or hash",
                         a.get_ref()
-                    ))
+                    ),
+                    )
                 })?,
             };
             let hash_key = match &p.hash_key {
@@ -471,21 +467,55 @@ impl Cx<'_> {
             let mut servers: Vec<model::Server> = Vec::new();
             for (j, s) in list.get_ref().iter().enumerate() {
                 let sk = format!("{key}.server[{j}]");
-                let addr = self.socket_addr(&s.address, &format!("{sk}.address"))?;
+                let (addr, origin, at) = match (&s.address, &s.origin) {
+                    (Some(a), None) => (self.socket_addr(a, &format!("{sk}.address"))?, None, a),
+                    (None, Some(o)) => match origins.iter().find(|x| &x.name == o.get_ref()) {
+                        Some(x) => (x.addr, Some(x.name.clone()), o),
+                        None => {
+                            return Err(self.at(
+                                o,
+                                &format!("{sk}.origin"),
+                                format!("no [[origin]] is named `{}`", o.get_ref()),
+                            ))
+                        }
+                    },
+                    (Some(a), Some(_)) => {
+                        return Err(self.at(
+                            a,
+                            &format!("{sk}.address"),
+                            "set either `address` or `origin`, not both",
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(self.at(
+                            list,
+                            &sk,
+                            "a server needs `address = \"IP:PORT\"` or `origin = \"NAME\"`",
+                        ))
+                    }
+                };
                 let weight = match &s.weight {
                     None => 1,
                     Some(w) if *w.get_ref() == 0 => {
-                        return Err(self.at(w, &format!("{sk}.weight"), "weight must be at least 1 (to stop traffic to a server, remove or drain it)"))
+                        return Err(self.at(
+                            w,
+                            &format!("{sk}.weight"),
+                            "weight must be at least 1 (to stop traffic to a server, remove or drain it)",
+                        ))
                     }
                     Some(w) if *w.get_ref() > 10_000 => {
                         return Err(self.at(w, &format!("{sk}.weight"), "weight must be at most 10000"))
                     }
                     Some(w) => *w.get_ref(),
                 };
-                let sname = s.name.clone().unwrap_or_else(|| addr.to_string());
+                let sname = s
+                    .name
+                    .clone()
+                    .or_else(|| origin.clone())
+                    .unwrap_or_else(|| addr.to_string());
                 if servers.iter().any(|o| o.name == sname) {
                     return Err(self.at(
-                        &s.address,
+                        at,
                         &format!("{sk}.name"),
                         format!("server name `{sname}` is used twice in pool `{name}`"),
                     ));
@@ -493,6 +523,7 @@ impl Cx<'_> {
                 servers.push(model::Server {
                     name: sname,
                     addr,
+                    origin,
                     weight,
                 });
             }
@@ -564,9 +595,7 @@ impl Cx<'_> {
             let path_prefix = match &r.path {
                 None => "/".to_string(),
                 Some(p) if p.get_ref().starts_with('/') => p.get_ref().clone(),
-                Some(p) => {
-                    return Err(self.at(p, &format!("{key}.path"), "a path prefix starts with `/`"))
-                }
+                Some(p) => return Err(self.at(p, &format!("{key}.path"), "a path prefix starts with `/`")),
             };
             let listeners = match &r.listeners {
                 None => None,
@@ -595,10 +624,5 @@ impl Cx<'_> {
 }
 
 fn is_redirect(l: &model::Listener) -> bool {
-    matches!(
-        l.kind,
-        model::ListenerKind::Http {
-            redirect_to: Some(_)
-        }
-    )
+    matches!(l.kind, model::ListenerKind::Http { redirect_to: Some(_) })
 }

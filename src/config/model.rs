@@ -115,6 +115,9 @@ pub struct Pool {
 pub struct Server {
     pub name: String,
     pub addr: SocketAddr,
+    /// Set when the server is a built-in origin of this config: its bound
+    /// address replaces `addr` (they differ when the origin binds port 0).
+    pub origin: Option<String>,
     pub weight: u32,
 }
 

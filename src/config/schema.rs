@@ -127,8 +127,12 @@ pub struct Pool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
+    /// Defaults to the address (or the origin's name).
     pub name: Option<String>,
-    pub address: Spanned<String>,
+    /// `IP:PORT` or `HOST:PORT`; or use `origin` instead.
+    pub address: Option<Spanned<String>>,
+    /// The name of a built-in `[[origin]]` of this file: its address is used.
+    pub origin: Option<Spanned<String>>,
     pub weight: Option<Spanned<u32>>,
 }
 

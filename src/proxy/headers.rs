@@ -61,10 +61,8 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
 pub fn wants_upgrade(h: &HeaderMap) -> bool {
     h.contains_key(header::UPGRADE)
         && h.get_all(header::CONNECTION).iter().any(|v| {
-            v.to_str().is_ok_and(|s| {
-                s.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-            })
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
         })
 }
 
@@ -163,10 +161,7 @@ mod tests {
     #[test]
     fn strips_hop_by_hop_and_connection_named() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("close, X-Secret"),
-        );
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret"));
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert(KEEP_ALIVE, HeaderValue::from_static("timeout=5"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -203,10 +198,7 @@ mod tests {
         h3.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
         assert_eq!(request_id(&mut h3), "abc-123");
         let mut h4 = HeaderMap::new();
-        h4.insert(
-            X_REQUEST_ID,
-            HeaderValue::from_static("bad value with spaces"),
-        );
+        h4.insert(X_REQUEST_ID, HeaderValue::from_static("bad value with spaces"));
         assert_ne!(request_id(&mut h4), "bad value with spaces");
     }
 }

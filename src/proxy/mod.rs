@@ -17,6 +17,7 @@
 //! Exposes [`Runtime`] (the per-config state the pipeline reads, swapped
 //! atomically on reload), [`ConnCtx`] and the connection servers.
 
+pub mod framing;
 pub mod headers;
 pub mod pipeline;
 pub mod rescue;
@@ -65,7 +66,8 @@ pub struct ListenerRt {
 impl Runtime {
     /// Builds from a model; `bound[i]` is the address listener `i` really
     /// bound (it differs from the model's when the model says port 0).
-    pub fn build(model: &Model, bound: &[SocketAddr]) -> Self {
+    /// `origins` maps each built-in origin's name to its bound address.
+    pub fn build(model: &Model, bound: &[SocketAddr], origins: &[(String, SocketAddr)]) -> Self {
         let pools = model
             .pools
             .iter()
@@ -73,7 +75,14 @@ impl Runtime {
                 let servers = p
                     .servers
                     .iter()
-                    .map(|s| Arc::new(Backend::new(s.name.clone(), s.addr, s.weight)))
+                    .map(|s| {
+                        let addr = s
+                            .origin
+                            .as_ref()
+                            .and_then(|o| origins.iter().find(|(n, _)| n == o))
+                            .map_or(s.addr, |(_, a)| *a);
+                        Arc::new(Backend::new(s.name.clone(), addr, s.weight))
+                    })
                     .collect();
                 PoolRt {
                     name: p.name.clone(),
@@ -130,4 +139,17 @@ pub struct ConnCtx {
     pub listener: usize,
     pub peer: SocketAddr,
     pub runtime: Arc<ArcSwap<Runtime>>,
+    /// Raised by the HTTP/1.1 head watch when a request was ambiguous.
+    pub framing: Arc<framing::FramingFlag>,
+}
+
+impl ConnCtx {
+    pub fn new(listener: usize, peer: SocketAddr, runtime: Arc<ArcSwap<Runtime>>) -> Self {
+        ConnCtx {
+            listener,
+            peer,
+            runtime,
+            framing: Arc::default(),
+        }
+    }
 }

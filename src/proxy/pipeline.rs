@@ -43,7 +43,7 @@ async fn forward(
         return Err(ProxyError::BadRequest("listener is gone"));
     };
     // 1. framing: refuse what two parsers could read differently.
-    check_framing(&req)?;
+    check_framing(&req, cx)?;
     let host_value = host_of(&req);
     // 3. a redirect-only listener answers at once.
     if let Some(port) = l.redirect_port {
@@ -97,9 +97,7 @@ async fn forward(
         idle_timeout: t.backend_idle,
         max_idle: pool.max_idle,
     };
-    let limit = t
-        .response_header
-        .min(t.request.saturating_sub(started.elapsed()));
+    let limit = t.response_header.min(t.request.saturating_sub(started.elapsed()));
     let timeout = |after: Duration| ProxyError::ResponseTimeout {
         server: server.name.clone(),
         after,
@@ -154,9 +152,12 @@ async fn forward(
 }
 
 /// Rejects requests whose body length two parsers could disagree on.
-fn check_framing<B>(req: &Request<B>) -> Result<(), ProxyError> {
+fn check_framing<B>(req: &Request<B>, cx: &ConnCtx) -> Result<(), ProxyError> {
     let h = req.headers();
-    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+    // hyper drops Content-Length when Transfer-Encoding is present; the
+    // head watch saw the raw head (see `framing`).
+    let raw_both = req.version() <= Version::HTTP_11 && cx.framing.take();
+    if raw_both || h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
         return Err(ProxyError::BadRequest(
             "both Content-Length and Transfer-Encoding are present",
         ));
@@ -181,12 +182,7 @@ fn host_of<B>(req: &Request<B>) -> Option<HeaderValue> {
 }
 
 /// A 308 to the same host and path on the HTTPS listener's port.
-fn redirect<B>(
-    req: &Request<B>,
-    host: Option<&HeaderValue>,
-    port: u16,
-    rid: &HeaderValue,
-) -> Response<Body> {
+fn redirect<B>(req: &Request<B>, host: Option<&HeaderValue>, port: u16, rid: &HeaderValue) -> Response<Body> {
     let raw = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let name = match raw.strip_prefix('[') {
         Some(rest) => format!("[{}]", rest.split(']').next().unwrap_or(rest)),

@@ -11,6 +11,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::framing::FramingWatch;
 use super::{pipeline, ConnCtx};
 use crate::config::model::Timeouts;
 use crate::listener::DrainWatch;
@@ -41,14 +42,15 @@ pub async fn serve<I>(io: I, h2: bool, cx: Arc<ConnCtx>, b: &Builders, watch: Dr
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let flag = cx.framing.clone();
     let svc = service_fn(move |req| {
         let cx = cx.clone();
         async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) }
     });
-    let io = TokioIo::new(io);
     let res = if h2 {
-        serve_gracefully!(b.h2.serve_connection(io, svc), watch)
+        serve_gracefully!(b.h2.serve_connection(TokioIo::new(io), svc), watch)
     } else {
+        let io = TokioIo::new(FramingWatch::new(io, flag));
         serve_gracefully!(b.h1.serve_connection(io, svc).with_upgrades(), watch)
     };
     if let Err(e) = res {

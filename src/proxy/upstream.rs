@@ -51,10 +51,7 @@ pub struct Target<'a> {
 
 /// Sends a request over a pooled (or new) HTTP/1.1 connection. The
 /// response body returns the connection to the pool when finished.
-pub async fn send_h1(
-    t: Target<'_>,
-    mut req: Request<Incoming>,
-) -> Result<Response<PooledBody>, ProxyError> {
+pub async fn send_h1(t: Target<'_>, mut req: Request<Incoming>) -> Result<Response<PooledBody>, ProxyError> {
     // Reuse the most recently idled connection first; a connection the
     // backend closed meanwhile hands the request back untouched, so it
     // can go out on the next one.
@@ -76,13 +73,10 @@ pub async fn send_h1(
         }
     }
     let mut sender = connect_h1(t).await?;
-    sender
-        .ready()
-        .await
-        .map_err(|source| ProxyError::Upstream {
-            server: t.server.to_string(),
-            source,
-        })?;
+    sender.ready().await.map_err(|source| ProxyError::Upstream {
+        server: t.server.to_string(),
+        source,
+    })?;
     let resp = sender
         .send_request(req)
         .await
@@ -94,10 +88,7 @@ pub async fn send_h1(
 }
 
 /// Sends a request over this thread's HTTP/2 connection to the server.
-pub async fn send_h2(
-    t: Target<'_>,
-    req: Request<Incoming>,
-) -> Result<Response<Incoming>, ProxyError> {
+pub async fn send_h2(t: Target<'_>, req: Request<Incoming>) -> Result<Response<Incoming>, ProxyError> {
     let existing = H2_CONNS.with(|m| m.borrow().get(&t.addr).filter(|s| !s.is_closed()).cloned());
     let mut sender = match existing {
         Some(s) => s,
@@ -116,13 +107,10 @@ pub async fn send_h2(
             sender
         }
     };
-    sender
-        .ready()
-        .await
-        .map_err(|source| ProxyError::Upstream {
-            server: t.server.to_string(),
-            source,
-        })?;
+    sender.ready().await.map_err(|source| ProxyError::Upstream {
+        server: t.server.to_string(),
+        source,
+    })?;
     sender
         .send_request(req)
         .await

@@ -65,10 +65,8 @@ pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
         _ => {
             let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
             let mut p = CertificateParams::default();
-            p.distinguished_name
-                .push(DnType::CommonName, "rampart local CA");
-            p.distinguished_name
-                .push(DnType::OrganizationName, "rampart");
+            p.distinguished_name.push(DnType::CommonName, "rampart local CA");
+            p.distinguished_name.push(DnType::OrganizationName, "rampart");
             p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
             p.key_usages = vec![
                 KeyUsagePurpose::KeyCertSign,

@@ -79,9 +79,9 @@ impl LoadedCert {
                 path: cpath.clone(),
                 reason: e.to_string(),
             })?;
-        let leaf = chain.first().ok_or_else(|| TlsError::NoCert {
-            path: cpath.clone(),
-        })?;
+        let leaf = chain
+            .first()
+            .ok_or_else(|| TlsError::NoCert { path: cpath.clone() })?;
         let (cert_names, not_after) = inspect(leaf).map_err(|reason| TlsError::CertParse {
             path: cpath.clone(),
             reason,

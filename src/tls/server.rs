@@ -26,12 +26,8 @@ pub fn provider() -> CryptoProvider {
 
 /// Builds the shared server config for one listener. `certs[0]` is the
 /// default certificate for clients that send no (or an unknown) SNI name.
-pub fn server_config(
-    certs: &[Arc<LoadedCert>],
-    http2: bool,
-) -> Result<Arc<ServerConfig>, TlsError> {
-    let resolver =
-        SniResolver::new(certs).ok_or_else(|| TlsError::Config("no certificate".into()))?;
+pub fn server_config(certs: &[Arc<LoadedCert>], http2: bool) -> Result<Arc<ServerConfig>, TlsError> {
+    let resolver = SniResolver::new(certs).ok_or_else(|| TlsError::Config("no certificate".into()))?;
     let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -66,9 +62,7 @@ impl SniResolver {
         for c in certs {
             for n in &c.sni_names {
                 match n.strip_prefix("*.") {
-                    Some(s) => wildcard
-                        .entry(s.to_string())
-                        .or_insert_with(|| c.key.clone()),
+                    Some(s) => wildcard.entry(s.to_string()).or_insert_with(|| c.key.clone()),
                     None => exact.entry(n.clone()).or_insert_with(|| c.key.clone()),
                 };
             }

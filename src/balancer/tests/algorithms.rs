@@ -55,8 +55,6 @@ fn round_robin_spreads_evenly() {
 fn round_robin_cycles_in_order() {
     let b = pool(Algorithm::RoundRobin, servers(3));
     let headers = HeaderMap::new();
-    let seq: Vec<String> = (0..6)
-        .map(|_| super::pick_name(&b, &input(&headers)))
-        .collect();
+    let seq: Vec<String> = (0..6).map(|_| super::pick_name(&b, &input(&headers))).collect();
     assert_eq!(seq, ["s0", "s1", "s2", "s0", "s1", "s2"]);
 }

@@ -44,11 +44,7 @@ fn hash_removal_remaps_few_keys() {
     assert!(moved <= 10_000 / 5 + 500, "{moved} keys moved");
     // Keys of the other servers mostly stay.
     let lost = before.iter().filter(|s| *s == removed).count();
-    assert!(
-        moved - lost <= 500,
-        "{} keys of kept servers moved",
-        moved - lost
-    );
+    assert!(moved - lost <= 500, "{} keys of kept servers moved", moved - lost);
 }
 
 #[test]

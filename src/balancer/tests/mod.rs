@@ -50,11 +50,7 @@ fn input(headers: &HeaderMap) -> PickInput<'_> {
 
 /// The name of the server picked for `input`.
 fn pick_name(b: &Balancer, input: &PickInput<'_>) -> String {
-    b.pick(input)
-        .expect("pool is not empty")
-        .server
-        .name
-        .clone()
+    b.pick(input).expect("pool is not empty").server.name.clone()
 }
 
 /// Picks `n` times with no headers and counts picks per server name.

@@ -35,10 +35,7 @@ fn sticky_id_is_stable_hex_from_name() {
     );
     let p = b.pick(&input(&HeaderMap::new())).expect("not empty");
     let want = format!("srv={id}; Path=/; HttpOnly; SameSite=Lax");
-    assert_eq!(
-        p.set_cookie,
-        Some(HeaderValue::from_str(&want).expect("ascii"))
-    );
+    assert_eq!(p.set_cookie, Some(HeaderValue::from_str(&want).expect("ascii")));
 }
 
 #[test]

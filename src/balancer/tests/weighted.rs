@@ -42,9 +42,7 @@ fn longest_cyclic_run(seq: &[usize], server: usize) -> usize {
 fn weighted_5_1_1_is_interleaved() {
     let b = pool(Algorithm::Weighted, weighted(&[5, 1, 1]));
     let headers = http::HeaderMap::new();
-    let seq: Vec<String> = (0..14)
-        .map(|_| pick_name(&b, &super::input(&headers)))
-        .collect();
+    let seq: Vec<String> = (0..14).map(|_| pick_name(&b, &super::input(&headers))).collect();
     let expected = ["s0", "s0", "s1", "s0", "s2", "s0", "s0"];
     assert_eq!(seq[..7], expected);
     assert_eq!(seq[7..], expected);

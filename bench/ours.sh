@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Starts rampart in the foreground as the `ours` target of the side-by-side
+# benchmark harness, configured from the BENCH_* variables it exports:
+#   BENCH_OURS_CMD="bash $PWD/bench/ours.sh" ../shared/bench/run.sh   # from the project root
+# One worker thread, no access log, round robin over BENCH_BACKENDS with
+# upstream keep-alive; HTTP on BENCH_HTTP_ADDR, HTTPS (h2 + http/1.1) on
+# BENCH_HTTPS_ADDR with BENCH_CERT/BENCH_KEY. Set RAMPART_BIN to use another build.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="${RAMPART_BIN:-$root/target/release/rampart}"
+if [ ! -x "$bin" ]; then
+    echo "building $bin (cargo build --release)" >&2
+    cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+fi
+work="${BENCH_WORKDIR:-$(mktemp -d)}"
+cfg="$work/rampart.toml"
+{
+    printf '[runtime]\nworkers = 1\nstate_dir = "%s/state"\n\n' "$work"
+    printf '[[listener]]\nname = "http"\naddress = "%s"\n\n' "${BENCH_HTTP_ADDR:-127.0.0.1:8080}"
+    printf '[[listener]]\nname = "https"\naddress = "%s"\nprotocol = "https"\n' "${BENCH_HTTPS_ADDR:-127.0.0.1:8443}"
+    if [ -n "${BENCH_CERT:-}" ]; then
+        printf '[[listener.certificate]]\ncert = "%s"\nkey = "%s"\n' "$BENCH_CERT" "$BENCH_KEY"
+    fi
+    printf '\n[[pool]]\nname = "origin"\nalgorithm = "round_robin"\n'
+    IFS=, read -r -a backends <<<"${BENCH_BACKENDS:-127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103}"
+    for b in "${backends[@]}"; do
+        printf '[[pool.server]]\naddress = "%s"\n' "$b"
+    done
+    printf '\n[[route]]\npool = "origin"\n'
+} >"$cfg"
+exec "$bin" --log-level warn --log-format text run -c "$cfg"

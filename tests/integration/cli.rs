@@ -1,0 +1,231 @@
+//! The command line: `check` errors name file, line and key; `--help` and
+//! `--version`; `up` runs the demo stack; SIGTERM drains requests in flight.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::support::*;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    std::fs::write(dir.join(name), text).expect("write");
+    name.to_string()
+}
+
+const LISTENER: &str = "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n";
+const POOL: &str = "[[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n";
+const ROUTE: &str = "[[route]]\npool = \"p\"\n";
+const OK: &str = concat!(
+    "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n",
+    "[[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n",
+    "[[route]]\npool = \"p\"\n"
+);
+const TLS_HEAD: &str = "[[listener]]\nname = \"t\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n[[listener.certificate]]\n";
+
+#[test]
+fn check_accepts_a_valid_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(dir.path(), "ok.toml", OK);
+    let (code, out, err) = rampart(&["check", "-c", &f], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok.toml: ok"), "{out}");
+}
+
+#[test]
+fn check_names_file_line_column_and_key_for_each_mistake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("garbage.pem"), "not a certificate").expect("write");
+    std::fs::write(dir.path().join("unreadable.key"), "").expect("write");
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("unknown key", format!("{OK}[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\nbogus = 1\n"), ":13:1: unknown field `bogus`"),
+        ("wrong type", "[runtime]\nworkers = \"four\"\n".into(), ":2:11: invalid type: string \"four\", expected u32"),
+        ("bad duration", format!("[timeouts]\nconnect = \"5 parsecs\"\n{OK}"), ":2:11: timeouts.connect: unknown duration unit"),
+        (
+            "missing cert",
+            format!("{TLS_HEAD}cert = \"nope.pem\"\nkey = \"nope.key\"\n{POOL}{ROUTE}"),
+            ":6:8: listener[0].certificate[0].cert: cannot read certificate file",
+        ),
+        (
+            "garbage cert",
+            format!("{TLS_HEAD}cert = \"garbage.pem\"\nkey = \"unreadable.key\"\n{POOL}{ROUTE}"),
+            ":6:8: listener[0].certificate[0].cert: garbage.pem holds no PEM certificate",
+        ),
+        (
+            "duplicate address",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\n[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:8080\"\n".into(),
+            ":6:11: listener[1].address: address 127.0.0.1:8080 is already used by listener `a`",
+        ),
+        ("undefined pool", format!("{LISTENER}{POOL}[[route]]\npool = \"nope\"\n"), ":9:8: route[0].pool: no pool is named `nope` (pools defined: p)"),
+        ("empty pool", format!("{OK}[[pool]]\nname = \"empty\"\n"), ":11:8: pool[1].server: pool `empty` has no servers"),
+        (
+            "zero weight",
+            "[[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\nweight = 0\n".into(),
+            ":5:10: pool[0].server[0].weight: weight must be at least 1",
+        ),
+        ("bad address", "[[listener]]\nname = \"a\"\naddress = \"nowhere\"\n".into(), ":3:11: listener[0].address: `nowhere` is not an address"),
+        ("toml syntax", "[[listener]\n".into(), ":1:"),
+    ];
+    for (what, text, want) in cases {
+        let f = write(dir.path(), "bad.toml", &text);
+        let (code, _, err) = rampart(&["check", "-c", &f], dir.path());
+        assert_eq!(code, 2, "{what}: exit code; stderr: {err}");
+        assert!(
+            err.contains(&format!("bad.toml{want}")),
+            "{what}: expected `bad.toml{want}` in:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
+    let (code, _, err) = rampart(&["check", "-c", "missing.toml"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.toml: cannot read the config file"), "{err}");
+}
+
+#[test]
+fn check_reports_expired_and_mismatched_certificates() {
+    use rcgen::{CertificateParams, KeyPair};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = KeyPair::generate().expect("key");
+    let mut p = CertificateParams::new(vec!["old.test".to_string()]).expect("params");
+    p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = p.self_signed(&key).expect("cert");
+    write(dir.path(), "old.pem", &cert.pem());
+    write(dir.path(), "old.key", &key.serialize_pem());
+    let f = write(
+        dir.path(),
+        "certs.toml",
+        &format!("{TLS_HEAD}cert = \"old.pem\"\nkey = \"old.key\"\nnames = [\"new.test\"]\n{POOL}{ROUTE}"),
+    );
+    let (code, _, err) = rampart(&["check", "-c", &f], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("old.pem: the certificate expired"), "{err}");
+    assert!(
+        err.contains("configured for `new.test` but does not hold that name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_command_has_help_and_there_is_a_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, out, _) = rampart(&["--version"], dir.path());
+    assert_eq!(code, 0);
+    assert!(out.starts_with("rampart "), "{out}");
+    for cmd in [
+        &["--help"][..],
+        &["up", "--help"],
+        &["run", "--help"],
+        &["check", "--help"],
+    ] {
+        let (code, out, err) = rampart(cmd, dir.path());
+        assert_eq!(code, 0, "{cmd:?}: {err}");
+        assert!(out.contains("Usage: rampart"), "{cmd:?}: {out}");
+    }
+}
+
+#[test]
+fn example_config_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, out, err) = rampart(&["check", "-c", "examples/rampart.toml"], root);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok"), "{out}");
+}
+
+#[tokio::test]
+async fn up_runs_the_demo_stack_on_free_ports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rp = Process::spawn(
+        &[
+            "up",
+            "--https-port",
+            "0",
+            "--http-port",
+            "0",
+            "--web-port",
+            "0",
+            "--state-dir",
+            "st",
+            "--workers",
+            "2",
+        ],
+        dir.path(),
+    );
+    let ca = dir.path().join("st/tls/ca.pem");
+    assert!(ca.exists());
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let tls = tls_connect(rp.addr("https"), "localhost", &ca, &[b"h2"]).await;
+        let mut c = h2_over(tls).await;
+        let req = http::Request::get(format!("https://localhost:{}/", rp.addr("https").port()))
+            .body(full(""))
+            .expect("req");
+        let (status, _, body) = read(c.send_request(req).await.expect("response")).await;
+        assert_eq!(status, 200);
+        let name = ["web-01", "web-02", "web-03"]
+            .into_iter()
+            .find(|n| body.contains(&format!("class=\"server\">{n}<")))
+            .expect("page names its server");
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(names, ["web-01", "web-02", "web-03"]);
+    let mut plain = h1(rp.addr("http")).await;
+    let (status, headers, _) = read(plain.send_request(get("/", "localhost")).await.expect("redirect")).await;
+    assert_eq!(status, 308);
+    assert_eq!(
+        headers["location"],
+        format!("https://localhost:{}/", rp.addr("https").port())
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_request_in_flight_finish() {
+    let arrived = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (a, r) = (arrived.clone(), release.clone());
+    let be = Backend::start(move |_req| {
+        let (a, r) = (a.clone(), r.clone());
+        async move {
+            a.notify_one();
+            r.notified().await;
+            http::Response::new(full("finished"))
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("rampart.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+             [[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+            be.addr
+        ),
+    )
+    .expect("config");
+    let mut rp = Process::run(&cfg, dir.path());
+    let mut client = h1(rp.addr("web")).await;
+    let pending =
+        tokio::spawn(async move { read(client.send_request(get("/", "x")).await.expect("response")).await });
+    arrived.notified().await;
+    rp.signal("TERM");
+    // The listener closes while the request is still in flight.
+    let addr = rp.addr("web");
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(refused, "rampart kept accepting after SIGTERM");
+    release.notify_one();
+    let (status, _, body) = pending.await.expect("task");
+    assert_eq!((status, body.as_str()), (200, "finished"));
+    let code = tokio::task::spawn_blocking(move || rp.child.wait().expect("wait"))
+        .await
+        .expect("join");
+    assert_eq!(code.code(), Some(0));
+}

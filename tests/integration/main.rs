@@ -1,0 +1,9 @@
+//! rampart's integration tests: real sockets on port 0, real TLS, real
+//! processes where a test needs signals or memory figures.
+
+mod support;
+
+mod cli;
+mod proxy;
+mod streaming;
+mod tls;

@@ -1,0 +1,313 @@
+//! Test fixtures: backends, clients, an in-process rampart and a rampart
+//! process.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rampart::app::RunningApp;
+use tokio::net::{TcpListener, TcpStream};
+
+pub type TestBody = BoxBody<Bytes, std::io::Error>;
+
+pub fn full(s: impl Into<Bytes>) -> TestBody {
+    Full::new(s.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A backend HTTP/1.1 server on 127.0.0.1:0 that counts requests.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Backend {
+    pub async fn start<F, Fut>(handler: F) -> Backend
+    where
+        F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response<TestBody>> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind backend");
+        let addr = listener.local_addr().expect("addr");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let handler = Arc::new(handler);
+        let h2 = hits.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (handler, hits) = (handler.clone(), h2.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        let handler = handler.clone();
+                        async move { Ok::<_, Infallible>(handler(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        Backend { addr, hits, task }
+    }
+
+    /// Answers with its name in the body.
+    pub async fn named(name: &'static str) -> Backend {
+        Backend::start(move |_req| async move { Response::new(full(name)) }).await
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts rampart in-process from a TOML config (relative paths resolve
+/// against `base`).
+pub async fn start_app(toml: &str, base: &Path) -> RunningApp {
+    let model = rampart::config::load_str(toml, "test.toml", base).expect("valid config");
+    RunningApp::start(&model).await.expect("rampart starts")
+}
+
+pub fn listener(app: &RunningApp, name: &str) -> SocketAddr {
+    app.listeners
+        .iter()
+        .find(|l| l.name == name)
+        .expect("listener")
+        .addr
+}
+
+/// An HTTP/1.1 client connection.
+pub async fn h1(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<TestBody> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    h1_over(stream).await
+}
+
+pub async fn h1_over<I>(io: I) -> hyper::client::conn::http1::SendRequest<TestBody>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .expect("h1 handshake");
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    sender
+}
+
+pub async fn h2_over<I>(io: I) -> hyper::client::conn::http2::SendRequest<TestBody>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        .await
+        .expect("h2 handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+/// Reads a whole response into (status, headers, body text).
+pub async fn read(resp: Response<Incoming>) -> (u16, http::HeaderMap, String) {
+    let status = resp.status().as_u16();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes();
+    (
+        status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+pub fn get(path: &str, host: &str) -> Request<TestBody> {
+    Request::get(path)
+        .header("host", host)
+        .body(full(""))
+        .expect("request")
+}
+
+/// A TLS client that trusts `ca_pem` and offers `alpn`.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    sni: &str,
+    ca_pem: &Path,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem).expect("ca file") {
+        roots.add(c.expect("ca cert")).expect("add root");
+    }
+    let mut cfg =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from(sni.to_string()).expect("server name");
+    connector.connect(name, stream).await.expect("TLS handshake")
+}
+
+/// Writes a raw request and reads until the server closes or `max` bytes.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                out.extend_from_slice(&buf[..n]);
+                if out.windows(4).any(|w| w == b"\r\n\r\n") && !request.ends_with(b"keep\r\n\r\n") {
+                    // Enough for a status line and headers; bodies are short.
+                    if out.len() > 12 {
+                        let text = String::from_utf8_lossy(&out);
+                        if let Some(len) = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                        {
+                            let head = text.find("\r\n\r\n").map_or(0, |i| i + 4);
+                            if out.len() >= head + len {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A rampart process started with `run -c FILE`.
+pub struct Process {
+    pub child: Child,
+    pub listeners: HashMap<String, SocketAddr>,
+    pub stderr: PathBuf,
+}
+
+impl Process {
+    pub fn run(config: &Path, workdir: &Path) -> Process {
+        let config = config.to_str().expect("utf-8 path");
+        Process::spawn(&["--log-format", "text", "run", "-c", config], workdir)
+    }
+
+    /// Starts `rampart ARGS` and reads its `listening` lines up to `ready`.
+    pub fn spawn(args: &[&str], workdir: &Path) -> Process {
+        let stderr = workdir.join("stderr.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .current_dir(workdir)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn rampart");
+        let out = child.stdout.take().expect("stdout");
+        let mut listeners = HashMap::new();
+        for line in BufReader::new(out).lines() {
+            let line = line.expect("stdout line");
+            if line == "ready" {
+                break;
+            }
+            if let Some(rest) = line.strip_prefix("listening ") {
+                let mut parts = rest.split_whitespace();
+                let (Some(name), Some(url)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let hostport = url.split("://").nth(1).expect("url").trim_end_matches('/');
+                listeners.insert(name.to_string(), hostport.parse().expect("addr"));
+            }
+        }
+        assert!(
+            !listeners.is_empty(),
+            "rampart printed no listener: {}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+        Process {
+            child,
+            listeners,
+            stderr,
+        }
+    }
+
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.listeners[name]
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `rampart ARGS` to completion: (exit code, stdout, stderr).
+pub fn rampart(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run rampart");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
