@@ -21,7 +21,8 @@ const OK: &str = concat!(
     "[[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n",
     "[[route]]\npool = \"p\"\n"
 );
-const TLS_HEAD: &str = "[[listener]]\nname = \"t\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n[[listener.certificate]]\n";
+const TLS_HEAD: &str =
+    "[[listener]]\nname = \"t\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n[[listener.certificate]]\n";
 
 #[test]
 fn check_accepts_a_valid_config() {

@@ -376,3 +376,113 @@ async fn request_body_and_response_stream_through() {
     assert_eq!((status, text.as_str()), (200, "3145745"));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn h2c_pools_speak_http2_to_the_backend() {
+    use hyper::server::conn::http2;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                    let v = format!("{:?} {}", req.version(), req.uri().path());
+                    Ok::<_, std::convert::Infallible>(http::Response::new(full(v)))
+                });
+                let _ = http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let toml = format!(
+        "{PLAIN}[[pool]]\nname = \"p\"\nprotocol = \"h2c\"\n[[pool.server]]\naddress = \"{addr}\"\n[[route]]\npool = \"p\"\n"
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let mut client = h1(listener(&app, "web")).await;
+    for i in 0..3 {
+        client.ready().await.expect("ready");
+        let (status, _, body) = read(
+            client
+                .send_request(get(&format!("/n{i}"), "x"))
+                .await
+                .expect("response"),
+        )
+        .await;
+        assert_eq!((status, body), (200, format!("HTTP/2.0 /n{i}")));
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn backend_connections_are_reused_and_idle_clients_are_closed() {
+    let conns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let c2 = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|_req| async move {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(full("ok")))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let toml = format!(
+        "[runtime]\nworkers = 1\n[timeouts]\nclient_idle = \"300ms\"\n{PLAIN}\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{addr}\"\n[[route]]\npool = \"p\"\n"
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let mut client = h1(listener(&app, "web")).await;
+    for _ in 0..20 {
+        client.ready().await.expect("ready");
+        let head = Request::head("/")
+            .header("host", "x")
+            .body(full(""))
+            .expect("req");
+        let (status, _, _) = read(client.send_request(head).await.expect("response")).await;
+        assert_eq!(status, 200);
+        client.ready().await.expect("ready");
+        let (status, _, body) = read(client.send_request(get("/", "x")).await.expect("response")).await;
+        assert_eq!((status, body.as_str()), (200, "ok"));
+    }
+    assert_eq!(
+        conns.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "40 sequential requests should share one backend connection"
+    );
+    // An idle client connection is closed after client_idle.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(listener(&app, "web"))
+        .await
+        .expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let mut total = 0;
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed in time")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert!(total > 0, "got the response before the close");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
+    app.shutdown().await;
+}
