@@ -182,7 +182,7 @@ impl RunningApp {
                 sock,
                 watch.clone(),
                 move |stream, peer| {
-                    let cx = Arc::new(ConnCtx::new(i, peer, rt.clone()));
+                    let cx = Arc::new(ConnCtx::new(i, peer, acceptor.is_some(), rt.clone()));
                     let (w, b, acceptor) = (w0.clone(), b.clone(), acceptor.clone());
                     async move {
                         match acceptor {

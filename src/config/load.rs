@@ -533,7 +533,7 @@ impl Cx<'_> {
                 hash_key,
                 sticky_cookie: p.sticky_cookie.as_ref().map(|c| c.get_ref().clone()),
                 protocol,
-                max_idle_per_server: p.max_idle_per_server.unwrap_or(64),
+                max_idle_per_server: p.max_idle_per_server.unwrap_or(256),
                 servers,
             });
         }

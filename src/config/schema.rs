@@ -117,7 +117,7 @@ pub struct Pool {
     pub sticky_cookie: Option<Spanned<String>>,
     /// `http1` (default) or `h2c` (HTTP/2 over cleartext) towards the servers.
     pub protocol: Option<Spanned<String>>,
-    /// Idle keep-alive connections kept per server and worker (default 64).
+    /// Idle keep-alive connections kept per server and worker (default 256).
     pub max_idle_per_server: Option<usize>,
     #[serde(rename = "server")]
     pub servers: Option<Spanned<Vec<Server>>>,

@@ -3,7 +3,10 @@
 //! `X-Forwarded-*` and `Forwarded` headers set, and the request id kept or
 //! created.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::OnceLock;
+
+use bytes::BytesMut;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -32,6 +35,13 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// names. `Transfer-Encoding` is hyper's to set on each side. With
 /// `keep_upgrade`, `Upgrade` stays and `Connection: upgrade` is restored.
 pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of them: one pass over the names decides.
+    let any = h
+        .keys()
+        .any(|k| HOP_BY_HOP.contains(k) || k == header::TRANSFER_ENCODING || k == header::UPGRADE);
+    if !any && !keep_upgrade {
+        return;
+    }
     if h.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
@@ -66,44 +76,86 @@ pub fn wants_upgrade(h: &HeaderMap) -> bool {
         })
 }
 
-/// Sets the forwarding headers for a request from `client` that arrived
-/// over `proto` (`http`/`https`) for `host`.
-pub fn set_forwarded(h: &mut HeaderMap, client: IpAddr, https: bool, host: Option<&HeaderValue>) {
-    let mut ip = String::with_capacity(48);
-    let _ = write!(ip, "{client}");
-    // X-Forwarded-For: append to the chain.
-    let xff = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-        _ => ip.clone(),
-    };
-    if let Ok(v) = HeaderValue::try_from(xff) {
-        h.insert(X_FORWARDED_FOR, v);
-    }
-    let proto = if https { "https" } else { "http" };
-    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    // Forwarded (RFC 7239): IPv6 and host:port must be quoted.
-    let mut fwd = String::with_capacity(64);
-    match client {
-        IpAddr::V4(_) => {
-            let _ = write!(fwd, "for={ip}");
-        }
-        IpAddr::V6(_) => {
-            let _ = write!(fwd, "for=\"[{ip}]\"");
+/// The forwarding header values of one client connection, built once per
+/// connection instead of once per request.
+#[derive(Debug)]
+pub struct ClientHeaders {
+    ip: IpAddr,
+    https: bool,
+    /// `X-Forwarded-For` when the request brings none.
+    xff: Option<HeaderValue>,
+    /// The `Forwarded` value for the first host seen on this connection
+    /// (almost every connection only ever names one).
+    fwd: OnceLock<(HeaderValue, HeaderValue)>,
+}
+
+impl ClientHeaders {
+    pub fn new(ip: IpAddr, https: bool) -> Self {
+        ClientHeaders {
+            ip,
+            https,
+            xff: HeaderValue::try_from(ip.to_string()).ok(),
+            fwd: OnceLock::new(),
         }
     }
-    let _ = write!(fwd, ";proto={proto}");
-    match host.and_then(|v| v.to_str().ok()) {
-        Some(hs) if !hs.contains(['"', '\\']) => {
+
+    fn forwarded(&self, host: Option<&str>) -> Option<HeaderValue> {
+        let mut fwd = String::with_capacity(64);
+        match self.ip {
+            IpAddr::V4(ip) => {
+                let _ = write!(fwd, "for={ip}");
+            }
+            IpAddr::V6(ip) => {
+                let _ = write!(fwd, "for=\"[{ip}]\"");
+            }
+        }
+        let _ = write!(fwd, ";proto={}", if self.https { "https" } else { "http" });
+        if let Some(hs) = host {
             let _ = write!(fwd, ";host=\"{hs}\"");
-            if let Some(v) = host {
-                h.insert(X_FORWARDED_HOST, v.clone());
+        }
+        HeaderValue::try_from(fwd).ok()
+    }
+}
+
+/// Sets `X-Forwarded-For` (appended), `X-Forwarded-Proto`,
+/// `X-Forwarded-Host` and `Forwarded` for a request on `c` for `host`.
+pub fn set_forwarded(h: &mut HeaderMap, c: &ClientHeaders, host: Option<&HeaderValue>) {
+    match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => {
+            if let Ok(v) = HeaderValue::try_from(format!("{prev}, {}", c.ip)) {
+                h.insert(X_FORWARDED_FOR, v);
             }
         }
         _ => {
-            h.remove(X_FORWARDED_HOST);
+            if let Some(v) = &c.xff {
+                h.insert(X_FORWARDED_FOR, v.clone());
+            }
         }
     }
-    if let Ok(v) = HeaderValue::try_from(fwd) {
+    let proto = if c.https { "https" } else { "http" };
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    // Forwarded (RFC 7239): IPv6 and host:port are quoted.
+    let host = host.filter(|v| v.to_str().is_ok_and(|s| !s.contains(['"', '\\'])));
+    let fwd = match host {
+        Some(hv) => {
+            h.insert(X_FORWARDED_HOST, hv.clone());
+            match c.fwd.get() {
+                Some((cached_host, v)) if cached_host == hv => Some(v.clone()),
+                _ => {
+                    let v = c.forwarded(hv.to_str().ok());
+                    if let Some(v) = &v {
+                        let _ = c.fwd.set((hv.clone(), v.clone()));
+                    }
+                    v
+                }
+            }
+        }
+        None => {
+            h.remove(X_FORWARDED_HOST);
+            c.forwarded(None)
+        }
+    };
+    if let Some(v) = fwd {
         h.insert(header::FORWARDED, v);
     }
 }
@@ -136,6 +188,11 @@ fn seed() -> u64 {
     hasher.finish()
 }
 
+thread_local! {
+    /// Request ids are cut from a shared buffer: one allocation per 256 ids.
+    static RID_ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
 /// 16 hex digits from a per-thread splitmix64 sequence with a random seed.
 fn new_request_id() -> HeaderValue {
     let x = RID.with(|c| {
@@ -146,12 +203,20 @@ fn new_request_id() -> HeaderValue {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     });
-    let mut buf = [0u8; 16];
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
     for (i, b) in buf.iter_mut().enumerate() {
         *b = HEX[((x >> (60 - 4 * i)) & 0xf) as usize];
     }
-    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let bytes = RID_ARENA.with(|a| {
+        let mut a = a.borrow_mut();
+        if a.capacity() < buf.len() {
+            *a = BytesMut::with_capacity(buf.len() * 256);
+        }
+        a.extend_from_slice(&buf);
+        a.split_to(buf.len()).freeze()
+    });
+    HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
@@ -177,7 +242,8 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         let host = HeaderValue::from_static("example.com:8443");
-        set_forwarded(&mut h, "::1".parse().expect("ip"), true, Some(&host));
+        let c = ClientHeaders::new("::1".parse().expect("ip"), true);
+        set_forwarded(&mut h, &c, Some(&host));
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1, ::1");
         assert_eq!(h[&X_FORWARDED_PROTO], "https");
         assert_eq!(h[&X_FORWARDED_HOST], "example.com:8443");

@@ -141,15 +141,19 @@ pub struct ConnCtx {
     pub runtime: Arc<ArcSwap<Runtime>>,
     /// Raised by the HTTP/1.1 head watch when a request was ambiguous.
     pub framing: Arc<framing::FramingFlag>,
+    /// Forwarding header values for this client.
+    pub client: headers::ClientHeaders,
 }
 
 impl ConnCtx {
-    pub fn new(listener: usize, peer: SocketAddr, runtime: Arc<ArcSwap<Runtime>>) -> Self {
+    pub fn new(listener: usize, peer: SocketAddr, https: bool, runtime: Arc<ArcSwap<Runtime>>) -> Self {
+        let client = headers::ClientHeaders::new(peer.ip(), https);
         ConnCtx {
             listener,
             peer,
             runtime,
             framing: Arc::default(),
+            client,
         }
     }
 }

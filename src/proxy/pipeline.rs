@@ -79,7 +79,7 @@ async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let mut up = req;
     headers::strip_hop_by_hop(up.headers_mut(), upgrade);
-    headers::set_forwarded(up.headers_mut(), cx.peer.ip(), l.https, host_value.as_ref());
+    headers::set_forwarded(up.headers_mut(), &cx.client, host_value.as_ref());
     if let Some(h) = &host_value {
         up.headers_mut().insert(header::HOST, h.clone());
     }

@@ -72,7 +72,9 @@ pub async fn send_h1(t: Target<'_>, mut req: Request<Incoming>) -> Result<Respon
             },
         }
     }
-    let mut sender = connect_h1(t).await?;
+    // New connections are the cold path: boxing it keeps the per-request
+    // future small.
+    let mut sender = Box::pin(connect_h1(t)).await?;
     sender.ready().await.map_err(|source| ProxyError::Upstream {
         server: t.server.to_string(),
         source,
@@ -93,16 +95,7 @@ pub async fn send_h2(t: Target<'_>, req: Request<Incoming>) -> Result<Response<I
     let mut sender = match existing {
         Some(s) => s,
         None => {
-            let stream = connect_tcp(t).await?;
-            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|source| ProxyError::Upstream {
-                    server: t.server.to_string(),
-                    source,
-                })?;
-            tokio::spawn(conn);
+            let sender = Box::pin(connect_h2(t)).await?;
             H2_CONNS.with(|m| m.borrow_mut().insert(t.addr, sender.clone()));
             sender
         }
@@ -118,6 +111,20 @@ pub async fn send_h2(t: Target<'_>, req: Request<Incoming>) -> Result<Response<I
             server: t.server.to_string(),
             source,
         })
+}
+
+async fn connect_h2(t: Target<'_>) -> Result<H2Sender, ProxyError> {
+    let stream = connect_tcp(t).await?;
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        })?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 fn checkout(addr: SocketAddr, idle_timeout: Duration) -> Option<H1Sender> {
