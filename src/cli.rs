@@ -48,6 +48,15 @@ pub enum Command {
         #[arg(short, long, default_value = "rampart.toml")]
         config: PathBuf,
     },
+    /// Ask a running rampart (through its admin API) to load its config file again.
+    Reload {
+        /// The config file of the running instance (for the admin address and token).
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+        /// The admin API address, if not the config's.
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+    },
     /// Validate a config file (and its certificates) without running it.
     Check {
         /// The config file.
@@ -73,6 +82,9 @@ pub struct UpArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub workers: Option<u32>,
+    /// Port of the admin API and dashboard on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 9900)]
+    pub admin_port: u16,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -80,6 +92,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { ref config } => check(config),
+        Command::Reload { ref config, admin } => crate::client::reload(config, admin),
         Command::Run { ref config } => match config::load_file(config) {
             Ok(model) => serve(&cli, model, false),
             Err(e) => {
@@ -139,6 +152,9 @@ pub fn demo_model(a: &UpArgs) -> Result<Model, config::ConfigError> {
 state_dir = "{state}"
 {workers}
 
+[admin]
+address = "127.0.0.1:{admin}"
+
 [[listener]]
 name = "https"
 address = "127.0.0.1:{https}"
@@ -182,6 +198,7 @@ demo = true
             .replace('"', "\\\""),
         workers = a.workers.map(|w| format!("workers = {w}")).unwrap_or_default(),
         https = a.https_port,
+        admin = a.admin_port,
         http = a.http_port,
         w1 = a.web_port,
         w2 = if a.web_port == 0 {
@@ -250,8 +267,11 @@ fn serve(cli: &Cli, model: Model, demo: bool) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Signal handlers first: a signal sent as soon as `ready` is
+        // printed must not find the default action (which ends the process).
+        let signals = Signals::new();
         announce(&app, demo);
-        wait_for_signal().await;
+        signals.wait(&app.app).await;
         tracing::info!("shutting down: draining connections");
         if app.shutdown().await {
             ExitCode::SUCCESS
@@ -268,6 +288,9 @@ fn announce(app: &RunningApp, demo: bool) {
     let mut out = std::io::stdout().lock();
     for b in app.listeners.iter().chain(&app.origins) {
         let _ = writeln!(out, "listening {} {}", b.name, b.url());
+    }
+    if let Some(a) = &app.app.admin {
+        let _ = writeln!(out, "listening admin {}", a.url());
     }
     if let Some(ca) = &app.local_ca {
         let _ = writeln!(out, "local CA certificate: {}", ca.display());
@@ -307,18 +330,50 @@ fn announce(app: &RunningApp, demo: bool) {
     let _ = out.flush();
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch SIGTERM");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGINT, SIGTERM and SIGHUP handlers.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let int = signal(SignalKind::interrupt())
+            .map_err(|e| tracing::error!("cannot watch SIGINT: {e}"))
+            .ok();
+        let term = signal(SignalKind::terminate())
+            .map_err(|e| tracing::error!("cannot watch SIGTERM: {e}"))
+            .ok();
+        let hup = signal(SignalKind::hangup())
+            .map_err(|e| tracing::error!("cannot watch SIGHUP: {e}"))
+            .ok();
+        Signals { int, term, hup }
+    }
+
+    /// Waits for SIGINT or SIGTERM; SIGHUP reloads the config file meanwhile.
+    async fn wait(mut self, app: &std::sync::Arc<crate::app::App>) {
+        loop {
+            tokio::select! {
+                _ = recv(&mut self.int) => return,
+                _ = recv(&mut self.term) => return,
+                _ = recv(&mut self.hup) => {
+                    if let Err(e) = app.reload().await {
+                        tracing::error!("reload refused, the running config stays: {e}");
+                    }
+                }
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+}
+
+/// Waits for a signal; never returns when it could not be watched.
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }

@@ -11,18 +11,24 @@
 //! - [`tls`]: rustls server configs, SNI selection, the local CA.
 //! - [`proxy`]: the per-request pipeline, forwarding, upgrades and the one
 //!   place where errors become HTTP answers.
-//! - [`balancer`]: pools of servers and the algorithms that pick one.
+//! - [`balancer`]: pools of servers, their live state, and the algorithms
+//!   that pick one.
+//! - [`health`]: active health checks.
+//! - [`admin`]: the admin API (runtime changes, reload).
 //! - [`origin`]: the built-in static web server role.
 //! - [`body`]: the one response body type every answer uses.
 //! - [`cli`]: the command line.
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+pub mod admin;
 pub mod app;
 pub mod balancer;
 pub mod body;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod health;
 pub mod listener;
 pub mod origin;
 pub mod proxy;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ewma::PeakEwma;
+use super::state::{now_ms, AdminState, Health, ServerState};
 
 /// One backend server with live counters (shared by all worker threads).
 #[derive(Debug)]
@@ -13,7 +14,13 @@ pub struct Backend {
     pub name: String,
     pub addr: SocketAddr,
     /// Relative share for the weighted and hash algorithms; 0 counts as 1.
-    pub weight: u32,
+    /// Read when a pool is built; a change takes effect with the next build.
+    weight: AtomicU32,
+    /// Most requests in flight at once (0 = no limit): past it the server
+    /// is skipped, and a pool with no server left answers 503.
+    max_in_flight: u32,
+    /// Health, ejection, drain and slow start.
+    pub state: ServerState,
     in_flight: AtomicU32,
     latency: PeakEwma,
     /// Origin of the latency estimate's clock.
@@ -22,14 +29,53 @@ pub struct Backend {
 
 impl Backend {
     pub fn new(name: String, addr: SocketAddr, weight: u32) -> Self {
+        Self::with_limit(name, addr, weight, 0)
+    }
+
+    /// A server that takes at most `max_in_flight` requests at once (0 = no limit).
+    pub fn with_limit(name: String, addr: SocketAddr, weight: u32, max_in_flight: u32) -> Self {
         Self {
             name,
             addr,
-            weight,
+            weight: AtomicU32::new(weight),
+            max_in_flight,
+            state: ServerState::default(),
             in_flight: AtomicU32::new(0),
             latency: PeakEwma::new(),
             born: Instant::now(),
         }
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Relaxed)
+    }
+
+    pub fn set_weight(&self, w: u32) {
+        self.weight.store(w, Relaxed);
+    }
+
+    pub fn max_in_flight(&self) -> u32 {
+        self.max_in_flight
+    }
+
+    /// May this server take a new request now? `gate_on_health`: the pool
+    /// has an active check and unknown servers wait for it.
+    pub fn available(&self, now: u64, gate: HealthGate) -> bool {
+        let health_ok = match (self.state.health(), gate) {
+            (Health::Up, _) => true,
+            (Health::Down, _) => false,
+            (Health::Unknown, HealthGate::UpOnly) => false,
+            (Health::Unknown, HealthGate::UnknownOk) => true,
+        };
+        health_ok
+            && self.state.admin() == AdminState::Active
+            && !self.state.ejected(now)
+            && (self.max_in_flight == 0 || self.in_flight() < self.max_in_flight)
+    }
+
+    /// Is the server up but full (at its in-flight limit)?
+    pub fn saturated(&self) -> bool {
+        self.max_in_flight != 0 && self.in_flight() >= self.max_in_flight
     }
 
     /// Requests started with [`Backend::begin`] whose guard is still alive.
@@ -70,6 +116,20 @@ impl Backend {
         let ns = now.saturating_duration_since(self.born).as_nanos();
         u64::try_from(ns).unwrap_or(u64::MAX)
     }
+}
+
+/// Whether servers with no health verdict yet take traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthGate {
+    /// Only servers the active check found up (pools with an active check).
+    UpOnly,
+    /// Unknown servers too (pools without an active check, or configured so).
+    UnknownOk,
+}
+
+/// The `now_ms()` clock, re-exported for callers of [`Backend::available`].
+pub fn clock_ms() -> u64 {
+    now_ms()
 }
 
 /// One request in flight to a [`Backend`]; see [`Backend::begin`].

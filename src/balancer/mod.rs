@@ -25,6 +25,7 @@ mod maglev;
 mod p2c;
 mod rng;
 mod round_robin;
+mod state;
 mod sticky;
 mod weighted;
 
@@ -34,9 +35,10 @@ mod tests;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub use backend::{Backend, RequestGuard};
+pub use backend::{clock_ms, Backend, HealthGate, RequestGuard};
 pub use cookie::is_valid_cookie_name;
 pub use key::HashKey;
+pub use state::{AdminState, Health, ServerState};
 
 use least::LeastRequests;
 use maglev::Maglev;
@@ -97,6 +99,8 @@ pub struct PickInput<'a> {
 #[derive(Debug)]
 pub struct Pick<'a> {
     pub server: &'a Arc<Backend>,
+    /// The server's index in [`Balancer::servers`].
+    pub index: usize,
     /// Set when the pool has a sticky cookie and the client did not present a valid one:
     /// the proxy adds it as a `Set-Cookie` response header.
     pub set_cookie: Option<http::HeaderValue>,
@@ -110,6 +114,8 @@ pub struct Balancer {
     servers: Vec<Arc<Backend>>,
     strategy: Strategy,
     sticky: Option<Sticky>,
+    gate: HealthGate,
+    slow_start: std::time::Duration,
 }
 
 /// Per-algorithm state, built once in [`Balancer::new`].
@@ -146,7 +152,37 @@ impl Balancer {
             servers,
             strategy,
             sticky,
+            gate: HealthGate::UnknownOk,
+            slow_start: std::time::Duration::ZERO,
         }
+    }
+
+    /// Sets which health verdicts take traffic, and the slow-start ramp of
+    /// servers that (re)become available.
+    pub fn with_health(mut self, gate: HealthGate, slow_start: std::time::Duration) -> Self {
+        self.gate = gate;
+        self.slow_start = slow_start;
+        self
+    }
+
+    /// Which health verdicts take traffic in this pool.
+    pub fn gate(&self) -> HealthGate {
+        self.gate
+    }
+
+    /// Servers that may take a request now.
+    pub fn available_count(&self) -> usize {
+        let now = clock_ms();
+        self.servers
+            .iter()
+            .filter(|s| s.available(now, self.gate))
+            .count()
+    }
+
+    /// Servers currently ejected by passive checks.
+    pub fn ejected_count(&self) -> usize {
+        let now = clock_ms();
+        self.servers.iter().filter(|s| s.state.ejected(now)).count()
     }
 
     /// The pool's servers, in config order.
@@ -158,17 +194,28 @@ impl Balancer {
         self.algorithm
     }
 
-    /// Picks a server for one request. None only when there are no servers.
+    /// Picks a server for one request; None when no server may take one
+    /// (none configured, all down, ejected, draining or at their limit).
     pub fn pick(&self, input: &PickInput<'_>) -> Option<Pick<'_>> {
+        self.pick_avoiding(input, &[])
+    }
+
+    /// Like [`Balancer::pick`], but never one of the servers at `avoid`
+    /// (indices of servers already tried for this request).
+    pub fn pick_avoiding(&self, input: &PickInput<'_>, avoid: &[usize]) -> Option<Pick<'_>> {
         if self.servers.is_empty() {
             return None;
         }
+        let now = clock_ms();
         if let Some(i) = self.sticky.as_ref().and_then(|s| s.lookup(input.headers)) {
             if let Some(server) = self.servers.get(i) {
-                return Some(Pick {
-                    server,
-                    set_cookie: None,
-                });
+                if server.available(now, self.gate) && !avoid.contains(&i) {
+                    return Some(Pick {
+                        server,
+                        index: i,
+                        set_cookie: None,
+                    });
+                }
             }
         }
         let i = match &self.strategy {
@@ -178,10 +225,38 @@ impl Balancer {
             Strategy::P2cEwma => p2c::pick(&self.servers),
             Strategy::Hash(m) => m.pick(key::key_hash(&self.hash_key, input)),
         };
+        let i = self.settle(i, now, avoid)?;
         let server = self.servers.get(i)?;
         Some(Pick {
             server,
+            index: i,
             set_cookie: self.sticky.as_ref().and_then(|s| s.set_cookie(i)),
         })
+    }
+
+    /// Turns the algorithm's choice into a server that may take the
+    /// request: the choice itself when available (and, during its slow
+    /// start, only for its growing share of picks), else the next
+    /// available server in order.
+    fn settle(&self, i: usize, now: u64, avoid: &[usize]) -> Option<usize> {
+        let n = self.servers.len();
+        let ok = |j: usize| !avoid.contains(&j) && self.servers[j].available(now, self.gate);
+        let ramped = |j: usize| {
+            self.slow_start.is_zero() || self.servers[j].state.slow_start_factor(now, self.slow_start) >= 1.0
+        };
+        if ok(i) {
+            if ramped(i) {
+                return Some(i);
+            }
+            let f = self.servers[i].state.slow_start_factor(now, self.slow_start);
+            if (rng::below(1 << 20) as f64) < f * f64::from(1u32 << 20) {
+                return Some(i);
+            }
+            return (1..n)
+                .map(|k| (i + k) % n)
+                .find(|&j| ok(j) && ramped(j))
+                .or(Some(i));
+        }
+        (1..n).map(|k| (i + k) % n).find(|&j| ok(j))
     }
 }

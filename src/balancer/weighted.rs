@@ -52,7 +52,7 @@ impl Weighted {
 
 /// Weights with 0 counted as 1, divided by their greatest common divisor.
 pub(super) fn reduced_weights(servers: &[Arc<Backend>]) -> Vec<u32> {
-    let weights: Vec<u32> = servers.iter().map(|s| s.weight.max(1)).collect();
+    let weights: Vec<u32> = servers.iter().map(|s| s.weight().max(1)).collect();
     let g = weights.iter().fold(0, |g, &w| gcd(g, w)).max(1);
     weights.into_iter().map(|w| w / g).collect()
 }

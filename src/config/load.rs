@@ -10,6 +10,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderValue;
 use toml::Spanned;
@@ -79,16 +80,16 @@ pub fn load_str(text: &str, name: &str, base: &Path) -> Result<Model, ConfigErro
 // === impl Cx ===
 
 /// What a validation step needs to report a located error.
-struct Cx<'a> {
+pub(super) struct Cx<'a> {
     text: &'a str,
     name: &'a str,
     base: &'a Path,
 }
 
-type R<T> = Result<T, ConfigError>;
+pub(super) type R<T> = Result<T, ConfigError>;
 
 impl Cx<'_> {
-    fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+    pub(super) fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
         let upto = &self.text[..span.start.min(self.text.len())];
         let line = upto.matches('\n').count() + 1;
         let column = upto.len() - upto.rfind('\n').map_or(0, |i| i + 1) + 1;
@@ -101,11 +102,11 @@ impl Cx<'_> {
         })
     }
 
-    fn at<T>(&self, v: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
+    pub(super) fn at<T>(&self, v: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
         self.err(v.span(), key, message)
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(super) fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
             p.to_path_buf()
@@ -114,7 +115,7 @@ impl Cx<'_> {
         }
     }
 
-    fn duration(
+    pub(super) fn duration(
         &self,
         v: &Option<Spanned<String>>,
         key: &str,
@@ -126,7 +127,7 @@ impl Cx<'_> {
         }
     }
 
-    fn socket_addr(&self, v: &Spanned<String>, key: &str) -> R<SocketAddr> {
+    pub(super) fn socket_addr(&self, v: &Spanned<String>, key: &str) -> R<SocketAddr> {
         let s = v.get_ref();
         if let Ok(a) = s.parse() {
             return Ok(a);
@@ -259,6 +260,7 @@ impl Cx<'_> {
             log,
             timeouts,
             generate_local_ca: f.tls.generate_local_ca.unwrap_or(true),
+            admin: self.admin(&f.admin)?,
             listeners,
             pools,
             routes,
@@ -525,6 +527,7 @@ impl Cx<'_> {
                     addr,
                     origin,
                     weight,
+                    max_requests: s.max_requests.unwrap_or(0),
                 });
             }
             out.push(model::Pool {
@@ -534,6 +537,23 @@ impl Cx<'_> {
                 sticky_cookie: p.sticky_cookie.as_ref().map(|c| c.get_ref().clone()),
                 protocol,
                 max_idle_per_server: p.max_idle_per_server.unwrap_or(256),
+                max_requests: p.max_requests.as_ref().map_or(0, |m| *m.get_ref()),
+                slow_start: self.duration(&p.slow_start, &format!("{key}.slow_start"), Duration::ZERO)?,
+                retries: match &p.retries {
+                    Some(r) if *r.get_ref() > 10 => {
+                        return Err(self.at(r, &format!("{key}.retries"), "at most 10 retries"))
+                    }
+                    r => r.as_ref().map_or(2, |r| *r.get_ref()),
+                },
+                retry_budget: self.retry_budget(p, &key)?,
+                health_check: match &p.health_check {
+                    None => None,
+                    Some(h) => Some(self.health_check(h, &format!("{key}.health_check"))?),
+                },
+                outlier: match &p.outlier {
+                    None => model::Outlier::default(),
+                    Some(o) => self.outlier(o, &format!("{key}.outlier"))?,
+                },
                 servers,
             });
         }

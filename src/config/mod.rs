@@ -4,6 +4,7 @@
 //!
 //! Exposes [`load_file`], [`load_str`], [`Model`] and [`ConfigError`].
 
+mod checks;
 pub mod load;
 pub mod model;
 pub mod schema;

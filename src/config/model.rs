@@ -23,10 +23,19 @@ pub struct Model {
     pub log: LogSettings,
     pub timeouts: Timeouts,
     pub generate_local_ca: bool,
+    pub admin: Admin,
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
     pub routes: Vec<Route>,
     pub origins: Vec<Origin>,
+}
+
+/// The admin API listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// None = disabled.
+    pub addr: Option<SocketAddr>,
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -108,7 +117,63 @@ pub struct Pool {
     pub sticky_cookie: Option<String>,
     pub protocol: UpstreamProtocol,
     pub max_idle_per_server: usize,
+    /// 0 = no limit.
+    pub max_requests: u32,
+    pub slow_start: Duration,
+    pub retries: u32,
+    pub retry_budget: RetryBudget,
+    pub health_check: Option<HealthCheck>,
+    pub outlier: Outlier,
     pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    pub ratio: f64,
+    pub min_per_second: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    Tcp,
+    Http {
+        method: http::Method,
+        path: String,
+        host: Option<String>,
+        expect: Vec<(u16, u16)>,
+        body_contains: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub kind: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub jitter: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub traffic_when_unknown: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outlier {
+    /// 0 = passive ejection off.
+    pub consecutive_failures: u32,
+    pub base_ejection_time: Duration,
+    pub max_ejected_percent: u32,
+    pub on_5xx: bool,
+}
+
+impl Default for Outlier {
+    fn default() -> Self {
+        Outlier {
+            consecutive_failures: 5,
+            base_ejection_time: Duration::from_secs(30),
+            max_ejected_percent: 50,
+            on_5xx: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +184,8 @@ pub struct Server {
     /// address replaces `addr` (they differ when the origin binds port 0).
     pub origin: Option<String>,
     pub weight: u32,
+    /// 0 = no limit.
+    pub max_requests: u32,
 }
 
 /// How a route matches the request's host.

@@ -20,6 +20,8 @@ pub struct File {
     pub timeouts: Timeouts,
     #[serde(default)]
     pub tls: Tls,
+    #[serde(default)]
+    pub admin: Admin,
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,
     #[serde(default, rename = "pool")]
@@ -28,6 +30,20 @@ pub struct File {
     pub routes: Vec<Route>,
     #[serde(default, rename = "origin")]
     pub origins: Vec<Origin>,
+}
+
+/// `[admin]`: the admin API listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default `127.0.0.1:9900`; a non-loopback address needs a token.
+    pub address: Option<Spanned<String>>,
+    /// Bearer token required on every request when set.
+    pub token: Option<Spanned<String>>,
+    /// A file holding the token (first line), instead of `token`.
+    pub token_file: Option<Spanned<String>>,
 }
 
 /// `[runtime]`
@@ -119,8 +135,59 @@ pub struct Pool {
     pub protocol: Option<Spanned<String>>,
     /// Idle keep-alive connections kept per server and worker (default 256).
     pub max_idle_per_server: Option<usize>,
+    /// Most requests in flight to the whole pool (default: no limit).
+    pub max_requests: Option<Spanned<u32>>,
+    /// Ramp a recovered or new server's share up over this long (default off).
+    pub slow_start: Option<Spanned<String>>,
+    /// Further tries on another server when a retry is safe (default 2).
+    pub retries: Option<Spanned<u32>>,
+    /// Retries allowed as a share of requests (default 0.2).
+    pub retry_budget_ratio: Option<Spanned<f64>>,
+    /// Retries always allowed per second regardless of the ratio (default 10).
+    pub retry_budget_min_per_second: Option<Spanned<u32>>,
+    pub health_check: Option<HealthCheck>,
+    pub outlier: Option<Outlier>,
     #[serde(rename = "server")]
     pub servers: Option<Spanned<Vec<Server>>>,
+}
+
+/// `[pool.health_check]`: active checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `http` (default) or `tcp`.
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    /// Random extra delay added to each interval, up to this much.
+    pub jitter: Option<Spanned<String>>,
+    /// Consecutive passes to mark a server up (default 2).
+    pub rise: Option<Spanned<u32>>,
+    /// Consecutive failures to mark it down (default 3).
+    pub fall: Option<Spanned<u32>>,
+    pub method: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    /// Status ranges that pass, e.g. `["200-399"]` (default).
+    pub expect_status: Option<Spanned<Vec<String>>>,
+    pub body_contains: Option<String>,
+    /// Send traffic to servers before their first verdict (default false).
+    pub traffic_when_unknown: Option<bool>,
+}
+
+/// `[pool.outlier]`: passive checks (ejection).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outlier {
+    /// Consecutive failures that eject a server (default 5; 0 = off).
+    pub consecutive_failures: Option<u32>,
+    /// First ejection lasts this long; each later one longer (default "30s").
+    pub base_ejection_time: Option<Spanned<String>>,
+    /// At most this share of a pool is ejected at once (default 50).
+    pub max_ejected_percent: Option<Spanned<u32>>,
+    /// Count 5xx answers as failures (default false).
+    pub on_5xx: Option<bool>,
 }
 
 /// `[[pool.server]]`
@@ -133,6 +200,8 @@ pub struct Server {
     pub address: Option<Spanned<String>>,
     /// The name of a built-in `[[origin]]` of this file: its address is used.
     pub origin: Option<Spanned<String>>,
+    /// Most requests in flight to this server (default: no limit).
+    pub max_requests: Option<u32>,
     pub weight: Option<Spanned<u32>>,
 }
 

@@ -22,6 +22,13 @@ impl Drain {
         (Drain { tx }, DrainWatch { rx })
     }
 
+    /// A new watch on this drain.
+    pub fn watch(&self) -> DrainWatch {
+        DrainWatch {
+            rx: self.tx.subscribe(),
+        }
+    }
+
     /// Signals the drain and waits until every watch has been dropped.
     pub async fn drain(&self) {
         let _ = self.tx.send(true);

@@ -2,14 +2,14 @@
 //! and a backend.
 //!
 //! ```text
-//! client ──TLS/TCP──▶ server::serve_* ──▶ pipeline::handle ──▶ upstream::send_* ──▶ backend
-//!                       (hyper h1/h2)       1 framing checks     (per-worker pool)
-//!                                           2 request id
-//!                                           3 redirect listener?
+//! client ──TLS/TCP──▶ server::serve_* ──▶ pipeline::handle ──▶ attempt::send ──▶ upstream::send_* ──▶ backend
+//!                       (hyper h1/h2)       1 framing checks     (retries,           (per-worker pool)
+//!                                           2 request id          passive ejection,
+//!                                           3 redirect listener?  circuit breaking)
 //!                                           4 route (host, path)
-//!                                           5 pick a server (balancer)
-//!                                           6 rewrite headers
-//!                                           7 forward, with timeouts
+//!                                           5 rewrite headers
+//!                                           6 pick a server (balancer)
+//!                                           7 forward, with timeouts; retry when safe
 //!                                           8 rewrite the response, relay upgrades
 //!                      errors anywhere ───▶ rescue::answer (the one error → HTTP mapping)
 //! ```
@@ -17,6 +17,8 @@
 //! Exposes [`Runtime`] (the per-config state the pipeline reads, swapped
 //! atomically on reload), [`ConnCtx`] and the connection servers.
 
+pub mod attempt;
+pub mod budget;
 pub mod framing;
 pub mod headers;
 pub mod pipeline;
@@ -25,14 +27,16 @@ pub mod router;
 pub mod server;
 pub mod upstream;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
 
-use crate::balancer::{Backend, Balancer};
-use crate::config::model::{ListenerKind, Model, Timeouts, UpstreamProtocol};
+use crate::balancer::{Backend, Balancer, Health, HealthGate};
+use crate::config::model::{self, HealthCheck, ListenerKind, Model, Outlier, Timeouts, UpstreamProtocol};
+use budget::{PoolStats, RetryBudget};
 use router::Router;
 
 /// Everything the pipeline needs from one configuration.
@@ -40,7 +44,9 @@ use router::Router;
 pub struct Runtime {
     pub timeouts: Timeouts,
     pub pools: Vec<PoolRt>,
-    pub listeners: Vec<ListenerRt>,
+    /// Indexed by listener slot (stable across reloads); `None` for slots
+    /// of listeners that are gone.
+    pub listeners: Vec<Option<ListenerRt>>,
 }
 
 /// A pool as the proxy uses it.
@@ -50,6 +56,15 @@ pub struct PoolRt {
     pub balancer: Balancer,
     pub protocol: UpstreamProtocol,
     pub max_idle: usize,
+    /// 0 = no limit on requests in flight to the pool.
+    pub max_requests: u32,
+    pub retries: u32,
+    pub budget: Arc<RetryBudget>,
+    pub stats: Arc<PoolStats>,
+    pub outlier: Outlier,
+    /// The pool has an active health check.
+    pub has_check: bool,
+    pub health_check: Option<HealthCheck>,
 }
 
 /// Per-listener request handling settings.
@@ -63,72 +78,128 @@ pub struct ListenerRt {
     pub hsts: Option<HeaderValue>,
 }
 
+/// Where things really are, which a model alone does not say: each
+/// listener's slot and bound address, each origin's bound address.
+#[derive(Debug, Default, Clone)]
+pub struct Bindings {
+    pub listeners: HashMap<String, (usize, SocketAddr)>,
+    pub origins: HashMap<String, SocketAddr>,
+}
+
 impl Runtime {
-    /// Builds from a model; `bound[i]` is the address listener `i` really
-    /// bound (it differs from the model's when the model says port 0).
-    /// `origins` maps each built-in origin's name to its bound address.
-    pub fn build(model: &Model, bound: &[SocketAddr], origins: &[(String, SocketAddr)]) -> Self {
+    /// Builds from a model. Servers that `prev` already has (same pool,
+    /// name, address and limit) are kept, with their counters, health and
+    /// drain state; so are each pool's statistics and retry budget.
+    pub fn build(model: &Model, b: &Bindings, prev: Option<&Runtime>) -> Self {
         let pools = model
             .pools
             .iter()
-            .map(|p| {
-                let servers = p
-                    .servers
-                    .iter()
-                    .map(|s| {
-                        let addr = s
-                            .origin
-                            .as_ref()
-                            .and_then(|o| origins.iter().find(|(n, _)| n == o))
-                            .map_or(s.addr, |(_, a)| *a);
-                        Arc::new(Backend::new(s.name.clone(), addr, s.weight))
-                    })
-                    .collect();
-                PoolRt {
-                    name: p.name.clone(),
-                    balancer: Balancer::new(
-                        p.algorithm,
-                        p.hash_key.clone(),
-                        p.sticky_cookie.clone(),
-                        servers,
-                    ),
-                    protocol: p.protocol,
-                    max_idle: p.max_idle_per_server,
-                }
-            })
+            .map(|p| build_pool(p, b, prev.and_then(|r| r.pool(&p.name))))
             .collect();
-        let port_of = |name: &str| {
-            model
-                .listeners
-                .iter()
-                .position(|l| l.name == name)
-                .and_then(|i| bound.get(i))
-                .map(|a| a.port())
-        };
-        let listeners = model
-            .listeners
-            .iter()
-            .map(|l| {
-                let (https, redirect_port, hsts) = match &l.kind {
-                    ListenerKind::Http { redirect_to } => {
-                        (false, redirect_to.as_deref().and_then(port_of), None)
-                    }
-                    ListenerKind::Https(s) => (true, None, s.hsts.clone()),
-                };
-                ListenerRt {
-                    name: l.name.clone(),
-                    https,
-                    router: Router::new(&model.routes, &l.name),
-                    redirect_port,
-                    hsts,
-                }
-            })
-            .collect();
+        let slots = b.listeners.values().map(|(slot, _)| slot + 1).max().unwrap_or(0);
+        let mut listeners: Vec<Option<ListenerRt>> = (0..slots).map(|_| None).collect();
+        for l in &model.listeners {
+            let Some(&(slot, _)) = b.listeners.get(&l.name) else {
+                continue;
+            };
+            let (https, redirect_port, hsts) = match &l.kind {
+                ListenerKind::Http { redirect_to } => (
+                    false,
+                    redirect_to
+                        .as_deref()
+                        .and_then(|n| b.listeners.get(n))
+                        .map(|(_, a)| a.port()),
+                    None,
+                ),
+                ListenerKind::Https(s) => (true, None, s.hsts.clone()),
+            };
+            listeners[slot] = Some(ListenerRt {
+                name: l.name.clone(),
+                https,
+                router: Router::new(&model.routes, &l.name),
+                redirect_port,
+                hsts,
+            });
+        }
         Runtime {
             timeouts: model.timeouts,
             pools,
             listeners,
         }
+    }
+
+    pub fn pool(&self, name: &str) -> Option<&PoolRt> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+}
+
+fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
+    let has_check = p.health_check.is_some();
+    let servers = p
+        .servers
+        .iter()
+        .map(|s| {
+            let addr = s
+                .origin
+                .as_ref()
+                .and_then(|o| b.origins.get(o))
+                .copied()
+                .unwrap_or(s.addr);
+            let kept = prev.and_then(|pp| {
+                pp.balancer
+                    .servers()
+                    .iter()
+                    .find(|k| k.name == s.name && k.addr == addr && k.max_in_flight() == s.max_requests)
+                    .map(|k| (k.clone(), pp.has_check))
+            });
+            match kept {
+                Some((k, had_check)) => {
+                    k.set_weight(s.weight);
+                    if !has_check {
+                        // No check any more: no verdict to wait for.
+                        k.state.set_health(Health::Unknown);
+                    } else if !had_check && k.state.health() == Health::Unknown {
+                        // A check was added: a server that was serving keeps
+                        // serving until the check says otherwise.
+                        k.state.set_health(Health::Up);
+                    }
+                    k
+                }
+                None => {
+                    let k = Arc::new(Backend::with_limit(
+                        s.name.clone(),
+                        addr,
+                        s.weight,
+                        s.max_requests,
+                    ));
+                    if !has_check && !p.slow_start.is_zero() {
+                        k.state.mark_available_now();
+                    }
+                    k
+                }
+            }
+        })
+        .collect();
+    let gate = match &p.health_check {
+        Some(h) if !h.traffic_when_unknown => HealthGate::UpOnly,
+        _ => HealthGate::UnknownOk,
+    };
+    PoolRt {
+        name: p.name.clone(),
+        balancer: Balancer::new(p.algorithm, p.hash_key.clone(), p.sticky_cookie.clone(), servers)
+            .with_health(gate, p.slow_start),
+        protocol: p.protocol,
+        max_idle: p.max_idle_per_server,
+        max_requests: p.max_requests,
+        retries: p.retries,
+        budget: Arc::new(match prev {
+            Some(pp) => pp.budget.reconfigured(p.retry_budget),
+            None => RetryBudget::new(p.retry_budget),
+        }),
+        stats: prev.map_or_else(Arc::default, |pp| pp.stats.clone()),
+        outlier: p.outlier,
+        has_check,
+        health_check: p.health_check.clone(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! [`super::rescue::answer`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -11,12 +11,12 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
+use super::attempt::{self, Answered};
 use super::headers::{self, X_REQUEST_ID};
 use super::rescue::{self, ProxyError};
 use super::router::normalise_host;
-use super::upstream::{self, Target};
+use super::upstream::UpBody;
 use super::{ConnCtx, Runtime};
-use crate::balancer::PickInput;
 use crate::body::Body;
 use crate::config::model::UpstreamProtocol;
 
@@ -39,7 +39,7 @@ async fn forward(
     rid: &HeaderValue,
     started: Instant,
 ) -> Result<Response<Body>, ProxyError> {
-    let Some(l) = rt.listeners.get(cx.listener) else {
+    let Some(Some(l)) = rt.listeners.get(cx.listener) else {
         return Err(ProxyError::BadRequest("listener is gone"));
     };
     // 1. framing: refuse what two parsers could read differently.
@@ -63,75 +63,47 @@ async fn forward(
             path: req.uri().path().to_string(),
         })?;
     let pool = &rt.pools[pool_idx];
-    // 5. pick a server.
-    let pick = pool
-        .balancer
-        .pick(&PickInput {
-            client_ip: cx.peer.ip(),
-            headers: req.headers(),
-        })
-        .ok_or_else(|| ProxyError::NoServer(pool.name.clone()))?;
-    let server = pick.server.clone();
-    let set_cookie = pick.set_cookie;
-    let guard = server.begin();
-    // 6. rewrite the request for the backend.
+    // 5. rewrite the request for the backend.
     let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let mut up = req;
-    headers::strip_hop_by_hop(up.headers_mut(), upgrade);
-    headers::set_forwarded(up.headers_mut(), &cx.client, host_value.as_ref());
+    let (mut parts, body) = req.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    headers::set_forwarded(&mut parts.headers, &cx.client, host_value.as_ref());
     if let Some(h) = &host_value {
-        up.headers_mut().insert(header::HOST, h.clone());
+        parts.headers.insert(header::HOST, h.clone());
     }
-    let path = up
-        .uri()
+    let path = parts
+        .uri
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    // 7. forward, bounded by the response-header and whole-request timeouts.
-    let t = &rt.timeouts;
-    let target = Target {
-        server: &server.name,
-        addr: server.addr,
-        connect_timeout: t.connect,
-        idle_timeout: t.backend_idle,
-        max_idle: pool.max_idle,
-    };
-    let limit = t.response_header.min(t.request.saturating_sub(started.elapsed()));
-    let timeout = |after: Duration| ProxyError::ResponseTimeout {
-        server: server.name.clone(),
-        after,
-    };
-    let mut resp = match pool.protocol {
+    match pool.protocol {
         UpstreamProtocol::Http1 => {
-            *up.version_mut() = Version::HTTP_11;
-            *up.uri_mut() = Uri::from(path);
-            let r = tokio::time::timeout(limit, upstream::send_h1(target, up))
-                .await
-                .map_err(|_| timeout(limit))??;
-            let (parts, body) = r.into_parts();
-            Response::from_parts(parts, Body::Upstream(body.with_guard(guard)))
+            parts.version = Version::HTTP_11;
+            parts.uri = Uri::from(path);
         }
         UpstreamProtocol::H2c => {
-            *up.version_mut() = Version::HTTP_2;
+            parts.version = Version::HTTP_2;
             let authority = host_value
                 .as_ref()
                 .and_then(|h| Authority::try_from(h.as_bytes()).ok())
                 .unwrap_or_else(|| Authority::from_static("backend"));
-            *up.uri_mut() = Uri::builder()
+            parts.uri = Uri::builder()
                 .scheme(Scheme::HTTP)
                 .authority(authority)
                 .path_and_query(path)
                 .build()
                 .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?;
-            up.headers_mut().remove(header::HOST);
-            let r = tokio::time::timeout(limit, upstream::send_h2(target, up))
-                .await
-                .map_err(|_| timeout(limit))??;
-            drop(guard);
-            r.map(Body::Incoming)
+            parts.headers.remove(header::HOST);
         }
-    };
+    }
+    let up = Request::from_parts(parts, UpBody::Client(body));
+    // 6-7. pick a server and forward, trying another one when that is safe.
+    let Answered {
+        mut resp,
+        server,
+        set_cookie,
+    } = attempt::send(up, pool, rt, cx, started).await?;
     // 8. rewrite the response; relay the upgraded connection if any.
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);

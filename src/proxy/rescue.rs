@@ -2,8 +2,9 @@
 //!
 //! Every failure on the request path is a [`ProxyError`]; [`answer`] maps
 //! it to a status and a short plain-text body and logs it (with the
-//! backend's name where there is one). Nothing else in rampart builds an
-//! error response.
+//! backend's name where there is one). Admin API failures
+//! ([`crate::admin::AdminError`]) become JSON answers in [`admin_answer`].
+//! Nothing else in rampart builds an error response.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,8 +20,10 @@ pub enum ProxyError {
     BadRequest(&'static str),
     #[error("no route matches host `{host}` and path `{path}`")]
     NoRoute { host: String, path: String },
-    #[error("pool `{0}` has no server to send the request to")]
+    #[error("pool `{0}` has no server that can take the request (all down, ejected or draining)")]
     NoServer(String),
+    #[error("pool `{0}` is at its limit of requests in flight")]
+    Overloaded(String),
     #[error("connecting to backend `{server}` ({addr}) failed: {source}")]
     Connect {
         server: String,
@@ -46,7 +49,7 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
-            ProxyError::NoServer(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoServer(_) | ProxyError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout { .. } | ProxyError::ResponseTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
@@ -85,6 +88,29 @@ pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Bo
     }
     if let Some(id) = request_id {
         h.insert(super::headers::X_REQUEST_ID, id.clone());
+    }
+    resp
+}
+
+/// The admin API's answer for `err`: a JSON object naming the problem.
+pub fn admin_answer(err: &crate::admin::AdminError) -> Response<Body> {
+    use crate::admin::AdminError as A;
+    let status = match err {
+        A::Unauthorized => StatusCode::UNAUTHORIZED,
+        A::NotFound(_) => StatusCode::NOT_FOUND,
+        A::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        A::BadRequest(_) => StatusCode::BAD_REQUEST,
+        A::Conflict(_) => StatusCode::CONFLICT,
+        A::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = serde_json::json!({ "error": err.to_string() });
+    let mut resp = Response::new(Body::full(format!("{body}\n")));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
 }

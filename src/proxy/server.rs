@@ -22,6 +22,7 @@ use crate::serve_gracefully;
 pub struct Builders {
     h1: http1::Builder,
     h2: http2::Builder<TokioExecutor>,
+    client_idle: std::time::Duration,
 }
 
 impl Builders {
@@ -33,7 +34,16 @@ impl Builders {
             .header_read_timeout(t.client_idle);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new()).max_concurrent_streams(256);
-        Builders { h1, h2 }
+        Builders {
+            h1,
+            h2,
+            client_idle: t.client_idle,
+        }
+    }
+
+    /// The client idle timeout these builders apply (also bounds TLS handshakes).
+    pub fn client_idle(&self) -> std::time::Duration {
+        self.client_idle
     }
 }
 

@@ -18,16 +18,90 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::{http1, http2, TrySendError};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
+use super::attempt::InFlight;
+use super::budget::PoolGuard;
 use super::rescue::ProxyError;
-use crate::balancer::RequestGuard;
 
-type H1Sender = http1::SendRequest<Incoming>;
-type H2Sender = http2::SendRequest<Incoming>;
+type H1Sender = http1::SendRequest<UpBody>;
+type H2Sender = http2::SendRequest<UpBody>;
+
+/// A request body on its way to a backend: the client's stream, or
+/// nothing (the form a request takes when it is tried again).
+#[derive(Debug)]
+pub enum UpBody {
+    Client(Incoming),
+    Empty,
+}
+
+impl HttpBody for UpBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            UpBody::Client(b) => Pin::new(b).poll_frame(cx),
+            UpBody::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpBody::Client(b) => b.is_end_stream(),
+            UpBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpBody::Client(b) => b.size_hint(),
+            UpBody::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// A failed try, and what may be done about it.
+#[derive(Debug)]
+pub struct SendError {
+    pub error: ProxyError,
+    /// The request, untouched: nothing reached the backend, so it may go
+    /// to another server whatever its method.
+    pub unsent: Option<Box<Request<UpBody>>>,
+    /// The backend closed or reset the connection before a response
+    /// header: a request that can be replayed may go elsewhere.
+    pub reset: bool,
+}
+
+impl SendError {
+    fn unsent(error: ProxyError, req: Request<UpBody>) -> Self {
+        SendError {
+            error,
+            unsent: Some(Box::new(req)),
+            reset: false,
+        }
+    }
+
+    fn upstream(server: &str, source: hyper::Error) -> Self {
+        // Anything but a timeout or a local cancellation means the peer
+        // went away before answering.
+        let reset = !source.is_timeout();
+        SendError {
+            error: ProxyError::Upstream {
+                server: server.to_string(),
+                source,
+            },
+            unsent: None,
+            reset,
+        }
+    }
+}
 
 struct Idle {
     sender: H1Sender,
@@ -51,7 +125,7 @@ pub struct Target<'a> {
 
 /// Sends a request over a pooled (or new) HTTP/1.1 connection. The
 /// response body returns the connection to the pool when finished.
-pub async fn send_h1(t: Target<'_>, mut req: Request<Incoming>) -> Result<Response<PooledBody>, ProxyError> {
+pub async fn send_h1(t: Target<'_>, mut req: Request<UpBody>) -> Result<Response<PooledBody>, SendError> {
     // Reuse the most recently idled connection first; a connection the
     // backend closed meanwhile hands the request back untouched, so it
     // can go out on the next one.
@@ -63,54 +137,68 @@ pub async fn send_h1(t: Target<'_>, mut req: Request<Incoming>) -> Result<Respon
             Ok(resp) => return Ok(wrap(resp, sender, t)),
             Err(mut e) => match e.take_message() {
                 Some(r) => req = r,
-                None => {
-                    return Err(ProxyError::Upstream {
-                        server: t.server.to_string(),
-                        source: e.into_error(),
-                    })
-                }
+                None => return Err(SendError::upstream(t.server, e.into_error())),
             },
         }
     }
     // New connections are the cold path: boxing it keeps the per-request
     // future small.
-    let mut sender = Box::pin(connect_h1(t)).await?;
-    sender.ready().await.map_err(|source| ProxyError::Upstream {
-        server: t.server.to_string(),
-        source,
-    })?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|source| ProxyError::Upstream {
+    let mut sender = match Box::pin(connect_h1(t)).await {
+        Ok(s) => s,
+        Err(e) => return Err(SendError::unsent(e, req)),
+    };
+    if let Err(source) = sender.ready().await {
+        let error = ProxyError::Upstream {
             server: t.server.to_string(),
             source,
-        })?;
+        };
+        return Err(SendError::unsent(error, req));
+    }
+    let resp = sender
+        .try_send_request(req)
+        .await
+        .map_err(|e| failed_try(t.server, e))?;
     Ok(wrap(resp, sender, t))
 }
 
 /// Sends a request over this thread's HTTP/2 connection to the server.
-pub async fn send_h2(t: Target<'_>, req: Request<Incoming>) -> Result<Response<Incoming>, ProxyError> {
+pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Incoming>, SendError> {
     let existing = H2_CONNS.with(|m| m.borrow().get(&t.addr).filter(|s| !s.is_closed()).cloned());
     let mut sender = match existing {
         Some(s) => s,
-        None => {
-            let sender = Box::pin(connect_h2(t)).await?;
-            H2_CONNS.with(|m| m.borrow_mut().insert(t.addr, sender.clone()));
-            sender
-        }
+        None => match Box::pin(connect_h2(t)).await {
+            Ok(sender) => {
+                H2_CONNS.with(|m| m.borrow_mut().insert(t.addr, sender.clone()));
+                sender
+            }
+            Err(e) => return Err(SendError::unsent(e, req)),
+        },
     };
-    sender.ready().await.map_err(|source| ProxyError::Upstream {
-        server: t.server.to_string(),
-        source,
-    })?;
-    sender
-        .send_request(req)
-        .await
-        .map_err(|source| ProxyError::Upstream {
+    if let Err(source) = sender.ready().await {
+        let error = ProxyError::Upstream {
             server: t.server.to_string(),
             source,
-        })
+        };
+        return Err(SendError::unsent(error, req));
+    }
+    sender
+        .try_send_request(req)
+        .await
+        .map_err(|e| failed_try(t.server, e))
+}
+
+/// A failed send: with the request handed back when it was never sent.
+fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>) -> SendError {
+    match e.take_message() {
+        Some(r) => SendError::unsent(
+            ProxyError::Upstream {
+                server: server.to_string(),
+                source: e.into_error(),
+            },
+            r,
+        ),
+        None => SendError::upstream(server, e.into_error()),
+    }
 }
 
 async fn connect_h2(t: Target<'_>) -> Result<H2Sender, ProxyError> {
@@ -195,7 +283,8 @@ fn wrap(resp: Response<Incoming>, sender: H1Sender, t: Target<'_>) -> Response<P
     let pooled = PooledBody {
         inner: body,
         back: Some((sender, t.addr, t.max_idle)),
-        guard: None,
+        in_flight: None,
+        pool_guard: None,
     };
     Response::from_parts(parts, pooled)
 }
@@ -205,8 +294,9 @@ fn wrap(resp: Response<Incoming>, sender: H1Sender, t: Target<'_>) -> Response<P
 pub struct PooledBody {
     inner: Incoming,
     back: Option<(H1Sender, SocketAddr, usize)>,
-    /// Keeps the server's in-flight count up until the body is done.
-    guard: Option<RequestGuard>,
+    /// Keeps the server's (and pool's) in-flight counts up until the body is done.
+    in_flight: Option<InFlight>,
+    pool_guard: Option<PoolGuard>,
 }
 
 impl std::fmt::Debug for PooledBody {
@@ -219,9 +309,14 @@ impl std::fmt::Debug for PooledBody {
 
 impl PooledBody {
     /// Ties the server's in-flight accounting to this body's life.
-    pub fn with_guard(mut self, guard: RequestGuard) -> Self {
-        self.guard = Some(guard);
+    pub fn with_in_flight(mut self, f: InFlight) -> Self {
+        self.in_flight = Some(f);
         self
+    }
+
+    /// Ties the pool's in-flight accounting to this body's life.
+    pub fn keep_pool_guard(&mut self, g: PoolGuard) {
+        self.pool_guard = Some(g);
     }
 
     fn release(&mut self) {

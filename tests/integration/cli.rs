@@ -147,6 +147,8 @@ async fn up_runs_the_demo_stack_on_free_ports() {
             "0",
             "--state-dir",
             "st",
+            "--admin-port",
+            "0",
             "--workers",
             "2",
         ],
@@ -161,7 +163,7 @@ async fn up_runs_the_demo_stack_on_free_ports() {
         let req = http::Request::get(format!("https://localhost:{}/", rp.addr("https").port()))
             .body(full(""))
             .expect("req");
-        let (status, _, body) = read(c.send_request(req).await.expect("response")).await;
+        let (status, _, body) = read(c.go(req).await.expect("response")).await;
         assert_eq!(status, 200);
         let name = ["web-01", "web-02", "web-03"]
             .into_iter()
@@ -172,7 +174,7 @@ async fn up_runs_the_demo_stack_on_free_ports() {
     names.sort();
     assert_eq!(names, ["web-01", "web-02", "web-03"]);
     let mut plain = h1(rp.addr("http")).await;
-    let (status, headers, _) = read(plain.send_request(get("/", "localhost")).await.expect("redirect")).await;
+    let (status, headers, _) = read(plain.go(get("/", "localhost")).await.expect("redirect")).await;
     assert_eq!(status, 308);
     assert_eq!(
         headers["location"],
@@ -199,7 +201,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     std::fs::write(
         &cfg,
         format!(
-            "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+            "[admin]\naddress = \"127.0.0.1:0\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
              [[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
             be.addr
         ),
@@ -207,8 +209,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     .expect("config");
     let mut rp = Process::run(&cfg, dir.path());
     let mut client = h1(rp.addr("web")).await;
-    let pending =
-        tokio::spawn(async move { read(client.send_request(get("/", "x")).await.expect("response")).await });
+    let pending = tokio::spawn(async move { read(client.go(get("/", "x")).await.expect("response")).await });
     arrived.notified().await;
     rp.signal("TERM");
     // The listener closes while the request is still in flight.

@@ -4,6 +4,8 @@
 mod support;
 
 mod cli;
+mod fault;
+mod live;
 mod proxy;
 mod streaming;
 mod tls;

@@ -37,13 +37,7 @@ async fn round_robin_spreads_requests_over_three_backends() {
     let mut client = h1(listener(&app, "web")).await;
     let mut seen = std::collections::HashMap::new();
     for _ in 0..300 {
-        let (status, _, body) = read(
-            client
-                .send_request(get("/", "example.test"))
-                .await
-                .expect("response"),
-        )
-        .await;
+        let (status, _, body) = read(client.go(get("/", "example.test")).await.expect("response")).await;
         assert_eq!(status, 200);
         *seen.entry(body).or_insert(0) += 1;
     }
@@ -79,7 +73,7 @@ async fn routes_by_host_and_longest_path_prefix() {
         ("a.example.test", "/api/v1", "wild"),
         ("WWW.Example.Test:80", "/x", "exact"),
     ] {
-        let (_, _, body) = read(client.send_request(get(path, host)).await.expect("response")).await;
+        let (_, _, body) = read(client.go(get(path, host)).await.expect("response")).await;
         assert_eq!(body, want, "{host}{path}");
     }
     app.shutdown().await;
@@ -128,7 +122,7 @@ async fn hop_by_hop_headers_are_stripped_and_forwarding_headers_set() {
         .header("x-kept", "yes")
         .body(full(""))
         .expect("request");
-    let resp = client.send_request(req).await.expect("response");
+    let resp = client.go(req).await.expect("response");
     let (status, headers, body) = read(resp).await;
     assert_eq!(status, 200);
     let seen: Value = serde_json::from_str(&body).expect("json");
@@ -163,7 +157,7 @@ async fn hop_by_hop_headers_are_stripped_and_forwarding_headers_set() {
         .header("x-request-id", "trace-42")
         .body(full(""))
         .expect("req");
-    let (_, headers, body) = read(client.send_request(req).await.expect("response")).await;
+    let (_, headers, body) = read(client.go(req).await.expect("response")).await;
     assert_eq!(headers["x-request-id"], "trace-42");
     assert_eq!(
         serde_json::from_str::<Value>(&body).expect("json")["x-request-id"],
@@ -196,12 +190,12 @@ async fn unreachable_backend_is_502_and_silent_backend_is_504() {
     );
     let app = start_app(&toml, std::path::Path::new(".")).await;
     let mut client = h1(listener(&app, "web")).await;
-    let (status, headers, body) = read(client.send_request(get("/dead", "x")).await.expect("response")).await;
+    let (status, headers, body) = read(client.go(get("/dead", "x")).await.expect("response")).await;
     assert_eq!(status, 502);
     assert_eq!(body, "502 Bad Gateway\n");
     assert!(headers.contains_key("x-request-id"));
     let started = std::time::Instant::now();
-    let (status, _, body) = read(client.send_request(get("/slow", "x")).await.expect("response")).await;
+    let (status, _, body) = read(client.go(get("/slow", "x")).await.expect("response")).await;
     assert_eq!(status, 504);
     assert_eq!(body, "504 Gateway Timeout\n");
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -300,7 +294,7 @@ async fn http_listener_redirects_to_https_with_308() {
     let mut client = h1(listener(&app, "plain")).await;
     let (status, headers, _) = read(
         client
-            .send_request(get("/path/x?q=1", "shop.test:8080"))
+            .go(get("/path/x?q=1", "shop.test:8080"))
             .await
             .expect("response"),
     )
@@ -372,7 +366,7 @@ async fn request_body_and_response_stream_through() {
         .header("host", "x")
         .body(full(body))
         .expect("req");
-    let (status, _, text) = read(client.send_request(req).await.expect("response")).await;
+    let (status, _, text) = read(client.go(req).await.expect("response")).await;
     assert_eq!((status, text.as_str()), (200, "3145745"));
     app.shutdown().await;
 }
@@ -403,13 +397,7 @@ async fn h2c_pools_speak_http2_to_the_backend() {
     let mut client = h1(listener(&app, "web")).await;
     for i in 0..3 {
         client.ready().await.expect("ready");
-        let (status, _, body) = read(
-            client
-                .send_request(get(&format!("/n{i}"), "x"))
-                .await
-                .expect("response"),
-        )
-        .await;
+        let (status, _, body) = read(client.go(get(&format!("/n{i}"), "x")).await.expect("response")).await;
         assert_eq!((status, body), (200, format!("HTTP/2.0 /n{i}")));
     }
     app.shutdown().await;
@@ -446,10 +434,10 @@ async fn backend_connections_are_reused_and_idle_clients_are_closed() {
             .header("host", "x")
             .body(full(""))
             .expect("req");
-        let (status, _, _) = read(client.send_request(head).await.expect("response")).await;
+        let (status, _, _) = read(client.go(head).await.expect("response")).await;
         assert_eq!(status, 200);
         client.ready().await.expect("ready");
-        let (status, _, body) = read(client.send_request(get("/", "x")).await.expect("response")).await;
+        let (status, _, body) = read(client.go(get("/", "x")).await.expect("response")).await;
         assert_eq!((status, body.as_str()), (200, "ok"));
     }
     assert_eq!(

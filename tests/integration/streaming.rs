@@ -41,7 +41,7 @@ async fn large_upload_and_download_stream_with_bounded_memory() {
     std::fs::write(
         &cfg,
         format!(
-            "[runtime]\nworkers = 1\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+            "[runtime]\nworkers = 1\n[admin]\naddress = \"127.0.0.1:0\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
              [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
             be.addr
         ),
@@ -50,7 +50,7 @@ async fn large_upload_and_download_stream_with_bounded_memory() {
     let rp = Arc::new(Process::run(&cfg, dir.path()));
     let mut client = h1(rp.addr("web")).await;
     // Warm up so that the baseline includes buffers of a used connection.
-    let (s, _, _) = read(client.send_request(get("/warm", "x")).await.expect("warm")).await;
+    let (s, _, _) = read(client.go(get("/warm", "x")).await.expect("warm")).await;
     assert_eq!(s, 200);
     let before = rp.rss_kib();
 
@@ -59,14 +59,11 @@ async fn large_upload_and_download_stream_with_bounded_memory() {
         .header("host", "x")
         .body(chunks(TOTAL))
         .expect("req");
-    let (status, _, body) = read(client.send_request(req).await.expect("upload")).await;
+    let (status, _, body) = read(client.go(req).await.expect("upload")).await;
     assert_eq!((status, body), (200, TOTAL.to_string()));
     let after_up = rp.rss_kib();
 
-    let resp = client
-        .send_request(get("/download", "x"))
-        .await
-        .expect("download");
+    let resp = client.go(get("/download", "x")).await.expect("download");
     assert_eq!(resp.status(), 200);
     let mut body = resp.into_body();
     let mut got = 0usize;

@@ -90,8 +90,85 @@ impl Drop for Backend {
 /// Starts rampart in-process from a TOML config (relative paths resolve
 /// against `base`).
 pub async fn start_app(toml: &str, base: &Path) -> RunningApp {
-    let model = rampart::config::load_str(toml, "test.toml", base).expect("valid config");
+    let toml = with_test_admin(toml);
+    let model = rampart::config::load_str(&toml, "test.toml", base).expect("valid config");
     RunningApp::start(&model).await.expect("rampart starts")
+}
+
+/// Starts rampart in-process from a config file (so that it can be reloaded).
+pub async fn start_app_file(path: &Path) -> RunningApp {
+    let model = rampart::config::load_file(path).expect("valid config");
+    RunningApp::start(&model).await.expect("rampart starts")
+}
+
+/// Tests never use the fixed admin port: without an `[admin]` section the
+/// admin API goes to a free port.
+pub fn with_test_admin(toml: &str) -> String {
+    if toml.contains("[admin]") {
+        toml.to_string()
+    } else {
+        format!("[admin]\naddress = \"127.0.0.1:0\"\n{toml}")
+    }
+}
+
+/// Calls the admin API: (status, JSON body).
+pub async fn admin(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    admin_with(addr, method, path, body, None).await
+}
+
+pub async fn admin_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut c = h1(addr).await;
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "admin");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req.body(full(body.unwrap_or("").to_string())).expect("request");
+    let (status, _, text) = read(c.go(req).await.expect("admin response")).await;
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+/// One server's entry in `GET /api/pools`.
+pub async fn server_info(admin_addr: SocketAddr, pool: &str, server: &str) -> Option<serde_json::Value> {
+    let (_, v) = admin(admin_addr, "GET", "/api/pools", None).await;
+    v["pools"].as_array()?.iter().find(|p| p["name"] == pool)?["servers"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == server)
+        .cloned()
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes; returns the
+/// time it took, or None.
+pub async fn wait_until<F, Fut>(limit: std::time::Duration, mut cond: F) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    None
 }
 
 pub fn listener(app: &RunningApp, name: &str) -> SocketAddr {
@@ -310,4 +387,181 @@ pub fn rampart(args: &[&str], dir: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// What a [`Load`] saw.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub ok: usize,
+    pub failed: usize,
+    /// Client connections opened (1 = the keep-alive connection was never lost).
+    pub connections: usize,
+    pub errors: Vec<String>,
+}
+
+/// A steady client load: GETs one after another on one keep-alive
+/// connection (a new one only after an error), bounded in count and time.
+pub struct Load {
+    pub ok: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<LoadReport>,
+}
+
+impl Load {
+    pub fn start(
+        addr: SocketAddr,
+        path: &'static str,
+        max_requests: usize,
+        max_time: std::time::Duration,
+    ) -> Load {
+        let ok = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ok2, stop2) = (ok.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let mut r = LoadReport::default();
+            let mut client = None;
+            for _ in 0..max_requests {
+                if stop2.load(Ordering::SeqCst) || started.elapsed() > max_time {
+                    break;
+                }
+                if client.is_none() {
+                    client = Some(h1(addr).await);
+                    r.connections += 1;
+                }
+                let Some(c) = client.as_mut() else { break };
+                if c.ready().await.is_err() {
+                    r.failed += 1;
+                    r.errors.push("connection closed before a request".into());
+                    client = None;
+                    continue;
+                }
+                match c.go(get(path, "load.test")).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let body = resp.into_body().collect().await;
+                        if status == 200 && body.is_ok() {
+                            r.ok += 1;
+                            ok2.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            r.failed += 1;
+                            r.errors.push(format!("status {status}"));
+                        }
+                    }
+                    Err(e) => {
+                        r.failed += 1;
+                        r.errors.push(e.to_string());
+                        client = None;
+                    }
+                }
+            }
+            r
+        });
+        Load { ok, stop, task }
+    }
+
+    /// Successful requests so far.
+    pub fn done(&self) -> usize {
+        self.ok.load(Ordering::SeqCst)
+    }
+
+    pub async fn stop(self) -> LoadReport {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.expect("load task")
+    }
+}
+
+/// A backend that can be killed (listener and every connection dropped)
+/// and brought back on the same address.
+pub struct Killable {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    name: &'static str,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Killable {
+    pub async fn start(name: &'static str) -> Killable {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut k = Killable {
+            addr: l.local_addr().expect("addr"),
+            hits: Arc::default(),
+            name,
+            task: None,
+        };
+        k.serve(l);
+        k
+    }
+
+    fn serve(&mut self, l: TcpListener) {
+        let (hits, name) = (self.hits.clone(), self.name);
+        self.task = Some(tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let hits = hits.clone();
+                conns.spawn(async move {
+                    let svc = service_fn(move |_req| {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        async move { Ok::<_, Infallible>(Response::new(full(name))) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+            // Dropping the JoinSet (on abort) aborts every connection.
+        }));
+    }
+
+    /// Drops the listener and every open connection.
+    pub async fn kill(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Listens again on the same address.
+    pub async fn revive(&mut self) {
+        let l = TcpListener::bind(self.addr)
+            .await
+            .expect("rebind the same address");
+        self.serve(l);
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Killable {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Sending on a client connection after waiting until it can take a
+/// request (a new or just-used HTTP/1.1 connection may not be ready yet).
+pub trait SendReady {
+    fn go(
+        &mut self,
+        req: Request<TestBody>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send;
+}
+
+impl SendReady for hyper::client::conn::http1::SendRequest<TestBody> {
+    async fn go(&mut self, req: Request<TestBody>) -> hyper::Result<Response<Incoming>> {
+        self.ready().await?;
+        self.send_request(req).await
+    }
+}
+
+impl SendReady for hyper::client::conn::http2::SendRequest<TestBody> {
+    async fn go(&mut self, req: Request<TestBody>) -> hyper::Result<Response<Incoming>> {
+        self.ready().await?;
+        self.send_request(req).await
+    }
 }

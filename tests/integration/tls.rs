@@ -43,7 +43,7 @@ async fn generated_ca_serves_http1_and_http2() {
     let req = Request::get(format!("https://localhost:{}/two", addr.port()))
         .body(full(""))
         .expect("req");
-    let resp = h2c.send_request(req).await.expect("h2 response");
+    let resp = h2c.go(req).await.expect("h2 response");
     assert_eq!(resp.version(), http::Version::HTTP_2);
     let (status, headers, body) = read(resp).await;
     assert_eq!((status, body.as_str()), (200, "\"/two\""));
@@ -53,12 +53,7 @@ async fn generated_ca_serves_http1_and_http2() {
     let tls = tls_connect(addr, "localhost", &ca, &[b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     let mut h1c = h1_over(tls).await;
-    let (status, _, body) = read(
-        h1c.send_request(get("/one", "localhost"))
-            .await
-            .expect("response"),
-    )
-    .await;
+    let (status, _, body) = read(h1c.go(get("/one", "localhost")).await.expect("response")).await;
     assert_eq!((status, body.as_str()), (200, "\"/one\""));
     app.shutdown().await;
 

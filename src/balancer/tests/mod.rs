@@ -1,6 +1,7 @@
 //! Unit tests for the balancer, one file per concern.
 
 mod algorithms;
+mod availability;
 mod backend;
 mod least;
 mod maglev;

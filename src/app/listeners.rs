@@ -1,0 +1,165 @@
+//! The running listeners: each has a stable slot in the [`Runtime`], its
+//! own drain (so a reload can close one while the others keep their
+//! connections), and for TLS a swappable acceptor (so certificates reload
+//! without a new socket).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::{AppError, Bound};
+use crate::config::model::{self, ListenerKind};
+use crate::listener::{accept_loop, bind, Drain};
+use crate::proxy::server::{self, Builders};
+use crate::proxy::{ConnCtx, Runtime};
+use crate::tls::{self, LoadedCert};
+
+/// One listening socket and its accept loop.
+#[derive(Debug)]
+pub struct ListenerHandle {
+    pub name: String,
+    /// The address in the config (port 0 stays 0 here).
+    pub configured: SocketAddr,
+    /// The address really bound.
+    pub addr: SocketAddr,
+    pub slot: usize,
+    /// The TLS configuration, swapped in place when certificates reload.
+    pub acceptor: Option<Arc<ArcSwap<ServerConfig>>>,
+    drain: Drain,
+    task: Option<JoinHandle<()>>,
+}
+
+/// A bound socket not yet serving.
+#[derive(Debug)]
+pub struct Pending {
+    pub socket: TcpListener,
+    pub handle: ListenerHandle,
+}
+
+impl ListenerHandle {
+    pub fn bound(&self) -> Bound {
+        Bound {
+            name: self.name.clone(),
+            addr: self.addr,
+            scheme: if self.acceptor.is_some() { "https" } else { "http" },
+        }
+    }
+
+    /// Does this running listener serve what `l` describes (same address and protocol)?
+    pub fn serves(&self, l: &model::Listener) -> bool {
+        (self.configured == l.addr || self.addr == l.addr)
+            && self.acceptor.is_some() == matches!(l.kind, ListenerKind::Https(_))
+    }
+
+    /// Stops accepting and lets its connections finish, for up to `timeout`.
+    pub fn close(mut self, timeout: std::time::Duration) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        tokio::spawn(async move {
+            if tokio::time::timeout(timeout, self.drain.drain()).await.is_err() {
+                tracing::warn!(listener = %self.name, "connections still open after the drain timeout");
+            }
+        });
+    }
+
+    /// Stops accepting and waits for its connections, for up to `timeout`.
+    pub async fn shutdown(mut self, timeout: std::time::Duration) -> bool {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        tokio::time::timeout(timeout, self.drain.drain()).await.is_ok()
+    }
+}
+
+/// The TLS acceptor for an https listener: its certificates, or the local
+/// certificate (created on first use) when it has none.
+pub fn acceptor_for(
+    l: &model::Listener,
+    m: &model::Model,
+    local: &mut Option<(std::path::PathBuf, Arc<LoadedCert>)>,
+) -> Result<Option<Arc<ServerConfig>>, AppError> {
+    let ListenerKind::Https(s) = &l.kind else {
+        return Ok(None);
+    };
+    let certs = if s.certs.is_empty() {
+        if !m.generate_local_ca {
+            return Err(AppError::NoCertificate(l.name.clone()));
+        }
+        if local.is_none() {
+            let lc = tls::ca::ensure_local_cert(&m.state_dir)?;
+            if lc.created {
+                tracing::info!(ca = %lc.ca_path.display(), "created a local CA and a localhost certificate");
+            }
+            *local = Some((lc.ca_path, Arc::new(lc.cert)));
+        }
+        local.iter().map(|(_, c)| c.clone()).collect()
+    } else {
+        s.certs.clone()
+    };
+    for c in &certs {
+        for p in c.problems() {
+            tracing::warn!(listener = %l.name, "{p}");
+        }
+    }
+    Ok(Some(tls::server_config(&certs, s.http2)?))
+}
+
+/// Binds a listener's socket (nothing is served yet).
+pub fn bind_listener(
+    l: &model::Listener,
+    slot: usize,
+    acceptor: Option<Arc<ServerConfig>>,
+) -> Result<Pending, AppError> {
+    let socket = bind(l.addr).map_err(|source| AppError::Bind {
+        what: format!("listener `{}`", l.name),
+        addr: l.addr,
+        source,
+    })?;
+    let addr = socket.local_addr().unwrap_or(l.addr);
+    let (drain, _) = Drain::new();
+    Ok(Pending {
+        socket,
+        handle: ListenerHandle {
+            name: l.name.clone(),
+            configured: l.addr,
+            addr,
+            slot,
+            acceptor: acceptor.map(|a| Arc::new(ArcSwap::new(a))),
+            drain,
+            task: None,
+        },
+    })
+}
+
+/// Starts serving a bound listener.
+pub fn start(b: Pending, runtime: Arc<ArcSwap<Runtime>>, builders: Arc<ArcSwap<Builders>>) -> ListenerHandle {
+    let Pending { socket, mut handle } = b;
+    let watch = handle.drain.watch();
+    let (slot, acceptor, w0) = (handle.slot, handle.acceptor.clone(), watch.clone());
+    handle.task = Some(tokio::spawn(accept_loop(socket, watch, move |stream, peer| {
+        let cx = Arc::new(ConnCtx::new(slot, peer, acceptor.is_some(), runtime.clone()));
+        let (w, b) = (w0.clone(), builders.load_full());
+        let acceptor = acceptor.as_ref().map(|a| TlsAcceptor::from(a.load_full()));
+        let handshake_timeout = b.client_idle();
+        async move {
+            match acceptor {
+                None => server::serve(stream, false, cx, &b, w).await,
+                Some(acc) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        server::serve(tls, h2, cx, &b, w).await
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
+        }
+    })));
+    handle
+}

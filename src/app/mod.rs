@@ -1,0 +1,331 @@
+//! Turns a validated [`Model`] into running listeners, origins, health
+//! checks and the admin API; reloads it; applies runtime changes; drains it
+//! on shutdown.
+//!
+//! Start binds every socket first (origins, admin, then listeners) so that
+//! a port conflict fails before anything serves. The proxy reads a
+//! [`Runtime`] through an `ArcSwap`: a reload or a runtime change builds a
+//! new one (keeping servers' live state) and swaps it in, so requests in
+//! flight finish on the one they started with. Listeners whose address and
+//! protocol did not change keep their sockets and their keep-alive
+//! connections across reloads (their certificates are swapped in place).
+//!
+//! Exposes [`App`] (shared with the admin API and signal handlers),
+//! [`RunningApp`] (its owner), [`Bound`] and [`AppError`].
+
+mod changes;
+mod listeners;
+mod reload;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+pub use changes::{AddedServer, Changes};
+pub use reload::{ChangeError, ReloadReport};
+
+use crate::balancer::AdminState;
+use crate::config::model::{Model, OriginContent};
+use crate::health::Supervisor;
+use crate::listener::{accept_loop, bind, Drain};
+use crate::origin::Site;
+use crate::proxy::server::{self, Builders};
+use crate::proxy::{Bindings, Runtime};
+use crate::tls::{LoadedCert, TlsError};
+use listeners::ListenerHandle;
+
+/// Why rampart could not start (or apply a change).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind {
+        what: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("origin `{name}`: {source}")]
+    Origin {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listener `{0}` is https but has no certificate, and [tls] generate_local_ca is false")]
+    NoCertificate(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("there is no config file to reload (rampart up runs a built-in config)")]
+    NoSource,
+    #[error("cannot save runtime changes to {path}: {source}")]
+    SaveState {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Something that is listening, as users would type its URL.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub scheme: &'static str,
+}
+
+impl Bound {
+    pub fn url(&self) -> String {
+        format!("{}://{}/", self.scheme, self.addr)
+    }
+}
+
+/// The mutable part, changed only under the lock.
+#[derive(Debug)]
+struct State {
+    /// The config as loaded from its file (runtime changes not applied).
+    model: Model,
+    changes: Changes,
+    listeners: Vec<ListenerHandle>,
+    bindings: Bindings,
+    next_slot: usize,
+    health: Supervisor,
+    /// The local CA's path and certificate, once created or loaded.
+    local: Option<(PathBuf, Arc<LoadedCert>)>,
+}
+
+/// A running configuration, shared by the signal handlers and the admin API.
+#[derive(Debug)]
+pub struct App {
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    builders: Arc<ArcSwap<Builders>>,
+    state: Mutex<State>,
+    pub origins: Vec<Bound>,
+    pub admin: Option<Bound>,
+    state_path: PathBuf,
+    drain_timeout: Duration,
+    /// Origins and the admin API drain with the process.
+    service_drain: Drain,
+    service_tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The owner of a started [`App`].
+#[derive(Debug)]
+pub struct RunningApp {
+    pub app: Arc<App>,
+    pub listeners: Vec<Bound>,
+    pub origins: Vec<Bound>,
+    /// The local CA certificate, when one is in use.
+    pub local_ca: Option<PathBuf>,
+    pub runtime: Arc<ArcSwap<Runtime>>,
+}
+
+impl RunningApp {
+    /// Binds and starts everything the model describes.
+    pub async fn start(model: &Model) -> Result<Self, AppError> {
+        let app = App::start(model.clone()).await?;
+        let listeners = app.listeners().await;
+        let local_ca = app.local_ca().await;
+        Ok(RunningApp {
+            listeners,
+            origins: app.origins.clone(),
+            local_ca,
+            runtime: app.runtime.clone(),
+            app,
+        })
+    }
+
+    /// The admin API's address, when enabled.
+    pub fn admin(&self) -> Option<SocketAddr> {
+        self.app.admin.as_ref().map(|b| b.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to the drain
+    /// timeout) and returns whether everything finished in time.
+    pub async fn shutdown(self) -> bool {
+        self.app.shutdown().await
+    }
+}
+
+impl App {
+    async fn start(model: Model) -> Result<Arc<App>, AppError> {
+        let state_path = changes::state_file(&model.state_dir);
+        let (changes, problem) = Changes::load(&state_path);
+        if let Some(p) = problem {
+            tracing::error!("{p}");
+        }
+        let mut effective = model.clone();
+        for w in changes.apply(&mut effective) {
+            tracing::warn!("{w}");
+        }
+        let (service_drain, _) = Drain::new();
+        let builders = Arc::new(ArcSwap::from_pointee(Builders::new(&model.timeouts)));
+        let mut service_tasks = Vec::new();
+
+        // Origins first, so that a pool pointing at them finds them up.
+        let mut origins = Vec::new();
+        let mut bindings = Bindings::default();
+        for o in &effective.origins {
+            let what = format!("origin `{}`", o.name);
+            let sock = bind(o.addr).map_err(|source| AppError::Bind {
+                what,
+                addr: o.addr,
+                source,
+            })?;
+            let site = match &o.content {
+                OriginContent::Demo => Site::demo(&o.name),
+                OriginContent::Dir(d) => Site::dir(d.clone()).map_err(|source| AppError::Origin {
+                    name: o.name.clone(),
+                    source,
+                })?,
+            };
+            let addr = sock.local_addr().unwrap_or(o.addr);
+            origins.push(Bound {
+                name: o.name.clone(),
+                addr,
+                scheme: "http",
+            });
+            bindings.origins.insert(o.name.clone(), addr);
+            let (site, w0, b) = (Arc::new(site), service_drain.watch(), builders.clone());
+            service_tasks.push(tokio::spawn(accept_loop(
+                sock,
+                service_drain.watch(),
+                move |stream, _peer| {
+                    let (site, w, b) = (site.clone(), w0.clone(), b.load_full());
+                    async move { server::serve_site(stream, site, &b, w).await }
+                },
+            )));
+        }
+
+        let admin_socket = match effective.admin.addr {
+            None => None,
+            Some(a) => Some(bind(a).map_err(|source| AppError::Bind {
+                what: "the admin API".into(),
+                addr: a,
+                source,
+            })?),
+        };
+        let admin = admin_socket.as_ref().map(|s| Bound {
+            name: "admin".into(),
+            addr: s.local_addr().unwrap_or(s_addr(&effective)),
+            scheme: "http",
+        });
+
+        // Listeners: bind all, then build the runtime with the real ports.
+        let mut local = None;
+        let mut pending = Vec::new();
+        for (slot, l) in effective.listeners.iter().enumerate() {
+            let acceptor = listeners::acceptor_for(l, &effective, &mut local)?;
+            let p = listeners::bind_listener(l, slot, acceptor)?;
+            bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
+            pending.push(p);
+        }
+        let rt = Runtime::build(&effective, &bindings, None);
+        apply_drained(&rt, &changes);
+        let runtime = Arc::new(ArcSwap::from_pointee(rt));
+        let mut health = Supervisor::default();
+        health.reconcile(&runtime.load());
+        let listeners = pending
+            .into_iter()
+            .map(|p| listeners::start(p, runtime.clone(), builders.clone()))
+            .collect();
+
+        let app = Arc::new(App {
+            runtime,
+            builders,
+            state: Mutex::new(State {
+                next_slot: effective.listeners.len(),
+                model,
+                changes,
+                listeners,
+                bindings,
+                health,
+                local,
+            }),
+            origins,
+            admin,
+            state_path,
+            drain_timeout: effective.timeouts.drain,
+            service_drain,
+            service_tasks: std::sync::Mutex::new(service_tasks),
+        });
+        if let Some(sock) = admin_socket {
+            let task = crate::admin::serve(
+                sock,
+                app.clone(),
+                effective.admin.token.clone(),
+                app.service_drain.watch(),
+            );
+            if let Ok(mut t) = app.service_tasks.lock() {
+                t.push(task);
+            }
+        }
+        Ok(app)
+    }
+
+    /// The listeners serving now.
+    pub async fn listeners(&self) -> Vec<Bound> {
+        self.state
+            .lock()
+            .await
+            .listeners
+            .iter()
+            .map(ListenerHandle::bound)
+            .collect()
+    }
+
+    /// The local CA certificate's path, when one is in use.
+    pub async fn local_ca(&self) -> Option<PathBuf> {
+        self.state.lock().await.local.as_ref().map(|(p, _)| p.clone())
+    }
+
+    /// A copy of the runtime changes in force.
+    pub async fn changes(&self) -> Changes {
+        self.state.lock().await.changes.clone()
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to the drain
+    /// timeout) and returns whether everything finished in time.
+    pub async fn shutdown(&self) -> bool {
+        let (handles, _) = {
+            let mut st = self.state.lock().await;
+            st.health.stop();
+            (std::mem::take(&mut st.listeners), ())
+        };
+        if let Ok(mut t) = self.service_tasks.lock() {
+            for task in t.drain(..) {
+                task.abort();
+            }
+        }
+        let waits = handles.into_iter().map(|h| h.shutdown(self.drain_timeout));
+        let services = tokio::time::timeout(self.drain_timeout, self.service_drain.drain());
+        let (done, services) = tokio::join!(futures_util::future::join_all(waits), services);
+        let ok = done.into_iter().all(|d| d) && services.is_ok();
+        if !ok {
+            tracing::warn!(after = ?self.drain_timeout, "drain timeout: closing the connections still open");
+        }
+        ok
+    }
+}
+
+fn s_addr(m: &Model) -> SocketAddr {
+    m.admin
+        .addr
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Marks the servers the runtime changes drained.
+fn apply_drained(rt: &Runtime, changes: &Changes) {
+    for p in &rt.pools {
+        for s in p.balancer.servers() {
+            if changes.is_drained(&p.name, &s.name) {
+                s.state.set_admin(AdminState::Draining);
+            }
+        }
+    }
+}

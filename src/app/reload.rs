@@ -1,0 +1,304 @@
+//! Changing a running configuration: reloading the config file, and the
+//! runtime changes the admin API makes (add a server, set a weight, drain,
+//! remove). Every change builds a new [`Runtime`] from the file's model plus
+//! the runtime changes, and swaps it in.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::listeners::{self, ListenerHandle};
+use super::{apply_drained, AddedServer, App, AppError, State};
+use crate::balancer::AdminState;
+use crate::config::{self, Model};
+use crate::proxy::server::Builders;
+use crate::proxy::Runtime;
+
+/// What a reload changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadReport {
+    pub listeners_added: Vec<String>,
+    pub listeners_removed: Vec<String>,
+    pub listeners_kept: Vec<String>,
+    pub pools: Vec<String>,
+    /// Settings that changed but only take effect after a restart, and
+    /// runtime changes that no longer apply.
+    pub warnings: Vec<String>,
+}
+
+/// Why a runtime change was refused; the admin API answers with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("no pool is named `{0}`")]
+    NoPool(String),
+    #[error("pool `{pool}` has no server named `{server}`")]
+    NoServer { pool: String, server: String },
+    #[error("pool `{pool}` already has a server named `{server}`")]
+    Duplicate { pool: String, server: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl App {
+    /// Loads the config file again. An invalid config changes nothing and
+    /// the error says where it is wrong.
+    pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
+        let mut st = self.state.lock().await;
+        let source = st.model.source.clone().ok_or(AppError::NoSource)?;
+        let model = config::load_file(&source)?;
+        let mut report = ReloadReport {
+            warnings: restart_only(&st.model, &model),
+            ..Default::default()
+        };
+        let mut effective = model.clone();
+        report.warnings.extend(st.changes.apply(&mut effective));
+
+        // Bind what is new before touching anything, so a failure leaves
+        // the running config as it was.
+        let mut old: Vec<ListenerHandle> = std::mem::take(&mut st.listeners);
+        let mut kept = Vec::new();
+        let mut pending = Vec::new();
+        let mut bindings = crate::proxy::Bindings {
+            origins: st.bindings.origins.clone(),
+            ..Default::default()
+        };
+        let mut local = st.local.clone();
+        let result: Result<(), AppError> = (|| {
+            for l in &effective.listeners {
+                let acceptor = listeners::acceptor_for(l, &effective, &mut local)?;
+                if let Some(i) = old.iter().position(|h| h.serves(l)) {
+                    let mut h = old.remove(i);
+                    if let (Some(slot), Some(a)) = (&h.acceptor, acceptor) {
+                        slot.store(a);
+                    }
+                    h.name = l.name.clone();
+                    h.configured = l.addr;
+                    bindings.listeners.insert(l.name.clone(), (h.slot, h.addr));
+                    kept.push(h);
+                } else {
+                    let slot = st.next_slot + pending.len();
+                    let p = listeners::bind_listener(l, slot, acceptor)?;
+                    bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
+                    pending.push(p);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // Put everything back as it was; new sockets close on drop.
+            old.extend(kept);
+            st.listeners = old;
+            return Err(e);
+        }
+        st.next_slot += pending.len();
+        st.local = local;
+
+        let prev = self.runtime.load_full();
+        let rt = Runtime::build(&effective, &bindings, Some(&prev));
+        apply_drained(&rt, &st.changes);
+        report.pools = rt.pools.iter().map(|p| p.name.clone()).collect();
+        self.builders.store(Arc::new(Builders::new(&effective.timeouts)));
+        self.runtime.store(Arc::new(rt));
+        st.health.reconcile(&self.runtime.load());
+
+        report.listeners_kept = kept.iter().map(|h| h.name.clone()).collect();
+        for p in pending {
+            report.listeners_added.push(p.handle.name.clone());
+            kept.push(listeners::start(p, self.runtime.clone(), self.builders.clone()));
+        }
+        for h in old {
+            report.listeners_removed.push(h.name.clone());
+            h.close(effective.timeouts.drain);
+        }
+        st.listeners = kept;
+        st.bindings = bindings;
+        st.model = model;
+        for w in &report.warnings {
+            tracing::warn!("reload: {w}");
+        }
+        tracing::info!(
+            added = ?report.listeners_added,
+            removed = ?report.listeners_removed,
+            "configuration reloaded from {}",
+            source.display()
+        );
+        Ok(report)
+    }
+
+    /// Adds a server to a pool at runtime.
+    pub async fn add_server(self: &Arc<Self>, a: AddedServer) -> Result<(), ChangeError> {
+        if a.name.is_empty() || a.name.len() > 128 || a.name.contains(['/', ' ']) {
+            return Err(ChangeError::Invalid(
+                "a server name is 1 to 128 characters, without `/` or spaces".into(),
+            ));
+        }
+        if a.weight == 0 || a.weight > 10_000 {
+            return Err(ChangeError::Invalid("weight must be from 1 to 10000".into()));
+        }
+        let mut st = self.state.lock().await;
+        let rt = self.runtime.load_full();
+        let pool = rt
+            .pool(&a.pool)
+            .ok_or_else(|| ChangeError::NoPool(a.pool.clone()))?;
+        if pool.balancer.servers().iter().any(|s| s.name == a.name) {
+            return Err(ChangeError::Duplicate {
+                pool: a.pool,
+                server: a.name,
+            });
+        }
+        st.changes.forget(&a.pool, &a.name);
+        if let Some(r) = st.changes.removed.get_mut(&a.pool) {
+            r.remove(&a.name);
+        }
+        tracing::info!(pool = %a.pool, server = %a.name, address = %a.address, "server added");
+        st.changes.added.push(a);
+        self.rebuild(&mut st)
+    }
+
+    /// Sets a server's weight at runtime.
+    pub async fn set_weight(
+        self: &Arc<Self>,
+        pool: &str,
+        server: &str,
+        weight: u32,
+    ) -> Result<(), ChangeError> {
+        if weight == 0 || weight > 10_000 {
+            return Err(ChangeError::Invalid("weight must be from 1 to 10000".into()));
+        }
+        let mut st = self.state.lock().await;
+        self.find(pool, server)?;
+        st.changes
+            .weights
+            .entry(pool.to_string())
+            .or_default()
+            .insert(server.to_string(), weight);
+        tracing::info!(pool, server, weight, "weight set");
+        self.rebuild(&mut st)
+    }
+
+    /// Stops sending new requests to a server; requests in flight finish.
+    pub async fn drain(self: &Arc<Self>, pool: &str, server: &str) -> Result<(), ChangeError> {
+        let mut st = self.state.lock().await;
+        let b = self.find(pool, server)?;
+        b.state.set_admin(AdminState::Draining);
+        st.changes
+            .drained
+            .entry(pool.to_string())
+            .or_default()
+            .insert(server.to_string());
+        tracing::info!(pool, server, in_flight = b.in_flight(), "server draining");
+        self.save(&st)
+    }
+
+    /// Drains a server, then removes it once its requests in flight are
+    /// done (or the drain timeout passed).
+    pub async fn remove(self: &Arc<Self>, pool: &str, server: &str) -> Result<(), ChangeError> {
+        self.drain(pool, server).await?;
+        let b = self.find(pool, server)?;
+        let (app, pool, server) = (self.clone(), pool.to_string(), server.to_string());
+        let deadline = tokio::time::Instant::now() + self.drain_timeout;
+        tokio::spawn(async move {
+            while b.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let mut st = app.state.lock().await;
+            let added = st
+                .changes
+                .added
+                .iter()
+                .any(|a| a.pool == pool && a.name == server);
+            st.changes.forget(&pool, &server);
+            if !added {
+                st.changes
+                    .removed
+                    .entry(pool.clone())
+                    .or_default()
+                    .insert(server.clone());
+            }
+            match app.rebuild(&mut st) {
+                Ok(()) => tracing::info!(pool = %pool, server = %server, "server removed"),
+                Err(e) => tracing::error!(pool = %pool, server = %server, "removing the server failed: {e}"),
+            }
+        });
+        Ok(())
+    }
+
+    fn find(&self, pool: &str, server: &str) -> Result<Arc<crate::balancer::Backend>, ChangeError> {
+        let rt = self.runtime.load();
+        let p = rt
+            .pool(pool)
+            .ok_or_else(|| ChangeError::NoPool(pool.to_string()))?;
+        p.balancer
+            .servers()
+            .iter()
+            .find(|s| s.name == server)
+            .cloned()
+            .ok_or_else(|| ChangeError::NoServer {
+                pool: pool.to_string(),
+                server: server.to_string(),
+            })
+    }
+
+    /// Builds and swaps in a runtime from the file's model and the runtime
+    /// changes, then saves the changes.
+    fn rebuild(&self, st: &mut State) -> Result<(), ChangeError> {
+        let mut effective = st.model.clone();
+        for w in st.changes.apply(&mut effective) {
+            tracing::warn!("{w}");
+        }
+        let prev = self.runtime.load_full();
+        let rt = Runtime::build(&effective, &st.bindings, Some(&prev));
+        apply_drained(&rt, &st.changes);
+        self.runtime.store(Arc::new(rt));
+        st.health.reconcile(&self.runtime.load());
+        self.save(st)
+    }
+
+    fn save(&self, st: &State) -> Result<(), ChangeError> {
+        st.changes.save(&self.state_path).map_err(|source| {
+            ChangeError::App(AppError::SaveState {
+                path: self.state_path.display().to_string(),
+                source,
+            })
+        })
+    }
+
+    /// Retries so far in a pool (for the admin API).
+    pub fn pool_retries(&self, pool: &str) -> u64 {
+        self.runtime
+            .load()
+            .pool(pool)
+            .map_or(0, |p| p.stats.retries.load(Ordering::Relaxed))
+    }
+}
+
+/// Settings a reload cannot change in a running process.
+fn restart_only(old: &Model, new: &Model) -> Vec<String> {
+    let mut w = Vec::new();
+    if old.workers != new.workers {
+        w.push("runtime.workers changed: takes effect after a restart".to_string());
+    }
+    if old.state_dir != new.state_dir {
+        w.push("runtime.state_dir changed: takes effect after a restart".to_string());
+    }
+    if old.admin != new.admin {
+        w.push("[admin] changed: takes effect after a restart".to_string());
+    }
+    let origins = |m: &Model| {
+        m.origins
+            .iter()
+            .map(|o| (o.name.clone(), o.addr))
+            .collect::<Vec<_>>()
+    };
+    if origins(old) != origins(new) {
+        w.push("[[origin]] entries changed: take effect after a restart".to_string());
+    }
+    if old.log.level != new.log.level || old.log.json != new.log.json {
+        w.push("[log] changed: takes effect after a restart".to_string());
+    }
+    w
+}

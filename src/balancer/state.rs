@@ -1,0 +1,185 @@
+//! The live state of one server that decides whether it may take a new
+//! request: health (from active checks), passive ejection, the operator's
+//! drain, slow start after recovery, and a cap on requests in flight.
+//!
+//! Everything is atomics: the proxy reads it on every pick, health-check
+//! tasks and the admin API write it.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Milliseconds on a process-wide monotonic clock (never 0).
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
+/// What the active health check last concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// No verdict yet (or no active check configured).
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// The operator's wishes for a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminState {
+    Active,
+    /// No new requests; requests in flight finish.
+    Draining,
+}
+
+/// Per-server state shared by the proxy, health checks and the admin API.
+#[derive(Debug)]
+pub struct ServerState {
+    health: AtomicU8,
+    admin: AtomicU8,
+    /// `now_ms()` until which the server is ejected; 0 = not ejected.
+    ejected_until: AtomicU64,
+    ejections: AtomicU32,
+    consecutive_failures: AtomicU32,
+    /// `now_ms()` when the server last became able to take traffic (slow start).
+    available_since: AtomicU64,
+    /// Last active check: 0 none yet, 1 passed, 2 failed.
+    last_check: AtomicU8,
+}
+
+impl Default for ServerState {
+    fn default() -> Self {
+        ServerState {
+            health: AtomicU8::new(0),
+            admin: AtomicU8::new(0),
+            ejected_until: AtomicU64::new(0),
+            ejections: AtomicU32::new(0),
+            consecutive_failures: AtomicU32::new(0),
+            available_since: AtomicU64::new(0),
+            last_check: AtomicU8::new(0),
+        }
+    }
+}
+
+impl ServerState {
+    pub fn health(&self) -> Health {
+        match self.health.load(Relaxed) {
+            1 => Health::Up,
+            2 => Health::Down,
+            _ => Health::Unknown,
+        }
+    }
+
+    /// Sets the health verdict; returns the previous one.
+    pub fn set_health(&self, h: Health) -> Health {
+        let v = match h {
+            Health::Unknown => 0,
+            Health::Up => 1,
+            Health::Down => 2,
+        };
+        let prev = self.health.swap(v, Relaxed);
+        if h == Health::Up && prev != 1 {
+            self.available_since.store(now_ms(), Relaxed);
+            self.consecutive_failures.store(0, Relaxed);
+        }
+        match prev {
+            1 => Health::Up,
+            2 => Health::Down,
+            _ => Health::Unknown,
+        }
+    }
+
+    /// Records the result of an active check.
+    pub fn record_check(&self, passed: bool) {
+        self.last_check.store(if passed { 1 } else { 2 }, Relaxed);
+    }
+
+    /// The last active check's result, if any.
+    pub fn last_check(&self) -> Option<bool> {
+        match self.last_check.load(Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    pub fn admin(&self) -> AdminState {
+        if self.admin.load(Relaxed) == 1 {
+            AdminState::Draining
+        } else {
+            AdminState::Active
+        }
+    }
+
+    pub fn set_admin(&self, a: AdminState) {
+        self.admin
+            .store(if a == AdminState::Draining { 1 } else { 0 }, Relaxed);
+    }
+
+    /// Is the server ejected at `now` (a `now_ms()` value)?
+    pub fn ejected(&self, now: u64) -> bool {
+        now < self.ejected_until.load(Relaxed)
+    }
+
+    pub fn ejections(&self) -> u32 {
+        self.ejections.load(Relaxed)
+    }
+
+    /// Ejects for `base` × the number of ejections so far (capped at 10×).
+    /// Returns how long.
+    pub fn eject(&self, base: Duration) -> Duration {
+        let n = self.ejections.fetch_add(1, Relaxed).saturating_add(1).min(10);
+        let d = base.saturating_mul(n);
+        let until = now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.ejected_until.store(until, Relaxed);
+        self.consecutive_failures.store(0, Relaxed);
+        d
+    }
+
+    /// Records a failed request; returns the consecutive failures so far.
+    pub fn record_failure(&self) -> u32 {
+        self.consecutive_failures.fetch_add(1, Relaxed).saturating_add(1)
+    }
+
+    /// Records a good response.
+    pub fn record_success(&self) {
+        if self.consecutive_failures.load(Relaxed) != 0 {
+            self.consecutive_failures.store(0, Relaxed);
+        }
+    }
+
+    /// Starts (or restarts) slow start now.
+    pub fn mark_available_now(&self) {
+        self.available_since.store(now_ms(), Relaxed);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_available_since(&self, ms: u64) {
+        self.available_since.store(ms, Relaxed);
+    }
+
+    /// Share of its normal traffic the server takes at `now` during a slow
+    /// start of `ramp` (1.0 when done or not configured).
+    pub fn slow_start_factor(&self, now: u64, ramp: Duration) -> f64 {
+        let since = self.available_since.load(Relaxed);
+        let ramp_ms = ramp.as_millis() as f64;
+        if since == 0 || ramp_ms <= 0.0 {
+            return 1.0;
+        }
+        let f = now.saturating_sub(since) as f64 / ramp_ms;
+        f.clamp(0.05, 1.0)
+    }
+}

@@ -1,0 +1,225 @@
+//! Validation of the `[admin]` section and of the fault-tolerance parts of
+//! a pool (`health_check`, `outlier`, retry budget).
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::load::{Cx, R};
+use super::model;
+use super::schema;
+
+impl Cx<'_> {
+    pub(super) fn admin(&self, a: &schema::Admin) -> R<model::Admin> {
+        let token = match (&a.token, &a.token_file) {
+            (Some(_), Some(f)) => {
+                return Err(self.at(
+                    f,
+                    "admin.token_file",
+                    "set either `token` or `token_file`, not both",
+                ))
+            }
+            (Some(t), None) if t.get_ref().trim().len() < 16 => {
+                return Err(self.at(t, "admin.token", "a token needs at least 16 characters"))
+            }
+            (Some(t), None) => Some(t.get_ref().trim().to_string()),
+            (None, Some(f)) => {
+                let path = self.path(f.get_ref());
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.at(
+                        f,
+                        "admin.token_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let t = text.lines().next().unwrap_or("").trim().to_string();
+                if t.len() < 16 {
+                    return Err(self.at(f, "admin.token_file", "the token needs at least 16 characters"));
+                }
+                Some(t)
+            }
+            (None, None) => None,
+        };
+        if a.enabled == Some(false) {
+            return Ok(model::Admin { addr: None, token });
+        }
+        let addr = match &a.address {
+            None => "127.0.0.1:9900".parse().ok(),
+            Some(s) => Some(self.socket_addr(s, "admin.address")?),
+        };
+        if let (Some(addr), Some(at)) = (addr, &a.address) {
+            if !addr.ip().is_loopback() && token.is_none() {
+                return Err(self.at(
+                    at,
+                    "admin.address",
+                    format!("{addr} is not a loopback address: set admin.token (or token_file) to expose the admin API"),
+                ));
+            }
+        }
+        Ok(model::Admin { addr, token })
+    }
+
+    pub(super) fn retry_budget(&self, p: &schema::Pool, key: &str) -> R<model::RetryBudget> {
+        let ratio = match &p.retry_budget_ratio {
+            None => 0.2,
+            Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+                return Err(self.at(
+                    r,
+                    &format!("{key}.retry_budget_ratio"),
+                    "a share between 0.0 and 1.0",
+                ))
+            }
+            Some(r) => *r.get_ref(),
+        };
+        let min_per_second = p
+            .retry_budget_min_per_second
+            .as_ref()
+            .map_or(10, |m| *m.get_ref());
+        Ok(model::RetryBudget {
+            ratio,
+            min_per_second,
+        })
+    }
+
+    pub(super) fn health_check(&self, h: &schema::HealthCheck, key: &str) -> R<model::HealthCheck> {
+        let positive = |v: &Option<Spanned<u32>>, name: &str, default: u32| -> R<u32> {
+            match v {
+                None => Ok(default),
+                Some(n) if *n.get_ref() == 0 || *n.get_ref() > 100 => {
+                    Err(self.at(n, &format!("{key}.{name}"), "a count from 1 to 100"))
+                }
+                Some(n) => Ok(*n.get_ref()),
+            }
+        };
+        let interval = self.duration(&h.interval, &format!("{key}.interval"), Duration::from_secs(2))?;
+        let timeout = self.duration(&h.timeout, &format!("{key}.timeout"), Duration::from_secs(1))?;
+        if interval.is_zero() {
+            let at = h.interval.as_ref().map_or(0..0, |i| i.span());
+            return Err(self.err(at, &format!("{key}.interval"), "the interval must be above zero"));
+        }
+        if timeout.is_zero() || timeout > interval {
+            let at = h.timeout.as_ref().map_or(0..0, |t| t.span());
+            return Err(self.err(
+                at,
+                &format!("{key}.timeout"),
+                "the timeout must be above zero and at most the interval",
+            ));
+        }
+        let kind = match h.kind.as_ref().map_or("http", |k| k.get_ref().as_str()) {
+            "tcp" => model::CheckKind::Tcp,
+            "http" => {
+                let method = match &h.method {
+                    None => http::Method::GET,
+                    Some(m) => http::Method::from_bytes(m.get_ref().as_bytes())
+                        .map_err(|_| self.at(m, &format!("{key}.method"), "not an HTTP method"))?,
+                };
+                let path = match &h.path {
+                    None => "/".to_string(),
+                    Some(p)
+                        if p.get_ref().starts_with('/')
+                            && http::Uri::try_from(p.get_ref().as_str()).is_ok() =>
+                    {
+                        p.get_ref().clone()
+                    }
+                    Some(p) => return Err(self.at(p, &format!("{key}.path"), "a path such as \"/health\"")),
+                };
+                let expect = match &h.expect_status {
+                    None => vec![(200, 399)],
+                    Some(list) => {
+                        let mut out = Vec::new();
+                        for item in list.get_ref() {
+                            out.push(parse_status_range(item).ok_or_else(|| {
+                                self.at(
+                                    list,
+                                    &format!("{key}.expect_status"),
+                                    format!("`{item}` is not a status or range like \"200-299\""),
+                                )
+                            })?);
+                        }
+                        out
+                    }
+                };
+                if let Some(host) = &h.host {
+                    if http::HeaderValue::from_str(host.get_ref()).is_err() {
+                        return Err(self.at(host, &format!("{key}.host"), "not a valid Host header value"));
+                    }
+                }
+                model::CheckKind::Http {
+                    method,
+                    path,
+                    host: h.host.as_ref().map(|x| x.get_ref().clone()),
+                    expect,
+                    body_contains: h.body_contains.clone(),
+                }
+            }
+            other => {
+                let at = h.kind.as_ref().map_or(0..0, |k| k.span());
+                return Err(self.err(
+                    at,
+                    &format!("{key}.type"),
+                    format!("unknown check type `{other}`: use http or tcp"),
+                ));
+            }
+        };
+        Ok(model::HealthCheck {
+            kind,
+            interval,
+            timeout,
+            jitter: self.duration(&h.jitter, &format!("{key}.jitter"), Duration::ZERO)?,
+            rise: positive(&h.rise, "rise", 2)?,
+            fall: positive(&h.fall, "fall", 3)?,
+            traffic_when_unknown: h.traffic_when_unknown.unwrap_or(false),
+        })
+    }
+
+    pub(super) fn outlier(&self, o: &schema::Outlier, key: &str) -> R<model::Outlier> {
+        let d = model::Outlier::default();
+        let pct = match &o.max_ejected_percent {
+            None => d.max_ejected_percent,
+            Some(p) if *p.get_ref() > 100 => {
+                return Err(self.at(
+                    p,
+                    &format!("{key}.max_ejected_percent"),
+                    "a percentage from 0 to 100",
+                ))
+            }
+            Some(p) => *p.get_ref(),
+        };
+        Ok(model::Outlier {
+            consecutive_failures: o.consecutive_failures.unwrap_or(d.consecutive_failures),
+            base_ejection_time: self.duration(
+                &o.base_ejection_time,
+                &format!("{key}.base_ejection_time"),
+                d.base_ejection_time,
+            )?,
+            max_ejected_percent: pct,
+            on_5xx: o.on_5xx.unwrap_or(false),
+        })
+    }
+}
+
+/// `"200"` or `"200-299"`.
+fn parse_status_range(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+        None => {
+            let v = s.trim().parse().ok()?;
+            (v, v)
+        }
+    };
+    ((100..=599).contains(&a) && (100..=599).contains(&b) && a <= b).then_some((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status_range;
+
+    #[test]
+    fn status_ranges() {
+        assert_eq!(parse_status_range("200-299"), Some((200, 299)));
+        assert_eq!(parse_status_range("204"), Some((204, 204)));
+        assert_eq!(parse_status_range("299-200"), None);
+        assert_eq!(parse_status_range("2xx"), None);
+        assert_eq!(parse_status_range("700"), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! One probe of one server: a TCP connect, or an HTTP/1.1 request whose
+//! status (and optionally body) must match.
+
+use bytes::Bytes;
+use http::{header, Request};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::balancer::Backend;
+use crate::config::model::{CheckKind, HealthCheck};
+
+/// Largest body read when looking for `body_contains`.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Probes `server`; the error says why it failed.
+pub async fn probe(server: &Backend, check: &HealthCheck) -> Result<(), String> {
+    match tokio::time::timeout(check.timeout, probe_inner(server, check)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {:?}", check.timeout)),
+    }
+}
+
+async fn probe_inner(server: &Backend, check: &HealthCheck) -> Result<(), String> {
+    let stream = TcpStream::connect(server.addr)
+        .await
+        .map_err(|e| format!("connect to {}: {e}", server.addr))?;
+    let CheckKind::Http {
+        method,
+        path,
+        host,
+        expect,
+        body_contains,
+    } = &check.kind
+    else {
+        return Ok(());
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    let driver = tokio::spawn(conn);
+    let host = host.clone().unwrap_or_else(|| server.addr.to_string());
+    let req = Request::builder()
+        .method(method.clone())
+        .uri(path.as_str())
+        .header(header::HOST, host)
+        .header(header::USER_AGENT, "rampart-health-check")
+        .header(header::CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|e| format!("building the request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = resp.status().as_u16();
+    let result = if !expect.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status)) {
+        Err(format!("status {status} is not expected"))
+    } else if let Some(needle) = body_contains {
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?
+            .to_bytes();
+        if memfind(&body, needle.as_bytes()) {
+            Ok(())
+        } else {
+            Err(format!("body does not contain {needle:?}"))
+        }
+    } else {
+        Ok(())
+    };
+    driver.abort();
+    result
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,209 @@
+//! Step 7 of the pipeline: sending a request to a server of its pool, and
+//! trying another server when that is safe.
+//!
+//! A request goes to another server only when
+//! - nothing of it reached the backend (connect failed, or a pooled
+//!   connection turned out closed): any method; or
+//! - the backend closed or reset the connection before a response header,
+//!   and the request is idempotent with no body, so it can be replayed.
+//!
+//! Never after a response header arrived, so never after any response byte
+//! reached the client. Each pool's retry budget bounds retries as a share of
+//! requests. Every try's outcome feeds passive ejection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
+
+use super::rescue::ProxyError;
+use super::upstream::{self, SendError, Target, UpBody};
+use super::{ConnCtx, PoolRt, Runtime};
+use crate::balancer::{Backend, Health, PickInput, RequestGuard};
+use crate::body::Body;
+use crate::config::model::UpstreamProtocol;
+
+/// A response header from a backend, with what the pipeline still needs.
+#[derive(Debug)]
+pub struct Answered {
+    pub resp: Response<Body>,
+    pub server: Arc<Backend>,
+    pub set_cookie: Option<HeaderValue>,
+}
+
+/// What stays in flight until the response body is done.
+#[derive(Debug)]
+pub struct InFlight {
+    _server: RequestGuard,
+}
+
+/// The parts needed to send a bodyless request again.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+}
+
+impl Replay {
+    fn of(req: &Request<UpBody>, pool: &PoolRt) -> Option<Replay> {
+        let idempotent = matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+        );
+        let bodyless = http_body::Body::is_end_stream(req.body());
+        (pool.retries > 0 && idempotent && bodyless && pool.balancer.servers().len() > 1).then(|| Replay {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        })
+    }
+
+    fn request(&self) -> Request<UpBody> {
+        let mut r = Request::new(UpBody::Empty);
+        *r.method_mut() = self.method.clone();
+        *r.uri_mut() = self.uri.clone();
+        *r.version_mut() = self.version;
+        *r.headers_mut() = self.headers.clone();
+        r
+    }
+}
+
+/// Sends `req` (already rewritten for the backend) to a server of `pool`.
+pub async fn send(
+    req: Request<UpBody>,
+    pool: &PoolRt,
+    rt: &Runtime,
+    cx: &ConnCtx,
+    started: Instant,
+) -> Result<Answered, ProxyError> {
+    let pool_guard = pool
+        .stats
+        .enter(pool.max_requests)
+        .map_err(|_| ProxyError::Overloaded(pool.name.clone()))?;
+    pool.budget.record_request();
+    let replay = Replay::of(&req, pool);
+    let mut next = Some(req);
+    let mut avoid = [usize::MAX; 11];
+    let mut last: Option<ProxyError> = None;
+    for attempt in 0..=pool.retries as usize {
+        let headers = match (&next, &replay) {
+            (Some(r), _) => r.headers(),
+            (None, Some(p)) => &p.headers,
+            (None, None) => break,
+        };
+        let Some(pick) = pool.balancer.pick_avoiding(
+            &PickInput {
+                client_ip: cx.peer.ip(),
+                headers,
+            },
+            &avoid[..attempt],
+        ) else {
+            return Err(last.unwrap_or_else(|| nothing_available(pool)));
+        };
+        let (server, index, set_cookie) = (pick.server.clone(), pick.index, pick.set_cookie);
+        let Some(req) = next.take().or_else(|| replay.as_ref().map(Replay::request)) else {
+            break;
+        };
+        let guard = server.begin();
+        let t = &rt.timeouts;
+        let target = Target {
+            server: &server.name,
+            addr: server.addr,
+            connect_timeout: t.connect,
+            idle_timeout: t.backend_idle,
+            max_idle: pool.max_idle,
+        };
+        // Per try: the response-header timeout, within the whole-request one.
+        let limit = t.response_header.min(t.request.saturating_sub(started.elapsed()));
+        let sent = match pool.protocol {
+            UpstreamProtocol::Http1 => tokio::time::timeout(limit, upstream::send_h1(target, req))
+                .await
+                .map(|r| {
+                    r.map(|resp| resp.map(|b| Body::Upstream(b.with_in_flight(InFlight { _server: guard }))))
+                }),
+            UpstreamProtocol::H2c => tokio::time::timeout(limit, upstream::send_h2(target, req))
+                .await
+                .map(|r| r.map(|resp| resp.map(Body::Incoming))),
+        };
+        match sent {
+            Err(_) => {
+                record(pool, &server, false);
+                return Err(ProxyError::ResponseTimeout {
+                    server: server.name.clone(),
+                    after: limit,
+                });
+            }
+            Ok(Ok(mut resp)) => {
+                let failed = pool.outlier.on_5xx && resp.status().is_server_error();
+                record(pool, &server, !failed);
+                if let (Body::Upstream(b), Some(g)) = (resp.body_mut(), pool_guard) {
+                    b.keep_pool_guard(g);
+                }
+                return Ok(Answered {
+                    resp,
+                    server,
+                    set_cookie,
+                });
+            }
+            Ok(Err(SendError { error, unsent, reset })) => {
+                record(pool, &server, false);
+                let safe = unsent.is_some() || (reset && replay.is_some());
+                if !safe || attempt >= pool.retries as usize || !pool.budget.try_retry() {
+                    return Err(error);
+                }
+                pool.stats
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(pool = %pool.name, server = %server.name, "{error}; trying another server");
+                avoid[attempt] = index;
+                next = unsent.map(|r| *r);
+                last = Some(error);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| nothing_available(pool)))
+}
+
+/// Why no server could take the request.
+fn nothing_available(pool: &PoolRt) -> ProxyError {
+    if pool.balancer.servers().iter().any(|s| s.saturated()) {
+        pool.stats
+            .overloaded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ProxyError::Overloaded(pool.name.clone())
+    } else {
+        ProxyError::NoServer(pool.name.clone())
+    }
+}
+
+/// Feeds one try's outcome to passive ejection.
+fn record(pool: &PoolRt, server: &Backend, ok: bool) {
+    if ok {
+        server.state.record_success();
+        return;
+    }
+    let o = &pool.outlier;
+    if o.consecutive_failures == 0 {
+        return;
+    }
+    let failures = server.state.record_failure();
+    if failures < o.consecutive_failures {
+        return;
+    }
+    let total = pool.balancer.servers().len();
+    let max = total * o.max_ejected_percent as usize / 100;
+    if pool.balancer.ejected_count() >= max {
+        return;
+    }
+    let d: Duration = server.state.eject(o.base_ejection_time);
+    if pool.has_check {
+        // Back only through the active check.
+        server.state.set_health(Health::Down);
+    }
+    pool.stats
+        .ejections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::warn!(pool = %pool.name, server = %server.name, failures, ejected_for = ?d, "server ejected after consecutive failures");
+}

@@ -1,0 +1,379 @@
+//! Live operations: hot reload, runtime changes through the admin API,
+//! their persistence, and the admin API's manners.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn config(pool: &[(&str, std::net::SocketAddr)], admin_extra: &str) -> String {
+    let mut s = format!(
+        "[runtime]\nstate_dir = \"state\"\n[admin]\naddress = \"127.0.0.1:0\"\n{admin_extra}\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n"
+    );
+    for (n, a) in pool {
+        s.push_str(&format!("[[pool.server]]\nname = \"{n}\"\naddress = \"{a}\"\n"));
+    }
+    s.push_str("[[route]]\npool = \"p\"\n");
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_reloads_under_load_lose_nothing() {
+    let (a, b, c) = (
+        Backend::named("a").await,
+        Backend::named("b").await,
+        Backend::named("c").await,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.toml");
+    // The listener address must stay the same across reloads: pin the port
+    // the first start picked.
+    std::fs::write(&path, config(&[("a", a.addr), ("b", b.addr)], "")).expect("write");
+    let app = start_app_file(&path).await;
+    let web = listener(&app, "web");
+    let admin_addr = app.admin().expect("admin");
+    let with_port = |text: String| {
+        text.replace(
+            "address = \"127.0.0.1:0\"\n[[pool]]",
+            &format!("address = \"{web}\"\n[[pool]]"),
+        )
+    };
+    let one = with_port(config(&[("a", a.addr), ("b", b.addr)], ""));
+    let two = with_port(config(&[("b", b.addr), ("c", c.addr)], ""));
+    std::fs::write(&path, &one).expect("write");
+    let (status, v) = admin(admin_addr, "POST", "/api/reload", None).await;
+    assert_eq!(status, 200, "{v}");
+
+    let load = Load::start(web, "/", 1_000_000, Duration::from_secs(60));
+    wait_until(Duration::from_secs(5), || async { load.done() > 100 })
+        .await
+        .expect("load runs");
+    for i in 0..50 {
+        if i == 25 {
+            std::fs::write(&path, "[[listener]]\nname = \"web\"\naddress = 5\n").expect("write");
+            let (status, v) = admin(admin_addr, "POST", "/api/reload", None).await;
+            assert_eq!(status, 400, "{v}");
+            let msg = v["error"].as_str().unwrap_or_default().to_string();
+            assert!(msg.contains("rampart.toml:3:11"), "{msg}");
+            // The running config still serves.
+            let before = load.done();
+            wait_until(Duration::from_secs(5), || async { load.done() > before + 20 })
+                .await
+                .expect("still serving");
+        }
+        std::fs::write(&path, if i % 2 == 0 { &two } else { &one }).expect("write");
+        let (status, v) = admin(admin_addr, "POST", "/api/reload", None).await;
+        assert_eq!(status, 200, "reload {i}: {v}");
+        assert_eq!(v["report"]["listeners_kept"], serde_json::json!(["web"]), "{v}");
+        let before = load.done();
+        wait_until(Duration::from_secs(5), || async { load.done() > before + 10 })
+            .await
+            .expect("load goes on");
+    }
+    // 50 reloads ended on config `one` (a, b): c takes nothing new.
+    let c_hits = c.hits();
+    let before = load.done();
+    wait_until(Duration::from_secs(5), || async { load.done() > before + 100 })
+        .await
+        .expect("load goes on");
+    assert_eq!(
+        c.hits(),
+        c_hits,
+        "a server removed by the reload still got requests"
+    );
+    let report = load.stop().await;
+    assert_eq!(report.failed, 0, "{:?}", report.errors);
+    assert_eq!(
+        report.connections, 1,
+        "the client's keep-alive connection was dropped"
+    );
+    assert!(a.hits() > 0 && b.hits() > 0 && c.hits() > 0);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_server_gets_traffic_once_healthy_and_drained_server_finishes_then_gets_nothing() {
+    let a = Backend::named("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"p\"\n[pool.health_check]\ntype = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nrise = 1\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        a.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let admin_addr = app.admin().expect("admin");
+    let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(30));
+    wait_until(Duration::from_secs(5), || async { load.done() > 50 })
+        .await
+        .expect("load runs");
+
+    // A slow-capable new server.
+    let release = Arc::new(tokio::sync::Notify::new());
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let (r, ar) = (release.clone(), arrived.clone());
+    let n = Backend::start(move |req| {
+        let (r, ar) = (r.clone(), ar.clone());
+        async move {
+            if req.uri().path() == "/slow" {
+                ar.notify_one();
+                r.notified().await;
+            }
+            http::Response::new(full("n"))
+        }
+    })
+    .await;
+    let body = format!(r#"{{"name": "n", "address": "{}", "weight": 1}}"#, n.addr);
+    let (status, v) = admin(admin_addr, "POST", "/api/pools/p/servers", Some(&body)).await;
+    assert_eq!(status, 201, "{v}");
+    let healthy = wait_until(Duration::from_secs(5), || async {
+        server_info(admin_addr, "p", "n")
+            .await
+            .map(|v| v["health"] == "up")
+            == Some(true)
+    })
+    .await;
+    assert!(healthy.is_some());
+    let hits = n.hits();
+    let got = wait_until(Duration::from_millis(100), || async { n.hits() > hits }).await;
+    assert!(
+        got.is_some(),
+        "the new server got no request within one interval of turning healthy"
+    );
+
+    // A slow request lands on n (round robin alternates a and n).
+    let web = listener(&app, "web");
+    let slow = tokio::spawn(async move {
+        for _ in 0..40 {
+            let mut c = h1(web).await;
+            let (status, _, body) = read(c.go(get("/slow", "x")).await.expect("response")).await;
+            if body == "n" {
+                return status;
+            }
+        }
+        0
+    });
+    arrived.notified().await;
+    let (status, v) = admin(admin_addr, "DELETE", "/api/pools/p/servers/n", None).await;
+    assert_eq!(status, 202, "{v}");
+    let info = server_info(admin_addr, "p", "n")
+        .await
+        .expect("still listed while draining");
+    assert_eq!(info["state"], "draining", "{info}");
+    // Requests picked just before the drain may still be on their way: wait
+    // until only the slow one is in flight.
+    wait_until(Duration::from_secs(5), || async {
+        server_info(admin_addr, "p", "n")
+            .await
+            .map(|v| v["in_flight"] == 1)
+            == Some(true)
+    })
+    .await
+    .expect("only the slow request in flight");
+    let hits_at_drain = n.hits();
+    let before = load.done();
+    wait_until(Duration::from_secs(5), || async { load.done() > before + 50 })
+        .await
+        .expect("load goes on");
+    assert_eq!(n.hits(), hits_at_drain, "a draining server got new requests");
+    release.notify_one();
+    assert_eq!(
+        slow.await.expect("task"),
+        200,
+        "the in-flight request to the drained server completed"
+    );
+    let gone = wait_until(Duration::from_secs(5), || async {
+        server_info(admin_addr, "p", "n").await.is_none()
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the server was removed after its request finished"
+    );
+    let before = load.done();
+    wait_until(Duration::from_secs(5), || async { load.done() > before + 50 })
+        .await
+        .expect("load goes on");
+    assert_eq!(n.hits(), hits_at_drain);
+    let report = load.stop().await;
+    assert_eq!(report.failed, 0, "{:?}", report.errors);
+    app.shutdown().await;
+
+    // Runtime changes survive a restart: n stays removed; a weight set now is kept.
+    let app = start_app(&toml, dir.path()).await;
+    let admin_addr = app.admin().expect("admin");
+    assert!(server_info(admin_addr, "p", "n").await.is_none());
+    let (status, _) = admin(
+        admin_addr,
+        "PUT",
+        "/api/pools/p/servers/a/weight",
+        Some(r#"{"weight": 7}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.shutdown().await;
+    let app = start_app(&toml, dir.path()).await;
+    let info = server_info(app.admin().expect("admin"), "p", "a")
+        .await
+        .expect("a");
+    assert_eq!(info["weight"], 7);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_api_names_bad_requests() {
+    let a = Backend::named("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(&[("a", a.addr)], ""), dir.path()).await;
+    let ad = app.admin().expect("admin");
+    let cases: Vec<(&str, &str, Option<&str>, u16, &str)> = vec![
+        (
+            "POST",
+            "/api/pools/nope/servers",
+            Some(r#"{"name":"x","address":"127.0.0.1:1"}"#),
+            404,
+            "no pool is named `nope`",
+        ),
+        (
+            "POST",
+            "/api/pools/p/servers",
+            Some(r#"{"name":"a","address":"127.0.0.1:1"}"#),
+            409,
+            "already has a server named `a`",
+        ),
+        (
+            "POST",
+            "/api/pools/p/servers",
+            Some(r#"{"name":"x","address":"here"}"#),
+            400,
+            "`here` is not an IP:PORT address",
+        ),
+        (
+            "POST",
+            "/api/pools/p/servers",
+            Some("{not json"),
+            400,
+            "invalid JSON body",
+        ),
+        (
+            "POST",
+            "/api/pools/p/servers",
+            Some(r#"{"name":"x","address":"127.0.0.1:1","color":1}"#),
+            400,
+            "unknown field `color`",
+        ),
+        (
+            "POST",
+            "/api/pools/p/servers",
+            Some(r#"{"name":"x","address":"127.0.0.1:1","weight":0}"#),
+            400,
+            "weight must be",
+        ),
+        (
+            "PUT",
+            "/api/pools/p/servers/zz/weight",
+            Some(r#"{"weight":2}"#),
+            404,
+            "has no server named `zz`",
+        ),
+        (
+            "POST",
+            "/api/pools/p/servers/zz/drain",
+            None,
+            404,
+            "has no server named `zz`",
+        ),
+        ("GET", "/api/nothing", None, 404, "no admin endpoint"),
+        ("DELETE", "/api/pools", None, 405, "method not allowed"),
+        ("POST", "/api/reload", None, 400, "no config file to reload"),
+    ];
+    for (method, path, body, want, text) in cases {
+        let (status, v) = admin(ad, method, path, body).await;
+        assert_eq!(status, want, "{method} {path}: {v}");
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(text), "{method} {path}: {msg}");
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_token_is_required_when_set() {
+    let a = Backend::named("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = "s3cret-token-for-tests";
+    let app = start_app(
+        &config(&[("a", a.addr)], &format!("token = \"{token}\"\n")),
+        dir.path(),
+    )
+    .await;
+    let ad = app.admin().expect("admin");
+    let (status, v) = admin(ad, "GET", "/api/pools", None).await;
+    assert_eq!(status, 401, "{v}");
+    let (status, _) = admin_with(ad, "GET", "/api/pools", None, Some("wrong-token-wrong-token")).await;
+    assert_eq!(status, 401);
+    let (status, v) = admin_with(ad, "GET", "/api/pools", None, Some(token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["pools"][0]["servers"][0]["name"], "a");
+    app.shutdown().await;
+}
+
+#[test]
+fn admin_on_a_public_address_needs_a_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = rampart::config::load_str("[admin]\naddress = \"0.0.0.0:9900\"\n", "t.toml", dir.path())
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("t.toml:2:11: admin.address: 0.0.0.0:9900 is not a loopback address"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_and_rampart_reload_reload_a_running_process() {
+    let (a, b) = (Backend::named("a").await, Backend::named("b").await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("rampart.toml");
+    std::fs::write(&cfg, config(&[("a", a.addr)], "")).expect("write");
+    let rp = Process::run(&cfg, dir.path());
+    let web = rp.addr("web");
+    let admin_addr = rp.addr("admin");
+    let pinned = |t: String| {
+        t.replace(
+            "[admin]\naddress = \"127.0.0.1:0\"",
+            &format!("[admin]\naddress = \"{admin_addr}\""),
+        )
+        .replace(
+            "address = \"127.0.0.1:0\"\n[[pool]]",
+            &format!("address = \"{web}\"\n[[pool]]"),
+        )
+    };
+    // SIGHUP: the pool becomes b.
+    std::fs::write(&cfg, pinned(config(&[("b", b.addr)], ""))).expect("write");
+    rp.signal("HUP");
+    let switched = wait_until(Duration::from_secs(5), || async {
+        server_info(admin_addr, "p", "b").await.is_some()
+    })
+    .await;
+    assert!(switched.is_some(), "SIGHUP did not reload");
+    // `rampart reload`: back to a; an invalid file is refused with its location.
+    std::fs::write(&cfg, pinned(config(&[("a", a.addr)], ""))).expect("write");
+    let (code, out, err) = rampart(&["reload", "-c", "rampart.toml"], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(server_info(admin_addr, "p", "a").await.is_some());
+    std::fs::write(
+        &cfg,
+        pinned(config(&[("a", a.addr)], "")).replace("[[route]]", "[[route]]\nbogus = 1"),
+    )
+    .expect("write");
+    let (code, _, err) = rampart(
+        &["reload", "-c", "rampart.toml", "--admin", &admin_addr.to_string()],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown field `bogus`"), "{err}");
+    let mut c = h1(web).await;
+    let (status, _, body) = read(c.go(get("/", "x")).await.expect("response")).await;
+    assert_eq!((status, body.as_str()), (200, "a"));
+}
