@@ -30,6 +30,7 @@ pub mod client;
 pub mod config;
 pub mod health;
 pub mod listener;
+pub mod metrics;
 pub mod origin;
 pub mod proxy;
 pub mod tls;

@@ -20,6 +20,17 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// Answers one admin request.
 pub async fn handle(req: Request<Incoming>, app: &Arc<App>, token: Option<&str>) -> Response<Body> {
+    if req.method() == Method::GET && req.uri().path() == "/metrics" {
+        if let Err(e) = authorize(&req, token) {
+            return admin_answer(&e);
+        }
+        let mut resp = Response::new(Body::full(app.metrics.render()));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return resp;
+    }
     match route(req, app, token).await {
         Ok((status, v)) => json_answer(status, &v),
         Err(e) => admin_answer(&e),
@@ -35,11 +46,8 @@ pub fn json_answer(status: StatusCode, v: &Value) -> Response<Body> {
     resp
 }
 
-async fn route(
-    req: Request<Incoming>,
-    app: &Arc<App>,
-    token: Option<&str>,
-) -> Result<(StatusCode, Value), AdminError> {
+/// Checks the bearer token, when one is configured.
+fn authorize<B>(req: &Request<B>, token: Option<&str>) -> Result<(), AdminError> {
     if let Some(t) = token {
         let given = req
             .headers()
@@ -50,6 +58,15 @@ async fn route(
             return Err(AdminError::Unauthorized);
         }
     }
+    Ok(())
+}
+
+async fn route(
+    req: Request<Incoming>,
+    app: &Arc<App>,
+    token: Option<&str>,
+) -> Result<(StatusCode, Value), AdminError> {
+    authorize(&req, token)?;
     let path = req.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let method = req.method().clone();

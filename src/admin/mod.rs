@@ -13,6 +13,7 @@
 //! | DELETE | `/api/pools/{pool}/servers/{server}` | drain, then remove a server |
 //! | POST | `/api/reload` | load the config file again |
 //! | GET | `/api/health` | `{"status":"ok"}` while rampart runs |
+//! | GET | `/metrics` | Prometheus text format (see `docs/metrics.md`) |
 //!
 //! Exposes [`serve`] and [`AdminError`].
 

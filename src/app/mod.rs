@@ -103,6 +103,8 @@ struct State {
 #[derive(Debug)]
 pub struct App {
     pub runtime: Arc<ArcSwap<Runtime>>,
+    /// The one metrics registry.
+    pub metrics: Arc<crate::metrics::Metrics>,
     builders: Arc<ArcSwap<Builders>>,
     state: Mutex<State>,
     pub origins: Vec<Bound>,
@@ -236,6 +238,7 @@ impl App {
             .collect();
 
         let app = Arc::new(App {
+            metrics: Arc::new(crate::metrics::Metrics::new(runtime.clone())),
             runtime,
             builders,
             state: Mutex::new(State {

@@ -58,6 +58,8 @@ pub struct ServerState {
     available_since: AtomicU64,
     /// Last active check: 0 none yet, 1 passed, 2 failed.
     last_check: AtomicU8,
+    /// Health verdict changes so far.
+    transitions: AtomicU64,
 }
 
 impl Default for ServerState {
@@ -70,6 +72,7 @@ impl Default for ServerState {
             consecutive_failures: AtomicU32::new(0),
             available_since: AtomicU64::new(0),
             last_check: AtomicU8::new(0),
+            transitions: AtomicU64::new(0),
         }
     }
 }
@@ -91,6 +94,9 @@ impl ServerState {
             Health::Down => 2,
         };
         let prev = self.health.swap(v, Relaxed);
+        if prev != v {
+            self.transitions.fetch_add(1, Relaxed);
+        }
         if h == Health::Up && prev != 1 {
             self.available_since.store(now_ms(), Relaxed);
             self.consecutive_failures.store(0, Relaxed);
@@ -100,6 +106,11 @@ impl ServerState {
             2 => Health::Down,
             _ => Health::Unknown,
         }
+    }
+
+    /// Health verdict changes so far.
+    pub fn transitions(&self) -> u64 {
+        self.transitions.load(Relaxed)
     }
 
     /// Records the result of an active check.

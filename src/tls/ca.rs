@@ -53,27 +53,16 @@ pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
     }
 
     let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    // Reuse an existing CA so that clients which already trust it keep working.
-    let (ca_params, ca_key) = match (
-        std::fs::read_to_string(&ca_path),
-        std::fs::read_to_string(&ca_key_path),
-    ) {
-        (Ok(c), Ok(k)) => (
-            CertificateParams::from_ca_cert_pem(&c).map_err(gen)?,
-            KeyPair::from_pem(&k).map_err(gen)?,
-        ),
-        _ => {
+    // Reuse an existing CA so that clients which already trust it keep
+    // working: its key signs the new leaf, under the same subject name.
+    let (ca_params, ca_key) = match std::fs::read_to_string(&ca_key_path)
+        .ok()
+        .filter(|_| ca_path.exists())
+    {
+        Some(k) => (ca_params(), KeyPair::from_pem(&k).map_err(gen)?),
+        None => {
             let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
-            let mut p = CertificateParams::default();
-            p.distinguished_name.push(DnType::CommonName, "rampart local CA");
-            p.distinguished_name.push(DnType::OrganizationName, "rampart");
-            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            p.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-            validity(&mut p, now_secs() - 86_400, now_secs() + 10 * 365 * 86_400);
+            let p = ca_params();
             let cert = p.clone().self_signed(&key).map_err(gen)?;
             write_file(&ca_path, cert.pem().as_bytes(), 0o644)?;
             write_file(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
@@ -110,6 +99,22 @@ pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
         cert,
         created: true,
     })
+}
+
+/// The local CA's fields; the same every time, so that a CA loaded from
+/// its key issues leaves that chain to the CA certificate on disk.
+fn ca_params() -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, "rampart local CA");
+    p.distinguished_name.push(DnType::OrganizationName, "rampart");
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    validity(&mut p, now_secs() - 86_400, now_secs() + 10 * 365 * 86_400);
+    p
 }
 
 /// Writes a file atomically: a temporary file, fsync, then rename.
@@ -182,5 +187,46 @@ mod tests {
         let again = ensure_local_cert(dir.path()).expect("reuse");
         assert!(!again.created);
         assert_eq!(again.cert.key.cert, first.cert.key.cert);
+    }
+
+    #[test]
+    fn a_new_leaf_from_an_existing_ca_chains_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = ensure_local_cert(dir.path()).expect("create");
+        let ca_before = std::fs::read(&first.ca_path).expect("ca");
+        // Lose the leaf: it is issued again by the same CA.
+        std::fs::remove_file(dir.path().join("tls").join(LEAF_CERT)).expect("rm");
+        let again = ensure_local_cert(dir.path()).expect("reissue");
+        assert!(again.created);
+        assert_eq!(
+            std::fs::read(&again.ca_path).expect("ca"),
+            ca_before,
+            "the CA stays"
+        );
+        assert_ne!(again.cert.key.cert[0], first.cert.key.cert[0]);
+        // The new leaf verifies against the CA file on disk.
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(&ca_before) {
+            roots.add(c.expect("ca cert")).expect("root");
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            std::sync::Arc::new(crate::tls::provider()),
+        )
+        .build()
+        .expect("verifier");
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        let now = rustls_pki_types::UnixTime::now();
+        use rustls::client::danger::ServerCertVerifier;
+        verifier
+            .verify_server_cert(
+                &again.cert.key.cert[0],
+                &again.cert.key.cert[1..],
+                &name,
+                &[],
+                now,
+            )
+            .expect("chains to the CA");
     }
 }

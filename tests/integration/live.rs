@@ -377,3 +377,131 @@ async fn sighup_and_rampart_reload_reload_a_running_process() {
     let (status, _, body) = read(c.go(get("/", "x")).await.expect("response")).await;
     assert_eq!((status, body.as_str()), (200, "a"));
 }
+
+#[tokio::test]
+async fn reload_swaps_certificates_and_opens_and_closes_listeners() {
+    let a = Backend::named("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::tls::issue_certs(dir.path());
+    let path = dir.path().join("rampart.toml");
+    let tls_listener = |cert: &str, port: u16| {
+        format!(
+            "[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:{port}\"\nprotocol = \"https\"\n\
+             [[listener.certificate]]\ncert = \"{cert}.pem\"\nkey = \"{cert}.key\"\n"
+        )
+    };
+    let tail = format!(
+        "[[pool]]\nname = \"p\"\n[[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        a.addr
+    );
+    let head = "[runtime]\nstate_dir = \"state\"\n[admin]\naddress = \"127.0.0.1:0\"\n";
+    std::fs::write(&path, format!("{head}{}{tail}", tls_listener("alpha.test", 0))).expect("write");
+    let app = start_app_file(&path).await;
+    let ad = app.admin().expect("admin");
+    let port = listener(&app, "tls").port();
+    let ca = dir.path().join("ca.pem");
+    let served_name = |tls: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>| {
+        let cert = tls.get_ref().1.peer_certificates().expect("certs")[0].clone();
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).expect("parse");
+        let san = parsed.subject_alternative_name().expect("san").expect("present");
+        format!("{:?}", san.value.general_names)
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let first = tls_connect(addr, "alpha.test", &ca, &[b"http/1.1"]).await;
+    assert!(served_name(&first).contains("alpha.test"));
+    let mut kept = h1_over(first).await;
+
+    // New certificate and a second, plain listener.
+    let extra = "[[listener]]\nname = \"plain\"\naddress = \"127.0.0.1:0\"\n";
+    std::fs::write(
+        &path,
+        format!("{head}{}{extra}{tail}", tls_listener("beta.test", port)),
+    )
+    .expect("write");
+    let (status, v) = admin(ad, "POST", "/api/reload", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["report"]["listeners_added"], serde_json::json!(["plain"]));
+    let fresh = tls_connect(addr, "beta.test", &ca, &[b"http/1.1"]).await;
+    assert!(
+        served_name(&fresh).contains("beta.test"),
+        "the new certificate is served after the reload"
+    );
+    let (status, _, body) = read(kept.go(get("/", "site.test")).await.expect("kept connection")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "a"),
+        "the connection opened before the reload still works"
+    );
+    let plain = app
+        .app
+        .listeners()
+        .await
+        .into_iter()
+        .find(|l| l.name == "plain")
+        .expect("plain listener")
+        .addr;
+    let mut c = h1(plain).await;
+    assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+
+    // Remove the plain listener again: it stops accepting.
+    std::fs::write(&path, format!("{head}{}{tail}", tls_listener("beta.test", port))).expect("write");
+    let (status, v) = admin(ad, "POST", "/api/reload", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["report"]["listeners_removed"], serde_json::json!(["plain"]));
+    let closed = wait_until(Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(plain).await.is_err()
+    })
+    .await;
+    assert!(closed.is_some(), "a removed listener still accepts");
+    drop(c);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_changes_are_exported_as_metrics() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let a = Backend::named("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [pool.health_check]\ntype = \"tcp\"\ninterval = \"50ms\"\ntimeout = \"50ms\"\nrise = 1\nfall = 1\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[pool.server]]\nname = \"dead\"\naddress = \"{dead}\"\n\
+         [[route]]\npool = \"p\"\n",
+        a.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin");
+    let metrics = || async move {
+        let mut c = h1(ad).await;
+        let req = http::Request::get("/metrics")
+            .header("host", "x")
+            .body(full(""))
+            .expect("req");
+        read(c.go(req).await.expect("metrics")).await
+    };
+    let ok = wait_until(Duration::from_secs(5), || async {
+        let (_, _, text) = metrics().await;
+        text.contains("rampart_backend_up{pool=\"p\",server=\"a\"} 1")
+            && text.contains("rampart_backend_up{pool=\"p\",server=\"dead\"} 0")
+    })
+    .await;
+    let (status, headers, text) = metrics().await;
+    assert!(ok.is_some(), "{text}");
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/plain; version=0.0.4"));
+    assert!(
+        text.contains("rampart_backend_health_transitions_total{pool=\"p\",server=\"dead\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rampart_pool_servers_available{pool=\"p\"} 1"),
+        "{text}"
+    );
+    app.shutdown().await;
+}

@@ -130,7 +130,7 @@ fn tls11_client_hello() -> Vec<u8> {
 }
 
 /// A test CA and two certificates it signs, written under `dir`.
-fn issue_certs(dir: &Path) {
+pub fn issue_certs(dir: &Path) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let ca_key = KeyPair::generate().expect("key");
     let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
