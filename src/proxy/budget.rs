@@ -51,9 +51,9 @@ impl RetryBudget {
         }
     }
 
-    /// Counts a first try.
+    /// Counts a first try (no clock read here: the window rolls when a
+    /// retry asks for the budget).
     pub fn record_request(&self) {
-        self.roll(clock_ms());
         self.requests.fetch_add(1, Relaxed);
     }
 
