@@ -31,6 +31,8 @@ pub enum Body {
     Incoming(Incoming),
     /// A file (or part of one) streamed from disk.
     File(crate::origin::FileStream),
+    /// Chunks produced by a task (server-sent events).
+    Channel(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
 impl Body {
@@ -59,6 +61,7 @@ impl HttpBody for Body {
             Body::Upstream(p) => Pin::new(p).poll_frame(cx).map_err(Into::into),
             Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
             Body::File(f) => Pin::new(f).poll_frame(cx),
+            Body::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -69,6 +72,7 @@ impl HttpBody for Body {
             Body::Upstream(p) => p.is_end_stream(),
             Body::Incoming(i) => i.is_end_stream(),
             Body::File(f) => f.is_end_stream(),
+            Body::Channel(_) => false,
         }
     }
 
@@ -79,6 +83,7 @@ impl HttpBody for Body {
             Body::Upstream(p) => p.size_hint(),
             Body::Incoming(i) => i.size_hint(),
             Body::File(f) => f.size_hint(),
+            Body::Channel(_) => SizeHint::default(),
         }
     }
 }

@@ -18,18 +18,75 @@ use crate::proxy::rescue::admin_answer;
 
 const MAX_BODY: usize = 64 * 1024;
 
+const INDEX: &str = include_str!("dashboard/index.html");
+const SCRIPT: &str = include_str!("dashboard/dashboard.js");
+const STYLE: &str = include_str!("dashboard/dashboard.css");
+
+fn text(body: impl Into<Bytes>, ctype: &'static str) -> Response<Body> {
+    let mut resp = Response::new(Body::full(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// Server-sent events: a `stats` event with the `/api/stats` document once a
+/// second, starting with one at once.
+fn stats_stream(app: &Arc<App>) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let mut updates = app.sampler.subscribe();
+    let first = app.sampler.snapshot(&app.runtime.load()).to_string();
+    tokio::spawn(async move {
+        let event = |data: &str| Bytes::from(format!("event: stats\ndata: {data}\n\n"));
+        if tx.send(event(&first)).await.is_err() {
+            return;
+        }
+        loop {
+            match updates.recv().await {
+                Ok(s) => {
+                    if tx.send(event(&s)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let mut resp = Response::new(Body::Channel(rx));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
 /// Answers one admin request.
 pub async fn handle(req: Request<Incoming>, app: &Arc<App>, token: Option<&str>) -> Response<Body> {
-    if req.method() == Method::GET && req.uri().path() == "/metrics" {
-        if let Err(e) = authorize(&req, token) {
-            return admin_answer(&e);
+    if req.method() == Method::GET {
+        let asset = match req.uri().path() {
+            "/" => Some((INDEX, "text/html; charset=utf-8")),
+            "/dashboard.js" => Some((SCRIPT, "text/javascript; charset=utf-8")),
+            "/dashboard.css" => Some((STYLE, "text/css; charset=utf-8")),
+            _ => None,
+        };
+        if let Some((body, ctype)) = asset {
+            // The page holds no data; the API calls it makes are authorized.
+            return text(body, ctype);
         }
-        let mut resp = Response::new(Body::full(app.metrics.render()));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        return resp;
+        let special = matches!(req.uri().path(), "/metrics" | "/api/stats/stream");
+        if special {
+            if let Err(e) = authorize(&req, token) {
+                return admin_answer(&e);
+            }
+            if req.uri().path() == "/metrics" {
+                return text(app.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+            }
+            return stats_stream(app);
+        }
     }
     match route(req, app, token).await {
         Ok((status, v)) => json_answer(status, &v),
@@ -46,13 +103,20 @@ pub fn json_answer(status: StatusCode, v: &Value) -> Response<Body> {
     resp
 }
 
-/// Checks the bearer token, when one is configured.
+/// Checks the bearer token, when one is configured. GET requests may pass
+/// it as `?token=` instead (a browser's EventSource cannot set headers).
 fn authorize<B>(req: &Request<B>, token: Option<&str>) -> Result<(), AdminError> {
     if let Some(t) = token {
+        let query = (req.method() == Method::GET)
+            .then(|| req.uri().query())
+            .flatten()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+            .map(str::as_bytes);
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .or(query)
             .unwrap_or(b"");
         if !same_secret(given, t.as_bytes()) {
             return Err(AdminError::Unauthorized);
@@ -73,6 +137,7 @@ async fn route(
     match (method, parts.as_slice()) {
         (Method::GET, ["api", "health"]) => Ok((StatusCode::OK, json!({"status": "ok"}))),
         (Method::GET, ["api", "pools"]) => Ok((StatusCode::OK, pools(app))),
+        (Method::GET, ["api", "stats"]) => Ok((StatusCode::OK, app.sampler.snapshot(&app.runtime.load()))),
         (Method::POST, ["api", "reload"]) => match app.reload().await {
             Ok(report) => Ok((StatusCode::OK, json!({"reloaded": true, "report": report}))),
             Err(e) => Err(AdminError::BadRequest(format!(
@@ -123,7 +188,7 @@ async fn route(
                 json!({"pool": pool, "server": server, "state": "removing"}),
             ))
         }
-        (_, ["api", "health"] | ["api", "pools"] | ["api", "reload"])
+        (_, ["api", "health"] | ["api", "pools"] | ["api", "reload"] | ["api", "stats"])
         | (_, ["api", "pools", _, "servers"])
         | (_, ["api", "pools", _, "servers", _])
         | (_, ["api", "pools", _, "servers", _, "weight" | "drain"]) => Err(AdminError::MethodNotAllowed),

@@ -14,6 +14,9 @@
 //! | POST | `/api/reload` | load the config file again |
 //! | GET | `/api/health` | `{"status":"ok"}` while rampart runs |
 //! | GET | `/metrics` | Prometheus text format (see `docs/metrics.md`) |
+//! | GET | `/api/stats` | counts, rates (1 s/10 s/60 s) and percentiles of every listener, route, pool and server |
+//! | GET | `/api/stats/stream` | the same as server-sent events, one `stats` event a second |
+//! | GET | `/` | the live dashboard (assets embedded in the binary) |
 //!
 //! Exposes [`serve`] and [`AdminError`].
 

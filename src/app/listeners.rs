@@ -14,10 +14,12 @@ use tokio_rustls::TlsAcceptor;
 
 use super::{AppError, Bound};
 use crate::config::model::{self, ListenerKind};
-use crate::listener::{accept_loop, bind, Drain};
+use crate::listener::{accept_loop, bind, Counting, Drain};
+use crate::metrics::stats::ListenerStats;
 use crate::proxy::server::{self, Builders};
 use crate::proxy::{ConnCtx, Runtime};
 use crate::tls::{self, LoadedCert};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// One listening socket and its accept loop.
 #[derive(Debug)]
@@ -138,7 +140,12 @@ pub fn bind_listener(
 }
 
 /// Starts serving a bound listener.
-pub fn start(b: Pending, runtime: Arc<ArcSwap<Runtime>>, builders: Arc<ArcSwap<Builders>>) -> ListenerHandle {
+pub fn start(
+    b: Pending,
+    runtime: Arc<ArcSwap<Runtime>>,
+    builders: Arc<ArcSwap<Builders>>,
+    stats: Arc<ListenerStats>,
+) -> ListenerHandle {
     let Pending { socket, mut handle } = b;
     let watch = handle.drain.watch();
     let (slot, acceptor, w0) = (handle.slot, handle.acceptor.clone(), watch.clone());
@@ -147,16 +154,27 @@ pub fn start(b: Pending, runtime: Arc<ArcSwap<Runtime>>, builders: Arc<ArcSwap<B
         let (w, b) = (w0.clone(), builders.load_full());
         let acceptor = acceptor.as_ref().map(|a| TlsAcceptor::from(a.load_full()));
         let handshake_timeout = b.client_idle();
+        let stats = stats.clone();
         async move {
+            let stream = Counting::new(stream, stats.clone());
             match acceptor {
                 None => server::serve(stream, false, cx, &b, w).await,
                 Some(acc) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
                     Ok(Ok(tls)) => {
-                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        let conn = tls.get_ref().1;
+                        let v13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+                        stats.tls_handshakes[usize::from(v13)].fetch_add(1, Relaxed);
+                        let h2 = conn.alpn_protocol() == Some(b"h2");
                         server::serve(tls, h2, cx, &b, w).await
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    Ok(Err(e)) => {
+                        stats.tls_failures.fetch_add(1, Relaxed);
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                    }
+                    Err(_) => {
+                        stats.tls_failures.fetch_add(1, Relaxed);
+                        tracing::debug!(%peer, "TLS handshake timed out")
+                    }
                 },
             }
         }

@@ -105,6 +105,8 @@ pub struct App {
     pub runtime: Arc<ArcSwap<Runtime>>,
     /// The one metrics registry.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Rates and percentiles, once a second.
+    pub sampler: Arc<crate::metrics::sampler::Sampler>,
     builders: Arc<ArcSwap<Builders>>,
     state: Mutex<State>,
     pub origins: Vec<Bound>,
@@ -227,6 +229,7 @@ impl App {
             bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
             pending.push(p);
         }
+        bindings.local_cert = local_cert_info(&local);
         let rt = Runtime::build(&effective, &bindings, None);
         apply_drained(&rt, &changes);
         let runtime = Arc::new(ArcSwap::from_pointee(rt));
@@ -234,11 +237,17 @@ impl App {
         health.reconcile(&runtime.load());
         let listeners = pending
             .into_iter()
-            .map(|p| listeners::start(p, runtime.clone(), builders.clone()))
+            .map(|p| {
+                let stats = bindings.stats.listener(&p.handle.name);
+                listeners::start(p, runtime.clone(), builders.clone(), stats)
+            })
             .collect();
 
+        let sampler = Arc::<crate::metrics::sampler::Sampler>::default();
+        service_tasks.push(tokio::spawn(sampler.clone().run(runtime.clone())));
         let app = Arc::new(App {
             metrics: Arc::new(crate::metrics::Metrics::new(runtime.clone())),
+            sampler,
             runtime,
             builders,
             state: Mutex::new(State {
@@ -320,6 +329,13 @@ fn s_addr(m: &Model) -> SocketAddr {
     m.admin
         .addr
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The local certificate's name and expiry, for metrics.
+fn local_cert_info(local: &Option<(PathBuf, Arc<LoadedCert>)>) -> Option<(String, i64)> {
+    local
+        .as_ref()
+        .map(|(_, c)| ("localhost".to_string(), c.not_after))
 }
 
 /// Marks the servers the runtime changes drained.

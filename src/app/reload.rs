@@ -64,6 +64,7 @@ impl App {
         let mut pending = Vec::new();
         let mut bindings = crate::proxy::Bindings {
             origins: st.bindings.origins.clone(),
+            stats: st.bindings.stats.clone(),
             ..Default::default()
         };
         let mut local = st.local.clone();
@@ -95,6 +96,7 @@ impl App {
             return Err(e);
         }
         st.next_slot += pending.len();
+        bindings.local_cert = super::local_cert_info(&local);
         st.local = local;
 
         let prev = self.runtime.load_full();
@@ -108,7 +110,13 @@ impl App {
         report.listeners_kept = kept.iter().map(|h| h.name.clone()).collect();
         for p in pending {
             report.listeners_added.push(p.handle.name.clone());
-            kept.push(listeners::start(p, self.runtime.clone(), self.builders.clone()));
+            let stats = bindings.stats.listener(&p.handle.name);
+            kept.push(listeners::start(
+                p,
+                self.runtime.clone(),
+                self.builders.clone(),
+                stats,
+            ));
         }
         for h in old {
             report.listeners_removed.push(h.name.clone());

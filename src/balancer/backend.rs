@@ -21,6 +21,8 @@ pub struct Backend {
     max_in_flight: u32,
     /// Health, ejection, drain and slow start.
     pub state: ServerState,
+    /// Requests and latencies, for metrics.
+    pub stats: crate::metrics::stats::ServerStats,
     in_flight: AtomicU32,
     latency: PeakEwma,
     /// Origin of the latency estimate's clock.
@@ -40,6 +42,7 @@ impl Backend {
             weight: AtomicU32::new(weight),
             max_in_flight,
             state: ServerState::default(),
+            stats: Default::default(),
             in_flight: AtomicU32::new(0),
             latency: PeakEwma::new(),
             born: Instant::now(),

@@ -5,7 +5,9 @@
 //! Exposes [`bind`], [`accept_loop`] and the drain ([`Drain`],
 //! [`DrainWatch`], [`serve_gracefully!`](crate::serve_gracefully)).
 
+mod counting;
 mod drain;
+pub use counting::Counting;
 pub use drain::{Drain, DrainWatch};
 
 use std::future::Future;

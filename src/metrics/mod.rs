@@ -9,6 +9,8 @@
 //! Exposes [`Metrics`].
 
 pub mod names;
+pub mod sampler;
+pub mod stats;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -34,7 +36,10 @@ impl Metrics {
     /// A registry with rampart's collectors over `runtime`.
     pub fn new(runtime: Arc<ArcSwap<Runtime>>) -> Self {
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(PoolCollector { runtime }));
+        registry.register_collector(Box::new(PoolCollector {
+            runtime: runtime.clone(),
+        }));
+        registry.register_collector(Box::new(RequestCollector { runtime }));
         Metrics { registry }
     }
 
@@ -176,6 +181,238 @@ impl Collector for PoolCollector {
             POOL_SERVERS_AVAILABLE,
             "Servers that may take a request now",
             &available,
+        )?;
+        Ok(())
+    }
+}
+
+/// A histogram read from [`stats::Histogram`] at scrape time.
+#[derive(Debug)]
+struct ConstHist {
+    buckets: Vec<(f64, u64)>,
+    count: u64,
+    sum: f64,
+}
+
+impl ConstHist {
+    fn of(h: &stats::Histogram) -> Self {
+        let (b, sum_us) = h.read();
+        let mut buckets: Vec<(f64, u64)> = stats::BUCKETS_US
+            .iter()
+            .zip(b.iter())
+            .map(|(le, n)| (*le as f64 / 1e6, *n))
+            .collect();
+        buckets.push((f64::INFINITY, b[stats::BUCKETS_US.len()]));
+        ConstHist {
+            count: b.iter().sum(),
+            sum: sum_us as f64 / 1e6,
+            buckets,
+        }
+    }
+}
+
+impl EncodeMetric for ConstHist {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder<'_>) -> std::fmt::Result {
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.sum,
+            self.count,
+            &self.buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// Requests, latencies, connections, bytes, TLS and certificates.
+#[derive(Debug)]
+struct RequestCollector {
+    runtime: Arc<ArcSwap<Runtime>>,
+}
+
+type Labels<'a> = Vec<(&'a str, &'a str)>;
+
+fn encode_all<M: EncodeMetric>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    rows: &[(Labels<'_>, M)],
+) -> std::fmt::Result {
+    let mut m = enc.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in rows {
+        v.encode(m.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for RequestCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        use names::*;
+        use stats::{CLASSES, METHODS};
+        let rt = self.runtime.load();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let (mut requests, mut durations, mut conns, mut bytes_in, mut bytes_out) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut handshakes, mut failures, mut expiry, mut routes) = (vec![], vec![], vec![], vec![]);
+        for l in rt.listeners.iter().flatten() {
+            let name = l.name.as_str();
+            let counts = l.stats.requests.counts();
+            for (mi, m) in METHODS.iter().enumerate() {
+                for (ci, c) in CLASSES.iter().enumerate() {
+                    if counts[mi][ci] > 0 {
+                        requests.push((
+                            vec![("listener", name), ("method", *m), ("code_class", *c)],
+                            ConstCounter::new(counts[mi][ci]),
+                        ));
+                    }
+                }
+            }
+            durations.push((vec![("listener", name)], ConstHist::of(&l.stats.requests.latency)));
+            conns.push((
+                vec![("listener", name)],
+                ConstGauge::new(l.stats.connections.load(Relaxed)),
+            ));
+            bytes_in.push((
+                vec![("listener", name)],
+                ConstCounter::new(l.stats.bytes_in.load(Relaxed)),
+            ));
+            bytes_out.push((
+                vec![("listener", name)],
+                ConstCounter::new(l.stats.bytes_out.load(Relaxed)),
+            ));
+            for (i, v) in ["1.2", "1.3"].iter().enumerate() {
+                handshakes.push((
+                    vec![("listener", name), ("version", *v)],
+                    ConstCounter::new(l.stats.tls_handshakes[i].load(Relaxed)),
+                ));
+            }
+            failures.push((
+                vec![("listener", name)],
+                ConstCounter::new(l.stats.tls_failures.load(Relaxed)),
+            ));
+            for (cert, exp) in &l.certificates {
+                expiry.push((
+                    vec![("listener", name), ("certificate", cert.as_str())],
+                    ConstGauge::new(exp - now),
+                ));
+            }
+            for (key, stats) in l.router.routes() {
+                let counts = stats.counts();
+                for (ci, c) in CLASSES.iter().enumerate() {
+                    let n: u64 = counts.iter().map(|m| m[ci]).sum();
+                    if n > 0 {
+                        routes.push((
+                            vec![("listener", name), ("route", key), ("code_class", *c)],
+                            ConstCounter::new(n),
+                        ));
+                    }
+                }
+            }
+        }
+        let (mut backend, mut header) = (vec![], vec![]);
+        for p in &rt.pools {
+            for s in p.balancer.servers() {
+                let counts = s.stats.requests.counts();
+                for (ci, c) in CLASSES.iter().enumerate() {
+                    let n: u64 = counts.iter().map(|m| m[ci]).sum();
+                    if n > 0 {
+                        backend.push((
+                            vec![
+                                ("pool", p.name.as_str()),
+                                ("server", s.name.as_str()),
+                                ("code_class", *c),
+                            ],
+                            ConstCounter::new(n),
+                        ));
+                    }
+                }
+                header.push((
+                    vec![("pool", p.name.as_str()), ("server", s.name.as_str())],
+                    ConstHist::of(&s.stats.header_latency),
+                ));
+            }
+        }
+        encode_all(
+            &mut enc,
+            REQUESTS,
+            "Requests answered, by listener, method and status class",
+            MetricType::Counter,
+            &requests,
+        )?;
+        encode_all(
+            &mut enc,
+            REQUEST_DURATION,
+            "Time from a request's arrival to its response header",
+            MetricType::Histogram,
+            &durations,
+        )?;
+        encode_all(
+            &mut enc,
+            ROUTE_REQUESTS,
+            "Requests answered, by route and status class",
+            MetricType::Counter,
+            &routes,
+        )?;
+        encode_all(
+            &mut enc,
+            BACKEND_REQUESTS,
+            "Requests answered, by pool, server and status class",
+            MetricType::Counter,
+            &backend,
+        )?;
+        encode_all(
+            &mut enc,
+            BACKEND_RESPONSE_HEADER,
+            "Time from sending a request to a server to its response header",
+            MetricType::Histogram,
+            &header,
+        )?;
+        encode_all(
+            &mut enc,
+            CONNECTIONS_ACTIVE,
+            "Open client connections",
+            MetricType::Gauge,
+            &conns,
+        )?;
+        encode_all(
+            &mut enc,
+            BYTES_RECEIVED,
+            "Bytes received from clients",
+            MetricType::Counter,
+            &bytes_in,
+        )?;
+        encode_all(
+            &mut enc,
+            BYTES_SENT,
+            "Bytes sent to clients",
+            MetricType::Counter,
+            &bytes_out,
+        )?;
+        encode_all(
+            &mut enc,
+            TLS_HANDSHAKES,
+            "TLS handshakes completed, by version",
+            MetricType::Counter,
+            &handshakes,
+        )?;
+        encode_all(
+            &mut enc,
+            TLS_HANDSHAKE_FAILURES,
+            "TLS handshakes that failed or timed out",
+            MetricType::Counter,
+            &failures,
+        )?;
+        encode_all(
+            &mut enc,
+            CERTIFICATE_EXPIRY,
+            "Seconds until a served certificate expires",
+            MetricType::Gauge,
+            &expiry,
         )?;
         Ok(())
     }

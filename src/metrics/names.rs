@@ -12,3 +12,15 @@ pub const POOL_RETRIES: &str = "rampart_pool_retries";
 pub const POOL_OVERLOADED: &str = "rampart_pool_overloaded_requests";
 pub const POOL_EJECTIONS: &str = "rampart_pool_ejections";
 pub const POOL_SERVERS_AVAILABLE: &str = "rampart_pool_servers_available";
+
+pub const REQUESTS: &str = "rampart_requests";
+pub const REQUEST_DURATION: &str = "rampart_request_duration_seconds";
+pub const ROUTE_REQUESTS: &str = "rampart_route_requests";
+pub const BACKEND_REQUESTS: &str = "rampart_backend_requests";
+pub const BACKEND_RESPONSE_HEADER: &str = "rampart_backend_response_header_seconds";
+pub const CONNECTIONS_ACTIVE: &str = "rampart_connections_active";
+pub const BYTES_RECEIVED: &str = "rampart_received_bytes";
+pub const BYTES_SENT: &str = "rampart_sent_bytes";
+pub const TLS_HANDSHAKES: &str = "rampart_tls_handshakes";
+pub const TLS_HANDSHAKE_FAILURES: &str = "rampart_tls_handshake_failures";
+pub const CERTIFICATE_EXPIRY: &str = "rampart_certificate_expiry_seconds";

@@ -77,6 +77,7 @@ pub async fn send(
     rt: &Runtime,
     cx: &ConnCtx,
     started: Instant,
+    tried: &mut Option<Arc<Backend>>,
 ) -> Result<Answered, ProxyError> {
     let pool_guard = pool
         .stats
@@ -106,7 +107,9 @@ pub async fn send(
         let Some(req) = next.take().or_else(|| replay.as_ref().map(Replay::request)) else {
             break;
         };
+        *tried = Some(server.clone());
         let guard = server.begin();
+        let try_started = Instant::now();
         let t = &rt.timeouts;
         let target = Target {
             server: &server.name,
@@ -136,6 +139,7 @@ pub async fn send(
                 });
             }
             Ok(Ok(mut resp)) => {
+                server.stats.header_latency.observe(try_started.elapsed());
                 let failed = pool.outlier.on_5xx && resp.status().is_server_error();
                 record(pool, &server, !failed);
                 if let (Body::Upstream(b), Some(g)) = (resp.body_mut(), pool_guard) {

@@ -36,6 +36,7 @@ use http::HeaderValue;
 
 use crate::balancer::{Backend, Balancer, Health, HealthGate};
 use crate::config::model::{self, HealthCheck, ListenerKind, Model, Outlier, Timeouts, UpstreamProtocol};
+use crate::metrics::stats::{ListenerStats, StatsStore};
 use budget::{PoolStats, RetryBudget};
 use router::Router;
 
@@ -76,6 +77,9 @@ pub struct ListenerRt {
     /// Plain listeners that only redirect: the HTTPS port to send clients to.
     pub redirect_port: Option<u16>,
     pub hsts: Option<HeaderValue>,
+    pub stats: Arc<ListenerStats>,
+    /// Certificates served (name, expiry as Unix seconds), for metrics.
+    pub certificates: Vec<(String, i64)>,
 }
 
 /// Where things really are, which a model alone does not say: each
@@ -84,6 +88,10 @@ pub struct ListenerRt {
 pub struct Bindings {
     pub listeners: HashMap<String, (usize, SocketAddr)>,
     pub origins: HashMap<String, SocketAddr>,
+    /// Counters that outlive reloads.
+    pub stats: Arc<StatsStore>,
+    /// The generated local certificate (name, expiry), when one is in use.
+    pub local_cert: Option<(String, i64)>,
 }
 
 impl Runtime {
@@ -98,9 +106,19 @@ impl Runtime {
             .collect();
         let slots = b.listeners.values().map(|(slot, _)| slot + 1).max().unwrap_or(0);
         let mut listeners: Vec<Option<ListenerRt>> = (0..slots).map(|_| None).collect();
+        let pool_names: Vec<&str> = model.pools.iter().map(|p| p.name.as_str()).collect();
         for l in &model.listeners {
             let Some(&(slot, _)) = b.listeners.get(&l.name) else {
                 continue;
+            };
+            let certificates = match &l.kind {
+                ListenerKind::Https(s) if s.certs.is_empty() => b.local_cert.iter().cloned().collect(),
+                ListenerKind::Https(s) => s
+                    .certs
+                    .iter()
+                    .map(|c| (c.sni_names.first().cloned().unwrap_or_default(), c.not_after))
+                    .collect(),
+                ListenerKind::Http { .. } => Vec::new(),
             };
             let (https, redirect_port, hsts) = match &l.kind {
                 ListenerKind::Http { redirect_to } => (
@@ -116,9 +134,11 @@ impl Runtime {
             listeners[slot] = Some(ListenerRt {
                 name: l.name.clone(),
                 https,
-                router: Router::new(&model.routes, &l.name),
+                router: Router::new(&model.routes, &l.name, &pool_names, &b.stats),
                 redirect_port,
                 hsts,
+                stats: b.stats.listener(&l.name),
+                certificates,
             });
         }
         Runtime {

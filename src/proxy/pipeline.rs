@@ -17,27 +17,52 @@ use super::rescue::{self, ProxyError};
 use super::router::normalise_host;
 use super::upstream::UpBody;
 use super::{ConnCtx, Runtime};
+use crate::balancer::Backend;
 use crate::body::Body;
 use crate::config::model::UpstreamProtocol;
+use crate::metrics::stats::RequestStats;
 
 /// Answers one client request.
 pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Body> {
     let rt = cx.runtime.load_full();
     let started = Instant::now();
+    let method = req.method().clone();
     // 2. request id: kept when sane, created otherwise; echoed on every answer.
     let rid = headers::request_id(req.headers_mut());
-    match forward(req, &cx, &rt, &rid, started).await {
+    let mut seen = Seen::default();
+    let resp = match forward(req, &cx, &rt, &rid, started, &mut seen).await {
         Ok(resp) => resp,
         Err(e) => rescue::answer(&e, Some(&rid)),
+    };
+    // 9. account for it: listener, route and server counters.
+    let (status, latency) = (resp.status().as_u16(), started.elapsed());
+    if let Some(Some(l)) = rt.listeners.get(cx.listener) {
+        l.stats.requests.record(&method, status, latency);
     }
+    if let Some(r) = seen.route {
+        r.record(&method, status, latency);
+    }
+    if let Some(s) = &seen.server {
+        s.stats.requests.record(&method, status, latency);
+    }
+    resp
 }
 
-async fn forward(
+/// What the pipeline learnt about a request, for accounting.
+#[derive(Debug, Default)]
+pub struct Seen<'a> {
+    pub route: Option<&'a Arc<RequestStats>>,
+    /// The last server tried.
+    pub server: Option<Arc<Backend>>,
+}
+
+async fn forward<'rt>(
     mut req: Request<Incoming>,
     cx: &ConnCtx,
-    rt: &Runtime,
+    rt: &'rt Runtime,
     rid: &HeaderValue,
     started: Instant,
+    seen: &mut Seen<'rt>,
 ) -> Result<Response<Body>, ProxyError> {
     let Some(Some(l)) = rt.listeners.get(cx.listener) else {
         return Err(ProxyError::BadRequest("listener is gone"));
@@ -55,13 +80,14 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(normalise_host)
         .unwrap_or_default();
-    let pool_idx = l
-        .router
-        .find(&host, req.uri().path())
-        .ok_or_else(|| ProxyError::NoRoute {
-            host: host.clone(),
-            path: req.uri().path().to_string(),
-        })?;
+    let (pool_idx, route_stats) =
+        l.router
+            .find(&host, req.uri().path())
+            .ok_or_else(|| ProxyError::NoRoute {
+                host: host.clone(),
+                path: req.uri().path().to_string(),
+            })?;
+    seen.route = Some(route_stats);
     let pool = &rt.pools[pool_idx];
     // 5. rewrite the request for the backend.
     let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
@@ -103,7 +129,7 @@ async fn forward(
         mut resp,
         server,
         set_cookie,
-    } = attempt::send(up, pool, rt, cx, started).await?;
+    } = attempt::send(up, pool, rt, cx, started, &mut seen.server).await?;
     // 8. rewrite the response; relay the upgraded connection if any.
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);

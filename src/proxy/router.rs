@@ -3,13 +3,28 @@
 //! prefix matches whole path segments: `/api` matches `/api` and
 //! `/api/users`, not `/apix`; a prefix ending in `/` matches anything below.
 
+use std::sync::Arc;
+
 use crate::config::model::{HostMatch, Route};
+use crate::metrics::stats::{RequestStats, StatsStore};
 
 #[derive(Debug, Clone)]
 struct Entry {
     host: HostMatch,
     prefix: String,
     pool: usize,
+    key: String,
+    stats: Arc<RequestStats>,
+}
+
+/// A route's key in metrics: `host/path -> pool` (`*` for any host).
+pub fn route_key(r: &Route, pool: &str) -> String {
+    let host = match &r.host {
+        HostMatch::Any => "*".to_string(),
+        HostMatch::Exact(h) => h.clone(),
+        HostMatch::Suffix(s) => format!("*{s}"),
+    };
+    format!("{host}{} -> {pool}", r.path_prefix)
 }
 
 /// The routes of one listener, sorted for first-match lookup.
@@ -20,7 +35,7 @@ pub struct Router {
 
 impl Router {
     /// Keeps the routes that apply to `listener`, most specific first.
-    pub fn new(routes: &[Route], listener: &str) -> Self {
+    pub fn new(routes: &[Route], listener: &str, pool_names: &[&str], store: &StatsStore) -> Self {
         let mut entries: Vec<Entry> = routes
             .iter()
             .filter(|r| {
@@ -32,6 +47,8 @@ impl Router {
                 host: r.host.clone(),
                 prefix: r.path_prefix.clone(),
                 pool: r.pool,
+                key: route_key(r, pool_names.get(r.pool).copied().unwrap_or("?")),
+                stats: store.route(&route_key(r, pool_names.get(r.pool).copied().unwrap_or("?"))),
             })
             .collect();
         entries.sort_by_key(|e| {
@@ -45,12 +62,18 @@ impl Router {
         Router { entries }
     }
 
-    /// The pool index for a request; `host` is lower-case without a port.
-    pub fn find(&self, host: &str, path: &str) -> Option<usize> {
+    /// Every route's metrics key and counters.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &Arc<RequestStats>)> {
+        self.entries.iter().map(|e| (e.key.as_str(), &e.stats))
+    }
+
+    /// The pool index and the route's counters for a request; `host` is
+    /// lower-case without a port.
+    pub fn find(&self, host: &str, path: &str) -> Option<(usize, &Arc<RequestStats>)> {
         self.entries
             .iter()
             .find(|e| host_matches(&e.host, host) && prefix_matches(&e.prefix, path))
-            .map(|e| e.pool)
+            .map(|e| (e.pool, &e.stats))
     }
 }
 
@@ -112,23 +135,29 @@ mod tests {
             route(HostMatch::Exact("www.example.com".into()), "/", 3),
             route(HostMatch::Exact("www.example.com".into()), "/static/", 4),
         ];
-        let r = Router::new(&routes, "any");
-        assert_eq!(r.find("other.org", "/"), Some(0));
-        assert_eq!(r.find("other.org", "/api/x"), Some(1));
-        assert_eq!(r.find("other.org", "/api"), Some(1));
-        assert_eq!(r.find("other.org", "/apix"), Some(0));
-        assert_eq!(r.find("a.example.com", "/api"), Some(2));
-        assert_eq!(r.find("example.com", "/"), Some(0));
-        assert_eq!(r.find("www.example.com", "/static/x.css"), Some(4));
-        assert_eq!(r.find("www.example.com", "/index.html"), Some(3));
+        let r = Router::new(
+            &routes,
+            "any",
+            &["p0", "p1", "p2", "p3", "p4"],
+            &StatsStore::default(),
+        );
+        let find = |h: &str, p: &str| r.find(h, p).map(|(i, _)| i);
+        assert_eq!(find("other.org", "/"), Some(0));
+        assert_eq!(find("other.org", "/api/x"), Some(1));
+        assert_eq!(find("other.org", "/api"), Some(1));
+        assert_eq!(find("other.org", "/apix"), Some(0));
+        assert_eq!(find("a.example.com", "/api"), Some(2));
+        assert_eq!(find("example.com", "/"), Some(0));
+        assert_eq!(find("www.example.com", "/static/x.css"), Some(4));
+        assert_eq!(find("www.example.com", "/index.html"), Some(3));
     }
 
     #[test]
     fn listener_filter_and_no_match() {
         let mut only = route(HostMatch::Exact("a.test".into()), "/", 0);
         only.listeners = Some(vec!["public".into()]);
-        let r = Router::new(&[only], "internal");
-        assert_eq!(r.find("a.test", "/"), None);
+        let r = Router::new(&[only], "internal", &["p"], &StatsStore::default());
+        assert!(r.find("a.test", "/").is_none());
     }
 
     #[test]

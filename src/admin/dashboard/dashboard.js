@@ -1,0 +1,188 @@
+// rampart dashboard: live charts and tables from /api/stats/stream.
+// Panels are a list: a component adds its panel by pushing to PANELS.
+"use strict";
+
+const HISTORY = 300; // seconds kept in the charts
+const COLORS = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#ff7b72", "#a5d6ff"];
+const history = []; // [{t, stats}]
+
+const fmt = {
+  n: (v) => (v == null ? "–" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 1 })),
+  ms: (v) => (v == null ? "–" : v.toFixed(v < 10 ? 2 : 1) + " ms"),
+  pct: (v) => (v == null ? "–" : (v * 100).toFixed(2) + " %"),
+  bytes: (v) => {
+    const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return v.toFixed(i ? 1 : 0) + " " + u[i];
+  },
+  days: (s) => (s / 86400).toFixed(1) + " d",
+};
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function servers(stats) {
+  const out = [];
+  for (const p of stats.pools) for (const s of p.servers) out.push({ pool: p.name, ...s });
+  return out;
+}
+
+// A small line chart: series = [{name, color, points: [[t, v], ...]}].
+function drawChart(canvas, series, unit) {
+  const dpr = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth, h = canvas.clientHeight;
+  canvas.width = w * dpr; canvas.height = h * dpr;
+  const g = canvas.getContext("2d");
+  g.scale(dpr, dpr);
+  g.clearRect(0, 0, w, h);
+  const left = 56, bottom = 20, top = 8, right = 8;
+  const now = Date.now() / 1000, t0 = now - HISTORY;
+  let max = 0;
+  for (const s of series) for (const [, v] of s.points) if (v != null && v > max) max = v;
+  max = max > 0 ? max * 1.15 : 1;
+  g.strokeStyle = "#2a323c"; g.fillStyle = "#8a96a3"; g.font = "11px system-ui"; g.lineWidth = 1;
+  for (let i = 0; i <= 4; i++) {
+    const y = top + (h - top - bottom) * (1 - i / 4);
+    g.beginPath(); g.moveTo(left, y); g.lineTo(w - right, y); g.stroke();
+    g.fillText(fmt.n((max * i) / 4) + (unit ? " " + unit : ""), 4, y + 4);
+  }
+  for (let m = 0; m <= 5; m++) {
+    const x = left + ((w - left - right) * m) / 5;
+    g.fillText("-" + Math.round(HISTORY - (HISTORY * m) / 5) + "s", x - 12, h - 4);
+  }
+  for (const s of series) {
+    g.strokeStyle = s.color; g.lineWidth = 1.6; g.beginPath();
+    let started = false;
+    for (const [t, v] of s.points) {
+      if (v == null || t < t0) continue;
+      const x = left + ((t - t0) / HISTORY) * (w - left - right);
+      const y = top + (h - top - bottom) * (1 - v / max);
+      if (started) g.lineTo(x, y); else { g.moveTo(x, y); started = true; }
+    }
+    g.stroke();
+  }
+}
+
+function chartPanel(id, title, seriesOf, unit, wide) {
+  return {
+    id, title, wide,
+    build(root) {
+      root.append(el("canvas", { id: id + "-canvas" }), el("div", { class: "legend", id: id + "-legend" }));
+    },
+    update() {
+      const series = seriesOf();
+      drawChart(document.getElementById(id + "-canvas"), series, unit);
+      const legend = document.getElementById(id + "-legend");
+      legend.replaceChildren(...series.map((s) => el("span", {}, el("i", { style: "background:" + s.color }), s.name)));
+    },
+  };
+}
+
+const PANELS = [
+  chartPanel("qps", "Requests per second", () => [
+    { name: "total", color: COLORS[0], points: history.map((h) => [h.t, h.stats.totals.qps["1s"]]) },
+  ], "/s"),
+  chartPanel("server-qps", "Requests per second by server", () => {
+    const names = new Map();
+    for (const h of history) for (const s of servers(h.stats)) names.set(s.pool + "/" + s.name, true);
+    return [...names.keys()].map((key, i) => ({
+      name: key, color: COLORS[i % COLORS.length],
+      points: history.map((h) => {
+        const s = servers(h.stats).find((x) => x.pool + "/" + x.name === key);
+        return [h.t, s ? s.qps["1s"] : null];
+      }),
+    }));
+  }, "/s"),
+  chartPanel("latency", "Latency (10 s window)", () => [
+    { name: "p50", color: COLORS[1], points: history.map((h) => [h.t, h.stats.totals.latency_ms.p50]) },
+    { name: "p99", color: COLORS[2], points: history.map((h) => [h.t, h.stats.totals.latency_ms.p99]) },
+  ], "ms"),
+  chartPanel("errors", "5xx share (10 s window)", () => [
+    { name: "5xx / all", color: COLORS[3], points: history.map((h) => [h.t, (h.stats.totals.error_ratio_10s || 0) * 100]) },
+  ], "%"),
+  {
+    id: "servers", title: "Pools and servers", wide: true,
+    build(root) { root.append(el("table", { id: "servers-table" })); },
+    update(stats) {
+      const head = el("tr", {}, ...["pool", "server", "address", "health", "state", "weight", "in flight", "req/s", "p50", "p99", "requests", "5xx"].map((h) => el("th", {}, h)));
+      const rows = servers(stats).map((s) => el("tr", { "data-server": s.name },
+        el("td", {}, s.pool), el("td", {}, s.name), el("td", { class: "muted" }, s.address),
+        el("td", {}, el("span", { class: "pill " + s.health }, s.health + (s.ejected ? " (ejected)" : ""))),
+        el("td", {}, s.state), el("td", { class: "num" }, s.weight), el("td", { class: "num" }, s.in_flight),
+        el("td", { class: "num qps" }, fmt.n(s.qps["10s"])), el("td", { class: "num" }, fmt.ms(s.latency_ms.p50)),
+        el("td", { class: "num" }, fmt.ms(s.latency_ms.p99)), el("td", { class: "num" }, fmt.n(s.requests)),
+        el("td", { class: "num" }, fmt.n(s.by_class["5xx"]))));
+      document.getElementById("servers-table").replaceChildren(head, ...rows);
+    },
+  },
+  {
+    id: "listeners", title: "Listeners", wide: false,
+    build(root) { root.append(el("table", { id: "listeners-table" })); },
+    update(stats) {
+      const head = el("tr", {}, ...["listener", "connections", "req/s", "in", "out", "TLS 1.3 / 1.2", "TLS failures"].map((h) => el("th", {}, h)));
+      const rows = stats.listeners.map((l) => el("tr", {}, el("td", {}, l.name), el("td", { class: "num" }, l.connections),
+        el("td", { class: "num" }, fmt.n(l.qps["10s"])), el("td", { class: "num" }, fmt.bytes(l.bytes_in)),
+        el("td", { class: "num" }, fmt.bytes(l.bytes_out)),
+        el("td", { class: "num" }, l.tls.handshakes_tls13 + " / " + l.tls.handshakes_tls12), el("td", { class: "num" }, l.tls.failures)));
+      document.getElementById("listeners-table").replaceChildren(head, ...rows);
+    },
+  },
+  {
+    id: "certificates", title: "Certificates", wide: false,
+    build(root) { root.append(el("table", { id: "certificates-table" })); },
+    update(stats) {
+      const head = el("tr", {}, ...["listener", "certificate", "expires in"].map((h) => el("th", {}, h)));
+      const rows = [];
+      for (const l of stats.listeners) for (const c of l.certificates)
+        rows.push(el("tr", {}, el("td", {}, l.name), el("td", {}, c.name), el("td", { class: "num" }, fmt.days(c.expires_in_seconds))));
+      document.getElementById("certificates-table").replaceChildren(head, ...rows);
+    },
+  },
+];
+
+function buildPanels() {
+  const main = document.getElementById("panels");
+  for (const p of PANELS) {
+    const root = el("div", { class: "panel" + (p.wide ? " wide" : ""), id: "panel-" + p.id }, el("h2", {}, p.title));
+    p.build(root);
+    main.append(root);
+  }
+}
+
+function summary(stats) {
+  const t = stats.totals;
+  const up = servers(stats).filter((s) => s.health !== "down" && !s.ejected).length;
+  const items = [
+    ["req/s (10 s)", fmt.n(t.qps["10s"])], ["requests", fmt.n(t.requests)], ["p50", fmt.ms(t.latency_ms.p50)],
+    ["p99", fmt.ms(t.latency_ms.p99)], ["5xx (10 s)", fmt.pct(t.error_ratio_10s)], ["servers up", up + " / " + servers(stats).length],
+  ];
+  document.getElementById("summary").replaceChildren(...items.map(([k, v]) => el("div", { class: "metric" }, el("div", { class: "v", id: "summary-" + k.split(" ")[0] }, v), el("div", { class: "k" }, k))));
+}
+
+function render(stats) {
+  history.push({ t: stats.time_unix_ms / 1000, stats });
+  while (history.length > HISTORY) history.shift();
+  summary(stats);
+  for (const p of PANELS) p.update(stats);
+}
+
+function connect() {
+  const status = document.getElementById("status");
+  const token = new URLSearchParams(location.search).get("token");
+  const src = new EventSource("/api/stats/stream" + (token ? "?token=" + encodeURIComponent(token) : ""));
+  src.addEventListener("stats", (e) => {
+    status.textContent = "live"; status.className = "status live";
+    render(JSON.parse(e.data));
+  });
+  src.onerror = () => { status.textContent = "connection lost, retrying…"; status.className = "status lost"; };
+}
+
+buildPanels();
+connect();

@@ -1,0 +1,406 @@
+//! Once a second, a snapshot of every cumulative counter goes into a ring
+//! of the last 61 snapshots. Rates (1 s, 10 s, 60 s) and latency
+//! percentiles over a window come from the difference between now and a
+//! snapshot that old; the request path never computes any of it.
+//!
+//! Exposes [`Sampler`], which also renders the JSON of `GET /api/stats` and
+//! publishes it once a second to `GET /api/stats/stream` subscribers.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use serde_json::{json, Map, Value};
+use tokio::sync::broadcast;
+
+use super::stats::{Histogram, RequestStats, BUCKETS_US, CLASSES, METHODS};
+use crate::balancer::{clock_ms, AdminState};
+use crate::proxy::Runtime;
+
+const RING: usize = 61;
+const NB: usize = BUCKETS_US.len() + 1;
+
+/// Cumulative counts of one listener, route, pool or server at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Point {
+    pub counts: [[u64; 5]; 8],
+    pub buckets: [u64; NB],
+    pub sum_us: u64,
+}
+
+impl Default for Point {
+    fn default() -> Self {
+        Point {
+            counts: [[0; 5]; 8],
+            buckets: [0; NB],
+            sum_us: 0,
+        }
+    }
+}
+
+impl Point {
+    fn of(r: &RequestStats) -> Point {
+        let (buckets, sum_us) = r.latency.read();
+        Point {
+            counts: r.counts(),
+            buckets,
+            sum_us,
+        }
+    }
+
+    fn add(&mut self, o: &Point) {
+        for (a, b) in self.counts.iter_mut().flatten().zip(o.counts.iter().flatten()) {
+            *a += b;
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            *a += b;
+        }
+        self.sum_us += o.sum_us;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().sum()
+    }
+
+    fn class(&self, c: usize) -> u64 {
+        self.counts.iter().map(|m| m[c]).sum()
+    }
+}
+
+/// Every point at one instant.
+#[derive(Debug)]
+pub struct Sample {
+    at: Instant,
+    points: BTreeMap<String, Point>,
+}
+
+/// The ring of samples and the stream of snapshots.
+#[derive(Debug)]
+pub struct Sampler {
+    ring: Mutex<VecDeque<Arc<Sample>>>,
+    stream: broadcast::Sender<Arc<String>>,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler {
+            ring: Mutex::new(VecDeque::with_capacity(RING)),
+            stream: broadcast::channel(4).0,
+        }
+    }
+}
+
+fn hist_point(h: &Histogram) -> Point {
+    let (buckets, sum_us) = h.read();
+    Point {
+        buckets,
+        sum_us,
+        ..Point::default()
+    }
+}
+
+/// Reads every counter of the runtime now.
+pub fn sample(rt: &Runtime) -> Sample {
+    let mut points = BTreeMap::new();
+    let mut all = Point::default();
+    for l in rt.listeners.iter().flatten() {
+        let p = Point::of(&l.stats.requests);
+        all.add(&p);
+        points.insert(format!("listener/{}", l.name), p);
+        for (key, stats) in l.router.routes() {
+            points
+                .entry(format!("route/{key}"))
+                .or_insert_with(|| Point::of(stats));
+        }
+    }
+    points.insert("all".to_string(), all);
+    for p in &rt.pools {
+        let mut pool = Point::default();
+        for s in p.balancer.servers() {
+            let sp = Point::of(&s.stats.requests);
+            pool.add(&sp);
+            points.insert(format!("server/{}/{}", p.name, s.name), sp);
+            points.insert(
+                format!("header/{}/{}", p.name, s.name),
+                hist_point(&s.stats.header_latency),
+            );
+        }
+        points.insert(format!("pool/{}", p.name), pool);
+    }
+    Sample {
+        at: Instant::now(),
+        points,
+    }
+}
+
+impl Sampler {
+    /// Takes a sample every second and publishes the snapshot; runs until aborted.
+    pub async fn run(self: Arc<Self>, runtime: Arc<ArcSwap<Runtime>>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let rt = runtime.load_full();
+            let s = Arc::new(sample(&rt));
+            {
+                let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+                if ring.len() == RING {
+                    ring.pop_front();
+                }
+                ring.push_back(s.clone());
+            }
+            if self.stream.receiver_count() > 0 {
+                let _ = self.stream.send(Arc::new(self.render(&rt, &s).to_string()));
+            }
+        }
+    }
+
+    /// Snapshots published once a second.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<String>> {
+        self.stream.subscribe()
+    }
+
+    /// The `GET /api/stats` document, computed now.
+    pub fn snapshot(&self, rt: &Runtime) -> Value {
+        self.render(rt, &sample(rt))
+    }
+
+    /// The newest sample at least `window` older than `now`, or the oldest.
+    fn past(&self, now: &Sample, window: Duration) -> Option<Arc<Sample>> {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.iter()
+            .rev()
+            .find(|s| {
+                now.at.saturating_duration_since(s.at) >= window.saturating_sub(Duration::from_millis(100))
+            })
+            .or_else(|| ring.front())
+            .filter(|s| s.at < now.at)
+            .cloned()
+    }
+
+    fn render(&self, rt: &Runtime, now: &Sample) -> Value {
+        let windows = [("1s", 1u64), ("10s", 10), ("60s", 60)]
+            .map(|(n, w)| (n, self.past(now, Duration::from_secs(w))));
+        let ten = windows[1].1.clone();
+        let entity = |key: &str| -> Value { entity_json(key, now, &windows, ten.as_deref()) };
+        let listeners: Vec<Value> = rt
+            .listeners
+            .iter()
+            .flatten()
+            .map(|l| {
+                let mut v = entity(&format!("listener/{}", l.name));
+                let s = &l.stats;
+                let now_unix = unix_secs();
+                let o = v.as_object_mut();
+                if let Some(o) = o {
+                    o.insert("name".into(), json!(l.name));
+                    o.insert("connections".into(), json!(s.connections.load(Relaxed)));
+                    o.insert("bytes_in".into(), json!(s.bytes_in.load(Relaxed)));
+                    o.insert("bytes_out".into(), json!(s.bytes_out.load(Relaxed)));
+                    o.insert(
+                        "tls".into(),
+                        json!({
+                            "handshakes_tls12": s.tls_handshakes[0].load(Relaxed),
+                            "handshakes_tls13": s.tls_handshakes[1].load(Relaxed),
+                            "failures": s.tls_failures.load(Relaxed),
+                        }),
+                    );
+                    let certs: Vec<Value> = l
+                        .certificates
+                        .iter()
+                        .map(|(n, exp)| json!({"name": n, "expires_in_seconds": exp - now_unix}))
+                        .collect();
+                    o.insert("certificates".into(), Value::Array(certs));
+                }
+                v
+            })
+            .collect();
+        let mut routes = Vec::new();
+        for key in now.points.keys().filter_map(|k| k.strip_prefix("route/")) {
+            let mut v = entity(&format!("route/{key}"));
+            if let Some(o) = v.as_object_mut() {
+                o.insert("name".into(), json!(key));
+            }
+            routes.push(v);
+        }
+        let clock = clock_ms();
+        let pools: Vec<Value> = rt
+            .pools
+            .iter()
+            .map(|p| {
+                let servers: Vec<Value> = p
+                    .balancer
+                    .servers()
+                    .iter()
+                    .map(|s| {
+                        let mut v = entity(&format!("server/{}/{}", p.name, s.name));
+                        let header =
+                            window_quantiles(now, ten.as_deref(), &format!("header/{}/{}", p.name, s.name));
+                        if let Some(o) = v.as_object_mut() {
+                            o.insert("name".into(), json!(s.name));
+                            o.insert("address".into(), json!(s.addr));
+                            o.insert("health".into(), json!(s.state.health().as_str()));
+                            o.insert("last_check_passed".into(), json!(s.state.last_check()));
+                            let state = match (s.state.admin(), s.in_flight()) {
+                                (AdminState::Active, _) => "active",
+                                (AdminState::Draining, 0) => "drained",
+                                (AdminState::Draining, _) => "draining",
+                            };
+                            o.insert("state".into(), json!(state));
+                            o.insert("weight".into(), json!(s.weight()));
+                            o.insert("in_flight".into(), json!(s.in_flight()));
+                            o.insert("ejected".into(), json!(s.state.ejected(clock)));
+                            o.insert("ejections".into(), json!(s.state.ejections()));
+                            o.insert("header_latency_ms".into(), header);
+                        }
+                        v
+                    })
+                    .collect();
+                let mut v = entity(&format!("pool/{}", p.name));
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("name".into(), json!(p.name));
+                    o.insert(
+                        "in_flight".into(),
+                        json!(p.balancer.servers().iter().map(|s| s.in_flight()).sum::<u32>()),
+                    );
+                    o.insert("retries".into(), json!(p.stats.retries.load(Relaxed)));
+                    o.insert("ejections".into(), json!(p.stats.ejections.load(Relaxed)));
+                    o.insert("overloaded".into(), json!(p.stats.overloaded.load(Relaxed)));
+                    o.insert("servers".into(), Value::Array(servers));
+                }
+                v
+            })
+            .collect();
+        json!({
+            "time_unix_ms": unix_ms(),
+            "totals": entity("all"),
+            "listeners": listeners,
+            "routes": routes,
+            "pools": pools,
+        })
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn unix_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Counts, rates and percentiles of one entity.
+fn entity_json(
+    key: &str,
+    now: &Sample,
+    windows: &[(&str, Option<Arc<Sample>>); 3],
+    ten: Option<&Sample>,
+) -> Value {
+    let p = now.points.get(key).copied().unwrap_or_default();
+    let mut by_class = Map::new();
+    for (i, c) in CLASSES.iter().enumerate() {
+        by_class.insert((*c).into(), json!(p.class(i)));
+    }
+    let mut by_method = Map::new();
+    for (i, m) in METHODS.iter().enumerate() {
+        let n: u64 = p.counts[i].iter().sum();
+        if n > 0 {
+            by_method.insert((*m).into(), json!(n));
+        }
+    }
+    let mut qps = Map::new();
+    for (name, past) in windows {
+        let rate = past.as_ref().map(|s| {
+            let before = s.points.get(key).copied().unwrap_or_default();
+            let secs = now.at.saturating_duration_since(s.at).as_secs_f64();
+            if secs > 0.0 {
+                p.total().saturating_sub(before.total()) as f64 / secs
+            } else {
+                0.0
+            }
+        });
+        qps.insert((*name).into(), json!(rate.map(round2)));
+    }
+    let errors = ten.map(|s| {
+        let b = s.points.get(key).copied().unwrap_or_default();
+        let total = p.total().saturating_sub(b.total());
+        let e = p.class(4).saturating_sub(b.class(4));
+        if total == 0 {
+            0.0
+        } else {
+            round4(e as f64 / total as f64)
+        }
+    });
+    json!({
+        "requests": p.total(),
+        "by_class": by_class,
+        "by_method": by_method,
+        "qps": qps,
+        "error_ratio_10s": errors,
+        "latency_ms": window_quantiles(now, ten, key),
+    })
+}
+
+/// p50/p90/p99/p99.9 over the window ending `now`, in milliseconds.
+fn window_quantiles(now: &Sample, past: Option<&Sample>, key: &str) -> Value {
+    let cur = now.points.get(key).copied().unwrap_or_default();
+    let before = past.and_then(|s| s.points.get(key).copied()).unwrap_or_default();
+    let mut diff = [0u64; NB];
+    for (i, d) in diff.iter_mut().enumerate() {
+        *d = cur.buckets[i].saturating_sub(before.buckets[i]);
+    }
+    let q = |x: f64| quantile(&diff, x).map(round2);
+    json!({ "p50": q(0.50), "p90": q(0.90), "p99": q(0.99), "p999": q(0.999) })
+}
+
+/// A quantile from bucket counts, interpolated within its bucket (ms).
+pub fn quantile(buckets: &[u64; NB], q: f64) -> Option<f64> {
+    let total: u64 = buckets.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut seen = 0f64;
+    for (i, &n) in buckets.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        if seen + n as f64 >= rank {
+            let lo = if i == 0 { 0 } else { BUCKETS_US[i - 1] } as f64;
+            let hi = BUCKETS_US.get(i).copied().map_or(lo * 2.0, |b| b as f64);
+            let frac = ((rank - seen) / n as f64).clamp(0.0, 1.0);
+            return Some((lo + (hi - lo) * frac) / 1000.0);
+        }
+        seen += n as f64;
+    }
+    None
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_within_buckets() {
+        let mut b = [0u64; NB];
+        b[1] = 100; // 0.5–1 ms
+        assert_eq!(quantile(&b, 0.5), Some(0.75));
+        b[3] = 100; // 2.5–5 ms
+        assert_eq!(quantile(&b, 0.99), Some(2.5 + 2.5 * 0.98));
+        assert_eq!(quantile(&[0; NB], 0.5), None);
+    }
+}

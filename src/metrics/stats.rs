@@ -1,0 +1,190 @@
+//! Counters the request path updates: plain atomics, cumulative, one set per
+//! listener, route and server (a pool is the sum of its servers). A sampler
+//! turns them into rates and percentiles once a second, off the hot path.
+//!
+//! The counters of a listener (by name), a route (by host, path and pool)
+//! and a server (on its `Backend`) live as long as the process, so reloads
+//! do not reset them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in microseconds (the last bucket
+/// is everything above).
+pub const BUCKETS_US: [u64; 14] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = BUCKETS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(BUCKETS_US.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// Per-bucket counts (not cumulative) and the sum in µs.
+    pub fn read(&self) -> ([u64; BUCKETS_US.len() + 1], u64) {
+        let mut out = [0u64; BUCKETS_US.len() + 1];
+        for (o, b) in out.iter_mut().zip(&self.buckets) {
+            *o = b.load(Relaxed);
+        }
+        (out, self.sum_us.load(Relaxed))
+    }
+}
+
+/// Status classes counted: 1xx … 5xx.
+pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Methods counted by name; everything else is `OTHER`.
+pub const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "OTHER",
+];
+
+fn method_index(m: &http::Method) -> usize {
+    match *m {
+        http::Method::GET => 0,
+        http::Method::HEAD => 1,
+        http::Method::POST => 2,
+        http::Method::PUT => 3,
+        http::Method::DELETE => 4,
+        http::Method::OPTIONS => 5,
+        http::Method::PATCH => 6,
+        _ => 7,
+    }
+}
+
+/// Requests of one listener, route or server.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    /// [method][class]
+    counts: [[AtomicU64; 5]; 8],
+    /// Time from the request's arrival to the response header.
+    pub latency: Histogram,
+}
+
+impl RequestStats {
+    pub fn record(&self, method: &http::Method, status: u16, latency: Duration) {
+        let class = usize::from((status / 100).clamp(1, 5)) - 1;
+        self.counts[method_index(method)][class].fetch_add(1, Relaxed);
+        self.latency.observe(latency);
+    }
+
+    /// [method][class] counts.
+    pub fn counts(&self) -> [[u64; 5]; 8] {
+        let mut out = [[0u64; 5]; 8];
+        for (o, row) in out.iter_mut().zip(&self.counts) {
+            for (v, c) in o.iter_mut().zip(row) {
+                *v = c.load(Relaxed);
+            }
+        }
+        out
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().map(|c| c.load(Relaxed)).sum()
+    }
+}
+
+/// A server's counters: requests, and time to the backend's response header.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub requests: RequestStats,
+    pub header_latency: Histogram,
+}
+
+/// A listener's counters.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    pub requests: RequestStats,
+    pub connections: AtomicI64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// TLS handshakes completed: [TLS 1.2, TLS 1.3].
+    pub tls_handshakes: [AtomicU64; 2],
+    pub tls_failures: AtomicU64,
+}
+
+/// One client connection counted in its listener's active connections.
+#[derive(Debug)]
+pub struct ConnectionGuard(Arc<ListenerStats>);
+
+impl ListenerStats {
+    pub fn connection(self: &Arc<Self>) -> ConnectionGuard {
+        self.connections.fetch_add(1, Relaxed);
+        ConnectionGuard(self.clone())
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Where listener and route counters live across reloads.
+#[derive(Debug, Default)]
+pub struct StatsStore {
+    listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
+    routes: Mutex<HashMap<String, Arc<RequestStats>>>,
+}
+
+impl StatsStore {
+    pub fn listener(&self, name: &str) -> Arc<ListenerStats> {
+        let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(name.to_string()).or_default().clone()
+    }
+
+    pub fn route(&self, key: &str) -> Arc<RequestStats> {
+        let mut m = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(key.to_string()).or_default().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(400));
+        h.observe(Duration::from_micros(1_000));
+        h.observe(Duration::from_secs(60));
+        let (b, sum) = h.read();
+        assert_eq!(b[0], 1);
+        assert_eq!(b[1], 1);
+        assert_eq!(b[BUCKETS_US.len()], 1);
+        assert_eq!(sum, 400 + 1_000 + 60_000_000);
+    }
+
+    #[test]
+    fn counts_by_method_and_class() {
+        let s = RequestStats::default();
+        s.record(&http::Method::GET, 200, Duration::from_millis(1));
+        s.record(&http::Method::GET, 503, Duration::from_millis(1));
+        s.record(
+            &http::Method::from_bytes(b"PURGE").expect("method"),
+            404,
+            Duration::from_millis(1),
+        );
+        let c = s.counts();
+        assert_eq!(c[0][1], 1);
+        assert_eq!(c[0][4], 1);
+        assert_eq!(c[7][3], 1);
+        assert_eq!(s.total(), 3);
+    }
+}
