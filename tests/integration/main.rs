@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod fault;
 mod live;
+mod monitor;
 mod proxy;
 mod streaming;
 mod tls;

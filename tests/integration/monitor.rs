@@ -1,0 +1,250 @@
+//! Monitoring: exact counts, rates, Prometheus, the dashboard.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// Paced GETs at `rate` per second for `secs` seconds; every tenth asks for
+/// `/missing`. Returns (ok, not_found, started) counters and the task.
+struct Paced {
+    ok: Arc<AtomicUsize>,
+    missing: Arc<AtomicUsize>,
+    started: Instant,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn paced(addr: std::net::SocketAddr, rate: u64, secs: u64) -> Paced {
+    let (ok, missing) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (o, m) = (ok.clone(), missing.clone());
+    let started = Instant::now();
+    let task = tokio::spawn(async move {
+        let mut c = h1(addr).await;
+        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+        let total = rate * secs;
+        for i in 0..total {
+            tick.tick().await;
+            let path = if i % 10 == 9 { "/missing" } else { "/" };
+            let (status, _, _) = read(c.go(get(path, "x")).await.expect("response")).await;
+            match status {
+                200 => o.fetch_add(1, Ordering::SeqCst),
+                404 => m.fetch_add(1, Ordering::SeqCst),
+                other => panic!("unexpected status {other}"),
+            };
+        }
+    });
+    Paced {
+        ok,
+        missing,
+        started,
+        task,
+    }
+}
+
+async fn counting_backend(name: &'static str) -> Backend {
+    Backend::start(move |req| async move {
+        let mut resp = http::Response::new(full(name));
+        if req.uri().path() == "/missing" {
+            *resp.status_mut() = http::StatusCode::NOT_FOUND;
+        }
+        resp
+    })
+    .await
+}
+
+fn metric(text: &str, line_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix).and_then(|v| v.trim().parse().ok()))
+}
+
+async fn get_text(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut c = h1(addr).await;
+    read(c.go(get(path, "x")).await.expect("response")).await.2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_metrics_count_exactly_and_qps_matches_the_client() {
+    let (a, b) = (counting_backend("a").await, counting_backend("b").await);
+    let toml = format!(
+        "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[pool.server]]\nname = \"b\"\naddress = \"{}\"\n\
+         [[route]]\npool = \"p\"\n",
+        a.addr, b.addr
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+    let load = paced(listener(&app, "web"), 400, 13);
+    // After 11.5 s of steady load, the 10 s rate covers load only.
+    tokio::time::sleep_until((load.started + Duration::from_millis(11_500)).into()).await;
+    let done = load.ok.load(Ordering::SeqCst) + load.missing.load(Ordering::SeqCst);
+    let client_rate = done as f64 / load.started.elapsed().as_secs_f64();
+    let stats: serde_json::Value = serde_json::from_str(&get_text(ad, "/api/stats").await).expect("json");
+    let qps = stats["totals"]["qps"]["10s"].as_f64().expect("10 s rate");
+    assert!(
+        (qps - client_rate).abs() / client_rate < 0.03,
+        "rampart's 10 s rate {qps} vs the client's {client_rate:.1} req/s"
+    );
+    load.task.await.expect("load");
+    let ok = load.ok.load(Ordering::SeqCst) as u64;
+    let missing = load.missing.load(Ordering::SeqCst) as u64;
+    assert_eq!(ok + missing, 400 * 13);
+
+    let stats: serde_json::Value = serde_json::from_str(&get_text(ad, "/api/stats").await).expect("json");
+    assert_eq!(stats["totals"]["requests"], ok + missing);
+    assert_eq!(stats["totals"]["by_class"]["2xx"], ok);
+    assert_eq!(stats["totals"]["by_class"]["4xx"], missing);
+    assert_eq!(stats["totals"]["by_method"]["GET"], ok + missing);
+    let servers = stats["pools"][0]["servers"].as_array().expect("servers");
+    let mut sum2 = 0;
+    let mut sum4 = 0;
+    for (s, be) in servers.iter().zip([&a, &b]) {
+        assert_eq!(s["requests"], be.hits() as u64, "{s}");
+        sum2 += s["by_class"]["2xx"].as_u64().unwrap_or(0);
+        sum4 += s["by_class"]["4xx"].as_u64().unwrap_or(0);
+    }
+    assert_eq!((sum2, sum4), (ok, missing));
+    assert!(stats["pools"][0]["servers"][0]["latency_ms"]["p50"]
+        .as_f64()
+        .is_some());
+    let route = &stats["routes"][0];
+    assert_eq!(route["name"], "*/ -> p");
+    assert_eq!(route["requests"], ok + missing);
+
+    let text = get_text(ad, "/metrics").await;
+    let m = |s: &str| metric(&text, s).unwrap_or(-1.0) as u64;
+    assert_eq!(
+        m("rampart_requests_total{listener=\"web\",method=\"GET\",code_class=\"2xx\"}"),
+        ok
+    );
+    assert_eq!(
+        m("rampart_requests_total{listener=\"web\",method=\"GET\",code_class=\"4xx\"}"),
+        missing
+    );
+    for (name, be) in [("a", &a), ("b", &b)] {
+        let two = m(&format!(
+            "rampart_backend_requests_total{{pool=\"p\",server=\"{name}\",code_class=\"2xx\"}}"
+        ));
+        let four = m(&format!(
+            "rampart_backend_requests_total{{pool=\"p\",server=\"{name}\",code_class=\"4xx\"}}"
+        ));
+        assert_eq!(two + four, be.hits() as u64, "{name}");
+    }
+    assert_eq!(
+        m("rampart_request_duration_seconds_count{listener=\"web\"}"),
+        ok + missing
+    );
+    assert_eq!(m("rampart_connections_active{listener=\"web\"}"), 0);
+    assert!(m("rampart_received_bytes_total{listener=\"web\"}") > 0);
+    app.shutdown().await;
+}
+
+/// A free port on 127.0.0.1 for programs that must be told one.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_rampart() {
+    let a = counting_backend("a").await;
+    let toml = format!(
+        "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        a.addr
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+
+    // promtool accepts the exposition.
+    let text = get_text(ad, "/metrics").await;
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is installed");
+    {
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write");
+    }
+    let out = check.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: rampart\n    static_configs:\n      - targets: ['{ad}']\n"),
+    )
+    .expect("config");
+    let port = free_port();
+    let mut prom = std::process::Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).expect("log"))
+        .spawn()
+        .expect("prometheus (Debian package prometheus) is installed");
+    let load = paced(listener(&app, "web"), 200, 25);
+    let prom_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let query = "/api/v1/query?query=sum(rate(rampart_requests_total%5B5s%5D))";
+    let seen = Arc::new(std::sync::Mutex::new(None::<f64>));
+    let ask = |q: &'static str| async move {
+        let s = tokio::net::TcpStream::connect(prom_addr).await.ok()?;
+        let mut c = h1_over(s).await;
+        let (_, _, body) = read(c.go(get(q, "prometheus")).await.ok()?).await;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|x| x.parse::<f64>().ok())
+    };
+    // Wait until Prometheus has scraped through a whole 5 s window of load.
+    let got = wait_until(Duration::from_secs(30), || async {
+        let samples = ask("/api/v1/query?query=count_over_time(up%5B6s%5D)")
+            .await
+            .unwrap_or(0.0);
+        if samples < 6.0 {
+            return false;
+        }
+        let rate = ask(query).await;
+        *seen.lock().expect("lock") = rate;
+        rate.is_some()
+    })
+    .await;
+    let _ = prom.kill();
+    let _ = prom.wait();
+    let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+    let seen = *seen.lock().expect("lock");
+    assert!(
+        got.is_some(),
+        "Prometheus returned no rate (last {seen:?}); log:\n{log}"
+    );
+    let rate = seen.unwrap_or(0.0);
+    assert!(
+        (rate - 200.0).abs() < 200.0 * 0.2,
+        "Prometheus says {rate} req/s for a 200 req/s load"
+    );
+    load.task.abort();
+    app.shutdown().await;
+}
