@@ -1,0 +1,208 @@
+//! The dashboard in real headless Chromium, driven over the DevTools
+//! protocol: it shows live QPS and every server with its health, without a
+//! console error; a screenshot is saved as a test artifact.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::*;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A DevTools connection: commands by id, events kept for later.
+struct Cdp {
+    ws: Ws,
+    next: u64,
+    events: Vec<Value>,
+}
+
+impl Cdp {
+    async fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .await
+            .expect("send to chromium");
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
+                .await
+                .expect("chromium answers")
+                .expect("open")
+                .expect("frame");
+            let Ok(text) = frame.into_text() else { continue };
+            let v: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+            self.events.push(v);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_live_qps_and_servers_in_chromium() {
+    let backends = [
+        Backend::named("web-01").await,
+        Backend::named("web-02").await,
+        Backend::named("web-03").await,
+    ];
+    let mut toml = "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"web\"\n\
+                    [pool.health_check]\ntype = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\nrise = 1\n"
+        .to_string();
+    for (i, b) in backends.iter().enumerate() {
+        toml.push_str(&format!(
+            "[[pool.server]]\nname = \"web-0{}\"\naddress = \"{}\"\n",
+            i + 1,
+            b.addr
+        ));
+    }
+    toml.push_str("[[route]]\npool = \"web\"\n");
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+    let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(40));
+
+    let profile = tempfile::tempdir().expect("tempdir");
+    let mut chromium = Command::new("/usr/bin/chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--remote-debugging-port=0",
+            "--window-size=1400,1000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chromium (Debian package chromium) is installed");
+    let stderr = chromium.stderr.take().expect("stderr");
+    let ws_url = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let url = lines.by_ref().map_while(Result::ok).find_map(|l| {
+            l.split_once("DevTools listening on ")
+                .map(|(_, u)| u.trim().to_string())
+        });
+        // Keep draining so that chromium never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        url
+    })
+    .await
+    .expect("join")
+    .expect("chromium printed its DevTools address");
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .expect("DevTools websocket");
+    let mut cdp = Cdp {
+        ws,
+        next: 0,
+        events: Vec::new(),
+    };
+    let target = cdp
+        .call(None, "Target.createTarget", json!({"url": "about:blank"}))
+        .await;
+    let attached = cdp
+        .call(
+            None,
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        )
+        .await;
+    let session = attached["sessionId"].as_str().expect("session").to_string();
+    let s = Some(session.as_str());
+    for m in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        cdp.call(s, m, json!({})).await;
+    }
+    cdp.call(s, "Page.navigate", json!({"url": format!("http://{ad}/")}))
+        .await;
+
+    let probe = "JSON.stringify({points: history.length, status: document.getElementById('status')?.textContent, \
+                 qps: document.getElementById('summary-req/s')?.textContent, \
+                 rows: [...document.querySelectorAll('#servers-table tr[data-server]')].map(r => r.innerText)})";
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        let r = cdp
+            .call(
+                s,
+                "Runtime.evaluate",
+                json!({"expression": probe, "returnByValue": true}),
+            )
+            .await;
+        last = serde_json::from_str(r["result"]["value"].as_str().unwrap_or("null")).unwrap_or_default();
+        let qps = last["qps"].as_str().unwrap_or("–").replace([',', '\u{a0}'], "");
+        let live = last["status"] == "live";
+        let rows = last["rows"].as_array().map_or(0, Vec::len);
+        let all_up = last["rows"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|x| x.as_str().unwrap_or("").contains("up")));
+        // A few seconds of history so that the charts have lines to show.
+        let points = last["points"].as_u64().unwrap_or(0);
+        if live && rows == 3 && all_up && points >= 4 && qps.parse::<f64>().is_ok_and(|q| q > 0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shot = cdp
+        .call(s, "Page.captureScreenshot", json!({"format": "png"}))
+        .await;
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap_or(""))
+        .expect("png");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    std::fs::write(dir.join("dashboard.png"), &png).expect("screenshot");
+    let _ = chromium.kill();
+    let _ = chromium.wait();
+    let report = load.stop().await;
+
+    assert_eq!(last["status"], "live", "{last}");
+    let qps: f64 = last["qps"]
+        .as_str()
+        .unwrap_or("0")
+        .replace([',', '\u{a0}'], "")
+        .parse()
+        .unwrap_or(0.0);
+    assert!(qps > 0.0, "the dashboard shows no traffic: {last}");
+    let rows: Vec<&str> = last["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(rows.len(), 3, "{last}");
+    for (row, name) in rows.iter().zip(["web-01", "web-02", "web-03"]) {
+        assert!(row.contains(name) && row.contains("up"), "{row}");
+    }
+    let errors: Vec<&Value> = cdp
+        .events
+        .iter()
+        .filter(|e| {
+            e["method"] == "Runtime.exceptionThrown"
+                || (e["method"] == "Runtime.consoleAPICalled" && e["params"]["type"] == "error")
+                || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
+        })
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot was saved");
+    assert_eq!(report.failed, 0);
+    app.shutdown().await;
+}
