@@ -335,6 +335,7 @@ struct Signals {
     int: Option<tokio::signal::unix::Signal>,
     term: Option<tokio::signal::unix::Signal>,
     hup: Option<tokio::signal::unix::Signal>,
+    usr1: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -349,7 +350,10 @@ impl Signals {
         let hup = signal(SignalKind::hangup())
             .map_err(|e| tracing::error!("cannot watch SIGHUP: {e}"))
             .ok();
-        Signals { int, term, hup }
+        let usr1 = signal(SignalKind::user_defined1())
+            .map_err(|e| tracing::error!("cannot watch SIGUSR1: {e}"))
+            .ok();
+        Signals { int, term, hup, usr1 }
     }
 
     /// Waits for SIGINT or SIGTERM; SIGHUP reloads the config file meanwhile.
@@ -358,6 +362,7 @@ impl Signals {
             tokio::select! {
                 _ = recv(&mut self.int) => return,
                 _ = recv(&mut self.term) => return,
+                _ = recv(&mut self.usr1) => app.reopen_access_log(),
                 _ = recv(&mut self.hup) => {
                     if let Err(e) = app.reload().await {
                         tracing::error!("reload refused, the running config stays: {e}");

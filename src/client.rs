@@ -1,5 +1,6 @@
-//! `rampart reload`: asks a running instance, through its admin API, to
-//! load its config file again.
+//! A small HTTP/1.1 client: `rampart reload` (which asks a running
+//! instance, through its admin API, to load its config file again) and the
+//! alert webhook use it.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use bytes::Bytes;
 use http::{header, Request};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
 use crate::config;
@@ -54,32 +55,58 @@ pub fn reload(config_path: &Path, admin: Option<SocketAddr>) -> ExitCode {
 }
 
 async fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
-    let stream = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tokio::net::TcpStream::connect(addr),
+    let auth = token.map(|t| format!("Bearer {t}"));
+    send(
+        addr,
+        "POST",
+        path,
+        auth.as_deref(),
+        Bytes::new(),
+        std::time::Duration::from_secs(60),
     )
     .await
-    .map_err(|_| "connect timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
+}
+
+/// One HTTP/1.1 request to `addr`; the answer's status and body.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Bytes,
+    timeout: std::time::Duration,
+) -> Result<(u16, String), String> {
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, addr.to_string());
+        if let Some(a) = authorization {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        if !body.is_empty() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut req = Request::post(path).header(header::HOST, addr.to_string());
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
-    let resp = tokio::time::timeout(std::time::Duration::from_secs(60), sender.send_request(req))
-        .await
-        .map_err(|_| "no answer within 60 s".to_string())?
-        .map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        .map_err(|_| format!("no answer within {timeout:?}"))?
 }

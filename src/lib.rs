@@ -21,7 +21,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 
+pub mod accesslog;
 pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod balancer;
 pub mod body;

@@ -97,6 +97,8 @@ struct State {
     health: Supervisor,
     /// The local CA's path and certificate, once created or loaded.
     local: Option<(PathBuf, Arc<LoadedCert>)>,
+    /// The alert evaluator, when rules are configured.
+    alerts: Option<JoinHandle<()>>,
 }
 
 /// A running configuration, shared by the signal handlers and the admin API.
@@ -230,6 +232,10 @@ impl App {
             pending.push(p);
         }
         bindings.local_cert = local_cert_info(&local);
+        bindings.access_log = effective
+            .access_log
+            .as_ref()
+            .map(crate::accesslog::AccessLog::start);
         let rt = Runtime::build(&effective, &bindings, None);
         apply_drained(&rt, &changes);
         let runtime = Arc::new(ArcSwap::from_pointee(rt));
@@ -258,6 +264,7 @@ impl App {
                 bindings,
                 health,
                 local,
+                alerts: None,
             }),
             origins,
             admin,
@@ -266,6 +273,10 @@ impl App {
             service_drain,
             service_tasks: std::sync::Mutex::new(service_tasks),
         });
+        {
+            let mut st = app.state.lock().await;
+            st.alerts = crate::alerts::start(&effective.alerts, app.sampler.clone(), app.runtime.clone());
+        }
         if let Some(sock) = admin_socket {
             let task = crate::admin::serve(
                 sock,
@@ -291,6 +302,13 @@ impl App {
             .collect()
     }
 
+    /// Reopens the access log file (after rotation; on SIGUSR1).
+    pub fn reopen_access_log(&self) {
+        if let Some(l) = &self.runtime.load().access_log {
+            l.reopen();
+        }
+    }
+
     /// The local CA certificate's path, when one is in use.
     pub async fn local_ca(&self) -> Option<PathBuf> {
         self.state.lock().await.local.as_ref().map(|(p, _)| p.clone())
@@ -307,6 +325,9 @@ impl App {
         let (handles, _) = {
             let mut st = self.state.lock().await;
             st.health.stop();
+            if let Some(a) = st.alerts.take() {
+                a.abort();
+            }
             (std::mem::take(&mut st.listeners), ())
         };
         if let Ok(mut t) = self.service_tasks.lock() {

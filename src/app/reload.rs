@@ -62,9 +62,18 @@ impl App {
         let mut old: Vec<ListenerHandle> = std::mem::take(&mut st.listeners);
         let mut kept = Vec::new();
         let mut pending = Vec::new();
+        let access_log = if effective.access_log == st.model.access_log {
+            st.bindings.access_log.clone()
+        } else {
+            effective
+                .access_log
+                .as_ref()
+                .map(crate::accesslog::AccessLog::start)
+        };
         let mut bindings = crate::proxy::Bindings {
             origins: st.bindings.origins.clone(),
             stats: st.bindings.stats.clone(),
+            access_log,
             ..Default::default()
         };
         let mut local = st.local.clone();
@@ -121,6 +130,12 @@ impl App {
         for h in old {
             report.listeners_removed.push(h.name.clone());
             h.close(effective.timeouts.drain);
+        }
+        if effective.alerts != st.model.alerts {
+            if let Some(a) = st.alerts.take() {
+                a.abort();
+            }
+            st.alerts = crate::alerts::start(&effective.alerts, self.sampler.clone(), self.runtime.clone());
         }
         st.listeners = kept;
         st.bindings = bindings;

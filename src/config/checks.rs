@@ -223,3 +223,168 @@ mod tests {
         assert_eq!(parse_status_range("700"), None);
     }
 }
+
+// === impl Cx: access log and alerts ===
+
+impl Cx<'_> {
+    pub(super) fn access_log(&self, a: &schema::AccessLog) -> R<Option<model::AccessLog>> {
+        let json = match &a.format {
+            None => true,
+            Some(f) => match f.get_ref().as_str() {
+                "json" => true,
+                "combined" => false,
+                other => {
+                    return Err(self.at(
+                        f,
+                        "access_log.format",
+                        format!("unknown format `{other}`: use json or combined"),
+                    ))
+                }
+            },
+        };
+        let buffer = match &a.buffer {
+            Some(b) if *b.get_ref() == 0 || *b.get_ref() > 1_000_000 => {
+                return Err(self.at(b, "access_log.buffer", "a number of lines from 1 to 1000000"))
+            }
+            b => b.as_ref().map_or(8192, |b| *b.get_ref()),
+        };
+        if a.enabled != Some(true) {
+            return Ok(None);
+        }
+        let path = match a.path.as_deref() {
+            None | Some("stdout") | Some("-") => None,
+            Some(p) => Some(self.path(p)),
+        };
+        Ok(Some(model::AccessLog { json, path, buffer }))
+    }
+
+    pub(super) fn alerts(
+        &self,
+        a: &schema::Alerts,
+        rules: &[schema::AlertRule],
+        pools: &[(String, Vec<String>)],
+        listeners: &[String],
+    ) -> R<model::Alerts> {
+        let webhook = match &a.webhook {
+            None => None,
+            Some(w) => {
+                let uri: http::Uri = w.get_ref().parse().map_err(|_| {
+                    self.at(
+                        w,
+                        "alerts.webhook",
+                        "not a URL: write it like \"http://127.0.0.1:9000/hook\"",
+                    )
+                })?;
+                if uri.scheme_str() != Some("http") || uri.host().is_none() {
+                    return Err(self.at(w, "alerts.webhook", "an http:// URL with a host is needed"));
+                }
+                Some(uri)
+            }
+        };
+        let mut out = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let key = format!("alert[{i}]");
+            let pool = match &r.pool {
+                None => None,
+                Some(p) => {
+                    if !pools.iter().any(|(n, _)| n == p.get_ref()) {
+                        return Err(self.at(
+                            p,
+                            &format!("{key}.pool"),
+                            format!("no pool is named `{}`", p.get_ref()),
+                        ));
+                    }
+                    Some(p.get_ref().clone())
+                }
+            };
+            let threshold = || {
+                r.threshold.as_ref().map(|t| *t.get_ref()).ok_or_else(|| {
+                    self.at(
+                        &r.kind,
+                        &format!("{key}.threshold"),
+                        "this kind of alert needs a threshold",
+                    )
+                })
+            };
+            let window = match r.window.as_ref().map(|w| w.get_ref().as_str()) {
+                None | Some("10s") => "10s",
+                Some("1s") => "1s",
+                Some("60s") => "60s",
+                Some(other) => {
+                    let at = r.window.as_ref().map_or(&r.kind, |w| w);
+                    return Err(self.at(
+                        at,
+                        &format!("{key}.window"),
+                        format!("window `{other}`: use 1s, 10s or 60s"),
+                    ));
+                }
+            };
+            let need_pool = || {
+                pool.clone().ok_or_else(|| {
+                    self.at(&r.kind, &format!("{key}.pool"), "this kind of alert needs a pool")
+                })
+            };
+            let kind = match r.kind.get_ref().as_str() {
+                "qps_above" => model::AlertKind::QpsAbove { pool: pool.clone(), window, threshold: threshold()? },
+                "qps_below" => model::AlertKind::QpsBelow { pool: pool.clone(), window, threshold: threshold()? },
+                "error_ratio_above" => model::AlertKind::ErrorRatioAbove { pool: pool.clone(), threshold: threshold()? },
+                "p99_above" => model::AlertKind::P99Above { pool: pool.clone(), threshold: threshold()? },
+                "server_down" => {
+                    let pool = need_pool()?;
+                    let server = match &r.server {
+                        None => None,
+                        Some(s) => {
+                            let known = pools.iter().any(|(n, ss)| n == &pool && ss.contains(s.get_ref()));
+                            if !known {
+                                return Err(self.at(s, &format!("{key}.server"), format!("pool `{pool}` has no server `{}`", s.get_ref())));
+                            }
+                            Some(s.get_ref().clone())
+                        }
+                    };
+                    model::AlertKind::ServerDown { pool, server }
+                }
+                "pool_down" => model::AlertKind::PoolDown { pool: need_pool()? },
+                "cert_expiring" => {
+                    let listener = match &r.listener {
+                        None => None,
+                        Some(l) if listeners.contains(l.get_ref()) => Some(l.get_ref().clone()),
+                        Some(l) => return Err(self.at(l, &format!("{key}.listener"), format!("no listener is named `{}`", l.get_ref()))),
+                    };
+                    let days = r.days.as_ref().map(|d| *d.get_ref()).ok_or_else(|| self.at(&r.kind, &format!("{key}.days"), "cert_expiring needs `days`"))?;
+                    model::AlertKind::CertExpiring { listener, days }
+                }
+                other => {
+                    return Err(self.at(
+                        &r.kind,
+                        &format!("{key}.kind"),
+                        format!("unknown alert kind `{other}`: use qps_above, qps_below, error_ratio_above, p99_above, server_down, pool_down or cert_expiring"),
+                    ))
+                }
+            };
+            if out.iter().any(|x: &model::AlertRule| &x.name == r.name.get_ref()) {
+                return Err(self.at(&r.name, &format!("{key}.name"), "alert names must be unique"));
+            }
+            out.push(model::AlertRule {
+                name: r.name.get_ref().clone(),
+                kind,
+            });
+        }
+        Ok(model::Alerts {
+            webhook,
+            webhook_timeout: self.duration(
+                &a.webhook_timeout,
+                "alerts.webhook_timeout",
+                Duration::from_secs(2),
+            )?,
+            webhook_retries: a.webhook_retries.unwrap_or(3),
+            interval: match self.duration(&a.interval, "alerts.interval", Duration::from_secs(1))? {
+                d if d.is_zero() => {
+                    let at = a.interval.as_ref().map_or(0..0, |i| i.span());
+                    return Err(self.err(at, "alerts.interval", "the interval must be above zero"));
+                }
+                d => d,
+            },
+            rules: out,
+        })
+    }
+}

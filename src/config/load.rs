@@ -243,6 +243,11 @@ impl Cx<'_> {
         }
 
         let pools = self.pools(&f.pools, &origins)?;
+        let pools_for_alerts: Vec<(String, Vec<String>)> = pools
+            .iter()
+            .map(|p| (p.name.clone(), p.servers.iter().map(|s| s.name.clone()).collect()))
+            .collect();
+        let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
         let routes = self.routes(&f.routes, &pools, &listeners)?;
         if routes.is_empty() && !pools.is_empty() && listeners.iter().any(|l| !is_redirect(l)) {
             // A config with listeners and pools but no routes would answer 404
@@ -261,6 +266,9 @@ impl Cx<'_> {
             timeouts,
             generate_local_ca: f.tls.generate_local_ca.unwrap_or(true),
             admin: self.admin(&f.admin)?,
+            metrics_enabled: f.metrics.enabled.unwrap_or(true),
+            access_log: self.access_log(&f.access_log)?,
+            alerts: self.alerts(&f.alerts, &f.alert_rules, &pools_for_alerts, &listener_names)?,
             listeners,
             pools,
             routes,

@@ -24,10 +24,64 @@ pub struct Model {
     pub timeouts: Timeouts,
     pub generate_local_ca: bool,
     pub admin: Admin,
+    /// Count requests per listener, route and server.
+    pub metrics_enabled: bool,
+    pub access_log: Option<AccessLog>,
+    pub alerts: Alerts,
     pub listeners: Vec<Listener>,
     pub pools: Vec<Pool>,
     pub routes: Vec<Route>,
     pub origins: Vec<Origin>,
+}
+
+/// Where and how requests are logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLog {
+    pub json: bool,
+    /// None = stdout.
+    pub path: Option<PathBuf>,
+    pub buffer: usize,
+}
+
+/// Alert rules and where notifications go.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Alerts {
+    pub webhook: Option<http::Uri>,
+    pub webhook_timeout: Duration,
+    pub webhook_retries: u32,
+    pub interval: Duration,
+    pub rules: Vec<AlertRule>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    pub name: String,
+    pub kind: AlertKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertKind {
+    /// Requests per second over a window (of a pool, or of everything).
+    QpsAbove {
+        pool: Option<String>,
+        window: &'static str,
+        threshold: f64,
+    },
+    QpsBelow {
+        pool: Option<String>,
+        window: &'static str,
+        threshold: f64,
+    },
+    /// Share of 5xx answers over the last 10 s.
+    ErrorRatioAbove { pool: Option<String>, threshold: f64 },
+    /// p99 latency over the last 10 s, in milliseconds.
+    P99Above { pool: Option<String>, threshold: f64 },
+    /// A server (or any server of the pool) down or ejected.
+    ServerDown { pool: String, server: Option<String> },
+    /// No server of the pool can take a request.
+    PoolDown { pool: String },
+    /// A served certificate expires within `days`.
+    CertExpiring { listener: Option<String>, days: u32 },
 }
 
 /// The admin API listener.

@@ -22,6 +22,14 @@ pub struct File {
     pub tls: Tls,
     #[serde(default)]
     pub admin: Admin,
+    #[serde(default)]
+    pub metrics: MetricsCfg,
+    #[serde(default)]
+    pub access_log: AccessLog,
+    #[serde(default)]
+    pub alerts: Alerts,
+    #[serde(default, rename = "alert")]
+    pub alert_rules: Vec<AlertRule>,
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,
     #[serde(default, rename = "pool")]
@@ -44,6 +52,59 @@ pub struct Admin {
     pub token: Option<Spanned<String>>,
     /// A file holding the token (first line), instead of `token`.
     pub token_file: Option<Spanned<String>>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsCfg {
+    /// Count requests per listener, route and server (default true).
+    pub enabled: Option<bool>,
+}
+
+/// `[access_log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLog {
+    /// Default false.
+    pub enabled: Option<bool>,
+    /// `json` (default) or `combined`.
+    pub format: Option<Spanned<String>>,
+    /// `stdout` (default) or a file path.
+    pub path: Option<String>,
+    /// Lines waiting to be written before new ones are dropped (default 8192).
+    pub buffer: Option<Spanned<usize>>,
+}
+
+/// `[alerts]`: where alert notifications go.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// `http://HOST:PORT/PATH` to POST notifications to (JSON).
+    pub webhook: Option<Spanned<String>>,
+    pub webhook_timeout: Option<Spanned<String>>,
+    /// Further attempts after a failed POST (default 3).
+    pub webhook_retries: Option<u32>,
+    /// How often rules are evaluated (default "1s").
+    pub interval: Option<Spanned<String>>,
+}
+
+/// `[[alert]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    pub name: Spanned<String>,
+    /// `qps_above`, `qps_below`, `error_ratio_above`, `p99_above`, `server_down`, `pool_down`, `cert_expiring`.
+    pub kind: Spanned<String>,
+    pub pool: Option<Spanned<String>>,
+    pub server: Option<Spanned<String>>,
+    pub listener: Option<Spanned<String>>,
+    /// Requests per second, a ratio (0–1), or milliseconds, by kind.
+    pub threshold: Option<Spanned<f64>>,
+    /// `1s`, `10s` (default) or `60s`.
+    pub window: Option<Spanned<String>>,
+    /// For `cert_expiring`: days left.
+    pub days: Option<Spanned<u32>>,
 }
 
 /// `[runtime]`

@@ -414,6 +414,24 @@ impl Collector for RequestCollector {
             MetricType::Gauge,
             &expiry,
         )?;
+        if let Some(log) = &rt.access_log {
+            let written = [(Vec::new(), ConstCounter::new(log.written.load(Relaxed)))];
+            let dropped = [(Vec::new(), ConstCounter::new(log.dropped.load(Relaxed)))];
+            encode_all(
+                &mut enc,
+                ACCESS_LOG_LINES,
+                "Access log lines written",
+                MetricType::Counter,
+                &written,
+            )?;
+            encode_all(
+                &mut enc,
+                ACCESS_LOG_DROPPED,
+                "Access log lines dropped because the buffer was full",
+                MetricType::Counter,
+                &dropped,
+            )?;
+        }
         Ok(())
     }
 }

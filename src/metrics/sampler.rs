@@ -273,8 +273,13 @@ impl Sampler {
                 v
             })
             .collect();
+        let access_log = rt
+            .access_log
+            .as_ref()
+            .map(|l| json!({"written": l.written.load(Relaxed), "dropped": l.dropped.load(Relaxed)}));
         json!({
             "time_unix_ms": unix_ms(),
+            "access_log": access_log,
             "totals": entity("all"),
             "listeners": listeners,
             "routes": routes,

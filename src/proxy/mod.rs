@@ -44,6 +44,9 @@ use router::Router;
 #[derive(Debug)]
 pub struct Runtime {
     pub timeouts: Timeouts,
+    /// Count requests per listener, route and server.
+    pub metrics_enabled: bool,
+    pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
     pub pools: Vec<PoolRt>,
     /// Indexed by listener slot (stable across reloads); `None` for slots
     /// of listeners that are gone.
@@ -72,6 +75,8 @@ pub struct PoolRt {
 #[derive(Debug)]
 pub struct ListenerRt {
     pub name: String,
+    /// The name again, shared with access log records.
+    pub log_name: Arc<str>,
     pub https: bool,
     pub router: Router,
     /// Plain listeners that only redirect: the HTTPS port to send clients to.
@@ -92,6 +97,8 @@ pub struct Bindings {
     pub stats: Arc<StatsStore>,
     /// The generated local certificate (name, expiry), when one is in use.
     pub local_cert: Option<(String, i64)>,
+    /// The running access log, when enabled.
+    pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
 }
 
 impl Runtime {
@@ -133,6 +140,7 @@ impl Runtime {
             };
             listeners[slot] = Some(ListenerRt {
                 name: l.name.clone(),
+                log_name: Arc::from(l.name.as_str()),
                 https,
                 router: Router::new(&model.routes, &l.name, &pool_names, &b.stats),
                 redirect_port,
@@ -143,6 +151,8 @@ impl Runtime {
         }
         Runtime {
             timeouts: model.timeouts,
+            metrics_enabled: model.metrics_enabled,
+            access_log: b.access_log.clone(),
             pools,
             listeners,
         }

@@ -17,6 +17,7 @@ use super::rescue::{self, ProxyError};
 use super::router::normalise_host;
 use super::upstream::UpBody;
 use super::{ConnCtx, Runtime};
+use crate::accesslog::Record;
 use crate::balancer::Backend;
 use crate::body::Body;
 use crate::config::model::UpstreamProtocol;
@@ -29,23 +30,67 @@ pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Bo
     let method = req.method().clone();
     // 2. request id: kept when sane, created otherwise; echoed on every answer.
     let rid = headers::request_id(req.headers_mut());
+    let logged = rt.access_log.as_ref().map(|_| LogParts::of(&req));
     let mut seen = Seen::default();
     let resp = match forward(req, &cx, &rt, &rid, started, &mut seen).await {
         Ok(resp) => resp,
         Err(e) => rescue::answer(&e, Some(&rid)),
     };
-    // 9. account for it: listener, route and server counters.
+    // 9. account for it: listener, route and server counters; access log.
     let (status, latency) = (resp.status().as_u16(), started.elapsed());
-    if let Some(Some(l)) = rt.listeners.get(cx.listener) {
-        l.stats.requests.record(&method, status, latency);
+    let listener = rt.listeners.get(cx.listener).and_then(Option::as_ref);
+    if rt.metrics_enabled {
+        if let Some(l) = listener {
+            l.stats.requests.record(&method, status, latency);
+        }
+        if let Some(r) = seen.route {
+            r.record(&method, status, latency);
+        }
+        if let Some(s) = &seen.server {
+            s.stats.requests.record(&method, status, latency);
+        }
     }
-    if let Some(r) = seen.route {
-        r.record(&method, status, latency);
-    }
-    if let Some(s) = &seen.server {
-        s.stats.requests.record(&method, status, latency);
+    if let (Some(log), Some(p), Some(l)) = (&rt.access_log, logged, listener) {
+        log.log(Record {
+            time: std::time::SystemTime::now(),
+            client: cx.peer.ip(),
+            method,
+            uri: p.uri,
+            version: p.version,
+            host: p.host,
+            user_agent: p.user_agent,
+            referer: p.referer,
+            status,
+            bytes: http_body::Body::size_hint(resp.body()).exact(),
+            duration: latency,
+            request_id: rid,
+            listener: l.log_name.clone(),
+            server: seen.server.as_ref().map(|s| s.name.clone()),
+        });
     }
     resp
+}
+
+/// What the access log needs of a request, taken before it is forwarded.
+struct LogParts {
+    uri: Uri,
+    version: Version,
+    host: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+    referer: Option<HeaderValue>,
+}
+
+impl LogParts {
+    fn of<B>(req: &Request<B>) -> Self {
+        let h = req.headers();
+        LogParts {
+            uri: req.uri().clone(),
+            version: req.version(),
+            host: host_of(req),
+            user_agent: h.get(header::USER_AGENT).cloned(),
+            referer: h.get(header::REFERER).cloned(),
+        }
+    }
 }
 
 /// What the pipeline learnt about a request, for accounting.

@@ -248,3 +248,172 @@ async fn prometheus_scrapes_rampart() {
     load.task.abort();
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_has_one_well_formed_line_per_request() {
+    let a = counting_backend("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[access_log]\nenabled = true\nformat = \"json\"\npath = \"access.log\"\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        a.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let web = listener(&app, "web");
+    let mut c = h1(web).await;
+    for i in 0..50 {
+        let path = if i % 5 == 4 { "/missing" } else { "/ok" };
+        let req = http::Request::get(format!("{path}?i={i}"))
+            .header("host", "shop.test")
+            .header("user-agent", "rampart-test")
+            .body(full(""))
+            .expect("req");
+        read(c.go(req).await.expect("response")).await;
+    }
+    let path = dir.path().join("access.log");
+    let lines = wait_until(Duration::from_secs(5), || async {
+        std::fs::read_to_string(&path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            >= 50
+    })
+    .await;
+    assert!(lines.is_some(), "the access log has fewer than 50 lines");
+    let text = std::fs::read_to_string(&path).expect("log");
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(entries.len(), 50);
+    for (i, e) in entries.iter().enumerate() {
+        let want = if i % 5 == 4 { 404 } else { 200 };
+        assert_eq!(e["status"], want, "{e}");
+        assert_eq!(
+            e["uri"],
+            format!("{}?i={i}", if want == 404 { "/missing" } else { "/ok" })
+        );
+        assert_eq!(e["method"], "GET");
+        assert_eq!(e["host"], "shop.test");
+        assert_eq!(e["user_agent"], "rampart-test");
+        assert_eq!(e["client"], "127.0.0.1");
+        assert_eq!(e["server"], "a");
+        assert_eq!(e["listener"], "web");
+        assert_eq!(e["bytes"], 1);
+        assert!(
+            e["duration_ms"].as_f64().is_some() && e["request_id"].as_str().is_some_and(|r| r.len() == 16)
+        );
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_access_log_buffer_drops_lines_but_never_slows_requests() {
+    let a = counting_backend("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A FIFO nobody reads: the writer cannot even open it, so the queue fills.
+    let fifo = dir.path().join("blocked.log");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let toml = format!(
+        "[access_log]\nenabled = true\npath = \"blocked.log\"\nbuffer = 2\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        a.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let mut c = h1(listener(&app, "web")).await;
+    let started = Instant::now();
+    for _ in 0..100 {
+        let (status, _, _) = read(c.go(get("/", "x")).await.expect("response")).await;
+        assert_eq!(status, 200);
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let ad = app.admin().expect("admin");
+    let stats: serde_json::Value = serde_json::from_str(&get_text(ad, "/api/stats").await).expect("json");
+    let dropped = stats["access_log"]["dropped"].as_u64().expect("dropped counter");
+    assert!(
+        dropped >= 97,
+        "dropped {dropped} of 100 with a queue of 2: {}",
+        stats["access_log"]
+    );
+    let text = get_text(ad, "/metrics").await;
+    assert_eq!(
+        metric(&text, "rampart_access_log_dropped_lines_total").map(|v| v as u64),
+        Some(dropped)
+    );
+    // Let the writer go (open the FIFO for reading) so that nothing stays blocked.
+    use std::os::unix::fs::OpenOptionsExt;
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o4000)
+        .open(&fifo)
+        .expect("open fifo");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_down_alert_fires_once_and_resolves_once() {
+    let notes = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let n2 = notes.clone();
+    let hook = Backend::start(move |req| {
+        let n = n2.clone();
+        async move {
+            use http_body_util::BodyExt;
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if let Ok(v) = serde_json::from_slice(&body) {
+                n.lock().expect("lock").push(v);
+            }
+            http::Response::new(full("ok"))
+        }
+    })
+    .await;
+    let mut a = Killable::start("a").await;
+    let b = Killable::start("b").await;
+    let toml = format!(
+        "[alerts]\nwebhook = \"http://{}/hook\"\ninterval = \"100ms\"\n\
+         [[alert]]\nname = \"a is down\"\nkind = \"server_down\"\npool = \"p\"\nserver = \"a\"\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [pool.health_check]\ntype = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n\
+         [[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[pool.server]]\nname = \"b\"\naddress = \"{}\"\n\
+         [[route]]\npool = \"p\"\n",
+        hook.addr, a.addr, b.addr
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+    wait_until(Duration::from_secs(5), || async {
+        server_info(ad, "p", "a").await.map(|v| v["health"] == "up") == Some(true)
+    })
+    .await
+    .expect("a up");
+    a.kill().await;
+    let fired = wait_until(Duration::from_secs(5), || async {
+        notes.lock().expect("lock").len() == 1
+    })
+    .await;
+    assert!(fired.is_some(), "no firing notification");
+    a.revive().await;
+    let resolved = wait_until(Duration::from_secs(5), || async {
+        notes.lock().expect("lock").len() == 2
+    })
+    .await;
+    assert!(resolved.is_some(), "no resolved notification");
+    // Many evaluations later, still exactly one of each.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let notes = notes.lock().expect("lock").clone();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(notes[0]["status"], "firing");
+    assert_eq!(notes[0]["alert"], "a is down");
+    assert_eq!(notes[0]["instance"], "a");
+    assert_eq!(notes[1]["status"], "resolved");
+    drop(b);
+    app.shutdown().await;
+}

@@ -1,0 +1,258 @@
+//! Alerts: rules from `[[alert]]` evaluated every `[alerts] interval` over
+//! the same numbers the dashboard shows (rates, error share, p99, health,
+//! certificate expiry). Each rule instance (a rule about "any server of a
+//! pool" has one per server) fires once when its condition starts to hold
+//! and resolves once when it stops: one notification per episode, not per
+//! evaluation. Notifications are logged and, with a webhook, POSTed as JSON
+//! by their own task with a timeout and retries, so a slow webhook never
+//! holds anything up (when its queue is full, notifications are dropped and
+//! logged).
+//!
+//! Exposes [`start`] and [`evaluate`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::model::{AlertKind, AlertRule, Alerts};
+use crate::metrics::sampler::Sampler;
+use crate::proxy::Runtime;
+
+/// One instance of a rule, as evaluated now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub instance: String,
+    pub firing: bool,
+    pub value: Option<f64>,
+}
+
+/// Starts the evaluator (and the webhook sender); None without rules.
+pub fn start(cfg: &Alerts, sampler: Arc<Sampler>, runtime: Arc<ArcSwap<Runtime>>) -> Option<JoinHandle<()>> {
+    if cfg.rules.is_empty() {
+        return None;
+    }
+    let cfg = cfg.clone();
+    Some(tokio::spawn(async move {
+        let (tx, rx) = mpsc::channel::<Value>(256);
+        let sender = cfg
+            .webhook
+            .clone()
+            .map(|uri| tokio::spawn(webhook(uri, rx, cfg.webhook_timeout, cfg.webhook_retries)));
+        let mut state: HashMap<(String, String), bool> = HashMap::new();
+        let mut tick = tokio::time::interval(cfg.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let rt = runtime.load_full();
+            let snap = sampler.snapshot(&rt);
+            for rule in &cfg.rules {
+                for v in evaluate(rule, &snap, &rt) {
+                    let key = (rule.name.clone(), v.instance.clone());
+                    let was = state.get(&key).copied().unwrap_or(false);
+                    if v.firing == was {
+                        continue;
+                    }
+                    state.insert(key, v.firing);
+                    let status = if v.firing { "firing" } else { "resolved" };
+                    if v.firing {
+                        tracing::warn!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert firing");
+                    } else {
+                        tracing::info!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert resolved");
+                    }
+                    let note = json!({
+                        "alert": rule.name,
+                        "status": status,
+                        "instance": v.instance,
+                        "value": v.value,
+                        "condition": describe(&rule.kind),
+                        "time": httpdate::fmt_http_date(std::time::SystemTime::now()),
+                    });
+                    if sender.is_some() && tx.try_send(note).is_err() {
+                        tracing::warn!(alert = %rule.name, "alert webhook queue is full: notification dropped");
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// The rule in words, for notifications.
+fn describe(k: &AlertKind) -> String {
+    let scope = |p: &Option<String>| {
+        p.as_deref()
+            .map_or("all traffic".to_string(), |p| format!("pool {p}"))
+    };
+    match k {
+        AlertKind::QpsAbove {
+            pool,
+            window,
+            threshold,
+        } => format!("{} above {threshold} req/s over {window}", scope(pool)),
+        AlertKind::QpsBelow {
+            pool,
+            window,
+            threshold,
+        } => format!("{} below {threshold} req/s over {window}", scope(pool)),
+        AlertKind::ErrorRatioAbove { pool, threshold } => {
+            format!("{} 5xx share above {threshold} over 10s", scope(pool))
+        }
+        AlertKind::P99Above { pool, threshold } => {
+            format!("{} p99 latency above {threshold} ms over 10s", scope(pool))
+        }
+        AlertKind::ServerDown { pool, server } => {
+            format!(
+                "server {} of pool {pool} down",
+                server.as_deref().unwrap_or("(any)")
+            )
+        }
+        AlertKind::PoolDown { pool } => format!("pool {pool} has no server available"),
+        AlertKind::CertExpiring { days, .. } => format!("certificate expiring within {days} days"),
+    }
+}
+
+/// Evaluates a rule over a `/api/stats` document and the runtime.
+pub fn evaluate(rule: &AlertRule, snap: &Value, rt: &Runtime) -> Vec<Verdict> {
+    let scope = |pool: &Option<String>| -> Value {
+        match pool {
+            None => snap["totals"].clone(),
+            Some(p) => snap["pools"]
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["name"] == *p))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    };
+    let one = |instance: String, value: Option<f64>, firing: bool| {
+        vec![Verdict {
+            instance,
+            firing,
+            value,
+        }]
+    };
+    match &rule.kind {
+        AlertKind::QpsAbove {
+            pool,
+            window,
+            threshold,
+        } => {
+            let v = scope(pool)["qps"][*window].as_f64();
+            one(
+                pool.clone().unwrap_or_default(),
+                v,
+                v.is_some_and(|v| v > *threshold),
+            )
+        }
+        AlertKind::QpsBelow {
+            pool,
+            window,
+            threshold,
+        } => {
+            let v = scope(pool)["qps"][*window].as_f64();
+            one(
+                pool.clone().unwrap_or_default(),
+                v,
+                v.is_some_and(|v| v < *threshold),
+            )
+        }
+        AlertKind::ErrorRatioAbove { pool, threshold } => {
+            let v = scope(pool)["error_ratio_10s"].as_f64();
+            one(
+                pool.clone().unwrap_or_default(),
+                v,
+                v.is_some_and(|v| v > *threshold),
+            )
+        }
+        AlertKind::P99Above { pool, threshold } => {
+            let v = scope(pool)["latency_ms"]["p99"].as_f64();
+            one(
+                pool.clone().unwrap_or_default(),
+                v,
+                v.is_some_and(|v| v > *threshold),
+            )
+        }
+        AlertKind::ServerDown { pool, server } => scope(&Some(pool.clone()))["servers"]
+            .as_array()
+            .map(|servers| {
+                servers
+                    .iter()
+                    .filter(|s| server.as_ref().is_none_or(|n| s["name"] == *n))
+                    .map(|s| {
+                        let down = s["health"] == "down" || s["ejected"] == true;
+                        Verdict {
+                            instance: s["name"].as_str().unwrap_or("").to_string(),
+                            firing: down,
+                            value: None,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        AlertKind::PoolDown { pool } => {
+            let available = rt.pool(pool).map_or(0, |p| p.balancer.available_count());
+            one(pool.clone(), Some(available as f64), available == 0)
+        }
+        AlertKind::CertExpiring { listener, days } => {
+            let limit = i64::from(*days) * 86_400;
+            let mut out = Vec::new();
+            for l in snap["listeners"].as_array().into_iter().flatten() {
+                if listener.as_ref().is_some_and(|n| l["name"] != *n) {
+                    continue;
+                }
+                for c in l["certificates"].as_array().into_iter().flatten() {
+                    let left = c["expires_in_seconds"].as_i64().unwrap_or(i64::MAX);
+                    out.push(Verdict {
+                        instance: format!(
+                            "{}/{}",
+                            l["name"].as_str().unwrap_or(""),
+                            c["name"].as_str().unwrap_or("")
+                        ),
+                        firing: left < limit,
+                        value: Some(left as f64 / 86_400.0),
+                    });
+                }
+            }
+            out
+        }
+    }
+}
+
+/// POSTs notifications to the webhook, one at a time, with retries.
+async fn webhook(uri: http::Uri, mut rx: mpsc::Receiver<Value>, timeout: Duration, retries: u32) {
+    let host = uri.host().unwrap_or("127.0.0.1").to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let path = uri
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    while let Some(note) = rx.recv().await {
+        let body = Bytes::from(note.to_string());
+        let mut delivered = false;
+        for attempt in 0..=retries {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            let addr: Option<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .ok()
+                .and_then(|mut a| a.next());
+            let Some(addr) = addr else { continue };
+            match crate::client::send(addr, "POST", &path, None, body.clone(), timeout).await {
+                Ok((s, _)) if (200..300).contains(&s) => {
+                    delivered = true;
+                    break;
+                }
+                Ok((s, _)) => tracing::warn!(status = s, attempt, "alert webhook refused the notification"),
+                Err(e) => tracing::warn!(attempt, "alert webhook failed: {e}"),
+            }
+        }
+        if !delivered {
+            tracing::error!(notification = %note, "alert notification not delivered after {} attempts", retries + 1);
+        }
+    }
+}
