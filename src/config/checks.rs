@@ -210,20 +210,6 @@ fn parse_status_range(s: &str) -> Option<(u16, u16)> {
     ((100..=599).contains(&a) && (100..=599).contains(&b) && a <= b).then_some((a, b))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_status_range;
-
-    #[test]
-    fn status_ranges() {
-        assert_eq!(parse_status_range("200-299"), Some((200, 299)));
-        assert_eq!(parse_status_range("204"), Some((204, 204)));
-        assert_eq!(parse_status_range("299-200"), None);
-        assert_eq!(parse_status_range("2xx"), None);
-        assert_eq!(parse_status_range("700"), None);
-    }
-}
-
 // === impl Cx: access log and alerts ===
 
 impl Cx<'_> {
@@ -386,5 +372,19 @@ impl Cx<'_> {
             },
             rules: out,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status_range;
+
+    #[test]
+    fn status_ranges() {
+        assert_eq!(parse_status_range("200-299"), Some((200, 299)));
+        assert_eq!(parse_status_range("204"), Some((204, 204)));
+        assert_eq!(parse_status_range("299-200"), None);
+        assert_eq!(parse_status_range("2xx"), None);
+        assert_eq!(parse_status_range("700"), None);
     }
 }
