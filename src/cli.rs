@@ -57,6 +57,18 @@ pub enum Command {
         #[arg(long)]
         admin: Option<std::net::SocketAddr>,
     },
+    /// A live terminal view of a running rampart (through its admin API).
+    Top {
+        /// The config file of the running instance (for the admin address and token).
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+        /// The admin API address, instead of the config's.
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        /// Print one frame and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Validate a config file (and its certificates) without running it.
     Check {
         /// The config file.
@@ -93,6 +105,11 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { ref config } => check(config),
         Command::Reload { ref config, admin } => crate::client::reload(config, admin),
+        Command::Top {
+            ref config,
+            admin,
+            once,
+        } => top(config, admin, once),
         Command::Run { ref config } => match config::load_file(config) {
             Ok(model) => serve(&cli, model, false),
             Err(e) => {
@@ -108,6 +125,24 @@ pub fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn top(config: &Path, admin: Option<std::net::SocketAddr>, once: bool) -> ExitCode {
+    // With --admin, the config file is optional (no token then).
+    let model = match (admin, config::load_file(config)) {
+        (_, Ok(m)) => Some(m),
+        (Some(_), Err(_)) => None,
+        (None, Err(e)) => {
+            eprintln!("error: {e} (or give the admin address with --admin)");
+            return ExitCode::from(2);
+        }
+    };
+    let token = model.as_ref().and_then(|m| m.admin.token.clone());
+    let Some(addr) = admin.or(model.and_then(|m| m.admin.addr)) else {
+        eprintln!("error: the admin API is disabled in {}", config.display());
+        return ExitCode::from(2);
+    };
+    crate::top::run(addr, token, once)
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -315,6 +350,11 @@ fn announce(app: &RunningApp, demo: bool) {
         }
         for o in &app.origins {
             let _ = writeln!(out, "  web server:     {} {}", o.name, o.url());
+        }
+        if let Some(a) = &app.app.admin {
+            let _ = writeln!(out, "  dashboard:      {}  (live QPS, latency, servers)", a.url());
+            let _ = writeln!(out, "  metrics:        {}metrics  (Prometheus)", a.url());
+            let _ = writeln!(out, "  terminal view:  rampart top --admin {}", a.addr);
         }
         if let (Some(ca), Some(h)) = (&app.local_ca, https) {
             let _ = writeln!(

@@ -36,4 +36,5 @@ pub mod metrics;
 pub mod origin;
 pub mod proxy;
 pub mod tls;
+pub mod top;
 pub mod units;

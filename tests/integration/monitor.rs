@@ -417,3 +417,89 @@ async fn server_down_alert_fires_once_and_resolves_once() {
     drop(b);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rampart_top_shows_servers_and_rates() {
+    let (a, b) = (counting_backend("a").await, counting_backend("b").await);
+    let toml = format!(
+        "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [[pool.server]]\nname = \"alpha\"\naddress = \"{}\"\n[[pool.server]]\nname = \"beta\"\naddress = \"{}\"\n\
+         [[route]]\npool = \"p\"\n",
+        a.addr, b.addr
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin").to_string();
+    let load = Load::start(listener(&app, "web"), "/", 2_000, Duration::from_secs(10));
+    wait_until(Duration::from_secs(5), || async { load.done() >= 2_000 }).await;
+    load.stop().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = tokio::task::spawn_blocking(move || rampart(&["top", "--admin", &ad, "--once"], dir.path()))
+        .await
+        .expect("join");
+    assert_eq!(out.0, 0, "{}", out.2);
+    let screen = out.1;
+    assert!(screen.contains("rampart top"), "{screen}");
+    let alpha = screen
+        .lines()
+        .find(|l| l.contains("alpha"))
+        .expect("alpha listed");
+    assert!(
+        alpha.contains("unknown") && alpha.contains("active") && alpha.contains("1000"),
+        "{alpha}"
+    );
+    assert!(screen.lines().any(|l| l.starts_with("web ")), "{screen}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigusr1_reopens_the_access_log_after_rotation() {
+    let a = counting_backend("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("rampart.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[admin]\naddress = \"127.0.0.1:0\"\n[access_log]\nenabled = true\nformat = \"combined\"\npath = \"access.log\"\n\
+             [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+             [[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+            a.addr
+        ),
+    )
+    .expect("config");
+    let rp = Process::run(&cfg, dir.path());
+    let log = dir.path().join("access.log");
+    let rotated = dir.path().join("access.log.1");
+    let lines = |p: std::path::PathBuf| async move {
+        std::fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0)
+    };
+    let mut c = h1(rp.addr("web")).await;
+    read(c.go(get("/first", "x")).await.expect("response")).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async { lines(log.clone()).await == 1 })
+            .await
+            .is_some()
+    );
+    std::fs::rename(&log, &rotated).expect("rotate");
+    rp.signal("USR1");
+    // The reopen is asynchronous: keep sending until a line lands in the new file.
+    let mut reopened = false;
+    for _ in 0..100 {
+        read(c.go(get("/second", "x")).await.expect("response")).await;
+        if lines(log.clone()).await >= 1 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reopened, "no new access.log after SIGUSR1");
+    let first = std::fs::read_to_string(&rotated).expect("rotated");
+    assert!(
+        first
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("\"GET /first HTTP/1.1\" 200 1")),
+        "{first}"
+    );
+    let second = std::fs::read_to_string(&log).expect("new log");
+    assert!(second.lines().all(|l| l.contains("GET /second")), "{second}");
+}

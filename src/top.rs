@@ -1,0 +1,152 @@
+//! `rampart top`: a terminal view of a running instance, refreshed every
+//! second from its admin API (`GET /api/stats`): totals, every pool and
+//! server with health, state, weight, in-flight, rates and latencies,
+//! listeners and certificates.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// Runs the view until interrupted (or once, with `once`).
+pub fn run(admin: SocketAddr, token: Option<String>, once: bool) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        loop {
+            let frame = match crate::client::send(
+                admin,
+                "GET",
+                "/api/stats",
+                auth.as_deref(),
+                Bytes::new(),
+                Duration::from_secs(5),
+            )
+            .await
+            {
+                Ok((200, body)) => match serde_json::from_str::<Value>(&body) {
+                    Ok(v) => render(&v, admin),
+                    Err(e) => format!("unexpected answer from {admin}: {e}\n"),
+                },
+                Ok((status, body)) => format!("{admin} answered {status}: {}\n", body.trim_end()),
+                Err(e) => format!("cannot reach the admin API at {admin}: {e}\n"),
+            };
+            let mut out = std::io::stdout().lock();
+            if once {
+                let _ = out.write_all(frame.as_bytes());
+                return ExitCode::SUCCESS;
+            }
+            // Home, clear, frame.
+            let _ = write!(out, "\x1b[H\x1b[2J{frame}");
+            let _ = out.flush();
+            drop(out);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+}
+
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.1}"),
+        None => "-".to_string(),
+    }
+}
+
+fn ms(v: &Value) -> String {
+    v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"))
+}
+
+/// One screen of text.
+pub fn render(s: &Value, admin: SocketAddr) -> String {
+    let mut o = String::new();
+    let t = &s["totals"];
+    let _ = writeln!(
+        o,
+        "rampart top — {admin}   req/s 1s {}  10s {}  60s {}   p50 {} ms  p99 {} ms   5xx {:.2}%   requests {}",
+        num(&t["qps"]["1s"]),
+        num(&t["qps"]["10s"]),
+        num(&t["qps"]["60s"]),
+        ms(&t["latency_ms"]["p50"]),
+        ms(&t["latency_ms"]["p99"]),
+        t["error_ratio_10s"].as_f64().unwrap_or(0.0) * 100.0,
+        num(&t["requests"]),
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<12} {:<14} {:<8} {:<9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>7}",
+        "POOL",
+        "SERVER",
+        "HEALTH",
+        "STATE",
+        "WEIGHT",
+        "INFLIGHT",
+        "REQ/S",
+        "P50 ms",
+        "P99 ms",
+        "REQUESTS",
+        "5XX"
+    );
+    for p in s["pools"].as_array().into_iter().flatten() {
+        for v in p["servers"].as_array().into_iter().flatten() {
+            let health = format!(
+                "{}{}",
+                v["health"].as_str().unwrap_or("?"),
+                if v["ejected"] == true { "*" } else { "" }
+            );
+            let _ = writeln!(
+                o,
+                "{:<12} {:<14} {:<8} {:<9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>7}",
+                p["name"].as_str().unwrap_or(""),
+                v["name"].as_str().unwrap_or(""),
+                health,
+                v["state"].as_str().unwrap_or(""),
+                num(&v["weight"]),
+                num(&v["in_flight"]),
+                num(&v["qps"]["10s"]),
+                ms(&v["latency_ms"]["p50"]),
+                ms(&v["latency_ms"]["p99"]),
+                num(&v["requests"]),
+                num(&v["by_class"]["5xx"]),
+            );
+        }
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<16} {:>11} {:>9} {:>12} {:>12}",
+        "LISTENER", "CONNECTIONS", "REQ/S", "BYTES IN", "BYTES OUT"
+    );
+    for l in s["listeners"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "{:<16} {:>11} {:>9} {:>12} {:>12}",
+            l["name"].as_str().unwrap_or(""),
+            num(&l["connections"]),
+            num(&l["qps"]["10s"]),
+            num(&l["bytes_in"]),
+            num(&l["bytes_out"]),
+        );
+        for c in l["certificates"].as_array().into_iter().flatten() {
+            let days = c["expires_in_seconds"].as_f64().unwrap_or(0.0) / 86_400.0;
+            let _ = writeln!(
+                o,
+                "  certificate {} expires in {days:.1} days",
+                c["name"].as_str().unwrap_or("")
+            );
+        }
+    }
+    let _ = writeln!(o, "\n(* = ejected)  Ctrl-C to quit");
+    o
+}
