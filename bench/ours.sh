@@ -4,7 +4,8 @@
 #   BENCH_OURS_CMD="bash $PWD/bench/ours.sh" ../shared/bench/run.sh   # from the project root
 # One worker thread, no access log, round robin over BENCH_BACKENDS with
 # upstream keep-alive; HTTP on BENCH_HTTP_ADDR, HTTPS (h2 + http/1.1) on
-# BENCH_HTTPS_ADDR with BENCH_CERT/BENCH_KEY. Set RAMPART_BIN to use another build.
+# BENCH_HTTPS_ADDR with BENCH_CERT/BENCH_KEY. Set RAMPART_BIN to use another build,
+# and RAMPART_BENCH_METRICS=off to run without request counters (for comparison).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${RAMPART_BIN:-$root/target/release/rampart}"
@@ -16,6 +17,10 @@ work="${BENCH_WORKDIR:-$(mktemp -d)}"
 cfg="$work/rampart.toml"
 {
     printf '[runtime]\nworkers = 1\nstate_dir = "%s/state"\n\n' "$work"
+    printf '[admin]\nenabled = false\n\n'
+    if [ "${RAMPART_BENCH_METRICS:-on}" = off ]; then
+        printf '[metrics]\nenabled = false\n\n'
+    fi
     printf '[[listener]]\nname = "http"\naddress = "%s"\n\n' "${BENCH_HTTP_ADDR:-127.0.0.1:8080}"
     printf '[[listener]]\nname = "https"\naddress = "%s"\nprotocol = "https"\n' "${BENCH_HTTPS_ADDR:-127.0.0.1:8443}"
     if [ -n "${BENCH_CERT:-}" ]; then
