@@ -30,6 +30,7 @@ pub mod body;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod firewall;
 pub mod health;
 pub mod listener;
 pub mod metrics;

@@ -150,12 +150,24 @@ pub fn start(
     let watch = handle.drain.watch();
     let (slot, acceptor, w0) = (handle.slot, handle.acceptor.clone(), watch.clone());
     handle.task = Some(tokio::spawn(accept_loop(socket, watch, move |stream, peer| {
+        // The CIDR filter, before any TLS work.
+        let allowed = runtime
+            .load()
+            .listeners
+            .get(slot)
+            .and_then(Option::as_ref)
+            .is_none_or(|l| l.clients.is_empty() || l.clients.allows(peer.ip()));
         let cx = Arc::new(ConnCtx::new(slot, peer, acceptor.is_some(), runtime.clone()));
         let (w, b) = (w0.clone(), builders.load_full());
         let acceptor = acceptor.as_ref().map(|a| TlsAcceptor::from(a.load_full()));
         let handshake_timeout = b.client_idle();
         let stats = stats.clone();
         async move {
+            if !allowed {
+                stats.refused.fetch_add(1, Relaxed);
+                drop(stream);
+                return;
+            }
             let stream = Counting::new(stream, stats.clone());
             match acceptor {
                 None => server::serve(stream, false, cx, &b, w).await,
@@ -165,6 +177,9 @@ pub fn start(
                         let v13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
                         stats.tls_handshakes[usize::from(v13)].fetch_add(1, Relaxed);
                         let h2 = conn.alpn_protocol() == Some(b"h2");
+                        if let Some(name) = conn.server_name() {
+                            let _ = cx.sni.set(name.into());
+                        }
                         server::serve(tls, h2, cx, &b, w).await
                     }
                     Ok(Err(e)) => {

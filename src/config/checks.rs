@@ -375,6 +375,197 @@ impl Cx<'_> {
     }
 }
 
+// === impl Cx: firewall ===
+
+impl Cx<'_> {
+    /// A listener's client filter from `allow`/`deny` and their files.
+    pub(super) fn clients(&self, l: &schema::Listener, key: &str) -> R<crate::firewall::cidr::CidrSet> {
+        use crate::firewall::cidr;
+        let mut lists: [Vec<ipnet::IpNet>; 2] = [Vec::new(), Vec::new()];
+        for (i, (inline, file, name)) in [
+            (&l.allow, &l.allow_file, "allow"),
+            (&l.deny, &l.deny_file, "deny"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(v) = inline {
+                for s in v.get_ref() {
+                    lists[i].push(
+                        cidr::parse_net(s.trim()).map_err(|m| self.at(v, &format!("{key}.{name}"), m))?,
+                    );
+                }
+            }
+            if let Some(f) = file {
+                let path = self.path(f.get_ref());
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    self.at(
+                        f,
+                        &format!("{key}.{name}_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let nets = cidr::parse_list(&text).map_err(|(line, m)| {
+                    self.at(
+                        f,
+                        &format!("{key}.{name}_file"),
+                        format!("{}:{line}: {m}", path.display()),
+                    )
+                })?;
+                lists[i].extend(nets);
+            }
+        }
+        Ok(cidr::CidrSet::new(&lists[0], &lists[1]))
+    }
+
+    pub(super) fn rules(
+        &self,
+        rules: &[schema::Rule],
+        listeners: &[String],
+    ) -> R<Vec<crate::firewall::rules::Rule>> {
+        use crate::firewall::rules::{Action, Condition, HeaderTest, Rule};
+        let mut out: Vec<Rule> = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let key = format!("rule[{i}]");
+            if out.iter().any(|x| &x.name == r.name.get_ref()) {
+                return Err(self.at(&r.name, &format!("{key}.name"), "rule names must be unique"));
+            }
+            let m = &r.conditions;
+            let mut conditions = Vec::new();
+            if let Some(ms) = &m.methods {
+                let mut methods = Vec::new();
+                for s in ms.get_ref() {
+                    methods.push(
+                        http::Method::from_bytes(s.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                            self.at(
+                                ms,
+                                &format!("{key}.match.methods"),
+                                format!("`{s}` is not a method"),
+                            )
+                        })?,
+                    );
+                }
+                conditions.push(Condition::Methods(methods));
+            }
+            if let Some(h) = &m.host {
+                let v = h.get_ref().to_ascii_lowercase();
+                conditions.push(Condition::Host(
+                    v.strip_prefix('*').map_or(v.clone(), str::to_string),
+                ));
+            }
+            if let Some(p) = &m.path_prefix {
+                if !p.get_ref().starts_with('/') {
+                    return Err(self.at(
+                        p,
+                        &format!("{key}.match.path_prefix"),
+                        "a path prefix starts with `/`",
+                    ));
+                }
+                let n = crate::firewall::path::normalize(p.get_ref())
+                    .map_err(|e| self.at(p, &format!("{key}.match.path_prefix"), e.to_string()))?;
+                conditions.push(Condition::PathPrefix(n));
+            }
+            let regex = |s: &Spanned<String>, k: &str| {
+                regex::Regex::new(s.get_ref())
+                    .map_err(|e| self.at(s, &format!("{key}.match.{k}"), format!("invalid regex: {e}")))
+            };
+            if let Some(p) = &m.path_regex {
+                conditions.push(Condition::PathRegex(regex(p, "path_regex")?));
+            }
+            if let Some(h) = &m.header {
+                let name = http::HeaderName::from_bytes(h.name.get_ref().as_bytes()).map_err(|_| {
+                    self.at(&h.name, &format!("{key}.match.header.name"), "not a header name")
+                })?;
+                let test = match (&h.equals, &h.regex) {
+                    (Some(e), None) => HeaderTest::Equals(e.clone()),
+                    (None, Some(r)) => HeaderTest::Regex(regex(r, "header.regex")?),
+                    (None, None) => HeaderTest::Present,
+                    (Some(_), Some(r)) => {
+                        return Err(self.at(
+                            r,
+                            &format!("{key}.match.header"),
+                            "set `equals` or `regex`, not both",
+                        ))
+                    }
+                };
+                conditions.push(Condition::Header { name, test });
+            }
+            if let Some(q) = &m.query {
+                conditions.push(Condition::Query {
+                    name: q.name.clone(),
+                    equals: q.equals.clone(),
+                });
+            }
+            if let Some(c) = &m.client {
+                let mut nets = Vec::new();
+                for s in c.get_ref() {
+                    nets.push(
+                        crate::firewall::cidr::parse_net(s)
+                            .map_err(|e| self.at(c, &format!("{key}.match.client"), e))?,
+                    );
+                }
+                conditions.push(Condition::Client(nets));
+            }
+            if let Some(s) = &m.sni {
+                conditions.push(Condition::Sni(s.to_ascii_lowercase()));
+            }
+            let status = match &r.status {
+                None => http::StatusCode::FORBIDDEN,
+                Some(s) => http::StatusCode::from_u16(*s.get_ref())
+                    .ok()
+                    .filter(|c| c.is_client_error() || c.is_server_error())
+                    .ok_or_else(|| self.at(s, &format!("{key}.status"), "a 4xx or 5xx status"))?,
+            };
+            let body = bytes::Bytes::from(r.body.clone().unwrap_or_else(|| {
+                format!(
+                    "{} {}\n",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+            }));
+            let action = match r.action.get_ref().as_str() {
+                "allow" => Action::Allow,
+                "log" => Action::Log,
+                "deny" => Action::Deny { status, body },
+                "tarpit" => Action::Tarpit {
+                    delay: self.duration(&r.delay, &format!("{key}.delay"), Duration::from_secs(2))?,
+                    status,
+                    body,
+                },
+                other => {
+                    return Err(self.at(
+                        &r.action,
+                        &format!("{key}.action"),
+                        format!("unknown action `{other}`: use allow, deny, tarpit or log"),
+                    ))
+                }
+            };
+            let scope = match &r.listeners {
+                None => None,
+                Some(ls) => {
+                    for n in ls.get_ref() {
+                        if !listeners.contains(n) {
+                            return Err(self.at(
+                                ls,
+                                &format!("{key}.listeners"),
+                                format!("no listener is named `{n}`"),
+                            ));
+                        }
+                    }
+                    Some(ls.get_ref().clone())
+                }
+            };
+            out.push(Rule {
+                name: r.name.get_ref().clone(),
+                listeners: scope,
+                conditions,
+                action,
+            });
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_status_range;

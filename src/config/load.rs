@@ -273,6 +273,7 @@ impl Cx<'_> {
             pools,
             routes,
             origins,
+            rules: self.rules(&f.rules, &listener_names)?,
         })
     }
 
@@ -372,7 +373,13 @@ impl Cx<'_> {
                     ));
                 }
             };
-            out.push(model::Listener { name, addr, kind });
+            let clients = self.clients(l, &key)?;
+            out.push(model::Listener {
+                name,
+                addr,
+                kind,
+                clients,
+            });
         }
         // Redirect targets must be https listeners of this file.
         for (i, l) in ls.iter().enumerate() {

@@ -32,6 +32,8 @@ pub struct Model {
     pub pools: Vec<Pool>,
     pub routes: Vec<Route>,
     pub origins: Vec<Origin>,
+    /// Firewall request rules, in order.
+    pub rules: Vec<crate::firewall::rules::Rule>,
 }
 
 /// Where and how requests are logged.
@@ -135,6 +137,8 @@ pub struct Listener {
     pub name: String,
     pub addr: SocketAddr,
     pub kind: ListenerKind,
+    /// Who may connect; checked at accept.
+    pub clients: crate::firewall::cidr::CidrSet,
 }
 
 #[derive(Debug, Clone)]

@@ -38,6 +38,54 @@ pub struct File {
     pub routes: Vec<Route>,
     #[serde(default, rename = "origin")]
     pub origins: Vec<Origin>,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+/// `[[rule]]`: a request rule of the firewall.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: Spanned<String>,
+    pub listeners: Option<Spanned<Vec<String>>>,
+    /// `allow`, `deny`, `tarpit` or `log`.
+    pub action: Spanned<String>,
+    /// For deny and tarpit (default 403).
+    pub status: Option<Spanned<u16>>,
+    pub body: Option<String>,
+    /// For tarpit (default "2s").
+    pub delay: Option<Spanned<String>>,
+    #[serde(rename = "match", default)]
+    pub conditions: RuleMatch,
+}
+
+/// `[rule.match]`: every condition given must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMatch {
+    pub methods: Option<Spanned<Vec<String>>>,
+    pub host: Option<Spanned<String>>,
+    pub path_prefix: Option<Spanned<String>>,
+    pub path_regex: Option<Spanned<String>>,
+    pub header: Option<HeaderMatch>,
+    pub query: Option<QueryMatch>,
+    pub client: Option<Spanned<Vec<String>>>,
+    pub sni: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    pub name: Spanned<String>,
+    pub equals: Option<String>,
+    pub regex: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryMatch {
+    pub name: String,
+    pub equals: Option<String>,
 }
 
 /// `[admin]`: the admin API listener.
@@ -166,6 +214,13 @@ pub struct Listener {
     pub certificates: Vec<Certificate>,
     /// Offer HTTP/2 via ALPN (default true).
     pub http2: Option<bool>,
+    /// Client CIDR blocks allowed to connect (with any, the rest is denied).
+    pub allow: Option<Spanned<Vec<String>>>,
+    /// Client CIDR blocks refused at accept.
+    pub deny: Option<Spanned<Vec<String>>>,
+    /// Files of CIDR blocks, one per line (`#` comments).
+    pub allow_file: Option<Spanned<String>>,
+    pub deny_file: Option<Spanned<String>>,
 }
 
 /// `[[listener.certificate]]`

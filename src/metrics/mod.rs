@@ -414,6 +414,52 @@ impl Collector for RequestCollector {
             MetricType::Gauge,
             &expiry,
         )?;
+        // Firewall: every rule's matches (by its action), requests refused by
+        // path normalisation, connections refused at accept.
+        let mut decisions = Vec::new();
+        let mut refused = Vec::new();
+        let mut seen_rules = std::collections::HashSet::new();
+        for l in rt.listeners.iter().flatten() {
+            let bad = l.stats.bad_paths.load(Relaxed);
+            decisions.push((
+                vec![
+                    ("listener", l.name.as_str()),
+                    ("rule", "path_normalisation"),
+                    ("action", "reject"),
+                ],
+                ConstCounter::new(bad),
+            ));
+            refused.push((
+                vec![("listener", l.name.as_str())],
+                ConstCounter::new(l.stats.refused.load(Relaxed)),
+            ));
+            for r in &l.rules {
+                if seen_rules.insert(r.rule.name.as_str()) {
+                    decisions.push((
+                        vec![
+                            ("listener", "*"),
+                            ("rule", r.rule.name.as_str()),
+                            ("action", r.rule.action.name()),
+                        ],
+                        ConstCounter::new(r.hits.load(Relaxed)),
+                    ));
+                }
+            }
+        }
+        encode_all(
+            &mut enc,
+            FIREWALL_DECISIONS,
+            "Firewall rule matches, by rule and action",
+            MetricType::Counter,
+            &decisions,
+        )?;
+        encode_all(
+            &mut enc,
+            FIREWALL_CONNECTIONS_REFUSED,
+            "Connections closed at accept by a listener's CIDR filter",
+            MetricType::Counter,
+            &refused,
+        )?;
         if let Some(log) = &rt.access_log {
             let written = [(Vec::new(), ConstCounter::new(log.written.load(Relaxed)))];
             let dropped = [(Vec::new(), ConstCounter::new(log.dropped.load(Relaxed)))];

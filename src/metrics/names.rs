@@ -25,4 +25,6 @@ pub const TLS_HANDSHAKES: &str = "rampart_tls_handshakes";
 pub const TLS_HANDSHAKE_FAILURES: &str = "rampart_tls_handshake_failures";
 pub const ACCESS_LOG_LINES: &str = "rampart_access_log_lines";
 pub const ACCESS_LOG_DROPPED: &str = "rampart_access_log_dropped_lines";
+pub const FIREWALL_DECISIONS: &str = "rampart_firewall_decisions";
+pub const FIREWALL_CONNECTIONS_REFUSED: &str = "rampart_firewall_connections_refused";
 pub const CERTIFICATE_EXPIRY: &str = "rampart_certificate_expiry_seconds";

@@ -277,9 +277,22 @@ impl Sampler {
             .access_log
             .as_ref()
             .map(|l| json!({"written": l.written.load(Relaxed), "dropped": l.dropped.load(Relaxed)}));
+        let mut rules: Vec<Value> = Vec::new();
+        let mut refused = Map::new();
+        let mut bad_paths = 0u64;
+        for l in rt.listeners.iter().flatten() {
+            refused.insert(l.name.clone(), json!(l.stats.refused.load(Relaxed)));
+            bad_paths += l.stats.bad_paths.load(Relaxed);
+            for r in &l.rules {
+                if !rules.iter().any(|x| x["name"] == r.rule.name.as_str()) {
+                    rules.push(json!({"name": r.rule.name, "action": r.rule.action.name(), "hits": r.hits.load(Relaxed)}));
+                }
+            }
+        }
         json!({
             "time_unix_ms": unix_ms(),
             "access_log": access_log,
+            "firewall": {"rules": rules, "connections_refused": refused, "bad_paths": bad_paths},
             "totals": entity("all"),
             "listeners": listeners,
             "routes": routes,

@@ -116,6 +116,10 @@ pub struct ListenerStats {
     /// TLS handshakes completed: [TLS 1.2, TLS 1.3].
     pub tls_handshakes: [AtomicU64; 2],
     pub tls_failures: AtomicU64,
+    /// Connections closed at accept by the CIDR filter.
+    pub refused: AtomicU64,
+    /// Requests refused by path normalisation.
+    pub bad_paths: AtomicU64,
 }
 
 /// One client connection counted in its listener's active connections.
@@ -140,11 +144,18 @@ impl Drop for ConnectionGuard {
 pub struct StatsStore {
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     routes: Mutex<HashMap<String, Arc<RequestStats>>>,
+    rules: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
 
 impl StatsStore {
     pub fn listener(&self, name: &str) -> Arc<ListenerStats> {
         let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(name.to_string()).or_default().clone()
+    }
+
+    /// A firewall rule's match counter, by rule name.
+    pub fn rule(&self, name: &str) -> Arc<AtomicU64> {
+        let mut m = self.rules.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(name.to_string()).or_default().clone()
     }
 

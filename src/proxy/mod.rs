@@ -83,6 +83,10 @@ pub struct ListenerRt {
     pub redirect_port: Option<u16>,
     pub hsts: Option<HeaderValue>,
     pub stats: Arc<ListenerStats>,
+    /// Who may connect.
+    pub clients: crate::firewall::cidr::CidrSet,
+    /// The firewall rules that apply to this listener, in order.
+    pub rules: Vec<crate::firewall::rules::RuleRt>,
     /// Certificates served (name, expiry as Unix seconds), for metrics.
     pub certificates: Vec<(String, i64)>,
 }
@@ -146,6 +150,13 @@ impl Runtime {
                 redirect_port,
                 hsts,
                 stats: b.stats.listener(&l.name),
+                clients: l.clients.clone(),
+                rules: model
+                    .rules
+                    .iter()
+                    .filter(|r| r.listeners.as_ref().is_none_or(|ls| ls.contains(&l.name)))
+                    .map(|r| crate::firewall::rules::RuleRt::new(r.clone(), b.stats.rule(&r.name)))
+                    .collect(),
                 certificates,
             });
         }
@@ -244,6 +255,8 @@ pub struct ConnCtx {
     pub framing: Arc<framing::FramingFlag>,
     /// Forwarding header values for this client.
     pub client: headers::ClientHeaders,
+    /// The TLS server name the client asked for.
+    pub sni: std::sync::OnceLock<Box<str>>,
 }
 
 impl ConnCtx {
@@ -255,6 +268,7 @@ impl ConnCtx {
             runtime,
             framing: Arc::default(),
             client,
+            sni: std::sync::OnceLock::new(),
         }
     }
 }

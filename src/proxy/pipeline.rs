@@ -21,6 +21,7 @@ use crate::accesslog::Record;
 use crate::balancer::Backend;
 use crate::body::Body;
 use crate::config::model::UpstreamProtocol;
+use crate::firewall::rules::{evaluate, RequestView, Verdict};
 use crate::metrics::stats::RequestStats;
 
 /// Answers one client request.
@@ -119,19 +120,54 @@ async fn forward<'rt>(
     if let Some(port) = l.redirect_port {
         return Ok(redirect(&req, host_value.as_ref(), port, rid));
     }
-    // 4. route by host and path.
     let host = host_value
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .map(normalise_host)
         .unwrap_or_default();
-    let (pool_idx, route_stats) =
-        l.router
-            .find(&host, req.uri().path())
-            .ok_or_else(|| ProxyError::NoRoute {
-                host: host.clone(),
-                path: req.uri().path().to_string(),
-            })?;
+    // 3b. firewall: normalise the path (refusing dangerous forms), then
+    // the request rules, in order.
+    let path = match crate::firewall::path::normalize(req.uri().path()) {
+        Ok(p) => p,
+        Err(e) => {
+            l.stats
+                .bad_paths
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(ProxyError::BadPath(e));
+        }
+    };
+    if !l.rules.is_empty() {
+        let view = RequestView {
+            method: req.method(),
+            host: &host,
+            path: &path,
+            query: req.uri().query(),
+            headers: req.headers(),
+            client: cx.peer.ip(),
+            sni: cx.sni.get().map(|s| &**s),
+        };
+        if let Verdict::Reject {
+            rule,
+            status,
+            body,
+            delay,
+        } = evaluate(&l.rules, &view)
+        {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            return Err(ProxyError::Denied {
+                rule: rule.rule.name.clone(),
+                status,
+                body,
+            });
+        }
+    }
+    // 4. route by host and (normalised) path.
+    let (pool_idx, route_stats) = l.router.find(&host, &path).ok_or_else(|| ProxyError::NoRoute {
+        host: host.clone(),
+        path: path.clone(),
+    })?;
     seen.route = Some(route_stats);
     let pool = &rt.pools[pool_idx];
     // 5. rewrite the request for the backend.
@@ -143,11 +179,12 @@ async fn forward<'rt>(
     if let Some(h) = &host_value {
         parts.headers.insert(header::HOST, h.clone());
     }
-    let path = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // The backend sees the normalised path (and the query as sent).
+    let path = match parts.uri.query() {
+        None => PathAndQuery::try_from(path),
+        Some(q) => PathAndQuery::try_from(format!("{path}?{q}")),
+    }
+    .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?;
     match pool.protocol {
         UpstreamProtocol::Http1 => {
             parts.version = Version::HTTP_11;

@@ -18,6 +18,14 @@ use crate::body::Body;
 pub enum ProxyError {
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("refused path: {0}")]
+    BadPath(crate::firewall::path::PathError),
+    #[error("denied by firewall rule `{rule}`")]
+    Denied {
+        rule: String,
+        status: StatusCode,
+        body: bytes::Bytes,
+    },
     #[error("no route matches host `{host}` and path `{path}`")]
     NoRoute { host: String, path: String },
     #[error("pool `{0}` has no server that can take the request (all down, ejected or draining)")]
@@ -47,7 +55,8 @@ impl ProxyError {
     /// The status a client receives for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ProxyError::Denied { status, .. } => *status,
             ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::NoServer(_) | ProxyError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -68,8 +77,22 @@ pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Bo
     } else {
         tracing::debug!(status = status.as_u16(), request_id = rid, "{err}");
     }
+    if let ProxyError::Denied { body, .. } = err {
+        let mut resp = Response::new(Body::full(body.clone()));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Some(id) = request_id {
+            resp.headers_mut()
+                .insert(super::headers::X_REQUEST_ID, id.clone());
+        }
+        return resp;
+    }
     let text = match err {
         ProxyError::BadRequest(why) => format!("400 Bad Request: {why}\n"),
+        ProxyError::BadPath(why) => format!("400 Bad Request: {why}\n"),
         _ => format!(
             "{} {}\n",
             status.as_u16(),

@@ -6,6 +6,7 @@ mod support;
 mod browser;
 mod cli;
 mod fault;
+mod firewall;
 mod live;
 mod monitor;
 mod proxy;

@@ -135,6 +135,19 @@ const PANELS = [
     },
   },
   {
+    id: "firewall", title: "Firewall", wide: false,
+    build(root) { root.append(el("table", { id: "firewall-table" })); },
+    update(stats) {
+      const fw = stats.firewall || { rules: [], connections_refused: {}, bad_paths: 0 };
+      const head = el("tr", {}, ...["rule", "action", "matches"].map((h) => el("th", {}, h)));
+      const rows = fw.rules.map((r) => el("tr", {}, el("td", {}, r.name), el("td", {}, r.action), el("td", { class: "num" }, fmt.n(r.hits))));
+      rows.push(el("tr", {}, el("td", {}, "path normalisation"), el("td", {}, "reject"), el("td", { class: "num" }, fmt.n(fw.bad_paths))));
+      for (const [l, n] of Object.entries(fw.connections_refused))
+        rows.push(el("tr", {}, el("td", {}, "CIDR filter (" + l + ")"), el("td", {}, "close"), el("td", { class: "num" }, fmt.n(n))));
+      document.getElementById("firewall-table").replaceChildren(head, ...rows);
+    },
+  },
+  {
     id: "certificates", title: "Certificates", wide: false,
     build(root) { root.append(el("table", { id: "certificates-table" })); },
     update(stats) {

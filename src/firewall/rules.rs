@@ -1,0 +1,292 @@
+//! Request rules: ordered, first decisive match wins. Each rule has a set
+//! of conditions (all must hold) and an action: `allow` (stop, let it
+//! through), `deny` (answer with a status and body), `tarpit` (wait, then
+//! deny), or `log` (log and go on to the next rule).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, Method, StatusCode};
+use ipnet::IpNet;
+use regex::Regex;
+
+/// A validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// Listener names; None = every listener.
+    pub listeners: Option<Vec<String>>,
+    pub conditions: Vec<Condition>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Methods(Vec<Method>),
+    /// Lower-case exact host, or `.suffix` for `*.suffix`.
+    Host(String),
+    PathPrefix(String),
+    PathRegex(Regex),
+    Header {
+        name: HeaderName,
+        test: HeaderTest,
+    },
+    Query {
+        name: String,
+        equals: Option<String>,
+    },
+    Client(Vec<IpNet>),
+    Sni(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum HeaderTest {
+    Present,
+    Equals(String),
+    Regex(Regex),
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Allow,
+    Deny {
+        status: StatusCode,
+        body: Bytes,
+    },
+    Tarpit {
+        delay: Duration,
+        status: StatusCode,
+        body: Bytes,
+    },
+    Log,
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny { .. } => "deny",
+            Action::Tarpit { .. } => "tarpit",
+            Action::Log => "log",
+        }
+    }
+}
+
+/// What rules may look at.
+#[derive(Debug)]
+pub struct RequestView<'a> {
+    pub method: &'a Method,
+    /// Lower-case, without port.
+    pub host: &'a str,
+    /// Normalised.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub client: IpAddr,
+    pub sni: Option<&'a str>,
+}
+
+/// A rule as the proxy runs it, with its counter and log limiter.
+#[derive(Debug)]
+pub struct RuleRt {
+    pub rule: Rule,
+    pub hits: Arc<AtomicU64>,
+    log_window: AtomicU64,
+    log_count: AtomicU64,
+}
+
+impl RuleRt {
+    pub fn new(rule: Rule, hits: Arc<AtomicU64>) -> Self {
+        RuleRt {
+            rule,
+            hits,
+            log_window: AtomicU64::new(0),
+            log_count: AtomicU64::new(0),
+        }
+    }
+
+    /// At most 10 log lines per rule and second, so that logging cannot be flooded.
+    fn may_log(&self) -> bool {
+        let now = crate::balancer::clock_ms() / 1000;
+        if self.log_window.swap(now, Relaxed) != now {
+            self.log_count.store(0, Relaxed);
+        }
+        self.log_count.fetch_add(1, Relaxed) < 10
+    }
+}
+
+/// The outcome for one request.
+#[derive(Debug)]
+pub enum Verdict<'a> {
+    Pass,
+    Reject {
+        rule: &'a RuleRt,
+        status: StatusCode,
+        body: Bytes,
+        delay: Duration,
+    },
+}
+
+fn matches(c: &Condition, v: &RequestView<'_>) -> bool {
+    match c {
+        Condition::Methods(ms) => ms.contains(v.method),
+        Condition::Host(h) => match h.strip_prefix('.') {
+            Some(_) => v.host.len() > h.len() && v.host.ends_with(h.as_str()),
+            None => v.host == h,
+        },
+        Condition::PathPrefix(p) => v.path.starts_with(p.as_str()),
+        Condition::PathRegex(r) => r.is_match(v.path),
+        Condition::Header { name, test } => {
+            let mut values = v.headers.get_all(name).iter();
+            match test {
+                HeaderTest::Present => values.next().is_some(),
+                HeaderTest::Equals(want) => values.any(|x| x.as_bytes() == want.as_bytes()),
+                HeaderTest::Regex(r) => values.any(|x| x.to_str().is_ok_and(|s| r.is_match(s))),
+            }
+        }
+        Condition::Query { name, equals } => v.query.is_some_and(|q| {
+            q.split('&').any(|kv| {
+                let (k, val) = kv.split_once('=').unwrap_or((kv, ""));
+                k == name && equals.as_ref().is_none_or(|e| e == val)
+            })
+        }),
+        Condition::Client(nets) => nets.iter().any(|n| n.contains(&v.client)),
+        Condition::Sni(s) => v.sni.is_some_and(|x| x.eq_ignore_ascii_case(s)),
+    }
+}
+
+/// Runs the rules in order.
+pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>) -> Verdict<'a> {
+    for r in rules {
+        if !r.rule.conditions.iter().all(|c| matches(c, v)) {
+            continue;
+        }
+        r.hits.fetch_add(1, Relaxed);
+        match &r.rule.action {
+            Action::Allow => return Verdict::Pass,
+            Action::Log => {
+                if r.may_log() {
+                    tracing::info!(rule = %r.rule.name, client = %v.client, method = %v.method, path = v.path, "firewall rule matched (log)");
+                }
+            }
+            Action::Deny { status, body } => {
+                if r.may_log() {
+                    tracing::info!(rule = %r.rule.name, client = %v.client, method = %v.method, path = v.path, "request denied");
+                }
+                return Verdict::Reject {
+                    rule: r,
+                    status: *status,
+                    body: body.clone(),
+                    delay: Duration::ZERO,
+                };
+            }
+            Action::Tarpit { delay, status, body } => {
+                if r.may_log() {
+                    tracing::info!(rule = %r.rule.name, client = %v.client, path = v.path, "request tarpitted");
+                }
+                return Verdict::Reject {
+                    rule: r,
+                    status: *status,
+                    body: body.clone(),
+                    delay: *delay,
+                };
+            }
+        }
+    }
+    Verdict::Pass
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(name: &str, conditions: Vec<Condition>, action: Action) -> RuleRt {
+        RuleRt::new(
+            Rule {
+                name: name.into(),
+                listeners: None,
+                conditions,
+                action,
+            },
+            Arc::default(),
+        )
+    }
+
+    fn deny() -> Action {
+        Action::Deny {
+            status: StatusCode::FORBIDDEN,
+            body: Bytes::from_static(b"no"),
+        }
+    }
+
+    #[test]
+    fn first_decisive_rule_wins() {
+        let mut h = HeaderMap::new();
+        h.insert("x-debug", "1".parse().expect("value"));
+        let rules = vec![
+            rule(
+                "office",
+                vec![Condition::Client(vec!["10.0.0.0/8".parse().expect("net")])],
+                Action::Allow,
+            ),
+            rule("audit", vec![Condition::PathPrefix("/admin".into())], Action::Log),
+            rule("admin", vec![Condition::PathPrefix("/admin".into())], deny()),
+            rule(
+                "debug",
+                vec![Condition::Header {
+                    name: HeaderName::from_static("x-debug"),
+                    test: HeaderTest::Equals("1".into()),
+                }],
+                deny(),
+            ),
+            rule(
+                "q",
+                vec![
+                    Condition::Query {
+                        name: "debug".into(),
+                        equals: None,
+                    },
+                    Condition::Methods(vec![Method::POST]),
+                ],
+                deny(),
+            ),
+        ];
+        let view = |path, client: &str, headers: &'static HeaderMap, query| RequestView {
+            method: &Method::GET,
+            host: "a.test",
+            path,
+            query,
+            headers,
+            client: client.parse().expect("ip"),
+            sni: None,
+        };
+        static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(HeaderMap::new);
+        assert!(matches!(
+            evaluate(&rules, &view("/admin/x", "10.1.1.1", empty, None)),
+            Verdict::Pass
+        ));
+        match evaluate(&rules, &view("/admin/x", "192.0.2.1", empty, None)) {
+            Verdict::Reject { rule, status, .. } => {
+                assert_eq!((rule.rule.name.as_str(), status.as_u16()), ("admin", 403))
+            }
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(rules[1].hits.load(Relaxed), 1, "log rules count and go on");
+        let with_debug: &'static HeaderMap = Box::leak(Box::new(h));
+        assert!(matches!(
+            evaluate(&rules, &view("/", "192.0.2.1", with_debug, None)),
+            Verdict::Reject { .. }
+        ));
+        assert!(
+            matches!(
+                evaluate(&rules, &view("/", "192.0.2.1", empty, Some("debug=1"))),
+                Verdict::Pass
+            ),
+            "GET is not POST"
+        );
+    }
+}

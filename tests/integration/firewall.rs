@@ -1,0 +1,205 @@
+//! The firewall in the proxy: path normalisation, request rules, the CIDR
+//! filter at accept.
+
+use std::time::{Duration, Instant};
+
+use http::Request;
+
+use crate::support::*;
+
+fn config(extra_listener: &str, rules: &str, backend: std::net::SocketAddr) -> String {
+    format!(
+        "[runtime]\nstate_dir = \"state\"\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n{extra_listener}\
+         [[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\nname = \"be\"\naddress = \"{backend}\"\n[[route]]\npool = \"p\"\n{rules}"
+    )
+}
+
+const ADMIN_RULE: &str = "[[rule]]\nname = \"no-admin\"\naction = \"deny\"\nbody = \"not here\\n\"\n[rule.match]\npath_prefix = \"/admin\"\n";
+
+#[tokio::test]
+async fn every_bypass_form_of_a_denied_path_is_denied_over_http1_and_http2() {
+    let be = Backend::start(|req| async move { http::Response::new(full(req.uri().to_string())) }).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config("", ADMIN_RULE, be.addr), dir.path()).await;
+    let web = listener(&app, "web");
+    for path in [
+        "/admin",
+        "/./admin",
+        "//admin",
+        "/%61dmin",
+        "/x/../admin",
+        "/%2e/admin",
+        "/admin/users",
+        "/ADMIN/../admin",
+    ] {
+        let resp = raw(
+            web,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(
+            resp.starts_with("HTTP/1.1 403") && resp.ends_with("not here\n"),
+            "{path}: {resp}"
+        );
+    }
+    // Refused forms: 400, never forwarded.
+    for path in ["/a%2fadmin", "/a%5cb", "/a\\b", "/a%00", "/a%ff"] {
+        let resp = raw(
+            web,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 400"), "{path}: {resp}");
+    }
+    assert_eq!(be.hits(), 0);
+    // The backend sees the normalised path.
+    let resp = raw(
+        web,
+        b"GET /a/./b//c/../d?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.ends_with("/a/b/d?q=1"), "{resp}");
+
+    // HTTP/2: the same forms.
+    let ca = app.local_ca.clone().expect("ca");
+    let tls = tls_connect(listener(&app, "tls"), "localhost", &ca, &[b"h2"]).await;
+    let mut h2 = h2_over(tls).await;
+    for path in ["/admin", "/./admin", "//admin", "/%61dmin", "/x/../admin"] {
+        let uri = format!("https://localhost{path}");
+        let req = Request::get(uri.as_str()).body(full("")).expect("req");
+        let (status, _, body) = read(h2.go(req).await.expect("response")).await;
+        assert_eq!((status, body.as_str()), (403, "not here\n"), "h2 {path}");
+    }
+    let text = {
+        let mut c = h1(app.admin().expect("admin")).await;
+        read(c.go(get("/metrics", "x")).await.expect("metrics")).await.2
+    };
+    assert!(
+        text.contains(
+            "rampart_firewall_decisions_total{listener=\"*\",rule=\"no-admin\",action=\"deny\"} 13"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("rampart_firewall_decisions_total{listener=\"web\",rule=\"path_normalisation\",action=\"reject\"} 5"), "{text}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn spoofed_forwarding_headers_do_not_bypass_a_client_rule() {
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Only 10.0.0.0/8 may reach /internal; the test client is 127.0.0.1.
+    let rules = "[[rule]]\nname = \"office-only\"\naction = \"allow\"\n[rule.match]\npath_prefix = \"/internal\"\nclient = [\"10.0.0.0/8\"]\n\
+                 [[rule]]\nname = \"internal\"\naction = \"deny\"\n[rule.match]\npath_prefix = \"/internal\"\n";
+    let app = start_app(&config("", rules, be.addr), dir.path()).await;
+    let web = listener(&app, "web");
+    for spoof in [
+        "X-Forwarded-For: 10.1.2.3",
+        "X-Real-IP: 10.1.2.3",
+        "Forwarded: for=10.1.2.3",
+        "X-Forwarded-For: 10.1.2.3\r\nConnection: X-Forwarded-For",
+    ] {
+        let req = format!("GET /internal/x HTTP/1.1\r\nHost: x\r\n{spoof}\r\nConnection: close\r\n\r\n");
+        let resp = raw(web, req.as_bytes()).await;
+        assert!(resp.starts_with("HTTP/1.1 403"), "{spoof}: {resp}");
+    }
+    assert_eq!(be.hits(), 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn cidr_filter_closes_connections_before_tls_and_counts_them() {
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("blocked.txt"), "# test clients\n127.0.0.0/8\n").expect("write");
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n\
+         [[listener]]\nname = \"open\"\naddress = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"closed\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\ndeny_file = \"blocked.txt\"\n\
+         [[listener]]\nname = \"office\"\naddress = \"127.0.0.1:0\"\nallow = [\"10.0.0.0/8\", \"::1\"]\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        be.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    // Allowed.
+    let mut c = h1(listener(&app, "open")).await;
+    assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+    // Denied by a deny file, on a TLS listener: closed at once, no ServerHello.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for name in ["closed", "office"] {
+        let mut s = tokio::net::TcpStream::connect(listener(&app, name))
+            .await
+            .expect("connect");
+        let _ = s.write_all(b"\x16\x03\x01\x00\x05hello").await;
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed in time");
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "{name}: the connection was served: {n:?}"
+        );
+    }
+    let stats: serde_json::Value = {
+        let mut c = h1(app.admin().expect("admin")).await;
+        serde_json::from_str(&read(c.go(get("/api/stats", "x")).await.expect("stats")).await.2).expect("json")
+    };
+    assert_eq!(
+        stats["firewall"]["connections_refused"]["closed"], 1,
+        "{}",
+        stats["firewall"]
+    );
+    assert_eq!(stats["firewall"]["connections_refused"]["office"], 1);
+    assert_eq!(
+        stats["listeners"]
+            .as_array()
+            .and_then(|l| l.iter().find(|x| x["name"] == "closed"))
+            .map(|l| l["tls"]["failures"].clone()),
+        Some(serde_json::json!(0)),
+        "no TLS work was done"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn tarpit_waits_then_denies_and_headers_and_queries_match() {
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = "[[rule]]\nname = \"scanners\"\naction = \"tarpit\"\ndelay = \"300ms\"\nstatus = 429\n[rule.match]\npath_regex = \"^/(wp-|phpmyadmin)\"\n\
+                 [[rule]]\nname = \"debug\"\naction = \"deny\"\nstatus = 404\n[rule.match]\nmethods = [\"POST\"]\nquery = { name = \"debug\", equals = \"1\" }\n\
+                 [[rule]]\nname = \"bots\"\naction = \"deny\"\n[rule.match]\nheader = { name = \"User-Agent\", regex = \"(?i)badbot\" }\n";
+    let app = start_app(&config("", rules, be.addr), dir.path()).await;
+    let web = listener(&app, "web");
+    let t = Instant::now();
+    let resp = raw(
+        web,
+        b"GET /wp-login.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 429") && t.elapsed() >= Duration::from_millis(300),
+        "{resp}"
+    );
+    let resp = raw(
+        web,
+        b"POST /x?debug=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    let resp = raw(
+        web,
+        b"GET /x?debug=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let resp = raw(
+        web,
+        b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: BadBot/2\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert_eq!(be.hits(), 1);
+    app.shutdown().await;
+}
