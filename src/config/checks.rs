@@ -525,6 +525,49 @@ impl Cx<'_> {
             }));
             let action = match r.action.get_ref().as_str() {
                 "allow" => Action::Allow,
+                "rate_limit" => {
+                    use crate::firewall::rules::KeyPart;
+                    let nz = |v: &Option<Spanned<u32>>, name: &str, default: Option<u32>| {
+                        let n = v.as_ref().map(|x| *x.get_ref()).or(default).unwrap_or(0);
+                        std::num::NonZeroU32::new(n).ok_or_else(|| {
+                            let at = v.as_ref().map_or(r.action.span(), |x| x.span());
+                            self.err(
+                                at,
+                                &format!("{key}.{name}"),
+                                format!("rate_limit needs `{name}` of at least 1"),
+                            )
+                        })
+                    };
+                    let per_second = nz(&r.rate, "rate", None)?;
+                    let burst = nz(&r.burst, "burst", Some(per_second.get()))?;
+                    let mut parts = Vec::new();
+                    for k in r.key.as_ref().map_or(&vec!["ip".to_string()], |k| k.get_ref()) {
+                        let at = r.key.as_ref().map_or(r.action.span(), |x| x.span());
+                        parts.push(match k.as_str() {
+                            "ip" => KeyPart::Ip,
+                            "route" => KeyPart::Route,
+                            "global" => KeyPart::Global,
+                            h => match h
+                                .strip_prefix("header:")
+                                .map(|n| http::HeaderName::from_bytes(n.as_bytes()))
+                            {
+                                Some(Ok(name)) => KeyPart::Header(name),
+                                _ => {
+                                    return Err(self.err(
+                                        at,
+                                        &format!("{key}.key"),
+                                        format!("`{k}`: use ip, header:NAME, route or global"),
+                                    ))
+                                }
+                            },
+                        });
+                    }
+                    Action::RateLimit {
+                        per_second,
+                        burst,
+                        key: parts,
+                    }
+                }
                 "log" => Action::Log,
                 "deny" => Action::Deny { status, body },
                 "tarpit" => Action::Tarpit {
@@ -536,7 +579,7 @@ impl Cx<'_> {
                     return Err(self.at(
                         &r.action,
                         &format!("{key}.action"),
-                        format!("unknown action `{other}`: use allow, deny, tarpit or log"),
+                        format!("unknown action `{other}`: use allow, deny, tarpit, rate_limit or log"),
                     ))
                 }
             };

@@ -48,13 +48,19 @@ pub struct File {
 pub struct Rule {
     pub name: Spanned<String>,
     pub listeners: Option<Spanned<Vec<String>>>,
-    /// `allow`, `deny`, `tarpit` or `log`.
+    /// `allow`, `deny`, `tarpit`, `rate_limit` or `log`.
     pub action: Spanned<String>,
     /// For deny and tarpit (default 403).
     pub status: Option<Spanned<u16>>,
     pub body: Option<String>,
     /// For tarpit (default "2s").
     pub delay: Option<Spanned<String>>,
+    /// For rate_limit: requests per second.
+    pub rate: Option<Spanned<u32>>,
+    /// For rate_limit: bucket size (default = rate).
+    pub burst: Option<Spanned<u32>>,
+    /// For rate_limit: what to count by: `ip` (default), `header:NAME`, `route`, `global`.
+    pub key: Option<Spanned<Vec<String>>>,
     #[serde(rename = "match", default)]
     pub conditions: RuleMatch,
 }

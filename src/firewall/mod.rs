@@ -7,4 +7,5 @@
 
 pub mod cidr;
 pub mod path;
+pub mod ratelimit;
 pub mod rules;

@@ -13,6 +13,8 @@ use http::{HeaderMap, HeaderName, Method, StatusCode};
 use ipnet::IpNet;
 use regex::Regex;
 
+use super::ratelimit::Limiter;
+
 /// A validated rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -49,9 +51,25 @@ pub enum HeaderTest {
     Regex(Regex),
 }
 
+/// What a rate limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPart {
+    Ip,
+    Header(HeaderName),
+    Route,
+    /// One bucket for every request the rule matches.
+    Global,
+}
+
 #[derive(Debug, Clone)]
 pub enum Action {
     Allow,
+    /// Over the limit: 429 with `Retry-After`; within it, on to the next rule.
+    RateLimit {
+        per_second: std::num::NonZeroU32,
+        burst: std::num::NonZeroU32,
+        key: Vec<KeyPart>,
+    },
     Deny {
         status: StatusCode,
         body: Bytes,
@@ -68,6 +86,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Allow => "allow",
+            Action::RateLimit { .. } => "rate_limit",
             Action::Deny { .. } => "deny",
             Action::Tarpit { .. } => "tarpit",
             Action::Log => "log",
@@ -87,6 +106,8 @@ pub struct RequestView<'a> {
     pub headers: &'a HeaderMap,
     pub client: IpAddr,
     pub sni: Option<&'a str>,
+    /// The route's key (`host/path -> pool`), or `-` without a route.
+    pub route: &'a str,
 }
 
 /// A rule as the proxy runs it, with its counter and log limiter.
@@ -94,15 +115,23 @@ pub struct RequestView<'a> {
 pub struct RuleRt {
     pub rule: Rule,
     pub hits: Arc<AtomicU64>,
+    limiter: Option<Limiter>,
     log_window: AtomicU64,
     log_count: AtomicU64,
 }
 
 impl RuleRt {
     pub fn new(rule: Rule, hits: Arc<AtomicU64>) -> Self {
+        let limiter = match &rule.action {
+            Action::RateLimit {
+                per_second, burst, ..
+            } => Some(Limiter::new(*per_second, *burst)),
+            _ => None,
+        };
         RuleRt {
             rule,
             hits,
+            limiter,
             log_window: AtomicU64::new(0),
             log_count: AtomicU64::new(0),
         }
@@ -127,7 +156,24 @@ pub enum Verdict<'a> {
         status: StatusCode,
         body: Bytes,
         delay: Duration,
+        retry_after: Option<u64>,
     },
+}
+
+fn rate_key(parts: &[KeyPart], v: &RequestView<'_>) -> String {
+    let mut k = String::with_capacity(48);
+    for p in parts {
+        if !k.is_empty() {
+            k.push('|');
+        }
+        match p {
+            KeyPart::Ip => k.push_str(&v.client.to_string()),
+            KeyPart::Header(h) => k.push_str(v.headers.get(h).and_then(|x| x.to_str().ok()).unwrap_or("")),
+            KeyPart::Route => k.push_str(v.route),
+            KeyPart::Global => k.push('*'),
+        }
+    }
+    k
 }
 
 fn matches(c: &Condition, v: &RequestView<'_>) -> bool {
@@ -164,9 +210,27 @@ pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>) -> Verdict<'a> {
         if !r.rule.conditions.iter().all(|c| matches(c, v)) {
             continue;
         }
+        if let (Action::RateLimit { key, .. }, Some(l)) = (&r.rule.action, &r.limiter) {
+            if let Err(wait) = l.check(&rate_key(key, v)) {
+                r.hits.fetch_add(1, Relaxed);
+                if r.may_log() {
+                    tracing::info!(rule = %r.rule.name, client = %v.client, path = v.path, "rate limited");
+                }
+                let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                return Verdict::Reject {
+                    rule: r,
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    body: Bytes::from_static(b"429 Too Many Requests\n"),
+                    delay: Duration::ZERO,
+                    retry_after: Some(retry_after.max(1)),
+                };
+            }
+            continue;
+        }
         r.hits.fetch_add(1, Relaxed);
         match &r.rule.action {
             Action::Allow => return Verdict::Pass,
+            Action::RateLimit { .. } => {}
             Action::Log => {
                 if r.may_log() {
                     tracing::info!(rule = %r.rule.name, client = %v.client, method = %v.method, path = v.path, "firewall rule matched (log)");
@@ -181,6 +245,7 @@ pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>) -> Verdict<'a> {
                     status: *status,
                     body: body.clone(),
                     delay: Duration::ZERO,
+                    retry_after: None,
                 };
             }
             Action::Tarpit { delay, status, body } => {
@@ -192,6 +257,7 @@ pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>) -> Verdict<'a> {
                     status: *status,
                     body: body.clone(),
                     delay: *delay,
+                    retry_after: None,
                 };
             }
         }
@@ -262,6 +328,7 @@ mod tests {
             headers,
             client: client.parse().expect("ip"),
             sni: None,
+            route: "-",
         };
         static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
         let empty = EMPTY.get_or_init(HeaderMap::new);

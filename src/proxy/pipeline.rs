@@ -136,6 +136,9 @@ async fn forward<'rt>(
             return Err(ProxyError::BadPath(e));
         }
     };
+    // 4. route by host and (normalised) path; the rules below may count by route.
+    let found = l.router.find(&host, &path);
+    // 4b. firewall rules, in order.
     if !l.rules.is_empty() {
         let view = RequestView {
             method: req.method(),
@@ -145,12 +148,14 @@ async fn forward<'rt>(
             headers: req.headers(),
             client: cx.peer.ip(),
             sni: cx.sni.get().map(|s| &**s),
+            route: found.map_or("-", |(_, _, key)| key),
         };
         if let Verdict::Reject {
             rule,
             status,
             body,
             delay,
+            retry_after,
         } = evaluate(&l.rules, &view)
         {
             if !delay.is_zero() {
@@ -160,11 +165,11 @@ async fn forward<'rt>(
                 rule: rule.rule.name.clone(),
                 status,
                 body,
+                retry_after,
             });
         }
     }
-    // 4. route by host and (normalised) path.
-    let (pool_idx, route_stats) = l.router.find(&host, &path).ok_or_else(|| ProxyError::NoRoute {
+    let (pool_idx, route_stats, _) = found.ok_or_else(|| ProxyError::NoRoute {
         host: host.clone(),
         path: path.clone(),
     })?;

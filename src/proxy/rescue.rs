@@ -25,6 +25,7 @@ pub enum ProxyError {
         rule: String,
         status: StatusCode,
         body: bytes::Bytes,
+        retry_after: Option<u64>,
     },
     #[error("no route matches host `{host}` and path `{path}`")]
     NoRoute { host: String, path: String },
@@ -77,13 +78,20 @@ pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Bo
     } else {
         tracing::debug!(status = status.as_u16(), request_id = rid, "{err}");
     }
-    if let ProxyError::Denied { body, .. } = err {
+    if let ProxyError::Denied {
+        body, retry_after, ..
+    } = err
+    {
         let mut resp = Response::new(Body::full(body.clone()));
         *resp.status_mut() = status;
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
         if let Some(id) = request_id {
             resp.headers_mut()
                 .insert(super::headers::X_REQUEST_ID, id.clone());

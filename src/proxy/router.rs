@@ -69,11 +69,11 @@ impl Router {
 
     /// The pool index and the route's counters for a request; `host` is
     /// lower-case without a port.
-    pub fn find(&self, host: &str, path: &str) -> Option<(usize, &Arc<RequestStats>)> {
+    pub fn find(&self, host: &str, path: &str) -> Option<(usize, &Arc<RequestStats>, &str)> {
         self.entries
             .iter()
             .find(|e| host_matches(&e.host, host) && prefix_matches(&e.prefix, path))
-            .map(|e| (e.pool, &e.stats))
+            .map(|e| (e.pool, &e.stats, e.key.as_str()))
     }
 }
 
@@ -141,7 +141,7 @@ mod tests {
             &["p0", "p1", "p2", "p3", "p4"],
             &StatsStore::default(),
         );
-        let find = |h: &str, p: &str| r.find(h, p).map(|(i, _)| i);
+        let find = |h: &str, p: &str| r.find(h, p).map(|(i, _, _)| i);
         assert_eq!(find("other.org", "/"), Some(0));
         assert_eq!(find("other.org", "/api/x"), Some(1));
         assert_eq!(find("other.org", "/api"), Some(1));

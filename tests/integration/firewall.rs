@@ -203,3 +203,40 @@ async fn tarpit_waits_then_denies_and_headers_and_queries_match() {
     assert_eq!(be.hits(), 1);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_per_client_admits_the_rate_and_answers_429() {
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules =
+        "[[rule]]\nname = \"per-ip\"\naction = \"rate_limit\"\nrate = 20\nburst = 2\nkey = [\"ip\"]\n";
+    let app = start_app(&config("", rules, be.addr), dir.path()).await;
+    let mut c = h1(listener(&app, "web")).await;
+    // 40 req/s (twice the rate) for 3 s, paced.
+    let mut tick = tokio::time::interval(Duration::from_millis(25));
+    let (mut ok, mut limited) = (0u32, 0u32);
+    let started = Instant::now();
+    for _ in 0..120 {
+        tick.tick().await;
+        let (status, headers, _) = read(c.go(get("/", "x")).await.expect("response")).await;
+        match status {
+            200 => ok += 1,
+            429 => {
+                assert_eq!(headers["retry-after"], "1");
+                limited += 1;
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    // The rate over the run plus the bucket (2), which absorbs scheduling jitter.
+    let expected = 20.0 * secs + 2.0;
+    // Real time on a shared machine: a wider band than the fake-clock unit test's 5 %.
+    assert!(
+        (f64::from(ok) - expected).abs() <= expected * 0.10,
+        "admitted {ok} in {secs:.2} s (expected {expected:.0}), limited {limited}"
+    );
+    assert_eq!(ok + limited, 120);
+    assert_eq!(be.hits() as u32, ok);
+    app.shutdown().await;
+}
