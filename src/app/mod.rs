@@ -170,7 +170,10 @@ impl App {
             tracing::warn!("{w}");
         }
         let (service_drain, _) = Drain::new();
-        let builders = Arc::new(ArcSwap::from_pointee(Builders::new(&model.timeouts)));
+        let builders = Arc::new(ArcSwap::from_pointee(Builders::new(
+            &model.timeouts,
+            &model.limits,
+        )));
         let mut service_tasks = Vec::new();
 
         // Origins first, so that a pool pointing at them finds them up.

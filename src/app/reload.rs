@@ -112,7 +112,8 @@ impl App {
         let rt = Runtime::build(&effective, &bindings, Some(&prev));
         apply_drained(&rt, &st.changes);
         report.pools = rt.pools.iter().map(|p| p.name.clone()).collect();
-        self.builders.store(Arc::new(Builders::new(&effective.timeouts)));
+        self.builders
+            .store(Arc::new(Builders::new(&effective.timeouts, &effective.limits)));
         self.runtime.store(Arc::new(rt));
         st.health.reconcile(&self.runtime.load());
 

@@ -609,6 +609,52 @@ impl Cx<'_> {
     }
 }
 
+// === impl Cx: limits ===
+
+impl Cx<'_> {
+    pub(super) fn limits(&self, l: &schema::Limits) -> R<model::Limits> {
+        let d = model::Limits::default();
+        let size = |v: &Option<Spanned<String>>, key: &str| -> R<Option<u64>> {
+            match v {
+                None => Ok(None),
+                Some(s) => crate::units::parse_size(s.get_ref())
+                    .map(Some)
+                    .map_err(|e| self.at(s, key, e)),
+            }
+        };
+        let max_header_bytes =
+            size(&l.max_header_bytes, "limits.max_header_bytes")?.map_or(d.max_header_bytes, |v| v as usize);
+        if max_header_bytes < 8192 {
+            let at = l.max_header_bytes.as_ref().map_or(0..0, |x| x.span());
+            return Err(self.err(
+                at,
+                "limits.max_header_bytes",
+                "at least 8KiB (HTTP/1.1's read buffer cannot be smaller)",
+            ));
+        }
+        let count = |v: &Option<Spanned<usize>>, key: &str, default: usize| -> R<usize> {
+            match v {
+                Some(n) if *n.get_ref() == 0 => Err(self.at(n, key, "must be at least 1")),
+                Some(n) => Ok(*n.get_ref()),
+                None => Ok(default),
+            }
+        };
+        Ok(model::Limits {
+            max_header_bytes,
+            max_headers: count(&l.max_headers, "limits.max_headers", d.max_headers)?,
+            max_uri_length: count(&l.max_uri_length, "limits.max_uri_length", d.max_uri_length)?,
+            max_body: size(&l.max_body, "limits.max_body")?,
+            min_body_rate: size(&l.min_body_rate, "limits.min_body_rate")?.unwrap_or(d.min_body_rate),
+            body_grace: self.duration(&l.body_grace, "limits.body_grace", d.body_grace)?,
+            http2_max_concurrent_streams: l
+                .http2_max_concurrent_streams
+                .unwrap_or(d.http2_max_concurrent_streams)
+                .max(1),
+            http2_max_pending_resets: l.http2_max_pending_resets.unwrap_or(d.http2_max_pending_resets),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_status_range;

@@ -18,7 +18,7 @@ use toml::Spanned;
 use super::model::{self, Model};
 use super::schema;
 use crate::balancer::{Algorithm, HashKey};
-use crate::units::parse_duration;
+use crate::units::{parse_duration, parse_size};
 
 /// Everything that can be wrong with a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +267,7 @@ impl Cx<'_> {
             generate_local_ca: f.tls.generate_local_ca.unwrap_or(true),
             admin: self.admin(&f.admin)?,
             metrics_enabled: f.metrics.enabled.unwrap_or(true),
+            limits: self.limits(&f.limits)?,
             access_log: self.access_log(&f.access_log)?,
             alerts: self.alerts(&f.alerts, &f.alert_rules, &pools_for_alerts, &listener_names)?,
             listeners,
@@ -647,11 +648,18 @@ impl Cx<'_> {
                     Some(names.get_ref().clone())
                 }
             };
+            let max_body = match &r.max_body {
+                None => None,
+                Some(m) => {
+                    Some(parse_size(m.get_ref()).map_err(|e| self.at(m, &format!("{key}.max_body"), e))?)
+                }
+            };
             out.push(model::Route {
                 listeners,
                 host,
                 path_prefix,
                 pool,
+                max_body,
             });
         }
         Ok(out)

@@ -26,6 +26,7 @@ pub struct Model {
     pub admin: Admin,
     /// Count requests per listener, route and server.
     pub metrics_enabled: bool,
+    pub limits: Limits,
     pub access_log: Option<AccessLog>,
     pub alerts: Alerts,
     pub listeners: Vec<Listener>,
@@ -34,6 +35,36 @@ pub struct Model {
     pub origins: Vec<Origin>,
     /// Firewall request rules, in order.
     pub rules: Vec<crate::firewall::rules::Rule>,
+}
+
+/// Request size and speed limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_uri_length: usize,
+    /// None = no limit (routes may set their own).
+    pub max_body: Option<u64>,
+    /// Bytes per second; 0 = off.
+    pub min_body_rate: u64,
+    pub body_grace: Duration,
+    pub http2_max_concurrent_streams: u32,
+    pub http2_max_pending_resets: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            max_uri_length: 8192,
+            max_body: None,
+            min_body_rate: 1024,
+            body_grace: Duration::from_secs(10),
+            http2_max_concurrent_streams: 256,
+            http2_max_pending_resets: 20,
+        }
+    }
 }
 
 /// Where and how requests are logged.
@@ -264,6 +295,8 @@ pub struct Route {
     pub path_prefix: String,
     /// Index into [`Model::pools`].
     pub pool: usize,
+    /// Largest request body (overrides the global limit).
+    pub max_body: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

@@ -25,6 +25,8 @@ pub struct File {
     #[serde(default)]
     pub metrics: MetricsCfg,
     #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
     pub access_log: AccessLog,
     #[serde(default)]
     pub alerts: Alerts,
@@ -106,6 +108,29 @@ pub struct Admin {
     pub token: Option<Spanned<String>>,
     /// A file holding the token (first line), instead of `token`.
     pub token_file: Option<Spanned<String>>,
+}
+
+/// `[limits]`: protection against oversized and slow requests.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Request header size (default "64KiB"): beyond it, 431.
+    pub max_header_bytes: Option<Spanned<String>>,
+    /// Number of request headers (default 100): beyond it, 431.
+    pub max_headers: Option<Spanned<usize>>,
+    /// Request target length in bytes (default 8192): beyond it, 414.
+    pub max_uri_length: Option<Spanned<usize>>,
+    /// Request body size (default: no limit; `[[route]] max_body` overrides): beyond it, 413.
+    pub max_body: Option<Spanned<String>>,
+    /// Slowest request body accepted, per second, after `body_grace` (default "1KiB").
+    pub min_body_rate: Option<Spanned<String>>,
+    /// Time a body may take before `min_body_rate` applies (default "10s").
+    pub body_grace: Option<Spanned<String>>,
+    /// HTTP/2 streams open at once per connection (default 256).
+    pub http2_max_concurrent_streams: Option<u32>,
+    /// HTTP/2 streams reset by the client before being served that are
+    /// tolerated at once (rapid-reset protection; default 20).
+    pub http2_max_pending_resets: Option<usize>,
 }
 
 /// `[metrics]`
@@ -338,6 +363,8 @@ pub struct Route {
     /// Path prefix (default `/`).
     pub path: Option<Spanned<String>>,
     pub pool: Spanned<String>,
+    /// Largest request body for this route (overrides `[limits] max_body`).
+    pub max_body: Option<Spanned<String>>,
 }
 
 /// `[[origin]]`: a built-in static web server.

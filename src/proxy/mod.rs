@@ -18,6 +18,7 @@
 //! atomically on reload), [`ConnCtx`] and the connection servers.
 
 pub mod attempt;
+pub mod bodyguard;
 pub mod budget;
 pub mod framing;
 pub mod headers;
@@ -44,6 +45,7 @@ use router::Router;
 #[derive(Debug)]
 pub struct Runtime {
     pub timeouts: Timeouts,
+    pub limits: model::Limits,
     /// Count requests per listener, route and server.
     pub metrics_enabled: bool,
     pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
@@ -162,6 +164,7 @@ impl Runtime {
         }
         Runtime {
             timeouts: model.timeouts,
+            limits: model.limits,
             metrics_enabled: model.metrics_enabled,
             access_log: b.access_log.clone(),
             pools,

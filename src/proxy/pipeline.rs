@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::attempt::{self, Answered};
+use super::bodyguard::{BodyFlag, BodyLimits, GuardedBody, Tripped};
 use super::headers::{self, X_REQUEST_ID};
 use super::rescue::{self, ProxyError};
 use super::router::normalise_host;
@@ -113,8 +114,12 @@ async fn forward<'rt>(
     let Some(Some(l)) = rt.listeners.get(cx.listener) else {
         return Err(ProxyError::BadRequest("listener is gone"));
     };
-    // 1. framing: refuse what two parsers could read differently.
+    // 1. framing: refuse what two parsers could read differently, and
+    // targets longer than allowed.
     check_framing(&req, cx)?;
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > rt.limits.max_uri_length {
+        return Err(ProxyError::UriTooLong);
+    }
     let host_value = host_of(&req);
     // 3. a redirect-only listener answers at once.
     if let Some(port) = l.redirect_port {
@@ -148,7 +153,7 @@ async fn forward<'rt>(
             headers: req.headers(),
             client: cx.peer.ip(),
             sni: cx.sni.get().map(|s| &**s),
-            route: found.map_or("-", |(_, _, key)| key),
+            route: found.map_or("-", |hit| hit.key),
         };
         if let Verdict::Reject {
             rule,
@@ -169,10 +174,24 @@ async fn forward<'rt>(
             });
         }
     }
-    let (pool_idx, route_stats, _) = found.ok_or_else(|| ProxyError::NoRoute {
+    let hit = found.ok_or_else(|| ProxyError::NoRoute {
         host: host.clone(),
         path: path.clone(),
     })?;
+    let (pool_idx, route_stats) = (hit.pool, hit.stats);
+    // 4c. body limits: a declared length over the limit is refused at once;
+    // a streamed body is watched for size and speed.
+    let limits = &rt.limits;
+    let max_body = hit.max_body.or(limits.max_body);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let (Some(max), Some(len)) = (max_body, declared) {
+        if len > max {
+            return Err(ProxyError::BodyTooLarge(max));
+        }
+    }
     seen.route = Some(route_stats);
     let pool = &rt.pools[pool_idx];
     // 5. rewrite the request for the backend.
@@ -210,13 +229,35 @@ async fn forward<'rt>(
             parts.headers.remove(header::HOST);
         }
     }
-    let up = Request::from_parts(parts, UpBody::Client(body));
+    let guarded = !http_body::Body::is_end_stream(&body) && (max_body.is_some() || limits.min_body_rate > 0);
+    let flag = guarded.then(|| Arc::new(BodyFlag::default()));
+    let body = match &flag {
+        Some(f) => {
+            let l = BodyLimits {
+                max: max_body,
+                min_rate: limits.min_body_rate,
+                grace: limits.body_grace,
+            };
+            UpBody::Guarded(GuardedBody::new(body, l, f.clone()))
+        }
+        None => UpBody::Client(body),
+    };
+    let up = Request::from_parts(parts, body);
     // 6-7. pick a server and forward, trying another one when that is safe.
     let Answered {
         mut resp,
         server,
         set_cookie,
-    } = attempt::send(up, pool, rt, cx, started, &mut seen.server).await?;
+    } = match attempt::send(up, pool, rt, cx, started, &mut seen.server).await {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(match flag.as_ref().and_then(|f| f.get()) {
+                Some(Tripped::TooLarge) => ProxyError::BodyTooLarge(max_body.unwrap_or(0)),
+                Some(Tripped::TooSlow) => ProxyError::BodyTooSlow,
+                None => e,
+            })
+        }
+    };
     // 8. rewrite the response; relay the upgraded connection if any.
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);

@@ -15,6 +15,18 @@ struct Entry {
     pool: usize,
     key: String,
     stats: Arc<RequestStats>,
+    max_body: Option<u64>,
+}
+
+/// The route a request matched.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'a> {
+    pub pool: usize,
+    pub stats: &'a Arc<RequestStats>,
+    /// The route's metrics key.
+    pub key: &'a str,
+    /// The route's own body limit, if it has one.
+    pub max_body: Option<u64>,
 }
 
 /// A route's key in metrics: `host/path -> pool` (`*` for any host).
@@ -49,6 +61,7 @@ impl Router {
                 pool: r.pool,
                 key: route_key(r, pool_names.get(r.pool).copied().unwrap_or("?")),
                 stats: store.route(&route_key(r, pool_names.get(r.pool).copied().unwrap_or("?"))),
+                max_body: r.max_body,
             })
             .collect();
         entries.sort_by_key(|e| {
@@ -69,11 +82,16 @@ impl Router {
 
     /// The pool index and the route's counters for a request; `host` is
     /// lower-case without a port.
-    pub fn find(&self, host: &str, path: &str) -> Option<(usize, &Arc<RequestStats>, &str)> {
+    pub fn find(&self, host: &str, path: &str) -> Option<Hit<'_>> {
         self.entries
             .iter()
             .find(|e| host_matches(&e.host, host) && prefix_matches(&e.prefix, path))
-            .map(|e| (e.pool, &e.stats, e.key.as_str()))
+            .map(|e| Hit {
+                pool: e.pool,
+                stats: &e.stats,
+                key: e.key.as_str(),
+                max_body: e.max_body,
+            })
     }
 }
 
@@ -123,6 +141,7 @@ mod tests {
             host,
             path_prefix: prefix.to_string(),
             pool,
+            max_body: None,
         }
     }
 
@@ -141,7 +160,7 @@ mod tests {
             &["p0", "p1", "p2", "p3", "p4"],
             &StatsStore::default(),
         );
-        let find = |h: &str, p: &str| r.find(h, p).map(|(i, _, _)| i);
+        let find = |h: &str, p: &str| r.find(h, p).map(|hit| hit.pool);
         assert_eq!(find("other.org", "/"), Some(0));
         assert_eq!(find("other.org", "/api/x"), Some(1));
         assert_eq!(find("other.org", "/api"), Some(1));

@@ -26,14 +26,22 @@ pub struct Builders {
 }
 
 impl Builders {
-    pub fn new(t: &Timeouts) -> Self {
+    pub fn new(t: &Timeouts, l: &crate::config::model::Limits) -> Self {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .keep_alive(true)
+            // Oversized heads get 431 from hyper.
+            .max_headers(l.max_headers)
+            .max_buf_size(l.max_header_bytes)
             // Covers both an idle keep-alive wait and a slow header.
             .header_read_timeout(t.client_idle);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new()).max_concurrent_streams(256);
+        h2.timer(TokioTimer::new())
+            .max_concurrent_streams(l.http2_max_concurrent_streams)
+            .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
+            // Rapid-reset protection (CVE-2023-44487): streams reset before
+            // being served count against this.
+            .max_pending_accept_reset_streams(l.http2_max_pending_resets);
         Builders {
             h1,
             h2,

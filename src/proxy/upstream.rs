@@ -35,19 +35,22 @@ type H2Sender = http2::SendRequest<UpBody>;
 #[derive(Debug)]
 pub enum UpBody {
     Client(Incoming),
+    /// The client's body under size and rate limits.
+    Guarded(super::bodyguard::GuardedBody),
     Empty,
 }
 
 impl HttpBody for UpBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::body::BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, crate::body::BodyError>>> {
         match self.get_mut() {
-            UpBody::Client(b) => Pin::new(b).poll_frame(cx),
+            UpBody::Client(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpBody::Guarded(b) => Pin::new(b).poll_frame(cx),
             UpBody::Empty => Poll::Ready(None),
         }
     }
@@ -55,6 +58,7 @@ impl HttpBody for UpBody {
     fn is_end_stream(&self) -> bool {
         match self {
             UpBody::Client(b) => b.is_end_stream(),
+            UpBody::Guarded(b) => b.is_end_stream(),
             UpBody::Empty => true,
         }
     }
@@ -62,6 +66,7 @@ impl HttpBody for UpBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             UpBody::Client(b) => b.size_hint(),
+            UpBody::Guarded(b) => b.size_hint(),
             UpBody::Empty => SizeHint::with_exact(0),
         }
     }

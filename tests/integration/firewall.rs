@@ -240,3 +240,142 @@ async fn rate_limit_per_client_admits_the_rate_and_answers_429() {
     assert_eq!(be.hits() as u32, ok);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_get_431_414_413() {
+    let be = Backend::start(|req| async move {
+        use http_body_util::BodyExt;
+        let n = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(0);
+        http::Response::new(full(n.to_string()))
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = "[limits]\nmax_header_bytes = \"8KiB\"\nmax_headers = 20\nmax_uri_length = 100\nmax_body = \"1KiB\"\n";
+    let toml = format!("{limits}{}", config("", "", be.addr)).replace(
+        "[[route]]\npool = \"p\"\n",
+        "[[route]]\npool = \"p\"\n[[route]]\npath = \"/big\"\npool = \"p\"\nmax_body = \"4KiB\"\n",
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let web = listener(&app, "web");
+    let many: String = (0..30).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let resp = raw(
+        web,
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    let huge = "a".repeat(10_000);
+    let resp = raw(
+        web,
+        format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {huge}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    let long = "b".repeat(200);
+    let resp = raw(
+        web,
+        format!("GET /{long} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 414"), "{resp}");
+    // Declared too large: refused before anything is forwarded.
+    let resp = raw(
+        web,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert_eq!(be.hits(), 0);
+    // Streamed (chunked) past the limit: cut off with 413.
+    let chunk = "c".repeat(800);
+    let mut body = String::new();
+    for _ in 0..3 {
+        body.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    body.push_str("0\r\n\r\n");
+    let resp = raw(
+        web,
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{body}"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    // The route with a larger limit takes the same body.
+    let resp = raw(
+        web,
+        format!(
+            "POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{body}"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.ends_with("2400"),
+        "{resp}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_and_slow_post_are_cut_off_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A backend that reads the whole body before answering.
+    let be = Backend::start(|req| async move {
+        use http_body_util::BodyExt;
+        let n = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(0);
+        http::Response::new(full(n.to_string()))
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits =
+        "[timeouts]\nclient_idle = \"400ms\"\n[limits]\nmin_body_rate = \"1KiB\"\nbody_grace = \"300ms\"\n";
+    let app = start_app(&format!("{limits}{}", config("", "", be.addr)), dir.path()).await;
+    let web = listener(&app, "web");
+    // Slowloris: half a header, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(web).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: ")
+        .await
+        .expect("write");
+    // Slow POST: a header promising 100 KB, then 10 bytes, then nothing.
+    let mut post = tokio::net::TcpStream::connect(web).await.expect("connect");
+    post.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    // Meanwhile a normal client is served throughout.
+    let mut c = h1(web).await;
+    for _ in 0..20 {
+        assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+        .await
+        .expect("slowloris closed in time");
+    let took = started.elapsed();
+    assert!(
+        matches!(n, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "{n:?}"
+    );
+    assert!(took < Duration::from_secs(3), "slowloris lasted {took:?}");
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), post.read_to_end(&mut got))
+        .await
+        .expect("slow POST ended in time");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "slow POST got: {text}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    app.shutdown().await;
+}
