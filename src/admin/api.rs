@@ -137,6 +137,35 @@ async fn route(
     match (method, parts.as_slice()) {
         (Method::GET, ["api", "health"]) => Ok((StatusCode::OK, json!({"status": "ok"}))),
         (Method::GET, ["api", "pools"]) => Ok((StatusCode::OK, pools(app))),
+        (Method::GET, ["api", "bans"]) => Ok((StatusCode::OK, bans(app))),
+        (Method::POST, ["api", "bans"]) => {
+            let body: NewBan = read_json(req).await?;
+            let ip: std::net::IpAddr = body
+                .address
+                .parse()
+                .map_err(|_| AdminError::BadRequest(format!("`{}` is not an IP address", body.address)))?;
+            let duration = crate::units::parse_duration(body.duration.as_deref().unwrap_or("10m"))
+                .map_err(AdminError::BadRequest)?;
+            let reason = body
+                .reason
+                .unwrap_or_else(|| "banned through the admin API".to_string());
+            app.runtime.load().bans.ban(ip, duration, reason);
+            tracing::info!(client = %ip, for_ = ?duration, "client banned through the admin API");
+            Ok((
+                StatusCode::CREATED,
+                json!({"address": ip, "seconds": duration.as_secs()}),
+            ))
+        }
+        (Method::DELETE, ["api", "bans", address]) => {
+            let ip: std::net::IpAddr = address
+                .parse()
+                .map_err(|_| AdminError::BadRequest(format!("`{address}` is not an IP address")))?;
+            if app.runtime.load().bans.lift(ip) {
+                Ok((StatusCode::OK, json!({"address": ip, "lifted": true})))
+            } else {
+                Err(AdminError::NotFound(format!("{ip} is not banned")))
+            }
+        }
         (Method::GET, ["api", "stats"]) => Ok((StatusCode::OK, app.sampler.snapshot(&app.runtime.load()))),
         (Method::POST, ["api", "reload"]) => match app.reload().await {
             Ok(report) => Ok((StatusCode::OK, json!({"reloaded": true, "report": report}))),
@@ -188,7 +217,11 @@ async fn route(
                 json!({"pool": pool, "server": server, "state": "removing"}),
             ))
         }
-        (_, ["api", "health"] | ["api", "pools"] | ["api", "reload"] | ["api", "stats"])
+        (
+            _,
+            ["api", "health"] | ["api", "pools"] | ["api", "reload"] | ["api", "stats"] | ["api", "bans"],
+        )
+        | (_, ["api", "bans", _])
         | (_, ["api", "pools", _, "servers"])
         | (_, ["api", "pools", _, "servers", _])
         | (_, ["api", "pools", _, "servers", _, "weight" | "drain"]) => Err(AdminError::MethodNotAllowed),
@@ -203,6 +236,29 @@ struct NewServer {
     address: String,
     weight: Option<u32>,
     max_requests: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBan {
+    address: String,
+    duration: Option<String>,
+    reason: Option<String>,
+}
+
+/// Bans in force.
+fn bans(app: &App) -> Value {
+    let list: Vec<Value> = app
+        .runtime
+        .load()
+        .bans
+        .list()
+        .into_iter()
+        .map(
+            |b| json!({"address": b.address, "remaining_seconds": b.remaining.as_secs(), "reason": b.reason}),
+        )
+        .collect();
+    json!({ "bans": list })
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,9 @@
 //! | POST | `/api/pools/{pool}/servers/{server}/drain` | stop new requests to a server |
 //! | DELETE | `/api/pools/{pool}/servers/{server}` | drain, then remove a server |
 //! | POST | `/api/reload` | load the config file again |
+//! | GET | `/api/bans` | bans in force |
+//! | POST | `/api/bans` | ban `{"address", "duration"?, "reason"?}` |
+//! | DELETE | `/api/bans/{address}` | lift a ban |
 //! | GET | `/api/health` | `{"status":"ok"}` while rampart runs |
 //! | GET | `/metrics` | Prometheus text format (see `docs/metrics.md`) |
 //! | GET | `/api/stats` | counts, rates (1 s/10 s/60 s) and percentiles of every listener, route, pool and server |

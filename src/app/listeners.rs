@@ -150,13 +150,15 @@ pub fn start(
     let watch = handle.drain.watch();
     let (slot, acceptor, w0) = (handle.slot, handle.acceptor.clone(), watch.clone());
     handle.task = Some(tokio::spawn(accept_loop(socket, watch, move |stream, peer| {
-        // The CIDR filter, before any TLS work.
-        let allowed = runtime
-            .load()
-            .listeners
-            .get(slot)
-            .and_then(Option::as_ref)
-            .is_none_or(|l| l.clients.is_empty() || l.clients.allows(peer.ip()));
+        // Bans and the CIDR filter, before any TLS work.
+        let rt = runtime.load();
+        let allowed = !rt.bans.refuses(peer.ip())
+            && rt
+                .listeners
+                .get(slot)
+                .and_then(Option::as_ref)
+                .is_none_or(|l| l.clients.is_empty() || l.clients.allows(peer.ip()));
+        drop(rt);
         let cx = Arc::new(ConnCtx::new(slot, peer, acceptor.is_some(), runtime.clone()));
         let (w, b) = (w0.clone(), builders.load_full());
         let acceptor = acceptor.as_ref().map(|a| TlsAcceptor::from(a.load_full()));

@@ -239,6 +239,7 @@ impl App {
             .access_log
             .as_ref()
             .map(crate::accesslog::AccessLog::start);
+        bindings.bans.configure(effective.bans);
         let rt = Runtime::build(&effective, &bindings, None);
         apply_drained(&rt, &changes);
         let runtime = Arc::new(ArcSwap::from_pointee(rt));

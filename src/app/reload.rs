@@ -73,6 +73,7 @@ impl App {
         let mut bindings = crate::proxy::Bindings {
             origins: st.bindings.origins.clone(),
             stats: st.bindings.stats.clone(),
+            bans: st.bindings.bans.clone(),
             access_log,
             ..Default::default()
         };
@@ -104,6 +105,7 @@ impl App {
             st.listeners = old;
             return Err(e);
         }
+        bindings.bans.configure(effective.bans);
         st.next_slot += pending.len();
         bindings.local_cert = super::local_cert_info(&local);
         st.local = local;

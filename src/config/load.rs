@@ -268,6 +268,15 @@ impl Cx<'_> {
             admin: self.admin(&f.admin)?,
             metrics_enabled: f.metrics.enabled.unwrap_or(true),
             limits: self.limits(&f.limits)?,
+            bans: match &f.bans.after {
+                None => None,
+                Some(a) if *a.get_ref() == 0 => return Err(self.at(a, "bans.after", "at least 1 violation")),
+                Some(a) => Some(crate::firewall::bans::BanPolicy {
+                    after: *a.get_ref(),
+                    window: self.duration(&f.bans.window, "bans.window", Duration::from_secs(60))?,
+                    duration: self.duration(&f.bans.duration, "bans.duration", Duration::from_secs(600))?,
+                }),
+            },
             access_log: self.access_log(&f.access_log)?,
             alerts: self.alerts(&f.alerts, &f.alert_rules, &pools_for_alerts, &listener_names)?,
             listeners,

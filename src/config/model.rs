@@ -27,6 +27,8 @@ pub struct Model {
     /// Count requests per listener, route and server.
     pub metrics_enabled: bool,
     pub limits: Limits,
+    /// Automatic bans; None = only bans made through the admin API.
+    pub bans: Option<crate::firewall::bans::BanPolicy>,
     pub access_log: Option<AccessLog>,
     pub alerts: Alerts,
     pub listeners: Vec<Listener>,

@@ -27,6 +27,8 @@ pub struct File {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub bans: Bans,
+    #[serde(default)]
     pub access_log: AccessLog,
     #[serde(default)]
     pub alerts: Alerts,
@@ -131,6 +133,18 @@ pub struct Limits {
     /// HTTP/2 streams reset by the client before being served that are
     /// tolerated at once (rapid-reset protection; default 20).
     pub http2_max_pending_resets: Option<usize>,
+}
+
+/// `[bans]`: automatic bans of clients that keep breaking the rules.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bans {
+    /// Violations (denials, 429s, malformed requests) that ban a client; absent = no automatic bans.
+    pub after: Option<Spanned<u32>>,
+    /// Within this long (default "60s").
+    pub window: Option<Spanned<String>>,
+    /// For this long (default "10m").
+    pub duration: Option<Spanned<String>>,
 }
 
 /// `[metrics]`

@@ -5,6 +5,7 @@
 //! [`rules`] and [`evaluate`](rules::evaluate). Every rejection is counted
 //! per rule and action (see `docs/metrics.md`).
 
+pub mod bans;
 pub mod cidr;
 pub mod path;
 pub mod ratelimit;

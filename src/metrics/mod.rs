@@ -460,6 +460,28 @@ impl Collector for RequestCollector {
             MetricType::Counter,
             &refused,
         )?;
+        let bans = &rt.bans;
+        encode_all(
+            &mut enc,
+            FIREWALL_BANS_ACTIVE,
+            "Clients banned now",
+            MetricType::Gauge,
+            &[(Vec::new(), ConstGauge::new(bans.active() as i64))],
+        )?;
+        encode_all(
+            &mut enc,
+            FIREWALL_BANS,
+            "Bans made (automatic and by hand)",
+            MetricType::Counter,
+            &[(Vec::new(), ConstCounter::new(bans.total.load(Relaxed)))],
+        )?;
+        encode_all(
+            &mut enc,
+            FIREWALL_BANNED_REFUSED,
+            "Connections of banned clients closed at accept",
+            MetricType::Counter,
+            &[(Vec::new(), ConstCounter::new(bans.refused.load(Relaxed)))],
+        )?;
         if let Some(log) = &rt.access_log {
             let written = [(Vec::new(), ConstCounter::new(log.written.load(Relaxed)))];
             let dropped = [(Vec::new(), ConstCounter::new(log.dropped.load(Relaxed)))];

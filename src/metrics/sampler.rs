@@ -292,7 +292,13 @@ impl Sampler {
         json!({
             "time_unix_ms": unix_ms(),
             "access_log": access_log,
-            "firewall": {"rules": rules, "connections_refused": refused, "bad_paths": bad_paths},
+            "firewall": {
+                "rules": rules,
+                "connections_refused": refused,
+                "bad_paths": bad_paths,
+                "bans": rt.bans.list().into_iter().map(|b| json!({"address": b.address, "remaining_seconds": b.remaining.as_secs(), "reason": b.reason})).collect::<Vec<_>>(),
+                "banned_connections_refused": rt.bans.refused.load(Relaxed),
+            },
             "totals": entity("all"),
             "listeners": listeners,
             "routes": routes,

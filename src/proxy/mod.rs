@@ -49,6 +49,7 @@ pub struct Runtime {
     /// Count requests per listener, route and server.
     pub metrics_enabled: bool,
     pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
+    pub bans: Arc<crate::firewall::bans::Bans>,
     pub pools: Vec<PoolRt>,
     /// Indexed by listener slot (stable across reloads); `None` for slots
     /// of listeners that are gone.
@@ -105,6 +106,8 @@ pub struct Bindings {
     pub local_cert: Option<(String, i64)>,
     /// The running access log, when enabled.
     pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
+    /// Bans (they outlive reloads).
+    pub bans: Arc<crate::firewall::bans::Bans>,
 }
 
 impl Runtime {
@@ -167,6 +170,7 @@ impl Runtime {
             limits: model.limits,
             metrics_enabled: model.metrics_enabled,
             access_log: b.access_log.clone(),
+            bans: b.bans.clone(),
             pools,
             listeners,
         }

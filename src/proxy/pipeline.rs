@@ -36,7 +36,12 @@ pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Bo
     let mut seen = Seen::default();
     let resp = match forward(req, &cx, &rt, &rid, started, &mut seen).await {
         Ok(resp) => resp,
-        Err(e) => rescue::answer(&e, Some(&rid)),
+        Err(e) => {
+            if let Some(what) = e.violation() {
+                rt.bans.violation(cx.peer.ip(), what);
+            }
+            rescue::answer(&e, Some(&rid))
+        }
     };
     // 9. account for it: listener, route and server counters; access log.
     let (status, latency) = (resp.status().as_u16(), started.elapsed());

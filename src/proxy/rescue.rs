@@ -59,6 +59,22 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// What kind of client misbehaviour this is, if any (for bans).
+    pub fn violation(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::BadRequest(_) => Some("malformed request"),
+            ProxyError::BadPath(_) => Some("refused path"),
+            ProxyError::Denied { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
+                Some("rate limited")
+            }
+            ProxyError::Denied { .. } => Some("denied by a rule"),
+            ProxyError::UriTooLong => Some("target too long"),
+            ProxyError::BodyTooLarge(_) => Some("body too large"),
+            ProxyError::BodyTooSlow => Some("body too slow"),
+            _ => None,
+        }
+    }
+
     /// The status a client receives for this error.
     pub fn status(&self) -> StatusCode {
         match self {

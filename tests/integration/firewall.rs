@@ -379,3 +379,85 @@ async fn slowloris_and_slow_post_are_cut_off_while_others_are_served() {
     assert!(started.elapsed() < Duration::from_secs(4));
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_violations_ban_the_client_at_accept_until_lifted() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.toml");
+    let text = with_test_admin(&format!(
+        "[bans]\nafter = 3\nwindow = \"60s\"\nduration = \"10m\"\n{}",
+        config("", ADMIN_RULE, be.addr)
+    ));
+    std::fs::write(&path, &text).expect("write");
+    let app = start_app_file(&path).await;
+    let web = listener(&app, "web");
+    let ad = app.admin().expect("admin");
+    for _ in 0..3 {
+        let resp = raw(
+            web,
+            b"GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    }
+    let refused = |addr| async move {
+        let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+            return true;
+        };
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut buf = [0u8; 16];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    };
+    assert!(refused(web).await, "a banned client was served");
+    let (status, v) = admin(ad, "GET", "/api/bans", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["bans"][0]["address"], "127.0.0.1", "{v}");
+    assert!(
+        v["bans"][0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("denied by a rule"),
+        "{v}"
+    );
+    // A reload keeps the ban.
+    let (status, _) = admin(ad, "POST", "/api/reload", None).await;
+    assert_eq!(status, 200);
+    assert!(refused(web).await, "the ban did not survive the reload");
+    // Lifted through the admin API: served again.
+    let (status, v) = admin(ad, "DELETE", "/api/bans/127.0.0.1", None).await;
+    assert_eq!(status, 200, "{v}");
+    let resp = raw(web, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // Banned by hand, and the admin API's errors.
+    let (status, _) = admin(
+        ad,
+        "POST",
+        "/api/bans",
+        Some(r#"{"address": "127.0.0.1", "duration": "1m", "reason": "test"}"#),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(refused(web).await);
+    let (status, v) = admin(ad, "POST", "/api/bans", Some(r#"{"address": "nope"}"#)).await;
+    assert_eq!(
+        (
+            status,
+            v["error"].as_str().unwrap_or("").contains("not an IP address")
+        ),
+        (400, true)
+    );
+    let (status, _) = admin(ad, "DELETE", "/api/bans/192.0.2.1", None).await;
+    assert_eq!(status, 404);
+    let text = {
+        let mut c = h1(ad).await;
+        read(c.go(get("/metrics", "x")).await.expect("metrics")).await.2
+    };
+    assert!(text.contains("rampart_firewall_bans_total 2"), "{text}");
+    assert!(text.contains("rampart_firewall_bans_active 1"), "{text}");
+    app.shutdown().await;
+}

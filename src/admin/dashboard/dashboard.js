@@ -143,7 +143,9 @@ const PANELS = [
       const rows = fw.rules.map((r) => el("tr", {}, el("td", {}, r.name), el("td", {}, r.action), el("td", { class: "num" }, fmt.n(r.hits))));
       rows.push(el("tr", {}, el("td", {}, "path normalisation"), el("td", {}, "reject"), el("td", { class: "num" }, fmt.n(fw.bad_paths))));
       for (const [l, n] of Object.entries(fw.connections_refused))
-        rows.push(el("tr", {}, el("td", {}, "CIDR filter (" + l + ")"), el("td", {}, "close"), el("td", { class: "num" }, fmt.n(n))));
+        rows.push(el("tr", {}, el("td", {}, "refused at accept (" + l + ")"), el("td", {}, "close"), el("td", { class: "num" }, fmt.n(n))));
+      for (const b of fw.bans || [])
+        rows.push(el("tr", {}, el("td", {}, "banned " + b.address), el("td", { class: "muted" }, b.reason), el("td", { class: "num" }, b.remaining_seconds + " s")));
       document.getElementById("firewall-table").replaceChildren(head, ...rows);
     },
   },

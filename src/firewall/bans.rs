@@ -1,0 +1,171 @@
+//! Automatic bans: a client that collects too many violations (firewall
+//! denials, rate limiting, malformed requests) within a window is refused
+//! at accept for a while. Bans can also be listed, added and lifted
+//! through the admin API; they live with the process, across reloads.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// When violations become a ban.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanPolicy {
+    pub after: u32,
+    pub window: Duration,
+    pub duration: Duration,
+}
+
+/// A ban in force.
+#[derive(Debug, Clone)]
+pub struct Ban {
+    pub address: IpAddr,
+    pub remaining: Duration,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    banned: HashMap<IpAddr, (Instant, String)>,
+    strikes: HashMap<IpAddr, (Instant, u32)>,
+    policy: Option<BanPolicy>,
+}
+
+/// The ban list and the strike counts.
+#[derive(Debug, Default)]
+pub struct Bans {
+    state: Mutex<State>,
+    /// Bans in force (a cheap check before taking the lock).
+    active: AtomicUsize,
+    pub total: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+/// More strike entries than this and the stale ones are dropped.
+const MAX_STRIKES: usize = 100_000;
+
+impl Bans {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets (or clears) the automatic policy; bans in force stay.
+    pub fn configure(&self, policy: Option<BanPolicy>) {
+        self.lock().policy = policy;
+    }
+
+    /// Is `ip` banned now? Counts a refusal when it is.
+    pub fn refuses(&self, ip: IpAddr) -> bool {
+        if self.active.load(Relaxed) == 0 {
+            return false;
+        }
+        let mut st = self.lock();
+        match st.banned.get(&ip) {
+            Some((until, _)) if *until > Instant::now() => {
+                self.refused.fetch_add(1, Relaxed);
+                true
+            }
+            Some(_) => {
+                st.banned.remove(&ip);
+                self.active.store(st.banned.len(), Relaxed);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a violation by `ip`; bans it when the policy says so.
+    pub fn violation(&self, ip: IpAddr, what: &str) {
+        let mut st = self.lock();
+        let Some(p) = st.policy else { return };
+        let now = Instant::now();
+        if st.strikes.len() > MAX_STRIKES {
+            st.strikes
+                .retain(|_, (start, _)| now.duration_since(*start) < p.window);
+        }
+        let e = st.strikes.entry(ip).or_insert((now, 0));
+        if now.duration_since(e.0) >= p.window {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        if e.1 >= p.after {
+            st.strikes.remove(&ip);
+            let reason = format!("{} violations within {:?} (last: {what})", p.after, p.window);
+            tracing::warn!(client = %ip, for_ = ?p.duration, "client banned: {reason}");
+            st.banned.insert(ip, (now + p.duration, reason));
+            self.total.fetch_add(1, Relaxed);
+            self.active.store(st.banned.len(), Relaxed);
+        }
+    }
+
+    /// Bans `ip` by hand.
+    pub fn ban(&self, ip: IpAddr, duration: Duration, reason: String) {
+        let mut st = self.lock();
+        st.banned.insert(ip, (Instant::now() + duration, reason));
+        self.total.fetch_add(1, Relaxed);
+        self.active.store(st.banned.len(), Relaxed);
+    }
+
+    /// Lifts a ban; says whether there was one.
+    pub fn lift(&self, ip: IpAddr) -> bool {
+        let mut st = self.lock();
+        let had = st.banned.remove(&ip).is_some();
+        st.strikes.remove(&ip);
+        self.active.store(st.banned.len(), Relaxed);
+        had
+    }
+
+    /// Bans in force.
+    pub fn list(&self) -> Vec<Ban> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        st.banned.retain(|_, (until, _)| *until > now);
+        self.active.store(st.banned.len(), Relaxed);
+        let mut out: Vec<Ban> = st
+            .banned
+            .iter()
+            .map(|(ip, (until, reason))| Ban {
+                address: *ip,
+                remaining: until.duration_since(now),
+                reason: reason.clone(),
+            })
+            .collect();
+        out.sort_by_key(|b| b.address);
+        out
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_become_a_ban_and_bans_can_be_lifted() {
+        let b = Bans::default();
+        let ip: IpAddr = "192.0.2.7".parse().expect("ip");
+        b.violation(ip, "deny");
+        assert!(!b.refuses(ip), "no policy: no ban");
+        b.configure(Some(BanPolicy {
+            after: 3,
+            window: Duration::from_secs(60),
+            duration: Duration::from_secs(600),
+        }));
+        b.violation(ip, "deny");
+        b.violation(ip, "deny");
+        assert!(!b.refuses(ip));
+        b.violation(ip, "429");
+        assert!(b.refuses(ip));
+        assert_eq!(b.list().len(), 1);
+        assert!(b.list()[0].reason.contains("last: 429"));
+        assert!(b.lift(ip));
+        assert!(!b.refuses(ip));
+        let other: IpAddr = "2001:db8::1".parse().expect("ip");
+        b.ban(other, Duration::from_millis(0), "by hand".into());
+        assert!(!b.refuses(other), "an expired ban no longer refuses");
+    }
+}
