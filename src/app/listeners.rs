@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::{AppError, Bound};
 use crate::config::model::{self, ListenerKind};
+use crate::firewall::proxy_protocol::read_header;
 use crate::listener::{accept_loop, bind, Counting, Drain};
 use crate::metrics::stats::ListenerStats;
 use crate::proxy::server::{self, Builders};
@@ -149,52 +150,92 @@ pub fn start(
     let Pending { socket, mut handle } = b;
     let watch = handle.drain.watch();
     let (slot, acceptor, w0) = (handle.slot, handle.acceptor.clone(), watch.clone());
-    handle.task = Some(tokio::spawn(accept_loop(socket, watch, move |stream, peer| {
-        // Bans and the CIDR filter, before any TLS work.
-        let rt = runtime.load();
-        let allowed = !rt.bans.refuses(peer.ip())
-            && rt
-                .listeners
-                .get(slot)
-                .and_then(Option::as_ref)
-                .is_none_or(|l| l.clients.is_empty() || l.clients.allows(peer.ip()));
-        drop(rt);
-        let cx = Arc::new(ConnCtx::new(slot, peer, acceptor.is_some(), runtime.clone()));
-        let (w, b) = (w0.clone(), builders.load_full());
-        let acceptor = acceptor.as_ref().map(|a| TlsAcceptor::from(a.load_full()));
-        let handshake_timeout = b.client_idle();
-        let stats = stats.clone();
-        async move {
-            if !allowed {
-                stats.refused.fetch_add(1, Relaxed);
-                drop(stream);
-                return;
-            }
-            let stream = Counting::new(stream, stats.clone());
-            match acceptor {
-                None => server::serve(stream, false, cx, &b, w).await,
-                Some(acc) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
-                    Ok(Ok(tls)) => {
-                        let conn = tls.get_ref().1;
-                        let v13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
-                        stats.tls_handshakes[usize::from(v13)].fetch_add(1, Relaxed);
-                        let h2 = conn.alpn_protocol() == Some(b"h2");
-                        if let Some(name) = conn.server_name() {
-                            let _ = cx.sni.set(name.into());
+    handle.task = Some(tokio::spawn(accept_loop(
+        socket,
+        watch,
+        move |mut stream, peer| {
+            let (w, b) = (w0.clone(), builders.load_full());
+            let acceptor = acceptor.as_ref().map(|a| TlsAcceptor::from(a.load_full()));
+            let handshake_timeout = b.client_idle();
+            let (stats, runtime) = (stats.clone(), runtime.clone());
+            async move {
+                // Who the client is: the socket's peer, or what a trusted
+                // proxy's PROXY header says.
+                let (client, via_trusted) = {
+                    let rt = runtime.load();
+                    let trusted = rt.trusted_proxies.iter().any(|n| n.contains(&peer.ip()));
+                    let expects_header = rt
+                        .listeners
+                        .get(slot)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|l| l.proxy_protocol);
+                    drop(rt);
+                    if expects_header {
+                        if !trusted {
+                            stats.refused.fetch_add(1, Relaxed);
+                            tracing::debug!(%peer, "PROXY protocol from an untrusted peer: connection closed");
+                            return;
                         }
-                        server::serve(tls, h2, cx, &b, w).await
+                        match tokio::time::timeout(handshake_timeout, read_header(&mut stream)).await {
+                            Ok(Ok(announced)) => (announced.unwrap_or(peer), true),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, "{e}");
+                                return;
+                            }
+                            Err(_) => return,
+                        }
+                    } else {
+                        (peer, trusted)
                     }
-                    Ok(Err(e)) => {
-                        stats.tls_failures.fetch_add(1, Relaxed);
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed")
-                    }
-                    Err(_) => {
-                        stats.tls_failures.fetch_add(1, Relaxed);
-                        tracing::debug!(%peer, "TLS handshake timed out")
-                    }
-                },
+                };
+                // Bans and the CIDR filter, before any TLS work.
+                let allowed = {
+                    let rt = runtime.load();
+                    !rt.bans.refuses(client.ip())
+                        && rt
+                            .listeners
+                            .get(slot)
+                            .and_then(Option::as_ref)
+                            .is_none_or(|l| l.clients.is_empty() || l.clients.allows(client.ip()))
+                };
+                if !allowed {
+                    stats.refused.fetch_add(1, Relaxed);
+                    drop(stream);
+                    return;
+                }
+                let cx = Arc::new(ConnCtx::with_client(
+                    slot,
+                    client,
+                    via_trusted,
+                    acceptor.is_some(),
+                    runtime,
+                ));
+                let stream = Counting::new(stream, stats.clone());
+                match acceptor {
+                    None => server::serve(stream, false, cx, &b, w).await,
+                    Some(acc) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let conn = tls.get_ref().1;
+                            let v13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+                            stats.tls_handshakes[usize::from(v13)].fetch_add(1, Relaxed);
+                            let h2 = conn.alpn_protocol() == Some(b"h2");
+                            if let Some(name) = conn.server_name() {
+                                let _ = cx.sni.set(name.into());
+                            }
+                            server::serve(tls, h2, cx, &b, w).await
+                        }
+                        Ok(Err(e)) => {
+                            stats.tls_failures.fetch_add(1, Relaxed);
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => {
+                            stats.tls_failures.fetch_add(1, Relaxed);
+                            tracing::debug!(%peer, "TLS handshake timed out")
+                        }
+                    },
+                }
             }
-        }
-    })));
+        },
+    )));
     handle
 }

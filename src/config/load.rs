@@ -268,6 +268,19 @@ impl Cx<'_> {
             admin: self.admin(&f.admin)?,
             metrics_enabled: f.metrics.enabled.unwrap_or(true),
             limits: self.limits(&f.limits)?,
+            trusted_proxies: match &f.firewall.trusted_proxies {
+                None => Vec::new(),
+                Some(list) => {
+                    let mut nets = Vec::new();
+                    for s in list.get_ref() {
+                        nets.push(
+                            crate::firewall::cidr::parse_net(s)
+                                .map_err(|e| self.at(list, "firewall.trusted_proxies", e))?,
+                        );
+                    }
+                    nets
+                }
+            },
             bans: match &f.bans.after {
                 None => None,
                 Some(a) if *a.get_ref() == 0 => return Err(self.at(a, "bans.after", "at least 1 violation")),
@@ -384,11 +397,13 @@ impl Cx<'_> {
                 }
             };
             let clients = self.clients(l, &key)?;
+            let proxy_protocol = l.proxy_protocol.unwrap_or(false);
             out.push(model::Listener {
                 name,
                 addr,
                 kind,
                 clients,
+                proxy_protocol,
             });
         }
         // Redirect targets must be https listeners of this file.

@@ -27,6 +27,8 @@ pub struct Model {
     /// Count requests per listener, route and server.
     pub metrics_enabled: bool,
     pub limits: Limits,
+    /// Peers whose forwarded client address is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Automatic bans; None = only bans made through the admin API.
     pub bans: Option<crate::firewall::bans::BanPolicy>,
     pub access_log: Option<AccessLog>,
@@ -172,6 +174,8 @@ pub struct Listener {
     pub kind: ListenerKind,
     /// Who may connect; checked at accept.
     pub clients: crate::firewall::cidr::CidrSet,
+    /// Connections start with a PROXY protocol header (from trusted proxies only).
+    pub proxy_protocol: bool,
 }
 
 #[derive(Debug, Clone)]

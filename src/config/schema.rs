@@ -29,6 +29,8 @@ pub struct File {
     #[serde(default)]
     pub bans: Bans,
     #[serde(default)]
+    pub firewall: Firewall,
+    #[serde(default)]
     pub access_log: AccessLog,
     #[serde(default)]
     pub alerts: Alerts,
@@ -133,6 +135,14 @@ pub struct Limits {
     /// HTTP/2 streams reset by the client before being served that are
     /// tolerated at once (rapid-reset protection; default 20).
     pub http2_max_pending_resets: Option<usize>,
+}
+
+/// `[firewall]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Firewall {
+    /// Peers whose PROXY protocol header or `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Spanned<Vec<String>>>,
 }
 
 /// `[bans]`: automatic bans of clients that keep breaking the rules.
@@ -259,6 +269,8 @@ pub struct Listener {
     pub certificates: Vec<Certificate>,
     /// Offer HTTP/2 via ALPN (default true).
     pub http2: Option<bool>,
+    /// Expect a PROXY protocol (v1 or v2) header from trusted proxies.
+    pub proxy_protocol: Option<bool>,
     /// Client CIDR blocks allowed to connect (with any, the rest is denied).
     pub allow: Option<Spanned<Vec<String>>>,
     /// Client CIDR blocks refused at accept.

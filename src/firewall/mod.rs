@@ -8,5 +8,6 @@
 pub mod bans;
 pub mod cidr;
 pub mod path;
+pub mod proxy_protocol;
 pub mod ratelimit;
 pub mod rules;

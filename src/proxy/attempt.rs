@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 
 use super::rescue::ProxyError;
 use super::upstream::{self, SendError, Target, UpBody};
-use super::{ConnCtx, PoolRt, Runtime};
+use super::{PoolRt, Runtime};
 use crate::balancer::{Backend, Health, PickInput, RequestGuard};
 use crate::body::Body;
 use crate::config::model::UpstreamProtocol;
@@ -75,8 +75,8 @@ pub async fn send(
     req: Request<UpBody>,
     pool: &PoolRt,
     rt: &Runtime,
-    cx: &ConnCtx,
     started: Instant,
+    client: std::net::IpAddr,
     tried: &mut Option<Arc<Backend>>,
 ) -> Result<Answered, ProxyError> {
     let pool_guard = pool
@@ -96,7 +96,7 @@ pub async fn send(
         };
         let Some(pick) = pool.balancer.pick_avoiding(
             &PickInput {
-                client_ip: cx.peer.ip(),
+                client_ip: client,
                 headers,
             },
             &avoid[..attempt],

@@ -16,6 +16,21 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The client a trusted proxy forwarded for: the rightmost address in
+/// `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn forwarded_client(h: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for v in h.get_all(&X_FORWARDED_FOR) {
+        for part in v.to_str().ok()?.split(',') {
+            hops.push(part.trim().parse().ok()?);
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.iter().any(|n| n.contains(ip)))
+}
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
@@ -119,9 +134,14 @@ impl ClientHeaders {
 
 /// Sets `X-Forwarded-For` (appended), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` and `Forwarded` for a request on `c` for `host`.
-pub fn set_forwarded(h: &mut HeaderMap, c: &ClientHeaders, host: Option<&HeaderValue>) {
+pub fn set_forwarded(h: &mut HeaderMap, c: &ClientHeaders, host: Option<&HeaderValue>, keep_chain: bool) {
+    if !keep_chain {
+        // The peer is not a trusted proxy: whatever it says about earlier
+        // hops is dropped, not passed on.
+        h.remove(X_REAL_IP);
+    }
     match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => {
+        Some(prev) if keep_chain && !prev.trim().is_empty() => {
             if let Ok(v) = HeaderValue::try_from(format!("{prev}, {}", c.ip)) {
                 h.insert(X_FORWARDED_FOR, v);
             }
@@ -243,7 +263,7 @@ mod tests {
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         let host = HeaderValue::from_static("example.com:8443");
         let c = ClientHeaders::new("::1".parse().expect("ip"), true);
-        set_forwarded(&mut h, &c, Some(&host));
+        set_forwarded(&mut h, &c, Some(&host), true);
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1, ::1");
         assert_eq!(h[&X_FORWARDED_PROTO], "https");
         assert_eq!(h[&X_FORWARDED_HOST], "example.com:8443");
@@ -251,6 +271,29 @@ mod tests {
             h[header::FORWARDED],
             "for=\"[::1]\";proto=https;host=\"example.com:8443\""
         );
+    }
+
+    #[test]
+    fn untrusted_chains_are_replaced_and_trusted_ones_read_from_the_right() {
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        h.insert(X_REAL_IP, HeaderValue::from_static("10.0.0.1"));
+        let c = ClientHeaders::new("192.0.2.7".parse().expect("ip"), false);
+        set_forwarded(&mut h, &c, None, false);
+        assert_eq!(h[&X_FORWARDED_FOR], "192.0.2.7");
+        assert!(h.get(&X_REAL_IP).is_none());
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        let mut h = HeaderMap::new();
+        h.insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("198.51.100.1, 203.0.113.9, 10.1.1.1"),
+        );
+        assert_eq!(
+            forwarded_client(&h, &trusted),
+            Some("203.0.113.9".parse().expect("ip"))
+        );
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("garbage, 10.1.1.1"));
+        assert_eq!(forwarded_client(&h, &trusted), None);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Runtime {
     pub metrics_enabled: bool,
     pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
     pub bans: Arc<crate::firewall::bans::Bans>,
+    /// Peers whose PROXY header or `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub pools: Vec<PoolRt>,
     /// Indexed by listener slot (stable across reloads); `None` for slots
     /// of listeners that are gone.
@@ -88,6 +90,7 @@ pub struct ListenerRt {
     pub stats: Arc<ListenerStats>,
     /// Who may connect.
     pub clients: crate::firewall::cidr::CidrSet,
+    pub proxy_protocol: bool,
     /// The firewall rules that apply to this listener, in order.
     pub rules: Vec<crate::firewall::rules::RuleRt>,
     /// Certificates served (name, expiry as Unix seconds), for metrics.
@@ -156,6 +159,7 @@ impl Runtime {
                 hsts,
                 stats: b.stats.listener(&l.name),
                 clients: l.clients.clone(),
+                proxy_protocol: l.proxy_protocol,
                 rules: model
                     .rules
                     .iter()
@@ -171,6 +175,7 @@ impl Runtime {
             metrics_enabled: model.metrics_enabled,
             access_log: b.access_log.clone(),
             bans: b.bans.clone(),
+            trusted_proxies: model.trusted_proxies.clone(),
             pools,
             listeners,
         }
@@ -256,7 +261,11 @@ fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
 pub struct ConnCtx {
     /// Index of the listener in [`Runtime::listeners`].
     pub listener: usize,
+    /// The client: the socket's peer, or the address a trusted proxy's
+    /// PROXY protocol header gave.
     pub peer: SocketAddr,
+    /// The socket's peer was a trusted proxy.
+    pub via_trusted: bool,
     pub runtime: Arc<ArcSwap<Runtime>>,
     /// Raised by the HTTP/1.1 head watch when a request was ambiguous.
     pub framing: Arc<framing::FramingFlag>,
@@ -268,10 +277,23 @@ pub struct ConnCtx {
 
 impl ConnCtx {
     pub fn new(listener: usize, peer: SocketAddr, https: bool, runtime: Arc<ArcSwap<Runtime>>) -> Self {
+        Self::with_client(listener, peer, false, https, runtime)
+    }
+
+    /// A connection whose client is `peer`; `via_trusted`: the socket's
+    /// peer was a trusted proxy (its `X-Forwarded-For` is believed).
+    pub fn with_client(
+        listener: usize,
+        peer: SocketAddr,
+        via_trusted: bool,
+        https: bool,
+        runtime: Arc<ArcSwap<Runtime>>,
+    ) -> Self {
         let client = headers::ClientHeaders::new(peer.ip(), https);
         ConnCtx {
             listener,
             peer,
+            via_trusted,
             runtime,
             framing: Arc::default(),
             client,

@@ -33,12 +33,21 @@ pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Bo
     // 2. request id: kept when sane, created otherwise; echoed on every answer.
     let rid = headers::request_id(req.headers_mut());
     let logged = rt.access_log.as_ref().map(|_| LogParts::of(&req));
-    let mut seen = Seen::default();
+    // The client: the connection's, or the one a trusted proxy forwarded for.
+    let client = if cx.via_trusted {
+        headers::forwarded_client(req.headers(), &rt.trusted_proxies).unwrap_or(cx.peer.ip())
+    } else {
+        cx.peer.ip()
+    };
+    let mut seen = Seen {
+        client: Some(client),
+        ..Seen::default()
+    };
     let resp = match forward(req, &cx, &rt, &rid, started, &mut seen).await {
         Ok(resp) => resp,
         Err(e) => {
             if let Some(what) = e.violation() {
-                rt.bans.violation(cx.peer.ip(), what);
+                rt.bans.violation(client, what);
             }
             rescue::answer(&e, Some(&rid))
         }
@@ -60,7 +69,7 @@ pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Bo
     if let (Some(log), Some(p), Some(l)) = (&rt.access_log, logged, listener) {
         log.log(Record {
             time: std::time::SystemTime::now(),
-            client: cx.peer.ip(),
+            client,
             method,
             uri: p.uri,
             version: p.version,
@@ -106,6 +115,8 @@ pub struct Seen<'a> {
     pub route: Option<&'a Arc<RequestStats>>,
     /// The last server tried.
     pub server: Option<Arc<Backend>>,
+    /// The client address rules, bans, hashing and logs use.
+    pub client: Option<std::net::IpAddr>,
 }
 
 async fn forward<'rt>(
@@ -156,7 +167,7 @@ async fn forward<'rt>(
             path: &path,
             query: req.uri().query(),
             headers: req.headers(),
-            client: cx.peer.ip(),
+            client: seen.client.unwrap_or(cx.peer.ip()),
             sni: cx.sni.get().map(|s| &**s),
             route: found.map_or("-", |hit| hit.key),
         };
@@ -204,7 +215,12 @@ async fn forward<'rt>(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    headers::set_forwarded(&mut parts.headers, &cx.client, host_value.as_ref());
+    headers::set_forwarded(
+        &mut parts.headers,
+        &cx.client,
+        host_value.as_ref(),
+        cx.via_trusted,
+    );
     if let Some(h) = &host_value {
         parts.headers.insert(header::HOST, h.clone());
     }
@@ -253,7 +269,16 @@ async fn forward<'rt>(
         mut resp,
         server,
         set_cookie,
-    } = match attempt::send(up, pool, rt, cx, started, &mut seen.server).await {
+    } = match attempt::send(
+        up,
+        pool,
+        rt,
+        started,
+        seen.client.unwrap_or(cx.peer.ip()),
+        &mut seen.server,
+    )
+    .await
+    {
         Ok(a) => a,
         Err(e) => {
             return Err(match flag.as_ref().and_then(|f| f.get()) {

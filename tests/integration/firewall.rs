@@ -461,3 +461,99 @@ async fn repeated_violations_ban_the_client_at_accept_until_lifted() {
     assert!(text.contains("rampart_firewall_bans_active 1"), "{text}");
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_proxies_set_the_client_by_proxy_protocol_or_forwarded_for() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The backend answers with the X-Forwarded-For it got.
+    let be = Backend::start(|req| async move {
+        let xff = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        http::Response::new(full(xff))
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules =
+        "[[rule]]\nname = \"no-doc-net\"\naction = \"deny\"\n[rule.match]\nclient = [\"198.51.100.0/24\"]\n";
+    let toml = format!(
+        "[firewall]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
+         [[listener]]\nname = \"pp\"\naddress = \"127.0.0.1:0\"\nproxy_protocol = true\n{}",
+        config("", rules, be.addr)
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let pp = listener(&app, "pp");
+    let ask = |bytes: Vec<u8>| async move {
+        let mut s = tokio::net::TcpStream::connect(pp).await.expect("connect");
+        s.write_all(&bytes).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let get_close = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec();
+    // PROXY v1 from a trusted peer: the announced client is the client.
+    let mut v1 = b"PROXY TCP4 203.0.113.7 127.0.0.1 50000 80\r\n".to_vec();
+    v1.extend_from_slice(&get_close);
+    let resp = ask(v1).await;
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.ends_with("203.0.113.7"),
+        "{resp}"
+    );
+    // v2, and rules see the announced address.
+    let mut v2 = rampart::firewall::proxy_protocol::v2_header(
+        "198.51.100.4:40000".parse().expect("addr"),
+        "127.0.0.1:80".parse().expect("addr"),
+    );
+    v2.extend_from_slice(&get_close);
+    let resp = ask(v2).await;
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    // No header on a PROXY listener: dropped.
+    assert_eq!(ask(get_close.clone()).await, "");
+    // On a plain listener, a trusted peer's X-Forwarded-For names the client.
+    let web = listener(&app, "web");
+    let resp = raw(
+        web,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.9\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    let resp = raw(
+        web,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.ends_with("203.0.113.1, 127.0.0.1"),
+        "{resp}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn proxy_protocol_from_an_untrusted_peer_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[firewall]\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+         [[listener]]\nname = \"pp\"\naddress = \"127.0.0.1:0\"\nproxy_protocol = true\n{}",
+        config("", "", be.addr)
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let mut s = tokio::net::TcpStream::connect(listener(&app, "pp"))
+        .await
+        .expect("connect");
+    let _ = s
+        .write_all(b"PROXY TCP4 10.9.9.9 127.0.0.1 1 80\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("closed");
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(be.hits(), 0);
+    app.shutdown().await;
+}
