@@ -69,11 +69,36 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Host firewalls (nftables) rendered from the config's [topology].
+    Firewall {
+        #[command(subcommand)]
+        action: FirewallCmd,
+    },
     /// Validate a config file (and its certificates) without running it.
     Check {
         /// The config file.
         #[arg(short, long, default_value = "rampart.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirewallCmd {
+    /// Print the complete nftables ruleset of a host.
+    Render {
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+        /// The host, by name, from [[topology.host]].
+        #[arg(long)]
+        host: String,
+    },
+    /// Check the host's ruleset with `nft -c`, then load it (replacing the
+    /// `inet rampart` table atomically; the previous one is restored if loading fails).
+    Apply {
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        host: String,
     },
 }
 
@@ -110,6 +135,7 @@ pub fn main() -> ExitCode {
             admin,
             once,
         } => top(config, admin, once),
+        Command::Firewall { ref action } => firewall(action),
         Command::Run { ref config } => match config::load_file(config) {
             Ok(model) => serve(&cli, model, false),
             Err(e) => {
@@ -143,6 +169,43 @@ fn top(config: &Path, admin: Option<std::net::SocketAddr>, once: bool) -> ExitCo
         return ExitCode::from(2);
     };
     crate::top::run(addr, token, once)
+}
+
+fn firewall(cmd: &FirewallCmd) -> ExitCode {
+    let (FirewallCmd::Render { config: path, host } | FirewallCmd::Apply { config: path, host }) = cmd;
+    let model = match config::load_file(path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(topology) = &model.topology else {
+        eprintln!("error: {}: there is no [topology] section", path.display());
+        return ExitCode::from(2);
+    };
+    match cmd {
+        FirewallCmd::Render { .. } => match topology.render(host) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        FirewallCmd::Apply { .. } => match crate::firewall::nft::apply(topology, host, &model.state_dir) {
+            Ok(file) => {
+                println!("applied {} to the inet rampart table", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 fn check(path: &Path) -> ExitCode {

@@ -268,6 +268,10 @@ impl Cx<'_> {
             admin: self.admin(&f.admin)?,
             metrics_enabled: f.metrics.enabled.unwrap_or(true),
             limits: self.limits(&f.limits)?,
+            topology: match &f.topology {
+                None => None,
+                Some(t) => Some(self.topology(t)?),
+            },
             trusted_proxies: match &f.firewall.trusted_proxies {
                 None => Vec::new(),
                 Some(list) => {

@@ -27,6 +27,8 @@ pub struct Model {
     /// Count requests per listener, route and server.
     pub metrics_enabled: bool,
     pub limits: Limits,
+    /// The hosts of the infrastructure, for host firewalls.
+    pub topology: Option<crate::firewall::nft::Topology>,
     /// Peers whose forwarded client address is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Automatic bans; None = only bans made through the admin API.

@@ -30,6 +30,7 @@ pub struct File {
     pub bans: Bans,
     #[serde(default)]
     pub firewall: Firewall,
+    pub topology: Option<Topology>,
     #[serde(default)]
     pub access_log: AccessLog,
     #[serde(default)]
@@ -135,6 +136,36 @@ pub struct Limits {
     /// HTTP/2 streams reset by the client before being served that are
     /// tolerated at once (rapid-reset protection; default 20).
     pub http2_max_pending_resets: Option<usize>,
+}
+
+/// `[topology]`: the hosts of the infrastructure, for host firewalls.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Networks allowed to reach ssh and the admin API.
+    pub admin_cidr: Spanned<Vec<String>>,
+    pub ssh_port: Option<u16>,
+    pub admin_port: Option<u16>,
+    pub metrics_port: Option<u16>,
+    pub db_port: Option<u16>,
+    #[serde(rename = "host")]
+    pub hosts: Spanned<Vec<TopologyHost>>,
+}
+
+/// `[[topology.host]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyHost {
+    pub name: Spanned<String>,
+    pub addresses: Spanned<Vec<String>>,
+    /// `lb`, `web`, `app`, `db`, `monitor`.
+    pub roles: Spanned<Vec<String>>,
+    /// Service ports of web/app roles.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// Extra nft rules for the host's input chain.
+    #[serde(default)]
+    pub extra: Vec<String>,
 }
 
 /// `[firewall]`

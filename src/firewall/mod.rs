@@ -7,6 +7,7 @@
 
 pub mod bans;
 pub mod cidr;
+pub mod nft;
 pub mod path;
 pub mod proxy_protocol;
 pub mod ratelimit;
