@@ -200,9 +200,29 @@ pub fn start(
                 };
                 if !allowed {
                     stats.refused.fetch_add(1, Relaxed);
+                    runtime.load().events.record(
+                        client.ip(),
+                        "accept filter",
+                        "close",
+                        "connection (ban or CIDR)",
+                    );
                     drop(stream);
                     return;
                 }
+                // Per-client connection limits; the slot is held for the connection's life.
+                let limits = runtime.load().conn_limits.clone();
+                let _slot = match limits.map(|l| l.admit(client.ip())) {
+                    Some(None) => {
+                        stats.refused.fetch_add(1, Relaxed);
+                        runtime
+                            .load()
+                            .events
+                            .record(client.ip(), "connection limit", "close", "connection");
+                        return;
+                    }
+                    Some(Some(slot)) => Some(slot),
+                    None => None,
+                };
                 let cx = Arc::new(ConnCtx::with_client(
                     slot,
                     client,

@@ -240,6 +240,7 @@ impl App {
             .as_ref()
             .map(crate::accesslog::AccessLog::start);
         bindings.bans.configure(effective.bans);
+        bindings.conn_limits = conn_limits(&effective);
         let rt = Runtime::build(&effective, &bindings, None);
         apply_drained(&rt, &changes);
         let runtime = Arc::new(ArcSwap::from_pointee(rt));
@@ -361,6 +362,17 @@ fn local_cert_info(local: &Option<(PathBuf, Arc<LoadedCert>)>) -> Option<(String
     local
         .as_ref()
         .map(|(_, c)| ("localhost".to_string(), c.not_after))
+}
+
+/// The per-client connection limits a model asks for.
+fn conn_limits(m: &Model) -> Option<Arc<crate::firewall::conn_limits::ConnLimits>> {
+    let rate = std::num::NonZeroU32::new(m.new_connections_per_client_per_second);
+    (m.max_connections_per_client > 0 || rate.is_some()).then(|| {
+        Arc::new(crate::firewall::conn_limits::ConnLimits::new(
+            m.max_connections_per_client,
+            rate,
+        ))
+    })
 }
 
 /// Marks the servers the runtime changes drained.

@@ -74,6 +74,7 @@ impl App {
             origins: st.bindings.origins.clone(),
             stats: st.bindings.stats.clone(),
             bans: st.bindings.bans.clone(),
+            events: st.bindings.events.clone(),
             access_log,
             ..Default::default()
         };
@@ -106,6 +107,14 @@ impl App {
             return Err(e);
         }
         bindings.bans.configure(effective.bans);
+        let same_limits = effective.max_connections_per_client == st.model.max_connections_per_client
+            && effective.new_connections_per_client_per_second
+                == st.model.new_connections_per_client_per_second;
+        bindings.conn_limits = if same_limits {
+            st.bindings.conn_limits.clone()
+        } else {
+            super::conn_limits(&effective)
+        };
         st.next_slot += pending.len();
         bindings.local_cert = super::local_cert_info(&local);
         st.local = local;

@@ -272,6 +272,11 @@ impl Cx<'_> {
                 None => None,
                 Some(t) => Some(self.topology(t)?),
             },
+            max_connections_per_client: f.firewall.max_connections_per_client.unwrap_or(0),
+            new_connections_per_client_per_second: f
+                .firewall
+                .new_connections_per_client_per_second
+                .unwrap_or(0),
             trusted_proxies: match &f.firewall.trusted_proxies {
                 None => Vec::new(),
                 Some(list) => {

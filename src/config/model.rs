@@ -31,6 +31,9 @@ pub struct Model {
     pub topology: Option<crate::firewall::nft::Topology>,
     /// Peers whose forwarded client address is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-client connection limits (0 = none).
+    pub max_connections_per_client: u32,
+    pub new_connections_per_client_per_second: u32,
     /// Automatic bans; None = only bans made through the admin API.
     pub bans: Option<crate::firewall::bans::BanPolicy>,
     pub access_log: Option<AccessLog>,

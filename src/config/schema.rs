@@ -174,6 +174,10 @@ pub struct TopologyHost {
 pub struct Firewall {
     /// Peers whose PROXY protocol header or `X-Forwarded-For` is believed.
     pub trusted_proxies: Option<Spanned<Vec<String>>>,
+    /// Connections one client may hold open at once (default: no limit).
+    pub max_connections_per_client: Option<u32>,
+    /// New connections one client may open per second (default: no limit).
+    pub new_connections_per_client_per_second: Option<u32>,
 }
 
 /// `[bans]`: automatic bans of clients that keep breaking the rules.

@@ -7,6 +7,8 @@
 
 pub mod bans;
 pub mod cidr;
+pub mod conn_limits;
+pub mod events;
 pub mod nft;
 pub mod path;
 pub mod proxy_protocol;

@@ -52,6 +52,9 @@ pub struct Runtime {
     pub bans: Arc<crate::firewall::bans::Bans>,
     /// Peers whose PROXY header or `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-client connection limits (None = no limits).
+    pub conn_limits: Option<Arc<crate::firewall::conn_limits::ConnLimits>>,
+    pub events: Arc<crate::firewall::events::Events>,
     pub pools: Vec<PoolRt>,
     /// Indexed by listener slot (stable across reloads); `None` for slots
     /// of listeners that are gone.
@@ -111,6 +114,10 @@ pub struct Bindings {
     pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
     /// Bans (they outlive reloads).
     pub bans: Arc<crate::firewall::bans::Bans>,
+    /// Per-client connection limits, kept across reloads that keep them.
+    pub conn_limits: Option<Arc<crate::firewall::conn_limits::ConnLimits>>,
+    /// Recent rejections and the clients blocked most often.
+    pub events: Arc<crate::firewall::events::Events>,
 }
 
 impl Runtime {
@@ -176,6 +183,8 @@ impl Runtime {
             access_log: b.access_log.clone(),
             bans: b.bans.clone(),
             trusted_proxies: model.trusted_proxies.clone(),
+            conn_limits: b.conn_limits.clone(),
+            events: b.events.clone(),
             pools,
             listeners,
         }

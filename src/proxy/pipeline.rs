@@ -48,6 +48,16 @@ pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Bo
         Err(e) => {
             if let Some(what) = e.violation() {
                 rt.bans.violation(client, what);
+                let (rule, action) = match &e {
+                    ProxyError::Denied { rule, status, .. } if status.as_u16() == 429 => {
+                        (rule.as_str(), "rate_limit")
+                    }
+                    ProxyError::Denied { rule, .. } => (rule.as_str(), "deny"),
+                    _ => (what, "reject"),
+                };
+                let target = seen.target.take().unwrap_or_else(|| logged_path(&e));
+                rt.events
+                    .record(client, rule, action, &format!("{method} {target}"));
             }
             rescue::answer(&e, Some(&rid))
         }
@@ -87,6 +97,14 @@ pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Bo
     resp
 }
 
+/// A short description of what was refused, for firewall events.
+fn logged_path(e: &ProxyError) -> String {
+    match e {
+        ProxyError::BadPath(p) => format!("({p})"),
+        other => other.to_string(),
+    }
+}
+
 /// What the access log needs of a request, taken before it is forwarded.
 struct LogParts {
     uri: Uri,
@@ -117,6 +135,8 @@ pub struct Seen<'a> {
     pub server: Option<Arc<Backend>>,
     /// The client address rules, bans, hashing and logs use.
     pub client: Option<std::net::IpAddr>,
+    /// The (normalised) path of a request the firewall rejected.
+    pub target: Option<String>,
 }
 
 async fn forward<'rt>(
@@ -179,6 +199,7 @@ async fn forward<'rt>(
             retry_after,
         } = evaluate(&l.rules, &view)
         {
+            seen.target = Some(path.clone());
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }

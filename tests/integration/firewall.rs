@@ -83,6 +83,20 @@ async fn every_bypass_form_of_a_denied_path_is_denied_over_http1_and_http2() {
         "{text}"
     );
     assert!(text.contains("rampart_firewall_decisions_total{listener=\"web\",rule=\"path_normalisation\",action=\"reject\"} 5"), "{text}");
+    let stats: serde_json::Value = {
+        let mut c = h1(app.admin().expect("admin")).await;
+        serde_json::from_str(&read(c.go(get("/api/stats", "x")).await.expect("stats")).await.2).expect("json")
+    };
+    let fw = &stats["firewall"];
+    assert_eq!(fw["top_blocked_clients"][0]["address"], "127.0.0.1", "{fw}");
+    assert_eq!(fw["top_blocked_clients"][0]["blocked"], 18, "{fw}");
+    let recent = fw["recent_events"].as_array().expect("events");
+    assert!(
+        recent
+            .iter()
+            .any(|e| e["rule"] == "no-admin" && e["action"] == "deny" && e["request"] == "GET /admin"),
+        "{fw}"
+    );
     app.shutdown().await;
 }
 
@@ -555,5 +569,59 @@ async fn proxy_protocol_from_an_untrusted_peer_is_refused() {
         .expect("closed");
     assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     assert_eq!(be.hits(), 0);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_client_connection_limits_are_enforced_at_accept() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[firewall]\nmax_connections_per_client = 2\n{}",
+        config("", "", be.addr)
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let web = listener(&app, "web");
+    let mut a = h1(web).await;
+    let mut b = h1(web).await;
+    assert_eq!(read(a.go(get("/", "x")).await.expect("a")).await.0, 200);
+    assert_eq!(read(b.go(get("/", "x")).await.expect("b")).await.0, 200);
+    let served = |addr| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let _ = s
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        out.starts_with(b"HTTP/1.1 200")
+    };
+    assert!(
+        !served(web).await,
+        "a third connection from the same client was served"
+    );
+    drop(a);
+    // The slot frees once the server sees the connection close.
+    let freed = wait_until(Duration::from_secs(5), || served(web)).await;
+    assert!(freed.is_some(), "no slot freed after a connection closed");
+    drop(b);
+    app.shutdown().await;
+
+    let toml = format!(
+        "[firewall]\nnew_connections_per_client_per_second = 3\n{}",
+        config("", "", be.addr)
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let web = listener(&app, "web");
+    let mut ok = 0;
+    for _ in 0..10 {
+        if served(web).await {
+            ok += 1;
+        }
+    }
+    assert!(
+        (3..=4).contains(&ok),
+        "{ok} of 10 rapid connections served with 3 per second allowed"
+    );
     app.shutdown().await;
 }

@@ -146,6 +146,10 @@ const PANELS = [
         rows.push(el("tr", {}, el("td", {}, "refused at accept (" + l + ")"), el("td", {}, "close"), el("td", { class: "num" }, fmt.n(n))));
       for (const b of fw.bans || [])
         rows.push(el("tr", {}, el("td", {}, "banned " + b.address), el("td", { class: "muted" }, b.reason), el("td", { class: "num" }, b.remaining_seconds + " s")));
+      for (const c of fw.top_blocked_clients || [])
+        rows.push(el("tr", {}, el("td", {}, "top blocked " + c.address), el("td", {}, ""), el("td", { class: "num" }, fmt.n(c.blocked))));
+      for (const e of (fw.recent_events || []).slice(0, 8))
+        rows.push(el("tr", {}, el("td", { class: "muted" }, new Date(e.time_unix_ms).toLocaleTimeString() + " " + e.client), el("td", {}, e.rule + " (" + e.action + ")"), el("td", { class: "muted" }, e.request)));
       document.getElementById("firewall-table").replaceChildren(head, ...rows);
     },
   },
