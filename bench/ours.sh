@@ -5,7 +5,8 @@
 # One worker thread, no access log, round robin over BENCH_BACKENDS with
 # upstream keep-alive; HTTP on BENCH_HTTP_ADDR, HTTPS (h2 + http/1.1) on
 # BENCH_HTTPS_ADDR with BENCH_CERT/BENCH_KEY. Set RAMPART_BIN to use another build,
-# and RAMPART_BENCH_METRICS=off to run without request counters (for comparison).
+# RAMPART_BENCH_METRICS=off to run without request counters, and
+# RAMPART_BENCH_RULES=N to add N firewall rules that match nothing (for comparison).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${RAMPART_BIN:-$root/target/release/rampart}"
@@ -32,5 +33,8 @@ cfg="$work/rampart.toml"
         printf '[[pool.server]]\naddress = "%s"\n' "$b"
     done
     printf '\n[[route]]\npool = "origin"\n'
+    for i in $(seq 1 "${RAMPART_BENCH_RULES:-0}"); do
+        printf '\n[[rule]]\nname = "rule-%s"\naction = "deny"\n[rule.match]\npath_prefix = "/blocked-%s"\n' "$i" "$i"
+    done
 } >"$cfg"
 exec "$bin" --log-level warn --log-format text run -c "$cfg"
