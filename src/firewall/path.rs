@@ -39,14 +39,29 @@ fn unreserved(b: u8) -> bool {
 
 /// The normal form of `path` (which starts with `/`).
 pub fn normalize(path: &str) -> Result<String, PathError> {
-    // Fast path: nothing to decode, no dot segments, no repeated slashes.
+    Ok(normalize_changed(path)?.unwrap_or_else(|| path.to_string()))
+}
+
+/// Like [`normalize`], but `None` when the path is already normal (the
+/// common case: no allocation).
+pub fn normalize_changed(path: &str) -> Result<Option<String>, PathError> {
+    // Fast path, one pass: nothing to decode, no `/.` (dot segments) and no `//`.
     let bytes = path.as_bytes();
-    let simple = bytes.iter().all(|&b| b != b'%' && b != b'\\')
-        && !path.contains("//")
-        && !path.split('/').any(|s| s == "." || s == "..");
-    if simple {
-        return Ok(path.to_string());
+    let mut simple = true;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'%' || b == b'\\' || (b == b'/' && matches!(bytes.get(i + 1), Some(b'/' | b'.'))) {
+            simple = false;
+            break;
+        }
     }
+    if simple {
+        return Ok(None);
+    }
+    normalize_slow(path).map(|p| (p != path).then_some(p))
+}
+
+fn normalize_slow(path: &str) -> Result<String, PathError> {
+    let bytes = path.as_bytes();
     // 1-2: decode unreserved escapes, refuse the dangerous ones.
     let mut decoded: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -143,6 +158,19 @@ mod tests {
         assert_eq!(normalize("/"), Ok("/".into()));
         assert_eq!(normalize("/a%20b"), Ok("/a%20b".into()));
         assert_eq!(normalize("/a%c3%a9"), Ok("/a%C3%A9".into()));
+    }
+
+    #[test]
+    fn normal_paths_need_no_copy() {
+        assert_eq!(normalize_changed("/a/b.css"), Ok(None));
+        assert_eq!(normalize_changed("/"), Ok(None));
+        assert_eq!(
+            normalize_changed("/.well-known/x"),
+            Ok(None),
+            "checked, and found normal"
+        );
+        assert_eq!(normalize_changed("/a//b"), Ok(Some("/a/b".into())));
+        assert_eq!(normalize_changed("/a%2Fb"), Err(PathError::EncodedSlash));
     }
 
     #[test]

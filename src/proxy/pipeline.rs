@@ -168,7 +168,8 @@ async fn forward<'rt>(
         .unwrap_or_default();
     // 3b. firewall: normalise the path (refusing dangerous forms), then
     // the request rules, in order.
-    let path = match crate::firewall::path::normalize(req.uri().path()) {
+    // `None`: the path is already in normal form (no allocation).
+    let normalized = match crate::firewall::path::normalize_changed(req.uri().path()) {
         Ok(p) => p,
         Err(e) => {
             l.stats
@@ -178,13 +179,16 @@ async fn forward<'rt>(
         }
     };
     // 4. route by host and (normalised) path; the rules below may count by route.
-    let found = l.router.find(&host, &path);
+    let found = l
+        .router
+        .find(&host, normalized.as_deref().unwrap_or(req.uri().path()));
     // 4b. firewall rules, in order.
     if !l.rules.is_empty() {
+        let path = normalized.as_deref().unwrap_or(req.uri().path());
         let view = RequestView {
             method: req.method(),
             host: &host,
-            path: &path,
+            path,
             query: req.uri().query(),
             headers: req.headers(),
             client: seen.client.unwrap_or(cx.peer.ip()),
@@ -199,7 +203,7 @@ async fn forward<'rt>(
             retry_after,
         } = evaluate(&l.rules, &view)
         {
-            seen.target = Some(path.clone());
+            seen.target = Some(path.to_string());
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -213,7 +217,7 @@ async fn forward<'rt>(
     }
     let hit = found.ok_or_else(|| ProxyError::NoRoute {
         host: host.clone(),
-        path: path.clone(),
+        path: normalized.clone().unwrap_or_else(|| req.uri().path().to_string()),
     })?;
     let (pool_idx, route_stats) = (hit.pool, hit.stats);
     // 4c. body limits: a declared length over the limit is refused at once;
@@ -246,11 +250,18 @@ async fn forward<'rt>(
         parts.headers.insert(header::HOST, h.clone());
     }
     // The backend sees the normalised path (and the query as sent).
-    let path = match parts.uri.query() {
-        None => PathAndQuery::try_from(path),
-        Some(q) => PathAndQuery::try_from(format!("{path}?{q}")),
-    }
-    .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?;
+    let path = match &normalized {
+        None => parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        Some(p) => match parts.uri.query() {
+            None => PathAndQuery::try_from(p.as_str()),
+            Some(q) => PathAndQuery::try_from(format!("{p}?{q}")),
+        }
+        .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?,
+    };
     match pool.protocol {
         UpstreamProtocol::Http1 => {
             parts.version = Version::HTTP_11;
