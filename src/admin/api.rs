@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::{same_secret, AdminError};
 use crate::app::{AddedServer, App};
-use crate::balancer::{clock_ms, AdminState};
+use crate::balancer::clock_ms;
 use crate::body::Body;
+use crate::metrics::sampler::server_state;
 use crate::proxy::rescue::admin_answer;
 
 const MAX_BODY: usize = 64 * 1024;
@@ -298,26 +299,7 @@ fn pools(app: &App) -> Value {
                 .balancer
                 .servers()
                 .iter()
-                .map(|s| {
-                    let state = match (s.state.admin(), s.in_flight()) {
-                        (AdminState::Active, _) => "active",
-                        (AdminState::Draining, 0) => "drained",
-                        (AdminState::Draining, _) => "draining",
-                    };
-                    json!({
-                        "name": s.name,
-                        "address": s.addr,
-                        "health": s.state.health().as_str(),
-                        "last_check_passed": s.state.last_check(),
-                        "state": state,
-                        "weight": s.weight(),
-                        "in_flight": s.in_flight(),
-                        "max_requests": s.max_in_flight(),
-                        "ejected": s.state.ejected(now),
-                        "ejections": s.state.ejections(),
-                        "available": s.available(now, p.balancer.gate()),
-                    })
-                })
+                .map(|s| Value::Object(server_state(s, p.balancer.gate(), now)))
                 .collect();
             json!({
                 "name": p.name,

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
 use super::stats::{Histogram, RequestStats, BUCKETS_US, CLASSES, METHODS};
-use crate::balancer::{clock_ms, AdminState};
+use crate::balancer::{clock_ms, AdminState, Backend, HealthGate};
 use crate::proxy::Runtime;
 
 const RING: usize = 61;
@@ -239,20 +239,7 @@ impl Sampler {
                         let header =
                             window_quantiles(now, ten.as_deref(), &format!("header/{}/{}", p.name, s.name));
                         if let Some(o) = v.as_object_mut() {
-                            o.insert("name".into(), json!(s.name));
-                            o.insert("address".into(), json!(s.addr));
-                            o.insert("health".into(), json!(s.state.health().as_str()));
-                            o.insert("last_check_passed".into(), json!(s.state.last_check()));
-                            let state = match (s.state.admin(), s.in_flight()) {
-                                (AdminState::Active, _) => "active",
-                                (AdminState::Draining, 0) => "drained",
-                                (AdminState::Draining, _) => "draining",
-                            };
-                            o.insert("state".into(), json!(state));
-                            o.insert("weight".into(), json!(s.weight()));
-                            o.insert("in_flight".into(), json!(s.in_flight()));
-                            o.insert("ejected".into(), json!(s.state.ejected(clock)));
-                            o.insert("ejections".into(), json!(s.state.ejections()));
+                            o.extend(server_state(s, p.balancer.gate(), clock));
                             o.insert("header_latency_ms".into(), header);
                         }
                         v
@@ -307,6 +294,32 @@ impl Sampler {
             "routes": routes,
             "pools": pools,
         })
+    }
+}
+
+/// A server's live state, as the admin API and the stats show it.
+pub fn server_state(s: &Backend, gate: HealthGate, now: u64) -> Map<String, Value> {
+    let state = match (s.state.admin(), s.in_flight()) {
+        (AdminState::Active, _) => "active",
+        (AdminState::Draining, 0) => "drained",
+        (AdminState::Draining, _) => "draining",
+    };
+    let v = json!({
+        "name": s.name,
+        "address": s.addr,
+        "health": s.state.health().as_str(),
+        "last_check_passed": s.state.last_check(),
+        "state": state,
+        "weight": s.weight(),
+        "in_flight": s.in_flight(),
+        "max_requests": s.max_in_flight(),
+        "ejected": s.state.ejected(now),
+        "ejections": s.state.ejections(),
+        "available": s.available(now, gate),
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
     }
 }
 
