@@ -223,6 +223,7 @@ async fn route(
             ["api", "health"] | ["api", "pools"] | ["api", "reload"] | ["api", "stats"] | ["api", "bans"],
         )
         | (_, ["api", "bans", _])
+        | (_, ["metrics"] | ["api", "stats", "stream"])
         | (_, ["api", "pools", _, "servers"])
         | (_, ["api", "pools", _, "servers", _])
         | (_, ["api", "pools", _, "servers", _, "weight" | "drain"]) => Err(AdminError::MethodNotAllowed),

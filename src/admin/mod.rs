@@ -19,7 +19,7 @@
 //! | GET | `/metrics` | Prometheus text format (see `docs/metrics.md`) |
 //! | GET | `/api/stats` | counts, rates (1 s/10 s/60 s) and percentiles of every listener, route, pool and server |
 //! | GET | `/api/stats/stream` | the same as server-sent events, one `stats` event a second |
-//! | GET | `/` | the live dashboard (assets embedded in the binary) |
+//! | GET | `/`, `/dashboard.js`, `/dashboard.css` | the live dashboard (assets embedded in the binary; no token needed for these three) |
 //!
 //! Exposes [`serve`] and [`AdminError`].
 

@@ -323,13 +323,7 @@ fn restart_only(old: &Model, new: &Model) -> Vec<String> {
     if old.admin != new.admin {
         w.push("[admin] changed: takes effect after a restart".to_string());
     }
-    let origins = |m: &Model| {
-        m.origins
-            .iter()
-            .map(|o| (o.name.clone(), o.addr))
-            .collect::<Vec<_>>()
-    };
-    if origins(old) != origins(new) {
+    if old.origins != new.origins {
         w.push("[[origin]] entries changed: take effect after a restart".to_string());
     }
     if old.log.level != new.log.level || old.log.json != new.log.json {

@@ -310,14 +310,14 @@ pub struct Route {
     pub max_body: Option<u64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub name: String,
     pub addr: SocketAddr,
     pub content: OriginContent,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginContent {
     Dir(PathBuf),
     Demo,

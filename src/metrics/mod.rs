@@ -456,7 +456,7 @@ impl Collector for RequestCollector {
         encode_all(
             &mut enc,
             FIREWALL_CONNECTIONS_REFUSED,
-            "Connections closed at accept by a listener's CIDR filter",
+            "Connections closed at accept (CIDR filter, ban, connection limit, untrusted PROXY header)",
             MetricType::Counter,
             &refused,
         )?;
