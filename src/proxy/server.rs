@@ -4,6 +4,8 @@
 //! that a drain lets requests in flight finish (and sends HTTP/2 GOAWAY).
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use hyper::server::conn::{http1, http2};
@@ -61,13 +63,24 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let flag = cx.framing.clone();
-    let svc = service_fn(move |req| {
-        let cx = cx.clone();
-        async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) }
-    });
     let res = if h2 {
+        // hyper spawns every HTTP/2 stream as a task of its own.
+        let svc = service_fn(move |req| {
+            let cx = cx.clone();
+            async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) }
+        });
         serve_gracefully!(b.h2.serve_connection(TokioIo::new(io), svc), watch)
     } else {
+        // hyper's HTTP/1.1 server keeps a slot the size of the service's
+        // future for every connection, idle or not: a boxed future keeps
+        // that slot small (one allocation per request instead of ~5 KiB
+        // held by every idle connection).
+        let svc = service_fn(
+            move |req| -> Pin<Box<dyn Future<Output = Result<_, Infallible>> + Send>> {
+                let cx = cx.clone();
+                Box::pin(async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) })
+            },
+        );
         let io = TokioIo::new(FramingWatch::new(io, flag));
         serve_gracefully!(b.h1.serve_connection(io, svc).with_upgrades(), watch)
     };
