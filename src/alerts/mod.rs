@@ -136,46 +136,32 @@ pub fn evaluate(rule: &AlertRule, snap: &Value, rt: &Runtime) -> Vec<Verdict> {
             value,
         }]
     };
+    // A rule on one number: firing when there is a value and it crosses the threshold.
+    let measured = |pool: &Option<String>, value: Option<f64>, crosses: &dyn Fn(f64) -> bool| {
+        one(
+            pool.clone().unwrap_or_default(),
+            value,
+            value.is_some_and(crosses),
+        )
+    };
     match &rule.kind {
         AlertKind::QpsAbove {
             pool,
             window,
             threshold,
-        } => {
-            let v = scope(pool)["qps"][*window].as_f64();
-            one(
-                pool.clone().unwrap_or_default(),
-                v,
-                v.is_some_and(|v| v > *threshold),
-            )
-        }
+        } => measured(pool, scope(pool)["qps"][*window].as_f64(), &|v| v > *threshold),
         AlertKind::QpsBelow {
             pool,
             window,
             threshold,
-        } => {
-            let v = scope(pool)["qps"][*window].as_f64();
-            one(
-                pool.clone().unwrap_or_default(),
-                v,
-                v.is_some_and(|v| v < *threshold),
-            )
-        }
+        } => measured(pool, scope(pool)["qps"][*window].as_f64(), &|v| v < *threshold),
         AlertKind::ErrorRatioAbove { pool, threshold } => {
-            let v = scope(pool)["error_ratio_10s"].as_f64();
-            one(
-                pool.clone().unwrap_or_default(),
-                v,
-                v.is_some_and(|v| v > *threshold),
-            )
+            measured(pool, scope(pool)["error_ratio_10s"].as_f64(), &|v| v > *threshold)
         }
         AlertKind::P99Above { pool, threshold } => {
-            let v = scope(pool)["latency_ms"]["p99"].as_f64();
-            one(
-                pool.clone().unwrap_or_default(),
-                v,
-                v.is_some_and(|v| v > *threshold),
-            )
+            measured(pool, scope(pool)["latency_ms"]["p99"].as_f64(), &|v| {
+                v > *threshold
+            })
         }
         AlertKind::ServerDown { pool, server } => scope(&Some(pool.clone()))["servers"]
             .as_array()

@@ -224,12 +224,10 @@ async fn forward<'rt>(
     // a streamed body is watched for size and speed.
     let limits = &rt.limits;
     let max_body = hit.max_body.or(limits.max_body);
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if let (Some(max), Some(len)) = (max_body, declared) {
-        if len > max {
+    if let Some(max) = max_body {
+        // hyper has validated Content-Length; read it only when a limit applies.
+        let declared = http_body::Body::size_hint(req.body()).exact();
+        if declared.is_some_and(|len| len > max) {
             return Err(ProxyError::BodyTooLarge(max));
         }
     }
