@@ -306,3 +306,63 @@ async fn circuit_breaking_answers_503_at_the_limit() {
     assert_eq!(first.await.expect("task").0, 200);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ejected_server_comes_back_through_the_active_check() {
+    let mut a = Killable::start("a").await;
+    let b = Killable::start("b").await;
+    let toml = format!(
+        "{PLAIN}[[pool]]\nname = \"p\"\n\
+         [pool.health_check]\ntype = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nrise = 2\nfall = 50\n\
+         [pool.outlier]\nconsecutive_failures = 1\nbase_ejection_time = \"300ms\"\n\
+         {}[[route]]\npool = \"p\"\n",
+        servers(&[("a", a.addr), ("b", b.addr)])
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+    let up = |name: &'static str| async move {
+        server_info(ad, "p", name).await.map(|v| v["health"] == "up") == Some(true)
+    };
+    wait_until(Duration::from_secs(5), || up("a"))
+        .await
+        .expect("a up");
+    wait_until(Duration::from_secs(5), || up("b"))
+        .await
+        .expect("b up");
+    // a fails one request (connection refused): ejected at once, long before
+    // the active check (fall = 50) would notice, and marked down.
+    a.kill().await;
+    let mut c = h1(listener(&app, "web")).await;
+    for _ in 0..4 {
+        assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+    }
+    let info = server_info(ad, "p", "a").await.expect("a");
+    assert_eq!(
+        (info["ejected"].clone(), info["health"].clone()),
+        (serde_json::json!(true), serde_json::json!("down")),
+        "{info}"
+    );
+    // The ejection time passes while a is still dead: it stays out.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let info = server_info(ad, "p", "a").await.expect("a");
+    assert_eq!(
+        (info["ejected"].clone(), info["available"].clone()),
+        (serde_json::json!(false), serde_json::json!(false)),
+        "{info}"
+    );
+    // Back: only after `rise` passing checks does it take traffic again.
+    let hits = a.hits();
+    a.revive().await;
+    wait_until(Duration::from_secs(5), || up("a"))
+        .await
+        .expect("a back up through the active check");
+    let got = wait_until(Duration::from_secs(5), || async {
+        let mut c = h1(listener(&app, "web")).await;
+        read(c.go(get("/", "x")).await.expect("response")).await;
+        a.hits() > hits
+    })
+    .await;
+    assert!(got.is_some(), "a gets traffic again");
+    drop(b);
+    app.shutdown().await;
+}

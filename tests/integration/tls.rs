@@ -112,6 +112,26 @@ async fn tls12_client_gets_a_modern_suite_and_tls11_is_not_offered() {
         resp.as_bytes().first() != Some(&0x16),
         "server answered a TLS 1.1 hello with a handshake: {resp:?}"
     );
+
+    // Handshakes are counted by version, failures too; the certificate's expiry is reported.
+    let mut c = h1(app.admin().expect("admin")).await;
+    let stats: serde_json::Value =
+        serde_json::from_str(&read(c.go(get("/api/stats", "x")).await.expect("stats")).await.2)
+            .expect("json");
+    let l = stats["listeners"]
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["name"] == "tls"))
+        .cloned()
+        .expect("listener");
+    assert_eq!(l["tls"]["handshakes_tls12"], 1, "{l}");
+    assert_eq!(l["tls"]["failures"], 1, "{l}");
+    let left = l["certificates"][0]["expires_in_seconds"]
+        .as_i64()
+        .expect("expiry");
+    assert!(
+        left > 300 * 86_400,
+        "the local certificate is valid for about a year: {left}"
+    );
     app.shutdown().await;
 }
 
