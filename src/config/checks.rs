@@ -453,6 +453,13 @@ impl Cx<'_> {
                     v.strip_prefix('*').map_or(v.clone(), str::to_string),
                 ));
             }
+            if m.path_case_insensitive.is_some() && m.path_prefix.is_none() && m.path_regex.is_none() {
+                return Err(self.at(
+                    &r.name,
+                    &format!("{key}.match.path_case_insensitive"),
+                    "applies to `path_prefix` or `path_regex`, and this rule has neither",
+                ));
+            }
             if let Some(p) = &m.path_prefix {
                 if !p.get_ref().starts_with('/') {
                     return Err(self.at(
@@ -463,10 +470,16 @@ impl Cx<'_> {
                 }
                 let n = crate::firewall::path::normalize(p.get_ref())
                     .map_err(|e| self.at(p, &format!("{key}.match.path_prefix"), e.to_string()))?;
-                conditions.push(Condition::PathPrefix(n));
+                conditions.push(if m.path_case_insensitive == Some(true) {
+                    Condition::PathPrefixNoCase(n)
+                } else {
+                    Condition::PathPrefix(n)
+                });
             }
             let regex = |s: &Spanned<String>, k: &str| {
-                regex::Regex::new(s.get_ref())
+                regex::RegexBuilder::new(s.get_ref())
+                    .case_insensitive(m.path_case_insensitive == Some(true) && k == "path_regex")
+                    .build()
                     .map_err(|e| self.at(s, &format!("{key}.match.{k}"), format!("invalid regex: {e}")))
             };
             if let Some(p) = &m.path_regex {

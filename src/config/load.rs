@@ -181,6 +181,7 @@ impl Cx<'_> {
                 d.response_header,
             )?,
             client_idle: self.duration(&t.client_idle, "timeouts.client_idle", d.client_idle)?,
+            request_header: self.duration(&t.request_header, "timeouts.request_header", d.request_header)?,
             backend_idle: self.duration(&t.backend_idle, "timeouts.backend_idle", d.backend_idle)?,
             request: self.duration(&t.request, "timeouts.request", d.request)?,
             drain: self.duration(&t.drain, "timeouts.drain", d.drain)?,
@@ -687,12 +688,44 @@ impl Cx<'_> {
                     Some(parse_size(m.get_ref()).map_err(|e| self.at(m, &format!("{key}.max_body"), e))?)
                 }
             };
+            let upgrades = match &r.upgrades {
+                None => vec!["websocket".to_string()],
+                Some(list) => {
+                    let mut out = Vec::new();
+                    for p in list.get_ref() {
+                        let name = p.trim().to_ascii_lowercase();
+                        let k = format!("{key}.upgrades");
+                        if name.is_empty()
+                            || !name
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+                        {
+                            return Err(self.at(
+                                list,
+                                &k,
+                                format!("`{p}` is not a protocol name such as `websocket`"),
+                            ));
+                        }
+                        if name == "h2c" {
+                            return Err(self.at(
+                                list,
+                                &k,
+                                "an `h2c` upgrade would turn the connection into an HTTP/2 tunnel past every rule; \
+                                 use `protocol = \"h2c\"` on the pool to speak HTTP/2 to its servers",
+                            ));
+                        }
+                        out.push(name);
+                    }
+                    out
+                }
+            };
             out.push(model::Route {
                 listeners,
                 host,
                 path_prefix,
                 pool,
                 max_body,
+                upgrades,
             });
         }
         Ok(out)

@@ -151,6 +151,8 @@ pub struct Timeouts {
     /// A client connection waiting for (the whole header of) its next
     /// request, and a TLS handshake.
     pub client_idle: Duration,
+    /// From the first byte of a request to the end of its head; past it, 408.
+    pub request_header: Duration,
     /// A pooled backend connection unused for this long is closed.
     pub backend_idle: Duration,
     /// Whole request: from arrival to the end of the response header.
@@ -165,6 +167,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(3),
             response_header: Duration::from_secs(30),
             client_idle: Duration::from_secs(60),
+            request_header: Duration::from_secs(10),
             backend_idle: Duration::from_secs(55),
             request: Duration::from_secs(60),
             drain: Duration::from_secs(30),
@@ -308,6 +311,8 @@ pub struct Route {
     pub pool: usize,
     /// Largest request body (overrides the global limit).
     pub max_body: Option<u64>,
+    /// Upgrade protocols forwarded (lower-case names, without version).
+    pub upgrades: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

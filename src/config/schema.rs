@@ -80,6 +80,8 @@ pub struct RuleMatch {
     pub host: Option<Spanned<String>>,
     pub path_prefix: Option<Spanned<String>>,
     pub path_regex: Option<Spanned<String>>,
+    /// Match `path_prefix` and `path_regex` ignoring ASCII case (default false).
+    pub path_case_insensitive: Option<bool>,
     pub header: Option<HeaderMatch>,
     pub query: Option<QueryMatch>,
     pub client: Option<Spanned<Vec<String>>>,
@@ -270,6 +272,8 @@ pub struct Timeouts {
     pub connect: Option<Spanned<String>>,
     pub response_header: Option<Spanned<String>>,
     pub client_idle: Option<Spanned<String>>,
+    /// From a request's first byte to the end of its head (default "10s").
+    pub request_header: Option<Spanned<String>>,
     pub backend_idle: Option<Spanned<String>>,
     pub request: Option<Spanned<String>>,
     pub drain: Option<Spanned<String>>,
@@ -426,6 +430,9 @@ pub struct Route {
     pub pool: Spanned<String>,
     /// Largest request body for this route (overrides `[limits] max_body`).
     pub max_body: Option<Spanned<String>>,
+    /// Protocols a client may switch to with `Upgrade` (default `["websocket"]`;
+    /// `[]` forwards no upgrade). Any other `Upgrade` is stripped.
+    pub upgrades: Option<Spanned<Vec<String>>>,
 }
 
 /// `[[origin]]`: a built-in static web server.

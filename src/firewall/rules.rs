@@ -31,6 +31,9 @@ pub enum Condition {
     /// Lower-case exact host, or `.suffix` for `*.suffix`.
     Host(String),
     PathPrefix(String),
+    /// A prefix compared ignoring ASCII case (for case-insensitive backends).
+    PathPrefixNoCase(String),
+    /// With `path_case_insensitive`, compiled case-insensitive.
     PathRegex(Regex),
     Header {
         name: HeaderName,
@@ -184,6 +187,11 @@ fn matches(c: &Condition, v: &RequestView<'_>) -> bool {
             None => v.host == h,
         },
         Condition::PathPrefix(p) => v.path.starts_with(p.as_str()),
+        Condition::PathPrefixNoCase(p) => v
+            .path
+            .as_bytes()
+            .get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes())),
         Condition::PathRegex(r) => r.is_match(v.path),
         Condition::Header { name, test } => {
             let mut values = v.headers.get_all(name).iter();
@@ -355,5 +363,48 @@ mod tests {
             ),
             "GET is not POST"
         );
+        assert!(
+            matches!(
+                evaluate(&rules, &view("/ADMIN/x", "192.0.2.1", empty, None)),
+                Verdict::Pass
+            ),
+            "a case-sensitive prefix does not match another case"
+        );
+    }
+
+    #[test]
+    fn case_insensitive_prefixes_match_any_case() {
+        let rules = vec![rule(
+            "admin",
+            vec![Condition::PathPrefixNoCase("/admin".into())],
+            deny(),
+        )];
+        static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(HeaderMap::new);
+        for (path, denied) in [
+            ("/admin", true),
+            ("/ADMIN/x", true),
+            ("/AdMiN", true),
+            ("/adm", false),
+            ("/", false),
+            ("/other/admin", false),
+            ("/\u{e9}dmin", false),
+        ] {
+            let v = RequestView {
+                method: &Method::GET,
+                host: "a.test",
+                path,
+                query: None,
+                headers: empty,
+                client: "192.0.2.1".parse().expect("ip"),
+                sni: None,
+                route: "-",
+            };
+            assert_eq!(
+                matches!(evaluate(&rules, &v), Verdict::Reject { .. }),
+                denied,
+                "{path}"
+            );
+        }
     }
 }

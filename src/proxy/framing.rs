@@ -14,14 +14,30 @@
 //! Pipelined requests that arrive in the same read as an earlier body are
 //! not inspected; hyper's own handling (Transfer-Encoding wins, the
 //! connection closes) still applies to them.
+//!
+//! The same watch enforces `timeouts.request_header`: from the first byte
+//! of a head to its blank line. When it passes, the watch writes a `408`
+//! itself and ends the stream, so hyper closes the connection. (hyper's own
+//! header timeout, set to `client_idle`, runs from the moment it waits for
+//! a head, so it bounds idle keep-alive time and closes without an answer.)
+//! A response being written restarts the measure, so that a request body
+//! still arriving while its response streams is never taken for a slow
+//! head.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// What a client gets when its head takes longer than `request_header`.
+const TIMEOUT_ANSWER: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n\r\nthe request head came too slowly\n";
 
 /// Set when the current request head was ambiguous.
 #[derive(Debug, Default)]
@@ -44,10 +60,18 @@ pub struct FramingWatch<I> {
     empty_line: bool,
     /// Bits: 1 = Content-Length seen, 2 = Transfer-Encoding seen.
     seen: u8,
+    /// `timeouts.request_header`.
+    head_timeout: Duration,
+    /// When the current head must be complete; None until its first byte.
+    head_deadline: Option<Instant>,
+    /// Armed only while a started head waits for more bytes.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// The head timed out: bytes of [`TIMEOUT_ANSWER`] written so far.
+    answering: Option<usize>,
 }
 
 impl<I> FramingWatch<I> {
-    pub fn new(inner: I, flag: Arc<FramingFlag>) -> Self {
+    pub fn new(inner: I, flag: Arc<FramingFlag>, head_timeout: Duration) -> Self {
         FramingWatch {
             inner,
             flag,
@@ -55,11 +79,16 @@ impl<I> FramingWatch<I> {
             line_start: true,
             empty_line: false,
             seen: 0,
+            head_timeout,
+            head_deadline: None,
+            timer: None,
+            answering: None,
         }
     }
 
     /// A response is being written: the next bytes read start a new head.
     fn expect_head(&mut self) {
+        self.head_deadline = None;
         if !self.in_head {
             self.in_head = true;
             self.line_start = true;
@@ -85,6 +114,7 @@ impl<I> FramingWatch<I> {
                         self.flag.0.store(true, Ordering::Relaxed);
                     }
                     self.in_head = false;
+                    self.head_deadline = None;
                     return;
                 }
                 b'\n' => self.line_start = true,
@@ -99,17 +129,79 @@ fn starts_with_ci(hay: &[u8], needle: &[u8]) -> bool {
     hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle)
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for FramingWatch<I> {
+impl<I: AsyncWrite + Unpin> FramingWatch<I> {
+    /// Writes the 408 (best effort), then reports the end of the stream.
+    fn poll_answer(&mut self, cx: &mut Context<'_>, mut written: usize) -> Poll<io::Result<()>> {
+        let give_up = self
+            .timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        while written < TIMEOUT_ANSWER.len() && !give_up {
+            match Pin::new(&mut self.inner).poll_write(cx, &TIMEOUT_ANSWER[written..]) {
+                Poll::Ready(Ok(n)) if n > 0 => written += n,
+                Poll::Ready(_) => break,
+                Poll::Pending => {
+                    self.answering = Some(written);
+                    return Poll::Pending;
+                }
+            }
+        }
+        if !give_up && Pin::new(&mut self.inner).poll_flush(cx).is_pending() {
+            self.answering = Some(TIMEOUT_ANSWER.len());
+            return Poll::Pending;
+        }
+        self.answering = Some(TIMEOUT_ANSWER.len());
+        self.timer = None;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reading is pending: is the head that started out of time?
+    fn head_timed_out(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.head_deadline.filter(|_| self.in_head) else {
+            return false;
+        };
+        let timer = match &mut self.timer {
+            Some(t) => {
+                if t.deadline() != deadline {
+                    t.as_mut().reset(deadline);
+                }
+                t
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        timer.as_mut().poll(cx).is_ready()
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingWatch<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if let Some(written) = this.answering {
+            return this.poll_answer(cx, written);
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if this.in_head && matches!(r, Poll::Ready(Ok(()))) {
-            this.scan(&buf.filled()[before..]);
+        match r {
+            Poll::Ready(Ok(())) if this.in_head => {
+                let got = &buf.filled()[before..];
+                if !got.is_empty() && this.head_deadline.is_none() {
+                    this.head_deadline = Some(Instant::now() + this.head_timeout);
+                }
+                this.scan(got);
+            }
+            Poll::Pending if this.head_timed_out(cx) => {
+                tracing::debug!(after = ?this.head_timeout, "request head too slow: 408");
+                // A short grace for the answer itself, then the stream ends.
+                if let Some(t) = &mut this.timer {
+                    t.as_mut().reset(Instant::now() + Duration::from_secs(1));
+                }
+                return this.poll_answer(cx, 0);
+            }
+            _ => {}
         }
         r
     }
@@ -149,7 +241,7 @@ mod tests {
 
     fn scan_all(parts: &[&[u8]]) -> (bool, bool) {
         let flag = Arc::new(FramingFlag::default());
-        let mut w = FramingWatch::new((), flag.clone());
+        let mut w = FramingWatch::new((), flag.clone(), Duration::from_secs(10));
         for p in parts {
             w.scan(p);
         }

@@ -33,10 +33,12 @@ pub fn forwarded_client(h: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAdd
 }
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// Only meaningful with an `h2c` upgrade, which is never forwarded.
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// The fixed hop-by-hop set; `Upgrade` is handled by the caller because a
 /// WebSocket handshake must carry it through.
-const HOP_BY_HOP: [HeaderName; 7] = [
+const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -44,6 +46,7 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::PROXY_AUTHORIZATION,
     header::TE,
     header::TRAILER,
+    HTTP2_SETTINGS,
 ];
 
 /// Removes hop-by-hop headers, and every header the `Connection` header
@@ -82,13 +85,44 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Is this an HTTP/1.1 upgrade request (such as a WebSocket handshake)?
-pub fn wants_upgrade(h: &HeaderMap) -> bool {
-    h.contains_key(header::UPGRADE)
-        && h.get_all(header::CONNECTION).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+/// Decides an HTTP/1.1 upgrade request: true when `Connection` names
+/// `upgrade` and `Upgrade` offers at least one protocol of `allowed`
+/// (lower-case names; a protocol's `/version` is ignored when matching).
+/// `Upgrade` is then rewritten to the allowed offers only; the caller strips
+/// it (and everything else hop-by-hop) when this returns false, so that
+/// such a request goes on as a plain request (the `h2c` smuggling defence).
+pub fn allowed_upgrade(h: &mut HeaderMap, allowed: &[String]) -> bool {
+    if !h.contains_key(header::UPGRADE) {
+        return false;
+    }
+    let asked = h.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+    });
+    if !asked || allowed.is_empty() {
+        return false;
+    }
+    let mut offers = h
+        .get_all(header::UPGRADE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|p| {
+            let name = p.split(|&b| b == b'/').next().unwrap_or_default();
+            allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(name))
         })
+        .peekable();
+    if offers.peek().is_none() {
+        return false;
+    }
+    let kept: Vec<u8> = offers.collect::<Vec<_>>().join(&b", "[..]);
+    match HeaderValue::from_bytes(&kept) {
+        Ok(v) => {
+            h.insert(header::UPGRADE, v);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// The forwarding header values of one client connection, built once per
@@ -255,6 +289,38 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn only_allowed_upgrades_pass() {
+        let ws = ["websocket".to_string()];
+        let offer = |conn: &'static str, up: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONNECTION, HeaderValue::from_static(conn));
+            h.insert(header::UPGRADE, HeaderValue::from_static(up));
+            h.insert(HTTP2_SETTINGS, HeaderValue::from_static("AAMAAABkAAQAAP__"));
+            h
+        };
+        for (conn, up) in [
+            ("Upgrade, HTTP2-Settings", "h2c"),
+            ("HTTP2-Settings, upgrade", "H2C"),
+            ("keep-alive, UPGRADE , http2-settings", "h2c"),
+        ] {
+            let mut h = offer(conn, up);
+            assert!(!allowed_upgrade(&mut h, &ws), "{conn} / {up}");
+            strip_hop_by_hop(&mut h, false);
+            assert!(h.is_empty(), "{conn} / {up}: {h:?}");
+        }
+        let mut h = offer("Upgrade", "h2c, WebSocket/13, foo");
+        assert!(allowed_upgrade(&mut h, &ws));
+        assert_eq!(h[header::UPGRADE], "WebSocket/13");
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h[header::UPGRADE], "WebSocket/13");
+        assert_eq!(h[header::CONNECTION], "upgrade");
+        assert!(h.get(HTTP2_SETTINGS).is_none());
+        // `Upgrade` without `Connection: upgrade` is no upgrade; nor is an empty allow-list.
+        assert!(!allowed_upgrade(&mut offer("keep-alive", "websocket"), &ws));
+        assert!(!allowed_upgrade(&mut offer("upgrade", "websocket"), &[]));
     }
 
     #[test]

@@ -234,7 +234,10 @@ async fn forward<'rt>(
     seen.route = Some(route_stats);
     let pool = &rt.pools[pool_idx];
     // 5. rewrite the request for the backend.
-    let upgrade = req.version() == Version::HTTP_11 && headers::wants_upgrade(req.headers());
+    // Upgrades: only to protocols the route allows (never h2c); any other
+    // `Upgrade` is stripped below and the request goes on as a plain one.
+    let upgrade =
+        req.version() == Version::HTTP_11 && headers::allowed_upgrade(req.headers_mut(), hit.upgrades);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
@@ -320,6 +323,14 @@ async fn forward<'rt>(
     };
     // 8. rewrite the response; relay the upgraded connection if any.
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching && !upgrade {
+        // A switch nobody asked for (or that was not forwarded) would leave
+        // the client speaking HTTP to a tunnel.
+        return Err(ProxyError::BadResponse {
+            server: server.name.clone(),
+            what: "101 Switching Protocols to a request that asked for no upgrade",
+        });
+    }
     headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
     resp.headers_mut().insert(X_REQUEST_ID, rid.clone());
     if let Some(hsts) = &l.hsts {

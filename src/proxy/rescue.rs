@@ -50,6 +50,8 @@ pub enum ProxyError {
     ConnectTimeout { server: String, after: Duration },
     #[error("backend `{server}` sent no response header within {after:?}")]
     ResponseTimeout { server: String, after: Duration },
+    #[error("backend `{server}` sent an invalid response: {what}")]
+    BadResponse { server: String, what: &'static str },
     #[error("backend `{server}` failed: {source}")]
     Upstream {
         server: String,
@@ -85,7 +87,9 @@ impl ProxyError {
             ProxyError::Denied { status, .. } => *status,
             ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::NoServer(_) | ProxyError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect { .. } | ProxyError::Upstream { .. } | ProxyError::BadResponse { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             ProxyError::ConnectTimeout { .. } | ProxyError::ResponseTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }

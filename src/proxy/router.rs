@@ -16,6 +16,7 @@ struct Entry {
     key: String,
     stats: Arc<RequestStats>,
     max_body: Option<u64>,
+    upgrades: Box<[String]>,
 }
 
 /// The route a request matched.
@@ -27,6 +28,8 @@ pub struct Hit<'a> {
     pub key: &'a str,
     /// The route's own body limit, if it has one.
     pub max_body: Option<u64>,
+    /// Upgrade protocols the route forwards (lower-case names).
+    pub upgrades: &'a [String],
 }
 
 /// A route's key in metrics: `host/path -> pool` (`*` for any host).
@@ -62,6 +65,7 @@ impl Router {
                 key: route_key(r, pool_names.get(r.pool).copied().unwrap_or("?")),
                 stats: store.route(&route_key(r, pool_names.get(r.pool).copied().unwrap_or("?"))),
                 max_body: r.max_body,
+                upgrades: r.upgrades.clone().into_boxed_slice(),
             })
             .collect();
         entries.sort_by_key(|e| {
@@ -91,6 +95,7 @@ impl Router {
                 stats: &e.stats,
                 key: e.key.as_str(),
                 max_body: e.max_body,
+                upgrades: &e.upgrades,
             })
     }
 }
@@ -142,6 +147,7 @@ mod tests {
             path_prefix: prefix.to_string(),
             pool,
             max_body: None,
+            upgrades: vec!["websocket".into()],
         }
     }
 

@@ -2,11 +2,18 @@
 //! plain listeners and on TLS when ALPN did not pick `h2`, HTTP/2 when it
 //! did. Each connection is registered with the drain so
 //! that a drain lets requests in flight finish (and sends HTTP/2 GOAWAY).
+//!
+//! Idle limits: an HTTP/1.1 connection waits at most `client_idle` for a
+//! request head to complete, and a started head at most `request_header`
+//! (408, see [`super::framing`]); an HTTP/2 connection with no request in
+//! flight for `client_idle` gets GOAWAY and closes.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
@@ -24,7 +31,8 @@ use crate::serve_gracefully;
 pub struct Builders {
     h1: http1::Builder,
     h2: http2::Builder<TokioExecutor>,
-    client_idle: std::time::Duration,
+    client_idle: Duration,
+    request_header: Duration,
 }
 
 impl Builders {
@@ -34,8 +42,13 @@ impl Builders {
             .keep_alive(true)
             // Oversized heads get 431 from hyper.
             .max_headers(l.max_headers)
-            .max_buf_size(l.max_header_bytes)
-            // Covers both an idle keep-alive wait and a slow header.
+            // The whole head (request line, headers, blank line): a head
+            // that arrived in one read is measured too, not only one that
+            // overflows the read buffer.
+            .max_header_size(l.max_header_bytes)
+            .max_buf_size(l.max_header_bytes.max(8192))
+            // Runs from the moment hyper waits for a head: bounds idle
+            // keep-alive time; a started head has `request_header` (framing.rs).
             .header_read_timeout(t.client_idle);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
@@ -48,6 +61,7 @@ impl Builders {
             h1,
             h2,
             client_idle: t.client_idle,
+            request_header: t.request_header,
         }
     }
 
@@ -64,12 +78,7 @@ where
 {
     let flag = cx.framing.clone();
     let res = if h2 {
-        // hyper spawns every HTTP/2 stream as a task of its own.
-        let svc = service_fn(move |req| {
-            let cx = cx.clone();
-            async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) }
-        });
-        serve_gracefully!(b.h2.serve_connection(TokioIo::new(io), svc), watch)
+        serve_h2(io, cx, b, watch).await
     } else {
         // hyper's HTTP/1.1 server keeps a slot the size of the service's
         // future for every connection, idle or not: a boxed future keeps
@@ -81,12 +90,75 @@ where
                 Box::pin(async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) })
             },
         );
-        let io = TokioIo::new(FramingWatch::new(io, flag));
+        let io = TokioIo::new(FramingWatch::new(io, flag, b.request_header));
         serve_gracefully!(b.h1.serve_connection(io, svc).with_upgrades(), watch)
     };
     if let Err(e) = res {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
+}
+
+/// Requests in flight on one HTTP/2 connection, and when the last ended.
+#[derive(Debug, Default)]
+struct Activity {
+    open: AtomicUsize,
+    /// Milliseconds since `base` when the connection was last busy.
+    last: AtomicU64,
+}
+
+/// Marks a request in flight until dropped.
+struct Busy<'a>(&'a Activity, tokio::time::Instant);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.1.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last.store(ms, Ordering::Relaxed);
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// HTTP/2: hyper spawns every stream as a task of its own. With no request
+/// in flight for `client_idle`, the connection gets GOAWAY (streams already
+/// answered finish sending) and closes.
+async fn serve_h2<I>(io: I, cx: Arc<ConnCtx>, b: &Builders, mut watch: DrainWatch) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let base = tokio::time::Instant::now();
+    let activity = Arc::new(Activity::default());
+    let act = activity.clone();
+    let svc = service_fn(move |req| {
+        let (cx, act) = (cx.clone(), act.clone());
+        act.open.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let _busy = Busy(&act, base);
+            Ok::<_, Infallible>(pipeline::handle(req, cx).await)
+        }
+    });
+    let conn = b.h2.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let idle = b.client_idle;
+    loop {
+        let last = base + Duration::from_millis(activity.last.load(Ordering::Relaxed));
+        let deadline = if activity.open.load(Ordering::Relaxed) > 0 {
+            tokio::time::Instant::now() + idle
+        } else {
+            last + idle
+        };
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            _ = watch.signalled() => break,
+            _ = tokio::time::sleep_until(deadline) => {
+                let quiet = base + Duration::from_millis(activity.last.load(Ordering::Relaxed));
+                if activity.open.load(Ordering::Relaxed) == 0 && quiet.elapsed() >= idle {
+                    tracing::debug!(after = ?idle, "idle HTTP/2 connection: GOAWAY");
+                    break;
+                }
+            }
+        }
+    }
+    conn.as_mut().graceful_shutdown();
+    conn.await
 }
 
 /// Serves one connection to a built-in origin (static site), HTTP/1.1.
