@@ -126,6 +126,7 @@ impl App {
         self.builders
             .store(Arc::new(Builders::new(&effective.timeouts, &effective.limits)));
         self.runtime.store(Arc::new(rt));
+        crate::proxy::retire_gone(&prev, &self.runtime.load());
         st.health.reconcile(&self.runtime.load());
 
         report.listeners_kept = kept.iter().map(|h| h.name.clone()).collect();
@@ -289,6 +290,7 @@ impl App {
         let rt = Runtime::build(&effective, &st.bindings, Some(&prev));
         apply_drained(&rt, &st.changes);
         self.runtime.store(Arc::new(rt));
+        crate::proxy::retire_gone(&prev, &self.runtime.load());
         st.health.reconcile(&self.runtime.load());
         self.save(st)
     }

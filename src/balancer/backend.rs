@@ -27,6 +27,9 @@ pub struct Backend {
     latency: PeakEwma,
     /// Origin of the latency estimate's clock.
     born: Instant,
+    /// Raised when the server leaves the running configuration, so that
+    /// its pooled connections close.
+    retired: tokio::sync::watch::Sender<bool>,
 }
 
 impl Backend {
@@ -46,7 +49,19 @@ impl Backend {
             in_flight: AtomicU32::new(0),
             latency: PeakEwma::new(),
             born: Instant::now(),
+            retired: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// The server has left the running configuration (removed, or replaced
+    /// by a reload): connections kept open for it should close.
+    pub fn retire(&self) {
+        self.retired.send_replace(true);
+    }
+
+    /// Resolves `changed`/`wait_for` when [`Self::retire`] is called.
+    pub fn retirement(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.retired.subscribe()
     }
 
     pub fn weight(&self) -> u32 {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 
 use super::rescue::ProxyError;
-use super::upstream::{self, SendError, Target, UpBody};
+use super::upstream::{self, PooledBody, SendError, Target, UpBody};
 use super::{PoolRt, Runtime};
 use crate::balancer::{Backend, Health, PickInput, RequestGuard};
 use crate::body::Body;
@@ -113,6 +113,7 @@ pub async fn send(
         let t = &rt.timeouts;
         let target = Target {
             server: &server.name,
+            backend: &server,
             addr: server.addr,
             connect_timeout: t.connect,
             idle_timeout: t.backend_idle,
@@ -126,9 +127,18 @@ pub async fn send(
                 .map(|r| {
                     r.map(|resp| resp.map(|b| Body::Upstream(b.with_in_flight(InFlight { _server: guard }))))
                 }),
+            // One stream of a shared connection: nothing to pool, but the
+            // server's and the pool's in-flight counts last until the
+            // response body ends, as for HTTP/1.1.
             UpstreamProtocol::H2c => tokio::time::timeout(limit, upstream::send_h2(target, req))
                 .await
-                .map(|r| r.map(|resp| resp.map(Body::Incoming))),
+                .map(|r| {
+                    r.map(|resp| {
+                        resp.map(|b| {
+                            Body::Upstream(PooledBody::stream(b).with_in_flight(InFlight { _server: guard }))
+                        })
+                    })
+                }),
         };
         match sent {
             Err(_) => {

@@ -265,6 +265,22 @@ fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
     }
 }
 
+/// Retires the servers of `prev` that `next` no longer runs (removed, or
+/// replaced by a reload), so that connections kept open for them close.
+pub fn retire_gone(prev: &Runtime, next: &Runtime) {
+    for p in &prev.pools {
+        for s in p.balancer.servers() {
+            let kept = next
+                .pools
+                .iter()
+                .any(|np| np.balancer.servers().iter().any(|n| Arc::ptr_eq(n, s)));
+            if !kept {
+                s.retire();
+            }
+        }
+    }
+}
+
 /// What a connection task knows about its connection.
 #[derive(Debug)]
 pub struct ConnCtx {

@@ -7,13 +7,23 @@
 //! body has been read to the end ([`PooledBody`]); a body dropped early
 //! closes the connection, since unread bytes would corrupt the next
 //! response.
+//!
+//! Each HTTP/1.1 connection's task also watches it while it is pooled: it
+//! closes the connection after `backend_idle` unused, at once when the
+//! backend closes it (hyper reads while idle), and when its server leaves
+//! the running configuration ([`Backend::retire`]; a connection busy then is
+//! closed when its response ends instead of going back to the pool). A
+//! [`Slot`] shared by the task and the pool entry decides who wins when the
+//! task closes a connection that a request is taking out at that moment.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -26,6 +36,7 @@ use tokio::net::TcpStream;
 use super::attempt::InFlight;
 use super::budget::PoolGuard;
 use super::rescue::ProxyError;
+use crate::balancer::{clock_ms, Backend};
 
 type H1Sender = http1::SendRequest<UpBody>;
 type H2Sender = http2::SendRequest<UpBody>;
@@ -108,20 +119,74 @@ impl SendError {
     }
 }
 
+/// A pooled connection's state, shared with its connection task.
+#[derive(Debug, Default)]
+struct Slot {
+    /// [`BUSY`], [`CLOSED`], or when it went idle (`clock_ms`).
+    idle_since: AtomicU64,
+    /// Its server left the configuration: do not pool it again.
+    retired: AtomicBool,
+}
+
+const BUSY: u64 = u64::MAX;
+const CLOSED: u64 = u64::MAX - 1;
+
+impl Slot {
+    fn busy() -> Self {
+        Slot {
+            idle_since: AtomicU64::new(BUSY),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes the connection out of the pool; false if its task closed it.
+    fn take(&self) -> bool {
+        self.idle_since.swap(BUSY, Ordering::AcqRel) != CLOSED
+    }
+
+    fn set_idle(&self) {
+        self.idle_since.store(clock_ms(), Ordering::Release);
+    }
+
+    /// Marks an idle connection closed (idle for at least `min_ms`); false
+    /// when it is busy or was taken meanwhile.
+    fn close_if_idle(&self, min_ms: u64) -> bool {
+        let t = self.idle_since.load(Ordering::Acquire);
+        t != BUSY
+            && t != CLOSED
+            && clock_ms().saturating_sub(t) >= min_ms
+            && self
+                .idle_since
+                .compare_exchange(t, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// How long until an idle connection has been idle for `idle_ms`.
+    fn until_idle_limit(&self, idle_ms: u64) -> u64 {
+        match self.idle_since.load(Ordering::Acquire) {
+            BUSY | CLOSED => idle_ms,
+            t => (t + idle_ms).saturating_sub(clock_ms()).max(1),
+        }
+    }
+}
+
 struct Idle {
     sender: H1Sender,
-    since: Instant,
+    slot: Arc<Slot>,
 }
 
 thread_local! {
     static H1_IDLE: RefCell<HashMap<SocketAddr, Vec<Idle>>> = RefCell::new(HashMap::new());
     static H2_CONNS: RefCell<HashMap<SocketAddr, H2Sender>> = RefCell::new(HashMap::new());
+    /// Check-ins since the last sweep of closed entries.
+    static CHECKINS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Where and how to reach one backend for one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub server: &'a str,
+    pub backend: &'a Backend,
     pub addr: SocketAddr,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
@@ -134,12 +199,12 @@ pub async fn send_h1(t: Target<'_>, mut req: Request<UpBody>) -> Result<Response
     // Reuse the most recently idled connection first; a connection the
     // backend closed meanwhile hands the request back untouched, so it
     // can go out on the next one.
-    while let Some(mut sender) = checkout(t.addr, t.idle_timeout) {
+    while let Some((mut sender, slot)) = checkout(t.addr) {
         if sender.ready().await.is_err() {
             continue;
         }
         match sender.try_send_request(req).await {
-            Ok(resp) => return Ok(wrap(resp, sender, t)),
+            Ok(resp) => return Ok(wrap(resp, sender, slot, t)),
             Err(mut e) => match e.take_message() {
                 Some(r) => req = r,
                 None => return Err(SendError::upstream(t.server, e.into_error())),
@@ -148,7 +213,7 @@ pub async fn send_h1(t: Target<'_>, mut req: Request<UpBody>) -> Result<Response
     }
     // New connections are the cold path: boxing it keeps the per-request
     // future small.
-    let mut sender = match Box::pin(connect_h1(t)).await {
+    let (mut sender, slot) = match Box::pin(connect_h1(t)).await {
         Ok(s) => s,
         Err(e) => return Err(SendError::unsent(e, req)),
     };
@@ -163,7 +228,7 @@ pub async fn send_h1(t: Target<'_>, mut req: Request<UpBody>) -> Result<Response
         .try_send_request(req)
         .await
         .map_err(|e| failed_try(t.server, e))?;
-    Ok(wrap(resp, sender, t))
+    Ok(wrap(resp, sender, slot, t))
 }
 
 /// Sends a request over this thread's HTTP/2 connection to the server.
@@ -220,31 +285,43 @@ async fn connect_h2(t: Target<'_>) -> Result<H2Sender, ProxyError> {
     Ok(sender)
 }
 
-fn checkout(addr: SocketAddr, idle_timeout: Duration) -> Option<H1Sender> {
+fn checkout(addr: SocketAddr) -> Option<(H1Sender, Arc<Slot>)> {
     H1_IDLE.with(|m| {
         let mut m = m.borrow_mut();
         let list = m.get_mut(&addr)?;
         while let Some(idle) = list.pop() {
-            if !idle.sender.is_closed() && idle.since.elapsed() < idle_timeout {
-                return Some(idle.sender);
+            if idle.slot.take() && !idle.sender.is_closed() {
+                return Some((idle.sender, idle.slot));
             }
         }
         None
     })
 }
 
-fn checkin(addr: SocketAddr, sender: H1Sender, max_idle: usize) {
-    if sender.is_closed() {
+fn checkin(addr: SocketAddr, sender: H1Sender, slot: Arc<Slot>, max_idle: usize) {
+    // A connection not pooled is dropped here: its task then ends.
+    if sender.is_closed() || slot.retired.load(Ordering::Acquire) {
         return;
     }
     H1_IDLE.with(|m| {
         let mut m = m.borrow_mut();
+        let sweep = CHECKINS.with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            n % 1024 == 0
+        });
+        if sweep {
+            // Entries whose connection closed (idle limit, backend gone,
+            // server retired), and the lists of servers left with none.
+            m.retain(|_, list| {
+                list.retain(|i| !i.sender.is_closed());
+                !list.is_empty()
+            });
+        }
         let list = m.entry(addr).or_default();
         if list.len() < max_idle {
-            list.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
+            slot.set_idle();
+            list.push(Idle { sender, slot });
         }
     });
 }
@@ -266,7 +343,7 @@ async fn connect_tcp(t: Target<'_>) -> Result<TcpStream, ProxyError> {
     Ok(stream)
 }
 
-async fn connect_h1(t: Target<'_>) -> Result<H1Sender, ProxyError> {
+async fn connect_h1(t: Target<'_>) -> Result<(H1Sender, Arc<Slot>), ProxyError> {
     let stream = connect_tcp(t).await?;
     let (sender, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
@@ -275,19 +352,50 @@ async fn connect_h1(t: Target<'_>) -> Result<H1Sender, ProxyError> {
             server: t.server.to_string(),
             source,
         })?;
+    let slot = Arc::new(Slot::busy());
+    let watched = slot.clone();
+    let mut retirement = t.backend.retirement();
+    let idle_ms = u64::try_from(t.idle_timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "backend connection ended");
+        let conn = conn.with_upgrades();
+        tokio::pin!(conn);
+        let mut retired = false;
+        loop {
+            let wait = Duration::from_millis(watched.until_idle_limit(idle_ms));
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "backend connection ended");
+                    }
+                    return;
+                }
+                () = tokio::time::sleep(wait) => {
+                    if watched.close_if_idle(idle_ms) {
+                        tracing::debug!("idle backend connection closed after backend_idle");
+                        return;
+                    }
+                }
+                r = retirement.wait_for(|r| *r), if !retired => {
+                    retired = true;
+                    watched.retired.store(true, Ordering::Release);
+                    // Idle now: close. Busy: closed when its response ends.
+                    if r.is_err() || watched.close_if_idle(0) {
+                        return;
+                    }
+                }
+            }
         }
     });
-    Ok(sender)
+    Ok((sender, slot))
 }
 
-fn wrap(resp: Response<Incoming>, sender: H1Sender, t: Target<'_>) -> Response<PooledBody> {
+fn wrap(resp: Response<Incoming>, sender: H1Sender, slot: Arc<Slot>, t: Target<'_>) -> Response<PooledBody> {
     let (parts, body) = resp.into_parts();
     let pooled = PooledBody {
         inner: body,
-        back: Some((sender, t.addr, t.max_idle)),
+        back: Some((sender, slot, t.addr, t.max_idle)),
         in_flight: None,
         pool_guard: None,
     };
@@ -298,7 +406,7 @@ fn wrap(resp: Response<Incoming>, sender: H1Sender, t: Target<'_>) -> Response<P
 /// it has been read to the end.
 pub struct PooledBody {
     inner: Incoming,
-    back: Option<(H1Sender, SocketAddr, usize)>,
+    back: Option<(H1Sender, Arc<Slot>, SocketAddr, usize)>,
     /// Keeps the server's (and pool's) in-flight counts up until the body is done.
     in_flight: Option<InFlight>,
     pool_guard: Option<PoolGuard>,
@@ -313,6 +421,17 @@ impl std::fmt::Debug for PooledBody {
 }
 
 impl PooledBody {
+    /// A body on a connection that is not pooled (an HTTP/2 stream): it
+    /// only carries the in-flight accounting.
+    pub fn stream(inner: Incoming) -> Self {
+        PooledBody {
+            inner,
+            back: None,
+            in_flight: None,
+            pool_guard: None,
+        }
+    }
+
     /// Ties the server's in-flight accounting to this body's life.
     pub fn with_in_flight(mut self, f: InFlight) -> Self {
         self.in_flight = Some(f);
@@ -325,8 +444,8 @@ impl PooledBody {
     }
 
     fn release(&mut self) {
-        if let Some((sender, addr, max)) = self.back.take() {
-            checkin(addr, sender, max);
+        if let Some((sender, slot, addr, max)) = self.back.take() {
+            checkin(addr, sender, slot, max);
         }
     }
 }

@@ -14,3 +14,4 @@ mod monitor;
 mod proxy;
 mod streaming;
 mod tls;
+mod upstream;
