@@ -75,6 +75,7 @@ impl App {
             stats: st.bindings.stats.clone(),
             bans: st.bindings.bans.clone(),
             events: st.bindings.events.clone(),
+            limiters: st.bindings.limiters.clone(),
             access_log,
             ..Default::default()
         };

@@ -39,7 +39,7 @@ impl ConnLimits {
     /// Admits a new connection from `ip`, or refuses it.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
         if let Some(r) = &self.rate {
-            if r.check(&ip.to_string()).is_err() {
+            if r.check(&super::ratelimit::RateKey::ip(ip)).is_err() {
                 self.refused.fetch_add(1, Relaxed);
                 return None;
             }

@@ -2,9 +2,23 @@
 //! or a combination (`governor`'s GCRA). Memory stays bounded: when a
 //! limiter holds more than `MAX_KEYS` keys, the ones whose buckets are full
 //! again are evicted.
+//!
+//! A key is a [`RateKey`]: the client address when the rule counts by it,
+//! plus a 64-bit digest of the other parts (header value, route) under a
+//! per-process random key, so that checking a request allocates nothing.
+//! Two values whose digests collide share a bucket; with a random 64-bit
+//! key that is as unlikely as guessing it.
+//!
+//! [`LimiterStore`] keeps one limiter per rule, shared by every listener the
+//! rule covers and kept across reloads and runtime changes while the
+//! rule's rate, burst and key stay the same.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -15,10 +29,54 @@ use governor::{Quota, RateLimiter};
 /// More keys than this trigger an eviction of idle ones.
 const MAX_KEYS: usize = 100_000;
 
+/// What a bucket is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateKey {
+    pub ip: Option<IpAddr>,
+    /// Digest of the other key parts (0 when there are none).
+    pub digest: u64,
+}
+
+impl RateKey {
+    pub fn ip(ip: IpAddr) -> Self {
+        RateKey {
+            ip: Some(ip),
+            digest: 0,
+        }
+    }
+}
+
+/// Builds [`RateKey::digest`]s with this process's random key.
+#[derive(Debug)]
+pub struct Digest(std::collections::hash_map::DefaultHasher);
+
+impl Digest {
+    pub fn new() -> Self {
+        static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+        Digest(SEED.get_or_init(Default::default).build_hasher())
+    }
+
+    /// Adds one part; `tag` keeps parts of different kinds apart.
+    pub fn part(&mut self, tag: u8, bytes: &[u8]) {
+        tag.hash(&mut self.0);
+        bytes.hash(&mut self.0);
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
+impl Default for Digest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// One rule's limiter.
 #[derive(Debug)]
 pub struct Limiter<C: Clock = DefaultClock> {
-    inner: RateLimiter<String, DashMapStateStore<String>, C, NoOpMiddleware<C::Instant>>,
+    inner: RateLimiter<RateKey, DashMapStateStore<RateKey>, C, NoOpMiddleware<C::Instant>>,
     clock: C,
     checks: AtomicU64,
 }
@@ -40,13 +98,13 @@ impl<C: Clock + Clone> Limiter<C> {
     }
 
     /// Takes a token for `key`, or says how long until one is free.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    pub fn check(&self, key: &RateKey) -> Result<(), Duration> {
         if self.checks.fetch_add(1, Relaxed) % 4096 == 4095 && self.inner.len() > MAX_KEYS {
             self.inner.retain_recent();
             self.inner.shrink_to_fit();
         }
         self.inner
-            .check_key(&key.to_string())
+            .check_key(key)
             .map(|_| ())
             .map_err(|not| not.wait_time_from(self.clock.now()))
     }
@@ -66,10 +124,90 @@ impl<C: Clock + Clone> Limiter<C> {
     }
 }
 
+/// What makes two rule limiters the same: rate, burst and key.
+pub type Spec = (NonZeroU32, NonZeroU32, String);
+
+/// One limiter per rule name, kept while its [`Spec`] stays the same.
+#[derive(Debug, Default)]
+pub struct LimiterStore {
+    by_rule: Mutex<HashMap<String, (Spec, Arc<Limiter>)>>,
+}
+
+impl LimiterStore {
+    /// The limiter of rule `name`: the one it already has when `spec` is
+    /// unchanged (buckets keep their state), a new one otherwise.
+    pub fn get(&self, name: &str, spec: Spec) -> Arc<Limiter> {
+        let mut m = self
+            .by_rule
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((had, l)) = m.get(name) {
+            if *had == spec {
+                return l.clone();
+            }
+        }
+        let l = Arc::new(Limiter::new(spec.0, spec.1));
+        m.insert(name.to_string(), (spec, l.clone()));
+        l
+    }
+
+    /// Forgets the limiters of rules not in `names` (rules removed).
+    pub fn keep_only<'a>(&self, names: impl Iterator<Item = &'a str>) {
+        let names: std::collections::HashSet<&str> = names.collect();
+        let mut m = self
+            .by_rule
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.retain(|k, _| names.contains(k.as_str()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use governor::clock::FakeRelativeClock;
+
+    fn key(ip: &str) -> RateKey {
+        RateKey::ip(ip.parse().expect("ip"))
+    }
+
+    #[test]
+    fn the_store_keeps_a_rules_limiter_while_its_spec_holds() {
+        let store = LimiterStore::default();
+        let spec = (nz(5), nz(5), "ip".to_string());
+        let a = store.get("login", spec.clone());
+        for _ in 0..5 {
+            assert!(a.check(&key("192.0.2.1")).is_ok());
+        }
+        let again = store.get("login", spec.clone());
+        assert!(Arc::ptr_eq(&a, &again), "same rule, same spec: same buckets");
+        assert!(
+            again.check(&key("192.0.2.1")).is_err(),
+            "the bucket was not refilled"
+        );
+        let faster = store.get("login", (nz(50), nz(5), "ip".to_string()));
+        assert!(!Arc::ptr_eq(&a, &faster), "a new rate makes a new limiter");
+        store.keep_only(["other"].into_iter());
+        assert!(!Arc::ptr_eq(
+            &faster,
+            &store.get("login", (nz(50), nz(5), "ip".to_string()))
+        ));
+    }
+
+    #[test]
+    fn digests_separate_parts_and_values() {
+        let d = |parts: &[(u8, &[u8])]| {
+            let mut d = Digest::new();
+            for (t, b) in parts {
+                d.part(*t, b);
+            }
+            d.finish()
+        };
+        assert_eq!(d(&[(1, b"abc")]), d(&[(1, b"abc")]));
+        assert_ne!(d(&[(1, b"abc")]), d(&[(1, b"abd")]));
+        assert_ne!(d(&[(1, b"abc")]), d(&[(2, b"abc")]));
+        assert_ne!(d(&[(1, b"ab"), (1, b"c")]), d(&[(1, b"a"), (1, b"bc")]));
+    }
 
     fn nz(n: u32) -> NonZeroU32 {
         NonZeroU32::new(n).expect("non-zero")
@@ -82,7 +220,7 @@ mod tests {
         let l = Limiter::with_clock(nz(50), nz(1), clock.clone());
         let (mut ok, mut limited) = (0, 0);
         for _ in 0..(100 * 10) {
-            match l.check("192.0.2.1") {
+            match l.check(&key("192.0.2.1")) {
                 Ok(()) => ok += 1,
                 Err(wait) => {
                     assert!(wait <= Duration::from_millis(20));
@@ -98,7 +236,7 @@ mod tests {
         );
         assert_eq!(ok + limited, 1000);
         // Another client has its own bucket.
-        assert!(l.check("192.0.2.2").is_ok());
+        assert!(l.check(&key("192.0.2.2")).is_ok());
     }
 
     #[test]
@@ -106,7 +244,7 @@ mod tests {
         let clock = FakeRelativeClock::default();
         let l = Limiter::with_clock(nz(10), nz(5), clock.clone());
         for i in 0..1000 {
-            let _ = l.check(&format!("10.0.{}.{}", i / 256, i % 256));
+            let _ = l.check(&key(&format!("10.0.{}.{}", i / 256, i % 256)));
         }
         assert_eq!(l.len(), 1000);
         clock.advance(Duration::from_secs(5));

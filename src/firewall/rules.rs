@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, Method, StatusCode};
 use ipnet::IpNet;
 use regex::Regex;
 
-use super::ratelimit::Limiter;
+use super::ratelimit::{Digest, Limiter, LimiterStore, RateKey};
 
 /// A validated rule.
 #[derive(Debug, Clone)]
@@ -118,17 +118,26 @@ pub struct RequestView<'a> {
 pub struct RuleRt {
     pub rule: Rule,
     pub hits: Arc<AtomicU64>,
-    limiter: Option<Limiter>,
+    limiter: Option<Arc<Limiter>>,
     log_window: AtomicU64,
     log_count: AtomicU64,
 }
 
 impl RuleRt {
+    /// A rule with its own limiter (if it is a rate limit).
     pub fn new(rule: Rule, hits: Arc<AtomicU64>) -> Self {
+        Self::with_limiters(rule, hits, &LimiterStore::default())
+    }
+
+    /// A rule whose limiter comes from `store`: shared with the other
+    /// listeners the rule covers, and kept across rebuilds.
+    pub fn with_limiters(rule: Rule, hits: Arc<AtomicU64>, store: &LimiterStore) -> Self {
         let limiter = match &rule.action {
             Action::RateLimit {
-                per_second, burst, ..
-            } => Some(Limiter::new(*per_second, *burst)),
+                per_second,
+                burst,
+                key,
+            } => Some(store.get(&rule.name, (*per_second, *burst, format!("{key:?}")))),
             _ => None,
         };
         RuleRt {
@@ -163,20 +172,25 @@ pub enum Verdict<'a> {
     },
 }
 
-fn rate_key(parts: &[KeyPart], v: &RequestView<'_>) -> String {
-    let mut k = String::with_capacity(48);
+/// The bucket a request counts in; allocates nothing.
+fn rate_key(parts: &[KeyPart], v: &RequestView<'_>) -> RateKey {
+    let mut key = RateKey { ip: None, digest: 0 };
+    let mut digest: Option<Digest> = None;
     for p in parts {
-        if !k.is_empty() {
-            k.push('|');
-        }
         match p {
-            KeyPart::Ip => k.push_str(&v.client.to_string()),
-            KeyPart::Header(h) => k.push_str(v.headers.get(h).and_then(|x| x.to_str().ok()).unwrap_or("")),
-            KeyPart::Route => k.push_str(v.route),
-            KeyPart::Global => k.push('*'),
+            KeyPart::Ip => key.ip = Some(v.client),
+            KeyPart::Header(h) => {
+                let value = v.headers.get(h).map_or(&b""[..], |x| x.as_bytes());
+                digest.get_or_insert_with(Digest::new).part(1, value);
+            }
+            KeyPart::Route => digest.get_or_insert_with(Digest::new).part(2, v.route.as_bytes()),
+            KeyPart::Global => {}
         }
     }
-    k
+    if let Some(d) = digest {
+        key.digest = d.finish();
+    }
+    key
 }
 
 fn matches(c: &Condition, v: &RequestView<'_>) -> bool {

@@ -118,6 +118,8 @@ pub struct Bindings {
     pub conn_limits: Option<Arc<crate::firewall::conn_limits::ConnLimits>>,
     /// Recent rejections and the clients blocked most often.
     pub events: Arc<crate::firewall::events::Events>,
+    /// Rate-limit buckets, one set per rule, kept across rebuilds.
+    pub limiters: Arc<crate::firewall::ratelimit::LimiterStore>,
 }
 
 impl Runtime {
@@ -125,6 +127,7 @@ impl Runtime {
     /// name, address and limit) are kept, with their counters, health and
     /// drain state; so are each pool's statistics and retry budget.
     pub fn build(model: &Model, b: &Bindings, prev: Option<&Runtime>) -> Self {
+        b.limiters.keep_only(model.rules.iter().map(|r| r.name.as_str()));
         let pools = model
             .pools
             .iter()
@@ -171,7 +174,13 @@ impl Runtime {
                     .rules
                     .iter()
                     .filter(|r| r.listeners.as_ref().is_none_or(|ls| ls.contains(&l.name)))
-                    .map(|r| crate::firewall::rules::RuleRt::new(r.clone(), b.stats.rule(&r.name)))
+                    .map(|r| {
+                        crate::firewall::rules::RuleRt::with_limiters(
+                            r.clone(),
+                            b.stats.rule(&r.name),
+                            &b.limiters,
+                        )
+                    })
                     .collect(),
                 certificates,
             });

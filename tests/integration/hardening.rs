@@ -404,3 +404,40 @@ async fn path_rules_can_ignore_case_for_case_insensitive_backends() {
     assert!(err.to_string().contains("path_case_insensitive"), "{err}");
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_counts_once_across_listeners_and_reloads_do_not_refill_it() {
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A global 5 r/s bucket (burst 5) on both listeners.
+    let rule = "[[route]]\npool = \"p\"\n\
+        [[rule]]\nname = \"five\"\naction = \"rate_limit\"\nrate = 5\nburst = 5\nkey = [\"global\"]\n";
+    let path = dir.path().join("rampart.toml");
+    std::fs::write(&path, with_test_admin(&format!("{}{rule}", config(be.addr, "")))).expect("write config");
+    let app = start_app_file(&path).await;
+    let ca = dir.path().join("state/tls/ca.pem");
+    let mut plain_c = h1(listener(&app, "web")).await;
+    let mut tls_c = h1_over(tls_connect(listener(&app, "tls"), "localhost", &ca, &[b"http/1.1"]).await).await;
+    let started = Instant::now();
+    let mut admitted = 0;
+    for i in 0..20 {
+        let c = if i % 2 == 0 { &mut plain_c } else { &mut tls_c };
+        if read(c.go(get("/", "x")).await.expect("response")).await.0 == 200 {
+            admitted += 1;
+        }
+    }
+    // One bucket of 5, plus what refilled meanwhile (5 per second).
+    let refill = (started.elapsed().as_secs_f64() * 5.0).floor() as usize;
+    assert!(
+        admitted >= 5 && admitted <= 5 + refill,
+        "admitted {admitted} in {:?}",
+        started.elapsed()
+    );
+    // Empty the bucket, reload, and ask again at once: still limited.
+    while read(plain_c.go(get("/", "x")).await.expect("response")).await.0 == 200 {}
+    let (status, v) = admin(app.admin().expect("admin"), "POST", "/api/reload", None).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _, _) = read(tls_c.go(get("/", "x")).await.expect("response")).await;
+    assert_eq!(status, 429, "a reload must not refill the bucket");
+    app.shutdown().await;
+}
