@@ -193,13 +193,13 @@ mod tests {
     #[tokio::test]
     async fn v1_headers_end_within_107_bytes() {
         let ip = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
-        let at_limit = format!("PROXY TCP6 {ip} {ip} 00000001 443\r\n");
+        let at_limit = format!("PROXY TCP6 {ip} {ip} 00000001 00443\r\n");
         assert_eq!(at_limit.len(), 107);
         assert_eq!(
             parse(at_limit.as_bytes()).await.0,
             Ok(Some(SocketAddr::new(ip.parse().expect("ip"), 1)))
         );
-        let over = format!("PROXY TCP6 {ip} {ip} 000000001 443\r\n");
+        let over = format!("PROXY TCP6 {ip} {ip} 000000001 00443\r\n");
         assert!(parse(over.as_bytes()).await.0.is_err());
     }
 }

@@ -141,7 +141,8 @@ pub fn set_forwarded(h: &mut HeaderMap, c: &ClientHeaders, host: Option<&HeaderV
         // hops is dropped, not passed on.
         h.remove(X_REAL_IP);
     }
-    // Every line of a trusted chain, in order (several lines are one list).
+    // Every line of a trusted chain, in order (several lines are one list;
+    // empty ones add nothing).
     let chain = keep_chain
         .then(|| {
             h.get_all(&X_FORWARDED_FOR)
@@ -150,9 +151,16 @@ pub fn set_forwarded(h: &mut HeaderMap, c: &ClientHeaders, host: Option<&HeaderV
                 .collect::<Option<Vec<&str>>>()
         })
         .flatten()
-        .map(|lines| lines.join(", "));
+        .map(|lines| {
+            let hops: Vec<&str> = lines
+                .into_iter()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            hops.join(", ")
+        });
     match chain {
-        Some(prev) if !prev.trim().is_empty() => {
+        Some(prev) if !prev.is_empty() => {
             if let Ok(v) = HeaderValue::try_from(format!("{prev}, {}", c.ip)) {
                 h.insert(X_FORWARDED_FOR, v);
             }

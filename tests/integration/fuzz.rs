@@ -1576,14 +1576,22 @@ fn x_forwarded_for_ends_with_the_peer() {
         let xff = xff[0].to_str().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let last = xff.rsplit(", ").next().unwrap_or("");
         prop_assert_eq!(last, peer.to_string(), "{}", xff);
-        // A trusted chain is kept whole, every line of it; an untrusted one
-        // is replaced.
+        // A trusted chain is kept whole, every line of it (empty lines add
+        // nothing); an untrusted one is replaced.
         let earlier: Option<Vec<&str>> = before
             .get_all("x-forwarded-for")
             .iter()
             .map(|v| v.to_str().ok())
             .collect();
-        let chain = earlier.map(|v| v.join(", ")).filter(|s| !s.trim().is_empty());
+        let chain = earlier
+            .map(|v| {
+                v.iter()
+                    .map(|l| l.trim())
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|s| !s.is_empty());
         match chain {
             Some(chain) if keep_chain => prop_assert_eq!(xff, format!("{chain}, {peer}")),
             _ => prop_assert_eq!(xff, peer.to_string()),
