@@ -971,7 +971,7 @@ impl RuleCase {
                         || s.strip_prefix("header:")
                             .is_some_and(|n| !n.is_empty() && !n.contains(' '))
                 };
-                if !self.key.as_ref().is_none_or(|v| v.iter().all(|s| key_ok(&s))) {
+                if !self.key.as_ref().is_none_or(|v| v.iter().all(key_ok)) {
                     return k("key");
                 }
             }
