@@ -46,7 +46,8 @@ async fn read_v1<S: AsyncRead + Unpin>(s: &mut S) -> Result<Option<SocketAddr>, 
         if line.ends_with(b"\r\n") {
             break;
         }
-        if line.len() > 102 {
+        // 5 bytes of "PROXY" and at most 102 here, CRLF included.
+        if line.len() >= 102 {
             return Err(ProxyHeaderError::Malformed("v1 header longer than 107 bytes"));
         }
     }
@@ -185,5 +186,20 @@ mod tests {
             .0
             .is_err());
         assert!(parse(&[b'P'; 200]).await.0.is_err());
+    }
+
+    /// 107 bytes is the longest v1 header (the specification's limit); one
+    /// byte more was accepted.
+    #[tokio::test]
+    async fn v1_headers_end_within_107_bytes() {
+        let ip = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        let at_limit = format!("PROXY TCP6 {ip} {ip} 00000001 00443\r\n");
+        assert_eq!(at_limit.len(), 107);
+        assert_eq!(
+            parse(at_limit.as_bytes()).await.0,
+            Ok(Some(SocketAddr::new(ip.parse().expect("ip"), 1)))
+        );
+        let over = format!("PROXY TCP6 {ip} {ip} 000000001 00443\r\n");
+        assert!(parse(over.as_bytes()).await.0.is_err());
     }
 }

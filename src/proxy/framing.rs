@@ -10,7 +10,9 @@
 //! answers 400 and forwards nothing.
 //!
 //! The head of a request is recognised as the bytes read after a response
-//! was written (or at the start of the connection) up to the blank line.
+//! was written (or at the start of the connection) up to the blank line;
+//! empty lines before the request line are skipped, as hyper skips them.
+//! Header names are recognised even when a read ends inside one.
 //! Pipelined requests that arrive in the same read as an earlier body are
 //! not inspected; hyper's own handling (Transfer-Encoding wins, the
 //! connection closes) still applies to them.
@@ -56,8 +58,15 @@ pub struct FramingWatch<I> {
     inner: I,
     flag: Arc<FramingFlag>,
     in_head: bool,
-    line_start: bool,
+    /// A non-empty line (the request line) was seen in this head: empty
+    /// lines before it do not end the head, since hyper skips them.
+    started: bool,
+    /// The current line holds nothing but `\r` so far.
     empty_line: bool,
+    /// The first bytes of the current line, kept across reads so that a
+    /// header name split between two reads is still recognised.
+    name: [u8; NAME_LEN],
+    name_len: u8,
     /// Bits: 1 = Content-Length seen, 2 = Transfer-Encoding seen.
     seen: u8,
     /// `timeouts.request_header`.
@@ -70,14 +79,21 @@ pub struct FramingWatch<I> {
     answering: Option<usize>,
 }
 
+const CONTENT_LENGTH: &[u8] = b"content-length:";
+const TRANSFER_ENCODING: &[u8] = b"transfer-encoding:";
+/// The longer of the two names above.
+const NAME_LEN: usize = 18;
+
 impl<I> FramingWatch<I> {
     pub fn new(inner: I, flag: Arc<FramingFlag>, head_timeout: Duration) -> Self {
         FramingWatch {
             inner,
             flag,
             in_head: true,
-            line_start: true,
-            empty_line: false,
+            started: false,
+            empty_line: true,
+            name: [0; NAME_LEN],
+            name_len: 0,
             seen: 0,
             head_timeout,
             head_deadline: None,
@@ -91,25 +107,19 @@ impl<I> FramingWatch<I> {
         self.head_deadline = None;
         if !self.in_head {
             self.in_head = true;
-            self.line_start = true;
+            self.started = false;
+            self.empty_line = true;
+            self.name_len = 0;
             self.seen = 0;
         }
     }
 
     fn scan(&mut self, bytes: &[u8]) {
-        for (i, &b) in bytes.iter().enumerate() {
-            if self.line_start {
-                self.line_start = false;
-                self.empty_line = true;
-                let rest = &bytes[i..];
-                if starts_with_ci(rest, b"content-length:") {
-                    self.seen |= 1;
-                } else if starts_with_ci(rest, b"transfer-encoding:") {
-                    self.seen |= 2;
-                }
-            }
-            match b {
-                b'\n' if self.empty_line => {
+        for &b in bytes {
+            if b == b'\n' {
+                if !self.empty_line {
+                    self.started = true;
+                } else if self.started {
                     if self.seen == 3 {
                         self.flag.0.store(true, Ordering::Relaxed);
                     }
@@ -117,16 +127,26 @@ impl<I> FramingWatch<I> {
                     self.head_deadline = None;
                     return;
                 }
-                b'\n' => self.line_start = true,
-                b'\r' => {}
-                _ => self.empty_line = false,
+                self.empty_line = true;
+                self.name_len = 0;
+                continue;
+            }
+            if b != b'\r' {
+                self.empty_line = false;
+            }
+            let n = usize::from(self.name_len);
+            if n < NAME_LEN {
+                self.name[n] = b;
+                self.name_len += 1;
+                let name = &self.name[..=n];
+                if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
+                    self.seen |= 1;
+                } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING) {
+                    self.seen |= 2;
+                }
             }
         }
     }
-}
-
-fn starts_with_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle)
 }
 
 impl<I: AsyncWrite + Unpin> FramingWatch<I> {
@@ -262,6 +282,26 @@ mod tests {
             b"\r\n",
         ]);
         assert!(flag);
+    }
+
+    /// Found by `tests/integration/fuzz.rs`: a read that ends inside a
+    /// header name hid the name, and empty lines before the request line
+    /// (which hyper skips) were taken for the end of the head.
+    #[test]
+    fn split_names_and_leading_empty_lines_are_still_flagged() {
+        let (flag, _) = scan_all(&[
+            b"POST / HTTP/1.1\r\nContent-Le",
+            b"ngth: 5\r\nTransfer-",
+            b"Encoding: chunked\r\n\r\n",
+        ]);
+        assert!(flag, "names split between reads");
+        let (flag, in_head) =
+            scan_all(&[b"\r\n\nPOST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"]);
+        assert!(flag, "empty lines before the request line");
+        assert!(!in_head);
+        let (flag, in_head) = scan_all(&[b"\r\n", b"\r\n"]);
+        assert!(!flag);
+        assert!(in_head, "only empty lines: the head has not started");
     }
 
     #[test]

@@ -61,12 +61,13 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
         return;
     }
     if h.contains_key(header::CONNECTION) {
+        // From the bytes: a value with a byte that is not visible ASCII
+        // still names the headers it lists.
         let named: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
             .collect();
         for n in named {
             if !(keep_upgrade && n == header::UPGRADE) {
@@ -174,8 +175,26 @@ pub fn set_forwarded(h: &mut HeaderMap, c: &ClientHeaders, host: Option<&HeaderV
         // hops is dropped, not passed on.
         h.remove(X_REAL_IP);
     }
-    match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if keep_chain && !prev.trim().is_empty() => {
+    // Every line of a trusted chain, in order (several lines are one list;
+    // empty ones add nothing).
+    let chain = keep_chain
+        .then(|| {
+            h.get_all(&X_FORWARDED_FOR)
+                .iter()
+                .map(|v| v.to_str().ok())
+                .collect::<Option<Vec<&str>>>()
+        })
+        .flatten()
+        .map(|lines| {
+            let hops: Vec<&str> = lines
+                .into_iter()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            hops.join(", ")
+        });
+    match chain {
+        Some(prev) if !prev.is_empty() => {
             if let Ok(v) = HeaderValue::try_from(format!("{prev}, {}", c.ip)) {
                 h.insert(X_FORWARDED_FOR, v);
             }
@@ -289,6 +308,30 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-keep"));
+    }
+
+    /// Found by `tests/integration/fuzz.rs`: a `Connection` value with a
+    /// byte that is not visible ASCII named nothing, so the headers it
+    /// listed were forwarded; a trusted chain on two lines lost the second.
+    #[test]
+    fn obs_text_connection_values_and_multi_line_chains() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_bytes(b"x-secret, close\x80").expect("value"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.is_empty(), "{h:?}");
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.1"));
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        let c = ClientHeaders::new("192.0.2.7".parse().expect("ip"), false);
+        set_forwarded(&mut h, &c, None, true);
+        assert_eq!(
+            h.get_all(&X_FORWARDED_FOR).iter().collect::<Vec<_>>(),
+            ["198.51.100.1, 10.0.0.1, 192.0.2.7"]
+        );
     }
 
     #[test]

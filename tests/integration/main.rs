@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod fault;
 mod firewall;
+mod fuzz;
 mod hardening;
 mod hostfw;
 mod live;
