@@ -72,7 +72,9 @@ pub fn load_str(text: &str, name: &str, base: &Path) -> Result<Model, ConfigErro
     let cx = Cx { text, name, base };
     let file: schema::File = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        cx.err(span, "", e.message().trim_end().to_string())
+        let key = super::diagnose::key_at(text, span.start);
+        let (key, message) = super::diagnose::explain(e.message().trim_end(), &key);
+        cx.err(span, &key, message)
     })?;
     cx.validate(file)
 }

@@ -39,8 +39,28 @@ fn check_names_file_line_column_and_key_for_each_mistake() {
     std::fs::write(dir.path().join("garbage.pem"), "not a certificate").expect("write");
     std::fs::write(dir.path().join("unreadable.key"), "").expect("write");
     let cases: Vec<(&str, String, &str)> = vec![
-        ("unknown key", format!("{OK}[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\nbogus = 1\n"), ":13:1: unknown field `bogus`"),
-        ("wrong type", "[runtime]\nworkers = \"four\"\n".into(), ":2:11: invalid type: string \"four\", expected u32"),
+        ("unknown key", format!("{OK}[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\nbogus = 1\n"), ":13:1: listener[1]: unknown field `bogus`, expected one of `name`"),
+        (
+            "misspelt key",
+            format!("{OK}[pool.health_check]\ntimout = \"1s\"\n"),
+            ":11:1: pool[0].health_check: unknown field `timout`, did you mean `timeout`?",
+        ),
+        ("wrong type", "[runtime]\nworkers = \"four\"\n".into(), ":2:11: runtime.workers: invalid type: string \"four\", expected a whole number"),
+        (
+            "string weight",
+            format!("{LISTENER}{POOL}weight = \"3\"\n{ROUTE}"),
+            ":8:10: pool[0].server[0].weight: invalid type: string \"3\", expected a whole number",
+        ),
+        (
+            "number for a duration",
+            format!("[timeouts]\ndrain = 30\n{OK}"),
+            ":2:9: timeouts.drain: invalid type: integer `30`, expected a duration such as \"30s\"",
+        ),
+        (
+            "interval under the default timeout",
+            format!("{OK}[pool.health_check]\ninterval = \"500ms\"\n"),
+            ":11:12: pool[0].health_check.interval: the interval must be at least the timeout, which is 1s by default",
+        ),
         ("bad duration", format!("[timeouts]\nconnect = \"5 parsecs\"\n{OK}"), ":2:11: timeouts.connect: unknown duration unit"),
         (
             "missing cert",
