@@ -251,3 +251,40 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         .expect("join");
     assert_eq!(code.code(), Some(0));
 }
+
+#[test]
+fn top_exits_non_zero_when_the_admin_api_cannot_be_reached() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on: bind one, then close it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .to_string();
+    for args in [
+        vec!["top", "--admin", &closed, "--once"],
+        vec!["top", "--admin", &closed],
+    ] {
+        let (code, out, err) = rampart(&args, dir.path());
+        assert_eq!(code, 1, "{args:?}: stdout {out} stderr {err}");
+        assert!(
+            err.contains(&format!("error: cannot reach the admin API at {closed}")),
+            "{args:?}: {err}"
+        );
+        assert!(!out.contains("rampart top"), "{args:?}: a frame was drawn: {out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_exits_non_zero_when_the_admin_api_refuses_the_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!("[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"0123456789abcdef-secret\"\n{OK}");
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin").to_string();
+    let d = dir.path().to_path_buf();
+    let (code, _, err) = tokio::task::spawn_blocking(move || rampart(&["top", "--admin", &ad, "--once"], &d))
+        .await
+        .expect("join");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused the token (401)"), "{err}");
+    app.shutdown().await;
+}
