@@ -47,8 +47,17 @@ pub enum ChangeError {
 
 impl App {
     /// Loads the config file again. An invalid config changes nothing and
-    /// the error says where it is wrong.
+    /// the error says where it is wrong. A refusal is logged here, whoever
+    /// asked (SIGHUP, `rampart reload`, `POST /api/reload`).
     pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
+        let r = self.reload_file().await;
+        if let Err(e) = &r {
+            tracing::error!("reload refused, the running config stays: {e}");
+        }
+        r
+    }
+
+    async fn reload_file(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
         let mut st = self.state.lock().await;
         let source = st.model.source.clone().ok_or(AppError::NoSource)?;
         let model = config::load_file(&source)?;

@@ -705,3 +705,60 @@ async fn a_server_being_removed_cannot_be_undrained_or_added() {
     wait_gone(ad, "s1").await;
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_reloads_are_logged_whoever_asks() {
+    let a = Backend::named("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("rampart.toml");
+    std::fs::write(&cfg, config(&[("a", a.addr)], "")).expect("write");
+    let rp = Process::run(&cfg, dir.path());
+    let admin_addr = rp.addr("admin");
+    let log = || std::fs::read_to_string(&rp.stderr).unwrap_or_default();
+    let refusals = |text: &str| text.matches("reload refused, the running config stays").count();
+    let pinned = config(&[("a", a.addr)], "").replace(
+        "[admin]\naddress = \"127.0.0.1:0\"",
+        &format!("[admin]\naddress = \"{admin_addr}\""),
+    );
+
+    // POST /api/reload with an invalid file.
+    std::fs::write(&cfg, pinned.replace("[[route]]", "[[route]]\nbogus = 1")).expect("write");
+    let (status, v) = admin(admin_addr, "POST", "/api/reload", None).await;
+    assert_eq!(status, 400, "{v}");
+    let logged = wait_until(Duration::from_secs(5), || async { refusals(&log()) == 1 }).await;
+    assert!(
+        logged.is_some(),
+        "POST /api/reload refusal not logged:\n{}",
+        log()
+    );
+    assert!(log().contains("unknown field `bogus`"), "{}", log());
+
+    // `rampart reload` with a file that validates but cannot be applied: a
+    // new listener on an address already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_addr = taken.local_addr().expect("addr");
+    std::fs::write(
+        &cfg,
+        format!("{pinned}[[listener]]\nname = \"more\"\naddress = \"{taken_addr}\"\n"),
+    )
+    .expect("write");
+    let d = dir.path().to_path_buf();
+    let (code, _, err) = tokio::task::spawn_blocking(move || rampart(&["reload", "-c", "rampart.toml"], &d))
+        .await
+        .expect("join");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("reload refused"), "{err}");
+    let logged = wait_until(Duration::from_secs(5), || async { refusals(&log()) == 2 }).await;
+    assert!(logged.is_some(), "rampart reload refusal not logged:\n{}", log());
+    assert!(
+        log().contains(&format!("cannot listen on {taken_addr}")),
+        "{}",
+        log()
+    );
+
+    // SIGHUP, logged once (a second line would skip the count past 3).
+    rp.signal("HUP");
+    let logged = wait_until(Duration::from_secs(5), || async { refusals(&log()) == 3 }).await;
+    assert!(logged.is_some(), "SIGHUP refusal not logged once:\n{}", log());
+    drop(taken);
+}
