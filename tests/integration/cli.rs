@@ -38,6 +38,12 @@ fn check_names_file_line_column_and_key_for_each_mistake() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("garbage.pem"), "not a certificate").expect("write");
     std::fs::write(dir.path().join("unreadable.key"), "").expect("write");
+    // Certificate paths are printed resolved against the config's folder.
+    let real = dir.path().canonicalize().expect("canonical tempdir");
+    let garbage = format!(
+        ":6:8: listener[0].certificate[0].cert: {} holds no PEM certificate",
+        real.join("garbage.pem").display()
+    );
     let cases: Vec<(&str, String, &str)> = vec![
         ("unknown key", format!("{OK}[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\nbogus = 1\n"), ":13:1: listener[1]: unknown field `bogus`, expected one of `name`"),
         (
@@ -70,7 +76,7 @@ fn check_names_file_line_column_and_key_for_each_mistake() {
         (
             "garbage cert",
             format!("{TLS_HEAD}cert = \"garbage.pem\"\nkey = \"unreadable.key\"\n{POOL}{ROUTE}"),
-            ":6:8: listener[0].certificate[0].cert: garbage.pem holds no PEM certificate",
+            &garbage,
         ),
         (
             "duplicate address",
@@ -287,4 +293,41 @@ async fn top_exits_non_zero_when_the_admin_api_refuses_the_token() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("refused the token (401)"), "{err}");
     app.shutdown().await;
+}
+
+#[test]
+fn certificate_errors_print_the_path_resolved_against_the_config_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().canonicalize().expect("canonical tempdir");
+    std::fs::create_dir_all(dir.path().join("conf")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("certs")).expect("mkdir");
+    std::fs::write(dir.path().join("certs/site.pem"), "not a certificate").expect("write");
+    std::fs::write(dir.path().join("certs/site.key"), "").expect("write");
+    let cases = [
+        // (cert, key, the path the message must name)
+        (
+            "../certs/missing.pem",
+            "../certs/site.key",
+            real.join("certs/missing.pem"),
+        ),
+        (
+            "./../certs/site.pem",
+            "../certs/site.key",
+            real.join("certs/site.pem"),
+        ),
+    ];
+    for (cert, key, want) in cases {
+        let text = format!("{TLS_HEAD}cert = \"{cert}\"\nkey = \"{key}\"\n{POOL}{ROUTE}");
+        write(&dir.path().join("conf"), "bad.toml", &text);
+        // Run from the temporary folder: the paths are relative to conf/, not to it.
+        let (code, _, err) = rampart(&["check", "-c", "conf/bad.toml"], dir.path());
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("conf/bad.toml:6:8: listener[0].certificate[0].cert: "),
+            "{err}"
+        );
+        let want = format!(" {}", want.display());
+        assert!(err.contains(&want), "expected `{want}` in:\n{err}");
+        assert!(!err.contains(".."), "{err}");
+    }
 }
