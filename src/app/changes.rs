@@ -1,5 +1,5 @@
 //! Runtime changes made through the admin API (servers added, weights set,
-//! servers drained or removed), kept in `state_dir/runtime-changes.json` so
+//! servers drained, undrained or removed), kept in `state_dir/runtime-changes.json` so
 //! that they survive reloads and restarts.
 //!
 //! The file is written atomically (temporary file, fsync, rename, fsync of
