@@ -467,9 +467,8 @@ impl Signals {
                 _ = recv(&mut self.term) => return,
                 _ = recv(&mut self.usr1) => app.reopen_access_log(),
                 _ = recv(&mut self.hup) => {
-                    if let Err(e) = app.reload().await {
-                        tracing::error!("reload refused, the running config stays: {e}");
-                    }
+                    // A refusal is logged by reload itself.
+                    let _ = app.reload().await;
                 }
             }
         }

@@ -12,7 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
-/// Runs the view until interrupted (or once, with `once`).
+/// Runs the view until interrupted (or once, with `once`). Exits 1 with a
+/// message on stderr when the admin API cannot be reached or refuses the
+/// first request (any request, with `once`).
 pub fn run(admin: SocketAddr, token: Option<String>, once: bool) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -23,6 +25,10 @@ pub fn run(admin: SocketAddr, token: Option<String>, once: bool) -> ExitCode {
     };
     rt.block_on(async move {
         let auth = token.map(|t| format!("Bearer {t}"));
+        // Until one frame has been shown, a failure ends the command (with
+        // --once, every failure does); afterwards the view shows it and
+        // keeps trying, so that it outlives a restart of the instance.
+        let mut shown = false;
         loop {
             let frame = match crate::client::send(
                 admin,
@@ -34,12 +40,30 @@ pub fn run(admin: SocketAddr, token: Option<String>, once: bool) -> ExitCode {
             )
             .await
             {
-                Ok((200, body)) => match serde_json::from_str::<Value>(&body) {
-                    Ok(v) => render(&v, admin),
-                    Err(e) => format!("unexpected answer from {admin}: {e}\n"),
-                },
-                Ok((status, body)) => format!("{admin} answered {status}: {}\n", body.trim_end()),
-                Err(e) => format!("cannot reach the admin API at {admin}: {e}\n"),
+                Ok((200, body)) => serde_json::from_str::<Value>(&body)
+                    .map(|v| render(&v, admin))
+                    .map_err(|e| format!("unexpected answer from the admin API at {admin}: {e}")),
+                Ok((401, _)) => Err(format!(
+                    "the admin API at {admin} refused the token (401): check [admin] token in the config"
+                )),
+                Ok((status, body)) => Err(format!(
+                    "the admin API at {admin} answered {status}: {}",
+                    body.trim_end()
+                )),
+                Err(e) => Err(format!(
+                    "cannot reach the admin API at {admin}: {e} (is rampart running, with its admin API there?)"
+                )),
+            };
+            let frame = match frame {
+                Ok(f) => {
+                    shown = true;
+                    f
+                }
+                Err(e) if once || !shown => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+                Err(e) => format!("{e}\n"),
             };
             let mut out = std::io::stdout().lock();
             if once {

@@ -211,6 +211,13 @@ async fn route(
                 json!({"pool": pool, "server": server, "state": "draining"}),
             ))
         }
+        (Method::POST, ["api", "pools", pool, "servers", server, "undrain"]) => {
+            let was = app.undrain(pool, server).await.map_err(change_error)?;
+            Ok((
+                StatusCode::OK,
+                json!({"pool": pool, "server": server, "state": "active", "was_drained": was}),
+            ))
+        }
         (Method::DELETE, ["api", "pools", pool, "servers", server]) => {
             app.remove(pool, server).await.map_err(change_error)?;
             Ok((
@@ -226,7 +233,9 @@ async fn route(
         | (_, ["metrics"] | ["api", "stats", "stream"])
         | (_, ["api", "pools", _, "servers"])
         | (_, ["api", "pools", _, "servers", _])
-        | (_, ["api", "pools", _, "servers", _, "weight" | "drain"]) => Err(AdminError::MethodNotAllowed),
+        | (_, ["api", "pools", _, "servers", _, "weight" | "drain" | "undrain"]) => {
+            Err(AdminError::MethodNotAllowed)
+        }
         _ => Err(AdminError::NotFound(format!("no admin endpoint at {path}"))),
     }
 }
@@ -282,7 +291,7 @@ fn change_error(e: crate::app::ChangeError) -> AdminError {
     use crate::app::ChangeError as C;
     match e {
         C::NoPool(_) | C::NoServer { .. } => AdminError::NotFound(e.to_string()),
-        C::Duplicate { .. } => AdminError::Conflict(e.to_string()),
+        C::Duplicate { .. } | C::Removing { .. } => AdminError::Conflict(e.to_string()),
         C::Invalid(_) => AdminError::BadRequest(e.to_string()),
         C::App(_) => AdminError::Failed(e.to_string()),
     }

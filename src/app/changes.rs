@@ -1,5 +1,5 @@
 //! Runtime changes made through the admin API (servers added, weights set,
-//! servers drained or removed), kept in `state_dir/runtime-changes.json` so
+//! servers drained, undrained or removed), kept in `state_dir/runtime-changes.json` so
 //! that they survive reloads and restarts.
 //!
 //! The file is written atomically (temporary file, fsync, rename, fsync of
@@ -39,7 +39,8 @@ pub struct Changes {
     /// pool → servers drained (no new requests)
     #[serde(default)]
     pub drained: BTreeMap<String, BTreeSet<String>>,
-    /// pool → servers removed
+    /// pool → servers of the config file removed (a server added through
+    /// the API under the same name later takes the place of the file's)
     #[serde(default)]
     pub removed: BTreeMap<String, BTreeSet<String>>,
 }
@@ -100,8 +101,17 @@ impl Changes {
 
     /// Applies the changes to a freshly loaded model. Changes that name a
     /// pool the model no longer has are skipped and returned as warnings.
+    ///
+    /// Removals apply first, then additions: a server of the config file
+    /// that was removed and then added again through the API is in both
+    /// lists, and the added one (with its own address) takes its place.
     pub fn apply(&self, m: &mut Model) -> Vec<String> {
         let mut warnings = Vec::new();
+        for (pool, names) in &self.removed {
+            if let Some(p) = m.pools.iter_mut().find(|p| &p.name == pool) {
+                p.servers.retain(|s| !names.contains(&s.name));
+            }
+        }
         for a in &self.added {
             let Some(p) = m.pools.iter_mut().find(|p| p.name == a.pool) else {
                 warnings.push(format!(
@@ -110,20 +120,18 @@ impl Changes {
                 ));
                 continue;
             };
-            if p.servers.iter().any(|s| s.name == a.name) {
-                continue;
-            }
-            p.servers.push(model::Server {
+            let server = model::Server {
                 name: a.name.clone(),
                 addr: a.address,
                 origin: None,
                 weight: a.weight,
                 max_requests: a.max_requests,
-            });
-        }
-        for (pool, names) in &self.removed {
-            if let Some(p) = m.pools.iter_mut().find(|p| &p.name == pool) {
-                p.servers.retain(|s| !names.contains(&s.name));
+            };
+            // A name the file also has (a state file from before removals
+            // were kept for re-added servers): the later API change wins.
+            match p.servers.iter_mut().find(|s| s.name == a.name) {
+                Some(s) => *s = server,
+                None => p.servers.push(server),
             }
         }
         for (pool, ws) in &self.weights {
@@ -149,9 +157,15 @@ impl Changes {
         if let Some(w) = self.weights.get_mut(pool) {
             w.remove(server);
         }
-        if let Some(d) = self.drained.get_mut(pool) {
-            d.remove(server);
-        }
+        self.undrain(pool, server);
+        self.weights.retain(|_, w| !w.is_empty());
+    }
+
+    /// Forgets a drain; returns whether the server was drained.
+    pub fn undrain(&mut self, pool: &str, server: &str) -> bool {
+        let was = self.drained.get_mut(pool).is_some_and(|d| d.remove(server));
+        self.drained.retain(|_, d| !d.is_empty());
+        was
     }
 }
 

@@ -188,24 +188,32 @@ pub fn start(
                         (peer, trusted)
                     }
                 };
-                // Bans and the CIDR filter, before any TLS work.
-                let allowed = {
+                // Bans and the CIDR filter, before any TLS work. A refusal by
+                // the CIDR filter is a violation towards a ban (one atomic
+                // load when no ban policy is set).
+                let refusal = {
                     let rt = runtime.load();
-                    !rt.bans.refuses(client.ip())
-                        && rt
-                            .listeners
-                            .get(slot)
-                            .and_then(Option::as_ref)
-                            .is_none_or(|l| l.clients.is_empty() || l.clients.allows(client.ip()))
+                    if rt.bans.refuses(client.ip()) {
+                        Some("connection (banned)")
+                    } else if rt
+                        .listeners
+                        .get(slot)
+                        .and_then(Option::as_ref)
+                        .is_none_or(|l| l.clients.is_empty() || l.clients.allows(client.ip()))
+                    {
+                        None
+                    } else {
+                        rt.bans
+                            .violation(client.ip(), "refused by the listener's allow/deny list");
+                        Some("connection (allow/deny list)")
+                    }
                 };
-                if !allowed {
+                if let Some(what) = refusal {
                     stats.refused.fetch_add(1, Relaxed);
-                    runtime.load().events.record(
-                        client.ip(),
-                        "accept filter",
-                        "close",
-                        "connection (ban or CIDR)",
-                    );
+                    runtime
+                        .load()
+                        .events
+                        .record(client.ip(), "accept filter", "close", what);
                     drop(stream);
                     return;
                 }

@@ -91,6 +91,8 @@ struct State {
     /// The config as loaded from its file (runtime changes not applied).
     model: Model,
     changes: Changes,
+    /// (pool, server) of removals waiting for requests in flight.
+    removing: std::collections::BTreeSet<(String, String)>,
     listeners: Vec<ListenerHandle>,
     bindings: Bindings,
     next_slot: usize,
@@ -265,6 +267,7 @@ impl App {
                 next_slot: effective.listeners.len(),
                 model,
                 changes,
+                removing: Default::default(),
                 listeners,
                 bindings,
                 health,

@@ -37,6 +37,8 @@ pub enum ChangeError {
     NoServer { pool: String, server: String },
     #[error("pool `{pool}` already has a server named `{server}`")]
     Duplicate { pool: String, server: String },
+    #[error("server `{server}` of pool `{pool}` is being removed")]
+    Removing { pool: String, server: String },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -45,8 +47,17 @@ pub enum ChangeError {
 
 impl App {
     /// Loads the config file again. An invalid config changes nothing and
-    /// the error says where it is wrong.
+    /// the error says where it is wrong. A refusal is logged here, whoever
+    /// asked (SIGHUP, `rampart reload`, `POST /api/reload`).
     pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
+        let r = self.reload_file().await;
+        if let Err(e) = &r {
+            tracing::error!("reload refused, the running config stays: {e}");
+        }
+        r
+    }
+
+    async fn reload_file(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
         let mut st = self.state.lock().await;
         let source = st.model.source.clone().ok_or(AppError::NoSource)?;
         let model = config::load_file(&source)?;
@@ -177,6 +188,12 @@ impl App {
             return Err(ChangeError::Invalid("weight must be from 1 to 10000".into()));
         }
         let mut st = self.state.lock().await;
+        if st.removing.contains(&(a.pool.clone(), a.name.clone())) {
+            return Err(ChangeError::Removing {
+                pool: a.pool,
+                server: a.name,
+            });
+        }
         let rt = self.runtime.load_full();
         let pool = rt
             .pool(&a.pool)
@@ -188,8 +205,16 @@ impl App {
             });
         }
         st.changes.forget(&a.pool, &a.name);
-        if let Some(r) = st.changes.removed.get_mut(&a.pool) {
+        if in_file(&st, &a.pool, &a.name) {
+            // The file's server stays dropped; this one takes its place.
+            st.changes
+                .removed
+                .entry(a.pool.clone())
+                .or_default()
+                .insert(a.name.clone());
+        } else if let Some(r) = st.changes.removed.get_mut(&a.pool) {
             r.remove(&a.name);
+            st.changes.removed.retain(|_, r| !r.is_empty());
         }
         tracing::info!(pool = %a.pool, server = %a.name, address = %a.address, "server added");
         st.changes.added.push(a);
@@ -207,7 +232,7 @@ impl App {
             return Err(ChangeError::Invalid("weight must be from 1 to 10000".into()));
         }
         let mut st = self.state.lock().await;
-        self.find(pool, server)?;
+        self.find_settled(&st, pool, server)?;
         st.changes
             .weights
             .entry(pool.to_string())
@@ -220,7 +245,7 @@ impl App {
     /// Stops sending new requests to a server; requests in flight finish.
     pub async fn drain(self: &Arc<Self>, pool: &str, server: &str) -> Result<(), ChangeError> {
         let mut st = self.state.lock().await;
-        let b = self.find(pool, server)?;
+        let b = self.find_settled(&st, pool, server)?;
         b.state.set_admin(AdminState::Draining);
         st.changes
             .drained
@@ -231,37 +256,82 @@ impl App {
         self.save(&st)
     }
 
+    /// Sends new requests to a drained server again. Returns whether it was
+    /// drained (undraining an active server changes nothing).
+    pub async fn undrain(self: &Arc<Self>, pool: &str, server: &str) -> Result<bool, ChangeError> {
+        let mut st = self.state.lock().await;
+        let b = self.find_settled(&st, pool, server)?;
+        let was = b.state.admin() == AdminState::Draining;
+        b.state.set_admin(AdminState::Active);
+        let recorded = st.changes.undrain(pool, server);
+        tracing::info!(pool, server, "server undrained");
+        if recorded {
+            self.save(&st)?;
+        }
+        Ok(was || recorded)
+    }
+
     /// Drains a server, then removes it once its requests in flight are
-    /// done (or the drain timeout passed).
+    /// done (or the drain timeout passed). The removal is saved at once, so
+    /// that a restart during the drain does not bring the server back; a
+    /// second removal while the first drains changes nothing.
     pub async fn remove(self: &Arc<Self>, pool: &str, server: &str) -> Result<(), ChangeError> {
-        self.drain(pool, server).await?;
+        let mut st = self.state.lock().await;
+        let key = (pool.to_string(), server.to_string());
+        if st.removing.contains(&key) {
+            return Ok(());
+        }
         let b = self.find(pool, server)?;
-        let (app, pool, server) = (self.clone(), pool.to_string(), server.to_string());
+        b.state.set_admin(AdminState::Draining);
+        st.changes.forget(pool, server);
+        if in_file(&st, pool, server) {
+            st.changes
+                .removed
+                .entry(pool.to_string())
+                .or_default()
+                .insert(server.to_string());
+        }
+        self.save(&st)?;
+        st.removing.insert(key.clone());
+        tracing::info!(
+            pool,
+            server,
+            in_flight = b.in_flight(),
+            "server draining before removal"
+        );
+        drop(st);
+        let app = self.clone();
         let deadline = tokio::time::Instant::now() + self.drain_timeout;
         tokio::spawn(async move {
             while b.in_flight() > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let mut st = app.state.lock().await;
-            let added = st
-                .changes
-                .added
-                .iter()
-                .any(|a| a.pool == pool && a.name == server);
-            st.changes.forget(&pool, &server);
-            if !added {
-                st.changes
-                    .removed
-                    .entry(pool.clone())
-                    .or_default()
-                    .insert(server.clone());
-            }
+            st.removing.remove(&key);
+            let (pool, server) = key;
             match app.rebuild(&mut st) {
                 Ok(()) => tracing::info!(pool = %pool, server = %server, "server removed"),
                 Err(e) => tracing::error!(pool = %pool, server = %server, "removing the server failed: {e}"),
             }
         });
         Ok(())
+    }
+
+    /// A server that is not being removed.
+    fn find_settled(
+        &self,
+        st: &State,
+        pool: &str,
+        server: &str,
+    ) -> Result<Arc<crate::balancer::Backend>, ChangeError> {
+        let b = self.find(pool, server)?;
+        if st.removing.contains(&(pool.to_string(), server.to_string())) {
+            return Err(ChangeError::Removing {
+                pool: pool.to_string(),
+                server: server.to_string(),
+            });
+        }
+        Ok(b)
     }
 
     fn find(&self, pool: &str, server: &str) -> Result<Arc<crate::balancer::Backend>, ChangeError> {
@@ -312,6 +382,14 @@ impl App {
             .pool(pool)
             .map_or(0, |p| p.stats.retries.load(Ordering::Relaxed))
     }
+}
+
+/// Whether the config file (runtime changes not applied) has this server.
+fn in_file(st: &State, pool: &str, server: &str) -> bool {
+    st.model
+        .pools
+        .iter()
+        .any(|p| p.name == pool && p.servers.iter().any(|s| s.name == server))
 }
 
 /// Settings a reload cannot change in a running process.

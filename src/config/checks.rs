@@ -98,12 +98,35 @@ impl Cx<'_> {
             return Err(self.err(at, &format!("{key}.interval"), "the interval must be above zero"));
         }
         if timeout.is_zero() || timeout > interval {
-            let at = h.timeout.as_ref().map_or(0..0, |t| t.span());
-            return Err(self.err(
-                at,
-                &format!("{key}.timeout"),
-                "the timeout must be above zero and at most the interval",
-            ));
+            // Point at what the user wrote, and name the default it conflicts with.
+            return Err(match (&h.timeout, &h.interval) {
+                (Some(t), Some(_)) => self.at(
+                    t,
+                    &format!("{key}.timeout"),
+                    "the timeout must be above zero and at most the interval",
+                ),
+                (Some(t), None) => self.at(
+                    t,
+                    &format!("{key}.timeout"),
+                    format!(
+                        "the timeout must be above zero and at most the interval, which is {interval:?} \
+                         by default: shorten the timeout or set `interval`"
+                    ),
+                ),
+                (None, Some(i)) => self.at(
+                    i,
+                    &format!("{key}.interval"),
+                    format!(
+                        "the interval must be at least the timeout, which is {timeout:?} by default: \
+                         lengthen the interval or set `timeout` to at most {interval:?}"
+                    ),
+                ),
+                (None, None) => self.err(
+                    0..0,
+                    &format!("{key}.timeout"),
+                    "the default timeout exceeds the default interval",
+                ),
+            });
         }
         let kind = match h.kind.as_ref().map_or("http", |k| k.get_ref().as_str()) {
             "tcp" => model::CheckKind::Tcp,

@@ -67,14 +67,56 @@ pub fn load_file(path: &Path) -> Result<Model, ConfigError> {
 }
 
 /// Validates a config held in memory. `name` is used in messages; relative
-/// paths in the config are resolved against `base`.
+/// paths in the config are resolved against `base` (made absolute first,
+/// so that every path in the model and in messages is absolute).
 pub fn load_str(text: &str, name: &str, base: &Path) -> Result<Model, ConfigError> {
-    let cx = Cx { text, name, base };
+    let base = absolute_dir(base);
+    let cx = Cx {
+        text,
+        name,
+        base: &base,
+    };
     let file: schema::File = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        cx.err(span, "", e.message().trim_end().to_string())
+        let key = super::diagnose::key_at(text, span.start);
+        let (key, message) = super::diagnose::explain(e.message().trim_end(), &key);
+        cx.err(span, &key, message)
     })?;
     cx.validate(file)
+}
+
+/// The config file's folder as an absolute path (symbolic links resolved
+/// when the folder exists).
+fn absolute_dir(base: &Path) -> PathBuf {
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    base.canonicalize()
+        .or_else(|_| std::path::absolute(base))
+        .map_or_else(|_| base.to_path_buf(), |b| lexical_normal(&b))
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+fn lexical_normal(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 // === impl Cx ===
@@ -106,13 +148,10 @@ impl Cx<'_> {
         self.err(v.span(), key, message)
     }
 
+    /// A path written in the config, resolved against the config file's
+    /// folder, with `.` and `..` taken out.
     pub(super) fn path(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base.join(p)
-        }
+        lexical_normal(&self.base.join(p))
     }
 
     pub(super) fn duration(

@@ -5,6 +5,7 @@
 //! Exposes [`load_file`], [`load_str`], [`Model`] and [`ConfigError`].
 
 mod checks;
+mod diagnose;
 pub mod load;
 pub mod model;
 pub mod schema;

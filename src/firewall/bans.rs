@@ -1,11 +1,12 @@
 //! Automatic bans: a client that collects too many violations (firewall
-//! denials, rate limiting, malformed requests) within a window is refused
+//! denials, including connections refused by a listener's allow/deny
+//! lists, rate limiting, malformed requests) within a window is refused
 //! at accept for a while. Bans can also be listed, added and lifted
 //! through the admin API; they live with the process, across reloads.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,9 @@ pub struct Bans {
     state: Mutex<State>,
     /// Bans in force (a cheap check before taking the lock).
     active: AtomicUsize,
+    /// Whether a policy counts violations (a cheap check before the lock:
+    /// refusals at accept count too, and can come in floods).
+    counting: AtomicBool,
     pub total: AtomicU64,
     pub refused: AtomicU64,
 }
@@ -52,7 +56,9 @@ impl Bans {
 
     /// Sets (or clears) the automatic policy; bans in force stay.
     pub fn configure(&self, policy: Option<BanPolicy>) {
-        self.lock().policy = policy;
+        let mut st = self.lock();
+        st.policy = policy;
+        self.counting.store(policy.is_some(), Relaxed);
     }
 
     /// Is `ip` banned now? Counts a refusal when it is.
@@ -77,6 +83,9 @@ impl Bans {
 
     /// Counts a violation by `ip`; bans it when the policy says so.
     pub fn violation(&self, ip: IpAddr, what: &str) {
+        if !self.counting.load(Relaxed) {
+            return;
+        }
         let mut st = self.lock();
         let Some(p) = st.policy else { return };
         let now = Instant::now();

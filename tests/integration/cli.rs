@@ -38,9 +38,35 @@ fn check_names_file_line_column_and_key_for_each_mistake() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("garbage.pem"), "not a certificate").expect("write");
     std::fs::write(dir.path().join("unreadable.key"), "").expect("write");
+    // Certificate paths are printed resolved against the config's folder.
+    let real = dir.path().canonicalize().expect("canonical tempdir");
+    let garbage = format!(
+        ":6:8: listener[0].certificate[0].cert: {} holds no PEM certificate",
+        real.join("garbage.pem").display()
+    );
     let cases: Vec<(&str, String, &str)> = vec![
-        ("unknown key", format!("{OK}[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\nbogus = 1\n"), ":13:1: unknown field `bogus`"),
-        ("wrong type", "[runtime]\nworkers = \"four\"\n".into(), ":2:11: invalid type: string \"four\", expected u32"),
+        ("unknown key", format!("{OK}[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\nbogus = 1\n"), ":13:1: listener[1]: unknown field `bogus`, expected one of `name`"),
+        (
+            "misspelt key",
+            format!("{OK}[pool.health_check]\ntimout = \"1s\"\n"),
+            ":11:1: pool[0].health_check: unknown field `timout`, did you mean `timeout`?",
+        ),
+        ("wrong type", "[runtime]\nworkers = \"four\"\n".into(), ":2:11: runtime.workers: invalid type: string \"four\", expected a whole number"),
+        (
+            "string weight",
+            format!("{LISTENER}{POOL}weight = \"3\"\n{ROUTE}"),
+            ":8:10: pool[0].server[0].weight: invalid type: string \"3\", expected a whole number",
+        ),
+        (
+            "number for a duration",
+            format!("[timeouts]\ndrain = 30\n{OK}"),
+            ":2:9: timeouts.drain: invalid type: integer `30`, expected a duration such as \"30s\"",
+        ),
+        (
+            "interval under the default timeout",
+            format!("{OK}[pool.health_check]\ninterval = \"500ms\"\n"),
+            ":11:12: pool[0].health_check.interval: the interval must be at least the timeout, which is 1s by default",
+        ),
         ("bad duration", format!("[timeouts]\nconnect = \"5 parsecs\"\n{OK}"), ":2:11: timeouts.connect: unknown duration unit"),
         (
             "missing cert",
@@ -50,7 +76,7 @@ fn check_names_file_line_column_and_key_for_each_mistake() {
         (
             "garbage cert",
             format!("{TLS_HEAD}cert = \"garbage.pem\"\nkey = \"unreadable.key\"\n{POOL}{ROUTE}"),
-            ":6:8: listener[0].certificate[0].cert: garbage.pem holds no PEM certificate",
+            &garbage,
         ),
         (
             "duplicate address",
@@ -230,4 +256,78 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         .await
         .expect("join");
     assert_eq!(code.code(), Some(0));
+}
+
+#[test]
+fn top_exits_non_zero_when_the_admin_api_cannot_be_reached() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A port nothing listens on: bind one, then close it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .to_string();
+    for args in [
+        vec!["top", "--admin", &closed, "--once"],
+        vec!["top", "--admin", &closed],
+    ] {
+        let (code, out, err) = rampart(&args, dir.path());
+        assert_eq!(code, 1, "{args:?}: stdout {out} stderr {err}");
+        assert!(
+            err.contains(&format!("error: cannot reach the admin API at {closed}")),
+            "{args:?}: {err}"
+        );
+        assert!(!out.contains("rampart top"), "{args:?}: a frame was drawn: {out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_exits_non_zero_when_the_admin_api_refuses_the_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!("[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"0123456789abcdef-secret\"\n{OK}");
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin").to_string();
+    let d = dir.path().to_path_buf();
+    let (code, _, err) = tokio::task::spawn_blocking(move || rampart(&["top", "--admin", &ad, "--once"], &d))
+        .await
+        .expect("join");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused the token (401)"), "{err}");
+    app.shutdown().await;
+}
+
+#[test]
+fn certificate_errors_print_the_path_resolved_against_the_config_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().canonicalize().expect("canonical tempdir");
+    std::fs::create_dir_all(dir.path().join("conf")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("certs")).expect("mkdir");
+    std::fs::write(dir.path().join("certs/site.pem"), "not a certificate").expect("write");
+    std::fs::write(dir.path().join("certs/site.key"), "").expect("write");
+    let cases = [
+        // (cert, key, the path the message must name)
+        (
+            "../certs/missing.pem",
+            "../certs/site.key",
+            real.join("certs/missing.pem"),
+        ),
+        (
+            "./../certs/site.pem",
+            "../certs/site.key",
+            real.join("certs/site.pem"),
+        ),
+    ];
+    for (cert, key, want) in cases {
+        let text = format!("{TLS_HEAD}cert = \"{cert}\"\nkey = \"{key}\"\n{POOL}{ROUTE}");
+        write(&dir.path().join("conf"), "bad.toml", &text);
+        // Run from the temporary folder: the paths are relative to conf/, not to it.
+        let (code, _, err) = rampart(&["check", "-c", "conf/bad.toml"], dir.path());
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("conf/bad.toml:6:8: listener[0].certificate[0].cert: "),
+            "{err}"
+        );
+        let want = format!(" {}", want.display());
+        assert!(err.contains(&want), "expected `{want}` in:\n{err}");
+        assert!(!err.contains(".."), "{err}");
+    }
 }

@@ -625,3 +625,81 @@ async fn per_client_connection_limits_are_enforced_at_accept() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_refused_by_a_deny_list_count_towards_a_ban() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[bans]\nafter = 3\nwindow = \"60s\"\nduration = \"10m\"\n\
+         [[listener]]\nname = \"open\"\naddress = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"closed\"\naddress = \"127.0.0.1:0\"\ndeny = [\"127.0.0.0/8\"]\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        be.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let (open, closed, ad) = (
+        listener(&app, "open"),
+        listener(&app, "closed"),
+        app.admin().expect("admin"),
+    );
+    let refused = |addr| async move {
+        let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+            return true;
+        };
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut buf = [0u8; 16];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    };
+    // Two refusals: not banned yet, the open listener serves.
+    for _ in 0..2 {
+        assert!(refused(closed).await, "the deny list let a connection through");
+    }
+    let (_, v) = admin(ad, "GET", "/api/bans", None).await;
+    assert_eq!(v["bans"], serde_json::json!([]), "{v}");
+    let resp = raw(open, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    // The third refusal bans the client everywhere.
+    assert!(refused(closed).await);
+    let (_, v) = admin(ad, "GET", "/api/bans", None).await;
+    assert_eq!(v["bans"][0]["address"], "127.0.0.1", "{v}");
+    let reason = v["bans"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("allow/deny list"), "{v}");
+    assert!(refused(open).await, "a banned client was served");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn deny_list_refusals_do_not_ban_without_a_ban_policy() {
+    use tokio::io::AsyncReadExt;
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[[listener]]\nname = \"open\"\naddress = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"closed\"\naddress = \"127.0.0.1:0\"\ndeny = [\"127.0.0.0/8\"]\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        be.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    for _ in 0..5 {
+        let mut s = tokio::net::TcpStream::connect(listener(&app, "closed"))
+            .await
+            .expect("connect");
+        let mut buf = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed in time");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    let resp = raw(
+        listener(&app, "open"),
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    app.shutdown().await;
+}

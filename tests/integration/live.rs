@@ -505,3 +505,260 @@ async fn health_changes_are_exported_as_metrics() {
     );
     app.shutdown().await;
 }
+
+/// The bodies of `n` requests through the listener `web`.
+async fn bodies(app: &rampart::app::RunningApp, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut c = h1(listener(app, "web")).await;
+    for _ in 0..n {
+        let (status, _, body) = read(c.go(get("/", "x")).await.expect("response")).await;
+        assert_eq!(status, 200, "{body}");
+        out.push(body);
+    }
+    out
+}
+
+fn state_json(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("state/runtime-changes.json")).expect("state file");
+    serde_json::from_str(&text).expect("state JSON")
+}
+
+async fn wait_gone(ad: std::net::SocketAddr, server: &str) {
+    wait_until(Duration::from_secs(5), || async {
+        server_info(ad, "p", server).await.is_none()
+    })
+    .await
+    .unwrap_or_else(|| panic!("{server} is still listed"));
+}
+
+#[tokio::test]
+async fn a_removal_persists_after_remove_add_remove_across_restarts() {
+    let (s1, s2) = (Backend::named("s1").await, Backend::named("s2").await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = config(&[("s1", s1.addr), ("s2", s2.addr)], "");
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin");
+
+    let (status, v) = admin(ad, "DELETE", "/api/pools/p/servers/s1", None).await;
+    assert_eq!(status, 202, "{v}");
+    wait_gone(ad, "s1").await;
+    let add = format!(r#"{{"name": "s1", "address": "{}"}}"#, s1.addr);
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers", Some(&add)).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(
+        server_info(ad, "p", "s1").await.expect("s1 back")["state"],
+        "active"
+    );
+    let (status, v) = admin(ad, "DELETE", "/api/pools/p/servers/s1", None).await;
+    assert_eq!(status, 202, "{v}");
+    // The removal is saved at once, before the drain ends.
+    let state = state_json(dir.path());
+    assert_eq!(state["removed"]["p"], serde_json::json!(["s1"]), "{state}");
+    assert_eq!(state["added"], serde_json::json!([]), "{state}");
+    wait_gone(ad, "s1").await;
+    assert!(bodies(&app, 4).await.iter().all(|b| b == "s2"));
+    app.shutdown().await;
+
+    // Twice restarted, s1 stays removed and gets nothing.
+    for _ in 0..2 {
+        let app = start_app(&toml, dir.path()).await;
+        let ad = app.admin().expect("admin");
+        assert!(
+            server_info(ad, "p", "s1").await.is_none(),
+            "s1 came back after a restart"
+        );
+        let hits = s1.hits();
+        assert!(bodies(&app, 6).await.iter().all(|b| b == "s2"));
+        assert_eq!(s1.hits(), hits);
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn added_servers_persist_after_add_remove_add_across_restarts() {
+    let (s1, s2) = (Backend::named("s1").await, Backend::named("s2").await);
+    let (n, other) = (Backend::named("n").await, Backend::named("other").await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = config(&[("s1", s1.addr), ("s2", s2.addr)], "");
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin");
+
+    // A new server: add, remove, add.
+    let add_n = format!(r#"{{"name": "n", "address": "{}"}}"#, n.addr);
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers", Some(&add_n)).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = admin(ad, "DELETE", "/api/pools/p/servers/n", None).await;
+    assert_eq!(status, 202, "{v}");
+    wait_gone(ad, "n").await;
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers", Some(&add_n)).await;
+    assert_eq!(status, 201, "{v}");
+
+    // A server of the file: remove, then add under the same name at another
+    // address; the added one takes its place for good.
+    let (status, v) = admin(ad, "DELETE", "/api/pools/p/servers/s1", None).await;
+    assert_eq!(status, 202, "{v}");
+    wait_gone(ad, "s1").await;
+    let add_s1 = format!(r#"{{"name": "s1", "address": "{}"}}"#, other.addr);
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers", Some(&add_s1)).await;
+    assert_eq!(status, 201, "{v}");
+    app.shutdown().await;
+
+    for _ in 0..2 {
+        let app = start_app(&toml, dir.path()).await;
+        let ad = app.admin().expect("admin");
+        let info = server_info(ad, "p", "n").await.expect("n survives restarts");
+        assert_eq!(info["state"], "active", "{info}");
+        let info = server_info(ad, "p", "s1").await.expect("s1 survives restarts");
+        assert_eq!(info["address"], other.addr.to_string(), "{info}");
+        let hits = s1.hits();
+        let got = bodies(&app, 9).await;
+        for want in ["n", "other", "s2"] {
+            assert!(got.iter().any(|b| b == want), "{want} got no request: {got:?}");
+        }
+        assert_eq!(s1.hits(), hits, "the file's s1 got a request");
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn undrain_sends_requests_again_and_persists() {
+    let (s1, s2) = (Backend::named("s1").await, Backend::named("s2").await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = config(&[("s1", s1.addr), ("s2", s2.addr)], "");
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin");
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers/s1/drain", None).await;
+    assert_eq!(status, 202, "{v}");
+    assert!(bodies(&app, 4).await.iter().all(|b| b == "s2"));
+    app.shutdown().await;
+
+    // The drain survived the restart; undrain it.
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin");
+    assert_eq!(server_info(ad, "p", "s1").await.expect("s1")["state"], "drained");
+    let (status, v) = admin(ad, "GET", "/api/pools/p/servers/s1/undrain", None).await;
+    assert_eq!(status, 405, "{v}");
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers/zz/undrain", None).await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers/s1/undrain", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "active", "{v}");
+    assert_eq!(v["was_drained"], true, "{v}");
+    assert_eq!(server_info(ad, "p", "s1").await.expect("s1")["state"], "active");
+    assert!(bodies(&app, 4).await.iter().any(|b| b == "s1"));
+    let state = state_json(dir.path());
+    assert_eq!(state["drained"], serde_json::json!({}), "{state}");
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers/s1/undrain", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["was_drained"], false, "{v}");
+    app.shutdown().await;
+
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin");
+    assert_eq!(server_info(ad, "p", "s1").await.expect("s1")["state"], "active");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_being_removed_cannot_be_undrained_or_added() {
+    // s1 answers slowly, so that its removal waits for the request.
+    let release = Arc::new(tokio::sync::Notify::new());
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let (r, ar) = (release.clone(), arrived.clone());
+    let s1 = Backend::start(move |_req| {
+        let (r, ar) = (r.clone(), ar.clone());
+        async move {
+            ar.notify_one();
+            r.notified().await;
+            http::Response::new(full("s1"))
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(&[("s1", s1.addr)], ""), dir.path()).await;
+    let ad = app.admin().expect("admin");
+    let web = listener(&app, "web");
+    let slow = tokio::spawn(async move {
+        let mut c = h1(web).await;
+        read(c.go(get("/", "x")).await.expect("response")).await.0
+    });
+    arrived.notified().await;
+    let (status, v) = admin(ad, "DELETE", "/api/pools/p/servers/s1", None).await;
+    assert_eq!(status, 202, "{v}");
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers/s1/undrain", None).await;
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is being removed"),
+        "{v}"
+    );
+    let add = format!(r#"{{"name": "s1", "address": "{}"}}"#, s1.addr);
+    let (status, v) = admin(ad, "POST", "/api/pools/p/servers", Some(&add)).await;
+    assert_eq!(status, 409, "{v}");
+    // A second removal while the first drains is accepted and changes nothing.
+    let (status, v) = admin(ad, "DELETE", "/api/pools/p/servers/s1", None).await;
+    assert_eq!(status, 202, "{v}");
+    release.notify_one();
+    assert_eq!(slow.await.expect("task"), 200);
+    wait_gone(ad, "s1").await;
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_reloads_are_logged_whoever_asks() {
+    let a = Backend::named("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("rampart.toml");
+    std::fs::write(&cfg, config(&[("a", a.addr)], "")).expect("write");
+    let rp = Process::run(&cfg, dir.path());
+    let admin_addr = rp.addr("admin");
+    let log = || std::fs::read_to_string(&rp.stderr).unwrap_or_default();
+    let refusals = |text: &str| text.matches("reload refused, the running config stays").count();
+    let pinned = config(&[("a", a.addr)], "").replace(
+        "[admin]\naddress = \"127.0.0.1:0\"",
+        &format!("[admin]\naddress = \"{admin_addr}\""),
+    );
+
+    // POST /api/reload with an invalid file.
+    std::fs::write(&cfg, pinned.replace("[[route]]", "[[route]]\nbogus = 1")).expect("write");
+    let (status, v) = admin(admin_addr, "POST", "/api/reload", None).await;
+    assert_eq!(status, 400, "{v}");
+    let logged = wait_until(Duration::from_secs(5), || async { refusals(&log()) == 1 }).await;
+    assert!(
+        logged.is_some(),
+        "POST /api/reload refusal not logged:\n{}",
+        log()
+    );
+    assert!(log().contains("unknown field `bogus`"), "{}", log());
+
+    // `rampart reload` with a file that validates but cannot be applied: a
+    // new listener on an address already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_addr = taken.local_addr().expect("addr");
+    std::fs::write(
+        &cfg,
+        format!("{pinned}[[listener]]\nname = \"more\"\naddress = \"{taken_addr}\"\n"),
+    )
+    .expect("write");
+    let d = dir.path().to_path_buf();
+    let (code, _, err) = tokio::task::spawn_blocking(move || rampart(&["reload", "-c", "rampart.toml"], &d))
+        .await
+        .expect("join");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("reload refused"), "{err}");
+    let logged = wait_until(Duration::from_secs(5), || async { refusals(&log()) == 2 }).await;
+    assert!(logged.is_some(), "rampart reload refusal not logged:\n{}", log());
+    assert!(
+        log().contains(&format!("cannot listen on {taken_addr}")),
+        "{}",
+        log()
+    );
+
+    // SIGHUP, logged once (a second line would skip the count past 3).
+    rp.signal("HUP");
+    let logged = wait_until(Duration::from_secs(5), || async { refusals(&log()) == 3 }).await;
+    assert!(logged.is_some(), "SIGHUP refusal not logged once:\n{}", log());
+    drop(taken);
+}
