@@ -63,6 +63,8 @@ pub enum AppError {
     Config(#[from] crate::config::ConfigError),
     #[error("there is no config file to reload (rampart up runs a built-in config)")]
     NoSource,
+    #[error("the config could not be read: {0}")]
+    Loader(String),
     #[error("cannot save runtime changes to {path}: {source}")]
     SaveState {
         path: String,
@@ -113,6 +115,9 @@ pub struct App {
     pub sampler: Arc<crate::metrics::sampler::Sampler>,
     builders: Arc<ArcSwap<Builders>>,
     state: Mutex<State>,
+    /// One reload at a time; held while the new config is read, which
+    /// happens off the worker threads and without `state`.
+    reload_gate: Mutex<()>,
     pub origins: Vec<Bound>,
     pub admin: Option<Bound>,
     state_path: PathBuf,
@@ -263,6 +268,7 @@ impl App {
             sampler,
             runtime,
             builders,
+            reload_gate: Mutex::new(()),
             state: Mutex::new(State {
                 next_slot: effective.listeners.len(),
                 model,

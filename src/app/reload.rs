@@ -58,9 +58,17 @@ impl App {
     }
 
     async fn reload_file(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
+        let _one_at_a_time = self.reload_gate.lock().await;
+        let source = self.state.lock().await.model.source.clone();
+        let source = source.ok_or(AppError::NoSource)?;
+        // Reading files, parsing certificates and resolving names may take
+        // seconds: on the blocking pool, with no lock held, so that
+        // requests and admin calls go on meanwhile.
+        let path = source.clone();
+        let model = tokio::task::spawn_blocking(move || config::load_file(&path))
+            .await
+            .map_err(|e| AppError::Loader(e.to_string()))??;
         let mut st = self.state.lock().await;
-        let source = st.model.source.clone().ok_or(AppError::NoSource)?;
-        let model = config::load_file(&source)?;
         let mut report = ReloadReport {
             warnings: restart_only(&st.model, &model),
             ..Default::default()

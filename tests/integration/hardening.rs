@@ -441,3 +441,82 @@ async fn a_rate_limit_counts_once_across_listeners_and_reloads_do_not_refill_it(
     assert_eq!(status, 429, "a reload must not refill the bucket");
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_slow_reload_does_not_delay_requests_meanwhile() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let be = Backend::named("be").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = format!("{}[[route]]\npool = \"p\"\n", config(be.addr, ""));
+    let path = dir.path().join("rampart.toml");
+    std::fs::write(&path, with_test_admin(&base)).expect("write config");
+    let app = start_app_file(&path).await;
+    let admin_addr = app.admin().expect("admin");
+    let web = listener(&app, "web");
+    // The new config reads a deny list from a named pipe: reading it blocks
+    // until the test writes, as a slow disk or a slow name lookup would.
+    let fifo = dir.path().join("deny.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let slow = base.replace(
+        "name = \"web\"\naddress = \"127.0.0.1:0\"\n",
+        "name = \"web\"\naddress = \"127.0.0.1:0\"\ndeny_file = \"deny.fifo\"\n",
+    );
+    std::fs::write(&path, with_test_admin(&slow)).expect("write config");
+    let reload = tokio::spawn(async move { admin(admin_addr, "POST", "/api/reload", None).await });
+    // Opening the pipe for writing without blocking succeeds only once the
+    // reload has it open for reading; the handle is kept so that the
+    // reload then waits for data. The test itself blocks (std sleeps and
+    // sockets) so that it needs nothing from the one worker thread: with the
+    // old code that thread was stuck in the reload and the test would hang.
+    let mut pipe = None;
+    for _ in 0..500 {
+        pipe = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(0o4000) // O_NONBLOCK
+            .open(&fifo)
+            .ok();
+        if pipe.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut pipe = pipe.expect("the reload opened the deny list");
+    // The reload is now waiting for the pipe; the one worker thread must
+    // still serve requests.
+    for i in 0..10 {
+        use std::io::{Read, Write};
+        let started = Instant::now();
+        let mut s = std::net::TcpStream::connect(web).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("write");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "request {i} during the reload: {text:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "request {i} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(!reload.is_finished(), "the reload is still waiting for its file");
+    use std::io::Write;
+    pipe.write_all(b"192.0.2.0/24\n").expect("write the deny list");
+    drop(pipe);
+    let (status, v) = tokio::time::timeout(Duration::from_secs(10), reload)
+        .await
+        .expect("reload finished")
+        .expect("reload task");
+    assert_eq!(status, 200, "{v}");
+    let mut c = h1(web).await;
+    assert_eq!(read(c.go(get("/", "x")).await.expect("after")).await.0, 200);
+    app.shutdown().await;
+}
