@@ -377,3 +377,322 @@ async fn rapid_reset_gets_goaway_enhance_your_calm() {
     normal_client(s.addr, &s.ca, 5).await;
     s.app.shutdown().await;
 }
+
+/// Sends frames built by `make(i)` one batch at a time until the server
+/// sends GOAWAY, closes, stops reading or `max` frames went out; returns
+/// how many were written.
+async fn flood(a: &mut Raw, max: usize, batch: usize, make: impl Fn(usize) -> Vec<u8>) -> usize {
+    let mut sent = 0;
+    while sent < max && a.goaway().is_none() && !a.closed {
+        let mut b = Vec::new();
+        for i in sent..(sent + batch).min(max) {
+            b.extend(make(i));
+        }
+        if a.send(&b).await.is_err() {
+            break;
+        }
+        sent = (sent + batch).min(max);
+        a.poll_seen();
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continuation_flood_is_cut_off() {
+    let be = Backend::named("ok").await;
+    let s = setup(be.addr).await;
+    let rss0 = rss_kib();
+    let cpu0 = cpu_time();
+    let mut a = Raw::connect(s.addr, &s.ca, &settings(&[])).await;
+    let start = Instant::now();
+    a.send(&frame(HEADERS, END_STREAM, 1, &request_block("/")))
+        .await
+        .expect("HEADERS");
+    // Each CONTINUATION carries 4 KiB of small, complete header fields:
+    // up to 4096 of them (16 MiB) against a 16 KiB header limit.
+    let block = {
+        let mut b = Vec::new();
+        while b.len() < 4000 {
+            literal(&mut b, b"x-flood", &[b'a'; 100]);
+        }
+        b
+    };
+    let sent = flood(&mut a, 4096, 4, |_| frame(CONTINUATION, 0, 1, &block)).await;
+    let closed = a.until_closed(Duration::from_secs(5)).await;
+    let elapsed = start.elapsed();
+    let goaway = a.goaway();
+    eprintln!(
+        "CONTINUATION flood: {sent} frames ({} KiB) written, GOAWAY {goaway:?}, closed after {closed:?}, \
+         {elapsed:?}, frames seen {:?}, backend hits {}, cpu {:?}, rss +{} KiB",
+        sent * block.len() / 1024,
+        a.seen.iter().map(|f| f.ty).collect::<Vec<_>>(),
+        be.hits(),
+        cpu_time() - cpu0,
+        rss_kib().saturating_sub(rss0)
+    );
+    let (last, code, debug) = goaway.expect("GOAWAY");
+    assert_eq!((last, code, debug.as_str()), (0, ENHANCE_YOUR_CALM, "too_many_continuations"));
+    assert!(closed.is_some(), "the connection is closed after GOAWAY");
+    assert!(sent < 4096, "cut off before the attack ended");
+    assert_eq!(be.hits(), 0, "no request reached the backend");
+    normal_client(s.addr, &s.ca, 5).await;
+    s.app.shutdown().await;
+}
+
+/// Floods `frame_bytes` frames without reading anything: the server must
+/// stop reading (or close) well before `max` frames; then a normal client is
+/// served; then the attacker reads and gets `ack`s for at most what it sent.
+async fn control_flood(what: &str, one: Vec<u8>, ack: (u8, u8)) {
+    let be = Backend::named("ok").await;
+    let s = setup(be.addr).await;
+    let rss0 = rss_kib();
+    let cpu0 = cpu_time();
+    let mut t = open(s.addr, &s.ca, &settings(&[])).await;
+    let max = 2_000_000usize;
+    let batch = 1000;
+    let chunk: Vec<u8> = one.iter().copied().cycle().take(one.len() * batch).collect();
+    let start = Instant::now();
+    let mut sent = 0;
+    let mut stalled = false;
+    while sent < max {
+        let w = async {
+            t.write_all(&chunk).await?;
+            t.flush().await
+        };
+        match tokio::time::timeout(Duration::from_millis(500), w).await {
+            Ok(Ok(())) => sent += batch,
+            Ok(Err(_)) => break,
+            Err(_) => {
+                stalled = true;
+                break;
+            }
+        }
+    }
+    let flood_time = start.elapsed();
+    let (cpu, rss) = (cpu_time() - cpu0, rss_kib().saturating_sub(rss0));
+    // The server no longer reads this connection; another one is served.
+    normal_client(s.addr, &s.ca, 5).await;
+    // Now read: count the answers until the server goes quiet or closes.
+    let (r, _w) = tokio::io::split(t);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(read_frames(r, tx));
+    let (mut acks, mut other, mut goaway, mut closed) = (0usize, Vec::new(), None, false);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), rx.recv()).await {
+            Ok(Some(Some(f))) => {
+                if (f.ty, f.flags) == ack {
+                    acks += 1;
+                } else if f.ty == GOAWAY {
+                    goaway = f.goaway();
+                } else if other.len() < 10 {
+                    other.push((f.ty, f.flags));
+                }
+            }
+            Ok(_) => {
+                closed = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    reader.abort();
+    eprintln!(
+        "{what} flood: {sent} frames ({} KiB) written in {flood_time:?}, stalled {stalled}, cpu {cpu:?}, \
+         rss +{rss} KiB; then read {acks} ACKs, other {other:?}, GOAWAY {goaway:?}, closed {closed}",
+        sent * one.len() / 1024
+    );
+    assert!(stalled, "the server stopped reading the flood");
+    assert!(sent < max / 2, "{sent} frames written");
+    assert!(acks <= sent + batch, "{acks} answers for {sent} frames");
+    assert!(rss < 200 * 1024, "RSS grew by {rss} KiB");
+    s.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_flood_is_back_pressured() {
+    control_flood("SETTINGS", settings(&[(0x3, 100)]), (SETTINGS, ACK)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_flood_is_back_pressured() {
+    control_flood("PING", frame(PING, 0, 0, b"12345678"), (PING, ACK)).await;
+}
+
+/// A response body of `left` bytes in 64 KiB chunks, produced only as fast
+/// as it is written out; counts what it produced.
+struct Endless {
+    left: usize,
+    produced: Arc<AtomicUsize>,
+}
+
+impl http_body::Body for Endless {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.left.min(64 * 1024);
+        self.left -= n;
+        self.produced.fetch_add(n, Ordering::SeqCst);
+        Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![b'x'; n])))))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_flow_control_window_back_pressures_the_backend() {
+    const BIG: usize = 256 * 1024 * 1024;
+    let produced = Arc::new(AtomicUsize::new(0));
+    let p = produced.clone();
+    let be = Backend::start(move |req| {
+        let p = p.clone();
+        async move {
+            if req.uri().path() == "/big" {
+                http::Response::new(Endless { left: BIG, produced: p }.boxed())
+            } else {
+                http::Response::new(full("ok"))
+            }
+        }
+    })
+    .await;
+    let s = setup(be.addr).await;
+    let rss0 = rss_kib();
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: no stream may carry DATA.
+    let mut a = Raw::connect(s.addr, &s.ca, &settings(&[(0x4, 0)])).await;
+    let start = Instant::now();
+    a.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &request_block("/big")))
+        .await
+        .expect("HEADERS");
+    let mut head = None;
+    while head.is_none() {
+        let f = a.next(Duration::from_secs(5)).await.expect("response HEADERS");
+        if f.ty == HEADERS && f.stream == 1 {
+            head = Some(f);
+        }
+        assert_ne!(f.ty, DATA, "DATA sent into a zero window");
+    }
+    // Wait until the backend stops making progress (100 ms without growth).
+    let mut last = (produced.load(Ordering::SeqCst), Instant::now());
+    let stuck = wait_until(Duration::from_secs(8), || {
+        let now = produced.load(Ordering::SeqCst);
+        let stable = now == last.0 && last.1.elapsed() >= Duration::from_millis(300);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        async move { stable }
+    })
+    .await;
+    let held = produced.load(Ordering::SeqCst);
+    let rss = rss_kib().saturating_sub(rss0);
+    eprintln!(
+        "zero window: backend wrote {} KiB of {} MiB before stalling ({stuck:?} after {:?}), rss +{rss} KiB",
+        held / 1024,
+        BIG >> 20,
+        start.elapsed()
+    );
+    assert!(stuck.is_some(), "the backend stalls");
+    assert!(held < 16 * 1024 * 1024, "backend wrote {held} bytes into a closed window");
+    assert!(rss < 100 * 1024, "RSS grew by {rss} KiB");
+    a.poll_seen();
+    assert!(a.seen.iter().all(|f| f.ty != DATA), "no DATA into a zero window");
+    // Meanwhile a normal client is served.
+    normal_client(s.addr, &s.ca, 5).await;
+    // Opening the windows lets the body flow: it was flow control that held it.
+    let mut wu = frame(WINDOW_UPDATE, 0, 0, &(1u32 << 20).to_be_bytes());
+    wu.extend(frame(WINDOW_UPDATE, 0, 1, &(1u32 << 20).to_be_bytes()));
+    a.send(&wu).await.expect("WINDOW_UPDATE");
+    let mut got = 0usize;
+    while got < 1 << 20 {
+        let Some(f) = a.next(Duration::from_secs(5)).await else {
+            break;
+        };
+        if f.ty == DATA && f.stream == 1 {
+            got += f.payload.len();
+        }
+    }
+    assert_eq!(got, 1 << 20, "exactly the opened window arrives");
+    // The stream is not timed out by rampart while the client holds it open
+    // (see the report): the client ends it.
+    a.send(&frame(RST_STREAM, 0, 1, &8u32.to_be_bytes())).await.expect("RST_STREAM");
+    a.send(&frame(GOAWAY, 0, 0, &[0; 8])).await.expect("GOAWAY");
+    s.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpack_table_size_update_over_the_limit_is_a_connection_error() {
+    let be = Backend::named("ok").await;
+    let s = setup(be.addr).await;
+    let mut a = Raw::connect(s.addr, &s.ca, &settings(&[])).await;
+    // A dynamic table size update to 1 MiB; the server allows 4096.
+    let mut b = Vec::new();
+    hpack_int(&mut b, 0x20, 5, 1 << 20);
+    b.extend(request_block("/"));
+    a.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &b)).await.expect("HEADERS");
+    let closed = a.until_closed(Duration::from_secs(5)).await;
+    let goaway = a.goaway();
+    eprintln!("HPACK size update: GOAWAY {goaway:?}, closed after {closed:?}");
+    let (_, code, _) = goaway.expect("GOAWAY");
+    assert_eq!(code, COMPRESSION_ERROR);
+    assert!(closed.is_some());
+    assert_eq!(be.hits(), 0);
+    normal_client(s.addr, &s.ca, 2).await;
+    s.app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpack_huge_entries_are_bounded() {
+    let be = Backend::named("ok").await;
+    let s = setup(be.addr).await;
+    let rss0 = rss_kib();
+    let mut a = Raw::connect(s.addr, &s.ca, &settings(&[])).await;
+    // Requests that each insert 3 KiB entries into the dynamic table (bounded
+    // at 4096 bytes, so every insert evicts the previous one), within the
+    // 16 KiB header limit: all served.
+    let mut id = 1;
+    for i in 0..200u32 {
+        let mut b = request_block("/");
+        literal_indexed(&mut b, format!("x-big-{i}").as_bytes(), &[b'v'; 3000]);
+        a.send(&frame(HEADERS, END_HEADERS | END_STREAM, id, &b)).await.expect("HEADERS");
+        id += 2;
+    }
+    let mut ok = 0;
+    while ok < 200 {
+        let Some(f) = a.next(Duration::from_secs(5)).await else {
+            break;
+        };
+        if f.ty == HEADERS {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 200, "all answered; frames {:?}", a.seen.iter().map(|f| f.ty).collect::<Vec<_>>());
+    // One entry larger than the whole header limit (64 KiB value against
+    // 16 KiB), split over CONTINUATION frames.
+    let mut b = request_block("/");
+    literal_indexed(&mut b, b"x-huge", &vec![b'v'; 64 * 1024]);
+    let mut chunks = b.chunks(16_000);
+    let mut frames = frame(HEADERS, END_STREAM, id, chunks.next().expect("chunk"));
+    let rest: Vec<&[u8]> = chunks.collect();
+    for (i, c) in rest.iter().enumerate() {
+        let flags = if i + 1 == rest.len() { END_HEADERS } else { 0 };
+        frames.extend(frame(CONTINUATION, flags, id, c));
+    }
+    let _ = a.send(&frames).await;
+    let mut answer = None;
+    while answer.is_none() {
+        let Some(f) = a.next(Duration::from_secs(5)).await else {
+            break;
+        };
+        if f.stream == id || f.ty == GOAWAY {
+            answer = Some(f);
+        }
+    }
+    let rss = rss_kib().saturating_sub(rss0);
+    eprintln!("HPACK huge entry: answer {answer:?} goaway {:?} closed {} rss +{rss} KiB", a.goaway(), a.closed);
+    assert!(rss < 100 * 1024, "RSS grew by {rss} KiB");
+    normal_client(s.addr, &s.ca, 2).await;
+    s.app.shutdown().await;
+}
