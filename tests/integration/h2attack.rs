@@ -476,8 +476,9 @@ async fn control_flood(what: &str, one: Vec<u8>, ack: (u8, u8)) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let reader = tokio::spawn(read_frames(r, tx));
     let (mut acks, mut other, mut goaway, mut closed) = (0usize, Vec::new(), None, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
     loop {
-        match tokio::time::timeout(Duration::from_secs(3), rx.recv()).await {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(Some(f))) => {
                 if (f.ty, f.flags) == ack {
                     acks += 1;
@@ -503,6 +504,10 @@ async fn control_flood(what: &str, one: Vec<u8>, ack: (u8, u8)) {
     assert!(stalled, "the server stopped reading the flood");
     assert!(sent < max / 2, "{sent} frames written");
     assert!(acks <= sent + batch, "{acks} answers for {sent} frames");
+    // Idle (no request): the graceful GOAWAY, then closed, although the
+    // client never answered the shutdown PING.
+    assert_eq!(goaway.map(|g| (g.0, g.1)), Some((0x7fff_ffff, 0)));
+    assert!(closed, "the connection is closed");
     assert!(rss < 200 * 1024, "RSS grew by {rss} KiB");
     s.app.shutdown().await;
 }
@@ -703,17 +708,15 @@ async fn hpack_huge_entries_are_bounded() {
         frames.extend(frame(CONTINUATION, flags, id, c));
     }
     let _ = a.send(&frames).await;
-    let mut answer = None;
-    while answer.is_none() {
-        let Some(f) = a.next(Duration::from_secs(5)).await else {
-            break;
-        };
-        if f.stream == id || f.ty == GOAWAY {
-            answer = Some(f);
-        }
-    }
+    let closed = a.until_closed(Duration::from_secs(5)).await;
     let rss = rss_kib().saturating_sub(rss0);
-    eprintln!("HPACK huge entry: answer {answer:?} goaway {:?} closed {} rss +{rss} KiB", a.goaway(), a.closed);
+    eprintln!("HPACK huge entry: GOAWAY {:?}, closed after {closed:?}, rss +{rss} KiB", a.goaway());
+    assert!(a.seen.iter().all(|f| f.stream != id), "no answer on the huge stream");
+    assert_eq!(
+        a.goaway(),
+        Some((id - 2, ENHANCE_YOUR_CALM, "header_list_way_too_large".to_string()))
+    );
+    assert!(closed.is_some(), "the connection is closed after GOAWAY");
     assert!(rss < 100 * 1024, "RSS grew by {rss} KiB");
     normal_client(s.addr, &s.ca, 2).await;
     s.app.shutdown().await;
