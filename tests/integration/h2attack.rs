@@ -211,7 +211,9 @@ impl Raw {
         // The server's SETTINGS comes first; ACK it.
         let f = raw.next(Duration::from_secs(5)).await.expect("server SETTINGS");
         assert_eq!((f.ty, f.flags), (SETTINGS, 0), "{f:?}");
-        raw.send(&frame(SETTINGS, ACK, 0, &[])).await.expect("SETTINGS ACK");
+        raw.send(&frame(SETTINGS, ACK, 0, &[]))
+            .await
+            .expect("SETTINGS ACK");
         raw
     }
 
@@ -371,6 +373,9 @@ async fn rapid_reset_gets_goaway_enhance_your_calm() {
     );
     assert_eq!(code, ENHANCE_YOUR_CALM);
     assert_eq!(debug, "too_many_resets");
+    // Cut off within a few streams of http2_max_pending_resets (5): the
+    // GOAWAY names the last stream processed (11, the 6th, in practice).
+    assert!(last <= 2 * 4 * 5 + 1, "last stream {last}");
     assert!(closed.is_some(), "the connection is closed after GOAWAY");
     assert!(pairs < 10_000, "cut off before the attack ended");
     normal_client(s.addr, &s.ca, 5).await;
@@ -430,7 +435,10 @@ async fn continuation_flood_is_cut_off() {
         rss_kib().saturating_sub(rss0)
     );
     let (last, code, debug) = goaway.expect("GOAWAY");
-    assert_eq!((last, code, debug.as_str()), (0, ENHANCE_YOUR_CALM, "too_many_continuations"));
+    assert_eq!(
+        (last, code, debug.as_str()),
+        (0, ENHANCE_YOUR_CALM, "too_many_continuations")
+    );
     assert!(closed.is_some(), "the connection is closed after GOAWAY");
     assert!(sent < 4096, "cut off before the attack ended");
     assert_eq!(be.hits(), 0, "no request reached the backend");
@@ -556,7 +564,13 @@ async fn closed_flow_control_window_back_pressures_the_backend() {
         let p = p.clone();
         async move {
             if req.uri().path() == "/big" {
-                http::Response::new(Endless { left: BIG, produced: p }.boxed())
+                http::Response::new(
+                    Endless {
+                        left: BIG,
+                        produced: p,
+                    }
+                    .boxed(),
+                )
             } else {
                 http::Response::new(full("ok"))
             }
@@ -568,9 +582,14 @@ async fn closed_flow_control_window_back_pressures_the_backend() {
     // SETTINGS_INITIAL_WINDOW_SIZE = 0: no stream may carry DATA.
     let mut a = Raw::connect(s.addr, &s.ca, &settings(&[(0x4, 0)])).await;
     let start = Instant::now();
-    a.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &request_block("/big")))
-        .await
-        .expect("HEADERS");
+    a.send(&frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &request_block("/big"),
+    ))
+    .await
+    .expect("HEADERS");
     let mut head = None;
     while head.is_none() {
         let f = a.next(Duration::from_secs(5)).await.expect("response HEADERS");
@@ -598,8 +617,13 @@ async fn closed_flow_control_window_back_pressures_the_backend() {
         BIG >> 20,
         start.elapsed()
     );
+    let head = head.expect("HEADERS");
+    assert_eq!(head.payload.first(), Some(&0x88), ":status 200 (static index 8)");
     assert!(stuck.is_some(), "the backend stalls");
-    assert!(held < 16 * 1024 * 1024, "backend wrote {held} bytes into a closed window");
+    assert!(
+        held < 16 * 1024 * 1024,
+        "backend wrote {held} bytes into a closed window"
+    );
     assert!(rss < 100 * 1024, "RSS grew by {rss} KiB");
     a.poll_seen();
     assert!(a.seen.iter().all(|f| f.ty != DATA), "no DATA into a zero window");
@@ -621,7 +645,9 @@ async fn closed_flow_control_window_back_pressures_the_backend() {
     assert_eq!(got, 1 << 20, "exactly the opened window arrives");
     // The stream is not timed out by rampart while the client holds it open
     // (see the report): the client ends it.
-    a.send(&frame(RST_STREAM, 0, 1, &8u32.to_be_bytes())).await.expect("RST_STREAM");
+    a.send(&frame(RST_STREAM, 0, 1, &8u32.to_be_bytes()))
+        .await
+        .expect("RST_STREAM");
     a.send(&frame(GOAWAY, 0, 0, &[0; 8])).await.expect("GOAWAY");
     s.app.shutdown().await;
 }
@@ -635,8 +661,15 @@ async fn idle_client_that_never_answers_is_closed() {
     // answered (client_idle is 2 s).
     let closed = a.until_closed(Duration::from_secs(8)).await;
     let frames: Vec<(u8, u8)> = a.seen.iter().map(|f| (f.ty, f.flags)).collect();
-    eprintln!("idle, no PING ACK: frames {frames:?}, GOAWAY {:?}, closed after {closed:?}", a.goaway());
-    assert_eq!(a.goaway().map(|g| (g.0, g.1)), Some((0x7fff_ffff, 0)), "graceful GOAWAY");
+    eprintln!(
+        "idle, no PING ACK: frames {frames:?}, GOAWAY {:?}, closed after {closed:?}",
+        a.goaway()
+    );
+    assert_eq!(
+        a.goaway().map(|g| (g.0, g.1)),
+        Some((0x7fff_ffff, 0)),
+        "graceful GOAWAY"
+    );
     assert!(frames.contains(&(PING, 0)), "shutdown PING");
     let closed = closed.expect("the connection is closed");
     assert!(closed < Duration::from_secs(6), "closed after {closed:?}");
@@ -652,7 +685,9 @@ async fn hpack_table_size_update_over_the_limit_is_a_connection_error() {
     let mut b = Vec::new();
     hpack_int(&mut b, 0x20, 5, 1 << 20);
     b.extend(request_block("/"));
-    a.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &b)).await.expect("HEADERS");
+    a.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &b))
+        .await
+        .expect("HEADERS");
     let closed = a.until_closed(Duration::from_secs(5)).await;
     let goaway = a.goaway();
     eprintln!("HPACK size update: GOAWAY {goaway:?}, closed after {closed:?}");
@@ -681,7 +716,9 @@ async fn hpack_huge_entries_are_bounded() {
         for i in 0..40u32 {
             let mut b = request_block("/");
             literal_indexed(&mut b, format!("x-big-{round}-{i}").as_bytes(), &[b'v'; 3000]);
-            a.send(&frame(HEADERS, END_HEADERS | END_STREAM, id, &b)).await.expect("HEADERS");
+            a.send(&frame(HEADERS, END_HEADERS | END_STREAM, id, &b))
+                .await
+                .expect("HEADERS");
             id += 2;
         }
         let mut ok = 0;
@@ -710,8 +747,14 @@ async fn hpack_huge_entries_are_bounded() {
     let _ = a.send(&frames).await;
     let closed = a.until_closed(Duration::from_secs(5)).await;
     let rss = rss_kib().saturating_sub(rss0);
-    eprintln!("HPACK huge entry: GOAWAY {:?}, closed after {closed:?}, rss +{rss} KiB", a.goaway());
-    assert!(a.seen.iter().all(|f| f.stream != id), "no answer on the huge stream");
+    eprintln!(
+        "HPACK huge entry: GOAWAY {:?}, closed after {closed:?}, rss +{rss} KiB",
+        a.goaway()
+    );
+    assert!(
+        a.seen.iter().all(|f| f.stream != id),
+        "no answer on the huge stream"
+    );
     assert_eq!(
         a.goaway(),
         Some((id - 2, ENHANCE_YOUR_CALM, "header_list_way_too_large".to_string()))
