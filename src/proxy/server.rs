@@ -6,7 +6,8 @@
 //! Idle limits: an HTTP/1.1 connection waits at most `client_idle` for a
 //! request head to complete, and a started head at most `request_header`
 //! (408, see [`super::framing`]); an HTTP/2 connection with no request in
-//! flight for `client_idle` gets GOAWAY and closes.
+//! flight for `client_idle` gets GOAWAY and closes (at most `client_idle`
+//! later, even if the client never answers the GOAWAY's PING).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -138,7 +139,7 @@ where
     let conn = b.h2.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let idle = b.client_idle;
-    loop {
+    let idle_goaway = loop {
         let last = base + Duration::from_millis(activity.last.load(Ordering::Relaxed));
         let deadline = if activity.open.load(Ordering::Relaxed) > 0 {
             tokio::time::Instant::now() + idle
@@ -147,18 +148,31 @@ where
         };
         tokio::select! {
             r = conn.as_mut() => return r,
-            _ = watch.signalled() => break,
+            _ = watch.signalled() => break false,
             _ = tokio::time::sleep_until(deadline) => {
                 let quiet = base + Duration::from_millis(activity.last.load(Ordering::Relaxed));
                 if activity.open.load(Ordering::Relaxed) == 0 && quiet.elapsed() >= idle {
                     tracing::debug!(after = ?idle, "idle HTTP/2 connection: GOAWAY");
-                    break;
+                    break true;
                 }
             }
         }
-    }
+    };
     conn.as_mut().graceful_shutdown();
-    conn.await
+    if !idle_goaway {
+        return conn.await;
+    }
+    // h2 sends the final GOAWAY and closes only once the client has
+    // acknowledged the PING that follows the first GOAWAY: a client that
+    // never answers (or never reads) would keep the connection for ever.
+    // No request was in flight, so after another `client_idle` it is closed.
+    match tokio::time::timeout(idle, conn.as_mut()).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::debug!(after = ?idle, "HTTP/2 client did not finish the GOAWAY: closed");
+            Ok(())
+        }
+    }
 }
 
 /// Serves one connection to a built-in origin (static site), HTTP/1.1.

@@ -8,6 +8,7 @@ mod cli;
 mod fault;
 mod firewall;
 mod fuzz;
+mod h2attack;
 mod hardening;
 mod hostfw;
 mod live;
