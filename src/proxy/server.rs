@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::framing::FramingWatch;
 use super::{pipeline, ConnCtx};
+use crate::body::Body;
 use crate::config::model::Timeouts;
 use crate::listener::DrainWatch;
 use crate::serve_gracefully;
@@ -107,14 +108,44 @@ struct Activity {
     last: AtomicU64,
 }
 
-/// Marks a request in flight until dropped.
-struct Busy<'a>(&'a Activity, tokio::time::Instant);
+/// Marks a request in flight until dropped: held by the request's future,
+/// then by its response body until the body has been sent.
+struct Busy {
+    act: Arc<Activity>,
+    base: tokio::time::Instant,
+}
 
-impl Drop for Busy<'_> {
+impl Drop for Busy {
     fn drop(&mut self) {
-        let ms = u64::try_from(self.1.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.0.last.store(ms, Ordering::Relaxed);
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.act.last.store(ms, Ordering::Relaxed);
+        self.act.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An HTTP/2 response body that keeps its stream counted as busy.
+struct TrackedBody {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = <Body as http_body::Body>::Data;
+    type Error = <Body as http_body::Body>::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -132,8 +163,9 @@ where
         let (cx, act) = (cx.clone(), act.clone());
         act.open.fetch_add(1, Ordering::Relaxed);
         async move {
-            let _busy = Busy(&act, base);
-            Ok::<_, Infallible>(pipeline::handle(req, cx).await)
+            let busy = Busy { act, base };
+            let resp = pipeline::handle(req, cx).await;
+            Ok::<_, Infallible>(resp.map(|inner| TrackedBody { inner, _busy: busy }))
         }
     });
     let conn = b.h2.serve_connection(TokioIo::new(io), svc);
