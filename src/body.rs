@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use crate::proxy::upstream::PooledBody;
 
@@ -24,11 +23,10 @@ pub enum Body {
     Empty,
     /// A body held in memory, sent in one frame.
     Full(Option<Bytes>),
-    /// A backend's body relayed as it arrives; the backend connection
-    /// goes back to its pool once the body has been read to the end.
+    /// A backend's body relayed as it arrives (an HTTP/1.1 connection goes
+    /// back to its pool once the body has been read to the end; an h2c
+    /// stream just ends); the server's in-flight count lasts as long.
     Upstream(PooledBody),
-    /// A backend body without a pooled connection behind it (HTTP/2).
-    Incoming(Incoming),
     /// A file (or part of one) streamed from disk.
     File(crate::origin::FileStream),
     /// Chunks produced by a task (server-sent events).
@@ -59,7 +57,6 @@ impl HttpBody for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Upstream(p) => Pin::new(p).poll_frame(cx).map_err(Into::into),
-            Body::Incoming(i) => Pin::new(i).poll_frame(cx).map_err(Into::into),
             Body::File(f) => Pin::new(f).poll_frame(cx),
             Body::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b)))),
         }
@@ -70,7 +67,6 @@ impl HttpBody for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Upstream(p) => p.is_end_stream(),
-            Body::Incoming(i) => i.is_end_stream(),
             Body::File(f) => f.is_end_stream(),
             Body::Channel(_) => false,
         }
@@ -81,7 +77,6 @@ impl HttpBody for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Upstream(p) => p.size_hint(),
-            Body::Incoming(i) => i.size_hint(),
             Body::File(f) => f.size_hint(),
             Body::Channel(_) => SizeHint::default(),
         }

@@ -161,6 +161,14 @@ impl Changes {
         self.weights.retain(|_, w| !w.is_empty());
     }
 
+    /// Records that the config file's server `server` of `pool` is removed.
+    pub fn mark_removed(&mut self, pool: &str, server: &str) {
+        self.removed
+            .entry(pool.to_string())
+            .or_default()
+            .insert(server.to_string());
+    }
+
     /// Forgets a drain; returns whether the server was drained.
     pub fn undrain(&mut self, pool: &str, server: &str) -> bool {
         let was = self.drained.get_mut(pool).is_some_and(|d| d.remove(server));

@@ -215,11 +215,7 @@ impl App {
         st.changes.forget(&a.pool, &a.name);
         if in_file(&st, &a.pool, &a.name) {
             // The file's server stays dropped; this one takes its place.
-            st.changes
-                .removed
-                .entry(a.pool.clone())
-                .or_default()
-                .insert(a.name.clone());
+            st.changes.mark_removed(&a.pool, &a.name);
         } else if let Some(r) = st.changes.removed.get_mut(&a.pool) {
             r.remove(&a.name);
             st.changes.removed.retain(|_, r| !r.is_empty());
@@ -293,11 +289,7 @@ impl App {
         b.state.set_admin(AdminState::Draining);
         st.changes.forget(pool, server);
         if in_file(&st, pool, server) {
-            st.changes
-                .removed
-                .entry(pool.to_string())
-                .or_default()
-                .insert(server.to_string());
+            st.changes.mark_removed(pool, server);
         }
         self.save(&st)?;
         st.removing.insert(key.clone());

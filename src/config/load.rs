@@ -729,34 +729,7 @@ impl Cx<'_> {
             };
             let upgrades = match &r.upgrades {
                 None => vec!["websocket".to_string()],
-                Some(list) => {
-                    let mut out = Vec::new();
-                    for p in list.get_ref() {
-                        let name = p.trim().to_ascii_lowercase();
-                        let k = format!("{key}.upgrades");
-                        if name.is_empty()
-                            || !name
-                                .bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
-                        {
-                            return Err(self.at(
-                                list,
-                                &k,
-                                format!("`{p}` is not a protocol name such as `websocket`"),
-                            ));
-                        }
-                        if name == "h2c" {
-                            return Err(self.at(
-                                list,
-                                &k,
-                                "an `h2c` upgrade would turn the connection into an HTTP/2 tunnel past every rule; \
-                                 use `protocol = \"h2c\"` on the pool to speak HTTP/2 to its servers",
-                            ));
-                        }
-                        out.push(name);
-                    }
-                    out
-                }
+                Some(list) => self.upgrades(list, &format!("{key}.upgrades"))?,
             };
             out.push(model::Route {
                 listeners,
@@ -766,6 +739,34 @@ impl Cx<'_> {
                 max_body,
                 upgrades,
             });
+        }
+        Ok(out)
+    }
+}
+
+impl Cx<'_> {
+    /// A route's `upgrades`: protocol names, lower-cased; never `h2c`.
+    fn upgrades(&self, list: &Spanned<Vec<String>>, key: &str) -> R<Vec<String>> {
+        let mut out = Vec::new();
+        for p in list.get_ref() {
+            let name = p.trim().to_ascii_lowercase();
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"-_.+".contains(&b);
+            if name.is_empty() || !name.bytes().all(token) {
+                return Err(self.at(
+                    list,
+                    key,
+                    format!("`{p}` is not a protocol name such as `websocket`"),
+                ));
+            }
+            if name == "h2c" {
+                return Err(self.at(
+                    list,
+                    key,
+                    "an `h2c` upgrade would turn the connection into an HTTP/2 tunnel past every rule; \
+                     use `protocol = \"h2c\"` on the pool to speak HTTP/2 to its servers",
+                ));
+            }
+            out.push(name);
         }
         Ok(out)
     }

@@ -8,17 +8,12 @@
 //! per-process random key, so that checking a request allocates nothing.
 //! Two values whose digests collide share a bucket; with a random 64-bit
 //! key that is as unlikely as guessing it.
-//!
-//! [`LimiterStore`] keeps one limiter per rule, shared by every listener the
-//! rule covers and kept across reloads and runtime changes while the
-//! rule's rate, burst and key stay the same.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -124,44 +119,6 @@ impl<C: Clock + Clone> Limiter<C> {
     }
 }
 
-/// What makes two rule limiters the same: rate, burst and key.
-pub type Spec = (NonZeroU32, NonZeroU32, String);
-
-/// One limiter per rule name, kept while its [`Spec`] stays the same.
-#[derive(Debug, Default)]
-pub struct LimiterStore {
-    by_rule: Mutex<HashMap<String, (Spec, Arc<Limiter>)>>,
-}
-
-impl LimiterStore {
-    /// The limiter of rule `name`: the one it already has when `spec` is
-    /// unchanged (buckets keep their state), a new one otherwise.
-    pub fn get(&self, name: &str, spec: Spec) -> Arc<Limiter> {
-        let mut m = self
-            .by_rule
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((had, l)) = m.get(name) {
-            if *had == spec {
-                return l.clone();
-            }
-        }
-        let l = Arc::new(Limiter::new(spec.0, spec.1));
-        m.insert(name.to_string(), (spec, l.clone()));
-        l
-    }
-
-    /// Forgets the limiters of rules not in `names` (rules removed).
-    pub fn keep_only<'a>(&self, names: impl Iterator<Item = &'a str>) {
-        let names: std::collections::HashSet<&str> = names.collect();
-        let mut m = self
-            .by_rule
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        m.retain(|k, _| names.contains(k.as_str()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,29 +126,6 @@ mod tests {
 
     fn key(ip: &str) -> RateKey {
         RateKey::ip(ip.parse().expect("ip"))
-    }
-
-    #[test]
-    fn the_store_keeps_a_rules_limiter_while_its_spec_holds() {
-        let store = LimiterStore::default();
-        let spec = (nz(5), nz(5), "ip".to_string());
-        let a = store.get("login", spec.clone());
-        for _ in 0..5 {
-            assert!(a.check(&key("192.0.2.1")).is_ok());
-        }
-        let again = store.get("login", spec.clone());
-        assert!(Arc::ptr_eq(&a, &again), "same rule, same spec: same buckets");
-        assert!(
-            again.check(&key("192.0.2.1")).is_err(),
-            "the bucket was not refilled"
-        );
-        let faster = store.get("login", (nz(50), nz(5), "ip".to_string()));
-        assert!(!Arc::ptr_eq(&a, &faster), "a new rate makes a new limiter");
-        store.keep_only(["other"].into_iter());
-        assert!(!Arc::ptr_eq(
-            &faster,
-            &store.get("login", (nz(50), nz(5), "ip".to_string()))
-        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, Method, StatusCode};
 use ipnet::IpNet;
 use regex::Regex;
 
-use super::ratelimit::{Digest, Limiter, LimiterStore, RateKey};
+use super::ratelimit::{Digest, Limiter, RateKey};
 
 /// A validated rule.
 #[derive(Debug, Clone)]
@@ -123,21 +123,56 @@ pub struct RuleRt {
     log_count: AtomicU64,
 }
 
-impl RuleRt {
-    /// A rule with its own limiter (if it is a rate limit).
-    pub fn new(rule: Rule, hits: Arc<AtomicU64>) -> Self {
-        Self::with_limiters(rule, hits, &LimiterStore::default())
+/// What makes two rate-limit rules share their buckets: rate, burst, key.
+type RateSpec = (std::num::NonZeroU32, std::num::NonZeroU32, Vec<KeyPart>);
+
+/// One limiter per rate-limit rule (by name), kept in the bindings that
+/// outlive reloads: shared by every listener the rule covers, and kept
+/// across reloads and runtime changes while the rule's [`RateSpec`] holds.
+#[derive(Debug, Default)]
+pub struct RuleLimiters {
+    by_rule: std::sync::Mutex<std::collections::HashMap<String, (RateSpec, Arc<Limiter>)>>,
+}
+
+impl RuleLimiters {
+    /// The limiter of rule `name`: the one it already has when `spec` is
+    /// unchanged (buckets keep their state), a new one otherwise.
+    fn get(&self, name: &str, spec: RateSpec) -> Arc<Limiter> {
+        let mut m = self
+            .by_rule
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((had, l)) = m.get(name) {
+            if *had == spec {
+                return l.clone();
+            }
+        }
+        let l = Arc::new(Limiter::new(spec.0, spec.1));
+        m.insert(name.to_string(), (spec, l.clone()));
+        l
     }
 
-    /// A rule whose limiter comes from `store`: shared with the other
-    /// listeners the rule covers, and kept across rebuilds.
-    pub fn with_limiters(rule: Rule, hits: Arc<AtomicU64>, store: &LimiterStore) -> Self {
+    /// Forgets the limiters of rules not in `names` (rules removed).
+    pub fn keep_only<'a>(&self, names: impl Iterator<Item = &'a str>) {
+        let names: std::collections::HashSet<&str> = names.collect();
+        let mut m = self
+            .by_rule
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.retain(|k, _| names.contains(k.as_str()));
+    }
+}
+
+impl RuleRt {
+    /// A rule as the proxy runs it; a rate limit takes its limiter from
+    /// `limiters`.
+    pub fn new(rule: Rule, hits: Arc<AtomicU64>, limiters: &RuleLimiters) -> Self {
         let limiter = match &rule.action {
             Action::RateLimit {
                 per_second,
                 burst,
                 key,
-            } => Some(store.get(&rule.name, (*per_second, *burst, format!("{key:?}")))),
+            } => Some(limiters.get(&rule.name, (*per_second, *burst, key.clone()))),
             _ => None,
         };
         RuleRt {
@@ -300,7 +335,32 @@ mod tests {
                 action,
             },
             Arc::default(),
+            &RuleLimiters::default(),
         )
+    }
+
+    #[test]
+    fn a_rules_limiter_is_kept_while_its_spec_holds() {
+        let nz = |n| std::num::NonZeroU32::new(n).expect("non-zero");
+        let store = RuleLimiters::default();
+        let key = RateKey::ip("192.0.2.1".parse().expect("ip"));
+        let spec = (nz(5), nz(5), vec![KeyPart::Ip]);
+        let a = store.get("login", spec.clone());
+        for _ in 0..5 {
+            assert!(a.check(&key).is_ok());
+        }
+        let again = store.get("login", spec.clone());
+        assert!(Arc::ptr_eq(&a, &again), "same rule, same spec: same buckets");
+        assert!(again.check(&key).is_err(), "the bucket was not refilled");
+        let by_route = store.get("login", (nz(5), nz(5), vec![KeyPart::Route]));
+        assert!(!Arc::ptr_eq(&a, &by_route), "a new key makes a new limiter");
+        let faster = store.get("login", (nz(50), nz(5), vec![KeyPart::Route]));
+        assert!(!Arc::ptr_eq(&by_route, &faster), "a new rate makes a new limiter");
+        store.keep_only(["other"].into_iter());
+        assert!(!Arc::ptr_eq(
+            &faster,
+            &store.get("login", (nz(50), nz(5), vec![KeyPart::Route]))
+        ));
     }
 
     fn deny() -> Action {

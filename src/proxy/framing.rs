@@ -17,8 +17,9 @@
 //! not inspected; hyper's own handling (Transfer-Encoding wins, the
 //! connection closes) still applies to them.
 //!
-//! The same watch enforces `timeouts.request_header`: from the first byte
-//! of a head to its blank line. When it passes, the watch writes a `408`
+//! The same watch enforces `timeouts.request_header`: from the first read
+//! of a head that leaves it incomplete to its blank line (a head that
+//! arrives in one read costs no clock read). When it passes, the watch writes a `408`
 //! itself and ends the stream, so hyper closes the connection. (hyper's own
 //! header timeout, set to `client_idle`, runs from the moment it waits for
 //! a head, so it bounds idle keep-alive time and closes without an answer.)
@@ -71,7 +72,10 @@ pub struct FramingWatch<I> {
     seen: u8,
     /// `timeouts.request_header`.
     head_timeout: Duration,
-    /// When the current head must be complete; None until its first byte.
+    /// Bytes of the current head have been read, and it is not complete.
+    partial: bool,
+    /// When the current head must be complete: set when a read of it first
+    /// waits (a head that arrives whole never reads the clock).
     head_deadline: Option<Instant>,
     /// Armed only while a started head waits for more bytes.
     timer: Option<Pin<Box<Sleep>>>,
@@ -82,7 +86,7 @@ pub struct FramingWatch<I> {
 const CONTENT_LENGTH: &[u8] = b"content-length:";
 const TRANSFER_ENCODING: &[u8] = b"transfer-encoding:";
 /// The longer of the two names above.
-const NAME_LEN: usize = 18;
+const NAME_LEN: usize = TRANSFER_ENCODING.len();
 
 impl<I> FramingWatch<I> {
     pub fn new(inner: I, flag: Arc<FramingFlag>, head_timeout: Duration) -> Self {
@@ -96,6 +100,7 @@ impl<I> FramingWatch<I> {
             name_len: 0,
             seen: 0,
             head_timeout,
+            partial: false,
             head_deadline: None,
             timer: None,
             answering: None,
@@ -107,6 +112,7 @@ impl<I> FramingWatch<I> {
         self.head_deadline = None;
         if !self.in_head {
             self.in_head = true;
+            self.partial = false;
             self.started = false;
             self.empty_line = true;
             self.name_len = 0;
@@ -124,6 +130,7 @@ impl<I> FramingWatch<I> {
                         self.flag.0.store(true, Ordering::Relaxed);
                     }
                     self.in_head = false;
+                    self.partial = false;
                     self.head_deadline = None;
                     return;
                 }
@@ -138,10 +145,13 @@ impl<I> FramingWatch<I> {
             if n < NAME_LEN {
                 self.name[n] = b;
                 self.name_len += 1;
+                // Compare only when the line is as long as one of the names.
                 let name = &self.name[..=n];
-                if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
+                if name.len() == CONTENT_LENGTH.len() && name.eq_ignore_ascii_case(CONTENT_LENGTH) {
                     self.seen |= 1;
-                } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING) {
+                } else if name.len() == TRANSFER_ENCODING.len()
+                    && name.eq_ignore_ascii_case(TRANSFER_ENCODING)
+                {
                     self.seen |= 2;
                 }
             }
@@ -177,9 +187,12 @@ impl<I: AsyncWrite + Unpin> FramingWatch<I> {
 
     /// Reading is pending: is the head that started out of time?
     fn head_timed_out(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.head_deadline.filter(|_| self.in_head) else {
+        if !(self.in_head && self.partial) {
             return false;
-        };
+        }
+        let deadline = *self
+            .head_deadline
+            .get_or_insert_with(|| Instant::now() + self.head_timeout);
         let timer = match &mut self.timer {
             Some(t) => {
                 if t.deadline() != deadline {
@@ -208,9 +221,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for FramingWatch<I> {
         match r {
             Poll::Ready(Ok(())) if this.in_head => {
                 let got = &buf.filled()[before..];
-                if !got.is_empty() && this.head_deadline.is_none() {
-                    this.head_deadline = Some(Instant::now() + this.head_timeout);
-                }
+                this.partial |= !got.is_empty();
                 this.scan(got);
             }
             Poll::Pending if this.head_timed_out(cx) => {

@@ -61,13 +61,8 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
         return;
     }
     if h.contains_key(header::CONNECTION) {
-        // From the bytes: a value with a byte that is not visible ASCII
-        // still names the headers it lists.
-        let named: Vec<HeaderName> = h
-            .get_all(header::CONNECTION)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
+        let named: Vec<HeaderName> = list_items(h, header::CONNECTION)
+            .filter_map(|t| HeaderName::from_bytes(t).ok())
             .collect();
         for n in named {
             if !(keep_upgrade && n == header::UPGRADE) {
@@ -86,6 +81,16 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// The items of a comma-separated header on all its lines, trimmed, read
+/// from the bytes (a value with a byte that is not visible ASCII still
+/// lists its items).
+fn list_items(h: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
+    h.get_all(name)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+}
+
 /// Decides an HTTP/1.1 upgrade request: true when `Connection` names
 /// `upgrade` and `Upgrade` offers at least one protocol of `allowed`
 /// (lower-case names; a protocol's `/version` is ignored when matching).
@@ -96,18 +101,11 @@ pub fn allowed_upgrade(h: &mut HeaderMap, allowed: &[String]) -> bool {
     if !h.contains_key(header::UPGRADE) {
         return false;
     }
-    let asked = h.get_all(header::CONNECTION).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
-    });
+    let asked = list_items(h, header::CONNECTION).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
     if !asked || allowed.is_empty() {
         return false;
     }
-    let mut offers = h
-        .get_all(header::UPGRADE)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
+    let mut offers = list_items(h, header::UPGRADE)
         .filter(|p| {
             let name = p.split(|&b| b == b'/').next().unwrap_or_default();
             allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(name))

@@ -119,7 +119,7 @@ pub struct Bindings {
     /// Recent rejections and the clients blocked most often.
     pub events: Arc<crate::firewall::events::Events>,
     /// Rate-limit buckets, one set per rule, kept across rebuilds.
-    pub limiters: Arc<crate::firewall::ratelimit::LimiterStore>,
+    pub limiters: Arc<crate::firewall::rules::RuleLimiters>,
 }
 
 impl Runtime {
@@ -175,11 +175,7 @@ impl Runtime {
                     .iter()
                     .filter(|r| r.listeners.as_ref().is_none_or(|ls| ls.contains(&l.name)))
                     .map(|r| {
-                        crate::firewall::rules::RuleRt::with_limiters(
-                            r.clone(),
-                            b.stats.rule(&r.name),
-                            &b.limiters,
-                        )
+                        crate::firewall::rules::RuleRt::new(r.clone(), b.stats.rule(&r.name), &b.limiters)
                     })
                     .collect(),
                 certificates,

@@ -117,9 +117,12 @@ struct Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.act.last.store(ms, Ordering::Relaxed);
-        self.act.open.fetch_sub(1, Ordering::Relaxed);
+        // Only the last request out reads the clock: the idle time counts
+        // from there.
+        if self.act.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.act.last.store(ms, Ordering::Release);
+        }
     }
 }
 

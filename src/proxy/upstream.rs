@@ -120,7 +120,7 @@ impl SendError {
 }
 
 /// A pooled connection's state, shared with its connection task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Slot {
     /// [`BUSY`], [`CLOSED`], or when it went idle (`clock_ms`).
     idle_since: AtomicU64,

@@ -135,6 +135,18 @@ async fn h2c_upgrades_are_stripped_and_only_allowed_protocols_pass() {
         .unwrap_or_default()
         .to_ascii_lowercase();
     assert!(!body.contains("upgrade"), "{resp}");
+    // h2c cannot be allowed: the config names the key and says why.
+    let h2c = format!(
+        "{}[[route]]\npool = \"p\"\nupgrades = [\"websocket\", \"H2C\"]\n",
+        config(be.addr, "")
+    );
+    let err = rampart::config::load_str(&h2c, "h2c.toml", dir.path()).expect_err("refused");
+    let err = err.to_string();
+    assert!(
+        err.contains("h2c.toml:") && err.contains("route[0].upgrades"),
+        "{err}"
+    );
+    assert!(err.contains("tunnel"), "{err}");
     app.shutdown().await;
 }
 
