@@ -155,7 +155,7 @@ impl http_body::Body for TrackedBody {
 /// HTTP/2: hyper spawns every stream as a task of its own. With no request
 /// in flight for `client_idle`, the connection gets GOAWAY (streams already
 /// answered finish sending) and closes.
-async fn serve_h2<I>(io: I, cx: Arc<ConnCtx>, b: &Builders, mut watch: DrainWatch) -> Result<(), hyper::Error>
+async fn serve_h2<I>(io: I, cx: Arc<ConnCtx>, b: &Builders, watch: DrainWatch) -> Result<(), hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -174,38 +174,68 @@ where
     let conn = b.h2.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let idle = b.client_idle;
-    let idle_goaway = loop {
-        let last = base + Duration::from_millis(activity.last.load(Ordering::Relaxed));
-        let deadline = if activity.open.load(Ordering::Relaxed) > 0 {
+    // The drain and the idle timer are watched by a task of their own, so
+    // that the connection's many wake-ups poll only a one-shot receiver;
+    // `watch` itself stays here until the connection is gone.
+    let (tx, stop) = tokio::sync::oneshot::channel();
+    let watchdog = tokio::spawn(watch_h2(activity, base, idle, watch.clone(), tx));
+    let idle_goaway = tokio::select! {
+        r = conn.as_mut() => {
+            watchdog.abort();
+            return r;
+        }
+        why = stop => why.unwrap_or(false),
+    };
+    conn.as_mut().graceful_shutdown();
+    let r = if idle_goaway {
+        // h2 sends the final GOAWAY and closes only once the client has
+        // acknowledged the PING that follows the first GOAWAY: a client
+        // that never answers (or never reads) would keep the connection
+        // for ever. No request was in flight, so after another
+        // `client_idle` it is closed.
+        match tokio::time::timeout(idle, conn.as_mut()).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::debug!(after = ?idle, "HTTP/2 client did not finish the GOAWAY: closed");
+                Ok(())
+            }
+        }
+    } else {
+        conn.await
+    };
+    drop(watch);
+    r
+}
+
+/// Says when an HTTP/2 connection should shut down: `false` for a drain,
+/// `true` when no request has been in flight for `idle`.
+async fn watch_h2(
+    activity: Arc<Activity>,
+    base: tokio::time::Instant,
+    idle: Duration,
+    mut drain: DrainWatch,
+    tx: tokio::sync::oneshot::Sender<bool>,
+) {
+    loop {
+        let last = base + Duration::from_millis(activity.last.load(Ordering::Acquire));
+        let deadline = if activity.open.load(Ordering::Acquire) > 0 {
             tokio::time::Instant::now() + idle
         } else {
             last + idle
         };
         tokio::select! {
-            r = conn.as_mut() => return r,
-            _ = watch.signalled() => break false,
+            _ = drain.signalled() => {
+                let _ = tx.send(false);
+                return;
+            }
             _ = tokio::time::sleep_until(deadline) => {
-                let quiet = base + Duration::from_millis(activity.last.load(Ordering::Relaxed));
-                if activity.open.load(Ordering::Relaxed) == 0 && quiet.elapsed() >= idle {
+                let quiet = base + Duration::from_millis(activity.last.load(Ordering::Acquire));
+                if activity.open.load(Ordering::Acquire) == 0 && quiet.elapsed() >= idle {
                     tracing::debug!(after = ?idle, "idle HTTP/2 connection: GOAWAY");
-                    break true;
+                    let _ = tx.send(true);
+                    return;
                 }
             }
-        }
-    };
-    conn.as_mut().graceful_shutdown();
-    if !idle_goaway {
-        return conn.await;
-    }
-    // h2 sends the final GOAWAY and closes only once the client has
-    // acknowledged the PING that follows the first GOAWAY: a client that
-    // never answers (or never reads) would keep the connection for ever.
-    // No request was in flight, so after another `client_idle` it is closed.
-    match tokio::time::timeout(idle, conn.as_mut()).await {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::debug!(after = ?idle, "HTTP/2 client did not finish the GOAWAY: closed");
-            Ok(())
         }
     }
 }

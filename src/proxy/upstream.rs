@@ -353,42 +353,52 @@ async fn connect_h1(t: Target<'_>) -> Result<(H1Sender, Arc<Slot>), ProxyError> 
             source,
         })?;
     let slot = Arc::new(Slot::busy());
-    let watched = slot.clone();
-    let mut retirement = t.backend.retirement();
     let idle_ms = u64::try_from(t.idle_timeout.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);
-    tokio::spawn(async move {
-        let conn = conn.with_upgrades();
-        tokio::pin!(conn);
-        let mut retired = false;
-        loop {
-            let wait = Duration::from_millis(watched.until_idle_limit(idle_ms));
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "backend connection ended");
-                    }
+    let conn = tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "backend connection ended");
+        }
+    });
+    // The watch runs beside the connection's task, so that the task's
+    // wake-ups (one or more per request) poll no timer.
+    tokio::spawn(watch_pooled(conn, slot.clone(), t.backend.retirement(), idle_ms));
+    Ok((sender, slot))
+}
+
+/// Closes a backend connection (by aborting its task) once it has been
+/// idle for `idle_ms`, or when its server is retired while it is idle;
+/// ends with the connection.
+async fn watch_pooled(
+    mut conn: tokio::task::JoinHandle<()>,
+    slot: Arc<Slot>,
+    mut retirement: tokio::sync::watch::Receiver<bool>,
+    idle_ms: u64,
+) {
+    let mut retired = false;
+    loop {
+        let wait = Duration::from_millis(slot.until_idle_limit(idle_ms));
+        tokio::select! {
+            _ = &mut conn => return,
+            () = tokio::time::sleep(wait) => {
+                if slot.close_if_idle(idle_ms) {
+                    tracing::debug!("idle backend connection closed after backend_idle");
+                    conn.abort();
                     return;
                 }
-                () = tokio::time::sleep(wait) => {
-                    if watched.close_if_idle(idle_ms) {
-                        tracing::debug!("idle backend connection closed after backend_idle");
-                        return;
-                    }
-                }
-                r = retirement.wait_for(|r| *r), if !retired => {
-                    retired = true;
-                    watched.retired.store(true, Ordering::Release);
-                    // Idle now: close. Busy: closed when its response ends.
-                    if r.is_err() || watched.close_if_idle(0) {
-                        return;
-                    }
+            }
+            r = retirement.wait_for(|r| *r), if !retired => {
+                retired = true;
+                slot.retired.store(true, Ordering::Release);
+                // Idle now: close. Busy: closed when its response ends.
+                if r.is_err() || slot.close_if_idle(0) {
+                    conn.abort();
+                    return;
                 }
             }
         }
-    });
-    Ok((sender, slot))
+    }
 }
 
 fn wrap(resp: Response<Incoming>, sender: H1Sender, slot: Arc<Slot>, t: Target<'_>) -> Response<PooledBody> {
