@@ -95,6 +95,20 @@ fn walk_value(v: &Value, here: &str, offset: usize) -> Option<String> {
     Some(here.to_string())
 }
 
+/// What to say when the TOML parser gives no message (it gives none for a
+/// key whose value is missing at the end of the text): name the key of the
+/// line the error points at, if the line has one.
+pub(super) fn silent_error(text: &str, offset: usize) -> String {
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or_default();
+    match line.split_once('=') {
+        Some((key, value)) if value.trim().is_empty() && !key.trim().is_empty() => {
+            format!("`{}` has no value", key.trim())
+        }
+        _ => "the text ends where more was expected".to_string(),
+    }
+}
+
 /// The key an error is reported under, and its message in the user's
 /// terms. `key` is the path [`key_at`] found.
 pub(super) fn explain(message: &str, key: &str) -> (String, String) {
@@ -259,6 +273,13 @@ mod tests {
         const POOL: &str =
             "[[pool]]\nname = \"p\"\n[[pool.server]]\nname = \"a\"\naddress = \"127.0.0.1:9\"\n";
         let cases: Vec<(&str, String, &str)> = vec![
+            (
+                // Found by the config fuzz target (a file cut off after
+                // `roles =`): the parser's own message is empty.
+                "value cut off at the end of the file",
+                format!("{POOL}[topology]\nroles ="),
+                "t.toml:7:8: `roles` has no value",
+            ),
             (
                 "string weight",
                 format!("{POOL}[[pool.server]]\nname = \"b\"\naddress = \"127.0.0.1:8\"\nweight = \"3\"\n"),

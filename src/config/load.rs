@@ -79,7 +79,10 @@ pub fn load_str(text: &str, name: &str, base: &Path) -> Result<Model, ConfigErro
     let file: schema::File = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let key = super::diagnose::key_at(text, span.start);
-        let (key, message) = super::diagnose::explain(e.message().trim_end(), &key);
+        let (key, mut message) = super::diagnose::explain(e.message().trim_end(), &key);
+        if message.trim().is_empty() {
+            message = super::diagnose::silent_error(text, span.start);
+        }
         cx.err(span, &key, message)
     })?;
     cx.validate(file)
