@@ -1,9 +1,13 @@
-//! The response body type shared by every answer rampart gives: proxied
-//! backend bodies (streamed), small fixed bodies (errors, redirects, small
-//! files) and file streams from the origin role.
+//! The response body type every answer rampart gives is built on: nothing,
+//! a small body held in memory (errors, redirects, small files), chunks
+//! from a task (server-sent events), or a stream of the producer's own type
+//! (`S`: the proxy's backend bodies, the origin's file streams).
 //!
-//! One enum instead of a boxed trait object keeps the hot path free of an
-//! allocation per response.
+//! An enum generic over the stream instead of a boxed trait object keeps the
+//! hot path free of an allocation per response, and this module free of
+//! any dependency on the modules that produce bodies.
+//!
+//! Exposes [`Body`], [`NoStream`] and [`BodyError`].
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,29 +15,40 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-use crate::proxy::upstream::PooledBody;
-
 /// Errors a body can end with.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Every response body rampart sends.
+/// A response body; `S` is the stream type of whoever produces it.
 #[derive(Debug)]
-pub enum Body {
+pub enum Body<S = NoStream> {
     /// Nothing (HEAD, 304, 204).
     Empty,
     /// A body held in memory, sent in one frame.
     Full(Option<Bytes>),
-    /// A backend's body relayed as it arrives (an HTTP/1.1 connection goes
-    /// back to its pool once the body has been read to the end; an h2c
-    /// stream just ends); the server's in-flight count lasts as long.
-    Upstream(PooledBody),
-    /// A file (or part of one) streamed from disk.
-    File(crate::origin::FileStream),
+    /// A body streamed by its producer (a backend's body relayed as it
+    /// arrives, a file read from disk).
+    Stream(S),
     /// Chunks produced by a task (server-sent events).
     Channel(tokio::sync::mpsc::Receiver<Bytes>),
 }
 
-impl Body {
+/// The stream type of bodies that never stream.
+#[derive(Debug)]
+pub enum NoStream {}
+
+impl HttpBody for NoStream {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match *self.get_mut() {}
+    }
+}
+
+impl<S> Body<S> {
     /// A body held in memory.
     pub fn full(b: impl Into<Bytes>) -> Self {
         let b = b.into();
@@ -45,7 +60,11 @@ impl Body {
     }
 }
 
-impl HttpBody for Body {
+impl<S> HttpBody for Body<S>
+where
+    S: HttpBody<Data = Bytes> + Unpin,
+    S::Error: Into<BodyError>,
+{
     type Data = Bytes;
     type Error = BodyError;
 
@@ -56,8 +75,7 @@ impl HttpBody for Body {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Body::Upstream(p) => Pin::new(p).poll_frame(cx).map_err(Into::into),
-            Body::File(f) => Pin::new(f).poll_frame(cx),
+            Body::Stream(s) => Pin::new(s).poll_frame(cx).map_err(Into::into),
             Body::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b)))),
         }
     }
@@ -66,8 +84,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
-            Body::Upstream(p) => p.is_end_stream(),
-            Body::File(f) => f.is_end_stream(),
+            Body::Stream(s) => s.is_end_stream(),
             Body::Channel(_) => false,
         }
     }
@@ -76,8 +93,7 @@ impl HttpBody for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::Upstream(p) => p.size_hint(),
-            Body::File(f) => f.size_hint(),
+            Body::Stream(s) => s.size_hint(),
             Body::Channel(_) => SizeHint::default(),
         }
     }

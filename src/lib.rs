@@ -36,6 +36,8 @@ pub mod listener;
 pub mod metrics;
 pub mod origin;
 pub mod proxy;
+pub mod runtime;
+pub mod stats;
 pub mod tls;
 pub mod top;
 pub mod units;

@@ -1,7 +1,22 @@
-//! Human units in the config: durations such as `"5s"`, `"250ms"`, `"2m"`
-//! and sizes such as `"64KiB"`, `"1MB"`, `"512"`.
+//! Units: the config's human durations (`"5s"`, `"250ms"`, `"2m"`) and
+//! sizes (`"64KiB"`, `"1MB"`, `"512"`), and the process's millisecond clock.
+//!
+//! Exposes [`parse_duration`], [`parse_size`] and [`clock_ms`].
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Milliseconds on a process-wide monotonic clock (never 0). It reads
+/// tokio's clock, so tests on paused time move it with `advance`.
+pub fn clock_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(Instant::now().saturating_duration_since(epoch).as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
 
 /// Parses a duration: a whole number followed by `ms`, `s`, `m`, `h` or `d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

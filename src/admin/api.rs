@@ -1,7 +1,6 @@
 //! Routing and handlers of the admin API.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -10,12 +9,11 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{same_secret, AdminError};
-use crate::app::{AddedServer, App};
-use crate::balancer::clock_ms;
+use super::{answer, same_secret, Admin, AdminError, Control, NewServer};
 use crate::body::Body;
 use crate::metrics::sampler::server_state;
-use crate::proxy::rescue::admin_answer;
+use crate::runtime::Runtime;
+use crate::units::clock_ms;
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -34,7 +32,7 @@ fn text(body: impl Into<Bytes>, ctype: &'static str) -> Response<Body> {
 
 /// Server-sent events: a `stats` event with the `/api/stats` document once a
 /// second, starting with one at once.
-fn stats_stream(app: &Arc<App>) -> Response<Body> {
+fn stats_stream<C>(app: &Admin<C>) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let mut updates = app.sampler.subscribe();
     let first = app.sampler.snapshot(&app.runtime.load()).to_string();
@@ -66,7 +64,8 @@ fn stats_stream(app: &Arc<App>) -> Response<Body> {
 }
 
 /// Answers one admin request.
-pub async fn handle(req: Request<Incoming>, app: &Arc<App>, token: Option<&str>) -> Response<Body> {
+pub async fn handle<C: Control>(req: Request<Incoming>, app: &Admin<C>) -> Response<Body> {
+    let token = app.token.as_deref();
     if req.method() == Method::GET {
         let asset = match req.uri().path() {
             "/" => Some((INDEX, "text/html; charset=utf-8")),
@@ -81,7 +80,7 @@ pub async fn handle(req: Request<Incoming>, app: &Arc<App>, token: Option<&str>)
         let special = matches!(req.uri().path(), "/metrics" | "/api/stats/stream");
         if special {
             if let Err(e) = authorize(&req, token) {
-                return admin_answer(&e);
+                return answer(&e);
             }
             if req.uri().path() == "/metrics" {
                 return text(app.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
@@ -91,7 +90,7 @@ pub async fn handle(req: Request<Incoming>, app: &Arc<App>, token: Option<&str>)
     }
     match route(req, app, token).await {
         Ok((status, v)) => json_answer(status, &v),
-        Err(e) => admin_answer(&e),
+        Err(e) => answer(&e),
     }
 }
 
@@ -126,9 +125,9 @@ fn authorize<B>(req: &Request<B>, token: Option<&str>) -> Result<(), AdminError>
     Ok(())
 }
 
-async fn route(
+async fn route<C: Control>(
     req: Request<Incoming>,
-    app: &Arc<App>,
+    app: &Admin<C>,
     token: Option<&str>,
 ) -> Result<(StatusCode, Value), AdminError> {
     authorize(&req, token)?;
@@ -137,8 +136,8 @@ async fn route(
     let method = req.method().clone();
     match (method, parts.as_slice()) {
         (Method::GET, ["api", "health"]) => Ok((StatusCode::OK, json!({"status": "ok"}))),
-        (Method::GET, ["api", "pools"]) => Ok((StatusCode::OK, pools(app))),
-        (Method::GET, ["api", "bans"]) => Ok((StatusCode::OK, bans(app))),
+        (Method::GET, ["api", "pools"]) => Ok((StatusCode::OK, pools(&app.runtime.load()))),
+        (Method::GET, ["api", "bans"]) => Ok((StatusCode::OK, bans(&app.runtime.load()))),
         (Method::POST, ["api", "bans"]) => {
             let body: NewBan = read_json(req).await?;
             let ip: std::net::IpAddr = body
@@ -168,7 +167,7 @@ async fn route(
             }
         }
         (Method::GET, ["api", "stats"]) => Ok((StatusCode::OK, app.sampler.snapshot(&app.runtime.load()))),
-        (Method::POST, ["api", "reload"]) => match app.reload().await {
+        (Method::POST, ["api", "reload"]) => match app.control.reload().await {
             Ok(report) => Ok((StatusCode::OK, json!({"reloaded": true, "report": report}))),
             Err(e) => Err(AdminError::BadRequest(format!(
                 "reload refused, the running config stays: {e}"
@@ -176,18 +175,18 @@ async fn route(
         },
         (Method::POST, ["api", "pools", pool, "servers"]) => {
             let pool = pool.to_string();
-            let body: NewServer = read_json(req).await?;
+            let body: NewServerBody = read_json(req).await?;
             let address: SocketAddr = body.address.parse().map_err(|_| {
                 AdminError::BadRequest(format!("`{}` is not an IP:PORT address", body.address))
             })?;
-            let added = AddedServer {
+            let added = NewServer {
                 pool: pool.clone(),
                 name: body.name.clone(),
                 address,
                 weight: body.weight.unwrap_or(1),
                 max_requests: body.max_requests.unwrap_or(0),
             };
-            app.add_server(added).await.map_err(change_error)?;
+            app.control.add_server(added).await?;
             Ok((
                 StatusCode::CREATED,
                 json!({"pool": pool, "server": body.name, "address": address}),
@@ -196,30 +195,28 @@ async fn route(
         (Method::PUT, ["api", "pools", pool, "servers", server, "weight"]) => {
             let (pool, server) = (pool.to_string(), server.to_string());
             let body: Weight = read_json(req).await?;
-            app.set_weight(&pool, &server, body.weight)
-                .await
-                .map_err(change_error)?;
+            app.control.set_weight(&pool, &server, body.weight).await?;
             Ok((
                 StatusCode::OK,
                 json!({"pool": pool, "server": server, "weight": body.weight}),
             ))
         }
         (Method::POST, ["api", "pools", pool, "servers", server, "drain"]) => {
-            app.drain(pool, server).await.map_err(change_error)?;
+            app.control.drain(pool, server).await?;
             Ok((
                 StatusCode::ACCEPTED,
                 json!({"pool": pool, "server": server, "state": "draining"}),
             ))
         }
         (Method::POST, ["api", "pools", pool, "servers", server, "undrain"]) => {
-            let was = app.undrain(pool, server).await.map_err(change_error)?;
+            let was = app.control.undrain(pool, server).await?;
             Ok((
                 StatusCode::OK,
                 json!({"pool": pool, "server": server, "state": "active", "was_drained": was}),
             ))
         }
         (Method::DELETE, ["api", "pools", pool, "servers", server]) => {
-            app.remove(pool, server).await.map_err(change_error)?;
+            app.control.remove(pool, server).await?;
             Ok((
                 StatusCode::ACCEPTED,
                 json!({"pool": pool, "server": server, "state": "removing"}),
@@ -242,7 +239,7 @@ async fn route(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewServer {
+struct NewServerBody {
     name: String,
     address: String,
     weight: Option<u32>,
@@ -258,10 +255,8 @@ struct NewBan {
 }
 
 /// Bans in force.
-fn bans(app: &App) -> Value {
-    let list: Vec<Value> = app
-        .runtime
-        .load()
+fn bans(rt: &Runtime) -> Value {
+    let list: Vec<Value> = rt
         .bans
         .list()
         .into_iter()
@@ -287,19 +282,8 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
     serde_json::from_slice(&bytes).map_err(|e| AdminError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn change_error(e: crate::app::ChangeError) -> AdminError {
-    use crate::app::ChangeError as C;
-    match e {
-        C::NoPool(_) | C::NoServer { .. } => AdminError::NotFound(e.to_string()),
-        C::Duplicate { .. } | C::Removing { .. } => AdminError::Conflict(e.to_string()),
-        C::Invalid(_) => AdminError::BadRequest(e.to_string()),
-        C::App(_) => AdminError::Failed(e.to_string()),
-    }
-}
-
 /// Every pool and server with its live state.
-fn pools(app: &App) -> Value {
-    let rt = app.runtime.load();
+fn pools(rt: &Runtime) -> Value {
     let now = clock_ms();
     let pools: Vec<Value> = rt
         .pools

@@ -21,24 +21,77 @@
 //! | GET | `/api/stats/stream` | the same as server-sent events, one `stats` event a second |
 //! | GET | `/`, `/dashboard.js`, `/dashboard.css` | the live dashboard (assets embedded in the binary; no token needed for these three) |
 //!
-//! Exposes [`serve`] and [`AdminError`].
+//! It reads the running state ([`Runtime`], the sampler, the metrics
+//! registry) and asks the application for changes through [`Control`],
+//! which `app` implements; [`answer`] is where an [`AdminError`] becomes an
+//! HTTP answer.
+//!
+//! Exposes [`serve`], [`Admin`], [`Control`], [`NewServer`] and
+//! [`AdminError`].
 
 mod api;
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use http::{header, HeaderValue, Response, StatusCode};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::app::App;
+use crate::body::Body;
 use crate::listener::{accept_loop, DrainWatch};
+use crate::metrics::sampler::Sampler;
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
 use crate::serve_gracefully;
 
-/// Why an admin request failed; `proxy::rescue::admin_answer` turns it
-/// into a JSON answer.
+/// What the admin API asks of the application: reloads and runtime
+/// changes to pools. Errors come back as [`AdminError`]s, already sorted
+/// into not found, conflict, bad request or failure.
+pub trait Control: Send + Sync + 'static {
+    /// Loads the config file again; the report of what changed, as JSON,
+    /// or why the reload was refused.
+    fn reload(&self) -> impl Future<Output = Result<serde_json::Value, String>> + Send;
+    fn add_server(&self, s: NewServer) -> impl Future<Output = Result<(), AdminError>> + Send;
+    fn set_weight(
+        &self,
+        pool: &str,
+        server: &str,
+        weight: u32,
+    ) -> impl Future<Output = Result<(), AdminError>> + Send;
+    fn drain(&self, pool: &str, server: &str) -> impl Future<Output = Result<(), AdminError>> + Send;
+    /// Whether the server was drained.
+    fn undrain(&self, pool: &str, server: &str) -> impl Future<Output = Result<bool, AdminError>> + Send;
+    fn remove(&self, pool: &str, server: &str) -> impl Future<Output = Result<(), AdminError>> + Send;
+}
+
+/// A server added through the API.
+#[derive(Debug, Clone)]
+pub struct NewServer {
+    pub pool: String,
+    pub name: String,
+    pub address: SocketAddr,
+    pub weight: u32,
+    /// 0 = no limit.
+    pub max_requests: u32,
+}
+
+/// What the admin API serves from, and the token it asks for.
+#[derive(Debug)]
+pub struct Admin<C> {
+    pub control: C,
+    pub runtime: Arc<ArcSwap<Runtime>>,
+    pub sampler: Arc<Sampler>,
+    pub metrics: Arc<Metrics>,
+    pub token: Option<String>,
+}
+
+/// Why an admin request failed; [`answer`] turns it into a JSON answer.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("missing or wrong bearer token")]
@@ -55,16 +108,38 @@ pub enum AdminError {
     Failed(String),
 }
 
+/// The admin API's answer for `err`: a JSON object naming the problem (the
+/// one place admin errors become HTTP answers).
+pub fn answer(err: &AdminError) -> Response<Body> {
+    let status = match err {
+        AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+        AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        AdminError::Conflict(_) => StatusCode::CONFLICT,
+        AdminError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = serde_json::json!({ "error": err.to_string() });
+    let mut resp = Response::new(Body::full(format!("{body}\n")));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
 /// Serves the admin API on `socket` until the drain.
-pub fn serve(socket: TcpListener, app: Arc<App>, token: Option<String>, watch: DrainWatch) -> JoinHandle<()> {
-    let token: Arc<Option<String>> = Arc::new(token);
+pub fn serve<C: Control>(socket: TcpListener, admin: Arc<Admin<C>>, watch: DrainWatch) -> JoinHandle<()> {
     let w0 = watch.clone();
     tokio::spawn(accept_loop(socket, watch, move |stream, _peer| {
-        let (app, token, w) = (app.clone(), token.clone(), w0.clone());
+        let (admin, w) = (admin.clone(), w0.clone());
         async move {
             let svc = service_fn(move |req| {
-                let (app, token) = (app.clone(), token.clone());
-                async move { Ok::<_, Infallible>(api::handle(req, &app, token.as_deref()).await) }
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(api::handle(req, &admin).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = serve_gracefully!(conn, w) {

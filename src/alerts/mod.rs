@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::model::{AlertKind, AlertRule, Alerts};
 use crate::metrics::sampler::Sampler;
-use crate::proxy::Runtime;
+use crate::runtime::Runtime;
 
 /// One instance of a rule, as evaluated now.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,9 +16,10 @@ use super::{AppError, Bound};
 use crate::config::model::{self, ListenerKind};
 use crate::firewall::proxy_protocol::read_header;
 use crate::listener::{accept_loop, bind, Counting, Drain};
-use crate::metrics::stats::ListenerStats;
 use crate::proxy::server::{self, Builders};
-use crate::proxy::{ConnCtx, Runtime};
+use crate::proxy::ConnCtx;
+use crate::runtime::Runtime;
+use crate::stats::ListenerStats;
 use crate::tls::{self, LoadedCert};
 use std::sync::atomic::Ordering::Relaxed;
 

@@ -14,6 +14,7 @@
 //! [`RunningApp`] (its owner), [`Bound`] and [`AppError`].
 
 mod changes;
+mod control;
 mod listeners;
 mod reload;
 
@@ -34,8 +35,8 @@ use crate::config::model::{Model, OriginContent};
 use crate::health::Supervisor;
 use crate::listener::{accept_loop, bind, Drain};
 use crate::origin::Site;
-use crate::proxy::server::{self, Builders};
-use crate::proxy::{Bindings, Runtime};
+use crate::proxy::server::Builders;
+use crate::runtime::{Bindings, Runtime};
 use crate::tls::{LoadedCert, TlsError};
 use listeners::ListenerHandle;
 
@@ -213,7 +214,7 @@ impl App {
                 service_drain.watch(),
                 move |stream, _peer| {
                     let (site, w, b) = (site.clone(), w0.clone(), b.load_full());
-                    async move { server::serve_site(stream, site, &b, w).await }
+                    async move { crate::origin::serve_connection(stream, site, b.h1(), w).await }
                 },
             )));
         }
@@ -292,12 +293,14 @@ impl App {
             st.alerts = crate::alerts::start(&effective.alerts, app.sampler.clone(), app.runtime.clone());
         }
         if let Some(sock) = admin_socket {
-            let task = crate::admin::serve(
-                sock,
-                app.clone(),
-                effective.admin.token.clone(),
-                app.service_drain.watch(),
-            );
+            let admin = crate::admin::Admin {
+                control: app.clone(),
+                runtime: app.runtime.clone(),
+                sampler: app.sampler.clone(),
+                metrics: app.metrics.clone(),
+                token: effective.admin.token.clone(),
+            };
+            let task = crate::admin::serve(sock, Arc::new(admin), app.service_drain.watch());
             if let Ok(mut t) = app.service_tasks.lock() {
                 t.push(task);
             }

@@ -14,7 +14,7 @@ use super::{apply_drained, AddedServer, App, AppError, State};
 use crate::balancer::AdminState;
 use crate::config::{self, Model};
 use crate::proxy::server::Builders;
-use crate::proxy::Runtime;
+use crate::runtime::Runtime;
 
 /// What a reload changed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -89,7 +89,7 @@ impl App {
                 .as_ref()
                 .map(crate::accesslog::AccessLog::start)
         };
-        let mut bindings = crate::proxy::Bindings {
+        let mut bindings = crate::runtime::Bindings {
             origins: st.bindings.origins.clone(),
             stats: st.bindings.stats.clone(),
             bans: st.bindings.bans.clone(),
@@ -146,7 +146,7 @@ impl App {
         self.builders
             .store(Arc::new(Builders::new(&effective.timeouts, &effective.limits)));
         self.runtime.store(Arc::new(rt));
-        crate::proxy::retire_gone(&prev, &self.runtime.load());
+        crate::runtime::retire_gone(&prev, &self.runtime.load());
         st.health.reconcile(&self.runtime.load());
 
         report.listeners_kept = kept.iter().map(|h| h.name.clone()).collect();
@@ -361,7 +361,7 @@ impl App {
         let rt = Runtime::build(&effective, &st.bindings, Some(&prev));
         apply_drained(&rt, &st.changes);
         self.runtime.store(Arc::new(rt));
-        crate::proxy::retire_gone(&prev, &self.runtime.load());
+        crate::runtime::retire_gone(&prev, &self.runtime.load());
         st.health.reconcile(&self.runtime.load());
         self.save(st)
     }

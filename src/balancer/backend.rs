@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ewma::PeakEwma;
-use super::state::{now_ms, AdminState, Health, ServerState};
+use super::state::{AdminState, Health, ServerState};
 
 /// One backend server with live counters (shared by all worker threads).
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub struct Backend {
     /// Health, ejection, drain and slow start.
     pub state: ServerState,
     /// Requests and latencies, for metrics.
-    pub stats: crate::metrics::stats::ServerStats,
+    pub stats: crate::stats::ServerStats,
     in_flight: AtomicU32,
     latency: PeakEwma,
     /// Origin of the latency estimate's clock.
@@ -143,11 +143,6 @@ pub enum HealthGate {
     UpOnly,
     /// Unknown servers too (pools without an active check, or configured so).
     UnknownOk,
-}
-
-/// The `now_ms()` clock, re-exported for callers of [`Backend::available`].
-pub fn clock_ms() -> u64 {
-    now_ms()
 }
 
 /// One request in flight to a [`Backend`]; see [`Backend::begin`].

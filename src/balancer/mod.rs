@@ -16,6 +16,7 @@
 //! fallback for huge weight sums), and does not allocate.
 
 mod backend;
+pub mod budget;
 mod cookie;
 mod ewma;
 mod hash;
@@ -35,7 +36,9 @@ mod tests;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub use backend::{clock_ms, Backend, HealthGate, RequestGuard};
+use crate::units::clock_ms;
+
+pub use backend::{Backend, HealthGate, RequestGuard};
 pub use cookie::is_valid_cookie_name;
 pub use key::HashKey;
 pub use state::{AdminState, Health, ServerState};

@@ -6,17 +6,9 @@
 //! tasks and the admin API write it.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Milliseconds on a process-wide monotonic clock (never 0).
-pub fn now_ms() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_millis())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1)
-}
+use crate::units::clock_ms;
 
 /// What the active health check last concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +42,11 @@ pub enum AdminState {
 pub struct ServerState {
     health: AtomicU8,
     admin: AtomicU8,
-    /// `now_ms()` until which the server is ejected; 0 = not ejected.
+    /// `clock_ms()` until which the server is ejected; 0 = not ejected.
     ejected_until: AtomicU64,
     ejections: AtomicU32,
     consecutive_failures: AtomicU32,
-    /// `now_ms()` when the server last became able to take traffic (slow start).
+    /// `clock_ms()` when the server last became able to take traffic (slow start).
     available_since: AtomicU64,
     /// Last active check: 0 none yet, 1 passed, 2 failed.
     last_check: AtomicU8,
@@ -98,7 +90,7 @@ impl ServerState {
             self.transitions.fetch_add(1, Relaxed);
         }
         if h == Health::Up && prev != 1 {
-            self.available_since.store(now_ms(), Relaxed);
+            self.available_since.store(clock_ms(), Relaxed);
             self.consecutive_failures.store(0, Relaxed);
         }
         match prev {
@@ -140,7 +132,7 @@ impl ServerState {
             .store(if a == AdminState::Draining { 1 } else { 0 }, Relaxed);
     }
 
-    /// Is the server ejected at `now` (a `now_ms()` value)?
+    /// Is the server ejected at `now` (a `clock_ms()` value)?
     pub fn ejected(&self, now: u64) -> bool {
         now < self.ejected_until.load(Relaxed)
     }
@@ -154,7 +146,7 @@ impl ServerState {
     pub fn eject(&self, base: Duration) -> Duration {
         let n = self.ejections.fetch_add(1, Relaxed).saturating_add(1).min(10);
         let d = base.saturating_mul(n);
-        let until = now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let until = clock_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         self.ejected_until.store(until, Relaxed);
         self.consecutive_failures.store(0, Relaxed);
         d
@@ -174,7 +166,7 @@ impl ServerState {
 
     /// Starts (or restarts) slow start now.
     pub fn mark_available_now(&self) {
-        self.available_since.store(now_ms(), Relaxed);
+        self.available_since.store(clock_ms(), Relaxed);
     }
 
     #[cfg(test)]

@@ -186,7 +186,7 @@ impl RuleRt {
 
     /// At most 10 log lines per rule and second, so that logging cannot be flooded.
     fn may_log(&self) -> bool {
-        let now = crate::balancer::clock_ms() / 1000;
+        let now = crate::units::clock_ms() / 1000;
         if self.log_window.swap(now, Relaxed) != now {
             self.log_count.store(0, Relaxed);
         }

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::balancer::{Backend, Health};
 use crate::config::model::HealthCheck;
-use crate::proxy::Runtime;
+use crate::runtime::Runtime;
 
 pub use probe::probe;
 
@@ -148,7 +148,7 @@ fn jitter(max: Duration) -> Duration {
     }
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(crate::balancer::clock_ms());
+    h.write_u64(crate::units::clock_ms());
     let r = h.finish() % (max.as_millis() as u64 + 1);
     Duration::from_millis(r)
 }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::metrics::stats::{ConnectionGuard, ListenerStats};
+use crate::stats::{ConnectionGuard, ListenerStats};
 
 const FLUSH_AT: u64 = 64 * 1024;
 

@@ -10,7 +10,6 @@
 
 pub mod names;
 pub mod sampler;
-pub mod stats;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -23,8 +22,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::balancer::{clock_ms, AdminState, Health};
-use crate::proxy::Runtime;
+use crate::balancer::{AdminState, Health};
+use crate::runtime::Runtime;
+use crate::stats;
+use crate::units::clock_ms;
 
 /// The registry and what feeds it.
 #[derive(Debug)]
@@ -186,7 +187,7 @@ impl Collector for PoolCollector {
     }
 }
 
-/// A histogram read from [`stats::Histogram`] at scrape time.
+/// A histogram read from [`crate::stats::Histogram`] at scrape time.
 #[derive(Debug)]
 struct ConstHist {
     buckets: Vec<(f64, u64)>,

@@ -15,9 +15,10 @@ use arc_swap::ArcSwap;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-use super::stats::{Histogram, RequestStats, BUCKETS_US, CLASSES, METHODS};
-use crate::balancer::{clock_ms, AdminState, Backend, HealthGate};
-use crate::proxy::Runtime;
+use crate::balancer::{AdminState, Backend, HealthGate};
+use crate::runtime::Runtime;
+use crate::stats::{Histogram, RequestStats, BUCKETS_US, CLASSES, METHODS};
+use crate::units::clock_ms;
 
 const RING: usize = 61;
 const NB: usize = BUCKETS_US.len() + 1;

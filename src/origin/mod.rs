@@ -13,8 +13,8 @@
 //!
 //! It exposes [`Site`] (build one with [`Site::dir`] or [`Site::demo`],
 //! answer with [`Site::serve`]) and [`FileStream`], the file body carried
-//! by [`crate::body::Body::File`]. Listening and connections are the
-//! caller's.
+//! by [`Body::Stream`], and [`serve_connection`], which serves one accepted
+//! connection (listening is the caller's).
 //!
 //! Choices worth knowing:
 //! - Only GET and HEAD; anything else is 405 with `Allow: GET, HEAD`.
@@ -36,9 +36,14 @@ mod demo;
 mod file;
 mod path;
 mod range;
+mod serve;
 mod site;
 #[cfg(test)]
 mod tests;
 
 pub use file::FileStream;
+pub use serve::serve_connection;
 pub use site::Site;
+
+/// The body of every answer an origin gives.
+pub type Body = crate::body::Body<FileStream>;

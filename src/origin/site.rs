@@ -14,7 +14,7 @@ use super::demo::Demo;
 use super::file::{FileStream, CHUNK};
 use super::path::ReqPath;
 use super::range::{self, Ranged};
-use crate::body::Body;
+use super::Body;
 
 /// What one origin serves: a directory on disk or the embedded demo site.
 #[derive(Debug)]
@@ -307,7 +307,7 @@ async fn load(source: Source, start: u64, len: u64) -> io::Result<Body> {
                 file.read_exact(&mut buf).await?;
                 Ok(Body::full(buf))
             }
-            _ => Ok(Body::File(FileStream::open(file, start, len).await?)),
+            _ => Ok(Body::Stream(FileStream::open(file, start, len).await?)),
         },
     }
 }

@@ -10,8 +10,8 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 
 use super::path::ReqPath;
+use super::Body;
 use super::Site;
-use crate::body::Body;
 
 fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<()> {
     let mut b = Request::builder().method(method).uri(uri);
@@ -335,7 +335,7 @@ async fn large_files_stream_from_disk() {
     let res = get(&site, "/big.bin", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, header::CONTENT_LENGTH), "307200");
-    assert!(matches!(res.body(), Body::File(_)));
+    assert!(matches!(res.body(), Body::Stream(_)));
     assert_eq!(res.body().size_hint().exact(), Some(307_200));
     assert!(!res.body().is_end_stream());
     let mut body = res.into_body();
@@ -352,7 +352,7 @@ async fn large_files_stream_from_disk() {
     // A range larger than a chunk streams too, from the right offset.
     let res = get(&site, "/big.bin", &[("range", "bytes=1000-200000")]).await;
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
-    assert!(matches!(res.body(), Body::File(_)));
+    assert!(matches!(res.body(), Body::Stream(_)));
     assert_eq!(bytes_of(res).await, content[1000..=200_000]);
     // A small range of a large file is read into memory.
     let res = get(&site, "/big.bin", &[("range", "bytes=-100")]).await;

@@ -18,10 +18,10 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 
 use super::rescue::ProxyError;
 use super::upstream::{self, PooledBody, SendError, Target, UpBody};
-use super::{PoolRt, Runtime};
+use super::Body;
 use crate::balancer::{Backend, Health, PickInput, RequestGuard};
-use crate::body::Body;
 use crate::config::model::UpstreamProtocol;
+use crate::runtime::{PoolRt, Runtime};
 
 /// A response header from a backend, with what the pipeline still needs.
 #[derive(Debug)]
@@ -125,7 +125,7 @@ pub async fn send(
             UpstreamProtocol::Http1 => tokio::time::timeout(limit, upstream::send_h1(target, req))
                 .await
                 .map(|r| {
-                    r.map(|resp| resp.map(|b| Body::Upstream(b.with_in_flight(InFlight { _server: guard }))))
+                    r.map(|resp| resp.map(|b| Body::Stream(b.with_in_flight(InFlight { _server: guard }))))
                 }),
             // One stream of a shared connection: nothing to pool, but the
             // server's and the pool's in-flight counts last until the
@@ -135,7 +135,7 @@ pub async fn send(
                 .map(|r| {
                     r.map(|resp| {
                         resp.map(|b| {
-                            Body::Upstream(PooledBody::stream(b).with_in_flight(InFlight { _server: guard }))
+                            Body::Stream(PooledBody::stream(b).with_in_flight(InFlight { _server: guard }))
                         })
                     })
                 }),
@@ -152,7 +152,7 @@ pub async fn send(
                 server.stats.header_latency.observe(try_started.elapsed());
                 let failed = pool.outlier.on_5xx && resp.status().is_server_error();
                 record(pool, &server, !failed);
-                if let (Body::Upstream(b), Some(g)) = (resp.body_mut(), pool_guard) {
+                if let (Body::Stream(b), Some(g)) = (resp.body_mut(), pool_guard) {
                     b.keep_pool_guard(g);
                 }
                 return Ok(Answered {

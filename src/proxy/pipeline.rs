@@ -15,15 +15,16 @@ use super::attempt::{self, Answered};
 use super::bodyguard::{BodyFlag, BodyLimits, GuardedBody, Tripped};
 use super::headers::{self, X_REQUEST_ID};
 use super::rescue::{self, ProxyError};
-use super::router::normalise_host;
 use super::upstream::UpBody;
-use super::{ConnCtx, Runtime};
+use super::Body;
+use super::ConnCtx;
 use crate::accesslog::Record;
 use crate::balancer::Backend;
-use crate::body::Body;
 use crate::config::model::UpstreamProtocol;
 use crate::firewall::rules::{evaluate, RequestView, Verdict};
-use crate::metrics::stats::RequestStats;
+use crate::runtime::router::normalise_host;
+use crate::runtime::Runtime;
+use crate::stats::RequestStats;
 
 /// Answers one client request.
 pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Body> {

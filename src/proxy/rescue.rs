@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::body::Body;
+use super::Body;
 
 /// Why a request could not be proxied.
 #[derive(Debug, thiserror::Error)]
@@ -148,29 +148,6 @@ pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Bo
     }
     if let Some(id) = request_id {
         h.insert(super::headers::X_REQUEST_ID, id.clone());
-    }
-    resp
-}
-
-/// The admin API's answer for `err`: a JSON object naming the problem.
-pub fn admin_answer(err: &crate::admin::AdminError) -> Response<Body> {
-    use crate::admin::AdminError as A;
-    let status = match err {
-        A::Unauthorized => StatusCode::UNAUTHORIZED,
-        A::NotFound(_) => StatusCode::NOT_FOUND,
-        A::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        A::BadRequest(_) => StatusCode::BAD_REQUEST,
-        A::Conflict(_) => StatusCode::CONFLICT,
-        A::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let body = serde_json::json!({ "error": err.to_string() });
-    let mut resp = Response::new(Body::full(format!("{body}\n")));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
 }

@@ -1,4 +1,4 @@
-//! Serving client connections with hyper (and the built-in origins): HTTP/1.1 (with upgrades) on
+//! Serving client connections with hyper: HTTP/1.1 (with upgrades) on
 //! plain listeners and on TLS when ALPN did not pick `h2`, HTTP/2 when it
 //! did. Each connection is registered with the drain so
 //! that a drain lets requests in flight finish (and sends HTTP/2 GOAWAY).
@@ -22,8 +22,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::framing::FramingWatch;
+use super::Body;
 use super::{pipeline, ConnCtx};
-use crate::body::Body;
 use crate::config::model::Timeouts;
 use crate::listener::DrainWatch;
 use crate::serve_gracefully;
@@ -65,6 +65,11 @@ impl Builders {
             client_idle: t.client_idle,
             request_header: t.request_header,
         }
+    }
+
+    /// The HTTP/1.1 builder (the built-in origins serve with it too).
+    pub fn h1(&self) -> &http1::Builder {
+        &self.h1
     }
 
     /// The client idle timeout these builders apply (also bounds TLS handshakes).
@@ -237,19 +242,5 @@ async fn watch_h2(
                 }
             }
         }
-    }
-}
-
-/// Serves one connection to a built-in origin (static site), HTTP/1.1.
-pub async fn serve_site<I>(io: I, site: Arc<crate::origin::Site>, b: &Builders, watch: DrainWatch)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = service_fn(move |req| {
-        let site = site.clone();
-        async move { Ok::<_, Infallible>(site.serve(&req).await) }
-    });
-    if let Err(e) = serve_gracefully!(b.h1.serve_connection(TokioIo::new(io), svc), watch) {
-        tracing::debug!(error = %e, "origin connection ended with an error");
     }
 }

@@ -34,9 +34,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::attempt::InFlight;
-use super::budget::PoolGuard;
 use super::rescue::ProxyError;
-use crate::balancer::{clock_ms, Backend};
+use crate::balancer::budget::PoolGuard;
+use crate::balancer::Backend;
+use crate::units::clock_ms;
 
 type H1Sender = http1::SendRequest<UpBody>;
 type H2Sender = http2::SendRequest<UpBody>;

@@ -95,7 +95,7 @@ fn slow_start_ramps_a_recovered_server() {
 fn slow_start_share_grows_with_time() {
     let st = crate::balancer::ServerState::default();
     st.set_health(Health::Up);
-    let t0 = crate::balancer::clock_ms();
+    let t0 = crate::units::clock_ms();
     let ramp = Duration::from_secs(10);
     assert!(st.slow_start_factor(t0, ramp) <= 0.06);
     assert!((st.slow_start_factor(t0 + 5_000, ramp) - 0.5).abs() < 0.01);
@@ -110,6 +110,6 @@ fn ejection_grows_with_each_ejection() {
     assert_eq!(st.eject(base), Duration::from_secs(10));
     assert_eq!(st.eject(base), Duration::from_secs(20));
     assert_eq!(st.eject(base), Duration::from_secs(30));
-    assert!(st.ejected(crate::balancer::clock_ms()));
+    assert!(st.ejected(crate::units::clock_ms()));
     assert_eq!(st.ejections(), 3);
 }

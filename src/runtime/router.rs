@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::config::model::{HostMatch, Route};
-use crate::metrics::stats::{RequestStats, StatsStore};
+use crate::stats::{RequestStats, StatsStore};
 
 #[derive(Debug, Clone)]
 struct Entry {

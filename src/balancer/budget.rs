@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::balancer::clock_ms;
 use crate::config::model;
+use crate::units::clock_ms;
 
 /// Retries allowed per one-second window: `min_per_second` plus `ratio` of
 /// the requests seen in the window.

@@ -1,0 +1,50 @@
+//! The application's side of the admin API: [`crate::admin::Control`] for
+//! a running [`App`], with its refusals sorted into the admin API's kinds.
+
+use std::sync::Arc;
+
+use super::{AddedServer, App, ChangeError};
+use crate::admin::{AdminError, Control, NewServer};
+
+impl Control for Arc<App> {
+    async fn reload(&self) -> Result<serde_json::Value, String> {
+        let report = App::reload(self).await.map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+
+    async fn add_server(&self, s: NewServer) -> Result<(), AdminError> {
+        let added = AddedServer {
+            pool: s.pool,
+            name: s.name,
+            address: s.address,
+            weight: s.weight,
+            max_requests: s.max_requests,
+        };
+        App::add_server(self, added).await.map_err(refusal)
+    }
+
+    async fn set_weight(&self, pool: &str, server: &str, weight: u32) -> Result<(), AdminError> {
+        App::set_weight(self, pool, server, weight).await.map_err(refusal)
+    }
+
+    async fn drain(&self, pool: &str, server: &str) -> Result<(), AdminError> {
+        App::drain(self, pool, server).await.map_err(refusal)
+    }
+
+    async fn undrain(&self, pool: &str, server: &str) -> Result<bool, AdminError> {
+        App::undrain(self, pool, server).await.map_err(refusal)
+    }
+
+    async fn remove(&self, pool: &str, server: &str) -> Result<(), AdminError> {
+        App::remove(self, pool, server).await.map_err(refusal)
+    }
+}
+
+fn refusal(e: ChangeError) -> AdminError {
+    match e {
+        ChangeError::NoPool(_) | ChangeError::NoServer { .. } => AdminError::NotFound(e.to_string()),
+        ChangeError::Duplicate { .. } | ChangeError::Removing { .. } => AdminError::Conflict(e.to_string()),
+        ChangeError::Invalid(_) => AdminError::BadRequest(e.to_string()),
+        ChangeError::App(_) => AdminError::Failed(e.to_string()),
+    }
+}

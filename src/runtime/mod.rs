@@ -1,0 +1,272 @@
+//! The running state: what one configuration becomes once its sockets are
+//! bound. [`Runtime`] holds the listeners' request settings (routers,
+//! firewall rules, certificates), the pools with their balancers and
+//! budgets, and the shared firewall state; it sits behind an `ArcSwap`, so a
+//! reload or an admin change publishes a new one while requests in flight
+//! keep the one they started with. [`Bindings`] is what outlives every
+//! rebuild (bound addresses, counters, bans, rate-limit buckets).
+//!
+//! The proxy reads it per request; metrics, health checks and alerts read
+//! it too, without knowing the proxy.
+//!
+//! Exposes [`Runtime`], [`PoolRt`], [`ListenerRt`], [`Bindings`],
+//! [`retire_gone`] and the [`router`].
+
+pub mod router;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use crate::balancer::budget::{PoolStats, RetryBudget};
+use crate::balancer::{Backend, Balancer, Health, HealthGate};
+use crate::config::model::{self, HealthCheck, ListenerKind, Model, Outlier, Timeouts, UpstreamProtocol};
+use crate::stats::{ListenerStats, StatsStore};
+use router::Router;
+
+/// Everything the pipeline needs from one configuration.
+#[derive(Debug)]
+pub struct Runtime {
+    pub timeouts: Timeouts,
+    pub limits: model::Limits,
+    /// Count requests per listener, route and server.
+    pub metrics_enabled: bool,
+    pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
+    pub bans: Arc<crate::firewall::bans::Bans>,
+    /// Peers whose PROXY header or `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-client connection limits (None = no limits).
+    pub conn_limits: Option<Arc<crate::firewall::conn_limits::ConnLimits>>,
+    pub events: Arc<crate::firewall::events::Events>,
+    pub pools: Vec<PoolRt>,
+    /// Indexed by listener slot (stable across reloads); `None` for slots
+    /// of listeners that are gone.
+    pub listeners: Vec<Option<ListenerRt>>,
+}
+
+/// A pool as the proxy uses it.
+#[derive(Debug)]
+pub struct PoolRt {
+    pub name: String,
+    pub balancer: Balancer,
+    pub protocol: UpstreamProtocol,
+    pub max_idle: usize,
+    /// 0 = no limit on requests in flight to the pool.
+    pub max_requests: u32,
+    pub retries: u32,
+    pub budget: Arc<RetryBudget>,
+    pub stats: Arc<PoolStats>,
+    pub outlier: Outlier,
+    /// The pool has an active health check.
+    pub has_check: bool,
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Per-listener request handling settings.
+#[derive(Debug)]
+pub struct ListenerRt {
+    pub name: String,
+    /// The name again, shared with access log records.
+    pub log_name: Arc<str>,
+    pub https: bool,
+    pub router: Router,
+    /// Plain listeners that only redirect: the HTTPS port to send clients to.
+    pub redirect_port: Option<u16>,
+    pub hsts: Option<HeaderValue>,
+    pub stats: Arc<ListenerStats>,
+    /// Who may connect.
+    pub clients: crate::firewall::cidr::CidrSet,
+    pub proxy_protocol: bool,
+    /// The firewall rules that apply to this listener, in order.
+    pub rules: Vec<crate::firewall::rules::RuleRt>,
+    /// Certificates served (name, expiry as Unix seconds), for metrics.
+    pub certificates: Vec<(String, i64)>,
+}
+
+/// Where things really are, which a model alone does not say: each
+/// listener's slot and bound address, each origin's bound address.
+#[derive(Debug, Default, Clone)]
+pub struct Bindings {
+    pub listeners: HashMap<String, (usize, SocketAddr)>,
+    pub origins: HashMap<String, SocketAddr>,
+    /// Counters that outlive reloads.
+    pub stats: Arc<StatsStore>,
+    /// The generated local certificate (name, expiry), when one is in use.
+    pub local_cert: Option<(String, i64)>,
+    /// The running access log, when enabled.
+    pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
+    /// Bans (they outlive reloads).
+    pub bans: Arc<crate::firewall::bans::Bans>,
+    /// Per-client connection limits, kept across reloads that keep them.
+    pub conn_limits: Option<Arc<crate::firewall::conn_limits::ConnLimits>>,
+    /// Recent rejections and the clients blocked most often.
+    pub events: Arc<crate::firewall::events::Events>,
+    /// Rate-limit buckets, one set per rule, kept across rebuilds.
+    pub limiters: Arc<crate::firewall::rules::RuleLimiters>,
+}
+
+impl Runtime {
+    /// Builds from a model. Servers that `prev` already has (same pool,
+    /// name, address and limit) are kept, with their counters, health and
+    /// drain state; so are each pool's statistics and retry budget.
+    pub fn build(model: &Model, b: &Bindings, prev: Option<&Runtime>) -> Self {
+        b.limiters.keep_only(model.rules.iter().map(|r| r.name.as_str()));
+        let pools = model
+            .pools
+            .iter()
+            .map(|p| build_pool(p, b, prev.and_then(|r| r.pool(&p.name))))
+            .collect();
+        let slots = b.listeners.values().map(|(slot, _)| slot + 1).max().unwrap_or(0);
+        let mut listeners: Vec<Option<ListenerRt>> = (0..slots).map(|_| None).collect();
+        let pool_names: Vec<&str> = model.pools.iter().map(|p| p.name.as_str()).collect();
+        for l in &model.listeners {
+            let Some(&(slot, _)) = b.listeners.get(&l.name) else {
+                continue;
+            };
+            let certificates = match &l.kind {
+                ListenerKind::Https(s) if s.certs.is_empty() => b.local_cert.iter().cloned().collect(),
+                ListenerKind::Https(s) => s
+                    .certs
+                    .iter()
+                    .map(|c| (c.sni_names.first().cloned().unwrap_or_default(), c.not_after))
+                    .collect(),
+                ListenerKind::Http { .. } => Vec::new(),
+            };
+            let (https, redirect_port, hsts) = match &l.kind {
+                ListenerKind::Http { redirect_to } => (
+                    false,
+                    redirect_to
+                        .as_deref()
+                        .and_then(|n| b.listeners.get(n))
+                        .map(|(_, a)| a.port()),
+                    None,
+                ),
+                ListenerKind::Https(s) => (true, None, s.hsts.clone()),
+            };
+            listeners[slot] = Some(ListenerRt {
+                name: l.name.clone(),
+                log_name: Arc::from(l.name.as_str()),
+                https,
+                router: Router::new(&model.routes, &l.name, &pool_names, &b.stats),
+                redirect_port,
+                hsts,
+                stats: b.stats.listener(&l.name),
+                clients: l.clients.clone(),
+                proxy_protocol: l.proxy_protocol,
+                rules: model
+                    .rules
+                    .iter()
+                    .filter(|r| r.listeners.as_ref().is_none_or(|ls| ls.contains(&l.name)))
+                    .map(|r| {
+                        crate::firewall::rules::RuleRt::new(r.clone(), b.stats.rule(&r.name), &b.limiters)
+                    })
+                    .collect(),
+                certificates,
+            });
+        }
+        Runtime {
+            timeouts: model.timeouts,
+            limits: model.limits,
+            metrics_enabled: model.metrics_enabled,
+            access_log: b.access_log.clone(),
+            bans: b.bans.clone(),
+            trusted_proxies: model.trusted_proxies.clone(),
+            conn_limits: b.conn_limits.clone(),
+            events: b.events.clone(),
+            pools,
+            listeners,
+        }
+    }
+
+    pub fn pool(&self, name: &str) -> Option<&PoolRt> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+}
+
+fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
+    let has_check = p.health_check.is_some();
+    let servers = p
+        .servers
+        .iter()
+        .map(|s| {
+            let addr = s
+                .origin
+                .as_ref()
+                .and_then(|o| b.origins.get(o))
+                .copied()
+                .unwrap_or(s.addr);
+            let kept = prev.and_then(|pp| {
+                pp.balancer
+                    .servers()
+                    .iter()
+                    .find(|k| k.name == s.name && k.addr == addr && k.max_in_flight() == s.max_requests)
+                    .map(|k| (k.clone(), pp.has_check))
+            });
+            match kept {
+                Some((k, had_check)) => {
+                    k.set_weight(s.weight);
+                    if !has_check {
+                        // No check any more: no verdict to wait for.
+                        k.state.set_health(Health::Unknown);
+                    } else if !had_check && k.state.health() == Health::Unknown {
+                        // A check was added: a server that was serving keeps
+                        // serving until the check says otherwise.
+                        k.state.set_health(Health::Up);
+                    }
+                    k
+                }
+                None => {
+                    let k = Arc::new(Backend::with_limit(
+                        s.name.clone(),
+                        addr,
+                        s.weight,
+                        s.max_requests,
+                    ));
+                    if !has_check && !p.slow_start.is_zero() {
+                        k.state.mark_available_now();
+                    }
+                    k
+                }
+            }
+        })
+        .collect();
+    let gate = match &p.health_check {
+        Some(h) if !h.traffic_when_unknown => HealthGate::UpOnly,
+        _ => HealthGate::UnknownOk,
+    };
+    PoolRt {
+        name: p.name.clone(),
+        balancer: Balancer::new(p.algorithm, p.hash_key.clone(), p.sticky_cookie.clone(), servers)
+            .with_health(gate, p.slow_start),
+        protocol: p.protocol,
+        max_idle: p.max_idle_per_server,
+        max_requests: p.max_requests,
+        retries: p.retries,
+        budget: Arc::new(match prev {
+            Some(pp) => pp.budget.reconfigured(p.retry_budget),
+            None => RetryBudget::new(p.retry_budget),
+        }),
+        stats: prev.map_or_else(Arc::default, |pp| pp.stats.clone()),
+        outlier: p.outlier,
+        has_check,
+        health_check: p.health_check.clone(),
+    }
+}
+
+/// Retires the servers of `prev` that `next` no longer runs (removed, or
+/// replaced by a reload), so that connections kept open for them close.
+pub fn retire_gone(prev: &Runtime, next: &Runtime) {
+    for p in &prev.pools {
+        for s in p.balancer.servers() {
+            let kept = next
+                .pools
+                .iter()
+                .any(|np| np.balancer.servers().iter().any(|n| Arc::ptr_eq(n, s)));
+            if !kept {
+                s.retire();
+            }
+        }
+    }
+}
