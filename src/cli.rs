@@ -185,7 +185,7 @@ fn firewall(cmd: &FirewallCmd) -> ExitCode {
         return ExitCode::from(2);
     };
     match cmd {
-        FirewallCmd::Render { .. } => match topology.render(host) {
+        FirewallCmd::Render { .. } => match crate::firewall::nft::render(topology, host) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS

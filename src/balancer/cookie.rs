@@ -3,16 +3,6 @@
 use http::header::COOKIE;
 use http::HeaderMap;
 
-/// Characters that may not appear in a cookie name (RFC 6265 token).
-const SEPARATORS: &[u8] = b"()<>@,;:\\\"/[]?={}";
-
-/// Whether `s` is a valid cookie name: a non-empty RFC 6265 token.
-pub fn is_valid_cookie_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && !SEPARATORS.contains(&b))
-}
-
 /// The value of the first cookie called `name` in the `Cookie` header(s),
 /// with surrounding double quotes removed.
 pub(super) fn find<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {

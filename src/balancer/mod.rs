@@ -4,10 +4,10 @@
 //! - [`Backend`]: one server with live counters shared by all worker threads
 //!   (requests in flight, peak-EWMA latency), and [`RequestGuard`], which
 //!   keeps those counters right for the life of one request;
-//! - [`Balancer`]: a pool of servers plus the [`Algorithm`] that picks one
+//! - [`Balancer`]: a pool of servers plus the algorithm that picks one
 //!   per request (round robin, smooth weighted round robin, least requests,
 //!   power of two choices over peak-EWMA latency, Maglev consistent hashing
-//!   on a [`HashKey`]);
+//!   on a hash key), built from the config's [`Algorithm`] and [`HashKey`];
 //! - sticky cookies: when a pool names one, a client that presents a valid
 //!   cookie keeps its server, and any other client is told its server in a
 //!   [`Pick::set_cookie`].
@@ -36,11 +36,11 @@ mod tests;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::config::model::{Algorithm, HashKey};
+use crate::config::syntax::is_valid_cookie_name;
 use crate::units::clock_ms;
 
 pub use backend::{Backend, HealthGate, RequestGuard};
-pub use cookie::is_valid_cookie_name;
-pub use key::HashKey;
 pub use state::{AdminState, Health, ServerState};
 
 use least::LeastRequests;
@@ -48,48 +48,6 @@ use maglev::Maglev;
 use round_robin::RoundRobin;
 use sticky::Sticky;
 use weighted::Weighted;
-
-/// How a pool picks a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    /// Each server in turn; weights are ignored.
-    RoundRobin,
-    /// Smooth weighted round robin (nginx-style): exact proportions, interleaved.
-    Weighted,
-    /// Fewest requests in flight; ties rotate. Weights are ignored.
-    LeastRequests,
-    /// Power of two choices, cost = peak-EWMA latency × (in flight + 1).
-    /// Weights are ignored.
-    P2cEwma,
-    /// Maglev consistent hashing on the pool's [`HashKey`]; weights are honoured.
-    Hash,
-}
-
-impl Algorithm {
-    /// Parses a config name: `round_robin`, `weighted`, `least_requests`,
-    /// `p2c_ewma` or `hash`.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "round_robin" => Self::RoundRobin,
-            "weighted" => Self::Weighted,
-            "least_requests" => Self::LeastRequests,
-            "p2c_ewma" => Self::P2cEwma,
-            "hash" => Self::Hash,
-            _ => return None,
-        })
-    }
-
-    /// The config name, as accepted by [`Algorithm::parse`].
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RoundRobin => "round_robin",
-            Self::Weighted => "weighted",
-            Self::LeastRequests => "least_requests",
-            Self::P2cEwma => "p2c_ewma",
-            Self::Hash => "hash",
-        }
-    }
-}
 
 /// What [`Balancer::pick`] may look at.
 #[derive(Debug)]

@@ -19,7 +19,7 @@ pub(super) struct Sticky {
 impl Sticky {
     /// None when `name` is not a valid cookie name.
     pub(super) fn new(name: String, servers: &[Arc<Backend>]) -> Option<Self> {
-        if !cookie::is_valid_cookie_name(&name) {
+        if !super::is_valid_cookie_name(&name) {
             return None;
         }
         let ids: Vec<String> = servers.iter().map(|s| server_id(&s.name)).collect();

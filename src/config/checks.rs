@@ -402,8 +402,8 @@ impl Cx<'_> {
 
 impl Cx<'_> {
     /// A listener's client filter from `allow`/`deny` and their files.
-    pub(super) fn clients(&self, l: &schema::Listener, key: &str) -> R<crate::firewall::cidr::CidrSet> {
-        use crate::firewall::cidr;
+    pub(super) fn clients(&self, l: &schema::Listener, key: &str) -> R<model::ClientFilter> {
+        use super::syntax as cidr;
         let mut lists: [Vec<ipnet::IpNet>; 2] = [Vec::new(), Vec::new()];
         for (i, (inline, file, name)) in [
             (&l.allow, &l.allow_file, "allow"),
@@ -438,15 +438,12 @@ impl Cx<'_> {
                 lists[i].extend(nets);
             }
         }
-        Ok(cidr::CidrSet::new(&lists[0], &lists[1]))
+        let [allow, deny] = lists;
+        Ok(model::ClientFilter { allow, deny })
     }
 
-    pub(super) fn rules(
-        &self,
-        rules: &[schema::Rule],
-        listeners: &[String],
-    ) -> R<Vec<crate::firewall::rules::Rule>> {
-        use crate::firewall::rules::{Action, Condition, HeaderTest, Rule};
+    pub(super) fn rules(&self, rules: &[schema::Rule], listeners: &[String]) -> R<Vec<model::Rule>> {
+        use model::{Action, Condition, HeaderTest, Rule};
         let mut out: Vec<Rule> = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let key = format!("rule[{i}]");
@@ -491,7 +488,7 @@ impl Cx<'_> {
                         "a path prefix starts with `/`",
                     ));
                 }
-                let n = crate::firewall::path::normalize(p.get_ref())
+                let n = super::path::normalize(p.get_ref())
                     .map_err(|e| self.at(p, &format!("{key}.match.path_prefix"), e.to_string()))?;
                 conditions.push(if m.path_case_insensitive == Some(true) {
                     Condition::PathPrefixNoCase(n)
@@ -536,7 +533,7 @@ impl Cx<'_> {
                 let mut nets = Vec::new();
                 for s in c.get_ref() {
                     nets.push(
-                        crate::firewall::cidr::parse_net(s)
+                        super::syntax::parse_net(s)
                             .map_err(|e| self.at(c, &format!("{key}.match.client"), e))?,
                     );
                 }
@@ -552,17 +549,17 @@ impl Cx<'_> {
                     .filter(|c| c.is_client_error() || c.is_server_error())
                     .ok_or_else(|| self.at(s, &format!("{key}.status"), "a 4xx or 5xx status"))?,
             };
-            let body = bytes::Bytes::from(r.body.clone().unwrap_or_else(|| {
+            let body = r.body.clone().unwrap_or_else(|| {
                 format!(
                     "{} {}\n",
                     status.as_u16(),
                     status.canonical_reason().unwrap_or("")
                 )
-            }));
+            });
             let action = match r.action.get_ref().as_str() {
                 "allow" => Action::Allow,
                 "rate_limit" => {
-                    use crate::firewall::rules::KeyPart;
+                    use model::KeyPart;
                     let nz = |v: &Option<Spanned<u32>>, name: &str, default: Option<u32>| {
                         let n = v.as_ref().map(|x| *x.get_ref()).or(default).unwrap_or(0);
                         std::num::NonZeroU32::new(n).ok_or_else(|| {
@@ -694,13 +691,12 @@ impl Cx<'_> {
 // === impl Cx: topology ===
 
 impl Cx<'_> {
-    pub(super) fn topology(&self, t: &schema::Topology) -> R<crate::firewall::nft::Topology> {
-        use crate::firewall::nft::{Host, Role, Topology};
+    pub(super) fn topology(&self, t: &schema::Topology) -> R<model::Topology> {
+        use model::{Host, Role, Topology};
         let mut admin = Vec::new();
         for s in t.admin_cidr.get_ref() {
             admin.push(
-                crate::firewall::cidr::parse_net(s)
-                    .map_err(|e| self.at(&t.admin_cidr, "topology.admin_cidr", e))?,
+                super::syntax::parse_net(s).map_err(|e| self.at(&t.admin_cidr, "topology.admin_cidr", e))?,
             );
         }
         let mut hosts: Vec<Host> = Vec::new();

@@ -15,9 +15,8 @@ use std::time::Duration;
 use http::HeaderValue;
 use toml::Spanned;
 
-use super::model::{self, Model};
+use super::model::{self, Algorithm, HashKey, Model};
 use super::schema;
-use crate::balancer::{Algorithm, HashKey};
 use crate::units::{parse_duration, parse_size};
 
 /// Everything that can be wrong with a configuration.
@@ -326,7 +325,7 @@ impl Cx<'_> {
                     let mut nets = Vec::new();
                     for s in list.get_ref() {
                         nets.push(
-                            crate::firewall::cidr::parse_net(s)
+                            super::syntax::parse_net(s)
                                 .map_err(|e| self.at(list, "firewall.trusted_proxies", e))?,
                         );
                     }
@@ -336,7 +335,7 @@ impl Cx<'_> {
             bans: match &f.bans.after {
                 None => None,
                 Some(a) if *a.get_ref() == 0 => return Err(self.at(a, "bans.after", "at least 1 violation")),
-                Some(a) => Some(crate::firewall::bans::BanPolicy {
+                Some(a) => Some(model::BanPolicy {
                     after: *a.get_ref(),
                     window: self.duration(&f.bans.window, "bans.window", Duration::from_secs(60))?,
                     duration: self.duration(&f.bans.duration, "bans.duration", Duration::from_secs(600))?,
@@ -521,7 +520,7 @@ impl Cx<'_> {
                 }
             };
             if let Some(c) = &p.sticky_cookie {
-                if !crate::balancer::is_valid_cookie_name(c.get_ref()) {
+                if !super::syntax::is_valid_cookie_name(c.get_ref()) {
                     return Err(self.at(
                         c,
                         &format!("{key}.sticky_cookie"),

@@ -8,7 +8,9 @@ mod checks;
 mod diagnose;
 pub mod load;
 pub mod model;
+pub mod path;
 pub mod schema;
+pub mod syntax;
 
 pub use load::{load_file, load_str, ConfigError};
 pub use model::Model;

@@ -10,13 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// When violations become a ban.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BanPolicy {
-    pub after: u32,
-    pub window: Duration,
-    pub duration: Duration,
-}
+use crate::config::model::BanPolicy;
 
 /// A ban in force.
 #[derive(Debug, Clone)]

@@ -1,9 +1,13 @@
 //! CIDR allow and deny lists, IPv4 and IPv6; the longest matching prefix
 //! decides. With any `allow` entry the default is deny, otherwise allow.
+//! Built from a listener's [`ClientFilter`] (the text of CIDR blocks is
+//! parsed at load, by `config::syntax`).
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+use crate::config::model::ClientFilter;
 
 /// A listener's connection filter.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +32,11 @@ impl CidrSet {
         }
     }
 
+    /// The filter a listener's config describes.
+    pub fn from_filter(f: &ClientFilter) -> Self {
+        Self::new(&f.allow, &f.deny)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -45,29 +54,10 @@ impl CidrSet {
     }
 }
 
-/// Parses a list file: one CIDR (or address) per line, `#` comments.
-pub fn parse_list(text: &str) -> Result<Vec<IpNet>, (usize, String)> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.split('#').next().unwrap_or("").trim();
-        if l.is_empty() {
-            continue;
-        }
-        out.push(parse_net(l).map_err(|e| (i + 1, e))?);
-    }
-    Ok(out)
-}
-
-/// `10.0.0.0/8`, `2001:db8::/32` or a single address.
-pub fn parse_net(s: &str) -> Result<IpNet, String> {
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{s}` is not a CIDR block or an IP address"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::syntax::parse_net;
 
     fn nets(v: &[&str]) -> Vec<IpNet> {
         v.iter().map(|s| parse_net(s).expect("net")).collect()
@@ -96,15 +86,5 @@ mod tests {
         assert!(!deny_only.allows("192.0.2.9".parse().expect("ip")));
         let exact = CidrSet::new(&nets(&["192.0.2.9"]), &nets(&["192.0.2.0/24"]));
         assert!(exact.allows("192.0.2.9".parse().expect("ip")));
-    }
-
-    #[test]
-    fn list_files() {
-        let l = parse_list("# office\n10.0.0.0/8  # vpn\n\n192.0.2.1\n").expect("list");
-        assert_eq!(l.len(), 2);
-        assert_eq!(
-            parse_list("10.0.0.0/8\nnope\n"),
-            Err((2, "`nope` is not a CIDR block or an IP address".into()))
-        );
     }
 }

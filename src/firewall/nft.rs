@@ -19,51 +19,7 @@ use std::process::Command;
 
 use ipnet::IpNet;
 
-/// A host's roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Lb,
-    Web,
-    App,
-    Db,
-    Monitor,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "lb" => Role::Lb,
-            "web" => Role::Web,
-            "app" => Role::App,
-            "db" => Role::Db,
-            "monitor" => Role::Monitor,
-            _ => return None,
-        })
-    }
-}
-
-/// One host of the infrastructure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Host {
-    pub name: String,
-    pub addresses: Vec<IpAddr>,
-    pub roles: Vec<Role>,
-    /// Service ports of `web`/`app` roles (default 80 for web, 8080 for app).
-    pub ports: Vec<u16>,
-    /// Extra rules for the input chain, in nft syntax.
-    pub extra: Vec<String>,
-}
-
-/// The infrastructure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topology {
-    pub admin: Vec<IpNet>,
-    pub ssh_port: u16,
-    pub admin_port: u16,
-    pub metrics_port: u16,
-    pub db_port: u16,
-    pub hosts: Vec<Host>,
-}
+use crate::config::model::{Role, Topology};
 
 /// Why applying failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,158 +34,159 @@ pub enum NftError {
     Write { path: String, source: std::io::Error },
 }
 
-impl Topology {
-    fn addrs(&self, role: Role) -> Vec<IpAddr> {
-        self.hosts
-            .iter()
-            .filter(|h| h.roles.contains(&role))
-            .flat_map(|h| h.addresses.iter().copied())
-            .collect()
-    }
+fn addrs(t: &Topology, role: Role) -> Vec<IpAddr> {
+    t.hosts
+        .iter()
+        .filter(|h| h.roles.contains(&role))
+        .flat_map(|h| h.addresses.iter().copied())
+        .collect()
+}
 
-    /// The complete ruleset for `host`.
-    pub fn render(&self, host: &str) -> Result<String, NftError> {
-        let h = self
-            .hosts
-            .iter()
-            .find(|x| x.name == host)
-            .ok_or_else(|| NftError::NoHost(host.to_string()))?;
-        let roles: Vec<String> = h.roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
-        let mut o = String::new();
-        let _ = writeln!(o, "#!/usr/sbin/nft -f");
-        let _ = writeln!(
-            o,
-            "# Host firewall of `{}` (roles: {}), rendered by `rampart firewall render`.",
-            h.name,
-            roles.join(", ")
-        );
-        let _ = writeln!(
-            o,
-            "# Loading this file replaces the table `inet rampart` in one transaction."
-        );
-        let _ = writeln!(o, "table inet rampart");
-        let _ = writeln!(o, "delete table inet rampart");
-        let _ = writeln!(o, "table inet rampart {{");
-        let admin: Vec<IpNet> = self.admin.clone();
-        let nets = |v: Vec<IpAddr>| v.into_iter().map(IpNet::from).collect::<Vec<_>>();
-        let sets: Vec<(&str, Vec<IpNet>)> = vec![
-            ("admin", admin),
-            ("lb", nets(self.addrs(Role::Lb))),
-            (
-                "web_app",
-                nets([self.addrs(Role::Web), self.addrs(Role::App)].concat()),
-            ),
-            ("monitor", nets(self.addrs(Role::Monitor))),
-        ];
-        for (name, list) in &sets {
-            for (fam, ty, v6) in [("4", "ipv4_addr", false), ("6", "ipv6_addr", true)] {
-                let mut elems: Vec<String> = list
-                    .iter()
-                    .filter(|n| matches!(n, IpNet::V6(_)) == v6)
-                    .map(|n| n.trunc().to_string())
-                    .collect();
-                elems.sort();
-                elems.dedup();
-                let _ = writeln!(o, "    set {name}{fam} {{");
-                let _ = writeln!(o, "        type {ty}; flags interval;");
-                if !elems.is_empty() {
-                    let _ = writeln!(o, "        elements = {{ {} }}", elems.join(", "));
-                }
-                let _ = writeln!(o, "    }}");
+/// The complete ruleset for `host`.
+pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
+    let h = t
+        .hosts
+        .iter()
+        .find(|x| x.name == host)
+        .ok_or_else(|| NftError::NoHost(host.to_string()))?;
+    let roles: Vec<String> = h.roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
+    let mut o = String::new();
+    let _ = writeln!(o, "#!/usr/sbin/nft -f");
+    let _ = writeln!(
+        o,
+        "# Host firewall of `{}` (roles: {}), rendered by `rampart firewall render`.",
+        h.name,
+        roles.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "# Loading this file replaces the table `inet rampart` in one transaction."
+    );
+    let _ = writeln!(o, "table inet rampart");
+    let _ = writeln!(o, "delete table inet rampart");
+    let _ = writeln!(o, "table inet rampart {{");
+    let admin: Vec<IpNet> = t.admin.clone();
+    let nets = |v: Vec<IpAddr>| v.into_iter().map(IpNet::from).collect::<Vec<_>>();
+    let sets: Vec<(&str, Vec<IpNet>)> = vec![
+        ("admin", admin),
+        ("lb", nets(addrs(t, Role::Lb))),
+        (
+            "web_app",
+            nets([addrs(t, Role::Web), addrs(t, Role::App)].concat()),
+        ),
+        ("monitor", nets(addrs(t, Role::Monitor))),
+    ];
+    for (name, list) in &sets {
+        for (fam, ty, v6) in [("4", "ipv4_addr", false), ("6", "ipv6_addr", true)] {
+            let mut elems: Vec<String> = list
+                .iter()
+                .filter(|n| matches!(n, IpNet::V6(_)) == v6)
+                .map(|n| n.trunc().to_string())
+                .collect();
+            elems.sort();
+            elems.dedup();
+            let _ = writeln!(o, "    set {name}{fam} {{");
+            let _ = writeln!(o, "        type {ty}; flags interval;");
+            if !elems.is_empty() {
+                let _ = writeln!(o, "        elements = {{ {} }}", elems.join(", "));
             }
+            let _ = writeln!(o, "    }}");
         }
-        let _ = writeln!(o, "    chain input {{");
-        let _ = writeln!(o, "        type filter hook input priority filter; policy drop;");
-        let _ = writeln!(o, "        ct state established,related accept");
-        let _ = writeln!(o, "        ct state invalid drop");
-        let _ = writeln!(o, "        iif \"lo\" accept");
-        let _ = writeln!(o, "        meta l4proto icmp icmp type {{ echo-request, destination-unreachable, time-exceeded, parameter-problem }} accept");
+    }
+    let _ = writeln!(o, "    chain input {{");
+    let _ = writeln!(o, "        type filter hook input priority filter; policy drop;");
+    let _ = writeln!(o, "        ct state established,related accept");
+    let _ = writeln!(o, "        ct state invalid drop");
+    let _ = writeln!(o, "        iif \"lo\" accept");
+    let _ = writeln!(o, "        meta l4proto icmp icmp type {{ echo-request, destination-unreachable, time-exceeded, parameter-problem }} accept");
+    let _ = writeln!(
+        o,
+        "        meta l4proto ipv6-icmp icmpv6 type {{ echo-request, destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }} accept"
+    );
+    let from = |o: &mut String, set: &str, ports: &str, what: &str| {
         let _ = writeln!(
             o,
-            "        meta l4proto ipv6-icmp icmpv6 type {{ echo-request, destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }} accept"
+            "        ip saddr @{set}4 tcp dport {ports} accept comment \"{what}\""
         );
-        let from = |o: &mut String, set: &str, ports: &str, what: &str| {
-            let _ = writeln!(
-                o,
-                "        ip saddr @{set}4 tcp dport {ports} accept comment \"{what}\""
-            );
-            let _ = writeln!(
-                o,
-                "        ip6 saddr @{set}6 tcp dport {ports} accept comment \"{what}\""
-            );
-        };
+        let _ = writeln!(
+            o,
+            "        ip6 saddr @{set}6 tcp dport {ports} accept comment \"{what}\""
+        );
+    };
+    from(
+        &mut o,
+        "admin",
+        &t.ssh_port.to_string(),
+        "ssh from the admin network",
+    );
+    from(
+        &mut o,
+        "monitor",
+        &t.metrics_port.to_string(),
+        "metrics scraped by monitor hosts",
+    );
+    if h.roles.contains(&Role::Lb) {
+        let _ = writeln!(
+            o,
+            "        tcp dport {{ 80, 443 }} accept comment \"load balancer: HTTP and HTTPS from anywhere\""
+        );
         from(
             &mut o,
             "admin",
-            &self.ssh_port.to_string(),
-            "ssh from the admin network",
+            &t.admin_port.to_string(),
+            "rampart admin API from the admin network",
         );
         from(
             &mut o,
             "monitor",
-            &self.metrics_port.to_string(),
-            "metrics scraped by monitor hosts",
+            &t.admin_port.to_string(),
+            "rampart /metrics for monitor hosts",
         );
-        if h.roles.contains(&Role::Lb) {
-            let _ = writeln!(o, "        tcp dport {{ 80, 443 }} accept comment \"load balancer: HTTP and HTTPS from anywhere\"");
-            from(
-                &mut o,
-                "admin",
-                &self.admin_port.to_string(),
-                "rampart admin API from the admin network",
-            );
-            from(
-                &mut o,
-                "monitor",
-                &self.admin_port.to_string(),
-                "rampart /metrics for monitor hosts",
-            );
-        }
-        if h.roles.iter().any(|r| matches!(r, Role::Web | Role::App)) {
-            let mut ports = h.ports.clone();
-            if ports.is_empty() {
-                if h.roles.contains(&Role::Web) {
-                    ports.push(80);
-                }
-                if h.roles.contains(&Role::App) {
-                    ports.push(8080);
-                }
-            }
-            let list = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
-            from(
-                &mut o,
-                "lb",
-                &format!("{{ {list} }}"),
-                "service ports from the load balancers only",
-            );
-        }
-        if h.roles.contains(&Role::Db) {
-            from(
-                &mut o,
-                "web_app",
-                &self.db_port.to_string(),
-                "database from web and app hosts only",
-            );
-        }
-        for e in &h.extra {
-            let _ = writeln!(o, "        {e}");
-        }
-        let _ = writeln!(o, "    }}");
-        let _ = writeln!(o, "    chain forward {{");
-        let _ = writeln!(
-            o,
-            "        type filter hook forward priority filter; policy drop;"
-        );
-        let _ = writeln!(o, "    }}");
-        let _ = writeln!(o, "    chain output {{");
-        let _ = writeln!(
-            o,
-            "        type filter hook output priority filter; policy accept;"
-        );
-        let _ = writeln!(o, "    }}");
-        let _ = writeln!(o, "}}");
-        Ok(o)
     }
+    if h.roles.iter().any(|r| matches!(r, Role::Web | Role::App)) {
+        let mut ports = h.ports.clone();
+        if ports.is_empty() {
+            if h.roles.contains(&Role::Web) {
+                ports.push(80);
+            }
+            if h.roles.contains(&Role::App) {
+                ports.push(8080);
+            }
+        }
+        let list = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+        from(
+            &mut o,
+            "lb",
+            &format!("{{ {list} }}"),
+            "service ports from the load balancers only",
+        );
+    }
+    if h.roles.contains(&Role::Db) {
+        from(
+            &mut o,
+            "web_app",
+            &t.db_port.to_string(),
+            "database from web and app hosts only",
+        );
+    }
+    for e in &h.extra {
+        let _ = writeln!(o, "        {e}");
+    }
+    let _ = writeln!(o, "    }}");
+    let _ = writeln!(o, "    chain forward {{");
+    let _ = writeln!(
+        o,
+        "        type filter hook forward priority filter; policy drop;"
+    );
+    let _ = writeln!(o, "    }}");
+    let _ = writeln!(o, "    chain output {{");
+    let _ = writeln!(
+        o,
+        "        type filter hook output priority filter; policy accept;"
+    );
+    let _ = writeln!(o, "    }}");
+    let _ = writeln!(o, "}}");
+    Ok(o)
 }
 
 fn nft(args: &[&str]) -> Result<std::process::Output, NftError> {
@@ -240,7 +197,7 @@ fn nft(args: &[&str]) -> Result<std::process::Output, NftError> {
 /// table in `state_dir` and restores it if loading fails. Returns the path
 /// of the file loaded.
 pub fn apply(topology: &Topology, host: &str, state_dir: &Path) -> Result<std::path::PathBuf, NftError> {
-    let rules = topology.render(host)?;
+    let rules = render(topology, host)?;
     let dir = state_dir.join("nft");
     let werr = |path: &Path| {
         let path = path.display().to_string();

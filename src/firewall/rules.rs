@@ -1,7 +1,10 @@
 //! Request rules: ordered, first decisive match wins. Each rule has a set
 //! of conditions (all must hold) and an action: `allow` (stop, let it
 //! through), `deny` (answer with a status and body), `tarpit` (wait, then
-//! deny), or `log` (log and go on to the next rule).
+//! deny), `rate_limit` or `log` (log and go on to the next rule).
+//!
+//! The rules themselves are the config's ([`Rule`]); [`RuleRt`] is one as
+//! the proxy runs it, with its counter, answer body and rate limiter.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -9,93 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Method, StatusCode};
-use ipnet::IpNet;
-use regex::Regex;
+use http::{HeaderMap, Method, StatusCode};
 
 use super::ratelimit::{Digest, Limiter, RateKey};
-
-/// A validated rule.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub name: String,
-    /// Listener names; None = every listener.
-    pub listeners: Option<Vec<String>>,
-    pub conditions: Vec<Condition>,
-    pub action: Action,
-}
-
-#[derive(Debug, Clone)]
-pub enum Condition {
-    Methods(Vec<Method>),
-    /// Lower-case exact host, or `.suffix` for `*.suffix`.
-    Host(String),
-    PathPrefix(String),
-    /// A prefix compared ignoring ASCII case (for case-insensitive backends).
-    PathPrefixNoCase(String),
-    /// With `path_case_insensitive`, compiled case-insensitive.
-    PathRegex(Regex),
-    Header {
-        name: HeaderName,
-        test: HeaderTest,
-    },
-    Query {
-        name: String,
-        equals: Option<String>,
-    },
-    Client(Vec<IpNet>),
-    Sni(String),
-}
-
-#[derive(Debug, Clone)]
-pub enum HeaderTest {
-    Present,
-    Equals(String),
-    Regex(Regex),
-}
-
-/// What a rate limit counts by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyPart {
-    Ip,
-    Header(HeaderName),
-    Route,
-    /// One bucket for every request the rule matches.
-    Global,
-}
-
-#[derive(Debug, Clone)]
-pub enum Action {
-    Allow,
-    /// Over the limit: 429 with `Retry-After`; within it, on to the next rule.
-    RateLimit {
-        per_second: std::num::NonZeroU32,
-        burst: std::num::NonZeroU32,
-        key: Vec<KeyPart>,
-    },
-    Deny {
-        status: StatusCode,
-        body: Bytes,
-    },
-    Tarpit {
-        delay: Duration,
-        status: StatusCode,
-        body: Bytes,
-    },
-    Log,
-}
-
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::RateLimit { .. } => "rate_limit",
-            Action::Deny { .. } => "deny",
-            Action::Tarpit { .. } => "tarpit",
-            Action::Log => "log",
-        }
-    }
-}
+use crate::config::model::{Action, Condition, HeaderTest, KeyPart, Rule};
 
 /// What rules may look at.
 #[derive(Debug)]
@@ -118,6 +38,8 @@ pub struct RequestView<'a> {
 pub struct RuleRt {
     pub rule: Rule,
     pub hits: Arc<AtomicU64>,
+    /// The answer body of `deny` and `tarpit`, shared by every answer.
+    body: Bytes,
     limiter: Option<Arc<Limiter>>,
     log_window: AtomicU64,
     log_count: AtomicU64,
@@ -175,9 +97,14 @@ impl RuleRt {
             } => Some(limiters.get(&rule.name, (*per_second, *burst, key.clone()))),
             _ => None,
         };
+        let body = match &rule.action {
+            Action::Deny { body, .. } | Action::Tarpit { body, .. } => Bytes::from(body.clone()),
+            _ => Bytes::new(),
+        };
         RuleRt {
             rule,
             hits,
+            body,
             limiter,
             log_window: AtomicU64::new(0),
             log_count: AtomicU64::new(0),
@@ -293,26 +220,26 @@ pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>) -> Verdict<'a> {
                     tracing::info!(rule = %r.rule.name, client = %v.client, method = %v.method, path = v.path, "firewall rule matched (log)");
                 }
             }
-            Action::Deny { status, body } => {
+            Action::Deny { status, .. } => {
                 if r.may_log() {
                     tracing::info!(rule = %r.rule.name, client = %v.client, method = %v.method, path = v.path, "request denied");
                 }
                 return Verdict::Reject {
                     rule: r,
                     status: *status,
-                    body: body.clone(),
+                    body: r.body.clone(),
                     delay: Duration::ZERO,
                     retry_after: None,
                 };
             }
-            Action::Tarpit { delay, status, body } => {
+            Action::Tarpit { delay, status, .. } => {
                 if r.may_log() {
                     tracing::info!(rule = %r.rule.name, client = %v.client, path = v.path, "request tarpitted");
                 }
                 return Verdict::Reject {
                     rule: r,
                     status: *status,
-                    body: body.clone(),
+                    body: r.body.clone(),
                     delay: *delay,
                     retry_after: None,
                 };
@@ -325,6 +252,7 @@ pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>) -> Verdict<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderName;
 
     fn rule(name: &str, conditions: Vec<Condition>, action: Action) -> RuleRt {
         RuleRt::new(
@@ -366,7 +294,7 @@ mod tests {
     fn deny() -> Action {
         Action::Deny {
             status: StatusCode::FORBIDDEN,
-            body: Bytes::from_static(b"no"),
+            body: "no".into(),
         }
     }
 

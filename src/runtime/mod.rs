@@ -153,7 +153,7 @@ impl Runtime {
                 redirect_port,
                 hsts,
                 stats: b.stats.listener(&l.name),
-                clients: l.clients.clone(),
+                clients: crate::firewall::cidr::CidrSet::from_filter(&l.clients),
                 proxy_protocol: l.proxy_protocol,
                 rules: model
                     .rules

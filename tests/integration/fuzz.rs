@@ -32,8 +32,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use rampart::config::syntax::{parse_list, parse_net};
 use rampart::config::{load_str, ConfigError};
-use rampart::firewall::cidr::{parse_list, parse_net, CidrSet};
+use rampart::firewall::cidr::CidrSet;
 use rampart::firewall::path::{normalize, normalize_changed};
 use rampart::firewall::proxy_protocol::{read_header, v2_header, ProxyHeaderError};
 use rampart::proxy::framing::{FramingFlag, FramingWatch};

@@ -6,7 +6,6 @@ mod backend;
 mod least;
 mod maglev;
 mod p2c;
-mod parse;
 mod sticky;
 mod weighted;
 

@@ -1,16 +1,31 @@
 //! The validated model the code runs, built from [`super::schema`] by
-//! [`super::load`]. Everything here has been checked: addresses parse,
-//! routes name existing pools, pools are not empty, certificates load.
+//! the loader. Everything here has been checked: addresses parse, routes
+//! name existing pools, pools are not empty, certificates load.
+//!
+//! It is plain data: std, `http`, `ipnet` and compiled `regex` values,
+//! nothing that runs. The runtime modules build their own objects from it
+//! (the firewall its CIDR sets, rule counters and rulesets, the balancer
+//! its pools, tls its signing keys).
+//!
+//! Exposes [`Model`] and its parts, kept in three files: listeners, routes
+//! and origins (`listener.rs`), pools (`pool.rs`), and the firewall's
+//! rules, bans and host topology (`firewall.rs`).
+
+mod firewall;
+mod listener;
+mod pool;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderValue;
-
-use crate::balancer::{Algorithm, HashKey};
-use crate::tls::LoadedCert;
+pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
+pub use listener::{
+    ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent, Route,
+};
+pub use pool::{
+    Algorithm, CheckKind, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server, UpstreamProtocol,
+};
 
 /// A whole validated configuration.
 #[derive(Debug, Clone)]
@@ -28,14 +43,14 @@ pub struct Model {
     pub metrics_enabled: bool,
     pub limits: Limits,
     /// The hosts of the infrastructure, for host firewalls.
-    pub topology: Option<crate::firewall::nft::Topology>,
+    pub topology: Option<Topology>,
     /// Peers whose forwarded client address is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-client connection limits (0 = none).
     pub max_connections_per_client: u32,
     pub new_connections_per_client_per_second: u32,
     /// Automatic bans; None = only bans made through the admin API.
-    pub bans: Option<crate::firewall::bans::BanPolicy>,
+    pub bans: Option<BanPolicy>,
     pub access_log: Option<AccessLog>,
     pub alerts: Alerts,
     pub listeners: Vec<Listener>,
@@ -43,7 +58,7 @@ pub struct Model {
     pub routes: Vec<Route>,
     pub origins: Vec<Origin>,
     /// Firewall request rules, in order.
-    pub rules: Vec<crate::firewall::rules::Rule>,
+    pub rules: Vec<Rule>,
 }
 
 /// Request size and speed limits.
@@ -173,157 +188,4 @@ impl Default for Timeouts {
             drain: Duration::from_secs(30),
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Listener {
-    pub name: String,
-    pub addr: SocketAddr,
-    pub kind: ListenerKind,
-    /// Who may connect; checked at accept.
-    pub clients: crate::firewall::cidr::CidrSet,
-    /// Connections start with a PROXY protocol header (from trusted proxies only).
-    pub proxy_protocol: bool,
-}
-
-#[derive(Debug, Clone)]
-pub enum ListenerKind {
-    /// Plain HTTP/1.1; with `redirect_to`, every request gets a 308 to that
-    /// HTTPS listener's port.
-    Http {
-        redirect_to: Option<String>,
-    },
-    Https(HttpsSettings),
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpsSettings {
-    /// Certificates by SNI; the first is the default. Empty = use the
-    /// generated local certificate.
-    pub certs: Vec<Arc<LoadedCert>>,
-    /// The `Strict-Transport-Security` value to send, if any.
-    pub hsts: Option<HeaderValue>,
-    pub http2: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamProtocol {
-    Http1,
-    H2c,
-}
-
-#[derive(Debug, Clone)]
-pub struct Pool {
-    pub name: String,
-    pub algorithm: Algorithm,
-    pub hash_key: HashKey,
-    pub sticky_cookie: Option<String>,
-    pub protocol: UpstreamProtocol,
-    pub max_idle_per_server: usize,
-    /// 0 = no limit.
-    pub max_requests: u32,
-    pub slow_start: Duration,
-    pub retries: u32,
-    pub retry_budget: RetryBudget,
-    pub health_check: Option<HealthCheck>,
-    pub outlier: Outlier,
-    pub servers: Vec<Server>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryBudget {
-    pub ratio: f64,
-    pub min_per_second: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckKind {
-    Tcp,
-    Http {
-        method: http::Method,
-        path: String,
-        host: Option<String>,
-        expect: Vec<(u16, u16)>,
-        body_contains: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
-    pub kind: CheckKind,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub jitter: Duration,
-    pub rise: u32,
-    pub fall: u32,
-    pub traffic_when_unknown: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outlier {
-    /// 0 = passive ejection off.
-    pub consecutive_failures: u32,
-    pub base_ejection_time: Duration,
-    pub max_ejected_percent: u32,
-    pub on_5xx: bool,
-}
-
-impl Default for Outlier {
-    fn default() -> Self {
-        Outlier {
-            consecutive_failures: 5,
-            base_ejection_time: Duration::from_secs(30),
-            max_ejected_percent: 50,
-            on_5xx: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Server {
-    pub name: String,
-    pub addr: SocketAddr,
-    /// Set when the server is a built-in origin of this config: its bound
-    /// address replaces `addr` (they differ when the origin binds port 0).
-    pub origin: Option<String>,
-    pub weight: u32,
-    /// 0 = no limit.
-    pub max_requests: u32,
-}
-
-/// How a route matches the request's host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostMatch {
-    Any,
-    /// Lower-case exact host, port removed.
-    Exact(String),
-    /// `*.example.com` stored as `.example.com`.
-    Suffix(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// Listener names; `None` = every listener.
-    pub listeners: Option<Vec<String>>,
-    pub host: HostMatch,
-    pub path_prefix: String,
-    /// Index into [`Model::pools`].
-    pub pool: usize,
-    /// Largest request body (overrides the global limit).
-    pub max_body: Option<u64>,
-    /// Upgrade protocols forwarded (lower-case names, without version).
-    pub upgrades: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub name: String,
-    pub addr: SocketAddr,
-    pub content: OriginContent,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OriginContent {
-    Dir(PathBuf),
-    Demo,
 }

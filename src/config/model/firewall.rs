@@ -1,0 +1,152 @@
+//! The firewall's part of the validated model: request rules, the
+//! automatic ban policy, and the host topology the nftables rulesets are
+//! rendered from. The firewall module runs them (`firewall::rules::RuleRt`,
+//! `firewall::bans::Bans`, `firewall::nft::render`).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use http::{HeaderName, Method, StatusCode};
+use ipnet::IpNet;
+use regex::Regex;
+
+/// A request rule: every condition must hold for the action to apply.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// Listener names; None = every listener.
+    pub listeners: Option<Vec<String>>,
+    pub conditions: Vec<Condition>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Methods(Vec<Method>),
+    /// Lower-case exact host, or `.suffix` for `*.suffix`.
+    Host(String),
+    /// A prefix of the normalised path (normalised itself).
+    PathPrefix(String),
+    /// A prefix compared ignoring ASCII case (for case-insensitive backends).
+    PathPrefixNoCase(String),
+    /// With `path_case_insensitive`, compiled case-insensitive.
+    PathRegex(Regex),
+    Header {
+        name: HeaderName,
+        test: HeaderTest,
+    },
+    Query {
+        name: String,
+        equals: Option<String>,
+    },
+    Client(Vec<IpNet>),
+    /// Lower-case.
+    Sni(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum HeaderTest {
+    Present,
+    Equals(String),
+    Regex(Regex),
+}
+
+/// What a rate limit counts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPart {
+    Ip,
+    Header(HeaderName),
+    Route,
+    /// One bucket for every request the rule matches.
+    Global,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Allow,
+    /// Over the limit: 429 with `Retry-After`; within it, on to the next rule.
+    RateLimit {
+        per_second: NonZeroU32,
+        burst: NonZeroU32,
+        key: Vec<KeyPart>,
+    },
+    Deny {
+        status: StatusCode,
+        body: String,
+    },
+    Tarpit {
+        delay: Duration,
+        status: StatusCode,
+        body: String,
+    },
+    Log,
+}
+
+impl Action {
+    /// The name users write in `action`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::RateLimit { .. } => "rate_limit",
+            Action::Deny { .. } => "deny",
+            Action::Tarpit { .. } => "tarpit",
+            Action::Log => "log",
+        }
+    }
+}
+
+/// When violations become a ban.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanPolicy {
+    pub after: u32,
+    pub window: Duration,
+    pub duration: Duration,
+}
+
+/// A host's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Lb,
+    Web,
+    App,
+    Db,
+    Monitor,
+}
+
+impl Role {
+    /// Parses `lb`, `web`, `app`, `db` or `monitor`.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "lb" => Role::Lb,
+            "web" => Role::Web,
+            "app" => Role::App,
+            "db" => Role::Db,
+            "monitor" => Role::Monitor,
+            _ => return None,
+        })
+    }
+}
+
+/// One host of the infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    pub roles: Vec<Role>,
+    /// Service ports of `web`/`app` roles (empty: 80 for web, 8080 for app).
+    pub ports: Vec<u16>,
+    /// Extra rules for the input chain, in nft syntax.
+    pub extra: Vec<String>,
+}
+
+/// The infrastructure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub admin: Vec<IpNet>,
+    pub ssh_port: u16,
+    pub admin_port: u16,
+    pub metrics_port: u16,
+    pub db_port: u16,
+    pub hosts: Vec<Host>,
+}

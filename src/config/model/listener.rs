@@ -1,0 +1,87 @@
+//! Listeners, routes and origins of the validated model.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use http::HeaderValue;
+use ipnet::IpNet;
+
+use crate::tls::LoadedCert;
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub kind: ListenerKind,
+    /// Who may connect; checked at accept.
+    pub clients: ClientFilter,
+    /// Connections start with a PROXY protocol header (from trusted proxies only).
+    pub proxy_protocol: bool,
+}
+
+/// A listener's `allow` and `deny` lists, inline entries and list files
+/// together. With any `allow` entry everything else is refused; the
+/// longest matching prefix decides (the firewall's `CidrSet` runs it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientFilter {
+    pub allow: Vec<IpNet>,
+    pub deny: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ListenerKind {
+    /// Plain HTTP/1.1; with `redirect_to`, every request gets a 308 to that
+    /// HTTPS listener's port.
+    Http {
+        redirect_to: Option<String>,
+    },
+    Https(HttpsSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpsSettings {
+    /// Certificates by SNI; the first is the default. Empty = use the
+    /// generated local certificate.
+    pub certs: Vec<Arc<LoadedCert>>,
+    /// The `Strict-Transport-Security` value to send, if any.
+    pub hsts: Option<HeaderValue>,
+    pub http2: bool,
+}
+
+/// How a route matches the request's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    Any,
+    /// Lower-case exact host, port removed.
+    Exact(String),
+    /// `*.example.com` stored as `.example.com`.
+    Suffix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Listener names; `None` = every listener.
+    pub listeners: Option<Vec<String>>,
+    pub host: HostMatch,
+    pub path_prefix: String,
+    /// Index into [`Model::pools`](super::Model::pools).
+    pub pool: usize,
+    /// Largest request body (overrides the global limit).
+    pub max_body: Option<u64>,
+    /// Upgrade protocols forwarded (lower-case names, without version).
+    pub upgrades: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub content: OriginContent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginContent {
+    Dir(PathBuf),
+    Demo,
+}

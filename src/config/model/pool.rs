@@ -1,0 +1,208 @@
+//! Pools of the validated model: their servers, how a server is picked
+//! ([`Algorithm`], [`HashKey`]), retries, active and passive checks.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::config::syntax::is_valid_cookie_name;
+
+/// How a pool picks a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Each server in turn; weights are ignored.
+    RoundRobin,
+    /// Smooth weighted round robin (nginx-style): exact proportions, interleaved.
+    Weighted,
+    /// Fewest requests in flight; ties rotate. Weights are ignored.
+    LeastRequests,
+    /// Power of two choices, cost = peak-EWMA latency × (in flight + 1).
+    /// Weights are ignored.
+    P2cEwma,
+    /// Maglev consistent hashing on the pool's [`HashKey`]; weights are honoured.
+    Hash,
+}
+
+impl Algorithm {
+    /// Parses a config name: `round_robin`, `weighted`, `least_requests`,
+    /// `p2c_ewma` or `hash`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "round_robin" => Self::RoundRobin,
+            "weighted" => Self::Weighted,
+            "least_requests" => Self::LeastRequests,
+            "p2c_ewma" => Self::P2cEwma,
+            "hash" => Self::Hash,
+            _ => return None,
+        })
+    }
+
+    /// The config name, as accepted by [`Algorithm::parse`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::Weighted => "weighted",
+            Self::LeastRequests => "least_requests",
+            Self::P2cEwma => "p2c_ewma",
+            Self::Hash => "hash",
+        }
+    }
+}
+
+/// The request property that [`Algorithm::Hash`] hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// The client's IP address.
+    ClientIp,
+    /// A request header's (first) value; the client IP when missing or empty.
+    Header(HeaderName),
+    /// A cookie's value; the client IP when missing or empty.
+    Cookie(String),
+}
+
+impl HashKey {
+    /// Parses `client_ip`, `header:NAME` (a valid header name) or
+    /// `cookie:NAME` (a valid cookie name, see [`is_valid_cookie_name`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "client_ip" {
+            Some(Self::ClientIp)
+        } else if let Some(name) = s.strip_prefix("header:") {
+            HeaderName::from_bytes(name.as_bytes()).ok().map(Self::Header)
+        } else if let Some(name) = s.strip_prefix("cookie:") {
+            is_valid_cookie_name(name).then(|| Self::Cookie(name.to_owned()))
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    H2c,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    pub name: String,
+    pub algorithm: Algorithm,
+    pub hash_key: HashKey,
+    pub sticky_cookie: Option<String>,
+    pub protocol: UpstreamProtocol,
+    pub max_idle_per_server: usize,
+    /// 0 = no limit.
+    pub max_requests: u32,
+    pub slow_start: Duration,
+    pub retries: u32,
+    pub retry_budget: RetryBudget,
+    pub health_check: Option<HealthCheck>,
+    pub outlier: Outlier,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    pub ratio: f64,
+    pub min_per_second: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    Tcp,
+    Http {
+        method: http::Method,
+        path: String,
+        host: Option<String>,
+        expect: Vec<(u16, u16)>,
+        body_contains: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub kind: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub jitter: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub traffic_when_unknown: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outlier {
+    /// 0 = passive ejection off.
+    pub consecutive_failures: u32,
+    pub base_ejection_time: Duration,
+    pub max_ejected_percent: u32,
+    pub on_5xx: bool,
+}
+
+impl Default for Outlier {
+    fn default() -> Self {
+        Outlier {
+            consecutive_failures: 5,
+            base_ejection_time: Duration::from_secs(30),
+            max_ejected_percent: 50,
+            on_5xx: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// Set when the server is a built-in origin of this config: its bound
+    /// address replaces `addr` (they differ when the origin binds port 0).
+    pub origin: Option<String>,
+    pub weight: u32,
+    /// 0 = no limit.
+    pub max_requests: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_parse_round_trips() {
+        for a in [
+            Algorithm::RoundRobin,
+            Algorithm::Weighted,
+            Algorithm::LeastRequests,
+            Algorithm::P2cEwma,
+            Algorithm::Hash,
+        ] {
+            assert_eq!(Algorithm::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Algorithm::parse("p2c_ewma"), Some(Algorithm::P2cEwma));
+        assert_eq!(Algorithm::parse("RoundRobin"), None);
+        assert_eq!(Algorithm::parse(""), None);
+    }
+
+    #[test]
+    fn hash_key_parse() {
+        assert_eq!(HashKey::parse("client_ip"), Some(HashKey::ClientIp));
+        assert_eq!(
+            HashKey::parse("header:X-User"),
+            Some(HashKey::Header(HeaderName::from_static("x-user")))
+        );
+        assert_eq!(
+            HashKey::parse("cookie:session"),
+            Some(HashKey::Cookie("session".to_owned()))
+        );
+        for bad in [
+            "header:",
+            "cookie:",
+            "header:bad name",
+            "cookie:a;b",
+            "cookie:a b",
+            "ip",
+            "Client_ip",
+        ] {
+            assert_eq!(HashKey::parse(bad), None, "{bad}");
+        }
+    }
+}
