@@ -13,6 +13,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::RunningApp;
 use crate::config::{self, Model};
+use crate::tls::SystemEnv;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,14 +130,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { ref config } => check(config),
-        Command::Reload { ref config, admin } => crate::client::reload(config, admin),
+        Command::Reload { ref config, admin } => crate::client::reload(config, admin, &SystemEnv),
         Command::Top {
             ref config,
             admin,
             once,
         } => top(config, admin, once),
         Command::Firewall { ref action } => firewall(action),
-        Command::Run { ref config } => match config::load_file(config) {
+        Command::Run { ref config } => match config::load_file(config, &SystemEnv) {
             Ok(model) => serve(&cli, model, false),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -155,7 +156,7 @@ pub fn main() -> ExitCode {
 
 fn top(config: &Path, admin: Option<std::net::SocketAddr>, once: bool) -> ExitCode {
     // With --admin, the config file is optional (no token then).
-    let model = match (admin, config::load_file(config)) {
+    let model = match (admin, config::load_file(config, &SystemEnv)) {
         (_, Ok(m)) => Some(m),
         (Some(_), Err(_)) => None,
         (None, Err(e)) => {
@@ -173,7 +174,7 @@ fn top(config: &Path, admin: Option<std::net::SocketAddr>, once: bool) -> ExitCo
 
 fn firewall(cmd: &FirewallCmd) -> ExitCode {
     let (FirewallCmd::Render { config: path, host } | FirewallCmd::Apply { config: path, host }) = cmd;
-    let model = match config::load_file(path) {
+    let model = match config::load_file(path, &SystemEnv) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
@@ -209,7 +210,7 @@ fn firewall(cmd: &FirewallCmd) -> ExitCode {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match config::load_file(path) {
+    match config::load_file(path, &SystemEnv) {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
@@ -311,7 +312,7 @@ demo = true
         },
     );
     let cwd = std::env::current_dir().unwrap_or_default();
-    config::load_str(&toml, "<rampart up>", &cwd)
+    config::load_str(&toml, "<rampart up>", &cwd, &SystemEnv)
 }
 
 fn init_logging(cli: &Cli, model: &Model) {

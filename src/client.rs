@@ -13,11 +13,11 @@ use hyper_util::rt::TokioIo;
 
 use crate::config;
 
-/// Runs `rampart reload`.
-pub fn reload(config_path: &Path, admin: Option<SocketAddr>) -> ExitCode {
+/// Runs `rampart reload`; the config is read through `env`.
+pub fn reload(config_path: &Path, admin: Option<SocketAddr>, env: &dyn config::Env) -> ExitCode {
     // The config is read for the admin address and token; if it does not
     // validate, the running instance would refuse it too: say so here.
-    let model = match config::load_file(config_path) {
+    let model = match config::load_file(config_path, env) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");

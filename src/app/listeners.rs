@@ -104,10 +104,14 @@ pub fn acceptor_for(
         }
         local.iter().map(|(_, c)| c.clone()).collect()
     } else {
-        s.certs.clone()
+        // The pairs were checked at load; this parses the same bytes again.
+        s.certs
+            .iter()
+            .map(|c| LoadedCert::from_spec(c).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?
     };
     for c in &certs {
-        for p in c.problems() {
+        for p in c.spec.problems() {
             tracing::warn!(listener = %l.name, "{p}");
         }
     }

@@ -373,7 +373,7 @@ fn s_addr(m: &Model) -> SocketAddr {
 fn local_cert_info(local: &Option<(PathBuf, Arc<LoadedCert>)>) -> Option<(String, i64)> {
     local
         .as_ref()
-        .map(|(_, c)| ("localhost".to_string(), c.not_after))
+        .map(|(_, c)| ("localhost".to_string(), c.spec.not_after))
 }
 
 /// The per-client connection limits a model asks for.

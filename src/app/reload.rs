@@ -65,7 +65,7 @@ impl App {
         // seconds: on the blocking pool, with no lock held, so that
         // requests and admin calls go on meanwhile.
         let path = source.clone();
-        let model = tokio::task::spawn_blocking(move || config::load_file(&path))
+        let model = tokio::task::spawn_blocking(move || config::load_file(&path, &crate::tls::SystemEnv))
             .await
             .map_err(|e| AppError::Loader(e.to_string()))??;
         let mut st = self.state.lock().await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use super::env::read_text;
 use super::load::{Cx, R};
 use super::model;
 use super::schema;
@@ -25,7 +26,7 @@ impl Cx<'_> {
             (Some(t), None) => Some(t.get_ref().trim().to_string()),
             (None, Some(f)) => {
                 let path = self.path(f.get_ref());
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = read_text(self.env, &path).map_err(|e| {
                     self.at(
                         f,
                         "admin.token_file",
@@ -421,7 +422,7 @@ impl Cx<'_> {
             }
             if let Some(f) = file {
                 let path = self.path(f.get_ref());
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                let text = read_text(self.env, &path).map_err(|e| {
                     self.at(
                         f,
                         &format!("{key}.{name}_file"),

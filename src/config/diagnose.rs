@@ -347,7 +347,12 @@ mod tests {
             ),
         ];
         for (what, text, want) in cases {
-            let err = match crate::config::load_str(&text, "t.toml", std::path::Path::new("/tmp")) {
+            let err = match crate::config::load_str(
+                &text,
+                "t.toml",
+                std::path::Path::new("/tmp"),
+                &crate::config::fake_env::FakeEnv::default(),
+            ) {
                 Ok(_) => panic!("{what}: accepted:\n{text}"),
                 Err(e) => e.to_string(),
             };

@@ -6,15 +6,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
 use toml::Spanned;
 
+use super::env::{read_text, CertFault, Env};
 use super::model::{self, Algorithm, HashKey, Model};
 use super::schema;
 use crate::units::{parse_duration, parse_size};
@@ -53,14 +53,15 @@ impl fmt::Display for Located {
     }
 }
 
-/// Reads and validates a config file.
-pub fn load_file(path: &Path) -> Result<Model, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+/// Reads and validates a config file; files, names and certificates it
+/// mentions are reached through `env`.
+pub fn load_file(path: &Path, env: &dyn Env) -> Result<Model, ConfigError> {
+    let text = read_text(env, path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut m = load_str(&text, &path.display().to_string(), &base)?;
+    let mut m = load_str(&text, &path.display().to_string(), &base, env)?;
     m.source = Some(path.to_path_buf());
     Ok(m)
 }
@@ -68,12 +69,13 @@ pub fn load_file(path: &Path) -> Result<Model, ConfigError> {
 /// Validates a config held in memory. `name` is used in messages; relative
 /// paths in the config are resolved against `base` (made absolute first,
 /// so that every path in the model and in messages is absolute).
-pub fn load_str(text: &str, name: &str, base: &Path) -> Result<Model, ConfigError> {
-    let base = absolute_dir(base);
+pub fn load_str(text: &str, name: &str, base: &Path, env: &dyn Env) -> Result<Model, ConfigError> {
+    let base = absolute_dir(base, env);
     let cx = Cx {
         text,
         name,
         base: &base,
+        env,
     };
     let file: schema::File = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -89,13 +91,13 @@ pub fn load_str(text: &str, name: &str, base: &Path) -> Result<Model, ConfigErro
 
 /// The config file's folder as an absolute path (symbolic links resolved
 /// when the folder exists).
-fn absolute_dir(base: &Path) -> PathBuf {
+fn absolute_dir(base: &Path, env: &dyn Env) -> PathBuf {
     let base = if base.as_os_str().is_empty() {
         Path::new(".")
     } else {
         base
     };
-    base.canonicalize()
+    env.canonicalize(base)
         .or_else(|_| std::path::absolute(base))
         .map_or_else(|_| base.to_path_buf(), |b| lexical_normal(&b))
 }
@@ -128,6 +130,7 @@ pub(super) struct Cx<'a> {
     text: &'a str,
     name: &'a str,
     base: &'a Path,
+    pub(super) env: &'a dyn Env,
 }
 
 pub(super) type R<T> = Result<T, ConfigError>;
@@ -173,7 +176,7 @@ impl Cx<'_> {
         if let Ok(a) = s.parse() {
             return Ok(a);
         }
-        let mut addrs = s.to_socket_addrs().map_err(|e| {
+        let addrs = self.env.resolve(s).map_err(|e| {
             self.at(
                 v,
                 key,
@@ -181,6 +184,7 @@ impl Cx<'_> {
             )
         })?;
         addrs
+            .into_iter()
             .next()
             .ok_or_else(|| self.at(v, key, format!("`{s}` resolves to no address")))
     }
@@ -191,7 +195,7 @@ impl Cx<'_> {
                 return Err(self.at(w, "runtime.workers", "at most 1024 worker threads"))
             }
             Some(w) if *w.get_ref() > 0 => *w.get_ref() as usize,
-            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            _ => self.env.cores(),
         };
         let state_dir = self.path(f.runtime.state_dir.as_deref().unwrap_or(".rampart"));
         let log = model::LogSettings {
@@ -256,7 +260,7 @@ impl Cx<'_> {
             let content = match (&o.root, o.demo) {
                 (Some(r), false) => {
                     let dir = self.path(r.get_ref());
-                    if !dir.is_dir() {
+                    if !self.env.is_dir(&dir) {
                         return Err(self.at(
                             r,
                             &format!("{key}.root"),
@@ -406,19 +410,7 @@ impl Cx<'_> {
                     }
                     let mut certs = Vec::new();
                     for (j, c) in l.certificates.iter().enumerate() {
-                        let ck = format!("{key}.certificate[{j}]");
-                        let cert = crate::tls::LoadedCert::load(
-                            &self.path(c.cert.get_ref()),
-                            &self.path(c.key.get_ref()),
-                            c.names.as_ref().map(|n| n.get_ref().clone()),
-                        )
-                        .map_err(|e| match e {
-                            crate::tls::TlsError::Key { .. } => {
-                                self.at(&c.key, &format!("{ck}.key"), e.to_string())
-                            }
-                            _ => self.at(&c.cert, &format!("{ck}.cert"), e.to_string()),
-                        })?;
-                        certs.push(Arc::new(cert));
+                        certs.push(self.certificate(c, &format!("{key}.certificate[{j}]"))?);
                     }
                     let hsts = match &l.hsts_max_age {
                         None => None,
@@ -776,4 +768,41 @@ impl Cx<'_> {
 
 fn is_redirect(l: &model::Listener) -> bool {
     matches!(l.kind, model::ListenerKind::Http { redirect_to: Some(_) })
+}
+
+impl Cx<'_> {
+    /// A `[[listener.certificate]]`: both files read, and the pair checked.
+    fn certificate(&self, c: &schema::Certificate, key: &str) -> R<model::CertSpec> {
+        let cert_path = self.path(c.cert.get_ref());
+        let key_path = self.path(c.key.get_ref());
+        let cert_pem = self.env.read(&cert_path).map_err(|e| {
+            self.at(
+                &c.cert,
+                &format!("{key}.cert"),
+                format!("cannot read certificate file {}: {e}", cert_path.display()),
+            )
+        })?;
+        let key_pem = self.env.read(&key_path).map_err(|e| {
+            self.at(
+                &c.key,
+                &format!("{key}.key"),
+                format!("cannot use private key {}: {e}", key_path.display()),
+            )
+        })?;
+        let facts = self
+            .env
+            .inspect_cert(&cert_path, &cert_pem, &key_path, &key_pem)
+            .map_err(|f| match f {
+                CertFault::Key(m) => self.at(&c.key, &format!("{key}.key"), m),
+                CertFault::Cert(m) => self.at(&c.cert, &format!("{key}.cert"), m),
+            })?;
+        Ok(model::CertSpec::new(
+            cert_path,
+            cert_pem,
+            key_path,
+            key_pem,
+            c.names.as_ref().map(|n| n.get_ref().clone()),
+            facts,
+        ))
+    }
 }

@@ -6,11 +6,15 @@
 
 mod checks;
 mod diagnose;
+pub mod env;
+#[cfg(test)]
+mod fake_env;
 pub mod load;
 pub mod model;
 pub mod path;
 pub mod schema;
 pub mod syntax;
 
+pub use env::{CertFacts, CertFault, Env};
 pub use load::{load_file, load_str, ConfigError};
 pub use model::Model;

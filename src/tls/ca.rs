@@ -41,8 +41,12 @@ pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
     let (leaf_path, leaf_key_path) = (dir.join(LEAF_CERT), dir.join(LEAF_KEY));
 
     if ca_path.exists() && leaf_path.exists() {
-        if let Ok(cert) = LoadedCert::load(&leaf_path, &leaf_key_path, None) {
-            if cert.not_after - now_secs() > RENEW_BEFORE_SECS {
+        let kept = match (std::fs::read(&leaf_path), std::fs::read(&leaf_key_path)) {
+            (Ok(c), Ok(k)) => LoadedCert::from_pem(&leaf_path, &c, &leaf_key_path, &k).ok(),
+            _ => None,
+        };
+        if let Some(cert) = kept {
+            if cert.spec.not_after - now_secs() > RENEW_BEFORE_SECS {
                 return Ok(LocalCert {
                     ca_path,
                     cert,
@@ -87,13 +91,7 @@ pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
     let key_pem = leaf_key.serialize_pem();
     write_file(&leaf_path, chain.as_bytes(), 0o644)?;
     write_file(&leaf_key_path, key_pem.as_bytes(), 0o600)?;
-    let cert = LoadedCert::from_pem(
-        &leaf_path,
-        chain.as_bytes(),
-        &leaf_key_path,
-        key_pem.as_bytes(),
-        None,
-    )?;
+    let cert = LoadedCert::from_pem(&leaf_path, chain.as_bytes(), &leaf_key_path, key_pem.as_bytes())?;
     Ok(LocalCert {
         ca_path,
         cert,
@@ -182,8 +180,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = ensure_local_cert(dir.path()).expect("create");
         assert!(first.created);
-        assert!(first.cert.cert_names.iter().any(|n| n == "localhost"));
-        assert!(first.cert.problems().is_empty());
+        assert!(first.cert.spec.cert_names.iter().any(|n| n == "localhost"));
+        assert!(first.cert.spec.problems().is_empty());
         let again = ensure_local_cert(dir.path()).expect("reuse");
         assert!(!again.created);
         assert_eq!(again.cert.key.cert, first.cert.key.cert);

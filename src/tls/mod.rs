@@ -1,26 +1,24 @@
-//! TLS: loading certificates and keys, choosing one by SNI, the rustls
-//! server configuration (TLS 1.2/1.3, modern suites, ALPN), and the local
-//! CA that `rampart up` uses when no certificate is configured.
+//! TLS: checking certificates against their keys, signing keys built from
+//! the config's certificates, choosing one by SNI, the rustls server
+//! configuration (TLS 1.2/1.3, modern suites, ALPN), and the local CA that
+//! `rampart up` uses when no certificate is configured. [`SystemEnv`] is the
+//! config loader's view of the real world (files, names, certificates).
 //!
-//! Exposes [`LoadedCert`], [`server_config`], [`ca::ensure_local_cert`] and
-//! [`TlsError`].
+//! Exposes [`LoadedCert`], [`server_config`], [`ca::ensure_local_cert`],
+//! [`SystemEnv`] and [`TlsError`].
 
 pub mod ca;
 mod cert;
+mod env;
 mod server;
 
-pub use cert::{CertProblem, LoadedCert};
+pub use cert::LoadedCert;
+pub use env::SystemEnv;
 pub use server::{provider, server_config};
 
 /// Everything that can go wrong loading or building TLS material.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read certificate file {path}: {source}")]
-    CertRead {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("{path} holds no PEM certificate (expected a `-----BEGIN CERTIFICATE-----` block)")]
     NoCert { path: String },
     #[error("cannot parse certificate in {path}: {reason}")]

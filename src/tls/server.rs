@@ -60,7 +60,7 @@ impl SniResolver {
         let mut exact = HashMap::new();
         let mut wildcard = HashMap::new();
         for c in certs {
-            for n in &c.sni_names {
+            for n in &c.spec.sni_names {
                 match n.strip_prefix("*.") {
                     Some(s) => wildcard.entry(s.to_string()).or_insert_with(|| c.key.clone()),
                     None => exact.entry(n.clone()).or_insert_with(|| c.key.clone()),

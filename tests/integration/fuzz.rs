@@ -39,6 +39,7 @@ use rampart::firewall::path::{normalize, normalize_changed};
 use rampart::firewall::proxy_protocol::{read_header, v2_header, ProxyHeaderError};
 use rampart::proxy::framing::{FramingFlag, FramingWatch};
 use rampart::proxy::headers::{set_forwarded, strip_hop_by_hop, ClientHeaders};
+use rampart::tls::SystemEnv;
 
 // === the runner ===
 
@@ -1083,7 +1084,7 @@ fn rule_sections_are_validated_as_the_model_says() {
             }
             names.push(r.name);
         }
-        let got = load_str(&text, "test.toml", Path::new("."));
+        let got = load_str(&text, "test.toml", Path::new("."), &SystemEnv);
         match (got, want) {
             (Ok(m), None) => {
                 prop_assert_eq!(m.rules.len(), rules.len());
@@ -1164,7 +1165,7 @@ fn check_load(text: &str) -> Result<(), TestCaseError> {
     if would_resolve(text) {
         return Ok(()); // skipped
     }
-    match load_str(text, "test.toml", &examples()) {
+    match load_str(text, "test.toml", &examples(), &SystemEnv) {
         Ok(_) => Ok(()),
         Err(ConfigError::At(l)) => check_location(&l, text),
         Err(e) => Err(TestCaseError::fail(format!("not located: {e}"))),
@@ -1293,7 +1294,7 @@ fn config_loader_structured_mutations() {
         toml::Value::Table(example_text().parse::<toml::Table>().expect("example parses"));
     // The base itself loads: the mutations start from a valid file.
     let base_text = toml::to_string(&base).expect("serialise");
-    if let Err(e) = load_str(&base_text, "test.toml", &examples()) {
+    if let Err(e) = load_str(&base_text, "test.toml", &examples(), &SystemEnv) {
         panic!("the re-serialised example does not load: {e}");
     }
     let mutation = prop_oneof![

@@ -140,7 +140,8 @@ async fn h2c_upgrades_are_stripped_and_only_allowed_protocols_pass() {
         "{}[[route]]\npool = \"p\"\nupgrades = [\"websocket\", \"H2C\"]\n",
         config(be.addr, "")
     );
-    let err = rampart::config::load_str(&h2c, "h2c.toml", dir.path()).expect_err("refused");
+    let err = rampart::config::load_str(&h2c, "h2c.toml", dir.path(), &rampart::tls::SystemEnv)
+        .expect_err("refused");
     let err = err.to_string();
     assert!(
         err.contains("h2c.toml:") && err.contains("route[0].upgrades"),
@@ -412,7 +413,8 @@ async fn path_rules_can_ignore_case_for_case_insensitive_backends() {
         "{}[[route]]\npool = \"p\"\n[[rule]]\nname = \"x\"\naction = \"deny\"\n[rule.match]\npath_case_insensitive = true\n",
         config(be.addr, "")
     );
-    let err = rampart::config::load_str(&bad, "bad.toml", dir.path()).expect_err("refused");
+    let err = rampart::config::load_str(&bad, "bad.toml", dir.path(), &rampart::tls::SystemEnv)
+        .expect_err("refused");
     assert!(err.to_string().contains("path_case_insensitive"), "{err}");
     app.shutdown().await;
 }

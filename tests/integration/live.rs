@@ -321,8 +321,13 @@ async fn admin_token_is_required_when_set() {
 #[test]
 fn admin_on_a_public_address_needs_a_token() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let err = rampart::config::load_str("[admin]\naddress = \"0.0.0.0:9900\"\n", "t.toml", dir.path())
-        .expect_err("refused");
+    let err = rampart::config::load_str(
+        "[admin]\naddress = \"0.0.0.0:9900\"\n",
+        "t.toml",
+        dir.path(),
+        &rampart::tls::SystemEnv,
+    )
+    .expect_err("refused");
     assert!(
         err.to_string()
             .contains("t.toml:2:11: admin.address: 0.0.0.0:9900 is not a loopback address"),

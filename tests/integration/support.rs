@@ -91,13 +91,14 @@ impl Drop for Backend {
 /// against `base`).
 pub async fn start_app(toml: &str, base: &Path) -> RunningApp {
     let toml = with_test_admin(toml);
-    let model = rampart::config::load_str(&toml, "test.toml", base).expect("valid config");
+    let model =
+        rampart::config::load_str(&toml, "test.toml", base, &rampart::tls::SystemEnv).expect("valid config");
     RunningApp::start(&model).await.expect("rampart starts")
 }
 
 /// Starts rampart in-process from a config file (so that it can be reloaded).
 pub async fn start_app_file(path: &Path) -> RunningApp {
-    let model = rampart::config::load_file(path).expect("valid config");
+    let model = rampart::config::load_file(path, &rampart::tls::SystemEnv).expect("valid config");
     RunningApp::start(&model).await.expect("rampart starts")
 }
 

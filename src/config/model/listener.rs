@@ -2,12 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use http::HeaderValue;
 use ipnet::IpNet;
 
-use crate::tls::LoadedCert;
+use super::CertSpec;
 
 #[derive(Debug, Clone)]
 pub struct Listener {
@@ -43,7 +42,7 @@ pub enum ListenerKind {
 pub struct HttpsSettings {
     /// Certificates by SNI; the first is the default. Empty = use the
     /// generated local certificate.
-    pub certs: Vec<Arc<LoadedCert>>,
+    pub certs: Vec<CertSpec>,
     /// The `Strict-Transport-Security` value to send, if any.
     pub hsts: Option<HeaderValue>,
     pub http2: bool,

@@ -5,12 +5,14 @@
 //! It is plain data: std, `http`, `ipnet` and compiled `regex` values,
 //! nothing that runs. The runtime modules build their own objects from it
 //! (the firewall its CIDR sets, rule counters and rulesets, the balancer
-//! its pools, tls its signing keys).
+//! its pools, tls its signing keys and server configurations).
 //!
-//! Exposes [`Model`] and its parts, kept in three files: listeners, routes
-//! and origins (`listener.rs`), pools (`pool.rs`), and the firewall's
-//! rules, bans and host topology (`firewall.rs`).
+//! Exposes [`Model`] and its parts, kept in four files: listeners, routes
+//! and origins (`listener.rs`), certificates (`cert.rs`), pools
+//! (`pool.rs`), and the firewall's rules, bans and host topology
+//! (`firewall.rs`).
 
+mod cert;
 mod firewall;
 mod listener;
 mod pool;
@@ -19,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
 pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
 pub use listener::{
     ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent, Route,
