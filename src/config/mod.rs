@@ -1,20 +1,30 @@
 //! Configuration: the TOML schema users write ([`schema`]), the validated
 //! model the code runs ([`model`]), and the loader that turns one into the
-//! other with errors that name the file, line, column and key ([`load`]).
+//! other ([`load_file`], [`load_str`]) with errors that name the file,
+//! line, column and key ([`ConfigError`]).
 //!
-//! Exposes [`load_file`], [`load_str`], [`Model`] and [`ConfigError`].
+//! Loading reaches the outside world (files, names, certificates) only
+//! through an [`Env`]; validation is split by section under `validate/`,
+//! each with the shared context that locates errors. [`syntax`] and
+//! [`path`] are the small grammars the running code shares with the
+//! loader.
+//!
+//! Exposes [`load_file`], [`load_str`], [`Env`], [`Model`] and
+//! [`ConfigError`].
 
-mod checks;
 mod diagnose;
 pub mod env;
+mod error;
 #[cfg(test)]
 mod fake_env;
-pub mod load;
+mod load;
 pub mod model;
 pub mod path;
 pub mod schema;
 pub mod syntax;
+mod validate;
 
 pub use env::{CertFacts, CertFault, Env};
-pub use load::{load_file, load_str, ConfigError};
+pub use error::{ConfigError, Located};
+pub use load::{load_file, load_str};
 pub use model::Model;

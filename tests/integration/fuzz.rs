@@ -1116,7 +1116,7 @@ fn example_text() -> String {
 
 /// The location of an error is in the file: a line that exists and a column
 /// on it (or just past its end), and it is in the message.
-fn check_location(l: &rampart::config::load::Located, text: &str) -> Result<(), TestCaseError> {
+fn check_location(l: &rampart::config::Located, text: &str) -> Result<(), TestCaseError> {
     prop_assert_eq!(&l.path, "test.toml");
     let lines: Vec<&str> = text.split('\n').collect();
     prop_assert!(

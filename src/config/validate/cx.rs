@@ -1,0 +1,143 @@
+//! What every section's validation shares: [`Cx`] turns a value's span into
+//! a located error (`file:line:column: key: message`), and reads the kinds
+//! of values many sections have: durations, sizes, paths, addresses, CIDR
+//! lists, and files through the [`Env`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use toml::Spanned;
+
+use crate::config::env::{self, Env};
+use crate::config::error::{ConfigError, Located};
+use crate::config::load::lexical_normal;
+use crate::config::syntax::parse_net;
+use crate::units::{parse_duration, parse_size};
+
+/// A validation step's result.
+pub(crate) type R<T> = Result<T, ConfigError>;
+
+/// The text being validated, its name in messages, the folder relative
+/// paths start from, and the outside world.
+pub(crate) struct Cx<'a> {
+    text: &'a str,
+    name: &'a str,
+    base: &'a Path,
+    pub(super) env: &'a dyn Env,
+}
+
+impl<'a> Cx<'a> {
+    pub(crate) fn new(text: &'a str, name: &'a str, base: &'a Path, env: &'a dyn Env) -> Self {
+        Cx {
+            text,
+            name,
+            base,
+            env,
+        }
+    }
+
+    /// An error at the byte span `span` of the text.
+    pub(crate) fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ConfigError {
+        let upto = &self.text[..span.start.min(self.text.len())];
+        let line = upto.matches('\n').count() + 1;
+        let column = upto.len() - upto.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ConfigError::At(Located {
+            path: self.name.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+        })
+    }
+
+    /// An error at the value `v`.
+    pub(super) fn at<T>(&self, v: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
+        self.err(v.span(), key, message)
+    }
+
+    /// A path written in the config, resolved against the config file's
+    /// folder, with `.` and `..` taken out.
+    pub(super) fn path(&self, p: &str) -> PathBuf {
+        lexical_normal(&self.base.join(p))
+    }
+
+    /// A file's text, for a key naming it: `cannot read PATH: why` at `v`.
+    pub(super) fn read_text(&self, path: &Path, v: &Spanned<String>, key: &str) -> R<String> {
+        env::read_text(self.env, path)
+            .map_err(|e| self.at(v, key, format!("cannot read {}: {e}", path.display())))
+    }
+
+    /// A duration such as `"5s"`; `default` when absent.
+    pub(super) fn duration(&self, v: &Option<Spanned<String>>, key: &str, default: Duration) -> R<Duration> {
+        match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s.get_ref()).map_err(|m| self.at(s, key, m)),
+        }
+    }
+
+    /// A size such as `"64KiB"`, in bytes; None when absent.
+    pub(super) fn size(&self, v: &Option<Spanned<String>>, key: &str) -> R<Option<u64>> {
+        match v {
+            None => Ok(None),
+            Some(s) => parse_size(s.get_ref()).map(Some).map_err(|e| self.at(s, key, e)),
+        }
+    }
+
+    /// `IP:PORT`, or `HOST:PORT` resolved (the first address).
+    pub(super) fn socket_addr(&self, v: &Spanned<String>, key: &str) -> R<SocketAddr> {
+        let s = v.get_ref();
+        if let Ok(a) = s.parse() {
+            return Ok(a);
+        }
+        let addrs = self.env.resolve(s).map_err(|e| {
+            self.at(
+                v,
+                key,
+                format!("`{s}` is not an address: write it as IP:PORT or HOST:PORT ({e})"),
+            )
+        })?;
+        addrs
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.at(v, key, format!("`{s}` resolves to no address")))
+    }
+
+    /// A list of CIDR blocks (or addresses), each as written.
+    pub(super) fn nets(&self, list: &Spanned<Vec<String>>, key: &str) -> R<Vec<IpNet>> {
+        list.get_ref()
+            .iter()
+            .map(|s| parse_net(s).map_err(|e| self.at(list, key, e)))
+            .collect()
+    }
+}
+
+/// Addresses taken so far by listeners and origins; port 0 never clashes.
+#[derive(Default)]
+pub(super) struct Addresses(HashMap<SocketAddr, String>);
+
+impl Addresses {
+    /// Takes `a` for `who` (`listener `x``), or says who has it.
+    pub(super) fn claim(
+        &mut self,
+        cx: &Cx<'_>,
+        a: SocketAddr,
+        v: &Spanned<String>,
+        key: &str,
+        who: String,
+    ) -> R<()> {
+        if a.port() != 0 {
+            if let Some(prev) = self.0.insert(a, who) {
+                return Err(cx.at(
+                    v,
+                    key,
+                    format!("address {a} is already used by {prev}: give each listener its own address"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! A pool's fault tolerance: `[pool.health_check]` (active checks: kind,
+//! timing, thresholds, what an HTTP check sends and expects) and
+//! `[pool.outlier]` (passive ejection).
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::{Cx, R};
+use crate::config::{model, schema};
+
+impl Cx<'_> {
+    pub(super) fn health_check(&self, h: &schema::HealthCheck, key: &str) -> R<model::HealthCheck> {
+        let positive = |v: &Option<Spanned<u32>>, name: &str, default: u32| -> R<u32> {
+            match v {
+                None => Ok(default),
+                Some(n) if *n.get_ref() == 0 || *n.get_ref() > 100 => {
+                    Err(self.at(n, &format!("{key}.{name}"), "a count from 1 to 100"))
+                }
+                Some(n) => Ok(*n.get_ref()),
+            }
+        };
+        let interval = self.duration(&h.interval, &format!("{key}.interval"), Duration::from_secs(2))?;
+        let timeout = self.duration(&h.timeout, &format!("{key}.timeout"), Duration::from_secs(1))?;
+        if interval.is_zero() {
+            let at = h.interval.as_ref().map_or(0..0, |i| i.span());
+            return Err(self.err(at, &format!("{key}.interval"), "the interval must be above zero"));
+        }
+        if timeout.is_zero() || timeout > interval {
+            // Point at what the user wrote, and name the default it conflicts with.
+            return Err(match (&h.timeout, &h.interval) {
+                (Some(t), Some(_)) => self.at(
+                    t,
+                    &format!("{key}.timeout"),
+                    "the timeout must be above zero and at most the interval",
+                ),
+                (Some(t), None) => self.at(
+                    t,
+                    &format!("{key}.timeout"),
+                    format!(
+                        "the timeout must be above zero and at most the interval, which is {interval:?} \
+                         by default: shorten the timeout or set `interval`"
+                    ),
+                ),
+                (None, Some(i)) => self.at(
+                    i,
+                    &format!("{key}.interval"),
+                    format!(
+                        "the interval must be at least the timeout, which is {timeout:?} by default: \
+                         lengthen the interval or set `timeout` to at most {interval:?}"
+                    ),
+                ),
+                (None, None) => self.err(
+                    0..0,
+                    &format!("{key}.timeout"),
+                    "the default timeout exceeds the default interval",
+                ),
+            });
+        }
+        let kind = match h.kind.as_ref().map_or("http", |k| k.get_ref().as_str()) {
+            "tcp" => model::CheckKind::Tcp,
+            "http" => {
+                let method = match &h.method {
+                    None => http::Method::GET,
+                    Some(m) => http::Method::from_bytes(m.get_ref().as_bytes())
+                        .map_err(|_| self.at(m, &format!("{key}.method"), "not an HTTP method"))?,
+                };
+                let path = match &h.path {
+                    None => "/".to_string(),
+                    Some(p)
+                        if p.get_ref().starts_with('/')
+                            && http::Uri::try_from(p.get_ref().as_str()).is_ok() =>
+                    {
+                        p.get_ref().clone()
+                    }
+                    Some(p) => return Err(self.at(p, &format!("{key}.path"), "a path such as \"/health\"")),
+                };
+                let expect = match &h.expect_status {
+                    None => vec![(200, 399)],
+                    Some(list) => {
+                        let mut out = Vec::new();
+                        for item in list.get_ref() {
+                            out.push(parse_status_range(item).ok_or_else(|| {
+                                self.at(
+                                    list,
+                                    &format!("{key}.expect_status"),
+                                    format!("`{item}` is not a status or range like \"200-299\""),
+                                )
+                            })?);
+                        }
+                        out
+                    }
+                };
+                if let Some(host) = &h.host {
+                    if http::HeaderValue::from_str(host.get_ref()).is_err() {
+                        return Err(self.at(host, &format!("{key}.host"), "not a valid Host header value"));
+                    }
+                }
+                model::CheckKind::Http {
+                    method,
+                    path,
+                    host: h.host.as_ref().map(|x| x.get_ref().clone()),
+                    expect,
+                    body_contains: h.body_contains.clone(),
+                }
+            }
+            other => {
+                let at = h.kind.as_ref().map_or(0..0, |k| k.span());
+                return Err(self.err(
+                    at,
+                    &format!("{key}.type"),
+                    format!("unknown check type `{other}`: use http or tcp"),
+                ));
+            }
+        };
+        Ok(model::HealthCheck {
+            kind,
+            interval,
+            timeout,
+            jitter: self.duration(&h.jitter, &format!("{key}.jitter"), Duration::ZERO)?,
+            rise: positive(&h.rise, "rise", 2)?,
+            fall: positive(&h.fall, "fall", 3)?,
+            traffic_when_unknown: h.traffic_when_unknown.unwrap_or(false),
+        })
+    }
+
+    pub(super) fn outlier(&self, o: &schema::Outlier, key: &str) -> R<model::Outlier> {
+        let d = model::Outlier::default();
+        let pct = match &o.max_ejected_percent {
+            None => d.max_ejected_percent,
+            Some(p) if *p.get_ref() > 100 => {
+                return Err(self.at(
+                    p,
+                    &format!("{key}.max_ejected_percent"),
+                    "a percentage from 0 to 100",
+                ))
+            }
+            Some(p) => *p.get_ref(),
+        };
+        Ok(model::Outlier {
+            consecutive_failures: o.consecutive_failures.unwrap_or(d.consecutive_failures),
+            base_ejection_time: self.duration(
+                &o.base_ejection_time,
+                &format!("{key}.base_ejection_time"),
+                d.base_ejection_time,
+            )?,
+            max_ejected_percent: pct,
+            on_5xx: o.on_5xx.unwrap_or(false),
+        })
+    }
+}
+
+/// `"200"` or `"200-299"`.
+fn parse_status_range(s: &str) -> Option<(u16, u16)> {
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+        None => {
+            let v = s.trim().parse().ok()?;
+            (v, v)
+        }
+    };
+    ((100..=599).contains(&a) && (100..=599).contains(&b) && a <= b).then_some((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status_range;
+
+    #[test]
+    fn status_ranges() {
+        assert_eq!(parse_status_range("200-299"), Some((200, 299)));
+        assert_eq!(parse_status_range("204"), Some((204, 204)));
+        assert_eq!(parse_status_range("299-200"), None);
+        assert_eq!(parse_status_range("2xx"), None);
+        assert_eq!(parse_status_range("700"), None);
+    }
+}

@@ -1,0 +1,200 @@
+//! `[[listener]]`: names, addresses, protocol, HSTS and redirects, each
+//! certificate (both files read, the pair checked through the env), and
+//! the client lists (`allow`, `deny` and their files).
+
+use std::collections::HashSet;
+
+use http::HeaderValue;
+use ipnet::IpNet;
+
+use super::cx::Addresses;
+use super::{Cx, R};
+use crate::config::env::CertFault;
+use crate::config::syntax::{parse_list, parse_net};
+use crate::config::{model, schema};
+use crate::units::parse_duration;
+
+impl Cx<'_> {
+    pub(super) fn listeners(
+        &self,
+        ls: &[schema::Listener],
+        addresses: &mut Addresses,
+    ) -> R<Vec<model::Listener>> {
+        let mut out = Vec::new();
+        let mut names = HashSet::new();
+        for (i, l) in ls.iter().enumerate() {
+            let key = format!("listener[{i}]");
+            let name = l.name.get_ref().clone();
+            if !names.insert(name.clone()) {
+                return Err(self.at(
+                    &l.name,
+                    &format!("{key}.name"),
+                    format!("listener name `{name}` is used twice"),
+                ));
+            }
+            let addr = self.socket_addr(&l.address, &format!("{key}.address"))?;
+            addresses.claim(
+                self,
+                addr,
+                &l.address,
+                &format!("{key}.address"),
+                format!("listener `{name}`"),
+            )?;
+            let kind = self.listener_kind(l, &key)?;
+            let clients = self.clients(l, &key)?;
+            let proxy_protocol = l.proxy_protocol.unwrap_or(false);
+            out.push(model::Listener {
+                name,
+                addr,
+                kind,
+                clients,
+                proxy_protocol,
+            });
+        }
+        // Redirect targets must be https listeners of this file.
+        for (i, l) in ls.iter().enumerate() {
+            if let Some(r) = &l.redirect_to {
+                let ok = out
+                    .iter()
+                    .any(|o| &o.name == r.get_ref() && matches!(o.kind, model::ListenerKind::Https(_)));
+                if !ok {
+                    return Err(self.at(
+                        r,
+                        &format!("listener[{i}].redirect_to"),
+                        format!("no https listener is named `{}`", r.get_ref()),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `protocol` and what goes with it: certificates and HSTS for https,
+    /// a redirect for http.
+    fn listener_kind(&self, l: &schema::Listener, key: &str) -> R<model::ListenerKind> {
+        let proto = l.protocol.as_ref().map_or("http", |p| p.get_ref().as_str());
+        match proto {
+            "http" => {
+                if let Some(c) = l.certificates.first() {
+                    return Err(self.at(
+                        &c.cert,
+                        &format!("{key}.certificate"),
+                        "certificates need `protocol = \"https\"`",
+                    ));
+                }
+                if let Some(h) = &l.hsts_max_age {
+                    return Err(self.at(
+                        h,
+                        &format!("{key}.hsts_max_age"),
+                        "HSTS is only sent on https listeners",
+                    ));
+                }
+                Ok(model::ListenerKind::Http {
+                    redirect_to: l.redirect_to.as_ref().map(|r| r.get_ref().clone()),
+                })
+            }
+            "https" => {
+                if let Some(r) = &l.redirect_to {
+                    return Err(self.at(
+                        r,
+                        &format!("{key}.redirect_to"),
+                        "redirect_to is for plain http listeners",
+                    ));
+                }
+                let mut certs = Vec::new();
+                for (j, c) in l.certificates.iter().enumerate() {
+                    certs.push(self.certificate(c, &format!("{key}.certificate[{j}]"))?);
+                }
+                let hsts = match &l.hsts_max_age {
+                    None => None,
+                    Some(h) => {
+                        let d = parse_duration(h.get_ref())
+                            .map_err(|m| self.at(h, &format!("{key}.hsts_max_age"), m))?;
+                        let mut v = format!("max-age={}", d.as_secs());
+                        if l.hsts_include_subdomains {
+                            v.push_str("; includeSubDomains");
+                        }
+                        HeaderValue::from_str(&v).ok()
+                    }
+                };
+                Ok(model::ListenerKind::Https(model::HttpsSettings {
+                    certs,
+                    hsts,
+                    http2: l.http2.unwrap_or(true),
+                }))
+            }
+            other => {
+                let p = l.protocol.as_ref().map_or(&l.name, |p| p);
+                Err(self.at(
+                    p,
+                    &format!("{key}.protocol"),
+                    format!("unknown protocol `{other}`: use http or https"),
+                ))
+            }
+        }
+    }
+
+    /// A `[[listener.certificate]]`: both files read, and the pair checked.
+    fn certificate(&self, c: &schema::Certificate, key: &str) -> R<model::CertSpec> {
+        let cert_path = self.path(c.cert.get_ref());
+        let key_path = self.path(c.key.get_ref());
+        let cert_pem = self.env.read(&cert_path).map_err(|e| {
+            self.at(
+                &c.cert,
+                &format!("{key}.cert"),
+                format!("cannot read certificate file {}: {e}", cert_path.display()),
+            )
+        })?;
+        let key_pem = self.env.read(&key_path).map_err(|e| {
+            self.at(
+                &c.key,
+                &format!("{key}.key"),
+                format!("cannot use private key {}: {e}", key_path.display()),
+            )
+        })?;
+        let facts = self
+            .env
+            .inspect_cert(&cert_path, &cert_pem, &key_path, &key_pem)
+            .map_err(|f| match f {
+                CertFault::Key(m) => self.at(&c.key, &format!("{key}.key"), m),
+                CertFault::Cert(m) => self.at(&c.cert, &format!("{key}.cert"), m),
+            })?;
+        Ok(model::CertSpec::new(
+            cert_path,
+            cert_pem,
+            key_path,
+            key_pem,
+            c.names.as_ref().map(|n| n.get_ref().clone()),
+            facts,
+        ))
+    }
+
+    /// A listener's client filter from `allow`/`deny` (entries trimmed) and
+    /// their files.
+    fn clients(&self, l: &schema::Listener, key: &str) -> R<model::ClientFilter> {
+        let mut lists: [Vec<IpNet>; 2] = [Vec::new(), Vec::new()];
+        for (i, (inline, file, name)) in [
+            (&l.allow, &l.allow_file, "allow"),
+            (&l.deny, &l.deny_file, "deny"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(v) = inline {
+                for s in v.get_ref() {
+                    lists[i].push(parse_net(s.trim()).map_err(|m| self.at(v, &format!("{key}.{name}"), m))?);
+                }
+            }
+            if let Some(f) = file {
+                let file_key = format!("{key}.{name}_file");
+                let path = self.path(f.get_ref());
+                let text = self.read_text(&path, f, &file_key)?;
+                let nets = parse_list(&text)
+                    .map_err(|(line, m)| self.at(f, &file_key, format!("{}:{line}: {m}", path.display())))?;
+                lists[i].extend(nets);
+            }
+        }
+        let [allow, deny] = lists;
+        Ok(model::ClientFilter { allow, deny })
+    }
+}

@@ -1,0 +1,85 @@
+//! Validation: a deserialized [`schema::File`] becomes a [`Model`], one
+//! section at a time, each in its own file; the first mistake found is the
+//! error. [`Cx`] (in `cx.rs`) is what every section shares. This file
+//! checks `[runtime]` and `[tls]` itself and runs the sections in order:
+//!
+//! - `limits.rs`: `[timeouts]`, `[limits]`
+//! - `listeners.rs`: `[[listener]]` (certificates, client lists)
+//! - `origins.rs`: `[[origin]]`
+//! - `pools.rs`: `[[pool]]` and its servers; `health.rs`: its
+//!   `health_check` and `outlier`
+//! - `routes.rs`: `[[route]]`
+//! - `observability.rs`: `[log]`, `[admin]`, `[metrics]`, `[access_log]`;
+//!   `alerts.rs`: `[alerts]`, `[[alert]]`
+//! - `firewall.rs`: `[firewall]`, `[bans]`; `rules.rs`: `[[rule]]`
+//! - `topology.rs`: `[topology]`
+
+mod alerts;
+mod cx;
+mod firewall;
+mod health;
+mod limits;
+mod listeners;
+mod observability;
+mod origins;
+mod pools;
+mod routes;
+mod rules;
+mod topology;
+
+pub(crate) use cx::{Cx, R};
+
+use super::model::Model;
+use super::schema;
+use cx::Addresses;
+
+impl Cx<'_> {
+    /// The whole file, section by section.
+    pub(crate) fn validate(&self, f: schema::File) -> R<Model> {
+        let workers = match &f.runtime.workers {
+            Some(w) if *w.get_ref() > 1024 => {
+                return Err(self.at(w, "runtime.workers", "at most 1024 worker threads"))
+            }
+            Some(w) if *w.get_ref() > 0 => *w.get_ref() as usize,
+            _ => self.env.cores(),
+        };
+        let state_dir = self.path(f.runtime.state_dir.as_deref().unwrap_or(".rampart"));
+        let log = self.log(&f.log)?;
+        let timeouts = self.timeouts(&f.timeouts)?;
+        let mut addresses = Addresses::default();
+        let listeners = self.listeners(&f.listeners, &mut addresses)?;
+        let origins = self.origins(&f.origins, &mut addresses)?;
+        let pools = self.pools(&f.pools, &origins)?;
+        let routes = self.routes(&f.routes, &pools, &listeners)?;
+        let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
+        Ok(Model {
+            source: None,
+            workers,
+            state_dir,
+            log,
+            timeouts,
+            generate_local_ca: f.tls.generate_local_ca.unwrap_or(true),
+            admin: self.admin(&f.admin)?,
+            metrics_enabled: f.metrics.enabled.unwrap_or(true),
+            limits: self.limits(&f.limits)?,
+            topology: match &f.topology {
+                None => None,
+                Some(t) => Some(self.topology(t)?),
+            },
+            max_connections_per_client: f.firewall.max_connections_per_client.unwrap_or(0),
+            new_connections_per_client_per_second: f
+                .firewall
+                .new_connections_per_client_per_second
+                .unwrap_or(0),
+            trusted_proxies: self.trusted_proxies(&f.firewall)?,
+            bans: self.bans(&f.bans)?,
+            access_log: self.access_log(&f.access_log)?,
+            alerts: self.alerts(&f.alerts, &f.alert_rules, &pools, &listener_names)?,
+            rules: self.rules(&f.rules, &listener_names)?,
+            listeners,
+            pools,
+            routes,
+            origins,
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! Watching rampart: `[log]`, `[admin]` (the admin API's address and
+//! token), `[access_log]`; `[metrics]` has only `enabled`, read where the
+//! model is put together. Alerts are in `alerts.rs`.
+
+use super::{Cx, R};
+use crate::config::{model, schema};
+
+impl Cx<'_> {
+    pub(super) fn log(&self, l: &schema::Log) -> R<model::LogSettings> {
+        Ok(model::LogSettings {
+            level: l.level.clone(),
+            json: match &l.format {
+                None => None,
+                Some(s) => match s.get_ref().as_str() {
+                    "json" => Some(true),
+                    "text" => Some(false),
+                    "auto" => None,
+                    other => {
+                        return Err(self.at(
+                            s,
+                            "log.format",
+                            format!("unknown format `{other}`: use text, json or auto"),
+                        ))
+                    }
+                },
+            },
+        })
+    }
+
+    pub(super) fn admin(&self, a: &schema::Admin) -> R<model::Admin> {
+        let token = match (&a.token, &a.token_file) {
+            (Some(_), Some(f)) => {
+                return Err(self.at(
+                    f,
+                    "admin.token_file",
+                    "set either `token` or `token_file`, not both",
+                ))
+            }
+            (Some(t), None) if t.get_ref().trim().len() < 16 => {
+                return Err(self.at(t, "admin.token", "a token needs at least 16 characters"))
+            }
+            (Some(t), None) => Some(t.get_ref().trim().to_string()),
+            (None, Some(f)) => {
+                let path = self.path(f.get_ref());
+                let text = self.read_text(&path, f, "admin.token_file")?;
+                let t = text.lines().next().unwrap_or("").trim().to_string();
+                if t.len() < 16 {
+                    return Err(self.at(f, "admin.token_file", "the token needs at least 16 characters"));
+                }
+                Some(t)
+            }
+            (None, None) => None,
+        };
+        if a.enabled == Some(false) {
+            return Ok(model::Admin { addr: None, token });
+        }
+        let addr = match &a.address {
+            None => "127.0.0.1:9900".parse().ok(),
+            Some(s) => Some(self.socket_addr(s, "admin.address")?),
+        };
+        if let (Some(addr), Some(at)) = (addr, &a.address) {
+            if !addr.ip().is_loopback() && token.is_none() {
+                return Err(self.at(
+                    at,
+                    "admin.address",
+                    format!("{addr} is not a loopback address: set admin.token (or token_file) to expose the admin API"),
+                ));
+            }
+        }
+        Ok(model::Admin { addr, token })
+    }
+
+    pub(super) fn access_log(&self, a: &schema::AccessLog) -> R<Option<model::AccessLog>> {
+        let json = match &a.format {
+            None => true,
+            Some(f) => match f.get_ref().as_str() {
+                "json" => true,
+                "combined" => false,
+                other => {
+                    return Err(self.at(
+                        f,
+                        "access_log.format",
+                        format!("unknown format `{other}`: use json or combined"),
+                    ))
+                }
+            },
+        };
+        let buffer = match &a.buffer {
+            Some(b) if *b.get_ref() == 0 || *b.get_ref() > 1_000_000 => {
+                return Err(self.at(b, "access_log.buffer", "a number of lines from 1 to 1000000"))
+            }
+            b => b.as_ref().map_or(8192, |b| *b.get_ref()),
+        };
+        if a.enabled != Some(true) {
+            return Ok(None);
+        }
+        let path = match a.path.as_deref() {
+            None | Some("stdout") | Some("-") => None,
+            Some(p) => Some(self.path(p)),
+        };
+        Ok(Some(model::AccessLog { json, path, buffer }))
+    }
+}

@@ -1,0 +1,138 @@
+//! `[[route]]`: which pool a request goes to, by listener, host and path
+//! prefix; per-route body limits and forwarded upgrades. A config whose
+//! listeners would have no route at all is refused here too.
+
+use toml::Spanned;
+
+use super::{Cx, R};
+use crate::config::{model, schema};
+
+impl Cx<'_> {
+    pub(super) fn routes(
+        &self,
+        rs: &[schema::Route],
+        pools: &[model::Pool],
+        ls: &[model::Listener],
+    ) -> R<Vec<model::Route>> {
+        let mut out = Vec::new();
+        for (i, r) in rs.iter().enumerate() {
+            let key = format!("route[{i}]");
+            let pool = pools
+                .iter()
+                .position(|p| &p.name == r.pool.get_ref())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+                    self.at(
+                        &r.pool,
+                        &format!("{key}.pool"),
+                        format!(
+                            "no pool is named `{}` (pools defined: {})",
+                            r.pool.get_ref(),
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    )
+                })?;
+            let host = match &r.host {
+                None => model::HostMatch::Any,
+                Some(h) => {
+                    let v = h.get_ref().trim().to_ascii_lowercase();
+                    if let Some(rest) = v.strip_prefix("*.") {
+                        if rest.is_empty() || rest.contains('*') {
+                            return Err(self.at(
+                                h,
+                                &format!("{key}.host"),
+                                "write a wildcard host as `*.example.com`",
+                            ));
+                        }
+                        model::HostMatch::Suffix(format!(".{rest}"))
+                    } else if v.is_empty() || v.contains('*') || v.contains('/') {
+                        return Err(self.at(
+                            h,
+                            &format!("{key}.host"),
+                            "a host is `example.com` or `*.example.com`",
+                        ));
+                    } else {
+                        model::HostMatch::Exact(v)
+                    }
+                }
+            };
+            let path_prefix = match &r.path {
+                None => "/".to_string(),
+                Some(p) if p.get_ref().starts_with('/') => p.get_ref().clone(),
+                Some(p) => return Err(self.at(p, &format!("{key}.path"), "a path prefix starts with `/`")),
+            };
+            let listeners = match &r.listeners {
+                None => None,
+                Some(names) => {
+                    for n in names.get_ref() {
+                        if !ls.iter().any(|l| &l.name == n) {
+                            return Err(self.at(
+                                names,
+                                &format!("{key}.listeners"),
+                                format!("no listener is named `{n}`"),
+                            ));
+                        }
+                    }
+                    Some(names.get_ref().clone())
+                }
+            };
+            let max_body = self.size(&r.max_body, &format!("{key}.max_body"))?;
+            let upgrades = match &r.upgrades {
+                None => vec!["websocket".to_string()],
+                Some(list) => self.upgrades(list, &format!("{key}.upgrades"))?,
+            };
+            out.push(model::Route {
+                listeners,
+                host,
+                path_prefix,
+                pool,
+                max_body,
+                upgrades,
+            });
+        }
+        if out.is_empty() && !pools.is_empty() && ls.iter().any(|l| !is_redirect(l)) {
+            // A config with listeners and pools but no routes would answer 404
+            // to everything: say so instead of running silently.
+            return Err(self.err(
+                0..0,
+                "route",
+                "no [[route]] sends traffic to a pool: add one, e.g. `[[route]]\\npool = \"NAME\"`",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A route's `upgrades`: protocol names, lower-cased; never `h2c`.
+    fn upgrades(&self, list: &Spanned<Vec<String>>, key: &str) -> R<Vec<String>> {
+        let mut out = Vec::new();
+        for p in list.get_ref() {
+            let name = p.trim().to_ascii_lowercase();
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"-_.+".contains(&b);
+            if name.is_empty() || !name.bytes().all(token) {
+                return Err(self.at(
+                    list,
+                    key,
+                    format!("`{p}` is not a protocol name such as `websocket`"),
+                ));
+            }
+            if name == "h2c" {
+                return Err(self.at(
+                    list,
+                    key,
+                    "an `h2c` upgrade would turn the connection into an HTTP/2 tunnel past every rule; \
+                     use `protocol = \"h2c\"` on the pool to speak HTTP/2 to its servers",
+                ));
+            }
+            out.push(name);
+        }
+        Ok(out)
+    }
+}
+
+fn is_redirect(l: &model::Listener) -> bool {
+    matches!(l.kind, model::ListenerKind::Http { redirect_to: Some(_) })
+}
