@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use crate::app::RunningApp;
+use crate::config::defaults::LOG_LEVEL;
 use crate::config::{self, Model};
 use crate::tls::SystemEnv;
 
@@ -320,11 +321,11 @@ fn init_logging(cli: &Cli, model: &Model) {
         (Some(l), _, _) => EnvFilter::try_new(l),
         (None, Some(env), _) if !env.is_empty() => EnvFilter::try_new(env),
         (None, _, Some(l)) => EnvFilter::try_new(l),
-        _ => EnvFilter::try_new("info"),
+        _ => EnvFilter::try_new(LOG_LEVEL),
     }
     .unwrap_or_else(|e| {
-        eprintln!("warning: invalid log filter ({e}); using `info`");
-        EnvFilter::new("info")
+        eprintln!("warning: invalid log filter ({e}); using `{LOG_LEVEL}`");
+        EnvFilter::new(LOG_LEVEL)
     });
     let json = match cli.log_format {
         Some(LogFormat::Json) => true,

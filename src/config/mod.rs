@@ -12,7 +12,10 @@
 //! Exposes [`load_file`], [`load_str`], [`Env`], [`Model`] and
 //! [`ConfigError`].
 
+pub mod defaults;
 mod diagnose;
+#[cfg(test)]
+mod docs_test;
 pub mod env;
 mod error;
 #[cfg(test)]

@@ -19,6 +19,7 @@ use std::process::Command;
 
 use ipnet::IpNet;
 
+use crate::config::defaults::{APP_PORT, WEB_PORT};
 use crate::config::model::{Role, Topology};
 
 /// Why applying failed.
@@ -147,10 +148,10 @@ pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
         let mut ports = h.ports.clone();
         if ports.is_empty() {
             if h.roles.contains(&Role::Web) {
-                ports.push(80);
+                ports.push(WEB_PORT);
             }
             if h.roles.contains(&Role::App) {
-                ports.push(8080);
+                ports.push(APP_PORT);
             }
         }
         let list = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");

@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::defaults as d;
 pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
 pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
 pub use listener::{
@@ -82,14 +83,14 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_header_bytes: 64 * 1024,
-            max_headers: 100,
-            max_uri_length: 8192,
+            max_header_bytes: d::MAX_HEADER_BYTES,
+            max_headers: d::MAX_HEADERS,
+            max_uri_length: d::MAX_URI_LENGTH,
             max_body: None,
-            min_body_rate: 1024,
-            body_grace: Duration::from_secs(10),
-            http2_max_concurrent_streams: 256,
-            http2_max_pending_resets: 20,
+            min_body_rate: d::MIN_BODY_RATE,
+            body_grace: d::BODY_GRACE,
+            http2_max_concurrent_streams: d::HTTP2_MAX_CONCURRENT_STREAMS,
+            http2_max_pending_resets: d::HTTP2_MAX_PENDING_RESETS,
         }
     }
 }
@@ -104,13 +105,25 @@ pub struct AccessLog {
 }
 
 /// Alert rules and where notifications go.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alerts {
     pub webhook: Option<http::Uri>,
     pub webhook_timeout: Duration,
     pub webhook_retries: u32,
     pub interval: Duration,
     pub rules: Vec<AlertRule>,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            webhook: None,
+            webhook_timeout: d::WEBHOOK_TIMEOUT,
+            webhook_retries: d::WEBHOOK_RETRIES,
+            interval: d::ALERT_INTERVAL,
+            rules: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,7 +172,7 @@ pub struct LogSettings {
     pub json: Option<bool>,
 }
 
-/// Timeouts applied by the proxy. Defaults are documented in `docs/config.md`.
+/// Timeouts applied by the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// TCP connect to a backend.
@@ -182,13 +195,13 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            connect: Duration::from_secs(3),
-            response_header: Duration::from_secs(30),
-            client_idle: Duration::from_secs(60),
-            request_header: Duration::from_secs(10),
-            backend_idle: Duration::from_secs(55),
-            request: Duration::from_secs(60),
-            drain: Duration::from_secs(30),
+            connect: d::CONNECT,
+            response_header: d::RESPONSE_HEADER,
+            client_idle: d::CLIENT_IDLE,
+            request_header: d::REQUEST_HEADER,
+            backend_idle: d::BACKEND_IDLE,
+            request: d::REQUEST,
+            drain: d::DRAIN,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use crate::config::defaults as d;
 use crate::config::syntax::is_valid_cookie_name;
 
 /// How a pool picks a server.
@@ -142,10 +143,10 @@ pub struct Outlier {
 impl Default for Outlier {
     fn default() -> Self {
         Outlier {
-            consecutive_failures: 5,
-            base_ejection_time: Duration::from_secs(30),
-            max_ejected_percent: 50,
-            on_5xx: false,
+            consecutive_failures: d::CONSECUTIVE_FAILURES,
+            base_ejection_time: d::BASE_EJECTION_TIME,
+            max_ejected_percent: d::MAX_EJECTED_PERCENT,
+            on_5xx: d::ON_5XX,
         }
     }
 }

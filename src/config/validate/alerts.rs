@@ -2,9 +2,9 @@
 //! `[[alert]]`: its kind and what that kind needs (a threshold, a window,
 //! a pool or server of this file, a listener, days).
 
-use std::time::Duration;
-
+use super::cx::written;
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::{model, schema};
 
 impl Cx<'_> {
@@ -56,11 +56,11 @@ impl Cx<'_> {
                     )
                 })
             };
-            let window = match r.window.as_ref().map(|w| w.get_ref().as_str()) {
-                None | Some("10s") => "10s",
-                Some("1s") => "1s",
-                Some("60s") => "60s",
-                Some(other) => {
+            let window = match written(&r.window, d::ALERT_WINDOW) {
+                "1s" => "1s",
+                "10s" => "10s",
+                "60s" => "60s",
+                other => {
                     let at = r.window.as_ref().map_or(&r.kind, |w| w);
                     return Err(self.at(
                         at,
@@ -126,15 +126,18 @@ impl Cx<'_> {
             webhook_timeout: self.duration(
                 &a.webhook_timeout,
                 "alerts.webhook_timeout",
-                Duration::from_secs(2),
+                d::WEBHOOK_TIMEOUT,
             )?,
-            webhook_retries: a.webhook_retries.unwrap_or(3),
-            interval: match self.duration(&a.interval, "alerts.interval", Duration::from_secs(1))? {
-                d if d.is_zero() => {
-                    let at = a.interval.as_ref().map_or(0..0, |i| i.span());
-                    return Err(self.err(at, "alerts.interval", "the interval must be above zero"));
+            webhook_retries: a.webhook_retries.unwrap_or(d::WEBHOOK_RETRIES),
+            interval: match self.duration(&a.interval, "alerts.interval", d::ALERT_INTERVAL)? {
+                i if i.is_zero() => {
+                    return Err(self.at_opt(
+                        &a.interval,
+                        "alerts.interval",
+                        "the interval must be above zero",
+                    ));
                 }
-                d => d,
+                i => i,
             },
             rules: out,
         })

@@ -59,6 +59,17 @@ impl<'a> Cx<'a> {
         self.err(v.span(), key, message)
     }
 
+    /// An error at an optional value; at the start of the file when it is
+    /// absent (then a default is in question).
+    pub(super) fn at_opt<T>(
+        &self,
+        v: &Option<Spanned<T>>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        self.err(v.as_ref().map_or(0..0, |x| x.span()), key, message)
+    }
+
     /// A path written in the config, resolved against the config file's
     /// folder, with `.` and `..` taken out.
     pub(super) fn path(&self, p: &str) -> PathBuf {
@@ -106,6 +117,21 @@ impl<'a> Cx<'a> {
             .ok_or_else(|| self.at(v, key, format!("`{s}` resolves to no address")))
     }
 
+    /// Names that must each be one of `known` (listener names).
+    pub(super) fn known_names(
+        &self,
+        list: &Spanned<Vec<String>>,
+        key: &str,
+        known: &[String],
+    ) -> R<Vec<String>> {
+        for n in list.get_ref() {
+            if !known.contains(n) {
+                return Err(self.at(list, key, format!("no listener is named `{n}`")));
+            }
+        }
+        Ok(list.get_ref().clone())
+    }
+
     /// A list of CIDR blocks (or addresses), each as written.
     pub(super) fn nets(&self, list: &Spanned<Vec<String>>, key: &str) -> R<Vec<IpNet>> {
         list.get_ref()
@@ -113,6 +139,12 @@ impl<'a> Cx<'a> {
             .map(|s| parse_net(s).map_err(|e| self.at(list, key, e)))
             .collect()
     }
+}
+
+/// What the user wrote for a key whose default is a name they could have
+/// written (`"round_robin"`): validation then reads both the same way.
+pub(super) fn written<'v>(v: &'v Option<Spanned<String>>, default: &'v str) -> &'v str {
+    v.as_ref().map_or(default, |s| s.get_ref().as_str())
 }
 
 /// Addresses taken so far by listeners and origins; port 0 never clashes.

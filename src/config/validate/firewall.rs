@@ -3,9 +3,8 @@
 //! Request rules are in `rules.rs`, a listener's client lists in
 //! `listeners.rs`.
 
-use std::time::Duration;
-
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::{model, schema};
 
 impl Cx<'_> {
@@ -22,8 +21,8 @@ impl Cx<'_> {
             Some(a) if *a.get_ref() == 0 => Err(self.at(a, "bans.after", "at least 1 violation")),
             Some(a) => Ok(Some(model::BanPolicy {
                 after: *a.get_ref(),
-                window: self.duration(&b.window, "bans.window", Duration::from_secs(60))?,
-                duration: self.duration(&b.duration, "bans.duration", Duration::from_secs(600))?,
+                window: self.duration(&b.window, "bans.window", d::BAN_WINDOW)?,
+                duration: self.duration(&b.duration, "bans.duration", d::BAN_DURATION)?,
             })),
         }
     }

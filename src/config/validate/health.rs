@@ -2,11 +2,11 @@
 //! timing, thresholds, what an HTTP check sends and expects) and
 //! `[pool.outlier]` (passive ejection).
 
-use std::time::Duration;
-
 use toml::Spanned;
 
+use super::cx::written;
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::{model, schema};
 
 impl Cx<'_> {
@@ -20,11 +20,14 @@ impl Cx<'_> {
                 Some(n) => Ok(*n.get_ref()),
             }
         };
-        let interval = self.duration(&h.interval, &format!("{key}.interval"), Duration::from_secs(2))?;
-        let timeout = self.duration(&h.timeout, &format!("{key}.timeout"), Duration::from_secs(1))?;
+        let interval = self.duration(&h.interval, &format!("{key}.interval"), d::CHECK_INTERVAL)?;
+        let timeout = self.duration(&h.timeout, &format!("{key}.timeout"), d::CHECK_TIMEOUT)?;
         if interval.is_zero() {
-            let at = h.interval.as_ref().map_or(0..0, |i| i.span());
-            return Err(self.err(at, &format!("{key}.interval"), "the interval must be above zero"));
+            return Err(self.at_opt(
+                &h.interval,
+                &format!("{key}.interval"),
+                "the interval must be above zero",
+            ));
         }
         if timeout.is_zero() || timeout > interval {
             // Point at what the user wrote, and name the default it conflicts with.
@@ -57,57 +60,12 @@ impl Cx<'_> {
                 ),
             });
         }
-        let kind = match h.kind.as_ref().map_or("http", |k| k.get_ref().as_str()) {
+        let kind = match written(&h.kind, d::CHECK_TYPE) {
             "tcp" => model::CheckKind::Tcp,
-            "http" => {
-                let method = match &h.method {
-                    None => http::Method::GET,
-                    Some(m) => http::Method::from_bytes(m.get_ref().as_bytes())
-                        .map_err(|_| self.at(m, &format!("{key}.method"), "not an HTTP method"))?,
-                };
-                let path = match &h.path {
-                    None => "/".to_string(),
-                    Some(p)
-                        if p.get_ref().starts_with('/')
-                            && http::Uri::try_from(p.get_ref().as_str()).is_ok() =>
-                    {
-                        p.get_ref().clone()
-                    }
-                    Some(p) => return Err(self.at(p, &format!("{key}.path"), "a path such as \"/health\"")),
-                };
-                let expect = match &h.expect_status {
-                    None => vec![(200, 399)],
-                    Some(list) => {
-                        let mut out = Vec::new();
-                        for item in list.get_ref() {
-                            out.push(parse_status_range(item).ok_or_else(|| {
-                                self.at(
-                                    list,
-                                    &format!("{key}.expect_status"),
-                                    format!("`{item}` is not a status or range like \"200-299\""),
-                                )
-                            })?);
-                        }
-                        out
-                    }
-                };
-                if let Some(host) = &h.host {
-                    if http::HeaderValue::from_str(host.get_ref()).is_err() {
-                        return Err(self.at(host, &format!("{key}.host"), "not a valid Host header value"));
-                    }
-                }
-                model::CheckKind::Http {
-                    method,
-                    path,
-                    host: h.host.as_ref().map(|x| x.get_ref().clone()),
-                    expect,
-                    body_contains: h.body_contains.clone(),
-                }
-            }
+            "http" => self.http_check(h, key)?,
             other => {
-                let at = h.kind.as_ref().map_or(0..0, |k| k.span());
-                return Err(self.err(
-                    at,
+                return Err(self.at_opt(
+                    &h.kind,
                     &format!("{key}.type"),
                     format!("unknown check type `{other}`: use http or tcp"),
                 ));
@@ -117,17 +75,55 @@ impl Cx<'_> {
             kind,
             interval,
             timeout,
-            jitter: self.duration(&h.jitter, &format!("{key}.jitter"), Duration::ZERO)?,
-            rise: positive(&h.rise, "rise", 2)?,
-            fall: positive(&h.fall, "fall", 3)?,
-            traffic_when_unknown: h.traffic_when_unknown.unwrap_or(false),
+            jitter: self.duration(&h.jitter, &format!("{key}.jitter"), d::CHECK_JITTER)?,
+            rise: positive(&h.rise, "rise", d::CHECK_RISE)?,
+            fall: positive(&h.fall, "fall", d::CHECK_FALL)?,
+            traffic_when_unknown: h.traffic_when_unknown.unwrap_or(d::TRAFFIC_WHEN_UNKNOWN),
+        })
+    }
+
+    /// What an `http` check sends and what answer passes.
+    fn http_check(&self, h: &schema::HealthCheck, key: &str) -> R<model::CheckKind> {
+        let method = http::Method::from_bytes(written(&h.method, d::CHECK_METHOD).as_bytes())
+            .map_err(|_| self.at_opt(&h.method, &format!("{key}.method"), "not an HTTP method"))?;
+        let path = match &h.path {
+            None => d::CHECK_PATH.to_string(),
+            Some(p) if p.get_ref().starts_with('/') && http::Uri::try_from(p.get_ref().as_str()).is_ok() => {
+                p.get_ref().clone()
+            }
+            Some(p) => return Err(self.at(p, &format!("{key}.path"), "a path such as \"/health\"")),
+        };
+        let items: Vec<&str> = match &h.expect_status {
+            None => d::CHECK_EXPECT_STATUS.to_vec(),
+            Some(list) => list.get_ref().iter().map(String::as_str).collect(),
+        };
+        let mut expect = Vec::new();
+        for item in items {
+            expect.push(parse_status_range(item).ok_or_else(|| {
+                self.at_opt(
+                    &h.expect_status,
+                    &format!("{key}.expect_status"),
+                    format!("`{item}` is not a status or range like \"200-299\""),
+                )
+            })?);
+        }
+        if let Some(host) = &h.host {
+            if http::HeaderValue::from_str(host.get_ref()).is_err() {
+                return Err(self.at(host, &format!("{key}.host"), "not a valid Host header value"));
+            }
+        }
+        Ok(model::CheckKind::Http {
+            method,
+            path,
+            host: h.host.as_ref().map(|x| x.get_ref().clone()),
+            expect,
+            body_contains: h.body_contains.clone(),
         })
     }
 
     pub(super) fn outlier(&self, o: &schema::Outlier, key: &str) -> R<model::Outlier> {
-        let d = model::Outlier::default();
         let pct = match &o.max_ejected_percent {
-            None => d.max_ejected_percent,
+            None => d::MAX_EJECTED_PERCENT,
             Some(p) if *p.get_ref() > 100 => {
                 return Err(self.at(
                     p,
@@ -138,14 +134,14 @@ impl Cx<'_> {
             Some(p) => *p.get_ref(),
         };
         Ok(model::Outlier {
-            consecutive_failures: o.consecutive_failures.unwrap_or(d.consecutive_failures),
+            consecutive_failures: o.consecutive_failures.unwrap_or(d::CONSECUTIVE_FAILURES),
             base_ejection_time: self.duration(
                 &o.base_ejection_time,
                 &format!("{key}.base_ejection_time"),
-                d.base_ejection_time,
+                d::BASE_EJECTION_TIME,
             )?,
             max_ejected_percent: pct,
-            on_5xx: o.on_5xx.unwrap_or(false),
+            on_5xx: o.on_5xx.unwrap_or(d::ON_5XX),
         })
     }
 }

@@ -30,9 +30,8 @@ impl Cx<'_> {
             .size(&l.max_header_bytes, "limits.max_header_bytes")?
             .map_or(d.max_header_bytes, |v| v as usize);
         if max_header_bytes < 8192 {
-            let at = l.max_header_bytes.as_ref().map_or(0..0, |x| x.span());
-            return Err(self.err(
-                at,
+            return Err(self.at_opt(
+                &l.max_header_bytes,
                 "limits.max_header_bytes",
                 "at least 8KiB (HTTP/1.1's read buffer cannot be smaller)",
             ));

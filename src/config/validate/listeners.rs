@@ -7,8 +7,10 @@ use std::collections::HashSet;
 use http::HeaderValue;
 use ipnet::IpNet;
 
+use super::cx::written;
 use super::cx::Addresses;
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::env::CertFault;
 use crate::config::syntax::{parse_list, parse_net};
 use crate::config::{model, schema};
@@ -42,7 +44,7 @@ impl Cx<'_> {
             )?;
             let kind = self.listener_kind(l, &key)?;
             let clients = self.clients(l, &key)?;
-            let proxy_protocol = l.proxy_protocol.unwrap_or(false);
+            let proxy_protocol = l.proxy_protocol.unwrap_or(d::PROXY_PROTOCOL);
             out.push(model::Listener {
                 name,
                 addr,
@@ -72,8 +74,7 @@ impl Cx<'_> {
     /// `protocol` and what goes with it: certificates and HSTS for https,
     /// a redirect for http.
     fn listener_kind(&self, l: &schema::Listener, key: &str) -> R<model::ListenerKind> {
-        let proto = l.protocol.as_ref().map_or("http", |p| p.get_ref().as_str());
-        match proto {
+        match written(&l.protocol, d::LISTENER_PROTOCOL) {
             "http" => {
                 if let Some(c) = l.certificates.first() {
                     return Err(self.at(
@@ -120,7 +121,7 @@ impl Cx<'_> {
                 Ok(model::ListenerKind::Https(model::HttpsSettings {
                     certs,
                     hsts,
-                    http2: l.http2.unwrap_or(true),
+                    http2: l.http2.unwrap_or(d::HTTP2),
                 }))
             }
             other => {

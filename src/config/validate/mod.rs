@@ -29,6 +29,7 @@ mod topology;
 
 pub(crate) use cx::{Cx, R};
 
+use super::defaults as d;
 use super::model::Model;
 use super::schema;
 use cx::Addresses;
@@ -43,7 +44,7 @@ impl Cx<'_> {
             Some(w) if *w.get_ref() > 0 => *w.get_ref() as usize,
             _ => self.env.cores(),
         };
-        let state_dir = self.path(f.runtime.state_dir.as_deref().unwrap_or(".rampart"));
+        let state_dir = self.path(f.runtime.state_dir.as_deref().unwrap_or(d::STATE_DIR));
         let log = self.log(&f.log)?;
         let timeouts = self.timeouts(&f.timeouts)?;
         let mut addresses = Addresses::default();
@@ -58,19 +59,22 @@ impl Cx<'_> {
             state_dir,
             log,
             timeouts,
-            generate_local_ca: f.tls.generate_local_ca.unwrap_or(true),
+            generate_local_ca: f.tls.generate_local_ca.unwrap_or(d::GENERATE_LOCAL_CA),
             admin: self.admin(&f.admin)?,
-            metrics_enabled: f.metrics.enabled.unwrap_or(true),
+            metrics_enabled: f.metrics.enabled.unwrap_or(d::METRICS_ENABLED),
             limits: self.limits(&f.limits)?,
             topology: match &f.topology {
                 None => None,
                 Some(t) => Some(self.topology(t)?),
             },
-            max_connections_per_client: f.firewall.max_connections_per_client.unwrap_or(0),
+            max_connections_per_client: f
+                .firewall
+                .max_connections_per_client
+                .unwrap_or(d::MAX_CONNECTIONS_PER_CLIENT),
             new_connections_per_client_per_second: f
                 .firewall
                 .new_connections_per_client_per_second
-                .unwrap_or(0),
+                .unwrap_or(d::NEW_CONNECTIONS_PER_CLIENT_PER_SECOND),
             trusted_proxies: self.trusted_proxies(&f.firewall)?,
             bans: self.bans(&f.bans)?,
             access_log: self.access_log(&f.access_log)?,

@@ -2,27 +2,26 @@
 //! token), `[access_log]`; `[metrics]` has only `enabled`, read where the
 //! model is put together. Alerts are in `alerts.rs`.
 
+use super::cx::written;
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::{model, schema};
 
 impl Cx<'_> {
     pub(super) fn log(&self, l: &schema::Log) -> R<model::LogSettings> {
         Ok(model::LogSettings {
             level: l.level.clone(),
-            json: match &l.format {
-                None => None,
-                Some(s) => match s.get_ref().as_str() {
-                    "json" => Some(true),
-                    "text" => Some(false),
-                    "auto" => None,
-                    other => {
-                        return Err(self.at(
-                            s,
-                            "log.format",
-                            format!("unknown format `{other}`: use text, json or auto"),
-                        ))
-                    }
-                },
+            json: match written(&l.format, d::LOG_FORMAT) {
+                "json" => Some(true),
+                "text" => Some(false),
+                "auto" => None,
+                other => {
+                    return Err(self.at_opt(
+                        &l.format,
+                        "log.format",
+                        format!("unknown format `{other}`: use text, json or auto"),
+                    ))
+                }
             },
         })
     }
@@ -51,11 +50,11 @@ impl Cx<'_> {
             }
             (None, None) => None,
         };
-        if a.enabled == Some(false) {
+        if !a.enabled.unwrap_or(d::ADMIN_ENABLED) {
             return Ok(model::Admin { addr: None, token });
         }
         let addr = match &a.address {
-            None => "127.0.0.1:9900".parse().ok(),
+            None => d::ADMIN_ADDRESS.parse().ok(),
             Some(s) => Some(self.socket_addr(s, "admin.address")?),
         };
         if let (Some(addr), Some(at)) = (addr, &a.address) {
@@ -71,32 +70,29 @@ impl Cx<'_> {
     }
 
     pub(super) fn access_log(&self, a: &schema::AccessLog) -> R<Option<model::AccessLog>> {
-        let json = match &a.format {
-            None => true,
-            Some(f) => match f.get_ref().as_str() {
-                "json" => true,
-                "combined" => false,
-                other => {
-                    return Err(self.at(
-                        f,
-                        "access_log.format",
-                        format!("unknown format `{other}`: use json or combined"),
-                    ))
-                }
-            },
+        let json = match written(&a.format, d::ACCESS_LOG_FORMAT) {
+            "json" => true,
+            "combined" => false,
+            other => {
+                return Err(self.at_opt(
+                    &a.format,
+                    "access_log.format",
+                    format!("unknown format `{other}`: use json or combined"),
+                ))
+            }
         };
         let buffer = match &a.buffer {
             Some(b) if *b.get_ref() == 0 || *b.get_ref() > 1_000_000 => {
                 return Err(self.at(b, "access_log.buffer", "a number of lines from 1 to 1000000"))
             }
-            b => b.as_ref().map_or(8192, |b| *b.get_ref()),
+            b => b.as_ref().map_or(d::ACCESS_LOG_BUFFER, |b| *b.get_ref()),
         };
-        if a.enabled != Some(true) {
+        if !a.enabled.unwrap_or(d::ACCESS_LOG_ENABLED) {
             return Ok(None);
         }
-        let path = match a.path.as_deref() {
-            None | Some("stdout") | Some("-") => None,
-            Some(p) => Some(self.path(p)),
+        let path = match a.path.as_deref().unwrap_or(d::ACCESS_LOG_PATH) {
+            "stdout" | "-" => None,
+            p => Some(self.path(p)),
         };
         Ok(Some(model::AccessLog { json, path, buffer }))
     }

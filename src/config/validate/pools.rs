@@ -3,11 +3,11 @@
 //! and each `[[pool.server]]` (an address or one of this file's origins).
 //! The pool's health check and outlier detection are in `health.rs`.
 
-use std::time::Duration;
-
 use toml::Spanned;
 
+use super::cx::written;
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::model::{self, Algorithm, HashKey};
 use crate::config::schema;
 use crate::config::syntax::is_valid_cookie_name;
@@ -32,38 +32,32 @@ impl Cx<'_> {
 
     fn pool(&self, p: &schema::Pool, key: &str, origins: &[model::Origin]) -> R<model::Pool> {
         let name = p.name.get_ref().clone();
-        let algorithm = match &p.algorithm {
-            None => Algorithm::RoundRobin,
-            Some(a) => Algorithm::parse(a.get_ref()).ok_or_else(|| {
-                self.at(
-                    a,
-                    &format!("{key}.algorithm"),
-                    format!(
-                        "unknown algorithm `{}`: use round_robin, weighted, least_requests, p2c_ewma or hash",
-                        a.get_ref()
-                    ),
-                )
-            })?,
-        };
-        let hash_key = match &p.hash_key {
-            None => HashKey::ClientIp,
-            Some(h) => {
-                if algorithm != Algorithm::Hash {
-                    return Err(self.at(
-                        h,
-                        &format!("{key}.hash_key"),
-                        "hash_key is only used with algorithm = \"hash\"",
-                    ));
-                }
-                HashKey::parse(h.get_ref()).ok_or_else(|| {
-                    self.at(
-                        h,
-                        &format!("{key}.hash_key"),
-                        "use client_ip, header:NAME or cookie:NAME",
-                    )
-                })?
+        let algorithm_name = written(&p.algorithm, d::ALGORITHM);
+        let algorithm = Algorithm::parse(algorithm_name).ok_or_else(|| {
+            self.at_opt(
+                &p.algorithm,
+                &format!("{key}.algorithm"),
+                format!(
+                    "unknown algorithm `{algorithm_name}`: use round_robin, weighted, least_requests, p2c_ewma or hash"
+                ),
+            )
+        })?;
+        if let Some(h) = &p.hash_key {
+            if algorithm != Algorithm::Hash {
+                return Err(self.at(
+                    h,
+                    &format!("{key}.hash_key"),
+                    "hash_key is only used with algorithm = \"hash\"",
+                ));
             }
-        };
+        }
+        let hash_key = HashKey::parse(written(&p.hash_key, d::HASH_KEY)).ok_or_else(|| {
+            self.at_opt(
+                &p.hash_key,
+                &format!("{key}.hash_key"),
+                "use client_ip, header:NAME or cookie:NAME",
+            )
+        })?;
         if let Some(c) = &p.sticky_cookie {
             if !is_valid_cookie_name(c.get_ref()) {
                 return Err(self.at(
@@ -73,10 +67,10 @@ impl Cx<'_> {
                 ));
             }
         }
-        let protocol = match p.protocol.as_ref().map(|p| p.get_ref().as_str()) {
-            None | Some("http1") => model::UpstreamProtocol::Http1,
-            Some("h2c") => model::UpstreamProtocol::H2c,
-            Some(other) => {
+        let protocol = match written(&p.protocol, d::POOL_PROTOCOL) {
+            "http1" => model::UpstreamProtocol::Http1,
+            "h2c" => model::UpstreamProtocol::H2c,
+            other => {
                 let at = p.protocol.as_ref().map_or(&p.name, |x| x);
                 return Err(self.at(
                     at,
@@ -92,14 +86,17 @@ impl Cx<'_> {
             hash_key,
             sticky_cookie: p.sticky_cookie.as_ref().map(|c| c.get_ref().clone()),
             protocol,
-            max_idle_per_server: p.max_idle_per_server.unwrap_or(256),
-            max_requests: p.max_requests.as_ref().map_or(0, |m| *m.get_ref()),
-            slow_start: self.duration(&p.slow_start, &format!("{key}.slow_start"), Duration::ZERO)?,
+            max_idle_per_server: p.max_idle_per_server.unwrap_or(d::MAX_IDLE_PER_SERVER),
+            max_requests: p
+                .max_requests
+                .as_ref()
+                .map_or(d::POOL_MAX_REQUESTS, |m| *m.get_ref()),
+            slow_start: self.duration(&p.slow_start, &format!("{key}.slow_start"), d::SLOW_START)?,
             retries: match &p.retries {
                 Some(r) if *r.get_ref() > 10 => {
                     return Err(self.at(r, &format!("{key}.retries"), "at most 10 retries"))
                 }
-                r => r.as_ref().map_or(2, |r| *r.get_ref()),
+                r => r.as_ref().map_or(d::RETRIES, |r| *r.get_ref()),
             },
             retry_budget: self.retry_budget(p, key)?,
             health_check: match &p.health_check {
@@ -185,7 +182,7 @@ impl Cx<'_> {
             }
         };
         let weight = match &s.weight {
-            None => 1,
+            None => d::SERVER_WEIGHT,
             Some(w) if *w.get_ref() == 0 => {
                 return Err(self.at(
                     w,
@@ -207,14 +204,14 @@ impl Cx<'_> {
             addr,
             origin,
             weight,
-            max_requests: s.max_requests.unwrap_or(0),
+            max_requests: s.max_requests.unwrap_or(d::SERVER_MAX_REQUESTS),
         })
     }
 
     /// `retry_budget_ratio` and `retry_budget_min_per_second`.
     fn retry_budget(&self, p: &schema::Pool, key: &str) -> R<model::RetryBudget> {
         let ratio = match &p.retry_budget_ratio {
-            None => 0.2,
+            None => d::RETRY_BUDGET_RATIO,
             Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
                 return Err(self.at(
                     r,
@@ -227,7 +224,7 @@ impl Cx<'_> {
         let min_per_second = p
             .retry_budget_min_per_second
             .as_ref()
-            .map_or(10, |m| *m.get_ref());
+            .map_or(d::RETRY_BUDGET_MIN_PER_SECOND, |m| *m.get_ref());
         Ok(model::RetryBudget {
             ratio,
             min_per_second,

@@ -5,6 +5,7 @@
 use toml::Spanned;
 
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::{model, schema};
 
 impl Cx<'_> {
@@ -14,6 +15,7 @@ impl Cx<'_> {
         pools: &[model::Pool],
         ls: &[model::Listener],
     ) -> R<Vec<model::Route>> {
+        let listener_names: Vec<String> = ls.iter().map(|l| l.name.clone()).collect();
         let mut out = Vec::new();
         for (i, r) in rs.iter().enumerate() {
             let key = format!("route[{i}]");
@@ -38,51 +40,20 @@ impl Cx<'_> {
                 })?;
             let host = match &r.host {
                 None => model::HostMatch::Any,
-                Some(h) => {
-                    let v = h.get_ref().trim().to_ascii_lowercase();
-                    if let Some(rest) = v.strip_prefix("*.") {
-                        if rest.is_empty() || rest.contains('*') {
-                            return Err(self.at(
-                                h,
-                                &format!("{key}.host"),
-                                "write a wildcard host as `*.example.com`",
-                            ));
-                        }
-                        model::HostMatch::Suffix(format!(".{rest}"))
-                    } else if v.is_empty() || v.contains('*') || v.contains('/') {
-                        return Err(self.at(
-                            h,
-                            &format!("{key}.host"),
-                            "a host is `example.com` or `*.example.com`",
-                        ));
-                    } else {
-                        model::HostMatch::Exact(v)
-                    }
-                }
+                Some(h) => self.host_match(h, &format!("{key}.host"))?,
             };
             let path_prefix = match &r.path {
-                None => "/".to_string(),
+                None => d::ROUTE_PATH.to_string(),
                 Some(p) if p.get_ref().starts_with('/') => p.get_ref().clone(),
                 Some(p) => return Err(self.at(p, &format!("{key}.path"), "a path prefix starts with `/`")),
             };
             let listeners = match &r.listeners {
                 None => None,
-                Some(names) => {
-                    for n in names.get_ref() {
-                        if !ls.iter().any(|l| &l.name == n) {
-                            return Err(self.at(
-                                names,
-                                &format!("{key}.listeners"),
-                                format!("no listener is named `{n}`"),
-                            ));
-                        }
-                    }
-                    Some(names.get_ref().clone())
-                }
+                Some(names) => Some(self.known_names(names, &format!("{key}.listeners"), &listener_names)?),
             };
             let max_body = self.size(&r.max_body, &format!("{key}.max_body"))?;
             let upgrades = match &r.upgrades {
-                None => vec!["websocket".to_string()],
+                None => d::UPGRADES.iter().map(|u| u.to_string()).collect(),
                 Some(list) => self.upgrades(list, &format!("{key}.upgrades"))?,
             };
             out.push(model::Route {
@@ -104,6 +75,21 @@ impl Cx<'_> {
             ));
         }
         Ok(out)
+    }
+
+    /// `example.com` (exact, lower-cased) or `*.example.com` (a suffix).
+    fn host_match(&self, h: &Spanned<String>, key: &str) -> R<model::HostMatch> {
+        let v = h.get_ref().trim().to_ascii_lowercase();
+        if let Some(rest) = v.strip_prefix("*.") {
+            if rest.is_empty() || rest.contains('*') {
+                return Err(self.at(h, key, "write a wildcard host as `*.example.com`"));
+            }
+            Ok(model::HostMatch::Suffix(format!(".{rest}")))
+        } else if v.is_empty() || v.contains('*') || v.contains('/') {
+            Err(self.at(h, key, "a host is `example.com` or `*.example.com`"))
+        } else {
+            Ok(model::HostMatch::Exact(v))
+        }
     }
 
     /// A route's `upgrades`: protocol names, lower-cased; never `h2c`.

@@ -2,6 +2,7 @@
 //! extra nft rules) and the admin networks, for the host firewalls.
 
 use super::{Cx, R};
+use crate::config::defaults as d;
 use crate::config::{model, schema};
 
 impl Cx<'_> {
@@ -60,10 +61,10 @@ impl Cx<'_> {
         }
         Ok(Topology {
             admin,
-            ssh_port: t.ssh_port.unwrap_or(22),
-            admin_port: t.admin_port.unwrap_or(9900),
-            metrics_port: t.metrics_port.unwrap_or(9100),
-            db_port: t.db_port.unwrap_or(3306),
+            ssh_port: t.ssh_port.unwrap_or(d::SSH_PORT),
+            admin_port: t.admin_port.unwrap_or(d::ADMIN_PORT),
+            metrics_port: t.metrics_port.unwrap_or(d::METRICS_PORT),
+            db_port: t.db_port.unwrap_or(d::DB_PORT),
             hosts,
         })
     }
