@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::CertSpec;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub name: String,
     pub addr: SocketAddr,
@@ -28,7 +28,7 @@ pub struct ClientFilter {
     pub deny: Vec<IpNet>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenerKind {
     /// Plain HTTP/1.1; with `redirect_to`, every request gets a 308 to that
     /// HTTPS listener's port.
@@ -38,7 +38,7 @@ pub enum ListenerKind {
     Https(HttpsSettings),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpsSettings {
     /// Certificates by SNI; the first is the default. Empty = use the
     /// generated local certificate.

@@ -165,7 +165,7 @@ pub struct Admin {
     pub token: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogSettings {
     pub level: Option<String>,
     /// `Some(true)` JSON, `Some(false)` text, `None` decide by terminal.

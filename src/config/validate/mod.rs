@@ -25,6 +25,8 @@ mod origins;
 mod pools;
 mod routes;
 mod rules;
+#[cfg(test)]
+mod tests;
 mod topology;
 
 pub(crate) use cx::{Cx, R};

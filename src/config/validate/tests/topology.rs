@@ -1,0 +1,121 @@
+//! `[topology]` and its hosts.
+
+use super::{loads, refuses};
+use crate::config::model::{Host, Role, Topology};
+
+fn topology(more: &str, hosts: &str) -> String {
+    format!("[topology]\nadmin_cidr = [\"192.0.2.0/24\"]\n{more}{hosts}")
+}
+
+const LB: &str = "[[topology.host]]\nname = \"lb1\"\naddresses = [\"10.0.0.1\"]\nroles = [\"lb\"]\n";
+
+fn lb() -> Host {
+    Host {
+        name: "lb1".into(),
+        addresses: vec!["10.0.0.1".parse().expect("an address")],
+        roles: vec![Role::Lb],
+        ports: Vec::new(),
+        extra: Vec::new(),
+    }
+}
+
+#[test]
+fn topologies() {
+    let t = |hosts, ports: [u16; 4]| {
+        Some(Topology {
+            admin: vec!["192.0.2.0/24".parse().expect("a net")],
+            ssh_port: ports[0],
+            admin_port: ports[1],
+            metrics_port: ports[2],
+            db_port: ports[3],
+            hosts,
+        })
+    };
+    loads(
+        |m| m.topology.clone(),
+        vec![
+            ("none", "".into(), None),
+            (
+                "default ports",
+                topology("", LB),
+                t(vec![lb()], [22, 9900, 9100, 3306]),
+            ),
+            (
+                "every port",
+                topology(
+                    "ssh_port = 2222\nadmin_port = 9901\nmetrics_port = 9101\ndb_port = 5432\n",
+                    LB,
+                ),
+                t(vec![lb()], [2222, 9901, 9101, 5432]),
+            ),
+            (
+                "every role, IPv6, service ports and extra rules",
+                topology(
+                    "",
+                    "[[topology.host]]\nname = \"all\"\naddresses = [\"10.0.0.2\", \"2001:db8::2\"]\n\
+                     roles = [\"lb\", \"web\", \"app\", \"db\", \"monitor\"]\nports = [8000]\n\
+                     extra = [\"tcp dport 53 accept\"]\n",
+                ),
+                t(
+                    vec![Host {
+                        name: "all".into(),
+                        addresses: vec![
+                            "10.0.0.2".parse().expect("ip"),
+                            "2001:db8::2".parse().expect("ip"),
+                        ],
+                        roles: vec![Role::Lb, Role::Web, Role::App, Role::Db, Role::Monitor],
+                        ports: vec![8000],
+                        extra: vec!["tcp dport 53 accept".into()],
+                    }],
+                    [22, 9900, 9100, 3306],
+                ),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn topology_mistakes() {
+    refuses(vec![
+        (
+            "a bad admin network",
+            "[topology]\nadmin_cidr = [\"office\"]\n".to_string() + LB,
+            "2:14: topology.admin_cidr: `office` is not a CIDR block or an IP address",
+        ),
+        (
+            "no admin network",
+            "[topology]\n".to_string() + LB,
+            "1:1: topology: missing field `admin_cidr`",
+        ),
+        (
+            "no host",
+            topology("host = []\n", ""),
+            "3:8: topology.host: describe at least one [[topology.host]]",
+        ),
+        (
+            "a host twice",
+            topology("", &format!("{LB}{LB}")),
+            "8:8: topology.host[1].name: host names must be unique",
+        ),
+        (
+            "a network for an address",
+            topology("", "[[topology.host]]\nname = \"h\"\naddresses = [\"10.0.0.0/8\"]\nroles = [\"web\"]\n"),
+            "5:13: topology.host[0].addresses: `10.0.0.0/8` is not an IP address",
+        ),
+        (
+            "an unknown role",
+            topology("", "[[topology.host]]\nname = \"h\"\naddresses = [\"10.0.0.1\"]\nroles = [\"cache\"]\n"),
+            "6:9: topology.host[0].roles: unknown role `cache`: use lb, web, app, db or monitor",
+        ),
+        (
+            "two rules in one extra entry",
+            topology("", &format!("{LB}extra = [\"accept; drop\"]\n")),
+            "4:8: topology.host[0].extra: `accept; drop`: one rule per entry, without `;`, braces or newlines",
+        ),
+        (
+            "a port out of range",
+            topology("ssh_port = 70000\n", LB),
+            "3:12: topology.ssh_port: invalid value: integer `70000`, expected a whole number from 0 to 65535",
+        ),
+    ]);
+}
