@@ -1,10 +1,13 @@
-//! The firewall inside the proxy: connection filtering by CIDR at accept
-//! (before any TLS work), path normalisation, and ordered request rules.
+//! The firewall inside the proxy: connection admission at accept (PROXY
+//! header, bans, CIDR, per-client limits; before any TLS work), path
+//! normalisation, ordered request rules with rate limits, and the host
+//! nftables rulesets rendered from `[topology]`.
 //!
-//! Exposes [`cidr::CidrSet`], [`path::normalize`], the rule types in
-//! [`rules`] and [`evaluate`](rules::evaluate). Every rejection is counted
-//! per rule and action (see `docs/metrics.md`).
+//! Exposes [`admission::ConnFilter`], [`cidr::CidrSet`], [`path::normalize`],
+//! the rule types in [`rules`] and [`evaluate`](rules::evaluate). Every
+//! rejection is counted per rule and action (see `docs/metrics.md`).
 
+pub mod admission;
 pub mod bans;
 pub mod cidr;
 pub mod conn_limits;

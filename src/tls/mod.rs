@@ -1,12 +1,14 @@
 //! TLS: loading certificates and keys, choosing one by SNI, the rustls
-//! server configuration (TLS 1.2/1.3, modern suites, ALPN), and the local
-//! CA that `rampart up` uses when no certificate is configured.
+//! server configuration (TLS 1.2/1.3, modern suites, ALPN), the handshake
+//! step of a client connection, and the local CA that `rampart up` uses
+//! when no certificate is configured.
 //!
-//! Exposes [`LoadedCert`], [`server_config`], [`ca::ensure_local_cert`] and
-//! [`TlsError`].
+//! Exposes [`LoadedCert`], [`server_config`], [`handshake::accept`],
+//! [`ca::ensure_local_cert`] and [`TlsError`].
 
 pub mod ca;
 mod cert;
+pub mod handshake;
 mod server;
 
 pub use cert::{CertProblem, LoadedCert};

@@ -27,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Runtime pieces built from the model.
     ("balancer", &["config", "stats", "units"]),
     ("firewall", &["config", "stats", "units"]),
-    ("tls", &["config", "units"]),
+    ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "listener", "units"]),
     // The running state: one snapshot per configuration, swapped on reload.
     (
