@@ -45,42 +45,57 @@ pub fn start(cfg: &Alerts, sampler: Arc<Sampler>, runtime: Arc<ArcSwap<Runtime>>
             .webhook
             .clone()
             .map(|uri| tokio::spawn(webhook(uri, rx, cfg.webhook_timeout, cfg.webhook_retries)));
-        let mut state: HashMap<(String, String), bool> = HashMap::new();
-        let mut tick = tokio::time::interval(cfg.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+        let evaluate_all = |rules: &[AlertRule]| {
             let rt = runtime.load_full();
             let snap = sampler.snapshot(&rt);
-            for rule in &cfg.rules {
-                for v in evaluate(rule, &snap, &rt) {
-                    let key = (rule.name.clone(), v.instance.clone());
-                    let was = state.get(&key).copied().unwrap_or(false);
-                    if v.firing == was {
-                        continue;
-                    }
-                    state.insert(key, v.firing);
-                    let status = if v.firing { "firing" } else { "resolved" };
-                    if v.firing {
-                        tracing::warn!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert firing");
-                    } else {
-                        tracing::info!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert resolved");
-                    }
-                    let note = json!({
-                        "alert": rule.name,
-                        "status": status,
-                        "instance": v.instance,
-                        "value": v.value,
-                        "condition": describe(&rule.kind),
-                        "time": httpdate::fmt_http_date(std::time::SystemTime::now()),
-                    });
-                    if sender.is_some() && tx.try_send(note).is_err() {
-                        tracing::warn!(alert = %rule.name, "alert webhook queue is full: notification dropped");
-                    }
-                }
+            rules
+                .iter()
+                .enumerate()
+                .flat_map(|(i, rule)| evaluate(rule, &snap, &rt).into_iter().map(move |v| (i, v)))
+                .collect()
+        };
+        every(cfg.interval, &cfg.rules, evaluate_all, sender.map(|_| tx)).await;
+    }))
+}
+
+/// Evaluates `rules` every `interval` (with `eval`, which gives each
+/// rule's verdicts by the rule's index), and sends a notification to `tx`
+/// when an instance starts or stops firing.
+async fn every<E>(interval: Duration, rules: &[AlertRule], mut eval: E, tx: Option<mpsc::Sender<Value>>)
+where
+    E: FnMut(&[AlertRule]) -> Vec<(usize, Verdict)>,
+{
+    let mut state: HashMap<(usize, String), bool> = HashMap::new();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for (i, v) in eval(rules) {
+            let Some(rule) = rules.get(i) else { continue };
+            let was = state.get(&(i, v.instance.clone())).copied().unwrap_or(false);
+            if v.firing == was {
+                continue;
+            }
+            state.insert((i, v.instance.clone()), v.firing);
+            let status = if v.firing { "firing" } else { "resolved" };
+            if v.firing {
+                tracing::warn!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert firing");
+            } else {
+                tracing::info!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert resolved");
+            }
+            let note = json!({
+                "alert": rule.name,
+                "status": status,
+                "instance": v.instance,
+                "value": v.value,
+                "condition": describe(&rule.kind),
+                "time": httpdate::fmt_http_date(std::time::SystemTime::now()),
+            });
+            if tx.as_ref().is_some_and(|tx| tx.try_send(note).is_err()) {
+                tracing::warn!(alert = %rule.name, "alert webhook queue is full: notification dropped");
             }
         }
-    }))
+    }
 }
 
 /// The rule in words, for notifications.
@@ -208,6 +223,9 @@ pub fn evaluate(rule: &AlertRule, snap: &Value, rt: &Runtime) -> Vec<Verdict> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 /// POSTs notifications to the webhook, one at a time, with retries.
 async fn webhook(uri: http::Uri, mut rx: mpsc::Receiver<Value>, timeout: Duration, retries: u32) {

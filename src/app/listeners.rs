@@ -10,18 +10,15 @@ use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 use super::{AppError, Bound};
 use crate::config::model::{self, ListenerKind};
-use crate::firewall::proxy_protocol::read_header;
 use crate::listener::{accept_loop, bind, Counting, Drain};
 use crate::proxy::server::{self, Builders};
 use crate::proxy::ConnCtx;
 use crate::runtime::Runtime;
 use crate::stats::ListenerStats;
 use crate::tls::{self, LoadedCert};
-use std::sync::atomic::Ordering::Relaxed;
 
 /// One listening socket and its accept loop.
 #[derive(Debug)]
@@ -145,7 +142,10 @@ pub fn bind_listener(
     })
 }
 
-/// Starts serving a bound listener.
+/// Starts serving a bound listener. Each connection takes the runtime
+/// once for its admission (PROXY header, bans, CIDR, per-client limits:
+/// [`ConnFilter`](crate::firewall::admission::ConnFilter)), then the TLS
+/// step ([`tls::handshake`]) on https listeners, then the proxy's server.
 pub fn start(
     b: Pending,
     runtime: Arc<ArcSwap<Runtime>>,
@@ -160,113 +160,39 @@ pub fn start(
         watch,
         move |mut stream, peer| {
             let (w, b) = (w0.clone(), builders.load_full());
-            let acceptor = acceptor.as_ref().map(|a| TlsAcceptor::from(a.load_full()));
-            let handshake_timeout = b.client_idle();
+            let tls_config = acceptor.as_ref().map(|a| a.load_full());
             let (stats, runtime) = (stats.clone(), runtime.clone());
             async move {
-                // Who the client is: the socket's peer, or what a trusted
-                // proxy's PROXY header says.
-                let (client, via_trusted) = {
-                    let rt = runtime.load();
-                    let trusted = rt.trusted_proxies.iter().any(|n| n.contains(&peer.ip()));
-                    let expects_header = rt
-                        .listeners
-                        .get(slot)
-                        .and_then(Option::as_ref)
-                        .is_some_and(|l| l.proxy_protocol);
-                    drop(rt);
-                    if expects_header {
-                        if !trusted {
-                            stats.refused.fetch_add(1, Relaxed);
-                            tracing::debug!(%peer, "PROXY protocol from an untrusted peer: connection closed");
-                            return;
-                        }
-                        match tokio::time::timeout(handshake_timeout, read_header(&mut stream)).await {
-                            Ok(Ok(announced)) => (announced.unwrap_or(peer), true),
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, "{e}");
-                                return;
-                            }
-                            Err(_) => return,
-                        }
-                    } else {
-                        (peer, trusted)
-                    }
+                let filter = match runtime.load().listeners.get(slot) {
+                    Some(Some(l)) => l.admission.clone(),
+                    // The listener left the configuration just now.
+                    _ => return,
                 };
-                // Bans and the CIDR filter, before any TLS work. A refusal by
-                // the CIDR filter is a violation towards a ban (one atomic
-                // load when no ban policy is set).
-                let refusal = {
-                    let rt = runtime.load();
-                    if rt.bans.refuses(client.ip()) {
-                        Some("connection (banned)")
-                    } else if rt
-                        .listeners
-                        .get(slot)
-                        .and_then(Option::as_ref)
-                        .is_none_or(|l| l.clients.is_empty() || l.clients.allows(client.ip()))
-                    {
-                        None
-                    } else {
-                        rt.bans
-                            .violation(client.ip(), "refused by the listener's allow/deny list");
-                        Some("connection (allow/deny list)")
-                    }
-                };
-                if let Some(what) = refusal {
-                    stats.refused.fetch_add(1, Relaxed);
-                    runtime
-                        .load()
-                        .events
-                        .record(client.ip(), "accept filter", "close", what);
-                    drop(stream);
-                    return;
-                }
-                // Per-client connection limits; the slot is held for the connection's life.
-                let limits = runtime.load().conn_limits.clone();
-                let _slot = match limits.map(|l| l.admit(client.ip())) {
-                    Some(None) => {
-                        stats.refused.fetch_add(1, Relaxed);
-                        runtime
-                            .load()
-                            .events
-                            .record(client.ip(), "connection limit", "close", "connection");
+                let timeout = b.client_idle();
+                let admitted = match filter.admit(&mut stream, peer, timeout).await {
+                    Ok(a) => a,
+                    Err(why) => {
+                        tracing::debug!(%peer, "connection closed at admission: {why}");
                         return;
                     }
-                    Some(Some(slot)) => Some(slot),
-                    None => None,
                 };
-                let cx = Arc::new(ConnCtx::with_client(
-                    slot,
-                    client,
-                    via_trusted,
-                    acceptor.is_some(),
-                    runtime,
-                ));
+                let https = tls_config.is_some();
+                let cx = ConnCtx::with_client(slot, admitted.client, admitted.via_trusted, https, runtime);
                 let stream = Counting::new(stream, stats.clone());
-                match acceptor {
-                    None => server::serve(stream, false, cx, &b, w).await,
-                    Some(acc) => match tokio::time::timeout(handshake_timeout, acc.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let conn = tls.get_ref().1;
-                            let v13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
-                            stats.tls_handshakes[usize::from(v13)].fetch_add(1, Relaxed);
-                            let h2 = conn.alpn_protocol() == Some(b"h2");
-                            if let Some(name) = conn.server_name() {
-                                let _ = cx.sni.set(name.into());
+                match tls_config {
+                    None => server::serve(stream, false, Arc::new(cx), &b, w).await,
+                    Some(config) => match tls::handshake::accept(config, stream, timeout, &stats).await {
+                        Ok(done) => {
+                            if let Some(name) = done.sni {
+                                let _ = cx.sni.set(name);
                             }
-                            server::serve(tls, h2, cx, &b, w).await
+                            server::serve(done.stream, done.h2, Arc::new(cx), &b, w).await
                         }
-                        Ok(Err(e)) => {
-                            stats.tls_failures.fetch_add(1, Relaxed);
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed")
-                        }
-                        Err(_) => {
-                            stats.tls_failures.fetch_add(1, Relaxed);
-                            tracing::debug!(%peer, "TLS handshake timed out")
-                        }
+                        Err(e) => tracing::debug!(%peer, "{e}"),
                     },
                 }
+                // The per-client connection slot is given back here.
+                drop(admitted.slot);
             }
         },
     )));

@@ -22,6 +22,9 @@ use crate::runtime::Runtime;
 
 pub use probe::probe;
 
+#[cfg(test)]
+mod tests;
+
 struct Task {
     check: HealthCheck,
     _server: Arc<Backend>,
@@ -102,6 +105,21 @@ impl Drop for Supervisor {
 
 /// Checks one server until aborted.
 async fn run(pool: String, server: Arc<Backend>, check: HealthCheck) {
+    let (s, c) = (server.clone(), check.clone());
+    watch(pool, server, check, move || {
+        let (s, c) = (s.clone(), c.clone());
+        async move { probe(&s, &c).await }
+    })
+    .await
+}
+
+/// The check loop over any probe: a verdict after `rise` passes or `fall`
+/// failures in a row, one probe per interval (plus jitter).
+async fn watch<P, F>(pool: String, server: Arc<Backend>, check: HealthCheck, mut probe: P)
+where
+    P: FnMut() -> F,
+    F: std::future::Future<Output = Result<(), String>>,
+{
     let (mut passes, mut fails) = (0u32, 0u32);
     let mut seen = server.state.health();
     loop {
@@ -113,7 +131,7 @@ async fn run(pool: String, server: Arc<Backend>, check: HealthCheck) {
             fails = 0;
             seen = now;
         }
-        let result = probe(&server, &check).await;
+        let result = probe().await;
         server.state.record_check(result.is_ok());
         match result {
             Ok(()) => {

@@ -1,6 +1,8 @@
 //! Listening sockets and accept loops: binding (with `SO_REUSEADDR` and a
-//! deep backlog), accepting until told to stop, TLS handshakes with a
-//! timeout, and handing each connection to its server.
+//! deep backlog), accepting until told to stop and handing each connection
+//! to the caller's function (the application runs admission, the TLS step
+//! and the proxy's server there), byte counting per connection, and the
+//! drain every connection watches.
 //!
 //! Exposes [`bind`], [`accept_loop`] and the drain ([`Drain`],
 //! [`DrainWatch`], [`serve_gracefully!`](crate::serve_gracefully)).

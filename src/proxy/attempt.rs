@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 
+use super::bodyguard::BodyFlag;
 use super::rescue::ProxyError;
 use super::upstream::{self, PooledBody, SendError, Target, UpBody};
 use super::Body;
@@ -29,6 +30,14 @@ pub struct Answered {
     pub resp: Response<Body>,
     pub server: Arc<Backend>,
     pub set_cookie: Option<HeaderValue>,
+}
+
+/// A request no server answered: why, and the last server tried (for the
+/// server's counters).
+#[derive(Debug)]
+pub struct Failed {
+    pub error: ProxyError,
+    pub server: Option<Arc<Backend>>,
 }
 
 /// What stays in flight until the response body is done.
@@ -77,12 +86,28 @@ pub async fn send(
     rt: &Runtime,
     started: Instant,
     client: std::net::IpAddr,
+) -> Result<Answered, Failed> {
+    let mut tried = None;
+    match send_to_pool(req, pool, rt, started, client, &mut tried).await {
+        Ok(a) => Ok(a),
+        Err(error) => Err(Failed { error, server: tried }),
+    }
+}
+
+async fn send_to_pool(
+    req: Request<UpBody>,
+    pool: &PoolRt,
+    rt: &Runtime,
+    started: Instant,
+    client: std::net::IpAddr,
     tried: &mut Option<Arc<Backend>>,
 ) -> Result<Answered, ProxyError> {
     let pool_guard = pool
         .stats
         .enter(pool.max_requests)
         .map_err(|_| ProxyError::Overloaded(pool.name.clone()))?;
+    // A body cut off for breaking a limit explains a timeout too.
+    let flag = req.body().flag();
     pool.budget.record_request();
     let replay = Replay::of(&req, pool);
     let mut next = Some(req);
@@ -143,10 +168,12 @@ pub async fn send(
         match sent {
             Err(_) => {
                 record(pool, &server, false);
-                return Err(ProxyError::ResponseTimeout {
-                    server: server.name.clone(),
-                    after: limit,
-                });
+                return Err(flag.as_deref().and_then(BodyFlag::error).unwrap_or_else(|| {
+                    ProxyError::ResponseTimeout {
+                        server: server.name.clone(),
+                        after: limit,
+                    }
+                }));
             }
             Ok(Ok(mut resp)) => {
                 server.stats.header_latency.observe(try_started.elapsed());

@@ -1,8 +1,8 @@
 //! Limits on a request body as it streams to the backend: a maximum size
 //! (bodies without `Content-Length`, or lying about it) and a minimum rate
 //! after a grace period (slow POST). A body that breaks a limit ends with an
-//! error, which stops the upload; the pipeline reads the [`BodyFlag`] to
-//! answer 413 or 408 instead of 502.
+//! error, which stops the upload, and raises its [`BodyFlag`]: the send
+//! that failed because of it reports 413 or 408 instead of 502.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,24 +16,29 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use super::rescue::ProxyError;
 use crate::body::BodyError;
 
-/// Why a guarded body was cut off.
-#[derive(Debug, Default)]
-pub struct BodyFlag(AtomicU8);
+/// Whether, and why, a guarded body was cut off.
+#[derive(Debug)]
+pub struct BodyFlag {
+    state: AtomicU8,
+    max: u64,
+}
 
 /// What a tripped guard means for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tripped {
+enum Tripped {
     TooLarge,
     TooSlow,
 }
 
 impl BodyFlag {
-    pub fn get(&self) -> Option<Tripped> {
-        match self.0.load(Relaxed) {
-            1 => Some(Tripped::TooLarge),
-            2 => Some(Tripped::TooSlow),
+    /// The client's error when the body was cut off (413 or 408).
+    pub fn error(&self) -> Option<ProxyError> {
+        match self.state.load(Relaxed) {
+            1 => Some(ProxyError::BodyTooLarge(self.max)),
+            2 => Some(ProxyError::BodyTooSlow),
             _ => None,
         }
     }
@@ -60,7 +65,11 @@ pub struct GuardedBody {
 }
 
 impl GuardedBody {
-    pub fn new(inner: Incoming, limits: BodyLimits, flag: Arc<BodyFlag>) -> Self {
+    pub fn new(inner: Incoming, limits: BodyLimits) -> Self {
+        let flag = Arc::new(BodyFlag {
+            state: AtomicU8::new(0),
+            max: limits.max.unwrap_or(0),
+        });
         let started = Instant::now();
         let check = (limits.min_rate > 0).then(|| Box::pin(tokio::time::sleep_until(started + limits.grace)));
         GuardedBody {
@@ -73,9 +82,14 @@ impl GuardedBody {
         }
     }
 
+    /// The flag a send watches to explain a failure.
+    pub fn flag(&self) -> Arc<BodyFlag> {
+        self.flag.clone()
+    }
+
     fn trip(&self, why: Tripped) -> BodyError {
         self.flag
-            .0
+            .state
             .store(if why == Tripped::TooLarge { 1 } else { 2 }, Relaxed);
         match why {
             Tripped::TooLarge => "request body larger than allowed".into(),

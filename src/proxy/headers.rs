@@ -18,19 +18,49 @@ pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-p
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// The client a trusted proxy forwarded for: the rightmost address in
-/// `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn forwarded_client(h: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
-    let mut hops: Vec<IpAddr> = Vec::new();
-    for v in h.get_all(&X_FORWARDED_FOR) {
-        for part in v.to_str().ok()?.split(',') {
-            hops.push(part.trim().parse().ok()?);
+/// The `X-Forwarded-For` lines of a request from a trusted proxy, read
+/// once: the client they name and the chain to pass on.
+#[derive(Debug, Default)]
+pub struct ForwardedFor {
+    /// The rightmost address that is not itself a trusted proxy; `None`
+    /// when any hop is not an address.
+    pub client: Option<IpAddr>,
+    /// Every non-empty line, trimmed, joined with `, `; `None` when a line
+    /// is not text or there is none.
+    chain: Option<String>,
+}
+
+impl ForwardedFor {
+    pub fn read(h: &HeaderMap, trusted: &[ipnet::IpNet]) -> Self {
+        let mut client = None;
+        let mut all_addresses = true;
+        let mut chain = String::new();
+        for v in h.get_all(&X_FORWARDED_FOR) {
+            let Ok(line) = v.to_str() else {
+                return ForwardedFor::default();
+            };
+            for part in line.split(',') {
+                match part.trim().parse::<IpAddr>() {
+                    Ok(ip) if !trusted.iter().any(|n| n.contains(&ip)) => client = Some(ip),
+                    Ok(_) => {}
+                    Err(_) => all_addresses = false,
+                }
+            }
+            let line = line.trim();
+            if !line.is_empty() {
+                if !chain.is_empty() {
+                    chain.push_str(", ");
+                }
+                chain.push_str(line);
+            }
+        }
+        ForwardedFor {
+            client: client.filter(|_| all_addresses),
+            chain: (!chain.is_empty()).then_some(chain),
         }
     }
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted.iter().any(|n| n.contains(ip)))
 }
+
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 /// Only meaningful with an `h2c` upgrade, which is never forwarded.
@@ -165,39 +195,28 @@ impl ClientHeaders {
     }
 }
 
-/// Sets `X-Forwarded-For` (appended), `X-Forwarded-Proto`,
-/// `X-Forwarded-Host` and `Forwarded` for a request on `c` for `host`.
-pub fn set_forwarded(h: &mut HeaderMap, c: &ClientHeaders, host: Option<&HeaderValue>, keep_chain: bool) {
-    if !keep_chain {
+/// Sets `X-Forwarded-For` (appended to `trusted`'s chain, or replacing an
+/// untrusted one), `X-Forwarded-Proto`, `X-Forwarded-Host` and `Forwarded`
+/// for a request on `c` for `host`. `trusted`: what a trusted proxy
+/// forwarded (`None`: the peer is not trusted).
+pub fn set_forwarded(
+    h: &mut HeaderMap,
+    c: &ClientHeaders,
+    host: Option<&HeaderValue>,
+    trusted: Option<&ForwardedFor>,
+) {
+    if trusted.is_none() {
         // The peer is not a trusted proxy: whatever it says about earlier
         // hops is dropped, not passed on.
         h.remove(X_REAL_IP);
     }
-    // Every line of a trusted chain, in order (several lines are one list;
-    // empty ones add nothing).
-    let chain = keep_chain
-        .then(|| {
-            h.get_all(&X_FORWARDED_FOR)
-                .iter()
-                .map(|v| v.to_str().ok())
-                .collect::<Option<Vec<&str>>>()
-        })
-        .flatten()
-        .map(|lines| {
-            let hops: Vec<&str> = lines
-                .into_iter()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            hops.join(", ")
-        });
-    match chain {
-        Some(prev) if !prev.is_empty() => {
+    match trusted.and_then(|t| t.chain.as_deref()) {
+        Some(prev) => {
             if let Ok(v) = HeaderValue::try_from(format!("{prev}, {}", c.ip)) {
                 h.insert(X_FORWARDED_FOR, v);
             }
         }
-        _ => {
+        None => {
             if let Some(v) = &c.xff {
                 h.insert(X_FORWARDED_FOR, v.clone());
             }
@@ -325,7 +344,8 @@ mod tests {
         h.append(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.1"));
         h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         let c = ClientHeaders::new("192.0.2.7".parse().expect("ip"), false);
-        set_forwarded(&mut h, &c, None, true);
+        let t = ForwardedFor::read(&h, &[]);
+        set_forwarded(&mut h, &c, None, Some(&t));
         assert_eq!(
             h.get_all(&X_FORWARDED_FOR).iter().collect::<Vec<_>>(),
             ["198.51.100.1, 10.0.0.1, 192.0.2.7"]
@@ -370,7 +390,8 @@ mod tests {
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         let host = HeaderValue::from_static("example.com:8443");
         let c = ClientHeaders::new("::1".parse().expect("ip"), true);
-        set_forwarded(&mut h, &c, Some(&host), true);
+        let t = ForwardedFor::read(&h, &[]);
+        set_forwarded(&mut h, &c, Some(&host), Some(&t));
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1, ::1");
         assert_eq!(h[&X_FORWARDED_PROTO], "https");
         assert_eq!(h[&X_FORWARDED_HOST], "example.com:8443");
@@ -386,7 +407,7 @@ mod tests {
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         h.insert(X_REAL_IP, HeaderValue::from_static("10.0.0.1"));
         let c = ClientHeaders::new("192.0.2.7".parse().expect("ip"), false);
-        set_forwarded(&mut h, &c, None, false);
+        set_forwarded(&mut h, &c, None, None);
         assert_eq!(h[&X_FORWARDED_FOR], "192.0.2.7");
         assert!(h.get(&X_REAL_IP).is_none());
         let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
@@ -396,11 +417,19 @@ mod tests {
             HeaderValue::from_static("198.51.100.1, 203.0.113.9, 10.1.1.1"),
         );
         assert_eq!(
-            forwarded_client(&h, &trusted),
+            ForwardedFor::read(&h, &trusted).client,
             Some("203.0.113.9".parse().expect("ip"))
         );
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("garbage, 10.1.1.1"));
-        assert_eq!(forwarded_client(&h, &trusted), None);
+        assert_eq!(ForwardedFor::read(&h, &trusted).client, None);
+        // Several lines are one list; empty ones add nothing to the chain.
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static(" 198.51.100.1 "));
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static(""));
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.1.1.1"));
+        let t = ForwardedFor::read(&h, &trusted);
+        assert_eq!(t.chain.as_deref(), Some("198.51.100.1, 10.1.1.1"));
+        // An empty line is not an address: no client from this chain.
+        assert_eq!(t.client, None);
     }
 
     #[test]

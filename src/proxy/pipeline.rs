@@ -1,19 +1,33 @@
-//! The request pipeline, in order. Each step is a short function below;
-//! [`handle`] is the only entry point and never fails: errors go through
-//! [`super::rescue::answer`].
+//! The request pipeline, in order. [`handle`] is the only entry point and
+//! never fails: errors go through [`super::rescue::answer`]. Each step is a
+//! short function below, numbered as in `docs/ARCHITECTURE.md`:
+//!
+//! 1. framing: refuse what two parsers could read differently, and targets
+//!    longer than allowed
+//! 2. request id: kept when sane, created otherwise
+//! 3. normalise: a redirect-only listener answers; host and path normalised
+//! 4. route: by host and normalised path
+//! 5. rules: the firewall's request rules, in order
+//! 6. limits: the request body's size and speed
+//! 7. forward headers: the request rewritten for the backend
+//! 8. pick and send: a server of the pool, another one when that is safe
+//! 9. response rewrite: hop-by-hop headers, request id, HSTS, cookie, upgrades
+//! 10. account: counters, firewall events and bans, access log
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
+use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::attempt::{self, Answered};
-use super::bodyguard::{BodyFlag, BodyLimits, GuardedBody, Tripped};
-use super::headers::{self, X_REQUEST_ID};
+use super::attempt::{self, Answered, Failed};
+use super::bodyguard::{BodyLimits, GuardedBody};
+use super::headers::{self, ForwardedFor, X_REQUEST_ID};
 use super::rescue::{self, ProxyError};
 use super::upstream::UpBody;
 use super::Body;
@@ -22,80 +36,420 @@ use crate::accesslog::Record;
 use crate::balancer::Backend;
 use crate::config::model::UpstreamProtocol;
 use crate::firewall::rules::{evaluate, RequestView, Verdict};
-use crate::runtime::router::normalise_host;
-use crate::runtime::Runtime;
+use crate::runtime::router::{normalise_host, Hit};
+use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::RequestStats;
 
 /// Answers one client request.
 pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Body> {
     let rt = cx.runtime.load_full();
     let started = Instant::now();
-    let method = req.method().clone();
-    // 2. request id: kept when sane, created otherwise; echoed on every answer.
+    let framed = framing(&req, &cx, &rt);
     let rid = headers::request_id(req.headers_mut());
+    let method = req.method().clone();
     let logged = rt.access_log.as_ref().map(|_| LogParts::of(&req));
     // The client: the connection's, or the one a trusted proxy forwarded for.
-    let client = if cx.via_trusted {
-        headers::forwarded_client(req.headers(), &rt.trusted_proxies).unwrap_or(cx.peer.ip())
-    } else {
-        cx.peer.ip()
+    let forwarded = cx
+        .via_trusted
+        .then(|| ForwardedFor::read(req.headers(), &rt.trusted_proxies));
+    let client = forwarded.as_ref().and_then(|f| f.client).unwrap_or(cx.peer.ip());
+    let mut x = Exchange {
+        rt: &rt,
+        cx: &cx,
+        rid: &rid,
+        started,
+        client,
+        forwarded,
+        route: None,
+        server: None,
+        refused: None,
     };
-    let mut seen = Seen {
-        client: Some(client),
-        ..Seen::default()
+    let result = match (framed, rt.listeners.get(cx.listener)) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(Some(l))) => x.forward(req, l).await,
+        (Ok(()), _) => Err(ProxyError::BadRequest("listener is gone")),
     };
-    let resp = match forward(req, &cx, &rt, &rid, started, &mut seen).await {
+    let resp = match result {
         Ok(resp) => resp,
         Err(e) => {
-            if let Some(what) = e.violation() {
-                rt.bans.violation(client, what);
-                let (rule, action) = match &e {
-                    ProxyError::Denied { rule, status, .. } if status.as_u16() == 429 => {
-                        (rule.as_str(), "rate_limit")
-                    }
-                    ProxyError::Denied { rule, .. } => (rule.as_str(), "deny"),
-                    _ => (what, "reject"),
-                };
-                let target = seen.target.take().unwrap_or_else(|| logged_path(&e));
-                rt.events
-                    .record(client, rule, action, &format!("{method} {target}"));
-            }
+            x.record_refusal(&e, &method);
             rescue::answer(&e, Some(&rid))
         }
     };
-    // 9. account for it: listener, route and server counters; access log.
-    let (status, latency) = (resp.status().as_u16(), started.elapsed());
-    let listener = rt.listeners.get(cx.listener).and_then(Option::as_ref);
-    if rt.metrics_enabled {
-        if let Some(l) = listener {
-            l.stats.requests.record(&method, status, latency);
-        }
-        if let Some(r) = seen.route {
-            r.record(&method, status, latency);
-        }
-        if let Some(s) = &seen.server {
-            s.stats.requests.record(&method, status, latency);
-        }
-    }
-    if let (Some(log), Some(p), Some(l)) = (&rt.access_log, logged, listener) {
-        log.log(Record {
-            time: std::time::SystemTime::now(),
-            client,
-            method,
-            uri: p.uri,
-            version: p.version,
-            host: p.host,
-            user_agent: p.user_agent,
-            referer: p.referer,
-            status,
-            bytes: http_body::Body::size_hint(resp.body()).exact(),
-            duration: latency,
-            request_id: rid,
-            listener: l.log_name.clone(),
-            server: seen.server.as_ref().map(|s| s.name.clone()),
-        });
-    }
+    x.account(&method, &resp, logged);
     resp
+}
+
+/// One request on its way through the steps, and what they learnt that
+/// the accounting needs.
+struct Exchange<'a> {
+    rt: &'a Runtime,
+    cx: &'a ConnCtx,
+    rid: &'a HeaderValue,
+    started: Instant,
+    /// The client address rules, bans, hashing and logs use.
+    client: IpAddr,
+    /// What a trusted proxy forwarded (`None`: the peer is not trusted).
+    forwarded: Option<ForwardedFor>,
+    route: Option<&'a Arc<RequestStats>>,
+    /// The last server tried.
+    server: Option<Arc<Backend>>,
+    /// The (normalised) path of a request the firewall rules refused.
+    refused: Option<String>,
+}
+
+/// The request as the route and rules see it (step 3).
+struct Target {
+    host_value: Option<HeaderValue>,
+    /// The normalised path when it differs from the request's.
+    normalized: Option<String>,
+}
+
+impl Target {
+    /// Lower case, without port (borrowed when already so).
+    fn host(&self) -> std::borrow::Cow<'_, str> {
+        self.host_value
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(normalise_host)
+            .unwrap_or_default()
+    }
+
+    /// The normalised path of a request whose path is `sent`.
+    fn path<'p>(&'p self, sent: &'p str) -> &'p str {
+        self.normalized.as_deref().unwrap_or(sent)
+    }
+}
+
+impl<'a> Exchange<'a> {
+    /// Steps 3–9.
+    async fn forward(
+        &mut self,
+        req: Request<Incoming>,
+        l: &'a ListenerRt,
+    ) -> Result<Response<Body>, ProxyError> {
+        // 3. a redirect-only listener answers at once; then host and path.
+        if let Some(port) = l.redirect_port {
+            return Ok(redirect(&req, host_of(&req).as_ref(), port, self.rid));
+        }
+        let target = normalise(&req, l)?;
+        let hit = {
+            let (host, path) = (target.host(), target.path(req.uri().path()));
+            // 4. route; the rules below may count by route.
+            let found = l.router.find(&host, path);
+            // 5. firewall rules.
+            self.rules(&req, l, &host, path, found.as_ref()).await?;
+            found.ok_or_else(|| ProxyError::NoRoute {
+                host: host.into_owned(),
+                path: path.to_string(),
+            })?
+        };
+        self.route = Some(hit.stats);
+        // 6. body limits.
+        let limits = body_limits(&req, &hit, self.rt)?;
+        let pool = &self.rt.pools[hit.pool];
+        // 7. rewrite the request for the backend.
+        let (up, upgrade) = self.rewrite(req, &hit, pool, target, limits)?;
+        // 8. pick a server and forward, trying another one when that is safe.
+        let answered = match attempt::send(up, pool, self.rt, self.started, self.client).await {
+            Ok(a) => a,
+            Err(Failed { error, server }) => {
+                self.server = server;
+                return Err(error);
+            }
+        };
+        self.server = Some(answered.server.clone());
+        // 9. rewrite the response; relay the upgraded connection if any.
+        respond(answered, upgrade, l, self.rid)
+    }
+
+    /// Step 5: the listener's rules, in order; a rejection is an error
+    /// (after the tarpit delay, if any).
+    async fn rules(
+        &mut self,
+        req: &Request<Incoming>,
+        l: &ListenerRt,
+        host: &str,
+        path: &str,
+        found: Option<&Hit<'_>>,
+    ) -> Result<(), ProxyError> {
+        if l.rules.is_empty() {
+            return Ok(());
+        }
+        let view = RequestView {
+            method: req.method(),
+            host,
+            path,
+            query: req.uri().query(),
+            headers: req.headers(),
+            client: self.client,
+            sni: self.cx.sni.get().map(|s| &**s),
+            route: found.map_or("-", |hit| hit.key),
+        };
+        let Verdict::Reject {
+            rule,
+            status,
+            body,
+            delay,
+            retry_after,
+        } = evaluate(&l.rules, &view)
+        else {
+            return Ok(());
+        };
+        self.refused = Some(path.to_string());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Err(ProxyError::Denied {
+            rule: rule.rule.name.clone(),
+            status,
+            body,
+            retry_after,
+        })
+    }
+
+    /// Step 7: hop-by-hop headers out, forwarding headers in, the host and
+    /// the normalised path in the form the pool's protocol wants, the body
+    /// under its limits. Returns the request and, for an upgrade the route
+    /// allows, the client's side of it.
+    fn rewrite(
+        &self,
+        mut req: Request<Incoming>,
+        hit: &Hit<'_>,
+        pool: &PoolRt,
+        target: Target,
+        limits: Option<BodyLimits>,
+    ) -> Result<(Request<UpBody>, Option<hyper::upgrade::OnUpgrade>), ProxyError> {
+        // Upgrades: only to protocols the route allows (never h2c); any other
+        // `Upgrade` is stripped and the request goes on as a plain one.
+        let upgrade =
+            req.version() == Version::HTTP_11 && headers::allowed_upgrade(req.headers_mut(), hit.upgrades);
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+        headers::set_forwarded(
+            &mut parts.headers,
+            &self.cx.client,
+            target.host_value.as_ref(),
+            self.forwarded.as_ref(),
+        );
+        let path = backend_path(&parts, target.normalized)?;
+        target_for(&mut parts, pool.protocol, target.host_value, path)?;
+        let body = match limits {
+            Some(l) if !http_body::Body::is_end_stream(&body) => UpBody::Guarded(GuardedBody::new(body, l)),
+            _ => UpBody::Client(body),
+        };
+        Ok((Request::from_parts(parts, body), client_upgrade))
+    }
+
+    /// Step 10 for a refused request: a violation towards a ban and a
+    /// firewall event, for the errors that are the client's doing.
+    fn record_refusal(&mut self, e: &ProxyError, method: &http::Method) {
+        let Some(what) = e.violation() else {
+            return;
+        };
+        self.rt.bans.violation(self.client, what);
+        let (rule, action) = match e {
+            ProxyError::Denied { rule, status, .. } if status.as_u16() == 429 => {
+                (rule.as_str(), "rate_limit")
+            }
+            ProxyError::Denied { rule, .. } => (rule.as_str(), "deny"),
+            _ => (what, "reject"),
+        };
+        let target = self.refused.take().unwrap_or_else(|| logged_path(e));
+        self.rt
+            .events
+            .record(self.client, rule, action, &format!("{method} {target}"));
+    }
+
+    /// Step 10: listener, route and server counters; the access log.
+    fn account(self, method: &http::Method, resp: &Response<Body>, logged: Option<LogParts>) {
+        let (status, latency) = (resp.status().as_u16(), self.started.elapsed());
+        let listener = self.rt.listeners.get(self.cx.listener).and_then(Option::as_ref);
+        if self.rt.metrics_enabled {
+            if let Some(l) = listener {
+                l.stats.requests.record(method, status, latency);
+            }
+            if let Some(r) = self.route {
+                r.record(method, status, latency);
+            }
+            if let Some(s) = &self.server {
+                s.stats.requests.record(method, status, latency);
+            }
+        }
+        if let (Some(log), Some(p), Some(l)) = (&self.rt.access_log, logged, listener) {
+            log.log(Record {
+                time: std::time::SystemTime::now(),
+                client: self.client,
+                method: method.clone(),
+                uri: p.uri,
+                version: p.version,
+                host: p.host,
+                user_agent: p.user_agent,
+                referer: p.referer,
+                status,
+                bytes: http_body::Body::size_hint(resp.body()).exact(),
+                duration: latency,
+                request_id: self.rid.clone(),
+                listener: l.log_name.clone(),
+                server: self.server.as_ref().map(|s| s.name.clone()),
+            });
+        }
+    }
+}
+
+/// Step 1: rejects requests whose body length two parsers could disagree
+/// on, and targets longer than allowed.
+fn framing<B>(req: &Request<B>, cx: &ConnCtx, rt: &Runtime) -> Result<(), ProxyError> {
+    let h = req.headers();
+    // hyper drops Content-Length when Transfer-Encoding is present; the
+    // head watch saw the raw head (see `framing`).
+    let raw_both = req.version() <= Version::HTTP_11 && cx.framing.take();
+    if raw_both || h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+        return Err(ProxyError::BadRequest(
+            "both Content-Length and Transfer-Encoding are present",
+        ));
+    }
+    let mut lens = h.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(first) = lens.next() {
+        if lens.any(|v| v != first) {
+            return Err(ProxyError::BadRequest("differing Content-Length headers"));
+        }
+    }
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > rt.limits.max_uri_length {
+        return Err(ProxyError::UriTooLong);
+    }
+    Ok(())
+}
+
+/// Step 3: the host and the path in normal form, refusing dangerous
+/// encodings.
+fn normalise<B>(req: &Request<B>, l: &ListenerRt) -> Result<Target, ProxyError> {
+    let host_value = host_of(req);
+    // `None`: the path is already in normal form (no allocation).
+    let normalized = crate::firewall::path::normalize_changed(req.uri().path()).map_err(|e| {
+        l.stats
+            .bad_paths
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ProxyError::BadPath(e)
+    })?;
+    Ok(Target {
+        host_value,
+        normalized,
+    })
+}
+
+/// Step 6: a declared length over the limit is refused at once; a streamed
+/// body will be watched for size and speed (the limits returned).
+fn body_limits<B: http_body::Body>(
+    req: &Request<B>,
+    hit: &Hit<'_>,
+    rt: &Runtime,
+) -> Result<Option<BodyLimits>, ProxyError> {
+    let limits = &rt.limits;
+    let max = hit.max_body.or(limits.max_body);
+    if let Some(max) = max {
+        // hyper has validated Content-Length; read it only when a limit applies.
+        let declared = req.body().size_hint().exact();
+        if declared.is_some_and(|len| len > max) {
+            return Err(ProxyError::BodyTooLarge(max));
+        }
+    }
+    Ok((max.is_some() || limits.min_body_rate > 0).then_some(BodyLimits {
+        max,
+        min_rate: limits.min_body_rate,
+        grace: limits.body_grace,
+    }))
+}
+
+/// The path the backend sees: the normalised one (and the query as sent).
+fn backend_path(parts: &Parts, normalized: Option<String>) -> Result<PathAndQuery, ProxyError> {
+    let cannot = |_| ProxyError::BadRequest("the request target cannot be forwarded");
+    match normalized {
+        None => Ok(parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"))),
+        Some(p) => match parts.uri.query() {
+            None => PathAndQuery::try_from(p).map_err(cannot),
+            Some(q) => PathAndQuery::try_from(format!("{p}?{q}")).map_err(cannot),
+        },
+    }
+}
+
+/// The version, target and host for the pool's protocol: HTTP/1.1 with an
+/// origin-form target and `Host`, or HTTP/2 (h2c) with the host as the
+/// authority and no `Host` header.
+fn target_for(
+    parts: &mut Parts,
+    protocol: UpstreamProtocol,
+    host: Option<HeaderValue>,
+    path: PathAndQuery,
+) -> Result<(), ProxyError> {
+    match protocol {
+        UpstreamProtocol::Http1 => {
+            parts.version = Version::HTTP_11;
+            parts.uri = Uri::from(path);
+            if let Some(h) = host {
+                parts.headers.insert(header::HOST, h);
+            }
+        }
+        UpstreamProtocol::H2c => {
+            parts.version = Version::HTTP_2;
+            let authority = host
+                .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+                .unwrap_or_else(|| Authority::from_static("backend"));
+            parts.uri = Uri::builder()
+                .scheme(Scheme::HTTP)
+                .authority(authority)
+                .path_and_query(path)
+                .build()
+                .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?;
+            parts.headers.remove(header::HOST);
+        }
+    }
+    Ok(())
+}
+
+/// Step 9: the backend's response made the client's.
+fn respond(
+    answered: Answered,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    l: &ListenerRt,
+    rid: &HeaderValue,
+) -> Result<Response<Body>, ProxyError> {
+    let Answered {
+        mut resp,
+        server,
+        set_cookie,
+    } = answered;
+    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let client_upgrade = match (switching, upgrade) {
+        // A switch nobody asked for (or that was not forwarded) would leave
+        // the client speaking HTTP to a tunnel.
+        (true, None) => {
+            return Err(ProxyError::BadResponse {
+                server: server.name.clone(),
+                what: "101 Switching Protocols to a request that asked for no upgrade",
+            })
+        }
+        (true, Some(u)) => Some(u),
+        (false, _) => None,
+    };
+    let h = resp.headers_mut();
+    headers::strip_hop_by_hop(h, switching);
+    h.insert(X_REQUEST_ID, rid.clone());
+    if let Some(hsts) = &l.hsts {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    if let Some(c) = set_cookie {
+        h.append(header::SET_COOKIE, c);
+    }
+    if let Some(client) = client_upgrade {
+        relay_upgrade(client, &mut resp, server.name.clone());
+    }
+    Ok(resp)
 }
 
 /// A short description of what was refused, for firewall events.
@@ -126,247 +480,6 @@ impl LogParts {
             referer: h.get(header::REFERER).cloned(),
         }
     }
-}
-
-/// What the pipeline learnt about a request, for accounting.
-#[derive(Debug, Default)]
-pub struct Seen<'a> {
-    pub route: Option<&'a Arc<RequestStats>>,
-    /// The last server tried.
-    pub server: Option<Arc<Backend>>,
-    /// The client address rules, bans, hashing and logs use.
-    pub client: Option<std::net::IpAddr>,
-    /// The (normalised) path of a request the firewall rejected.
-    pub target: Option<String>,
-}
-
-async fn forward<'rt>(
-    mut req: Request<Incoming>,
-    cx: &ConnCtx,
-    rt: &'rt Runtime,
-    rid: &HeaderValue,
-    started: Instant,
-    seen: &mut Seen<'rt>,
-) -> Result<Response<Body>, ProxyError> {
-    let Some(Some(l)) = rt.listeners.get(cx.listener) else {
-        return Err(ProxyError::BadRequest("listener is gone"));
-    };
-    // 1. framing: refuse what two parsers could read differently, and
-    // targets longer than allowed.
-    check_framing(&req, cx)?;
-    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > rt.limits.max_uri_length {
-        return Err(ProxyError::UriTooLong);
-    }
-    let host_value = host_of(&req);
-    // 3. a redirect-only listener answers at once.
-    if let Some(port) = l.redirect_port {
-        return Ok(redirect(&req, host_value.as_ref(), port, rid));
-    }
-    let host = host_value
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .map(normalise_host)
-        .unwrap_or_default();
-    // 3b. firewall: normalise the path (refusing dangerous forms), then
-    // the request rules, in order.
-    // `None`: the path is already in normal form (no allocation).
-    let normalized = match crate::firewall::path::normalize_changed(req.uri().path()) {
-        Ok(p) => p,
-        Err(e) => {
-            l.stats
-                .bad_paths
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Err(ProxyError::BadPath(e));
-        }
-    };
-    // 4. route by host and (normalised) path; the rules below may count by route.
-    let found = l
-        .router
-        .find(&host, normalized.as_deref().unwrap_or(req.uri().path()));
-    // 4b. firewall rules, in order.
-    if !l.rules.is_empty() {
-        let path = normalized.as_deref().unwrap_or(req.uri().path());
-        let view = RequestView {
-            method: req.method(),
-            host: &host,
-            path,
-            query: req.uri().query(),
-            headers: req.headers(),
-            client: seen.client.unwrap_or(cx.peer.ip()),
-            sni: cx.sni.get().map(|s| &**s),
-            route: found.map_or("-", |hit| hit.key),
-        };
-        if let Verdict::Reject {
-            rule,
-            status,
-            body,
-            delay,
-            retry_after,
-        } = evaluate(&l.rules, &view)
-        {
-            seen.target = Some(path.to_string());
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            return Err(ProxyError::Denied {
-                rule: rule.rule.name.clone(),
-                status,
-                body,
-                retry_after,
-            });
-        }
-    }
-    let hit = found.ok_or_else(|| ProxyError::NoRoute {
-        host: host.clone(),
-        path: normalized.clone().unwrap_or_else(|| req.uri().path().to_string()),
-    })?;
-    let (pool_idx, route_stats) = (hit.pool, hit.stats);
-    // 4c. body limits: a declared length over the limit is refused at once;
-    // a streamed body is watched for size and speed.
-    let limits = &rt.limits;
-    let max_body = hit.max_body.or(limits.max_body);
-    if let Some(max) = max_body {
-        // hyper has validated Content-Length; read it only when a limit applies.
-        let declared = http_body::Body::size_hint(req.body()).exact();
-        if declared.is_some_and(|len| len > max) {
-            return Err(ProxyError::BodyTooLarge(max));
-        }
-    }
-    seen.route = Some(route_stats);
-    let pool = &rt.pools[pool_idx];
-    // 5. rewrite the request for the backend.
-    // Upgrades: only to protocols the route allows (never h2c); any other
-    // `Upgrade` is stripped below and the request goes on as a plain one.
-    let upgrade =
-        req.version() == Version::HTTP_11 && headers::allowed_upgrade(req.headers_mut(), hit.upgrades);
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    headers::set_forwarded(
-        &mut parts.headers,
-        &cx.client,
-        host_value.as_ref(),
-        cx.via_trusted,
-    );
-    if let Some(h) = &host_value {
-        parts.headers.insert(header::HOST, h.clone());
-    }
-    // The backend sees the normalised path (and the query as sent).
-    let path = match &normalized {
-        None => parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-        Some(p) => match parts.uri.query() {
-            None => PathAndQuery::try_from(p.as_str()),
-            Some(q) => PathAndQuery::try_from(format!("{p}?{q}")),
-        }
-        .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?,
-    };
-    match pool.protocol {
-        UpstreamProtocol::Http1 => {
-            parts.version = Version::HTTP_11;
-            parts.uri = Uri::from(path);
-        }
-        UpstreamProtocol::H2c => {
-            parts.version = Version::HTTP_2;
-            let authority = host_value
-                .as_ref()
-                .and_then(|h| Authority::try_from(h.as_bytes()).ok())
-                .unwrap_or_else(|| Authority::from_static("backend"));
-            parts.uri = Uri::builder()
-                .scheme(Scheme::HTTP)
-                .authority(authority)
-                .path_and_query(path)
-                .build()
-                .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?;
-            parts.headers.remove(header::HOST);
-        }
-    }
-    let guarded = !http_body::Body::is_end_stream(&body) && (max_body.is_some() || limits.min_body_rate > 0);
-    let flag = guarded.then(|| Arc::new(BodyFlag::default()));
-    let body = match &flag {
-        Some(f) => {
-            let l = BodyLimits {
-                max: max_body,
-                min_rate: limits.min_body_rate,
-                grace: limits.body_grace,
-            };
-            UpBody::Guarded(GuardedBody::new(body, l, f.clone()))
-        }
-        None => UpBody::Client(body),
-    };
-    let up = Request::from_parts(parts, body);
-    // 6-7. pick a server and forward, trying another one when that is safe.
-    let Answered {
-        mut resp,
-        server,
-        set_cookie,
-    } = match attempt::send(
-        up,
-        pool,
-        rt,
-        started,
-        seen.client.unwrap_or(cx.peer.ip()),
-        &mut seen.server,
-    )
-    .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            return Err(match flag.as_ref().and_then(|f| f.get()) {
-                Some(Tripped::TooLarge) => ProxyError::BodyTooLarge(max_body.unwrap_or(0)),
-                Some(Tripped::TooSlow) => ProxyError::BodyTooSlow,
-                None => e,
-            })
-        }
-    };
-    // 8. rewrite the response; relay the upgraded connection if any.
-    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if switching && !upgrade {
-        // A switch nobody asked for (or that was not forwarded) would leave
-        // the client speaking HTTP to a tunnel.
-        return Err(ProxyError::BadResponse {
-            server: server.name.clone(),
-            what: "101 Switching Protocols to a request that asked for no upgrade",
-        });
-    }
-    headers::strip_hop_by_hop(resp.headers_mut(), switching && upgrade);
-    resp.headers_mut().insert(X_REQUEST_ID, rid.clone());
-    if let Some(hsts) = &l.hsts {
-        resp.headers_mut()
-            .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
-    }
-    if let Some(c) = set_cookie {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    if switching {
-        if let Some(client) = client_upgrade {
-            relay_upgrade(client, &mut resp, server.name.clone());
-        }
-    }
-    Ok(resp)
-}
-
-/// Rejects requests whose body length two parsers could disagree on.
-fn check_framing<B>(req: &Request<B>, cx: &ConnCtx) -> Result<(), ProxyError> {
-    let h = req.headers();
-    // hyper drops Content-Length when Transfer-Encoding is present; the
-    // head watch saw the raw head (see `framing`).
-    let raw_both = req.version() <= Version::HTTP_11 && cx.framing.take();
-    if raw_both || h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
-        return Err(ProxyError::BadRequest(
-            "both Content-Length and Transfer-Encoding are present",
-        ));
-    }
-    let mut lens = h.get_all(header::CONTENT_LENGTH).iter();
-    if let Some(first) = lens.next() {
-        if lens.any(|v| v != first) {
-            return Err(ProxyError::BadRequest("differing Content-Length headers"));
-        }
-    }
-    Ok(())
 }
 
 /// The request's host: `Host` for HTTP/1.1, the `:authority` for HTTP/2.

@@ -1,10 +1,10 @@
-//! The one place where errors become HTTP answers.
+//! The one place where proxy errors become HTTP answers.
 //!
 //! Every failure on the request path is a [`ProxyError`]; [`answer`] maps
 //! it to a status and a short plain-text body and logs it (with the
-//! backend's name where there is one). Admin API failures
-//! ([`crate::admin::AdminError`]) become JSON answers in [`admin_answer`].
-//! Nothing else in rampart builds an error response.
+//! backend's name where there is one). Nothing else on the request path
+//! builds an error response (the admin API answers its own errors, as
+//! JSON, in `admin::answer`).
 
 use std::net::SocketAddr;
 use std::time::Duration;

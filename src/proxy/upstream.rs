@@ -34,6 +34,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::attempt::InFlight;
+use super::bodyguard::BodyFlag;
 use super::rescue::ProxyError;
 use crate::balancer::budget::PoolGuard;
 use crate::balancer::Backend;
@@ -50,6 +51,16 @@ pub enum UpBody {
     /// The client's body under size and rate limits.
     Guarded(super::bodyguard::GuardedBody),
     Empty,
+}
+
+impl UpBody {
+    /// The limit flag of a guarded body.
+    pub(super) fn flag(&self) -> Option<Arc<BodyFlag>> {
+        match self {
+            UpBody::Guarded(g) => Some(g.flag()),
+            _ => None,
+        }
+    }
 }
 
 impl HttpBody for UpBody {
@@ -105,7 +116,16 @@ impl SendError {
         }
     }
 
-    fn upstream(server: &str, source: hyper::Error) -> Self {
+    /// A send that failed after the request went out. When the client's
+    /// body broke a limit (`flag`), that is the error, and nothing is retried.
+    fn upstream(server: &str, source: hyper::Error, flag: Option<&BodyFlag>) -> Self {
+        if let Some(error) = flag.and_then(BodyFlag::error) {
+            return SendError {
+                error,
+                unsent: None,
+                reset: false,
+            };
+        }
         // Anything but a timeout or a local cancellation means the peer
         // went away before answering.
         let reset = !source.is_timeout();
@@ -197,6 +217,7 @@ pub struct Target<'a> {
 /// Sends a request over a pooled (or new) HTTP/1.1 connection. The
 /// response body returns the connection to the pool when finished.
 pub async fn send_h1(t: Target<'_>, mut req: Request<UpBody>) -> Result<Response<PooledBody>, SendError> {
+    let flag = req.body().flag();
     // Reuse the most recently idled connection first; a connection the
     // backend closed meanwhile hands the request back untouched, so it
     // can go out on the next one.
@@ -208,7 +229,7 @@ pub async fn send_h1(t: Target<'_>, mut req: Request<UpBody>) -> Result<Response
             Ok(resp) => return Ok(wrap(resp, sender, slot, t)),
             Err(mut e) => match e.take_message() {
                 Some(r) => req = r,
-                None => return Err(SendError::upstream(t.server, e.into_error())),
+                None => return Err(SendError::upstream(t.server, e.into_error(), flag.as_deref())),
             },
         }
     }
@@ -228,12 +249,13 @@ pub async fn send_h1(t: Target<'_>, mut req: Request<UpBody>) -> Result<Response
     let resp = sender
         .try_send_request(req)
         .await
-        .map_err(|e| failed_try(t.server, e))?;
+        .map_err(|e| failed_try(t.server, e, flag.as_deref()))?;
     Ok(wrap(resp, sender, slot, t))
 }
 
 /// Sends a request over this thread's HTTP/2 connection to the server.
 pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Incoming>, SendError> {
+    let flag = req.body().flag();
     let existing = H2_CONNS.with(|m| m.borrow().get(&t.addr).filter(|s| !s.is_closed()).cloned());
     let mut sender = match existing {
         Some(s) => s,
@@ -255,11 +277,11 @@ pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Inc
     sender
         .try_send_request(req)
         .await
-        .map_err(|e| failed_try(t.server, e))
+        .map_err(|e| failed_try(t.server, e, flag.as_deref()))
 }
 
 /// A failed send: with the request handed back when it was never sent.
-fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>) -> SendError {
+fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>, flag: Option<&BodyFlag>) -> SendError {
     match e.take_message() {
         Some(r) => SendError::unsent(
             ProxyError::Upstream {
@@ -268,7 +290,7 @@ fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>) -> SendError {
             },
             r,
         ),
-        None => SendError::upstream(server, e.into_error()),
+        None => SendError::upstream(server, e.into_error(), flag),
     }
 }
 

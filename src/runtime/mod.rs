@@ -23,6 +23,7 @@ use http::HeaderValue;
 use crate::balancer::budget::{PoolStats, RetryBudget};
 use crate::balancer::{Backend, Balancer, Health, HealthGate};
 use crate::config::model::{self, HealthCheck, ListenerKind, Model, Outlier, Timeouts, UpstreamProtocol};
+use crate::firewall::admission::ConnFilter;
 use crate::stats::{ListenerStats, StatsStore};
 use router::Router;
 
@@ -76,9 +77,8 @@ pub struct ListenerRt {
     pub redirect_port: Option<u16>,
     pub hsts: Option<HeaderValue>,
     pub stats: Arc<ListenerStats>,
-    /// Who may connect.
-    pub clients: crate::firewall::cidr::CidrSet,
-    pub proxy_protocol: bool,
+    /// What decides about a new connection, before TLS.
+    pub admission: Arc<ConnFilter>,
     /// The firewall rules that apply to this listener, in order.
     pub rules: Vec<crate::firewall::rules::RuleRt>,
     /// Certificates served (name, expiry as Unix seconds), for metrics.
@@ -121,6 +121,7 @@ impl Runtime {
         let slots = b.listeners.values().map(|(slot, _)| slot + 1).max().unwrap_or(0);
         let mut listeners: Vec<Option<ListenerRt>> = (0..slots).map(|_| None).collect();
         let pool_names: Vec<&str> = model.pools.iter().map(|p| p.name.as_str()).collect();
+        let trusted: Arc<[ipnet::IpNet]> = model.trusted_proxies.as_slice().into();
         for l in &model.listeners {
             let Some(&(slot, _)) = b.listeners.get(&l.name) else {
                 continue;
@@ -153,8 +154,15 @@ impl Runtime {
                 redirect_port,
                 hsts,
                 stats: b.stats.listener(&l.name),
-                clients: crate::firewall::cidr::CidrSet::from_filter(&l.clients),
-                proxy_protocol: l.proxy_protocol,
+                admission: Arc::new(ConnFilter {
+                    clients: crate::firewall::cidr::CidrSet::from_filter(&l.clients),
+                    proxy_protocol: l.proxy_protocol,
+                    trusted: trusted.clone(),
+                    bans: b.bans.clone(),
+                    limits: b.conn_limits.clone(),
+                    events: b.events.clone(),
+                    stats: b.stats.listener(&l.name),
+                }),
                 rules: model
                     .rules
                     .iter()

@@ -119,7 +119,7 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 }
 
 /// Lower-cased host without port, from `Host` or the URI authority.
-pub fn normalise_host(raw: &str) -> String {
+pub fn normalise_host(raw: &str) -> std::borrow::Cow<'_, str> {
     let h = raw.trim();
     let h = if let Some(rest) = h.strip_prefix('[') {
         // [v6]:port
@@ -133,7 +133,12 @@ pub fn normalise_host(raw: &str) -> String {
             }
         })
     };
-    h.trim_end_matches('.').to_ascii_lowercase()
+    let h = h.trim_end_matches('.');
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(h)
+    }
 }
 
 #[cfg(test)]

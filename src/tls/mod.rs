@@ -1,15 +1,17 @@
 //! TLS: checking certificates against their keys, signing keys built from
 //! the config's certificates, choosing one by SNI, the rustls server
-//! configuration (TLS 1.2/1.3, modern suites, ALPN), and the local CA that
-//! `rampart up` uses when no certificate is configured. [`SystemEnv`] is the
-//! config loader's view of the real world (files, names, certificates).
+//! configuration (TLS 1.2/1.3, modern suites, ALPN), the handshake step of
+//! a client connection, and the local CA that `rampart up` uses when no
+//! certificate is configured. [`SystemEnv`] is the config loader's view of
+//! the real world (files, names, certificates).
 //!
-//! Exposes [`LoadedCert`], [`server_config`], [`ca::ensure_local_cert`],
-//! [`SystemEnv`] and [`TlsError`].
+//! Exposes [`LoadedCert`], [`server_config`], [`handshake::accept`],
+//! [`ca::ensure_local_cert`], [`SystemEnv`] and [`TlsError`].
 
 pub mod ca;
 mod cert;
 mod env;
+pub mod handshake;
 mod server;
 
 pub use cert::LoadedCert;

@@ -240,15 +240,11 @@ async fn sigterm_lets_the_request_in_flight_finish() {
     rp.signal("TERM");
     // The listener closes while the request is still in flight.
     let addr = rp.addr("web");
-    let mut refused = false;
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_err() {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(refused, "rampart kept accepting after SIGTERM");
+    let refused = wait_until(std::time::Duration::from_secs(2), || async {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(refused.is_some(), "rampart kept accepting after SIGTERM");
     release.notify_one();
     let (status, _, body) = pending.await.expect("task");
     assert_eq!((status, body.as_str()), (200, "finished"));

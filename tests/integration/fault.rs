@@ -343,7 +343,14 @@ async fn an_ejected_server_comes_back_through_the_active_check() {
         "{info}"
     );
     // The ejection time passes while a is still dead: it stays out.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let unejected = || async {
+        server_info(ad, "p", "a")
+            .await
+            .is_some_and(|v| v["ejected"] == false)
+    };
+    wait_until(Duration::from_secs(5), unejected)
+        .await
+        .expect("the ejection ended");
     let info = server_info(ad, "p", "a").await.expect("a");
     assert_eq!(
         (info["ejected"].clone(), info["available"].clone()),

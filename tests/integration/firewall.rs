@@ -226,7 +226,9 @@ async fn rate_limit_per_client_admits_the_rate_and_answers_429() {
         "[[rule]]\nname = \"per-ip\"\naction = \"rate_limit\"\nrate = 20\nburst = 2\nkey = [\"ip\"]\n";
     let app = start_app(&config("", rules, be.addr), dir.path()).await;
     let mut c = h1(listener(&app, "web")).await;
-    // 40 req/s (twice the rate) for 3 s, paced.
+    // Real time on purpose: this checks the limiter as wired into a running
+    // proxy against a client's clock (the limiter's arithmetic is unit-tested
+    // on a fake clock). 40 req/s (twice the rate) for 3 s, paced.
     let mut tick = tokio::time::interval(Duration::from_millis(25));
     let (mut ok, mut limited) = (0u32, 0u32);
     let started = Instant::now();
@@ -368,7 +370,8 @@ async fn slowloris_and_slow_post_are_cut_off_while_others_are_served() {
         .await
         .expect("write");
     let started = Instant::now();
-    // Meanwhile a normal client is served throughout.
+    // Meanwhile a normal client is served throughout (paced over 0.5 s of
+    // real time, while the slow clients hold their connections).
     let mut c = h1(web).await;
     for _ in 0..20 {
         assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);

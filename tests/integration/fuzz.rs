@@ -38,7 +38,7 @@ use rampart::firewall::cidr::CidrSet;
 use rampart::firewall::path::{normalize, normalize_changed};
 use rampart::firewall::proxy_protocol::{read_header, v2_header, ProxyHeaderError};
 use rampart::proxy::framing::{FramingFlag, FramingWatch};
-use rampart::proxy::headers::{set_forwarded, strip_hop_by_hop, ClientHeaders};
+use rampart::proxy::headers::{set_forwarded, strip_hop_by_hop, ClientHeaders, ForwardedFor};
 use rampart::tls::SystemEnv;
 
 // === the runner ===
@@ -1572,7 +1572,8 @@ fn x_forwarded_for_ends_with_the_peer() {
         let mut h = before.clone();
         let c = ClientHeaders::new(peer, https);
         let host = host.and_then(|s| HeaderValue::from_str(&s).ok());
-        set_forwarded(&mut h, &c, host.as_ref(), keep_chain);
+        let trusted = keep_chain.then(|| ForwardedFor::read(&h, &[]));
+        set_forwarded(&mut h, &c, host.as_ref(), trusted.as_ref());
         let xff: Vec<&HeaderValue> = h.get_all("x-forwarded-for").iter().collect();
         prop_assert_eq!(xff.len(), 1, "{:?}", xff);
         let xff = xff[0].to_str().map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -329,6 +329,8 @@ async fn slow_heads_get_408_after_request_header_while_idle_clients_wait_for_cli
 async fn idle_http2_connections_get_goaway_after_client_idle_but_busy_ones_do_not() {
     let be = Backend::start(|req| async move {
         if req.uri().path() == "/slow" {
+            // A backend busy for longer than client_idle (real time: the
+            // proxy's idle clock is the one under test).
             tokio::time::sleep(Duration::from_millis(1500)).await;
         }
         http::Response::new(full("ok"))
@@ -364,7 +366,8 @@ async fn idle_http2_connections_get_goaway_after_client_idle_but_busy_ones_do_no
         closed >= Duration::from_millis(500) && started.elapsed() < Duration::from_secs(3),
         "closed after {closed:?}"
     );
-    // A connection used more often than client_idle stays open.
+    // A connection used more often than client_idle stays open (requests
+    // paced 200 ms apart in real time, against a 700 ms idle limit).
     let mut steady = h2_over(tls_connect(tls, "localhost", &ca, &[b"h2"]).await).await;
     for _ in 0..8 {
         assert_eq!(read(steady.go(h2_get("/")).await.expect("response")).await.0, 200);

@@ -74,6 +74,8 @@ async fn stats_and_metrics_count_exactly_and_qps_matches_the_client() {
     );
     let app = start_app(&toml, std::path::Path::new(".")).await;
     let ad = app.admin().expect("admin");
+    // Real time on purpose: the sampler's rates are compared with what a
+    // paced client measured on the wall clock over the same 10 s.
     let load = paced(listener(&app, "web"), 400, 13);
     // After 11.5 s of steady load, the 10 s rate covers load only.
     tokio::time::sleep_until((load.started + Duration::from_millis(11_500)).into()).await;
@@ -406,7 +408,10 @@ async fn server_down_alert_fires_once_and_resolves_once() {
     })
     .await;
     assert!(resolved.is_some(), "no resolved notification");
-    // Many evaluations later, still exactly one of each.
+    // Many evaluations later (interval 100 ms), still exactly one of each.
+    // Real time on purpose: this checks the running evaluator's wiring; the
+    // one-notification-per-episode logic is unit-tested on paused time
+    // (`alerts::tests`), and an absence can only be waited for.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let notes = notes.lock().expect("lock").clone();
     assert_eq!(notes.len(), 2, "{notes:?}");

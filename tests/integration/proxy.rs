@@ -423,12 +423,21 @@ async fn backend_connections_are_reused_and_idle_clients_are_closed() {
             });
         }
     });
+    // Backend connections are pooled per worker thread: with one worker,
+    // every request shares one connection. `workers` only applies to the
+    // rampart process (an in-process app runs on the test's runtime), so
+    // this test runs the real binary.
+    let dir = tempfile::tempdir().expect("tempdir");
     let toml = format!(
-        "[runtime]\nworkers = 1\n[timeouts]\nclient_idle = \"300ms\"\n{PLAIN}\
+        "[runtime]\nworkers = 1\nstate_dir = \"state\"\n[admin]\nenabled = false\n\
+         [timeouts]\nclient_idle = \"300ms\"\n{PLAIN}\
          [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{addr}\"\n[[route]]\npool = \"p\"\n"
     );
-    let app = start_app(&toml, std::path::Path::new(".")).await;
-    let mut client = h1(listener(&app, "web")).await;
+    let config = dir.path().join("rampart.toml");
+    std::fs::write(&config, toml).expect("config");
+    let rp = Process::run(&config, dir.path());
+    let web = rp.addr("web");
+    let mut client = h1(web).await;
     for _ in 0..20 {
         client.ready().await.expect("ready");
         let head = Request::head("/")
@@ -448,9 +457,7 @@ async fn backend_connections_are_reused_and_idle_clients_are_closed() {
     );
     // An idle client connection is closed after client_idle.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(listener(&app, "web"))
-        .await
-        .expect("connect");
+    let mut s = tokio::net::TcpStream::connect(web).await.expect("connect");
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .expect("write");
@@ -473,5 +480,5 @@ async fn backend_connections_are_reused_and_idle_clients_are_closed() {
         "closed too early: {:?}",
         started.elapsed()
     );
-    app.shutdown().await;
+    drop(rp);
 }

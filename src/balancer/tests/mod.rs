@@ -3,6 +3,7 @@
 mod algorithms;
 mod availability;
 mod backend;
+mod clock;
 mod least;
 mod maglev;
 mod p2c;
