@@ -45,7 +45,9 @@ async fn slow_start_share_grows_over_the_ramp() {
     assert!(start < 0.1, "at the start of the ramp: {start}");
     advance(Duration::from_secs(50)).await;
     let half = share(&b);
-    assert!(half > start && (0.25..0.45).contains(&half), "half way: {half}");
+    // Half way, the server is offered every other pick and takes half of
+    // those (factor 0.5): a quarter of the traffic.
+    assert!(half > start && (0.2..0.3).contains(&half), "half way: {half}");
     advance(Duration::from_secs(50)).await;
     let done = share(&b);
     assert!((0.49..=0.51).contains(&done), "after the ramp: {done}");
