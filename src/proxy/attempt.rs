@@ -80,6 +80,8 @@ impl Replay {
 }
 
 /// Sends `req` (already rewritten for the backend) to a server of `pool`.
+/// One async function, not a wrapper around another: each level of
+/// nesting would copy this large future once more per request.
 pub async fn send(
     req: Request<UpBody>,
     pool: &PoolRt,
@@ -87,25 +89,11 @@ pub async fn send(
     started: Instant,
     client: std::net::IpAddr,
 ) -> Result<Answered, Failed> {
-    let mut tried = None;
-    match send_to_pool(req, pool, rt, started, client, &mut tried).await {
-        Ok(a) => Ok(a),
-        Err(error) => Err(Failed { error, server: tried }),
-    }
-}
-
-async fn send_to_pool(
-    req: Request<UpBody>,
-    pool: &PoolRt,
-    rt: &Runtime,
-    started: Instant,
-    client: std::net::IpAddr,
-    tried: &mut Option<Arc<Backend>>,
-) -> Result<Answered, ProxyError> {
+    let failed = |error, server| Failed { error, server };
     let pool_guard = pool
         .stats
         .enter(pool.max_requests)
-        .map_err(|_| ProxyError::Overloaded(pool.name.clone()))?;
+        .map_err(|_| failed(ProxyError::Overloaded(pool.name.clone()), None))?;
     // A body cut off for breaking a limit explains a timeout too.
     let flag = req.body().flag();
     pool.budget.record_request();
@@ -113,6 +101,8 @@ async fn send_to_pool(
     let mut next = Some(req);
     let mut avoid = [usize::MAX; 11];
     let mut last: Option<ProxyError> = None;
+    // The last server tried, for its counters when all tries fail.
+    let mut tried: Option<Arc<Backend>> = None;
     for attempt in 0..=pool.retries as usize {
         let headers = match (&next, &replay) {
             (Some(r), _) => r.headers(),
@@ -126,13 +116,13 @@ async fn send_to_pool(
             },
             &avoid[..attempt],
         ) else {
-            return Err(last.unwrap_or_else(|| nothing_available(pool)));
+            return Err(failed(last.unwrap_or_else(|| nothing_available(pool)), tried));
         };
         let (server, index, set_cookie) = (pick.server.clone(), pick.index, pick.set_cookie);
         let Some(req) = next.take().or_else(|| replay.as_ref().map(Replay::request)) else {
             break;
         };
-        *tried = Some(server.clone());
+        tried = Some(server.clone());
         let guard = server.begin();
         let try_started = Instant::now();
         let t = &rt.timeouts;
@@ -168,17 +158,18 @@ async fn send_to_pool(
         match sent {
             Err(_) => {
                 record(pool, &server, false);
-                return Err(flag.as_deref().and_then(BodyFlag::error).unwrap_or_else(|| {
+                let error = flag.as_deref().and_then(BodyFlag::error).unwrap_or_else(|| {
                     ProxyError::ResponseTimeout {
                         server: server.name.clone(),
                         after: limit,
                     }
-                }));
+                });
+                return Err(failed(error, Some(server)));
             }
             Ok(Ok(mut resp)) => {
                 server.stats.header_latency.observe(try_started.elapsed());
-                let failed = pool.outlier.on_5xx && resp.status().is_server_error();
-                record(pool, &server, !failed);
+                let bad = pool.outlier.on_5xx && resp.status().is_server_error();
+                record(pool, &server, !bad);
                 if let (Body::Stream(b), Some(g)) = (resp.body_mut(), pool_guard) {
                     b.keep_pool_guard(g);
                 }
@@ -192,7 +183,7 @@ async fn send_to_pool(
                 record(pool, &server, false);
                 let safe = unsent.is_some() || (reset && replay.is_some());
                 if !safe || attempt >= pool.retries as usize || !pool.budget.try_retry() {
-                    return Err(error);
+                    return Err(failed(error, Some(server)));
                 }
                 pool.stats
                     .retries
@@ -204,7 +195,7 @@ async fn send_to_pool(
             }
         }
     }
-    Err(last.unwrap_or_else(|| nothing_available(pool)))
+    Err(failed(last.unwrap_or_else(|| nothing_available(pool)), tried))
 }
 
 /// Why no server could take the request.

@@ -137,8 +137,13 @@ impl<'a> Exchange<'a> {
             let (host, path) = (target.host(), target.path(req.uri().path()));
             // 4. route; the rules below may count by route.
             let found = l.router.find(&host, path);
-            // 5. firewall rules.
-            self.rules(&req, l, &host, path, found.as_ref()).await?;
+            // 5. firewall rules (a tarpit waits before answering).
+            if let Some((refusal, delay)) = self.rules(&req, l, &host, path, found.as_ref()) {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                return Err(refusal);
+            }
             found.ok_or_else(|| ProxyError::NoRoute {
                 host: host.into_owned(),
                 path: path.to_string(),
@@ -163,18 +168,19 @@ impl<'a> Exchange<'a> {
         respond(answered, upgrade, l, self.rid)
     }
 
-    /// Step 5: the listener's rules, in order; a rejection is an error
-    /// (after the tarpit delay, if any).
-    async fn rules(
+    /// Step 5: the listener's rules, in order; a rejection is the error to
+    /// answer and how long a tarpit holds it first. (Not async: a future of
+    /// its own would be one more copy per request.)
+    fn rules(
         &mut self,
         req: &Request<Incoming>,
         l: &ListenerRt,
         host: &str,
         path: &str,
         found: Option<&Hit<'_>>,
-    ) -> Result<(), ProxyError> {
+    ) -> Option<(ProxyError, std::time::Duration)> {
         if l.rules.is_empty() {
-            return Ok(());
+            return None;
         }
         let view = RequestView {
             method: req.method(),
@@ -194,18 +200,16 @@ impl<'a> Exchange<'a> {
             retry_after,
         } = evaluate(&l.rules, &view)
         else {
-            return Ok(());
+            return None;
         };
         self.refused = Some(path.to_string());
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Err(ProxyError::Denied {
+        let refusal = ProxyError::Denied {
             rule: rule.rule.name.clone(),
             status,
             body,
             retry_after,
-        })
+        };
+        Some((refusal, delay))
     }
 
     /// Step 7: hop-by-hop headers out, forwarding headers in, the host and
