@@ -24,13 +24,8 @@ taskset -c 1 nginx -c "$conf" -g 'daemon off;' &
 origin=$!
 pids+=("$origin")
 
-wait_port() { # PORT — up to 10 s
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 wait_port 9101 || { echo "origin did not start" >&2; exit 1; }
 
 cpu_ticks() { # PID -> "user system"

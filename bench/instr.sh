@@ -30,13 +30,8 @@ trap cleanup EXIT
 taskset -c 1 nginx -c "$conf" -g 'daemon off;' &
 pids+=("$!")
 
-wait_port() { # PORT — up to 120 s (valgrind starts slowly)
-    for _ in $(seq 1 1200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=bench/common.sh
+. "$root/bench/common.sh"
 wait_port 9101 || { echo "origin did not start" >&2; exit 1; }
 
 load() { # N
@@ -59,7 +54,8 @@ EOF
     BENCH_WORKDIR=$work RAMPART_BIN="$work/vg.sh" taskset -c 0 bash "$root/bench/ours.sh" >"$work/log" 2>&1 &
     pid=$!
     pids+=("$pid")
-    wait_port 8080 && wait_port 8443 || { echo "rampart did not start: $(cat "$work/log")" >&2; exit 1; }
+    # valgrind starts slowly
+    wait_port 8080 120 && wait_port 8443 120 || { echo "rampart did not start: $(cat "$work/log")" >&2; exit 1; }
     load "$2"
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true

@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 
 use super::{AppError, Bound};
 use crate::config::model::{self, ListenerKind};
+use crate::firewall::admission::Admitted;
+use crate::firewall::conn_limits::ConnSlot;
 use crate::listener::{accept_loop, bind, Counting, Drain};
 use crate::proxy::server::{self, Builders};
 use crate::proxy::ConnCtx;
@@ -146,6 +148,10 @@ pub fn bind_listener(
 /// once for its admission (PROXY header, bans, CIDR, per-client limits:
 /// [`ConnFilter`](crate::firewall::admission::ConnFilter)), then the TLS
 /// step ([`tls::handshake`]) on https listeners, then the proxy's server.
+///
+/// Plain and TLS listeners run accept loops of their own, so that each
+/// connection's task is the size its kind needs (a TLS connection's state
+/// would otherwise size every plain connection's task).
 pub fn start(
     b: Pending,
     runtime: Arc<ArcSwap<Runtime>>,
@@ -154,47 +160,85 @@ pub fn start(
 ) -> ListenerHandle {
     let Pending { socket, mut handle } = b;
     let watch = handle.drain.watch();
-    let (slot, acceptor, w0) = (handle.slot, handle.acceptor.clone(), watch.clone());
-    handle.task = Some(tokio::spawn(accept_loop(
-        socket,
-        watch,
-        move |mut stream, peer| {
+    let (slot, w0) = (handle.slot, watch.clone());
+    let task = match handle.acceptor.clone() {
+        None => tokio::spawn(accept_loop(socket, watch, move |mut stream, peer| {
             let (w, b) = (w0.clone(), builders.load_full());
-            let tls_config = acceptor.as_ref().map(|a| a.load_full());
             let (stats, runtime) = (stats.clone(), runtime.clone());
             async move {
-                let filter = match runtime.load().listeners.get(slot) {
-                    Some(Some(l)) => l.admission.clone(),
-                    // The listener left the configuration just now.
-                    _ => return,
-                };
                 let timeout = b.client_idle();
-                let admitted = match filter.admit(&mut stream, peer, timeout).await {
-                    Ok(a) => a,
-                    Err(why) => {
-                        tracing::debug!(%peer, "connection closed at admission: {why}");
-                        return;
-                    }
+                let Some((cx, conn_slot)) = admit(&runtime, slot, &mut stream, peer, timeout, false).await
+                else {
+                    return;
                 };
-                let https = tls_config.is_some();
-                let cx = ConnCtx::with_client(slot, admitted.client, admitted.via_trusted, https, runtime);
-                let stream = Counting::new(stream, stats.clone());
-                match tls_config {
-                    None => server::serve(stream, false, Arc::new(cx), &b, w).await,
-                    Some(config) => match tls::handshake::accept(config, stream, timeout, &stats).await {
-                        Ok(done) => {
-                            if let Some(name) = done.sni {
-                                let _ = cx.sni.set(name);
-                            }
-                            server::serve(done.stream, done.h2, Arc::new(cx), &b, w).await
-                        }
-                        Err(e) => tracing::debug!(%peer, "{e}"),
-                    },
-                }
+                let stream = Counting::new(stream, stats);
+                server::serve(stream, false, cx, &b, w).await;
                 // The per-client connection slot is given back here.
-                drop(admitted.slot);
+                drop(conn_slot);
             }
-        },
-    )));
+        })),
+        Some(acceptor) => tokio::spawn(accept_loop(socket, watch, move |mut stream, peer| {
+            let (w, b) = (w0.clone(), builders.load_full());
+            let (stats, runtime, config) = (stats.clone(), runtime.clone(), acceptor.load_full());
+            async move {
+                let timeout = b.client_idle();
+                let Some((cx, conn_slot)) = admit(&runtime, slot, &mut stream, peer, timeout, true).await
+                else {
+                    return;
+                };
+                let stream = Counting::new(stream, stats.clone());
+                match tls::handshake::accept(config, stream, timeout, &stats).await {
+                    Ok(done) => {
+                        if let Some(name) = done.sni {
+                            let _ = cx.sni.set(name);
+                        }
+                        server::serve(done.stream, done.h2, cx, &b, w).await
+                    }
+                    Err(e) => tracing::debug!(%peer, "{e}"),
+                }
+                drop(conn_slot);
+            }
+        })),
+    };
+    handle.task = Some(task);
     handle
+}
+
+/// Admission for a new connection on the listener at `slot`: the context
+/// its requests will carry and its per-client connection slot, or None
+/// when it was refused (or the listener just left the configuration).
+async fn admit(
+    runtime: &Arc<ArcSwap<Runtime>>,
+    slot: usize,
+    stream: &mut tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    timeout: std::time::Duration,
+    https: bool,
+) -> Option<(Arc<ConnCtx>, Option<ConnSlot>)> {
+    let filter = match runtime.load().listeners.get(slot) {
+        Some(Some(l)) => l.admission.clone(),
+        _ => return None,
+    };
+    match filter.admit(stream, peer, timeout).await {
+        Ok(Admitted {
+            client,
+            via_trusted,
+            slot: conn_slot,
+        }) => Some((
+            // In an Arc at once: a context held by value across the TLS
+            // handshake would keep its room in the task for good.
+            Arc::new(ConnCtx::with_client(
+                slot,
+                client,
+                via_trusted,
+                https,
+                runtime.clone(),
+            )),
+            conn_slot,
+        )),
+        Err(why) => {
+            tracing::debug!(%peer, "connection closed at admission: {why}");
+            None
+        }
+    }
 }

@@ -86,7 +86,9 @@ impl ConnFilter {
                 self.stats.refused.fetch_add(1, Relaxed);
                 return Err(Refused::UntrustedProxy);
             }
-            match tokio::time::timeout(header_timeout, read_header(stream)).await {
+            // Boxed: only listeners behind a proxy read a header, and the
+            // read would otherwise size every connection's task.
+            match Box::pin(tokio::time::timeout(header_timeout, read_header(stream))).await {
                 Ok(announced) => announced?.unwrap_or(peer),
                 Err(_) => return Err(Refused::ProxyHeaderTimeout),
             }
