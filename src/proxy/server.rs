@@ -18,23 +18,46 @@ use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::framing::FramingWatch;
+use super::h2streams::{Driver, StreamExec};
 use super::Body;
 use super::{pipeline, ConnCtx};
 use crate::config::model::Timeouts;
 use crate::listener::DrainWatch;
 use crate::serve_gracefully;
 
-/// The hyper connection builders, configured once and shared.
+/// The hyper connection builders, configured once and shared (HTTP/2:
+/// the settings, for a builder per connection with its own executor).
 #[derive(Debug)]
 pub struct Builders {
     h1: http1::Builder,
-    h2: http2::Builder<TokioExecutor>,
+    h2: H2Settings,
     client_idle: Duration,
     request_header: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct H2Settings {
+    max_concurrent_streams: u32,
+    max_header_list_size: u32,
+    max_pending_resets: usize,
+}
+
+impl H2Settings {
+    /// A builder whose streams run in the connection's task (`exec`).
+    fn builder(&self, exec: StreamExec) -> http2::Builder<StreamExec> {
+        let mut h2 = http2::Builder::new(exec);
+        h2.timer(TokioTimer::new())
+            .max_concurrent_streams(self.max_concurrent_streams)
+            .max_header_list_size(self.max_header_list_size)
+            // Rapid-reset protection (CVE-2023-44487): streams reset before
+            // being served count against this.
+            .max_pending_accept_reset_streams(self.max_pending_resets);
+        h2
+    }
 }
 
 impl Builders {
@@ -52,13 +75,11 @@ impl Builders {
             // Runs from the moment hyper waits for a head: bounds idle
             // keep-alive time; a started head has `request_header` (framing.rs).
             .header_read_timeout(t.client_idle);
-        let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new())
-            .max_concurrent_streams(l.http2_max_concurrent_streams)
-            .max_header_list_size(u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX))
-            // Rapid-reset protection (CVE-2023-44487): streams reset before
-            // being served count against this.
-            .max_pending_accept_reset_streams(l.http2_max_pending_resets);
+        let h2 = H2Settings {
+            max_concurrent_streams: l.http2_max_concurrent_streams,
+            max_header_list_size: u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX),
+            max_pending_resets: l.http2_max_pending_resets,
+        };
         Builders {
             h1,
             h2,
@@ -157,9 +178,10 @@ impl http_body::Body for TrackedBody {
     }
 }
 
-/// HTTP/2: hyper spawns every stream as a task of its own. With no request
-/// in flight for `client_idle`, the connection gets GOAWAY (streams already
-/// answered finish sending) and closes.
+/// HTTP/2: every stream runs inside the connection's task (see
+/// [`super::h2streams`]). With no request in flight for `client_idle`, the
+/// connection gets GOAWAY (streams already answered finish sending) and
+/// closes.
 async fn serve_h2<I>(io: I, cx: Arc<ConnCtx>, b: &Builders, watch: DrainWatch) -> Result<(), hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -176,8 +198,9 @@ where
             Ok::<_, Infallible>(resp.map(|inner| TrackedBody { inner, _busy: busy }))
         }
     });
-    let conn = b.h2.serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
+    let exec = StreamExec::default();
+    let conn = b.h2.builder(exec.clone()).serve_connection(TokioIo::new(io), svc);
+    let mut conn = Driver::new(conn, exec);
     let idle = b.client_idle;
     // The drain and the idle timer are watched by a task of their own, so
     // that the connection's many wake-ups poll only a one-shot receiver;
@@ -185,20 +208,20 @@ where
     let (tx, stop) = tokio::sync::oneshot::channel();
     let watchdog = tokio::spawn(watch_h2(activity, base, idle, watch.clone(), tx));
     let idle_goaway = tokio::select! {
-        r = conn.as_mut() => {
+        r = &mut conn => {
             watchdog.abort();
             return r;
         }
         why = stop => why.unwrap_or(false),
     };
-    conn.as_mut().graceful_shutdown();
+    conn.conn().graceful_shutdown();
     let r = if idle_goaway {
         // h2 sends the final GOAWAY and closes only once the client has
         // acknowledged the PING that follows the first GOAWAY: a client
         // that never answers (or never reads) would keep the connection
         // for ever. No request was in flight, so after another
         // `client_idle` it is closed.
-        match tokio::time::timeout(idle, conn.as_mut()).await {
+        match tokio::time::timeout(idle, &mut conn).await {
             Ok(r) => r,
             Err(_) => {
                 tracing::debug!(after = ?idle, "HTTP/2 client did not finish the GOAWAY: closed");
