@@ -20,6 +20,7 @@
 pub mod attempt;
 pub mod bodyguard;
 pub mod framing;
+pub mod h1;
 pub mod h2streams;
 pub mod headers;
 pub mod pipeline;

@@ -38,6 +38,7 @@ use rampart::firewall::cidr::CidrSet;
 use rampart::firewall::path::{normalize, normalize_changed};
 use rampart::firewall::proxy_protocol::{read_header, v2_header, ProxyHeaderError};
 use rampart::proxy::framing::{FramingFlag, FramingWatch};
+use rampart::proxy::h1::head::{parse_request, BodyLength};
 use rampart::proxy::headers::{set_forwarded, strip_hop_by_hop, ClientHeaders, ForwardedFor};
 use rampart::tls::SystemEnv;
 
@@ -331,6 +332,56 @@ fn framing_heads_are_flagged_exactly_when_ambiguous() {
             );
             respond(&mut w);
         }
+        Ok(())
+    });
+}
+
+/// What hyper's HTTP/1.1 server makes of a head: None when it refuses it,
+/// else the body length it will read.
+fn hyper_framing(rt: &tokio::runtime::Runtime, bytes: Vec<u8>) -> Option<BodyLength> {
+    use http_body::Body as _;
+    rt.block_on(async move {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let s2 = seen.clone();
+        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let hint = req.body().size_hint().exact();
+            *s2.lock().expect("lock") = Some(match hint {
+                Some(0) => BodyLength::None,
+                Some(n) => BodyLength::Length(n),
+                None => BodyLength::Chunked,
+            });
+            async { Ok::<_, std::convert::Infallible>(http::Response::new(String::new())) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(server), svc);
+        let task = tokio::spawn(conn);
+        use tokio::io::AsyncWriteExt;
+        let _ = client.write_all(&bytes).await;
+        let _ = client.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        let got = *seen.lock().expect("lock");
+        got
+    })
+}
+
+/// rampart's head parser against hyper's: whatever rampart accepts, hyper
+/// accepts with the same body framing (rampart may refuse more).
+#[test]
+fn h1_head_parser_agrees_with_hyper_or_refuses() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    fuzz("h1 head vs hyper", head(), |h| {
+        let bytes = h.bytes();
+        let ours = match parse_request(&bytes, 100) {
+            Ok(Some(head)) => head.body,
+            // Refused, or incomplete (the generator always ends the head).
+            Ok(None) | Err(_) => return Ok(()),
+        };
+        let theirs = hyper_framing(&rt, bytes.clone());
+        prop_assert_eq!(Some(ours), theirs, "{:?}", String::from_utf8_lossy(&bytes));
         Ok(())
     });
 }
