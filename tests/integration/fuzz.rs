@@ -38,6 +38,7 @@ use rampart::firewall::cidr::CidrSet;
 use rampart::firewall::path::{normalize, normalize_changed};
 use rampart::firewall::proxy_protocol::{read_header, v2_header, ProxyHeaderError};
 use rampart::proxy::framing::{FramingFlag, FramingWatch};
+use rampart::proxy::h1::chunked::Decoder;
 use rampart::proxy::h1::head::{parse_request, BodyLength};
 use rampart::proxy::headers::{set_forwarded, strip_hop_by_hop, ClientHeaders, ForwardedFor};
 use rampart::tls::SystemEnv;
@@ -363,6 +364,96 @@ fn hyper_framing(rt: &tokio::runtime::Runtime, bytes: Vec<u8>) -> Option<BodyLen
         let got = *seen.lock().expect("lock");
         got
     })
+}
+
+/// What hyper's HTTP/1.1 server reads as the body of a chunked request
+/// whose body bytes are `body`: None when it fails.
+fn hyper_chunked_body(rt: &tokio::runtime::Runtime, body: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    bytes.extend_from_slice(body);
+    rt.block_on(async move {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let s2 = seen.clone();
+        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let s3 = s2.clone();
+            async move {
+                use http_body_util::BodyExt;
+                if let Ok(b) = req.into_body().collect().await {
+                    *s3.lock().expect("lock") = Some(b.to_bytes().to_vec());
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+            }
+        });
+        // Half-close allowed: the client's end of input must not cancel
+        // the request whose body is being read.
+        let conn = hyper::server::conn::http1::Builder::new()
+            .half_close(true)
+            .serve_connection(hyper_util::rt::TokioIo::new(server), svc);
+        let task = tokio::spawn(conn);
+        use tokio::io::AsyncWriteExt;
+        let _ = client.write_all(&bytes).await;
+        let _ = client.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        let got = seen.lock().expect("lock").clone();
+        got
+    })
+}
+
+/// rampart's chunked decoder against hyper's: whatever body rampart
+/// decodes, hyper decodes the same (rampart may refuse more).
+#[test]
+fn h1_chunked_decoder_agrees_with_hyper_or_refuses() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body = tokens(
+        &[
+            "5\r\nhello\r\n",
+            "0\r\n\r\n",
+            "3;x=y\r\nabc\r\n",
+            "1\r\n",
+            "a\r\n",
+            "A",
+            "\r\n",
+            "\n",
+            "\r",
+            " ",
+            ";",
+            "0",
+            "f",
+            "X: y\r\n",
+            "hello",
+            "00000000000000001\r\nz\r\n",
+        ],
+        12,
+    );
+    fuzz("h1 chunked vs hyper", body, |text| {
+        let bytes = text.as_bytes();
+        let mut d = Decoder::default();
+        let mut ours = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() && !d.is_done() {
+            match d.feed(&bytes[at..]) {
+                Ok(p) => {
+                    if let Some(r) = p.data {
+                        ours.extend_from_slice(&bytes[at + r.start..at + r.end]);
+                    }
+                    at += p.consumed;
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+        if !d.is_done() {
+            return Ok(());
+        }
+        // Only what the decoder used: bytes after the body belong to the
+        // next request.
+        let theirs = hyper_chunked_body(&rt, &bytes[..at]);
+        prop_assert_eq!(Some(ours), theirs, "{:?}", text);
+        Ok(())
+    });
 }
 
 /// rampart's head parser against hyper's: whatever rampart accepts, hyper
