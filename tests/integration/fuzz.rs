@@ -39,7 +39,7 @@ use rampart::firewall::path::{normalize, normalize_changed};
 use rampart::firewall::proxy_protocol::{read_header, v2_header, ProxyHeaderError};
 use rampart::proxy::framing::{FramingFlag, FramingWatch};
 use rampart::proxy::h1::chunked::Decoder;
-use rampart::proxy::h1::head::{parse_request, BodyLength};
+use rampart::proxy::h1::head::{parse_request, parse_response, BodyLength, ResponseBody};
 use rampart::proxy::headers::{set_forwarded, strip_hop_by_hop, ClientHeaders, ForwardedFor};
 use rampart::tls::SystemEnv;
 
@@ -454,6 +454,116 @@ fn h1_chunked_decoder_agrees_with_hyper_or_refuses() {
         prop_assert_eq!(Some(ours), theirs, "{:?}", text);
         Ok(())
     });
+}
+
+/// What hyper's HTTP/1.1 client reads as the body of `response` (after a
+/// GET, or a HEAD): None when it fails.
+fn hyper_response_body(
+    rt: &tokio::runtime::Runtime,
+    response: Vec<u8>,
+    head: bool,
+) -> Option<(u16, Vec<u8>)> {
+    rt.block_on(async move {
+        use http_body_util::BodyExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let _ = server.read(&mut buf).await;
+            let _ = server.write_all(&response).await;
+            let _ = server.shutdown().await;
+        });
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake::<_, String>(hyper_util::rt::TokioIo::new(client))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let method = if head {
+            http::Method::HEAD
+        } else {
+            http::Method::GET
+        };
+        let req = http::Request::builder()
+            .method(method)
+            .uri("/")
+            .body(String::new())
+            .ok()?;
+        let got = tokio::time::timeout(Duration::from_secs(2), async {
+            let resp = send.send_request(req).await.ok()?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.ok()?.to_bytes().to_vec();
+            Some((status, body))
+        })
+        .await;
+        got.ok().flatten()
+    })
+}
+
+/// rampart's response head parser (with the chunked decoder) against
+/// hyper's client: whatever response rampart reads in full, hyper reads
+/// with the same status and body (rampart may refuse more).
+#[test]
+fn h1_response_parser_agrees_with_hyper_or_refuses() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let response = (
+        prop_oneof![
+            Just("HTTP/1.1 200 OK"),
+            Just("HTTP/1.1 204 No Content"),
+            Just("HTTP/1.1 304 Not Modified"),
+            Just("HTTP/1.0 200 OK"),
+            Just("HTTP/1.1 404 Not Found"),
+            Just("HTTP/1.1 500 Oops")
+        ],
+        prop::collection::vec((header_name(), "[ -~]{0,12}"), 0..5),
+        tokens(&["5\r\nhello\r\n", "0\r\n\r\n", "hello", "\r\n", "3", "abc"], 6),
+        any::<bool>(),
+    );
+    fuzz(
+        "h1 response vs hyper",
+        response,
+        |(status_line, headers, body, head)| {
+            let mut text = format!("{status_line}\r\n");
+            for (n, v) in &headers {
+                text.push_str(&format!("{n}: {v}\r\n"));
+            }
+            text.push_str("\r\n");
+            text.push_str(&body);
+            let bytes = text.as_bytes();
+            let Ok(Some(h)) = parse_response(bytes, 100, head) else {
+                return Ok(());
+            };
+            let rest = &bytes[h.len..];
+            let ours: Vec<u8> = match h.body {
+                ResponseBody::None => Vec::new(),
+                ResponseBody::UntilClose => rest.to_vec(),
+                ResponseBody::Length(n) => match usize::try_from(n).ok().filter(|&n| n <= rest.len()) {
+                    Some(n) => rest[..n].to_vec(),
+                    None => return Ok(()),
+                },
+                ResponseBody::Chunked => {
+                    let mut d = Decoder::default();
+                    let (mut out, mut at) = (Vec::new(), 0);
+                    while at < rest.len() && !d.is_done() {
+                        let Ok(p) = d.feed(&rest[at..]) else { return Ok(()) };
+                        if let Some(r) = p.data {
+                            out.extend_from_slice(&rest[at + r.start..at + r.end]);
+                        }
+                        at += p.consumed;
+                    }
+                    if !d.is_done() {
+                        return Ok(());
+                    }
+                    out
+                }
+            };
+            let theirs = hyper_response_body(&rt, bytes.to_vec(), head);
+            prop_assert_eq!(Some((h.status, ours)), theirs, "{:?} (HEAD: {})", text, head);
+            Ok(())
+        },
+    );
 }
 
 /// rampart's head parser against hyper's: whatever rampart accepts, hyper

@@ -1,4 +1,4 @@
-//! Request heads parsed with `httparse` (strict: no obs-fold, no
+//! Request and response heads parsed with `httparse` (strict: no obs-fold, no
 //! whitespace before a colon), kept as offsets into the read buffer, with
 //! RFC 9112's framing rules decided here and nowhere else:
 //!
@@ -71,11 +71,8 @@ pub enum HeadError {
 pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHead>, HeadError> {
     let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
     let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders(max_headers)),
-        Err(e) => return Err(HeadError::Malformed(error_text(e))),
+    let Some(len) = complete(req.parse(buf), max_headers)? else {
+        return Ok(None);
     };
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(HeadError::Malformed("incomplete request line"));
@@ -100,53 +97,162 @@ pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHea
         upgrade: false,
         expect_continue: false,
     };
-    let mut length: Option<u64> = None;
-    let mut encoded = false;
-    let mut chunked_last = false;
-    for h in req.headers.iter() {
-        let (name, value) = (h.name.as_bytes(), h.value);
-        head.headers.push((at(name), at(value)));
-        if name.eq_ignore_ascii_case(b"content-length") {
-            for item in value.split(|&b| b == b',') {
-                let n = parse_length(trim(item)).ok_or(HeadError::BadLength)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(HeadError::DifferingLengths);
-                }
-                length = Some(n);
-            }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            // Present at all, the body is encoded: an empty value is no
-            // coding at all, so not chunked.
-            encoded = true;
-            for coding in value.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()) {
-                if chunked_last {
-                    // Nothing may follow `chunked`, not even `chunked`.
-                    return Err(HeadError::NotChunked);
-                }
-                chunked_last = coding.eq_ignore_ascii_case(b"chunked");
-            }
-        } else if name.eq_ignore_ascii_case(b"host") {
-            head.host.get_or_insert(head.headers.len() - 1);
-            head.hosts += 1;
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&b| b == b',').map(trim) {
-                head.close |= token.eq_ignore_ascii_case(b"close");
-                head.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-                head.upgrade |= token.eq_ignore_ascii_case(b"upgrade");
-            }
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            head.expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
-        }
-    }
-    head.body = match (encoded, length) {
+    let f = Fields::read(req.headers, buf, &mut head.headers)?;
+    (head.host, head.hosts) = (f.host, f.hosts);
+    (head.close, head.keep_alive, head.upgrade) = (f.close, f.keep_alive, f.upgrade);
+    head.expect_continue = f.expect_continue;
+    head.body = match (f.encoded, f.length) {
         (true, Some(_)) => return Err(HeadError::LengthAndEncoding),
         (true, None) if minor == 0 => return Err(HeadError::EncodingOnHttp10),
-        (true, None) if !chunked_last => return Err(HeadError::NotChunked),
+        (true, None) if !f.chunked_last => return Err(HeadError::NotChunked),
         (true, None) => BodyLength::Chunked,
         (false, Some(0)) | (false, None) => BodyLength::None,
         (false, Some(n)) => BodyLength::Length(n),
     };
     Ok(Some(head))
+}
+
+/// How a response's body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseBody {
+    None,
+    Length(u64),
+    Chunked,
+    /// Read until the server closes (no length, or a final coding other
+    /// than chunked); the connection cannot be reused.
+    UntilClose,
+}
+
+/// A parsed response head: offsets into the buffer it was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: Range<usize>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    pub body: ResponseBody,
+    pub len: usize,
+    pub close: bool,
+    pub keep_alive: bool,
+    pub upgrade: bool,
+}
+
+/// Parses the response head at the start of `buf` (`Ok(None)` while it is
+/// incomplete), framed by RFC 9112 §6.3: no body after HEAD, 1xx, 204 and
+/// 304; both length headers, a coding on HTTP/1.0, or a coding after
+/// `chunked` (stricter than the RFC, which reads such a body until close)
+/// are an error, a response a proxy must not pass on; otherwise chunked, a
+/// length, or until the server closes.
+pub fn parse_response(
+    buf: &[u8],
+    max_headers: usize,
+    after_head: bool,
+) -> Result<Option<ResponseHead>, HeadError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut resp = httparse::Response::new(&mut slots);
+    let Some(len) = complete(resp.parse(buf), max_headers)? else {
+        return Ok(None);
+    };
+    let (Some(status), Some(minor)) = (resp.code, resp.version) else {
+        return Err(HeadError::Malformed("incomplete status line"));
+    };
+    let mut headers = Vec::with_capacity(resp.headers.len());
+    let f = Fields::read(resp.headers, buf, &mut headers)?;
+    let body = match (f.encoded, f.length) {
+        (true, Some(_)) => return Err(HeadError::LengthAndEncoding),
+        (true, None) if minor == 0 => return Err(HeadError::EncodingOnHttp10),
+        _ if after_head || status < 200 || status == 204 || status == 304 => ResponseBody::None,
+        (true, None) if f.chunked_last => ResponseBody::Chunked,
+        (true, None) => ResponseBody::UntilClose,
+        (false, Some(0)) => ResponseBody::None,
+        (false, Some(n)) => ResponseBody::Length(n),
+        (false, None) => ResponseBody::UntilClose,
+    };
+    Ok(Some(ResponseHead {
+        status,
+        reason: offset(buf, resp.reason.unwrap_or("").as_bytes()),
+        minor,
+        headers,
+        body,
+        len,
+        close: f.close,
+        keep_alive: f.keep_alive,
+        upgrade: f.upgrade,
+    }))
+}
+
+/// What a head's fields say about its framing and its connection, read in
+/// one pass (each field's offsets pushed to `out`).
+#[derive(Debug, Default)]
+struct Fields {
+    length: Option<u64>,
+    /// `Transfer-Encoding` is present.
+    encoded: bool,
+    /// Its last coding is `chunked`.
+    chunked_last: bool,
+    host: Option<usize>,
+    hosts: usize,
+    close: bool,
+    keep_alive: bool,
+    upgrade: bool,
+    expect_continue: bool,
+}
+
+impl Fields {
+    fn read(
+        fields: &[httparse::Header<'_>],
+        buf: &[u8],
+        out: &mut Vec<(Range<usize>, Range<usize>)>,
+    ) -> Result<Fields, HeadError> {
+        let mut f = Fields::default();
+        for h in fields {
+            let (name, value) = (h.name.as_bytes(), h.value);
+            out.push((offset(buf, name), offset(buf, value)));
+            if name.eq_ignore_ascii_case(b"content-length") {
+                for item in value.split(|&b| b == b',') {
+                    let n = parse_length(trim(item)).ok_or(HeadError::BadLength)?;
+                    if f.length.is_some_and(|l| l != n) {
+                        return Err(HeadError::DifferingLengths);
+                    }
+                    f.length = Some(n);
+                }
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                // Present at all, the body is encoded: an empty value is no
+                // coding at all, so not chunked.
+                f.encoded = true;
+                for coding in value.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()) {
+                    if f.chunked_last {
+                        // Nothing may follow `chunked`, not even `chunked`.
+                        return Err(HeadError::NotChunked);
+                    }
+                    f.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                }
+            } else if name.eq_ignore_ascii_case(b"host") {
+                f.host.get_or_insert(out.len() - 1);
+                f.hosts += 1;
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for token in value.split(|&b| b == b',').map(trim) {
+                    f.close |= token.eq_ignore_ascii_case(b"close");
+                    f.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    f.upgrade |= token.eq_ignore_ascii_case(b"upgrade");
+                }
+            } else if name.eq_ignore_ascii_case(b"expect") {
+                f.expect_continue |= trim(value).eq_ignore_ascii_case(b"100-continue");
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// httparse's answer: the head's length, or None while it is incomplete.
+fn complete(r: httparse::Result<usize>, max_headers: usize) -> Result<Option<usize>, HeadError> {
+    match r {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders(max_headers)),
+        Err(e) => Err(HeadError::Malformed(error_text(e))),
+    }
 }
 
 /// Digits only, at most 19 of them (fits in a u64 with room to spare).

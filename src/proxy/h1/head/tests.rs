@@ -135,3 +135,82 @@ fn offsets_and_classified_headers() {
         buf.len()
     );
 }
+
+#[test]
+fn response_framing_rules() {
+    use super::{parse_response, ResponseBody::*};
+    use HeadError::*;
+    let cases: &[(&str, bool, Result<super::ResponseBody, HeadError>)] = &[
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5", false, Ok(Length(5))),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 0", false, Ok(None)),
+        ("HTTP/1.1 200 OK", false, Ok(UntilClose)),
+        ("HTTP/1.0 200 OK", false, Ok(UntilClose)),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked",
+            false,
+            Ok(Chunked),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip",
+            false,
+            Ok(UntilClose),
+        ),
+        // Stricter than RFC 9112 (which reads such a body until close):
+        // a coding after `chunked` is refused.
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip",
+            false,
+            Err(NotChunked),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5",
+            false,
+            Err(LengthAndEncoding),
+        ),
+        (
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked",
+            false,
+            Err(EncodingOnHttp10),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6",
+            false,
+            Err(DifferingLengths),
+        ),
+        ("HTTP/1.1 200 OK\r\nContent-Length: +5", false, Err(BadLength)),
+        // No body, whatever the headers say.
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5", true, Ok(None)),
+        ("HTTP/1.1 204 No Content\r\nContent-Length: 5", false, Ok(None)),
+        (
+            "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked",
+            false,
+            Ok(None),
+        ),
+        (
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload",
+            false,
+            Ok(None),
+        ),
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade",
+            false,
+            Ok(None),
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nX : y",
+            false,
+            Err(Malformed("invalid header name")),
+        ),
+        ("HTTP/1.1 2000 OK", false, Err(Malformed("invalid status"))),
+    ];
+    for (text, after_head, want) in cases {
+        let got = parse_response(&head(text), 16, *after_head).map(|h| h.expect("complete").body);
+        assert_eq!(&got, want, "{text:?} (after HEAD: {after_head})");
+    }
+    let buf = head("HTTP/1.1 404 Not Here\r\nConnection: close");
+    let h = parse_response(&buf, 16, false).expect("valid").expect("complete");
+    assert_eq!(
+        (h.status, &buf[h.reason.clone()], h.close, h.len),
+        (404, &b"Not Here"[..], true, buf.len())
+    );
+}
