@@ -180,12 +180,12 @@ impl Decoder {
                 State::TrailerStart => match b {
                     b'\r' => State::Lf { then: After::Done },
                     b'\n' => return Err(ChunkError::LineEnd),
-                    _ if is_token(b) => self.trailer_byte(State::TrailerName)?,
+                    _ if super::is_tchar(b) => self.trailer_byte(State::TrailerName)?,
                     _ => return Err(ChunkError::Trailer),
                 },
                 State::TrailerName => match b {
                     b':' => self.trailer_byte(State::Trailer)?,
-                    _ if is_token(b) => self.trailer_byte(State::TrailerName)?,
+                    _ if super::is_tchar(b) => self.trailer_byte(State::TrailerName)?,
                     _ => return Err(ChunkError::Trailer),
                 },
                 State::Trailer => match b {
@@ -236,11 +236,6 @@ impl Decoder {
         }
         Ok(next)
     }
-}
-
-/// A byte of a field name (RFC 9110 `tchar`).
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// The value of a hex digit.
