@@ -519,18 +519,31 @@ fn redirect<B>(req: &Request<B>, host: Option<&HeaderValue>, port: u16, rid: &He
 }
 
 /// Joins the client's and the backend's upgraded connections and copies
-/// bytes both ways until either side closes.
+/// bytes both ways until either side closes (the bytes the backend sent
+/// right after its 101 first).
 fn relay_upgrade(client: hyper::upgrade::OnUpgrade, resp: &mut Response<Body>, server: String) {
-    let backend = hyper::upgrade::on(&mut *resp);
+    let backend = match std::mem::replace(resp.body_mut(), Body::Empty) {
+        Body::Stream(mut b) => b.take_upgrade(),
+        _ => None,
+    };
     tokio::spawn(async move {
-        let (c, b) = match tokio::try_join!(client, backend) {
-            Ok(pair) => pair,
+        let Some((mut b, early)) = backend else {
+            tracing::debug!(server = %server, "upgrade failed: no backend connection");
+            return;
+        };
+        let mut c = match client.await {
+            Ok(c) => TokioIo::new(c),
             Err(e) => {
                 tracing::debug!(server = %server, error = %e, "upgrade failed");
                 return;
             }
         };
-        let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
+        if !early.is_empty() {
+            if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut c, &early).await {
+                tracing::debug!(server = %server, error = %e, "upgraded connection ended");
+                return;
+            }
+        }
         if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut b).await {
             tracing::debug!(server = %server, error = %e, "upgraded connection ended");
         }

@@ -53,6 +53,12 @@ pub enum ProxyError {
     #[error("backend `{server}` sent an invalid response: {what}")]
     BadResponse { server: String, what: &'static str },
     #[error("backend `{server}` failed: {source}")]
+    Backend {
+        server: String,
+        #[source]
+        source: super::h1::client::ClientError,
+    },
+    #[error("backend `{server}` failed: {source}")]
     Upstream {
         server: String,
         #[source]
@@ -87,9 +93,10 @@ impl ProxyError {
             ProxyError::Denied { status, .. } => *status,
             ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::NoServer(_) | ProxyError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream { .. } | ProxyError::BadResponse { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
+            ProxyError::Connect { .. }
+            | ProxyError::Backend { .. }
+            | ProxyError::Upstream { .. }
+            | ProxyError::BadResponse { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout { .. } | ProxyError::ResponseTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }

@@ -1,10 +1,11 @@
-//! rampart's own HTTP/1.1 engine, built piece by piece (issue 10): so far
-//! the request and response head parsers with their framing rules
-//! ([`head`]), the chunked body decoder ([`chunked`]) and the writer of
-//! heads and chunk framing ([`write`]). The proxy still serves HTTP/1.1
-//! with hyper until the engine is complete.
+//! rampart's own HTTP/1.1 engine: the request and response head parsers
+//! with their framing rules ([`head`]), the chunked body decoder
+//! ([`chunked`]), the writer of heads and chunk framing ([`write`]), and
+//! the client half that talks to backends ([`client`]). The client side
+//! of the proxy is still served by hyper.
 
 pub mod chunked;
+pub mod client;
 pub mod head;
 pub mod write;
 

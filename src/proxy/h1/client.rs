@@ -1,0 +1,426 @@
+//! The client half of rampart's HTTP/1.1 engine: a request written to a
+//! backend connection the caller holds, the response head read and parsed,
+//! and the response body read from the same connection as the caller polls
+//! it. There is no connection task: whoever polls the response (the client
+//! connection's task) drives the backend connection.
+//!
+//! Exposes [`exchange`], the [`BodyReader`] of a response and
+//! [`ClientError`].
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
+use http_body::Body as HttpBody;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::chunked::{ChunkError, Decoder};
+use super::head::{self, HeadError, ResponseBody};
+use super::write::{self, WriteError};
+use crate::body::BodyError;
+
+/// Largest response head accepted from a backend.
+pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Most header fields accepted in a response head.
+pub const MAX_RESPONSE_HEADERS: usize = 128;
+/// The first read of a response: most heads (and small bodies) fit.
+const FIRST_READ: usize = 4 * 1024;
+/// Each later read of a body.
+const BODY_READ: usize = 16 * 1024;
+
+/// What went wrong talking to a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("the connection closed before a response")]
+    Closed,
+    #[error("invalid response head: {0}")]
+    Head(#[from] HeadError),
+    #[error("a response head larger than {MAX_RESPONSE_HEAD} bytes")]
+    HeadTooLarge,
+    #[error("a response field that is not valid")]
+    Field,
+    #[error("the connection closed before the response body ended")]
+    Truncated,
+    #[error("invalid chunked body: {0}")]
+    Chunk(#[from] ChunkError),
+    #[error("the request cannot be written: {0}")]
+    Write(#[from] WriteError),
+    #[error("the request body failed: {0}")]
+    Body(BodyError),
+}
+
+impl ClientError {
+    /// The backend went away before answering (not a refusal of what it
+    /// was sent): a request that can be replayed may go elsewhere.
+    pub fn is_reset(&self) -> bool {
+        matches!(self, ClientError::Io(_) | ClientError::Closed)
+    }
+}
+
+/// A failed exchange; `unsent`: the request head did not reach the
+/// backend whole, so the backend cannot have acted on it.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: ClientError,
+    pub unsent: bool,
+}
+
+/// How a request body goes on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length,
+    Chunked,
+}
+
+/// Sends the request (`parts`, `body`) on `stream` and reads the response
+/// head (skipping interim 1xx answers other than 101). The response's
+/// body reads from the same connection.
+pub async fn exchange<B>(
+    stream: TcpStream,
+    parts: &Parts,
+    body: &mut B,
+    scratch: &mut Vec<u8>,
+) -> Result<(Response<()>, BodyReader), Failure>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError>,
+{
+    let failed = |error| Failure { error, unsent: false };
+    let framing = request_head(scratch, parts, body).map_err(|e| Failure {
+        error: e.into(),
+        unsent: true,
+    })?;
+    write_all(&stream, scratch).await.map_err(|e| Failure {
+        error: e.into(),
+        unsent: true,
+    })?;
+    // The body goes out while the response is watched for: a backend may
+    // answer early (413, 401) and stop reading.
+    let early = if framing == Framing::None {
+        false
+    } else {
+        tokio::select! {
+            biased;
+            r = send_body(&stream, body, framing, scratch) => {
+                r.map_err(failed)?;
+                false
+            }
+            r = stream.readable() => {
+                r.map_err(|e| failed(e.into()))?;
+                true
+            }
+        }
+    };
+    let head_only = parts.method == Method::HEAD;
+    let (resp, mut reader) = read_response(stream, head_only).await.map_err(failed)?;
+    if early {
+        reader.reusable = false;
+    }
+    Ok((resp, reader))
+}
+
+/// Writes the request head to `out`: the fields as they are, less the
+/// framing ones (written here from the body) and `Expect` (the client's
+/// `100-continue` was answered on its side).
+fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Result<Framing, WriteError> {
+    out.clear();
+    let skip =
+        |n: &HeaderName| n == header::CONTENT_LENGTH || n == header::TRANSFER_ENCODING || n == header::EXPECT;
+    let declared = parts.headers.contains_key(header::CONTENT_LENGTH);
+    let fields = parts
+        .headers
+        .iter()
+        .filter(|(n, _)| !skip(n))
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut digits = [0u8; 20];
+    let (framing, extra): (Framing, Option<Field<'_>>) = match body.size_hint().exact() {
+        _ if body.is_end_stream() => {
+            let wants = declared || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
+            (Framing::None, wants.then_some((b"content-length", b"0")))
+        }
+        Some(n) => (
+            Framing::Length,
+            Some((b"content-length", decimal(n, &mut digits))),
+        ),
+        None => (Framing::Chunked, Some((b"transfer-encoding", b"chunked"))),
+    };
+    write::request_head(
+        out,
+        parts.method.as_str().as_bytes(),
+        target.as_bytes(),
+        fields.chain(extra),
+    )?;
+    Ok(framing)
+}
+
+/// A field as written: name and value.
+type Field<'a> = (&'a [u8], &'a [u8]);
+
+/// `n` in decimal, in `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// Sends the body's frames; each chunk's framing goes in the same write
+/// as its data.
+async fn send_body<B>(
+    stream: &TcpStream,
+    body: &mut B,
+    framing: Framing,
+    scratch: &mut Vec<u8>,
+) -> Result<(), ClientError>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError>,
+{
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| ClientError::Body(e.into()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers are not passed on
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if framing == Framing::Chunked {
+            scratch.clear();
+            write::chunk_head(scratch, data.len());
+            let mut bufs = [
+                IoSlice::new(scratch),
+                IoSlice::new(&data),
+                IoSlice::new(write::CHUNK_END),
+            ];
+            write_all_vectored(stream, &mut bufs).await?;
+        } else {
+            write_all(stream, &data).await?;
+        }
+    }
+    if framing == Framing::Chunked {
+        write_all(stream, write::LAST_CHUNK).await?;
+    }
+    Ok(())
+}
+
+/// Writes all of `data`, trying the socket before waiting for it.
+pub async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `bufs` (in as few system calls as the socket allows).
+pub async fn write_all_vectored(stream: &TcpStream, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match stream.try_write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses the response head; the bytes after it stay in the
+/// reader for the body.
+async fn read_response(
+    mut stream: TcpStream,
+    head_only: bool,
+) -> Result<(Response<()>, BodyReader), ClientError> {
+    let mut buf = BytesMut::with_capacity(FIRST_READ);
+    loop {
+        if buf.len() == buf.capacity() {
+            if buf.len() >= MAX_RESPONSE_HEAD {
+                return Err(ClientError::HeadTooLarge);
+            }
+            buf.reserve(buf.len().min(MAX_RESPONSE_HEAD - buf.len()));
+        }
+        // `read_buf` (not `try_read`) waits for readiness first and, after
+        // a short read, forgets it: the next wait costs no read that
+        // returns EAGAIN.
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(if buf.is_empty() {
+                ClientError::Closed
+            } else {
+                ClientError::Truncated
+            });
+        }
+        while let Some(h) = head::parse_response(&buf, MAX_RESPONSE_HEADERS, head_only)? {
+            let interim = (100..200).contains(&h.status) && h.status != 101;
+            let head = buf.split_to(h.len).freeze();
+            if interim {
+                continue; // 100 Continue, 103 Early Hints: not passed on yet
+            }
+            let resp = build(&head, &h)?;
+            let reusable = !h.close
+                && (h.minor == 1 || h.keep_alive)
+                && h.status != 101
+                && h.body != ResponseBody::UntilClose;
+            let state = match h.body {
+                ResponseBody::None => State::Done,
+                ResponseBody::Length(n) => State::Length(n),
+                ResponseBody::Chunked => State::Chunked(Decoder::default()),
+                ResponseBody::UntilClose => State::UntilClose,
+            };
+            let reader = BodyReader {
+                stream: Some(stream),
+                buf,
+                state,
+                reusable,
+            };
+            return Ok((resp, reader));
+        }
+    }
+}
+
+/// The response head as `http` types: values share the head's bytes.
+fn build(bytes: &Bytes, h: &head::ResponseHead) -> Result<Response<()>, ClientError> {
+    let mut headers = HeaderMap::with_capacity(h.headers.len());
+    for (n, v) in &h.headers {
+        let name = HeaderName::from_bytes(&bytes[n.clone()]).map_err(|_| ClientError::Field)?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice(v.clone())).map_err(|_| ClientError::Field)?;
+        headers.append(name, value);
+    }
+    let mut resp = Response::new(());
+    *resp.status_mut() = StatusCode::from_u16(h.status).map_err(|_| ClientError::Field)?;
+    *resp.version_mut() = if h.minor == 0 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    *resp.headers_mut() = headers;
+    Ok(resp)
+}
+
+#[derive(Debug)]
+enum State {
+    Length(u64),
+    Chunked(Decoder),
+    UntilClose,
+    Done,
+}
+
+/// A response body being read from its backend connection.
+#[derive(Debug)]
+pub struct BodyReader {
+    stream: Option<TcpStream>,
+    /// Bytes read and not yet passed on.
+    buf: BytesMut,
+    state: State,
+    /// The connection may carry another request once the body has ended.
+    reusable: bool,
+}
+
+impl BodyReader {
+    /// The body has been read to its end.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// Bytes left, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(n),
+            State::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The connection, when the body ended cleanly and nothing else came
+    /// after it.
+    pub fn take_reusable(&mut self) -> Option<TcpStream> {
+        (self.is_done() && self.reusable && self.buf.is_empty())
+            .then(|| self.stream.take())
+            .flatten()
+    }
+
+    /// For a 101 answer: the connection and the bytes that followed the
+    /// head (already the new protocol's).
+    pub fn take_upgraded(&mut self) -> Option<(TcpStream, Bytes)> {
+        let stream = self.stream.take()?;
+        Some((stream, self.buf.split().freeze()))
+    }
+
+    /// The next run of body data.
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ClientError>>> {
+        loop {
+            if let Some(data) = self.next_data()? {
+                return Poll::Ready(Some(Ok(data)));
+            }
+            if self.is_done() {
+                return Poll::Ready(None);
+            }
+            let Some(stream) = self.stream.as_mut() else {
+                return Poll::Ready(Some(Err(ClientError::Truncated)));
+            };
+            if self.buf.capacity() - self.buf.len() < 1024 {
+                self.buf.reserve(BODY_READ);
+            }
+            let read = std::pin::pin!(stream.read_buf(&mut self.buf));
+            let n = ready!(read.poll(cx))?;
+            if n == 0 {
+                if matches!(self.state, State::UntilClose) {
+                    self.state = State::Done;
+                    return Poll::Ready(None);
+                }
+                return Poll::Ready(Some(Err(ClientError::Truncated)));
+            }
+        }
+    }
+
+    /// Body data already in the buffer, if any; framing bytes consumed.
+    fn next_data(&mut self) -> Result<Option<Bytes>, ClientError> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        match &mut self.state {
+            State::Done => Ok(None),
+            State::UntilClose => Ok(Some(self.buf.split().freeze())),
+            State::Length(left) => {
+                let take = usize::try_from(*left).unwrap_or(usize::MAX).min(self.buf.len());
+                *left -= take as u64;
+                if *left == 0 {
+                    self.state = State::Done;
+                }
+                Ok(Some(self.buf.split_to(take).freeze()))
+            }
+            State::Chunked(dec) => {
+                let p = dec.feed(&self.buf)?;
+                let mut used = self.buf.split_to(p.consumed);
+                if p.done {
+                    self.state = State::Done;
+                }
+                Ok(p.data.map(|r| {
+                    used.advance(r.start);
+                    used.truncate(r.len());
+                    used.freeze()
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

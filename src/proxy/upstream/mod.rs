@@ -1,0 +1,286 @@
+//! Connections to backend servers: HTTP/1.1 through rampart's own engine
+//! ([`crate::proxy::h1::client`]) over bare sockets pooled per worker
+//! thread ([`pool`]), and one multiplexed HTTP/2 (h2c) connection per
+//! server and thread, through hyper, for pools that ask for it.
+//!
+//! An HTTP/1.1 exchange runs in the task of the client connection that
+//! needs it: the request is written and the response head read there, and
+//! the response body ([`PooledBody`]) reads from the backend as the client
+//! side polls it, giving the connection back to the pool once the body has
+//! ended cleanly. A body dropped early closes the connection, since unread
+//! bytes would corrupt the next response.
+
+mod body;
+pub mod pool;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::{http2, TrySendError};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use super::bodyguard::BodyFlag;
+use super::h1::client::{self, ClientError};
+use super::rescue::ProxyError;
+use crate::balancer::Backend;
+pub use body::PooledBody;
+use pool::{Conn, Meta};
+
+type H2Sender = http2::SendRequest<UpBody>;
+
+/// A request body on its way to a backend: the client's stream, or
+/// nothing (the form a request takes when it is tried again).
+#[derive(Debug)]
+pub enum UpBody {
+    Client(Incoming),
+    /// The client's body under size and rate limits.
+    Guarded(super::bodyguard::GuardedBody),
+    Empty,
+}
+
+impl UpBody {
+    /// The limit flag of a guarded body.
+    pub(super) fn flag(&self) -> Option<Arc<BodyFlag>> {
+        match self {
+            UpBody::Guarded(g) => Some(g.flag()),
+            _ => None,
+        }
+    }
+}
+
+impl HttpBody for UpBody {
+    type Data = Bytes;
+    type Error = crate::body::BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, crate::body::BodyError>>> {
+        match self.get_mut() {
+            UpBody::Client(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpBody::Guarded(b) => Pin::new(b).poll_frame(cx),
+            UpBody::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpBody::Client(b) => b.is_end_stream(),
+            UpBody::Guarded(b) => b.is_end_stream(),
+            UpBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpBody::Client(b) => b.size_hint(),
+            UpBody::Guarded(b) => b.size_hint(),
+            UpBody::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// A failed try, and what may be done about it.
+#[derive(Debug)]
+pub struct SendError {
+    pub error: ProxyError,
+    /// The request, untouched: nothing reached the backend, so it may go
+    /// to another server whatever its method.
+    pub unsent: Option<Box<Request<UpBody>>>,
+    /// The backend closed or reset the connection before a response
+    /// header: a request that can be replayed may go elsewhere.
+    pub reset: bool,
+}
+
+impl SendError {
+    fn unsent(error: ProxyError, req: Request<UpBody>) -> Self {
+        SendError {
+            error,
+            unsent: Some(Box::new(req)),
+            reset: false,
+        }
+    }
+
+    /// A send that failed after the request went out. When the client's
+    /// body broke a limit (`flag`), that is the error, and nothing is retried.
+    fn upstream(server: &str, source: hyper::Error, flag: Option<&BodyFlag>) -> Self {
+        if let Some(error) = flag.and_then(BodyFlag::error) {
+            return SendError {
+                error,
+                unsent: None,
+                reset: false,
+            };
+        }
+        // Anything but a timeout or a local cancellation means the peer
+        // went away before answering.
+        let reset = !source.is_timeout();
+        SendError {
+            error: ProxyError::Upstream {
+                server: server.to_string(),
+                source,
+            },
+            unsent: None,
+            reset,
+        }
+    }
+}
+
+impl SendError {
+    /// A failed HTTP/1.1 exchange after the request head went out.
+    fn engine(server: &str, source: ClientError, flag: Option<&BodyFlag>) -> Self {
+        if let Some(error) = flag.and_then(BodyFlag::error) {
+            return SendError {
+                error,
+                unsent: None,
+                reset: false,
+            };
+        }
+        let reset = source.is_reset();
+        SendError {
+            error: ProxyError::Backend {
+                server: server.to_string(),
+                source,
+            },
+            unsent: None,
+            reset,
+        }
+    }
+}
+
+thread_local! {
+    static H2_CONNS: RefCell<HashMap<SocketAddr, H2Sender>> = RefCell::new(HashMap::new());
+}
+
+/// Where and how to reach one backend for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub server: &'a str,
+    pub backend: &'a Backend,
+    pub addr: SocketAddr,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_idle: usize,
+}
+
+/// Sends a request over a pooled (or new) HTTP/1.1 connection. The
+/// response body returns the connection to the pool when finished.
+pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<PooledBody>, SendError> {
+    let (parts, mut body) = req.into_parts();
+    let flag = body.flag();
+    let mut scratch = Vec::with_capacity(512);
+    // Reuse the most recently idled connection first; one whose head could
+    // not be written (the backend closed it meanwhile) leaves the request
+    // untouched, so it goes out on the next one.
+    while let Some(Conn { stream, meta }) = pool::checkout(t.addr) {
+        match client::exchange(stream, &parts, &mut body, &mut scratch).await {
+            Ok((resp, reader)) => return Ok(resp.map(|()| PooledBody::h1(reader, meta))),
+            Err(f) if f.unsent => continue,
+            Err(f) => return Err(SendError::engine(t.server, f.error, flag.as_deref())),
+        }
+    }
+    // New connections are the cold path: boxing it keeps the per-request
+    // future small.
+    let stream = match Box::pin(connect_tcp(t)).await {
+        Ok(s) => s,
+        Err(e) => return Err(SendError::unsent(e, Request::from_parts(parts, body))),
+    };
+    let meta = Meta {
+        addr: t.addr,
+        idle_for: t.idle_timeout,
+        max_idle: t.max_idle,
+        retired: t.backend.retirement(),
+    };
+    match client::exchange(stream, &parts, &mut body, &mut scratch).await {
+        Ok((resp, reader)) => Ok(resp.map(|()| PooledBody::h1(reader, meta))),
+        Err(f) if f.unsent => {
+            let error = ProxyError::Backend {
+                server: t.server.to_string(),
+                source: f.error,
+            };
+            Err(SendError::unsent(error, Request::from_parts(parts, body)))
+        }
+        Err(f) => Err(SendError::engine(t.server, f.error, flag.as_deref())),
+    }
+}
+
+/// Sends a request over this thread's HTTP/2 connection to the server.
+pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Incoming>, SendError> {
+    let flag = req.body().flag();
+    let existing = H2_CONNS.with(|m| m.borrow().get(&t.addr).filter(|s| !s.is_closed()).cloned());
+    let mut sender = match existing {
+        Some(s) => s,
+        None => match Box::pin(connect_h2(t)).await {
+            Ok(sender) => {
+                H2_CONNS.with(|m| m.borrow_mut().insert(t.addr, sender.clone()));
+                sender
+            }
+            Err(e) => return Err(SendError::unsent(e, req)),
+        },
+    };
+    if let Err(source) = sender.ready().await {
+        let error = ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        };
+        return Err(SendError::unsent(error, req));
+    }
+    sender
+        .try_send_request(req)
+        .await
+        .map_err(|e| failed_try(t.server, e, flag.as_deref()))
+}
+
+/// A failed send: with the request handed back when it was never sent.
+fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>, flag: Option<&BodyFlag>) -> SendError {
+    match e.take_message() {
+        Some(r) => SendError::unsent(
+            ProxyError::Upstream {
+                server: server.to_string(),
+                source: e.into_error(),
+            },
+            r,
+        ),
+        None => SendError::upstream(server, e.into_error(), flag),
+    }
+}
+
+async fn connect_h2(t: Target<'_>) -> Result<H2Sender, ProxyError> {
+    let stream = connect_tcp(t).await?;
+    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| ProxyError::Upstream {
+            server: t.server.to_string(),
+            source,
+        })?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+async fn connect_tcp(t: Target<'_>) -> Result<TcpStream, ProxyError> {
+    let stream = tokio::time::timeout(t.connect_timeout, TcpStream::connect(t.addr))
+        .await
+        .map_err(|_| ProxyError::ConnectTimeout {
+            server: t.server.to_string(),
+            after: t.connect_timeout,
+        })?
+        .map_err(|source| ProxyError::Connect {
+            server: t.server.to_string(),
+            addr: t.addr,
+            source,
+        })?;
+    // Small request/response writes must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}

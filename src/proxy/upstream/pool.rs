@@ -1,0 +1,152 @@
+//! Idle HTTP/1.1 backend connections: bare sockets kept per worker thread
+//! (a shard each, so threads never contend), checked when taken out and
+//! swept by one small task per shard while it holds any.
+//!
+//! A connection is fit for another request while its server is in the
+//! configuration, it has been idle less than `backend_idle`, and nothing
+//! is waiting to be read on it: a pooled connection the backend closed,
+//! or that received bytes nobody asked for, shows as readable in the
+//! socket's readiness, which costs no system call to look at.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// How often a shard's idle connections are looked at: closed ones go,
+/// and so do those idle too long or whose server has left.
+const SWEEP: Duration = Duration::from_millis(100);
+
+/// A backend connection and what decides whether it may be pooled.
+#[derive(Debug)]
+pub struct Conn {
+    pub stream: TcpStream,
+    pub meta: Meta,
+}
+
+/// What decides whether a connection may be pooled, and where.
+#[derive(Debug)]
+pub struct Meta {
+    pub addr: SocketAddr,
+    /// How long it may stay idle (`backend_idle`).
+    pub idle_for: Duration,
+    /// Most idle connections kept per server and thread.
+    pub max_idle: usize,
+    /// Raised when its server leaves the configuration.
+    pub retired: watch::Receiver<bool>,
+}
+
+impl Meta {
+    fn retired(&self) -> bool {
+        *self.retired.borrow()
+    }
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+impl Idle {
+    /// Still fit to carry a request.
+    fn fit(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) < self.conn.meta.idle_for
+            && !self.conn.meta.retired()
+            && quiet(&self.conn.stream)
+    }
+}
+
+/// Nothing to read: not closed by the peer, no unexpected bytes. The
+/// readiness tokio keeps answers without a system call; only when it says
+/// readable (a read that filled its buffer leaves it so) does a read check.
+fn quiet(s: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    if s.poll_read_ready(&mut cx).is_pending() {
+        return true;
+    }
+    matches!(s.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[derive(Default)]
+struct Shard {
+    idle: HashMap<SocketAddr, Vec<Idle>>,
+    /// A sweeper task is running for this shard.
+    sweeping: bool,
+}
+
+type SharedShard = Arc<Mutex<Shard>>;
+
+thread_local! {
+    static SHARD: SharedShard = SharedShard::default();
+}
+
+fn lock(s: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    s.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The most recently idled fit connection to `addr` on this thread.
+pub fn checkout(addr: SocketAddr) -> Option<Conn> {
+    SHARD.with(|shard| {
+        let mut s = lock(shard);
+        let list = s.idle.get_mut(&addr)?;
+        let now = Instant::now();
+        while let Some(idle) = list.pop() {
+            if idle.fit(now) {
+                return Some(idle.conn);
+            }
+        }
+        None
+    })
+}
+
+/// Pools a connection whose last response ended cleanly (dropped instead
+/// when its server left or the pool is full).
+pub fn checkin(conn: Conn) {
+    if conn.meta.retired() {
+        return;
+    }
+    SHARD.with(|shard| {
+        let mut s = lock(shard);
+        let list = s.idle.entry(conn.meta.addr).or_default();
+        if list.len() >= conn.meta.max_idle {
+            return;
+        }
+        list.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+        if !s.sweeping {
+            s.sweeping = true;
+            tokio::spawn(sweep(Arc::downgrade(shard)));
+        }
+    });
+}
+
+/// Closes the shard's connections that are no longer fit, until it holds
+/// none (or its thread is gone).
+async fn sweep(shard: Weak<Mutex<Shard>>) {
+    loop {
+        tokio::time::sleep(SWEEP).await;
+        let Some(shard) = shard.upgrade() else {
+            return;
+        };
+        let mut s = lock(&shard);
+        let now = Instant::now();
+        s.idle.retain(|_, list| {
+            list.retain(|i| i.fit(now));
+            !list.is_empty()
+        });
+        if s.idle.is_empty() {
+            s.sweeping = false;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
