@@ -41,6 +41,11 @@ impl DrainWatch {
     pub async fn signalled(&mut self) {
         let _ = self.rx.wait_for(|s| *s).await;
     }
+
+    /// A drain has been signalled.
+    pub fn is_signalled(&self) -> bool {
+        *self.rx.borrow()
+    }
 }
 
 /// Drives a hyper server connection; when a drain is signalled it asks the

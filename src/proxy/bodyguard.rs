@@ -4,6 +4,7 @@
 //! error, which stops the upload, and raises its [`BodyFlag`]: the send
 //! that failed because of it reports 413 or 408 instead of 502.
 
+use super::h1::reqbody::ClientBody;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -13,7 +14,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use super::rescue::ProxyError;
@@ -56,7 +56,7 @@ pub struct BodyLimits {
 /// A client body under watch.
 #[derive(Debug)]
 pub struct GuardedBody {
-    inner: Incoming,
+    inner: ClientBody,
     limits: BodyLimits,
     flag: Arc<BodyFlag>,
     received: u64,
@@ -65,7 +65,7 @@ pub struct GuardedBody {
 }
 
 impl GuardedBody {
-    pub fn new(inner: Incoming, limits: BodyLimits) -> Self {
+    pub fn new(inner: ClientBody, limits: BodyLimits) -> Self {
         let flag = Arc::new(BodyFlag {
             state: AtomicU8::new(0),
             max: limits.max.unwrap_or(0),
@@ -132,7 +132,7 @@ impl HttpBody for GuardedBody {
                 }
                 Poll::Pending
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
             Poll::Ready(None) => Poll::Ready(None),
         }
     }

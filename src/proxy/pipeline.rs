@@ -22,11 +22,11 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::attempt::{self, Answered, Failed};
 use super::bodyguard::{BodyLimits, GuardedBody};
+use super::h1::reqbody::ClientBody;
 use super::headers::{self, ForwardedFor, X_REQUEST_ID};
 use super::rescue::{self, ProxyError};
 use super::upstream::UpBody;
@@ -41,7 +41,7 @@ use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::RequestStats;
 
 /// Answers one client request.
-pub async fn handle(mut req: Request<Incoming>, cx: Arc<ConnCtx>) -> Response<Body> {
+pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<Body> {
     let rt = cx.runtime.load_full();
     let started = Instant::now();
     let framed = framing(&req, &cx, &rt);
@@ -125,7 +125,7 @@ impl<'a> Exchange<'a> {
     /// Steps 3–9.
     async fn forward(
         &mut self,
-        req: Request<Incoming>,
+        req: Request<ClientBody>,
         l: &'a ListenerRt,
     ) -> Result<Response<Body>, ProxyError> {
         // 3. a redirect-only listener answers at once; then host and path.
@@ -173,7 +173,7 @@ impl<'a> Exchange<'a> {
     /// its own would be one more copy per request.)
     fn rules(
         &mut self,
-        req: &Request<Incoming>,
+        req: &Request<ClientBody>,
         l: &ListenerRt,
         host: &str,
         path: &str,
@@ -218,17 +218,20 @@ impl<'a> Exchange<'a> {
     /// allows, the client's side of it.
     fn rewrite(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<ClientBody>,
         hit: &Hit<'_>,
         pool: &PoolRt,
         target: Target,
         limits: Option<BodyLimits>,
-    ) -> Result<(Request<UpBody>, Option<hyper::upgrade::OnUpgrade>), ProxyError> {
+    ) -> Result<(Request<UpBody>, Option<ClientUpgrade>), ProxyError> {
         // Upgrades: only to protocols the route allows (never h2c); any other
         // `Upgrade` is stripped and the request goes on as a plain one.
         let upgrade =
             req.version() == Version::HTTP_11 && headers::allowed_upgrade(req.headers_mut(), hit.upgrades);
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let client_upgrade = upgrade.then(|| match req.body() {
+            ClientBody::Hyper(_) => ClientUpgrade::Hyper(hyper::upgrade::on(&mut req)),
+            ClientBody::Engine(_) => ClientUpgrade::Connection,
+        });
         let (mut parts, body) = req.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers, upgrade);
         headers::set_forwarded(
@@ -419,7 +422,7 @@ fn target_for(
 /// Step 9: the backend's response made the client's.
 fn respond(
     answered: Answered,
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    upgrade: Option<ClientUpgrade>,
     l: &ListenerRt,
     rid: &HeaderValue,
 ) -> Result<Response<Body>, ProxyError> {
@@ -450,10 +453,20 @@ fn respond(
     if let Some(c) = set_cookie {
         h.append(header::SET_COOKIE, c);
     }
-    if let Some(client) = client_upgrade {
+    // The engine's connection loop takes the backend's socket from the
+    // body once the 101 is written; hyper hands its side over here.
+    if let Some(ClientUpgrade::Hyper(client)) = client_upgrade {
         relay_upgrade(client, &mut resp, server.name.clone());
     }
     Ok(resp)
+}
+
+/// Who relays an upgraded connection on the client's side.
+enum ClientUpgrade {
+    /// hyper: its upgraded connection, joined here to the backend's.
+    Hyper(hyper::upgrade::OnUpgrade),
+    /// The engine's connection loop, after writing the 101.
+    Connection,
 }
 
 /// A short description of what was refused, for firewall events.

@@ -18,6 +18,12 @@ use super::Body;
 pub enum ProxyError {
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("the request head is larger than allowed")]
+    HeadTooLarge,
+    #[error("the request head did not arrive in time")]
+    HeadTimeout,
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
     #[error("the request target is longer than allowed")]
     UriTooLong,
     #[error("the request body is larger than {0} bytes")]
@@ -77,6 +83,7 @@ impl ProxyError {
             }
             ProxyError::Denied { .. } => Some("denied by a rule"),
             ProxyError::UriTooLong => Some("target too long"),
+            ProxyError::HeadTooLarge => Some("head too large"),
             ProxyError::BodyTooLarge(_) => Some("body too large"),
             ProxyError::BodyTooSlow => Some("body too slow"),
             _ => None,
@@ -88,6 +95,9 @@ impl ProxyError {
         match self {
             ProxyError::BadRequest(_) | ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyTooSlow => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Denied { status, .. } => *status,

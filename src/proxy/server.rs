@@ -10,7 +10,6 @@
 //! later, even if the client never answers the GOAWAY's PING).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,13 +20,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::framing::FramingWatch;
+use super::h1::reqbody::ClientBody;
+use super::h1::server::Transport;
 use super::h2streams::{Driver, StreamExec};
 use super::Body;
 use super::{pipeline, ConnCtx};
 use crate::config::model::Timeouts;
 use crate::listener::DrainWatch;
-use crate::serve_gracefully;
 
 /// The hyper connection builders, configured once and shared (HTTP/2:
 /// the settings, for a builder per connection with its own executor).
@@ -35,8 +34,8 @@ use crate::serve_gracefully;
 pub struct Builders {
     h1: http1::Builder,
     h2: H2Settings,
+    engine: super::h1::server::Settings,
     client_idle: Duration,
-    request_header: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,11 +79,17 @@ impl Builders {
             max_header_list_size: u32::try_from(l.max_header_bytes).unwrap_or(u32::MAX),
             max_pending_resets: l.http2_max_pending_resets,
         };
+        let engine = super::h1::server::Settings {
+            client_idle: t.client_idle,
+            request_header: t.request_header,
+            max_headers: l.max_headers,
+            max_header_bytes: l.max_header_bytes,
+        };
         Builders {
             h1,
             h2,
+            engine,
             client_idle: t.client_idle,
-            request_header: t.request_header,
         }
     }
 
@@ -99,29 +104,16 @@ impl Builders {
     }
 }
 
-/// Serves one client connection until it closes or the drain ends it.
+/// Serves one client connection until it closes or the drain ends it:
+/// HTTP/1.1 with rampart's engine, HTTP/2 (ALPN `h2`) with hyper.
 pub async fn serve<I>(io: I, h2: bool, cx: Arc<ConnCtx>, b: &Builders, watch: DrainWatch)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: Transport + 'static,
 {
-    let flag = cx.framing.clone();
-    let res = if h2 {
-        serve_h2(io, cx, b, watch).await
-    } else {
-        // hyper's HTTP/1.1 server keeps a slot the size of the service's
-        // future for every connection, idle or not: a boxed future keeps
-        // that slot small (one allocation per request instead of ~5 KiB
-        // held by every idle connection).
-        let svc = service_fn(
-            move |req| -> Pin<Box<dyn Future<Output = Result<_, Infallible>> + Send>> {
-                let cx = cx.clone();
-                Box::pin(async move { Ok::<_, Infallible>(pipeline::handle(req, cx).await) })
-            },
-        );
-        let io = TokioIo::new(FramingWatch::new(io, flag, b.request_header));
-        serve_gracefully!(b.h1.serve_connection(io, svc).with_upgrades(), watch)
-    };
-    if let Err(e) = res {
+    if !h2 {
+        return super::h1::server::serve(io, cx, b.engine, watch).await;
+    }
+    if let Err(e) = serve_h2(io, cx, b, watch).await {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
 }
@@ -194,7 +186,7 @@ where
         act.open.fetch_add(1, Ordering::Relaxed);
         async move {
             let busy = Busy { act, base };
-            let resp = pipeline::handle(req, cx).await;
+            let resp = pipeline::handle(req.map(ClientBody::Hyper), cx).await;
             Ok::<_, Infallible>(resp.map(|inner| TrackedBody { inner, _busy: busy }))
         }
     });

@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod browser;
 mod cli;
+mod engine;
 mod fault;
 mod firewall;
 mod fuzz;

@@ -149,7 +149,7 @@ fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Resu
         }
         Some(n) => (
             Framing::Length,
-            Some((b"content-length", decimal(n, &mut digits))),
+            Some((b"content-length", write::decimal(n, &mut digits))),
         ),
         None => (Framing::Chunked, Some((b"transfer-encoding", b"chunked"))),
     };
@@ -164,19 +164,6 @@ fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Resu
 
 /// A field as written: name and value.
 type Field<'a> = (&'a [u8], &'a [u8]);
-
-/// `n` in decimal, in `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
 
 /// Sends the body's frames; each chunk's framing goes in the same write
 /// as its data.

@@ -12,6 +12,7 @@
 //!
 //! The few headers rampart acts on are classified once, while parsing.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// How long a message's body is.
@@ -66,12 +67,36 @@ pub enum HeadError {
     DifferingLengths,
 }
 
+impl HeadError {
+    /// A short reason, for the 400 answer.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HeadError::Malformed(why) => why,
+            HeadError::TooManyHeaders(_) => "too many header fields",
+            HeadError::LengthAndEncoding => "both Content-Length and Transfer-Encoding are present",
+            HeadError::EncodingOnHttp10 => "Transfer-Encoding on an HTTP/1.0 request",
+            HeadError::NotChunked => "the last transfer coding is not chunked",
+            HeadError::BadTarget => "invalid request target",
+            HeadError::BadLength => "invalid Content-Length",
+            HeadError::DifferingLengths => "differing Content-Length headers",
+        }
+    }
+}
+
 /// Parses the head at the start of `buf`: `Ok(None)` while it is
 /// incomplete.
 pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHead>, HeadError> {
-    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut slots);
-    let Some(len) = complete(req.parse(buf), max_headers)? else {
+    with_slots(max_headers, |slots| request_in(buf, max_headers, slots))
+}
+
+fn request_in<'b>(
+    buf: &'b [u8],
+    max_headers: usize,
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Option<RequestHead>, HeadError> {
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, slots);
+    let Some(len) = complete(parsed, max_headers)? else {
         return Ok(None);
     };
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
@@ -149,9 +174,20 @@ pub fn parse_response(
     max_headers: usize,
     after_head: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
-    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut resp = httparse::Response::new(&mut slots);
-    let Some(len) = complete(resp.parse(buf), max_headers)? else {
+    with_slots(max_headers, |slots| {
+        response_in(buf, max_headers, after_head, slots)
+    })
+}
+
+fn response_in<'b>(
+    buf: &'b [u8],
+    max_headers: usize,
+    after_head: bool,
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Option<ResponseHead>, HeadError> {
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, slots);
+    let Some(len) = complete(parsed, max_headers)? else {
         return Ok(None);
     };
     let (Some(status), Some(minor)) = (resp.code, resp.version) else {
@@ -244,6 +280,22 @@ impl Fields {
         Ok(f)
     }
 }
+
+/// Header slots for httparse, left uninitialised: on the stack up to
+/// [`STACK_SLOTS`] (no allocation, nothing written before parsing).
+fn with_slots<'b, R>(max: usize, f: impl FnOnce(&mut [MaybeUninit<httparse::Header<'b>>]) -> R) -> R {
+    if max <= STACK_SLOTS {
+        let mut slots = [const { MaybeUninit::uninit() }; STACK_SLOTS];
+        f(&mut slots[..max])
+    } else {
+        let mut slots = Vec::with_capacity(max);
+        slots.resize_with(max, MaybeUninit::uninit);
+        f(&mut slots)
+    }
+}
+
+/// Header slots kept on the stack (32 bytes each).
+const STACK_SLOTS: usize = 128;
 
 /// httparse's answer: the head's length, or None while it is incomplete.
 fn complete(r: httparse::Result<usize>, max_headers: usize) -> Result<Option<usize>, HeadError> {

@@ -78,6 +78,19 @@ pub fn chunk_head(out: &mut Vec<u8>, len: usize) {
     let _ = write!(out, "{len:x}\r\n");
 }
 
+/// `n` in decimal, written into `buf` (a length's value without an allocation).
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 /// What follows every chunk's data.
 pub const CHUNK_END: &[u8] = b"\r\n";
 

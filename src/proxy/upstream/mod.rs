@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 
 use super::bodyguard::BodyFlag;
 use super::h1::client::{self, ClientError};
+use super::h1::reqbody::ClientBody;
 use super::rescue::ProxyError;
 use crate::balancer::Backend;
 pub use body::PooledBody;
@@ -42,7 +43,7 @@ type H2Sender = http2::SendRequest<UpBody>;
 /// nothing (the form a request takes when it is tried again).
 #[derive(Debug)]
 pub enum UpBody {
-    Client(Incoming),
+    Client(ClientBody),
     /// The client's body under size and rate limits.
     Guarded(super::bodyguard::GuardedBody),
     Empty,
@@ -67,7 +68,7 @@ impl HttpBody for UpBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, crate::body::BodyError>>> {
         match self.get_mut() {
-            UpBody::Client(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpBody::Client(b) => Pin::new(b).poll_frame(cx),
             UpBody::Guarded(b) => Pin::new(b).poll_frame(cx),
             UpBody::Empty => Poll::Ready(None),
         }

@@ -300,14 +300,6 @@ async fn a_switch_keeps_the_bytes_that_followed_it() {
     assert_eq!(&early[..], b"\x81\x02hi");
 }
 
-#[test]
-fn decimal_writes_every_width() {
-    let mut buf = [0u8; 20];
-    for n in [0u64, 7, 10, 12345, u64::MAX] {
-        assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
-    }
-}
-
 /// A body of some chunks of unknown total length; then the end, or
 /// (`hang`) nothing ever again.
 struct Drip {

@@ -94,3 +94,11 @@ fn written_chunks_decode_back() {
     }
     assert_eq!((body, at), (pieces.concat(), out.len()));
 }
+
+#[test]
+fn decimal_writes_every_width() {
+    let mut buf = [0u8; 20];
+    for n in [0u64, 7, 10, 65_536, u64::MAX] {
+        assert_eq!(super::decimal(n, &mut buf), n.to_string().as_bytes());
+    }
+}

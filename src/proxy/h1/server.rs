@@ -1,0 +1,567 @@
+//! The server half of rampart's HTTP/1.1 engine: one client connection's
+//! loop, request after request (pipelined requests answered in order).
+//!
+//! ```text
+//! idle (no buffer) ─readable─▶ head (pooled buffer, `request_header`) ─▶ pipeline::handle
+//!      ▲                                 │ 400 / 408 / 431 / 501: answer, close     │ body fed from the
+//!      └── buffer given back when empty ◀── response written (head + first bytes) ◀─┘ socket as asked
+//! ```
+//!
+//! While it waits for the next request a connection holds no buffer: it
+//! waits for readability (over TLS, what rustls already decrypted counts),
+//! then takes one from the worker's pool ([`super::buffers`]).
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body as HttpBody;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::buffers::Held;
+use super::chunked::Decoder;
+use super::head::{self, BodyLength, HeadError, RequestHead};
+use super::reqbody::{ClientBody, Feed, RequestBody};
+use super::write;
+use crate::listener::{Counting, DrainWatch};
+use crate::proxy::rescue::{self, ProxyError};
+use crate::proxy::{pipeline, Body, ConnCtx};
+
+/// A client connection the engine can serve: it can say, without reading,
+/// when a read would find something.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl Transport for Counting<TcpStream> {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_ref().poll_read_ready(cx)
+    }
+}
+
+impl Transport for tokio_rustls::server::TlsStream<Counting<TcpStream>> {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (io, tls) = self.get_ref();
+        // Plaintext rustls already holds is read before the socket is
+        // waited for, or the connection would stall.
+        if !tls.wants_read() {
+            return Poll::Ready(Ok(()));
+        }
+        io.get_ref().poll_read_ready(cx)
+    }
+}
+
+/// The limits a connection is served with.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub client_idle: Duration,
+    pub request_header: Duration,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+}
+
+/// Serves one client connection until it closes, goes idle for
+/// `client_idle`, or a drain ends it between requests.
+pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut watch: DrainWatch) {
+    let mut held = Held::default();
+    loop {
+        let waiting = Instant::now();
+        if held.is_empty() {
+            held.release();
+            let ready = tokio::time::timeout(s.client_idle, poll_fn(|c| io.poll_readable(c)));
+            tokio::select! {
+                biased;
+                () = watch.signalled() => return,
+                r = ready => if !matches!(r, Ok(Ok(()))) {
+                    return; // idle for too long, or the socket failed
+                },
+            }
+        }
+        let head = match read_head(&mut io, &mut held, &s, waiting + s.client_idle).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => return refuse(&mut io, &e).await,
+        };
+        let request = match request_of(held.data(), &head) {
+            Ok(r) => r,
+            Err(e) => return refuse(&mut io, &e).await,
+        };
+        held.consume(head.len);
+        let keep_alive = !head.close && (head.minor == 1 || head.keep_alive);
+        let head_only = request.method() == Method::HEAD;
+        let minor = head.minor;
+        let (body, mut feeder) = match head.body {
+            BodyLength::None => (RequestBody::empty(), None),
+            BodyLength::Length(n) => {
+                let (b, tx) = RequestBody::channel(Some(n));
+                (b, Some(Feeder::new(tx, Framing::Length(n), head.expect_continue)))
+            }
+            BodyLength::Chunked => {
+                let (b, tx) = RequestBody::channel(None);
+                let framing = Framing::Chunked(Decoder::default());
+                (b, Some(Feeder::new(tx, framing, head.expect_continue)))
+            }
+        };
+        drop(head);
+        let req = request.map(|()| ClientBody::Engine(body));
+        let resp = {
+            let mut answer = pin!(pipeline::handle(req, cx.clone()));
+            loop {
+                let Some(f) = feeder.as_mut().filter(|f| !f.done) else {
+                    break answer.await;
+                };
+                tokio::select! {
+                    biased;
+                    r = answer.as_mut() => break r,
+                    () = f.step(&mut io, &mut held, &s) => {}
+                }
+            }
+        };
+        // A body left unread (an early answer) cannot be told apart from
+        // the next request: the connection closes after this answer.
+        let unread = feeder.as_ref().is_some_and(|f| !f.done || f.broken);
+        let close = !keep_alive || unread || watch.is_signalled();
+        match write_response(&mut io, resp, head_only, minor, close).await {
+            Ok(Next::KeepAlive) => {}
+            Ok(Next::Close) => return linger(io, unread).await,
+            Ok(Next::Upgrade(backend, early)) => {
+                drop(watch);
+                return relay(io, held, backend, early).await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "client connection failed while answering");
+                return;
+            }
+        }
+    }
+}
+
+/// Reads until a whole head is buffered; `None`: the client closed
+/// between requests. A head must be whole by `idle_end` (`client_idle`
+/// after the connection began to wait for it), and `request_header` after
+/// its first bytes were read.
+async fn read_head<T: Transport>(
+    io: &mut T,
+    held: &mut Held,
+    s: &Settings,
+    idle_end: Instant,
+) -> Result<Option<RequestHead>, ProxyError> {
+    let mut deadline = None;
+    loop {
+        if !held.is_empty() {
+            match head::parse_request(held.data(), s.max_headers) {
+                Ok(Some(h)) if h.len > s.max_header_bytes => return Err(ProxyError::HeadTooLarge),
+                Ok(Some(h)) => return Ok(Some(h)),
+                Ok(None) if held.data().len() >= s.max_header_bytes => return Err(ProxyError::HeadTooLarge),
+                Ok(None) => {}
+                Err(HeadError::TooManyHeaders(_)) => return Err(ProxyError::HeadTooLarge),
+                Err(e) => return Err(ProxyError::BadRequest(e.reason())),
+            }
+        }
+        let at = *deadline.get_or_insert_with(|| idle_end.min(Instant::now() + s.request_header));
+        let room = s.max_header_bytes.saturating_add(1);
+        match tokio::time::timeout_at(at, held.read_from(io, room)).await {
+            Err(_) if held.is_empty() => return Ok(None),
+            Err(_) => return Err(ProxyError::HeadTimeout),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// The head as `http` types (values share one copy of the head's bytes).
+fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
+    let bytes = Bytes::copy_from_slice(&data[..h.len]);
+    let method =
+        Method::from_bytes(&bytes[h.method.clone()]).map_err(|_| ProxyError::BadRequest("invalid method"))?;
+    if method == Method::CONNECT {
+        return Err(ProxyError::NotImplemented("CONNECT"));
+    }
+    match (h.minor, h.hosts) {
+        (1, 0) => return Err(ProxyError::BadRequest("no Host header")),
+        (_, n) if n > 1 => return Err(ProxyError::BadRequest("more than one Host header")),
+        _ => {}
+    }
+    let uri = Uri::from_maybe_shared(bytes.slice(h.target.clone()))
+        .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+    let mut headers = HeaderMap::with_capacity(h.headers.len());
+    for (n, v) in &h.headers {
+        let name = HeaderName::from_bytes(&bytes[n.clone()])
+            .map_err(|_| ProxyError::BadRequest("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice(v.clone()))
+            .map_err(|_| ProxyError::BadRequest("invalid header value"))?;
+        headers.append(name, value);
+    }
+    let mut req = Request::new(());
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = if h.minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// Answers a request that never reached the pipeline, then closes.
+async fn refuse<T: Transport>(io: &mut T, e: &ProxyError) {
+    let resp = rescue::answer(e, None);
+    let _ = write_response(io, resp, false, 1, true).await;
+    let _ = io.shutdown().await;
+}
+
+/// Closes after an answer: the write side first, then what the client
+/// still sends is read and dropped for a moment, so that closing with
+/// unread bytes does not reset the connection before the answer arrives.
+async fn linger<T: Transport>(mut io: T, unread: bool) {
+    let _ = io.shutdown().await;
+    if unread {
+        let mut sink = [0u8; 4096];
+        let drain = async {
+            let mut total = 0usize;
+            while total < 256 * 1024 {
+                match io.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+}
+
+/// Joins the client's connection to the backend's after a 101: what each
+/// side sent early goes first.
+async fn relay<T: Transport>(mut io: T, held: Held, mut backend: TcpStream, early: Bytes) {
+    let r = async {
+        if !early.is_empty() {
+            io.write_all(&early).await?;
+            io.flush().await?;
+        }
+        if !held.is_empty() {
+            backend.write_all(held.data()).await?;
+        }
+        drop(held);
+        tokio::io::copy_bidirectional(&mut io, &mut backend).await
+    };
+    if let Err(e) = r.await {
+        tracing::debug!(error = %e, "upgraded connection ended");
+    }
+}
+
+/// What follows a written answer.
+enum Next {
+    KeepAlive,
+    Close,
+    Upgrade(TcpStream, Bytes),
+}
+
+/// Writes an answer: its head field by field with the framing this side
+/// decides, the first body bytes in the same write when they are ready.
+async fn write_response<T: Transport>(
+    io: &mut T,
+    resp: Response<Body>,
+    head_only: bool,
+    minor: u8,
+    mut close: bool,
+) -> io::Result<Next> {
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
+    let bodyless = head_only || status.is_informational() || status == 204 || status == 304;
+    let mut out = super::buffers::take();
+    let framing = if bodyless {
+        Out::None
+    } else {
+        match body.size_hint().exact() {
+            Some(_) => Out::Length,
+            None if minor == 1 => Out::Chunked,
+            None => {
+                close = true;
+                Out::UntilClose
+            }
+        }
+    };
+    let r = head_fields(&mut out, &parts, &body, framing, minor, close, switching);
+    if r.is_err() {
+        super::buffers::give(out);
+        let e = ProxyError::BadResponse {
+            server: "-".into(),
+            what: "a response field that cannot be written",
+        };
+        return Box::pin(write_response(
+            io,
+            rescue::answer(&e, None),
+            head_only,
+            minor,
+            true,
+        ))
+        .await;
+    }
+    if switching {
+        let written = write_all(io, &out).await;
+        super::buffers::give(out);
+        written?;
+        return Ok(match body {
+            Body::Stream(mut b) => match b.take_upgrade() {
+                Some((backend, early)) => Next::Upgrade(backend, early),
+                None => Next::Close,
+            },
+            _ => Next::Close,
+        });
+    }
+    // The first frame goes with the head when it is ready now.
+    let first = match framing {
+        Out::None => None,
+        _ => match poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
+            Poll::Ready(Some(Ok(f))) => f.into_data().ok(),
+            Poll::Ready(Some(Err(e))) => {
+                super::buffers::give(out);
+                return Err(io::Error::other(e));
+            }
+            _ => None,
+        },
+    };
+    let r = send_frame(io, &mut out, first.as_ref(), framing).await;
+    super::buffers::give(out);
+    r?;
+    if framing != Out::None {
+        let mut frame_head = Vec::new();
+        while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
+                continue;
+            };
+            frame_head.clear();
+            send_frame(io, &mut frame_head, Some(&data), framing).await?;
+        }
+        if framing == Out::Chunked {
+            write_all(io, write::LAST_CHUNK).await?;
+        }
+    }
+    io.flush().await?;
+    Ok(if close { Next::Close } else { Next::KeepAlive })
+}
+
+/// How a response body goes on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Out {
+    None,
+    Length,
+    Chunked,
+    UntilClose,
+}
+
+/// Writes what `pre` holds (a head, or nothing) and `data` framed for `framing`.
+async fn send_frame<T: Transport>(
+    io: &mut T,
+    pre: &mut Vec<u8>,
+    data: Option<&Bytes>,
+    framing: Out,
+) -> io::Result<()> {
+    let data = data.filter(|d| !d.is_empty());
+    match (data, framing) {
+        (Some(d), Out::Chunked) => {
+            write::chunk_head(pre, d.len());
+            if io.is_write_vectored() {
+                let mut bufs = [IoSlice::new(pre), IoSlice::new(d), IoSlice::new(write::CHUNK_END)];
+                write_all_vectored(io, &mut bufs).await
+            } else {
+                pre.extend_from_slice(d);
+                pre.extend_from_slice(write::CHUNK_END);
+                write_all(io, pre).await
+            }
+        }
+        (Some(d), _) if io.is_write_vectored() || pre.is_empty() => {
+            let mut bufs = [IoSlice::new(pre), IoSlice::new(d)];
+            write_all_vectored(io, &mut bufs).await
+        }
+        (Some(d), _) => {
+            pre.extend_from_slice(d);
+            write_all(io, pre).await
+        }
+        (None, _) => write_all(io, pre).await,
+    }
+}
+
+/// The response head: status line, the fields as they are less those that
+/// frame the body or the connection (decided here), then those.
+fn head_fields(
+    out: &mut Vec<u8>,
+    parts: &http::response::Parts,
+    body: &Body,
+    framing: Out,
+    minor: u8,
+    close: bool,
+    switching: bool,
+) -> Result<(), write::WriteError> {
+    let skip = |n: &HeaderName| {
+        !switching && n == header::CONNECTION
+            || n == header::TRANSFER_ENCODING
+            || n == "keep-alive"
+            || (framing != Out::None && n == header::CONTENT_LENGTH)
+    };
+    let fields = parts
+        .headers
+        .iter()
+        .filter(|(n, _)| !skip(n))
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+    let mut digits = [0u8; 20];
+    let length = match framing {
+        Out::Length => body
+            .size_hint()
+            .exact()
+            .map(|n| (&b"content-length"[..], write::decimal(n, &mut digits))),
+        Out::Chunked => Some((&b"transfer-encoding"[..], &b"chunked"[..])),
+        Out::None | Out::UntilClose => None,
+    };
+    let connection = match (switching, close, minor) {
+        (true, _, _) => None,
+        (false, true, _) => Some((&b"connection"[..], &b"close"[..])),
+        (false, false, 0) => Some((&b"connection"[..], &b"keep-alive"[..])),
+        (false, false, _) => None,
+    };
+    let date = (!parts.headers.contains_key(header::DATE)).then(super::buffers::date);
+    let date = date.as_ref().map(|d| (&b"date"[..], d.as_bytes()));
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    write::response_head(
+        out,
+        parts.status.as_u16(),
+        reason.as_bytes(),
+        fields.chain(length).chain(connection).chain(date),
+    )
+}
+
+async fn write_all<T: AsyncWrite + Unpin>(io: &mut T, data: &[u8]) -> io::Result<()> {
+    io.write_all(data).await
+}
+
+async fn write_all_vectored<T: AsyncWrite + Unpin>(
+    io: &mut T,
+    mut bufs: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let n = io.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
+}
+
+/// How a request body is framed.
+enum Framing {
+    Length(u64),
+    Chunked(Decoder),
+}
+
+/// Feeds a request body from the connection, one piece per step, as the
+/// pipeline's side makes room for it.
+struct Feeder {
+    tx: Option<Feed>,
+    framing: Framing,
+    /// `Expect: 100-continue` not yet answered.
+    continue_due: bool,
+    /// The body ended (or failed, or nobody wants it any more).
+    done: bool,
+    /// It failed: the connection cannot carry another request.
+    broken: bool,
+}
+
+impl Feeder {
+    fn new(tx: Feed, framing: Framing, expect_continue: bool) -> Self {
+        Feeder {
+            tx: Some(tx),
+            framing,
+            continue_due: expect_continue,
+            done: false,
+            broken: false,
+        }
+    }
+
+    fn fail(
+        &mut self,
+        permit: tokio::sync::mpsc::Permit<'_, Result<Bytes, crate::body::BodyError>>,
+        why: &'static str,
+    ) {
+        permit.send(Err(why.into()));
+        self.done = true;
+        self.broken = true;
+    }
+
+    async fn step<T: Transport>(&mut self, io: &mut T, held: &mut Held, s: &Settings) {
+        let Some(tx) = self.tx.clone() else {
+            self.done = true;
+            return;
+        };
+        let Ok(permit) = tx.reserve().await else {
+            // The body is not wanted any more (an answer is on its way).
+            self.done = true;
+            self.broken = true;
+            return;
+        };
+        if self.continue_due {
+            self.continue_due = false;
+            let sent = async {
+                io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+                io.flush().await
+            };
+            if sent.await.is_err() {
+                return self.fail(permit, "the client went away");
+            }
+        }
+        loop {
+            if !held.is_empty() {
+                let (data, ended) = match &mut self.framing {
+                    Framing::Length(left) => {
+                        let take = usize::try_from(*left)
+                            .unwrap_or(usize::MAX)
+                            .min(held.data().len());
+                        let data = Bytes::copy_from_slice(&held.data()[..take]);
+                        held.consume(take);
+                        *left -= take as u64;
+                        (Some(data), *left == 0)
+                    }
+                    Framing::Chunked(dec) => match dec.feed(held.data()) {
+                        Ok(p) => {
+                            let data = p.data.map(|r| Bytes::copy_from_slice(&held.data()[r]));
+                            held.consume(p.consumed);
+                            (data, p.done)
+                        }
+                        Err(_) => return self.fail(permit, "invalid chunked request body"),
+                    },
+                };
+                if ended {
+                    self.done = true;
+                }
+                if let Some(d) = data {
+                    permit.send(Ok(d));
+                    if ended {
+                        self.tx = None;
+                    }
+                    return;
+                }
+                if ended {
+                    self.tx = None;
+                    return;
+                }
+            }
+            match held.read_from(io, s.max_header_bytes.max(16 * 1024)).await {
+                Ok(0) | Err(_) => return self.fail(permit, "the client closed before the body ended"),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
