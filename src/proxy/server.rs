@@ -113,7 +113,8 @@ where
     if !h2 {
         return super::h1::server::serve(io, cx, b.engine, watch).await;
     }
-    if let Err(e) = serve_h2(io, cx, b, watch).await {
+    // Boxed: an HTTP/1.1 connection's task is not sized for HTTP/2's state.
+    if let Err(e) = Box::pin(serve_h2(io, cx, b, watch)).await {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
 }

@@ -13,7 +13,7 @@
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -68,7 +68,9 @@ pub struct Settings {
 }
 
 /// Serves one client connection until it closes, goes idle for
-/// `client_idle`, or a drain ends it between requests.
+/// `client_idle`, or a drain ends it between requests. The cold paths
+/// (refusals, lingering, upgrades) and the request's pipeline are boxed:
+/// every connection's task is sized by this future, idle or not.
 pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut watch: DrainWatch) {
     let mut held = Held::default();
     loop {
@@ -87,11 +89,11 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
         let head = match read_head(&mut io, &mut held, &s, waiting + s.client_idle).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
-            Err(e) => return refuse(&mut io, &e).await,
+            Err(e) => return Box::pin(refuse(&mut io, &e)).await,
         };
         let request = match request_of(held.data(), &head) {
             Ok(r) => r,
-            Err(e) => return refuse(&mut io, &e).await,
+            Err(e) => return Box::pin(refuse(&mut io, &e)).await,
         };
         held.consume(head.len);
         let keep_alive = !head.close && (head.minor == 1 || head.keep_alive);
@@ -112,7 +114,9 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
         drop(head);
         let req = request.map(|()| ClientBody::Engine(body));
         let resp = {
-            let mut answer = pin!(pipeline::handle(req, cx.clone()));
+            // Boxed: the pipeline's future exists only while a request is
+            // in flight, so an idle connection's task stays small.
+            let mut answer = Box::pin(pipeline::handle(req, cx.clone()));
             loop {
                 let Some(f) = feeder.as_mut().filter(|f| !f.done) else {
                     break answer.await;
@@ -130,10 +134,10 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
         let close = !keep_alive || unread || watch.is_signalled();
         match write_response(&mut io, resp, head_only, minor, close).await {
             Ok(Next::KeepAlive) => {}
-            Ok(Next::Close) => return linger(io, unread).await,
+            Ok(Next::Close) => return Box::pin(linger(io, unread)).await,
             Ok(Next::Upgrade(backend, early)) => {
                 drop(watch);
-                return relay(io, held, backend, early).await;
+                return Box::pin(relay(io, held, backend, early)).await;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "client connection failed while answering");
