@@ -19,7 +19,6 @@
 
 pub mod attempt;
 pub mod bodyguard;
-pub mod framing;
 pub mod h1;
 pub mod h2streams;
 pub mod headers;
@@ -51,8 +50,6 @@ pub struct ConnCtx {
     /// The socket's peer was a trusted proxy.
     pub via_trusted: bool,
     pub runtime: Arc<ArcSwap<Runtime>>,
-    /// Raised by the HTTP/1.1 head watch when a request was ambiguous.
-    pub framing: Arc<framing::FramingFlag>,
     /// Forwarding header values for this client.
     pub client: headers::ClientHeaders,
     /// The TLS server name the client asked for.
@@ -79,7 +76,6 @@ impl ConnCtx {
             peer,
             via_trusted,
             runtime,
-            framing: Arc::default(),
             client,
             sni: std::sync::OnceLock::new(),
         }

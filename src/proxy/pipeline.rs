@@ -44,7 +44,7 @@ use crate::stats::RequestStats;
 pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<Body> {
     let rt = cx.runtime.load_full();
     let started = Instant::now();
-    let framed = framing(&req, &cx, &rt);
+    let framed = framing(&req, &rt);
     let rid = headers::request_id(req.headers_mut());
     let method = req.method().clone();
     let logged = rt.access_log.as_ref().map(|_| LogParts::of(&req));
@@ -306,21 +306,22 @@ impl<'a> Exchange<'a> {
 }
 
 /// Step 1: rejects requests whose body length two parsers could disagree
-/// on, and targets longer than allowed.
-fn framing<B>(req: &Request<B>, cx: &ConnCtx, rt: &Runtime) -> Result<(), ProxyError> {
-    let h = req.headers();
-    // hyper drops Content-Length when Transfer-Encoding is present; the
-    // head watch saw the raw head (see `framing`).
-    let raw_both = req.version() <= Version::HTTP_11 && cx.framing.take();
-    if raw_both || h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
-        return Err(ProxyError::BadRequest(
-            "both Content-Length and Transfer-Encoding are present",
-        ));
-    }
-    let mut lens = h.get_all(header::CONTENT_LENGTH).iter();
-    if let Some(first) = lens.next() {
-        if lens.any(|v| v != first) {
-            return Err(ProxyError::BadRequest("differing Content-Length headers"));
+/// on, and targets longer than allowed. HTTP/1.x heads were refused for
+/// their framing by the engine's parser (`h1::head`) before they got here;
+/// HTTP/2 requests are checked here.
+fn framing<B>(req: &Request<B>, rt: &Runtime) -> Result<(), ProxyError> {
+    if req.version() == Version::HTTP_2 {
+        let h = req.headers();
+        if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+            return Err(ProxyError::BadRequest(
+                "both Content-Length and Transfer-Encoding are present",
+            ));
+        }
+        let mut lens = h.get_all(header::CONTENT_LENGTH).iter();
+        if let Some(first) = lens.next() {
+            if lens.any(|v| v != first) {
+                return Err(ProxyError::BadRequest("differing Content-Length headers"));
+            }
         }
     }
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > rt.limits.max_uri_length {

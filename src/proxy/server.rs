@@ -1,11 +1,12 @@
-//! Serving client connections with hyper: HTTP/1.1 (with upgrades) on
-//! plain listeners and on TLS when ALPN did not pick `h2`, HTTP/2 when it
-//! did. Each connection is registered with the drain so
-//! that a drain lets requests in flight finish (and sends HTTP/2 GOAWAY).
+//! Serving client connections: HTTP/1.1 with rampart's engine
+//! ([`super::h1::server`]) on plain listeners and on TLS when ALPN did not
+//! pick `h2`, HTTP/2 with hyper when it did. Each connection is registered
+//! with the drain so that a drain lets requests in flight finish (and
+//! sends HTTP/2 GOAWAY).
 //!
 //! Idle limits: an HTTP/1.1 connection waits at most `client_idle` for a
 //! request head to complete, and a started head at most `request_header`
-//! (408, see [`super::framing`]); an HTTP/2 connection with no request in
+//! (408, see [`super::h1::server`]); an HTTP/2 connection with no request in
 //! flight for `client_idle` gets GOAWAY and closes (at most `client_idle`
 //! later, even if the client never answers the GOAWAY's PING).
 
@@ -61,6 +62,8 @@ impl H2Settings {
 
 impl Builders {
     pub fn new(t: &Timeouts, l: &crate::config::model::Limits) -> Self {
+        // hyper's HTTP/1.1 server, for the built-in origins only (the
+        // proxy's HTTP/1.1 is the engine's).
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .keep_alive(true)
@@ -72,7 +75,7 @@ impl Builders {
             .max_header_size(l.max_header_bytes)
             .max_buf_size(l.max_header_bytes.max(8192))
             // Runs from the moment hyper waits for a head: bounds idle
-            // keep-alive time; a started head has `request_header` (framing.rs).
+            // keep-alive time.
             .header_read_timeout(t.client_idle);
         let h2 = H2Settings {
             max_concurrent_streams: l.http2_max_concurrent_streams,
@@ -93,7 +96,7 @@ impl Builders {
         }
     }
 
-    /// The HTTP/1.1 builder (the built-in origins serve with it too).
+    /// hyper's HTTP/1.1 builder, which the built-in origins serve with.
     pub fn h1(&self) -> &http1::Builder {
         &self.h1
     }
