@@ -1,39 +1,25 @@
-//! rampart's own HTTP/1.1 engine seen from a client's socket: pipelining,
-//! HTTP/1.0 keep-alive, `Host` rules, CONNECT, `Expect: 100-continue`,
-//! early answers.
+//! rampart's own HTTP/1.1 engine seen from a client's socket: pipelining
+//! (plain and over TLS), HTTP/1.0 keep-alive, `Host` rules, absolute-form
+//! targets, CONNECT, HEAD, `Expect: 100-continue`, early answers, and a
+//! backend connection left mid-body never pooled.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::*;
 
 fn config(backend: std::net::SocketAddr, extra: &str) -> String {
     format!(
-        "{extra}[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+        "[runtime]\nstate_dir = \"state\"\n{extra}[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n\
          [[pool]]\nname = \"p\"\n[[pool.server]]\nname = \"be\"\naddress = \"{backend}\"\n[[route]]\npool = \"p\"\n"
     )
 }
 
-/// A backend that answers with the path and the length of the body it read.
-async fn echo() -> Backend {
-    Backend::start(|req| async move {
-        use http_body_util::BodyExt;
-        let path = req.uri().path().to_string();
-        let n = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().len())
-            .unwrap_or(0);
-        http::Response::new(full(format!("{path} {n}")))
-    })
-    .await
-}
-
 /// Reads from `s` until `text` has been seen (or 5 s pass, or it closes).
-async fn read_until(s: &mut TcpStream, text: &str) -> String {
+async fn read_until<S: AsyncRead + Unpin>(s: &mut S, text: &str) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&out).contains(text) {
@@ -59,7 +45,7 @@ async fn closes(s: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order() {
-    let be = echo().await;
+    let be = Backend::echo_length().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start_app(&config(be.addr, ""), dir.path()).await;
     let mut s = TcpStream::connect(listener(&app, "web")).await.expect("connect");
@@ -77,7 +63,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http10_keeps_the_connection_only_when_asked() {
-    let be = echo().await;
+    let be = Backend::echo_length().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start_app(&config(be.addr, ""), dir.path()).await;
     let web = listener(&app, "web");
@@ -100,7 +86,7 @@ async fn http10_keeps_the_connection_only_when_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_rules_and_connect_are_enforced_before_the_pipeline() {
-    let be = echo().await;
+    let be = Backend::echo_length().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start_app(&config(be.addr, ""), dir.path()).await;
     let web = listener(&app, "web");
@@ -132,7 +118,7 @@ async fn host_rules_and_connect_are_enforced_before_the_pipeline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expect_100_continue_is_answered_before_the_body_is_read() {
-    let be = echo().await;
+    let be = Backend::echo_length().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start_app(&config(be.addr, ""), dir.path()).await;
     let mut s = TcpStream::connect(listener(&app, "web")).await.expect("connect");
@@ -149,7 +135,7 @@ async fn expect_100_continue_is_answered_before_the_body_is_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_early_answer_to_an_unread_body_closes_the_connection() {
-    let be = echo().await;
+    let be = Backend::echo_length().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start_app(&config(be.addr, "[limits]\nmax_body = \"1KiB\"\n"), dir.path()).await;
     let mut s = TcpStream::connect(listener(&app, "web")).await.expect("connect");
@@ -161,5 +147,101 @@ async fn an_early_answer_to_an_unread_body_closes_the_connection() {
     assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
     assert!(closes(&mut s).await, "the unread body is not taken for a request");
     assert_eq!(be.hits(), 0);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_over_tls_do_not_wait_for_the_socket() {
+    // Both requests arrive in one TLS write: once the first is answered,
+    // the second is already decrypted inside rustls and the socket has
+    // nothing more to read. Waiting for the socket would stall here.
+    let be = Backend::echo_length().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(be.addr, ""), dir.path()).await;
+    let ca = dir.path().join("state/tls/ca.pem");
+    let mut s = tls_connect(listener(&app, "tls"), "localhost", &ca, &[b"http/1.1"]).await;
+    s.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    s.flush().await.expect("flush");
+    let text = read_until(&mut s, "/second 0").await;
+    assert!(text.contains("/first 0") && text.contains("/second 0"), "{text}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_have_no_body_and_absolute_targets_are_routed() {
+    let be = Backend::echo_length().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(be.addr, ""), dir.path()).await;
+    let mut s = TcpStream::connect(listener(&app, "web")).await.expect("connect");
+    // HEAD: the length of the body a GET would get, and no body; the next
+    // answer on the connection starts right after the head.
+    s.write_all(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\nGET http://x/abs HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let text = read_until(&mut s, "/abs 0").await;
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(head.to_ascii_lowercase().contains("content-length: 4"), "{head}");
+    assert!(rest.starts_with("HTTP/1.1 200"), "HEAD sent a body: {rest}");
+    assert!(rest.ends_with("/abs 0"), "{rest}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_connection_left_mid_body_is_closed_not_pooled() {
+    // A backend that sends part of a long body, then waits; it counts its
+    // connections and reports when one is closed by rampart.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let closed = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
+                    .await;
+                let _ = s.write_all(&[b'x'; 65536]).await;
+                // Nothing more is sent; a read ends when rampart closes.
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                let _ = closed.send(());
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(addr, ""), dir.path()).await;
+    let web = listener(&app, "web");
+    let mut c = TcpStream::connect(web).await.expect("connect");
+    c.write_all(b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let text = read_until(&mut c, "xxxx").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    drop(c);
+    tokio::time::timeout(Duration::from_secs(5), closed_rx.recv())
+        .await
+        .expect("the backend connection was closed")
+        .expect("closed");
+    // The next request cannot have found it in the pool.
+    let mut c = TcpStream::connect(web).await.expect("connect");
+    c.write_all(b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let text = read_until(&mut c, "xxxx").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // This client goes too: its answer in flight ends, and so does the drain.
+    drop(c);
+    tokio::time::timeout(Duration::from_secs(5), closed_rx.recv())
+        .await
+        .expect("the second backend connection was closed")
+        .expect("closed");
     app.shutdown().await;
 }

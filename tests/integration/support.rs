@@ -71,6 +71,23 @@ impl Backend {
         Backend { addr, hits, task }
     }
 
+    /// Answers with the request's path and the length of the body it read
+    /// (`/path 12`).
+    pub async fn echo_length() -> Backend {
+        Backend::start(|req| async move {
+            use http_body_util::BodyExt;
+            let path = req.uri().path().to_string();
+            let n = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().len())
+                .unwrap_or(0);
+            Response::new(full(format!("{path} {n}")))
+        })
+        .await
+    }
+
     /// Answers with its name in the body.
     pub async fn named(name: &'static str) -> Backend {
         Backend::start(move |_req| async move { Response::new(full(name)) }).await

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::io;
 
+use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The size of a pooled buffer: most request heads fit in one.
@@ -15,7 +16,7 @@ const KEEP: usize = 256;
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     /// The `Date` value of the current second.
-    static DATE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    static DATE: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
 }
 
 /// An empty buffer from this worker's free list (or a new one).
@@ -38,18 +39,54 @@ pub fn give(mut v: Vec<u8>) {
     });
 }
 
-/// Today's `Date` header value, formatted once per second.
-pub fn date() -> String {
+/// A buffer from the free list, given back when dropped.
+#[derive(Debug)]
+pub struct Pooled(Vec<u8>);
+
+impl Pooled {
+    pub fn take() -> Self {
+        Pooled(take())
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Vec<u8>;
+
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.0));
+    }
+}
+
+/// The `Date` header value of the current second, formatted once per
+/// second per worker (a copy shares its bytes).
+pub fn date() -> HeaderValue {
     let now = std::time::SystemTime::now();
     let secs = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     DATE.with(|d| {
         let mut d = d.borrow_mut();
-        if d.0 != secs || d.1.is_empty() {
-            *d = (secs, httpdate::fmt_http_date(now));
+        match &*d {
+            Some((at, value)) if *at == secs => value.clone(),
+            _ => {
+                let text = bytes::Bytes::from(httpdate::fmt_http_date(now));
+                let value = HeaderValue::from_maybe_shared(text).unwrap_or(HeaderValue::from_static(""));
+                *d = Some((secs, value.clone()));
+                value
+            }
         }
-        d.1.clone()
     })
 }
 

@@ -14,7 +14,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::request::Parts;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
+use http::{header, HeaderName, Method, Response, StatusCode, Version};
 use http_body::Body as HttpBody;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -284,12 +284,7 @@ async fn read_response(
 
 /// The response head as `http` types: values share the head's bytes.
 fn build(bytes: &Bytes, h: &head::ResponseHead) -> Result<Response<()>, ClientError> {
-    let mut headers = HeaderMap::with_capacity(h.headers.len());
-    for (n, v) in &h.headers {
-        let name = HeaderName::from_bytes(&bytes[n.clone()]).map_err(|_| ClientError::Field)?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice(v.clone())).map_err(|_| ClientError::Field)?;
-        headers.append(name, value);
-    }
+    let headers = head::header_map(bytes, &h.headers).ok_or(ClientError::Field)?;
     let mut resp = Response::new(());
     *resp.status_mut() = StatusCode::from_u16(h.status).map_err(|_| ClientError::Field)?;
     *resp.version_mut() = if h.minor == 0 {

@@ -137,6 +137,18 @@ fn request_in<'b>(
     Ok(Some(head))
 }
 
+/// A head's fields (`fields`, offsets into `bytes`) as `http` types, the
+/// values sharing `bytes`; None when a name or value is one `http` refuses.
+pub fn header_map(bytes: &bytes::Bytes, fields: &[(Range<usize>, Range<usize>)]) -> Option<http::HeaderMap> {
+    let mut map = http::HeaderMap::with_capacity(fields.len());
+    for (n, v) in fields {
+        let name = http::HeaderName::from_bytes(bytes.get(n.clone())?).ok()?;
+        let value = http::HeaderValue::from_maybe_shared(bytes.slice(v.clone())).ok()?;
+        map.append(name, value);
+    }
+    Some(map)
+}
+
 /// How a response's body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseBody {

@@ -19,13 +19,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{header, HeaderName, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::buffers::Held;
+use super::buffers::{self, Held, Pooled};
 use super::chunked::Decoder;
 use super::head::{self, BodyLength, HeadError, RequestHead};
 use super::reqbody::{ClientBody, Feed, RequestBody};
@@ -132,7 +132,7 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
         // the next request: the connection closes after this answer.
         let unread = feeder.as_ref().is_some_and(|f| !f.done || f.broken);
         let close = !keep_alive || unread || watch.is_signalled();
-        match write_response(&mut io, resp, head_only, minor, close).await {
+        match write_response(&mut io, &mut held, resp, head_only, minor, close).await {
             Ok(Next::KeepAlive) => {}
             Ok(Next::Close) => return Box::pin(linger(io, unread)).await,
             Ok(Next::Upgrade(backend, early)) => {
@@ -195,14 +195,8 @@ fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
     }
     let uri = Uri::from_maybe_shared(bytes.slice(h.target.clone()))
         .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
-    let mut headers = HeaderMap::with_capacity(h.headers.len());
-    for (n, v) in &h.headers {
-        let name = HeaderName::from_bytes(&bytes[n.clone()])
-            .map_err(|_| ProxyError::BadRequest("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice(v.clone()))
-            .map_err(|_| ProxyError::BadRequest("invalid header value"))?;
-        headers.append(name, value);
-    }
+    let headers =
+        head::header_map(&bytes, &h.headers).ok_or(ProxyError::BadRequest("invalid header field"))?;
     let mut req = Request::new(());
     *req.method_mut() = method;
     *req.uri_mut() = uri;
@@ -218,7 +212,7 @@ fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
 /// Answers a request that never reached the pipeline, then closes.
 async fn refuse<T: Transport>(io: &mut T, e: &ProxyError) {
     let resp = rescue::answer(e, None);
-    let _ = write_response(io, resp, false, 1, true).await;
+    let _ = write_response(io, &mut Held::default(), resp, false, 1, true).await;
     let _ = io.shutdown().await;
 }
 
@@ -272,6 +266,7 @@ enum Next {
 /// decides, the first body bytes in the same write when they are ready.
 async fn write_response<T: Transport>(
     io: &mut T,
+    held: &mut Held,
     resp: Response<Body>,
     head_only: bool,
     minor: u8,
@@ -281,7 +276,7 @@ async fn write_response<T: Transport>(
     let status = parts.status;
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
     let bodyless = head_only || status.is_informational() || status == 204 || status == 304;
-    let mut out = super::buffers::take();
+    let mut out = Pooled::take();
     let framing = if bodyless {
         Out::None
     } else {
@@ -296,13 +291,14 @@ async fn write_response<T: Transport>(
     };
     let r = head_fields(&mut out, &parts, &body, framing, minor, close, switching);
     if r.is_err() {
-        super::buffers::give(out);
+        drop(out);
         let e = ProxyError::BadResponse {
             server: "-".into(),
             what: "a response field that cannot be written",
         };
         return Box::pin(write_response(
             io,
+            held,
             rescue::answer(&e, None),
             head_only,
             minor,
@@ -311,9 +307,7 @@ async fn write_response<T: Transport>(
         .await;
     }
     if switching {
-        let written = write_all(io, &out).await;
-        super::buffers::give(out);
-        written?;
+        io.write_all(&out).await?;
         return Ok(match body {
             Body::Stream(mut b) => match b.take_upgrade() {
                 Some((backend, early)) => Next::Upgrade(backend, early),
@@ -327,19 +321,30 @@ async fn write_response<T: Transport>(
         Out::None => None,
         _ => match poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
             Poll::Ready(Some(Ok(f))) => f.into_data().ok(),
-            Poll::Ready(Some(Err(e))) => {
-                super::buffers::give(out);
-                return Err(io::Error::other(e));
-            }
+            Poll::Ready(Some(Err(e))) => return Err(io::Error::other(e)),
             _ => None,
         },
     };
-    let r = send_frame(io, &mut out, first.as_ref(), framing).await;
-    super::buffers::give(out);
-    r?;
+    send_frame(io, &mut out, first.as_ref(), framing).await?;
+    drop(out);
     if framing != Out::None {
         let mut frame_head = Vec::new();
-        while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        loop {
+            // While the backend is slow to send more, a client that goes
+            // away is noticed (its socket reads the end), so that the
+            // backend connection is closed instead of waited on. Bytes it
+            // sends meanwhile (a pipelined request) are kept for later.
+            let next = tokio::select! {
+                biased;
+                f = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => f,
+                r = held.read_from(io, buffers::SIZE), if held.is_empty() => match r {
+                    Ok(0) | Err(_) => return Err(io::ErrorKind::ConnectionAborted.into()),
+                    Ok(_) => continue,
+                },
+            };
+            let Some(frame) = next else {
+                break;
+            };
             let Ok(data) = frame.map_err(io::Error::other)?.into_data() else {
                 continue;
             };
@@ -347,7 +352,7 @@ async fn write_response<T: Transport>(
             send_frame(io, &mut frame_head, Some(&data), framing).await?;
         }
         if framing == Out::Chunked {
-            write_all(io, write::LAST_CHUNK).await?;
+            io.write_all(write::LAST_CHUNK).await?;
         }
     }
     io.flush().await?;
@@ -380,7 +385,7 @@ async fn send_frame<T: Transport>(
             } else {
                 pre.extend_from_slice(d);
                 pre.extend_from_slice(write::CHUNK_END);
-                write_all(io, pre).await
+                io.write_all(pre).await
             }
         }
         (Some(d), _) if io.is_write_vectored() || pre.is_empty() => {
@@ -389,9 +394,9 @@ async fn send_frame<T: Transport>(
         }
         (Some(d), _) => {
             pre.extend_from_slice(d);
-            write_all(io, pre).await
+            io.write_all(pre).await
         }
-        (None, _) => write_all(io, pre).await,
+        (None, _) => io.write_all(pre).await,
     }
 }
 
@@ -443,14 +448,11 @@ fn head_fields(
     )
 }
 
-async fn write_all<T: AsyncWrite + Unpin>(io: &mut T, data: &[u8]) -> io::Result<()> {
-    io.write_all(data).await
-}
-
 async fn write_all_vectored<T: AsyncWrite + Unpin>(
     io: &mut T,
     mut bufs: &mut [IoSlice<'_>],
 ) -> io::Result<()> {
+    // Leading empty slices (no head before a frame) are skipped first.
     IoSlice::advance_slices(&mut bufs, 0);
     while !bufs.is_empty() {
         let n = io.write_vectored(bufs).await?;

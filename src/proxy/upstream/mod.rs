@@ -30,6 +30,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::bodyguard::BodyFlag;
+use super::h1::buffers::Pooled;
 use super::h1::client::{self, ClientError};
 use super::h1::reqbody::ClientBody;
 use super::rescue::ProxyError;
@@ -162,6 +163,18 @@ thread_local! {
     static H2_CONNS: RefCell<HashMap<SocketAddr, H2Sender>> = RefCell::new(HashMap::new());
 }
 
+impl Meta {
+    /// What a new connection to `t`'s server may be pooled with.
+    fn for_target(t: &Target<'_>) -> Self {
+        Meta {
+            addr: t.addr,
+            idle_for: t.idle_timeout,
+            max_idle: t.max_idle,
+            retired: t.backend.retirement(),
+        }
+    }
+}
+
 /// Where and how to reach one backend for one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -178,39 +191,33 @@ pub struct Target<'a> {
 pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<PooledBody>, SendError> {
     let (parts, mut body) = req.into_parts();
     let flag = body.flag();
-    let mut scratch = Vec::with_capacity(512);
-    // Reuse the most recently idled connection first; one whose head could
-    // not be written (the backend closed it meanwhile) leaves the request
-    // untouched, so it goes out on the next one.
-    while let Some(Conn { stream, meta }) = pool::checkout(t.addr) {
+    // The request head is written in a buffer of the worker's free list.
+    let mut scratch = Pooled::take();
+    loop {
+        // The most recently idled connection first, else a new one (the
+        // cold path: boxed, it keeps the per-request future small).
+        let (stream, meta, pooled) = match pool::checkout(t.addr) {
+            Some(Conn { stream, meta }) => (stream, meta, true),
+            None => match Box::pin(connect_tcp(t)).await {
+                Ok(stream) => (stream, Meta::for_target(&t), false),
+                Err(e) => return Err(SendError::unsent(e, Request::from_parts(parts, body))),
+            },
+        };
         match client::exchange(stream, &parts, &mut body, &mut scratch).await {
             Ok((resp, reader)) => return Ok(resp.map(|()| PooledBody::h1(reader, meta))),
-            Err(f) if f.unsent => continue,
+            // A pooled connection whose head could not be written (the
+            // backend closed it meanwhile) leaves the request untouched:
+            // it goes out on the next one.
+            Err(f) if f.unsent && pooled => continue,
+            Err(f) if f.unsent => {
+                let error = ProxyError::Backend {
+                    server: t.server.to_string(),
+                    source: f.error,
+                };
+                return Err(SendError::unsent(error, Request::from_parts(parts, body)));
+            }
             Err(f) => return Err(SendError::engine(t.server, f.error, flag.as_deref())),
         }
-    }
-    // New connections are the cold path: boxing it keeps the per-request
-    // future small.
-    let stream = match Box::pin(connect_tcp(t)).await {
-        Ok(s) => s,
-        Err(e) => return Err(SendError::unsent(e, Request::from_parts(parts, body))),
-    };
-    let meta = Meta {
-        addr: t.addr,
-        idle_for: t.idle_timeout,
-        max_idle: t.max_idle,
-        retired: t.backend.retirement(),
-    };
-    match client::exchange(stream, &parts, &mut body, &mut scratch).await {
-        Ok((resp, reader)) => Ok(resp.map(|()| PooledBody::h1(reader, meta))),
-        Err(f) if f.unsent => {
-            let error = ProxyError::Backend {
-                server: t.server.to_string(),
-                source: f.error,
-            };
-            Err(SendError::unsent(error, Request::from_parts(parts, body)))
-        }
-        Err(f) => Err(SendError::engine(t.server, f.error, flag.as_deref())),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The response head the engine writes: framing decided here, the
 //! backend's connection fields never passed on.
 
-use http::Response;
+use http::{HeaderValue, Response};
 
 use super::*;
 
