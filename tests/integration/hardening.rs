@@ -303,6 +303,10 @@ async fn slow_heads_get_408_after_request_header_while_idle_clients_wait_for_cli
     // An idle keep-alive client is not cut off by request_header.
     let mut idle = h1(web).await;
     assert_eq!(read(idle.go(get("/", "x")).await.expect("first")).await.0, 200);
+    // Nor is a client that has sent nothing yet (its connection may look
+    // readable before any byte came: request_header starts at the first).
+    let mut silent = h1(web).await;
+    let silent_since = Instant::now();
     for task in tasks {
         let (resp, took) = task.await.expect("drip task");
         assert!(resp.starts_with("HTTP/1.1 408"), "{resp:?} after {took:?}");
@@ -313,7 +317,10 @@ async fn slow_heads_get_408_after_request_header_while_idle_clients_wait_for_cli
     }
     // By now the idle client has waited over 500 ms: still served.
     assert_eq!(read(idle.go(get("/", "x")).await.expect("second")).await.0, 200);
-    assert_eq!(be.hits(), 2, "no slow head was forwarded");
+    // Well past request_header (500 ms), within client_idle (3 s).
+    tokio::time::sleep_until((silent_since + Duration::from_millis(900)).into()).await;
+    assert_eq!(read(silent.go(get("/", "x")).await.expect("silent")).await.0, 200);
+    assert_eq!(be.hits(), 3, "no slow head was forwarded");
     // After client_idle with no request, the idle connection is closed.
     let waited = wait_until(Duration::from_secs(6), || {
         let closed = idle.is_closed();

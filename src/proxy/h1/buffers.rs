@@ -3,7 +3,9 @@
 //! are empty, so that an idle keep-alive connection holds none.
 
 use std::cell::RefCell;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::task::Poll;
 
 use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -125,8 +127,34 @@ impl Held {
     }
 
     /// Reads more (holding at most `limit` bytes unused); 0 at the end of
-    /// the stream.
+    /// the stream. The buffer is taken only for an attempt to read and,
+    /// when it is empty, given back while the read waits: a socket that
+    /// only looked readable (tokio reports a new socket ready before it
+    /// knows) holds no buffer.
     pub async fn read_from<R: AsyncRead + Unpin>(&mut self, io: &mut R, limit: usize) -> io::Result<usize> {
+        poll_fn(|cx| {
+            if let Err(e) = self.make_room(limit) {
+                return Poll::Ready(Err(e));
+            }
+            let polled = {
+                // `read_buf` fills only the spare capacity (no zeroing); its
+                // future keeps no state, so one poll of a fresh one is a
+                // read attempt.
+                let spare = self.buf.capacity() - self.buf.len();
+                let mut limited = bytes::BufMut::limit(&mut self.buf, spare);
+                let read = std::pin::pin!(io.read_buf(&mut limited));
+                read.poll(cx)
+            };
+            if polled.is_pending() {
+                self.release();
+            }
+            polled
+        })
+        .await
+    }
+
+    /// Takes a buffer if none is held, and makes room at its end.
+    fn make_room(&mut self, limit: usize) -> io::Result<()> {
         if self.buf.capacity() == 0 {
             self.buf = take();
         }
@@ -141,9 +169,31 @@ impl Held {
             }
             self.buf.reserve((limit - held).min(self.buf.capacity()));
         }
-        // `read_buf` fills only the spare capacity (no zeroing).
-        let spare = self.buf.capacity() - self.buf.len();
-        let mut limited = bytes::BufMut::limit(&mut self.buf, spare);
-        io.read_buf(&mut limited).await
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn a_read_that_waits_holds_no_buffer_and_one_that_reads_keeps_its_bytes() {
+        let (mut ours, mut peer) = tokio::io::duplex(64);
+        let mut held = Held::default();
+        // Nothing to read: the attempt takes a buffer and gives it back.
+        assert!(held.read_from(&mut ours, 1024).now_or_never().is_none());
+        assert_eq!(held.buf.capacity(), 0, "a waiting read holds no buffer");
+        peer.write_all(b"GET / HTTP/1.1\r\n").await.expect("write");
+        let n = held.read_from(&mut ours, 1024).await.expect("read");
+        assert_eq!(n, 16);
+        // Waiting for more keeps what is held.
+        assert!(held.read_from(&mut ours, 1024).now_or_never().is_none());
+        assert_eq!(held.data(), b"GET / HTTP/1.1\r\n");
+        held.consume(16);
+        held.release();
+        assert_eq!(held.buf.capacity(), 0);
     }
 }

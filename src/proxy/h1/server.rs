@@ -2,20 +2,22 @@
 //! loop, request after request (pipelined requests answered in order).
 //!
 //! ```text
-//! idle (no buffer) ─readable─▶ head (pooled buffer, `request_header`) ─▶ pipeline::handle
-//!      ▲                                 │ 400 / 408 / 431 / 501: answer, close     │ body fed from the
+//! idle (no buffer) ─bytes─▶ head (pooled buffer, `request_header`) ─▶ answer (boxed): pipeline::handle
+//!      ▲                              │ 400 / 408 / 431 / 501: answer, close     │ body fed from the
 //!      └── buffer given back when empty ◀── response written (head + first bytes) ◀─┘ socket as asked
 //! ```
 //!
-//! While it waits for the next request a connection holds no buffer: it
-//! waits for readability (over TLS, what rustls already decrypted counts),
-//! then takes one from the worker's pool ([`super::buffers`]).
+//! While it waits for the next request a connection holds no buffer: a
+//! read attempt takes one from the worker's pool ([`super::buffers`]) and
+//! gives it back at once when nothing came. What a request in flight needs
+//! is boxed apart, so an idle connection's task holds only the socket, its
+//! context and one timer.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,33 +32,14 @@ use super::chunked::Decoder;
 use super::head::{self, BodyLength, HeadError, RequestHead};
 use super::reqbody::{ClientBody, Feed, RequestBody};
 use super::write;
-use crate::listener::{Counting, DrainWatch};
+use crate::listener::DrainWatch;
 use crate::proxy::rescue::{self, ProxyError};
 use crate::proxy::{pipeline, Body, ConnCtx};
 
-/// A client connection the engine can serve: it can say, without reading,
-/// when a read would find something.
-pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-}
+/// A client connection the engine can serve (plain or TLS).
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 
-impl Transport for Counting<TcpStream> {
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_ref().poll_read_ready(cx)
-    }
-}
-
-impl Transport for tokio_rustls::server::TlsStream<Counting<TcpStream>> {
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let (io, tls) = self.get_ref();
-        // Plaintext rustls already holds is read before the socket is
-        // waited for, or the connection would stall.
-        if !tls.wants_read() {
-            return Poll::Ready(Ok(()));
-        }
-        io.get_ref().poll_read_ready(cx)
-    }
-}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
 /// The limits a connection is served with.
 #[derive(Debug, Clone, Copy)]
@@ -69,24 +52,13 @@ pub struct Settings {
 
 /// Serves one client connection until it closes, goes idle for
 /// `client_idle`, or a drain ends it between requests. The cold paths
-/// (refusals, lingering, upgrades) and the request's pipeline are boxed:
-/// every connection's task is sized by this future, idle or not.
+/// (refusals, lingering, upgrades) and the request in flight ([`answer`])
+/// are boxed: every connection's task is sized by this future, idle or not.
 pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut watch: DrainWatch) {
     let mut held = Held::default();
     loop {
-        let waiting = Instant::now();
-        if held.is_empty() {
-            held.release();
-            let ready = tokio::time::timeout(s.client_idle, poll_fn(|c| io.poll_readable(c)));
-            tokio::select! {
-                biased;
-                () = watch.signalled() => return,
-                r = ready => if !matches!(r, Ok(Ok(()))) {
-                    return; // idle for too long, or the socket failed
-                },
-            }
-        }
-        let head = match read_head(&mut io, &mut held, &s, waiting + s.client_idle).await {
+        let idle_end = Instant::now() + s.client_idle;
+        let head = match read_head(&mut io, &mut held, &s, idle_end, &mut watch).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(e) => return Box::pin(refuse(&mut io, &e)).await,
@@ -96,45 +68,13 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
             Err(e) => return Box::pin(refuse(&mut io, &e)).await,
         };
         held.consume(head.len);
-        let keep_alive = !head.close && (head.minor == 1 || head.keep_alive);
-        let head_only = request.method() == Method::HEAD;
-        let minor = head.minor;
-        let (body, mut feeder) = match head.body {
-            BodyLength::None => (RequestBody::empty(), None),
-            BodyLength::Length(n) => {
-                let (b, tx) = RequestBody::channel(Some(n));
-                (b, Some(Feeder::new(tx, Framing::Length(n), head.expect_continue)))
-            }
-            BodyLength::Chunked => {
-                let (b, tx) = RequestBody::channel(None);
-                let framing = Framing::Chunked(Decoder::default());
-                (b, Some(Feeder::new(tx, framing, head.expect_continue)))
-            }
-        };
-        drop(head);
-        let req = request.map(|()| ClientBody::Engine(body));
-        let resp = {
-            // Boxed: the pipeline's future exists only while a request is
-            // in flight, so an idle connection's task stays small.
-            let mut answer = Box::pin(pipeline::handle(req, cx.clone()));
-            loop {
-                let Some(f) = feeder.as_mut().filter(|f| !f.done) else {
-                    break answer.await;
-                };
-                tokio::select! {
-                    biased;
-                    r = answer.as_mut() => break r,
-                    () = f.step(&mut io, &mut held, &s) => {}
-                }
-            }
-        };
-        // A body left unread (an early answer) cannot be told apart from
-        // the next request: the connection closes after this answer.
-        let unread = feeder.as_ref().is_some_and(|f| !f.done || f.broken);
-        let close = !keep_alive || unread || watch.is_signalled();
-        match write_response(&mut io, &mut held, resp, head_only, minor, close).await {
+        // Boxed: what a request in flight needs (its pipeline, the body
+        // fed to it, the answer written) exists only while there is one,
+        // so an idle connection's task stays small.
+        let draining = &watch;
+        match Box::pin(answer(&mut io, &mut held, &cx, &s, &head, request, draining)).await {
             Ok(Next::KeepAlive) => {}
-            Ok(Next::Close) => return Box::pin(linger(io, unread)).await,
+            Ok(Next::Close { unread }) => return Box::pin(linger(io, unread)).await,
             Ok(Next::Upgrade(backend, early)) => {
                 drop(watch);
                 return Box::pin(relay(io, held, backend, early)).await;
@@ -147,19 +87,75 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
     }
 }
 
+/// Serves one parsed request: its body fed from the socket as the
+/// pipeline asks for it, then its answer written.
+async fn answer<T: Transport>(
+    io: &mut T,
+    held: &mut Held,
+    cx: &Arc<ConnCtx>,
+    s: &Settings,
+    head: &RequestHead,
+    request: Request<()>,
+    watch: &DrainWatch,
+) -> io::Result<Next> {
+    let keep_alive = !head.close && (head.minor == 1 || head.keep_alive);
+    let head_only = request.method() == Method::HEAD;
+    let minor = head.minor;
+    let (body, mut feeder) = match head.body {
+        BodyLength::None => (RequestBody::empty(), None),
+        BodyLength::Length(n) => {
+            let (b, tx) = RequestBody::channel(Some(n));
+            (b, Some(Feeder::new(tx, Framing::Length(n), head.expect_continue)))
+        }
+        BodyLength::Chunked => {
+            let (b, tx) = RequestBody::channel(None);
+            let framing = Framing::Chunked(Decoder::default());
+            (b, Some(Feeder::new(tx, framing, head.expect_continue)))
+        }
+    };
+    let req = request.map(|()| ClientBody::Engine(body));
+    let resp = {
+        let mut answer = std::pin::pin!(pipeline::handle(req, cx.clone()));
+        loop {
+            let Some(f) = feeder.as_mut().filter(|f| !f.done) else {
+                break answer.await;
+            };
+            tokio::select! {
+                biased;
+                r = answer.as_mut() => break r,
+                () = f.step(io, held, s) => {}
+            }
+        }
+    };
+    // A body left unread (an early answer) cannot be told apart from
+    // the next request: the connection closes after this answer.
+    let unread = feeder.as_ref().is_some_and(|f| !f.done || f.broken);
+    let close = !keep_alive || unread || watch.is_signalled();
+    let next = write_response(io, held, resp, head_only, minor, close).await?;
+    Ok(match next {
+        Next::Close { .. } => Next::Close { unread },
+        n => n,
+    })
+}
+
 /// Reads until a whole head is buffered; `None`: the client closed
-/// between requests. A head must be whole by `idle_end` (`client_idle`
-/// after the connection began to wait for it), and `request_header` after
-/// its first bytes were read.
+/// between requests, stayed idle until `idle_end` (`client_idle` after the
+/// connection began to wait), or a drain came while nothing of a head was
+/// held. A started head must be whole by `idle_end` and `request_header`
+/// after its first bytes were read. One timer runs at a time.
 async fn read_head<T: Transport>(
     io: &mut T,
     held: &mut Held,
     s: &Settings,
     idle_end: Instant,
+    watch: &mut DrainWatch,
 ) -> Result<Option<RequestHead>, ProxyError> {
-    let mut deadline = None;
+    // When the head's first bytes were held (a socket can look readable
+    // before anything came, so this is not when the wait began).
+    let mut started = None;
     loop {
         if !held.is_empty() {
+            started.get_or_insert_with(Instant::now);
             match head::parse_request(held.data(), s.max_headers) {
                 Ok(Some(h)) if h.len > s.max_header_bytes => return Err(ProxyError::HeadTooLarge),
                 Ok(Some(h)) => return Ok(Some(h)),
@@ -169,9 +165,21 @@ async fn read_head<T: Transport>(
                 Err(e) => return Err(ProxyError::BadRequest(e.reason())),
             }
         }
-        let at = *deadline.get_or_insert_with(|| idle_end.min(Instant::now() + s.request_header));
+        let at = started.map_or(idle_end, |t| idle_end.min(t + s.request_header));
         let room = s.max_header_bytes.saturating_add(1);
-        match tokio::time::timeout_at(at, held.read_from(io, room)).await {
+        // The buffer is held only while a read finds bytes (see
+        // `Held::read_from`): an idle connection holds none.
+        let read = tokio::time::timeout_at(at, held.read_from(io, room));
+        let r = if started.is_none() {
+            tokio::select! {
+                biased;
+                () = watch.signalled() => return Ok(None),
+                r = read => r,
+            }
+        } else {
+            read.await
+        };
+        match r {
             Err(_) if held.is_empty() => return Ok(None),
             Err(_) => return Err(ProxyError::HeadTimeout),
             Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
@@ -258,7 +266,10 @@ async fn relay<T: Transport>(mut io: T, held: Held, mut backend: TcpStream, earl
 /// What follows a written answer.
 enum Next {
     KeepAlive,
-    Close,
+    /// `unread`: the request's body was not all read.
+    Close {
+        unread: bool,
+    },
     Upgrade(TcpStream, Bytes),
 }
 
@@ -311,9 +322,9 @@ async fn write_response<T: Transport>(
         return Ok(match body {
             Body::Stream(mut b) => match b.take_upgrade() {
                 Some((backend, early)) => Next::Upgrade(backend, early),
-                None => Next::Close,
+                None => Next::Close { unread: false },
             },
-            _ => Next::Close,
+            _ => Next::Close { unread: false },
         });
     }
     // The first frame goes with the head when it is ready now.
@@ -356,7 +367,11 @@ async fn write_response<T: Transport>(
         }
     }
     io.flush().await?;
-    Ok(if close { Next::Close } else { Next::KeepAlive })
+    Ok(if close {
+        Next::Close { unread: false }
+    } else {
+        Next::KeepAlive
+    })
 }
 
 /// How a response body goes on the wire.
