@@ -1,7 +1,7 @@
 //! rampart's own HTTP/1.1 engine seen from a client's socket: pipelining
 //! (plain and over TLS), HTTP/1.0 keep-alive, `Host` rules, absolute-form
-//! targets, CONNECT, HEAD, `Expect: 100-continue`, early answers, and a
-//! backend connection left mid-body never pooled.
+//! targets, CONNECT, HEAD, `Expect: 100-continue`, early answers, a
+//! backend connection left mid-body never pooled, and 103 Early Hints.
 
 use std::time::Duration;
 
@@ -244,4 +244,61 @@ async fn a_backend_connection_left_mid_body_is_closed_not_pooled() {
         .expect("the second backend connection was closed")
         .expect("closed");
     app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_hints_reach_http11_clients_before_the_answer() {
+    // A backend that answers every request with a 103, then the answer.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let backend = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        got.drain(..end + 4);
+                        let answer = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\
+                                       Connection: keep-alive\r\n\r\n\
+                                       HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if s.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(addr, ""), dir.path()).await;
+    let web = listener(&app, "web");
+    let mut s = TcpStream::connect(web).await.expect("connect");
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let text = read_until(&mut s, "\r\n\r\nok").await;
+    let (hints, answer) = text.split_once("\r\n\r\n").expect("two heads");
+    assert!(hints.starts_with("HTTP/1.1 103 Early Hints\r\n"), "{text}");
+    assert!(hints.contains("link: </s.css>; rel=preload"), "{text}");
+    assert!(!hints.to_ascii_lowercase().contains("connection:"), "{text}");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    // The connection goes on: a second request gets both again.
+    s.write_all(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let again = read_until(&mut s, "\r\n\r\nok").await;
+    assert!(again.starts_with("HTTP/1.1 103 "), "{again}");
+    // HTTP/1.0 clients get no 1xx.
+    let mut old = TcpStream::connect(web).await.expect("connect");
+    old.write_all(b"GET /c HTTP/1.0\r\n\r\n").await.expect("write");
+    let text = read_until(&mut old, "\r\n\r\nok").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    app.shutdown().await;
+    backend.abort();
 }

@@ -260,13 +260,7 @@ async fn rate_limit_per_client_admits_the_rate_and_answers_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_get_431_414_413() {
     let be = Backend::start(|req| async move {
-        use http_body_util::BodyExt;
-        let n = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().len())
-            .unwrap_or(0);
+        let n = body_len(req).await;
         http::Response::new(full(n.to_string()))
     })
     .await;
@@ -344,13 +338,7 @@ async fn slowloris_and_slow_post_are_cut_off_while_others_are_served() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // A backend that reads the whole body before answering.
     let be = Backend::start(|req| async move {
-        use http_body_util::BodyExt;
-        let n = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().len())
-            .unwrap_or(0);
+        let n = body_len(req).await;
         http::Response::new(full(n.to_string()))
     })
     .await;

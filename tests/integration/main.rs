@@ -16,6 +16,7 @@ mod hostfw;
 mod live;
 mod monitor;
 mod proxy;
+mod rfc9112;
 mod streaming;
 mod tls;
 mod upstream;

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use http::Request;
-use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::support::*;
@@ -347,12 +346,7 @@ async fn origin_refuses_path_traversal_through_the_proxy() {
 async fn request_body_and_response_stream_through() {
     // The backend answers with the number of bytes it received.
     let be = Backend::start(|req| async move {
-        let n = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().len())
-            .unwrap_or(0);
+        let n = body_len(req).await;
         http::Response::new(full(n.to_string()))
     })
     .await;

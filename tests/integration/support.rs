@@ -75,14 +75,8 @@ impl Backend {
     /// (`/path 12`).
     pub async fn echo_length() -> Backend {
         Backend::start(|req| async move {
-            use http_body_util::BodyExt;
             let path = req.uri().path().to_string();
-            let n = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes().len())
-                .unwrap_or(0);
+            let n = body_len(req).await;
             Response::new(full(format!("{path} {n}")))
         })
         .await
@@ -96,6 +90,16 @@ impl Backend {
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
+}
+
+/// How many bytes a request's body has (0 if it failed).
+pub async fn body_len(req: Request<Incoming>) -> usize {
+    use http_body_util::BodyExt;
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0)
 }
 
 impl Drop for Backend {

@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 
 use super::chunked::{ChunkError, Decoder};
 use super::head::{self, HeadError, ResponseBody};
+use super::interim;
 use super::write::{self, WriteError};
 use crate::body::BodyError;
 
@@ -258,7 +259,15 @@ async fn read_response(
             let interim = (100..200).contains(&h.status) && h.status != 101;
             let head = buf.split_to(h.len).freeze();
             if interim {
-                continue; // 100 Continue, 103 Early Hints: not passed on yet
+                // 100 Continue answers rampart's own request (a client's
+                // `Expect` is answered on its side); others, such as 103
+                // Early Hints, are offered to the client (see `interim`).
+                if h.status != 100 {
+                    if let Ok(r) = build(&head, &h) {
+                        interim::offer(r);
+                    }
+                }
+                continue;
             }
             let resp = build(&head, &h)?;
             let reusable = !h.close

@@ -3,12 +3,14 @@
 //! ([`chunked`]), the writer of heads and chunk framing ([`write`]), and
 //! the client half that talks to backends ([`client`]), the server half
 //! that serves client connections ([`server`]) with the request bodies it
-//! feeds ([`reqbody`]), and the per-worker buffers both use ([`buffers`]).
+//! feeds ([`reqbody`]), the interim answers (103) passed from one to the
+//! other ([`interim`]), and the per-worker buffers both use ([`buffers`]).
 
 pub mod buffers;
 pub mod chunked;
 pub mod client;
 pub mod head;
+pub mod interim;
 pub mod reqbody;
 pub mod server;
 pub mod write;

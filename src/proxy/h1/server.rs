@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use super::buffers::{self, Held, Pooled};
 use super::chunked::Decoder;
 use super::head::{self, BodyLength, HeadError, RequestHead};
+use super::interim::{self, Polled};
 use super::reqbody::{ClientBody, Feed, RequestBody};
 use super::write;
 use crate::listener::DrainWatch;
@@ -115,21 +116,42 @@ async fn answer<T: Transport>(
     };
     let req = request.map(|()| ClientBody::Engine(body));
     let resp = {
-        let mut answer = std::pin::pin!(pipeline::handle(req, cx.clone()));
+        let mut pipeline = std::pin::pin!(pipeline::handle(req, cx.clone()));
         loop {
-            let Some(f) = feeder.as_mut().filter(|f| !f.done) else {
-                break answer.await;
+            // Polled with this worker's interim slot armed: a backend's
+            // 103 Early Hints comes out here before the final answer.
+            let polled = poll_fn(|c| interim::poll_armed(pipeline.as_mut(), c));
+            let step = match feeder.as_mut().filter(|f| !f.done) {
+                None => polled.await,
+                Some(f) => tokio::select! {
+                    biased;
+                    p = polled => p,
+                    () = f.step(io, held, s) => continue,
+                },
             };
-            tokio::select! {
-                biased;
-                r = answer.as_mut() => break r,
-                () = f.step(io, held, s) => {}
+            let (done, interims) = match step {
+                Polled::Done(r, interims) => (Some(r), interims),
+                Polled::Interim(interims) => (None, interims),
+            };
+            // Not for HTTP/1.0 clients (RFC 9110 §15.2).
+            if minor == 1 {
+                for r in interims {
+                    write_interim(io, r).await?;
+                }
+            }
+            if let Some(r) = done {
+                break r;
             }
         }
     };
     // A body left unread (an early answer) cannot be told apart from
     // the next request: the connection closes after this answer.
     let unread = feeder.as_ref().is_some_and(|f| !f.done || f.broken);
+    let resp = if feeder.as_ref().is_some_and(|f| f.malformed) {
+        rescue::answer(&ProxyError::BadRequest("invalid chunked request body"), None)
+    } else {
+        resp
+    };
     let close = !keep_alive || unread || watch.is_signalled();
     let next = write_response(io, held, resp, head_only, minor, close).await?;
     Ok(match next {
@@ -203,6 +225,23 @@ fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
     }
     let uri = Uri::from_maybe_shared(bytes.slice(h.target.clone()))
         .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+    // RFC 9112 §3.2: authority-form is CONNECT's (refused above), the
+    // asterisk OPTIONS'.
+    if uri.scheme().is_none() && uri.authority().is_some() {
+        return Err(ProxyError::BadRequest("authority-form target"));
+    }
+    if uri.path() == "*" && method != Method::OPTIONS {
+        return Err(ProxyError::BadRequest(
+            "asterisk-form target on a method other than OPTIONS",
+        ));
+    }
+    if let Some(i) = h.host {
+        // uri-host [ ":" port ], or empty (§3.2).
+        let value = &bytes[h.headers[i].1.clone()];
+        if !value.is_empty() && !valid_host(value) {
+            return Err(ProxyError::BadRequest("invalid Host header"));
+        }
+    }
     let headers =
         head::header_map(&bytes, &h.headers).ok_or(ProxyError::BadRequest("invalid header field"))?;
     let mut req = Request::new(());
@@ -214,7 +253,40 @@ fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
         Version::HTTP_10
     };
     *req.headers_mut() = headers;
+    // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
+    if let Some(a) = req.uri().authority() {
+        // Without user info, which Host never carries.
+        let value = match a.port() {
+            Some(p) => format!("{}:{}", a.host(), p.as_str()),
+            None => a.host().to_string(),
+        };
+        let host = header::HeaderValue::from_str(&value)
+            .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+        req.headers_mut().insert(header::HOST, host);
+    }
     Ok(req)
+}
+
+/// A `Host` value: a host and an optional port of digits, no user info.
+fn valid_host(value: &[u8]) -> bool {
+    let Ok(a) = http::uri::Authority::try_from(value) else {
+        return false;
+    };
+    let port_ok = match a.as_str().rsplit_once(':') {
+        Some((_, port)) if !port.contains(']') => port.bytes().all(|b| b.is_ascii_digit()),
+        _ => true,
+    };
+    port_ok && !a.as_str().contains('@')
+}
+
+/// Writes an interim answer (its fields less the connection's own).
+async fn write_interim<T: Transport>(io: &mut T, resp: Response<()>) -> io::Result<()> {
+    let (parts, ()) = resp.into_parts();
+    let mut out = Pooled::take();
+    if head_fields(&mut out, &parts, &Body::Empty, Out::None, 1, false, false).is_ok() {
+        io.write_all(&out).await?;
+    }
+    Ok(())
 }
 
 /// Answers a request that never reached the pipeline, then closes.
@@ -496,6 +568,9 @@ struct Feeder {
     done: bool,
     /// It failed: the connection cannot carry another request.
     broken: bool,
+    /// It failed on the client's framing: the answer is 400, whatever the
+    /// pipeline made of the body's end.
+    malformed: bool,
 }
 
 impl Feeder {
@@ -506,6 +581,7 @@ impl Feeder {
             continue_due: expect_continue,
             done: false,
             broken: false,
+            malformed: false,
         }
     }
 
@@ -558,7 +634,10 @@ impl Feeder {
                             held.consume(p.consumed);
                             (data, p.done)
                         }
-                        Err(_) => return self.fail(permit, "invalid chunked request body"),
+                        Err(_) => {
+                            self.malformed = true;
+                            return self.fail(permit, "invalid chunked request body");
+                        }
                     },
                 };
                 if ended {

@@ -214,3 +214,200 @@ fn response_framing_rules() {
         (404, &b"Not Here"[..], true, buf.len())
     );
 }
+
+/// Cases from the test suites of httparse, hyper (its HTTP/1 server role)
+/// and Pingora (its HTTP/1 server session), rewritten as one table. Where
+/// rampart decides differently, the row says so.
+#[test]
+fn cases_from_other_parsers() {
+    use BodyLength::*;
+    use HeadError::*;
+    let ok = |b| Ok::<BodyLength, HeadError>(b);
+    let cases: &[(&str, &[u8], Result<BodyLength, HeadError>)] = &[
+        // httparse
+        ("simple", b"GET / HTTP/1.1\r\n\r\n", ok(None)),
+        ("query", b"GET /thing?data=a HTTP/1.1\r\n\r\n", ok(None)),
+        (
+            "headers",
+            b"GET / HTTP/1.1\r\nHost: foo.com\r\nCookie: \r\n\r\n",
+            ok(None),
+        ),
+        (
+            "no space after colon",
+            b"GET / HTTP/1.1\r\nHost:foo.com\r\n\r\n",
+            ok(None),
+        ),
+        (
+            "tab inside a value",
+            b"GET / HTTP/1.1\r\nUser-Agent: some\tagent\r\n\r\n",
+            ok(None),
+        ),
+        (
+            "obs-text in a value",
+            b"GET / HTTP/1.1\r\nUser-Agent: \xe3\x81\xb2\r\n\r\n",
+            ok(None),
+        ),
+        ("one-byte method", b"S / HTTP/1.1\r\n\r\n", ok(None)),
+        (
+            "bare LF line ends",
+            b"GET / HTTP/1.1\nHost: foo.bar\n\n",
+            ok(None),
+        ),
+        ("empty lines before", b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", ok(None)),
+        ("LF-only empty lines before", b"\n\nGET / HTTP/1.1\n\n", ok(None)),
+        // Parsed as httparse does; refused (400) when the target becomes a
+        // URI (see the wire-level table in tests/integration/rfc9112.rs).
+        (
+            "backslash in the path",
+            b"GET /\\?wayne\\=5 HTTP/1.1\r\n\r\n",
+            ok(None),
+        ),
+        (
+            "bad token delimiter",
+            b"GET\n/ HTTP/1.1\r\nHost: foo.bar\r\n\r\n",
+            Err(Malformed("invalid token")),
+        ),
+        (
+            "short bad version",
+            b"GET / HTTP/1!",
+            Err(Malformed("invalid HTTP version")),
+        ),
+        (
+            "empty method",
+            b" / HTTP/1.1\r\n\r\n",
+            Err(Malformed("invalid token")),
+        ),
+        (
+            "empty path",
+            b"GET  HTTP/1.1\r\n\r\n",
+            Err(Malformed("invalid token")),
+        ),
+        (
+            "DEL in the path",
+            b"GET /\x7f HTTP/1.1\r\n\r\n",
+            Err(Malformed("invalid token")),
+        ),
+        (
+            "space before the colon",
+            b"GET / HTTP/1.1\r\nHost : foo\r\n\r\n",
+            Err(Malformed("invalid header name")),
+        ),
+        (
+            "empty field name",
+            b"GET / HTTP/1.1\r\n: foo\r\n\r\n",
+            Err(Malformed("invalid header name")),
+        ),
+        // hyper's server role
+        ("no length: no body", b"POST / HTTP/1.1\r\n\r\n", ok(None)),
+        (
+            "gzip then chunked",
+            b"POST / HTTP/1.1\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
+            ok(Chunked),
+        ),
+        (
+            "codings over two fields",
+            b"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n",
+            ok(Chunked),
+        ),
+        (
+            "content-length",
+            b"POST / HTTP/1.1\r\ncontent-length: 10\r\n\r\n",
+            ok(Length(10)),
+        ),
+        // hyper reads such a request as chunked and closes after it;
+        // rampart refuses it (a smuggling vector between two parsers).
+        (
+            "length and chunked",
+            b"POST / HTTP/1.1\r\ncontent-length: 10\r\ntransfer-encoding: chunked\r\n\r\n",
+            Err(LengthAndEncoding),
+        ),
+        (
+            "same length twice",
+            b"POST / HTTP/1.1\r\ncontent-length: 10\r\ncontent-length: 10\r\n\r\n",
+            ok(Length(10)),
+        ),
+        (
+            "two lengths",
+            b"POST / HTTP/1.1\r\ncontent-length: 10\r\ncontent-length: 11\r\n\r\n",
+            Err(DifferingLengths),
+        ),
+        (
+            "signed length",
+            b"POST / HTTP/1.1\r\ncontent-length: +10\r\n\r\n",
+            Err(BadLength),
+        ),
+        (
+            "gzip alone",
+            b"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n",
+            Err(NotChunked),
+        ),
+        (
+            "chunked on 1.0",
+            b"POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n",
+            Err(EncodingOnHttp10),
+        ),
+        // Pingora's HTTP/1 server session
+        (
+            "head over two reads, joined",
+            b"GET / HTTP/1.1\r\nHost: pingora.org\r\n\r\n",
+            ok(None),
+        ),
+        // Pingora keeps raw bytes such as \x01 in a path; rampart refuses them.
+        (
+            "control byte in the path",
+            b"GET /\x01\xf0\x90\x80 HTTP/1.1\r\n\r\n",
+            Err(Malformed("invalid token")),
+        ),
+        (
+            "misspelt version",
+            b"GET / HTP/1.1\r\nHost: pingora.org\r\n\r\n",
+            Err(Malformed("invalid HTTP version")),
+        ),
+        // Pingora reads an HTTP/1.0 request's body until close; RFC 9112
+        // §6.3 gives a request without a length none, and so does rampart.
+        (
+            "1.0 without a length",
+            b"GET / HTTP/1.0\r\nHost: pingora.org\r\n\r\n",
+            ok(None),
+        ),
+        (
+            "chunked",
+            b"GET / HTTP/1.1\r\nHost: pingora.org\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ok(Chunked),
+        ),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(what, bytes, want)| {
+            let got = parse_request(bytes, 16).map(|h| h.expect("complete").body);
+            (&got != want).then(|| format!("{what}: {:?} gave {got:?}", String::from_utf8_lossy(bytes)))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // Upgrades (Pingora): `Connection: upgrade` is what is classified; the
+    // pipeline also wants an `Upgrade` field and HTTP/1.1.
+    for (bytes, upgrade) in [
+        (
+            &b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"[..],
+            true,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: keep-alive, upgrade\r\n\r\n",
+            true,
+        ),
+        (b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n", false),
+    ] {
+        let h = parse_request(bytes, 16).expect("valid").expect("complete");
+        assert_eq!(h.upgrade, upgrade, "{:?}", String::from_utf8_lossy(bytes));
+    }
+    // Partial heads ask for more (httparse's partial cases).
+    for part in [
+        &b"G"[..],
+        b"GET",
+        b"GET /",
+        b"GET / HTTP/1.",
+        b"GET / HTTP/1.1\r\nHost: a",
+    ] {
+        assert_eq!(parse_request(part, 16), Ok(Option::None), "{part:?}");
+    }
+}
