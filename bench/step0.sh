@@ -3,7 +3,8 @@
 # the s1 workload (HTTP/1.1 keep-alive, 64 connections, the origin nginx
 # from /tmp/bench-origin): system calls per request (strace -c -f over N
 # requests), TCP segments per request on loopback (nstat, without strace),
-# and, for rampart, where its CPU time goes by crate (perf, cpu-clock).
+# and, for rampart, where its CPU time goes by crate and by symbol (perf,
+# cpu-clock).
 #
 #   bench/step0.sh RAMPART_BIN [N]        (N requests per count, default 40000)
 #
@@ -126,3 +127,6 @@ perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null |
         sum[c] += pct
     }
     END { for (c in sum) printf "  %-22s %5.1f %%\n", c, sum[c] }' | sort -k2 -rn
+echo "== rampart: the 30 user-space symbols with most CPU samples (% of all samples)"
+perf report -i "$work/perf.data" --no-children --sort sym --stdio 2>/dev/null |
+    awk '/^ +[0-9.]+%/ && !/\[k\]/' | head -30 | cut -c1-150
