@@ -104,6 +104,15 @@ impl RequestStats {
 pub struct ServerStats {
     pub requests: RequestStats,
     pub header_latency: Histogram,
+    /// TLS handshakes to the server that failed (a certificate that does
+    /// not verify, a refused client certificate).
+    pub tls_failures: AtomicU64,
+}
+
+impl ServerStats {
+    pub fn tls_failure(&self) {
+        self.tls_failures.fetch_add(1, Relaxed);
+    }
 }
 
 /// A listener's counters.

@@ -126,6 +126,8 @@ impl Changes {
                 origin: None,
                 weight: a.weight,
                 max_requests: a.max_requests,
+                // With the pool's TLS: its certificate is checked for its IP.
+                tls_name: a.address.ip().to_string(),
             };
             // A name the file also has (a state file from before removals
             // were kept for re-added servers): the later API change wins.

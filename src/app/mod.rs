@@ -18,6 +18,7 @@ mod control;
 mod listeners;
 mod reload;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +53,12 @@ pub enum AppError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("pool `{pool}`: TLS to its servers: {source}")]
+    PoolTls {
+        pool: String,
+        #[source]
+        source: TlsError,
+    },
     #[error("origin `{name}`: {source}")]
     Origin {
         name: String,
@@ -186,7 +193,10 @@ impl App {
 
         // Origins first, so that a pool pointing at them finds them up.
         let mut origins = Vec::new();
-        let mut bindings = Bindings::default();
+        let mut bindings = Bindings {
+            upstream_tls: upstream_tls(&effective)?,
+            ..Bindings::default()
+        };
         for o in &effective.origins {
             let what = format!("origin `{}`", o.name);
             let sock = bind(o.addr).map_err(|source| AppError::Bind {
@@ -367,6 +377,25 @@ fn s_addr(m: &Model) -> SocketAddr {
     m.admin
         .addr
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The TLS client configuration of each pool with `[pool.tls]` (the
+/// internal CA and rampart's client certificate are made in the state
+/// directory when a pool asks for them).
+fn upstream_tls(m: &Model) -> Result<HashMap<String, Arc<rustls::ClientConfig>>, AppError> {
+    let mut out = HashMap::new();
+    for p in &m.pools {
+        if let Some(t) = &p.tls {
+            let cfg = crate::tls::client::upstream_config(t, p.protocol, &m.state_dir).map_err(|e| {
+                AppError::PoolTls {
+                    pool: p.name.clone(),
+                    source: e,
+                }
+            })?;
+            out.insert(p.name.clone(), cfg);
+        }
+    }
+    Ok(out)
 }
 
 /// The local certificate's name and expiry, for metrics.

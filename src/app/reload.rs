@@ -75,6 +75,9 @@ impl App {
         };
         let mut effective = model.clone();
         report.warnings.extend(st.changes.apply(&mut effective));
+        // TLS towards the pools: a CA file that cannot be used fails the
+        // reload here, before anything running is touched.
+        let upstream_tls = super::upstream_tls(&effective)?;
 
         // Bind what is new before touching anything, so a failure leaves
         // the running config as it was.
@@ -96,6 +99,7 @@ impl App {
             events: st.bindings.events.clone(),
             limiters: st.bindings.limiters.clone(),
             access_log,
+            upstream_tls,
             ..Default::default()
         };
         let mut local = st.local.clone();

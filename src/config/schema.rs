@@ -359,8 +359,30 @@ pub struct Pool {
     pub retry_budget_min_per_second: Option<Spanned<u32>>,
     pub health_check: Option<HealthCheck>,
     pub outlier: Option<Outlier>,
+    /// TLS to the servers (default: plaintext).
+    pub tls: Option<Spanned<PoolTls>>,
     #[serde(rename = "server")]
     pub servers: Option<Spanned<Vec<Server>>>,
+}
+
+/// `[pool.tls]`: TLS (and mTLS) to the pool's servers; health checks use
+/// the same settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolTls {
+    /// Who signs the servers' certificates: `system` (default, the host's
+    /// trust store), `internal` (rampart's own CA), or a PEM file.
+    pub ca: Option<Spanned<String>>,
+    /// The name checked in every server's certificate and sent as SNI
+    /// (default: the server's `tls_name`, else the host or IP of its address).
+    pub server_name: Option<Spanned<String>>,
+    /// A client certificate for mTLS: a PEM file (with `client_key`), or
+    /// `internal` (issued and renewed by rampart's CA).
+    pub client_cert: Option<Spanned<String>>,
+    pub client_key: Option<Spanned<String>>,
+    /// SHA-256 of the servers' public keys (SubjectPublicKeyInfo, hex): when
+    /// set, a server's key must be one of these, besides verifying.
+    pub pin_sha256: Option<Spanned<Vec<String>>>,
 }
 
 /// `[pool.health_check]`: active checks.
@@ -415,6 +437,9 @@ pub struct Server {
     /// Most requests in flight to this server (default: no limit).
     pub max_requests: Option<u32>,
     pub weight: Option<Spanned<u32>>,
+    /// With `[pool.tls]`: the name checked in this server's certificate
+    /// and sent as SNI.
+    pub tls_name: Option<Spanned<String>>,
 }
 
 /// `[[route]]`

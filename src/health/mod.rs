@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::balancer::{Backend, Health};
 use crate::config::model::HealthCheck;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, UpstreamTls};
 
 pub use probe::probe;
 
@@ -27,6 +27,8 @@ mod tests;
 
 struct Task {
     check: HealthCheck,
+    /// The TLS settings it probes with (0: plaintext).
+    tls: usize,
     _server: Arc<Backend>,
     handle: JoinHandle<()>,
 }
@@ -48,32 +50,38 @@ impl std::fmt::Debug for Supervisor {
 impl Supervisor {
     /// Starts checks for servers that need one and stops the others.
     pub fn reconcile(&mut self, rt: &Runtime) {
-        let mut wanted: HashMap<usize, (String, Arc<Backend>, HealthCheck)> = HashMap::new();
+        let mut wanted: HashMap<usize, (String, Arc<Backend>, HealthCheck, Option<UpstreamTls>)> =
+            HashMap::new();
         for p in &rt.pools {
             let Some(check) = &p.health_check else { continue };
             for s in p.balancer.servers() {
                 wanted.insert(
                     Arc::as_ptr(s) as usize,
-                    (p.name.clone(), s.clone(), check.clone()),
+                    (p.name.clone(), s.clone(), check.clone(), p.tls.clone()),
                 );
             }
         }
+        let tls_id = |t: &Option<UpstreamTls>| t.as_ref().map_or(0, |t| t.id);
         self.tasks.retain(|key, t| {
-            let keep = wanted.get(key).is_some_and(|(_, _, c)| *c == t.check);
+            let keep = wanted
+                .get(key)
+                .is_some_and(|(_, _, c, tls)| *c == t.check && tls_id(tls) == t.tls);
             if !keep {
                 t.handle.abort();
             }
             keep
         });
-        for (key, (pool, server, check)) in wanted {
+        for (key, (pool, server, check, tls)) in wanted {
             if self.tasks.contains_key(&key) {
                 continue;
             }
-            let handle = tokio::spawn(run(pool, server.clone(), check.clone()));
+            let id = tls_id(&tls);
+            let handle = tokio::spawn(run(pool, server.clone(), check.clone(), tls));
             self.tasks.insert(
                 key,
                 Task {
                     check,
+                    tls: id,
                     _server: server,
                     handle,
                 },
@@ -104,11 +112,11 @@ impl Drop for Supervisor {
 }
 
 /// Checks one server until aborted.
-async fn run(pool: String, server: Arc<Backend>, check: HealthCheck) {
+async fn run(pool: String, server: Arc<Backend>, check: HealthCheck, tls: Option<UpstreamTls>) {
     let (s, c) = (server.clone(), check.clone());
     watch(pool, server, check, move || {
-        let (s, c) = (s.clone(), c.clone());
-        async move { probe(&s, &c).await }
+        let (s, c, t) = (s.clone(), c.clone(), tls.clone());
+        async move { probe(&s, &c, t.as_ref()).await }
     })
     .await
 }

@@ -9,22 +9,45 @@ use tokio::net::TcpStream;
 
 use crate::balancer::Backend;
 use crate::config::model::{CheckKind, HealthCheck};
+use crate::runtime::UpstreamTls;
 
 /// Largest body read when looking for `body_contains`.
 const MAX_BODY: usize = 64 * 1024;
 
-/// Probes `server`; the error says why it failed.
-pub async fn probe(server: &Backend, check: &HealthCheck) -> Result<(), String> {
-    match tokio::time::timeout(check.timeout, probe_inner(server, check)).await {
+/// Probes `server` (over TLS when its pool has `[pool.tls]`: a certificate
+/// that does not verify fails the check); the error says why it failed.
+pub async fn probe(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamTls>) -> Result<(), String> {
+    match tokio::time::timeout(check.timeout, probe_inner(server, check, tls)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {:?}", check.timeout)),
     }
 }
 
-async fn probe_inner(server: &Backend, check: &HealthCheck) -> Result<(), String> {
+async fn probe_inner(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamTls>) -> Result<(), String> {
     let stream = TcpStream::connect(server.addr)
         .await
         .map_err(|e| format!("connect to {}: {e}", server.addr))?;
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return http_probe(stream, server, check).await;
+    };
+    let name = tls
+        .names
+        .get(&server.name)
+        .cloned()
+        .ok_or_else(|| "no TLS name for this server".to_string())?;
+    let stream = tls.connector.connect(name, stream).await.map_err(|e| {
+        server.stats.tls_failure();
+        format!("TLS: {e}")
+    })?;
+    http_probe(stream, server, check).await
+}
+
+/// The HTTP part of a check (nothing more for a TCP check).
+async fn http_probe<IO>(stream: IO, server: &Backend, check: &HealthCheck) -> Result<(), String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let CheckKind::Http {
         method,
         path,
@@ -35,7 +58,6 @@ async fn probe_inner(server: &Backend, check: &HealthCheck) -> Result<(), String
     else {
         return Ok(());
     };
-    let _ = stream.set_nodelay(true);
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|e| format!("HTTP handshake: {e}"))?;

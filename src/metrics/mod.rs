@@ -315,7 +315,7 @@ impl Collector for RequestCollector {
                 }
             }
         }
-        let (mut backend, mut header) = (vec![], vec![]);
+        let (mut backend, mut header, mut tls_failures) = (vec![], vec![], vec![]);
         for p in &rt.pools {
             for s in p.balancer.servers() {
                 let counts = s.stats.requests.counts();
@@ -336,6 +336,12 @@ impl Collector for RequestCollector {
                     vec![("pool", p.name.as_str()), ("server", s.name.as_str())],
                     ConstHist::of(&s.stats.header_latency),
                 ));
+                if p.tls.is_some() {
+                    tls_failures.push((
+                        vec![("pool", p.name.as_str()), ("server", s.name.as_str())],
+                        ConstCounter::new(s.stats.tls_failures.load(Relaxed)),
+                    ));
+                }
             }
         }
         encode_all(
@@ -372,6 +378,13 @@ impl Collector for RequestCollector {
             "Time from sending a request to a server to its response header",
             MetricType::Histogram,
             &header,
+        )?;
+        encode_all(
+            &mut enc,
+            BACKEND_TLS_FAILURES,
+            "TLS handshakes to a server that failed (certificate not verified, client certificate refused)",
+            MetricType::Counter,
+            &tls_failures,
         )?;
         encode_all(
             &mut enc,

@@ -23,6 +23,7 @@ pub const BYTES_RECEIVED: &str = "rampart_received_bytes";
 pub const BYTES_SENT: &str = "rampart_sent_bytes";
 pub const TLS_HANDSHAKES: &str = "rampart_tls_handshakes";
 pub const TLS_HANDSHAKE_FAILURES: &str = "rampart_tls_handshake_failures";
+pub const BACKEND_TLS_FAILURES: &str = "rampart_backend_tls_failures";
 pub const ACCESS_LOG_LINES: &str = "rampart_access_log_lines";
 pub const ACCESS_LOG_DROPPED: &str = "rampart_access_log_dropped_lines";
 pub const FIREWALL_DECISIONS: &str = "rampart_firewall_decisions";

@@ -133,6 +133,7 @@ pub async fn send(
             connect_timeout: t.connect,
             idle_timeout: t.backend_idle,
             max_idle: pool.max_idle,
+            tls: pool.tls.as_ref(),
         };
         // Per try: the response-header timeout, within the whole-request one.
         let limit = t.response_header.min(t.request.saturating_sub(started.elapsed()));
@@ -145,15 +146,19 @@ pub async fn send(
             // One stream of a shared connection: nothing to pool, but the
             // server's and the pool's in-flight counts last until the
             // response body ends, as for HTTP/1.1.
-            UpstreamProtocol::H2c => tokio::time::timeout(limit, upstream::send_h2(target, req))
-                .await
-                .map(|r| {
-                    r.map(|resp| {
-                        resp.map(|b| {
-                            Body::Stream(PooledBody::stream(b).with_in_flight(InFlight { _server: guard }))
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => {
+                tokio::time::timeout(limit, upstream::send_h2(target, req))
+                    .await
+                    .map(|r| {
+                        r.map(|resp| {
+                            resp.map(|b| {
+                                Body::Stream(
+                                    PooledBody::stream(b).with_in_flight(InFlight { _server: guard }),
+                                )
+                            })
                         })
                     })
-                }),
+            }
         };
         match sent {
             Err(_) => {

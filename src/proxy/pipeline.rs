@@ -403,13 +403,17 @@ fn target_for(
                 parts.headers.insert(header::HOST, h);
             }
         }
-        UpstreamProtocol::H2c => {
+        UpstreamProtocol::H2c | UpstreamProtocol::H2 => {
             parts.version = Version::HTTP_2;
             let authority = host
                 .and_then(|h| Authority::try_from(h.as_bytes()).ok())
                 .unwrap_or_else(|| Authority::from_static("backend"));
             parts.uri = Uri::builder()
-                .scheme(Scheme::HTTP)
+                .scheme(if protocol == UpstreamProtocol::H2 {
+                    Scheme::HTTPS
+                } else {
+                    Scheme::HTTP
+                })
                 .authority(authority)
                 .path_and_query(path)
                 .build()

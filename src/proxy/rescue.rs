@@ -52,6 +52,8 @@ pub enum ProxyError {
         #[source]
         source: std::io::Error,
     },
+    #[error("TLS to backend `{server}` failed: {reason}")]
+    BackendTls { server: String, reason: String },
     #[error("connecting to backend `{server}` timed out after {after:?}")]
     ConnectTimeout { server: String, after: Duration },
     #[error("backend `{server}` sent no response header within {after:?}")]
@@ -104,6 +106,7 @@ impl ProxyError {
             ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::NoServer(_) | ProxyError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. }
+            | ProxyError::BackendTls { .. }
             | ProxyError::Backend { .. }
             | ProxyError::Upstream { .. }
             | ProxyError::BadResponse { .. } => StatusCode::BAD_GATEWAY,

@@ -63,6 +63,8 @@ pub struct PoolRt {
     /// The pool has an active health check.
     pub has_check: bool,
     pub health_check: Option<HealthCheck>,
+    /// TLS to the servers; None: plaintext.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// Per-listener request handling settings.
@@ -105,6 +107,29 @@ pub struct Bindings {
     pub events: Arc<crate::firewall::events::Events>,
     /// Rate-limit buckets, one set per rule, kept across rebuilds.
     pub limiters: Arc<crate::firewall::rules::RuleLimiters>,
+    /// The TLS client configuration of each pool with `[pool.tls]`, by
+    /// pool name (built by the application, which owns TLS material).
+    pub upstream_tls: HashMap<String, Arc<rustls::ClientConfig>>,
+}
+
+/// TLS towards a pool's servers.
+#[derive(Clone)]
+pub struct UpstreamTls {
+    pub connector: tokio_rustls::TlsConnector,
+    /// Tells connections made with different settings apart (pooled
+    /// connections are shared only within one).
+    pub id: usize,
+    /// The name each server's certificate is checked for, by server name.
+    pub names: Arc<HashMap<String, rustls::pki_types::ServerName<'static>>>,
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("id", &self.id)
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
@@ -244,7 +269,25 @@ fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
         Some(h) if !h.traffic_when_unknown => HealthGate::UpOnly,
         _ => HealthGate::UnknownOk,
     };
+    let tls = p
+        .tls
+        .as_ref()
+        .and_then(|_| b.upstream_tls.get(&p.name))
+        .map(|config| UpstreamTls {
+            connector: tokio_rustls::TlsConnector::from(config.clone()),
+            id: Arc::as_ptr(config) as usize,
+            names: Arc::new(
+                p.servers
+                    .iter()
+                    .filter_map(|s| {
+                        let name = rustls::pki_types::ServerName::try_from(s.tls_name.clone()).ok()?;
+                        Some((s.name.clone(), name))
+                    })
+                    .collect(),
+            ),
+        });
     PoolRt {
+        tls,
         name: p.name.clone(),
         balancer: Balancer::new(p.algorithm, p.hash_key.clone(), p.sticky_cookie.clone(), servers)
             .with_health(gate, p.slow_start),

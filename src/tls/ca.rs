@@ -32,12 +32,8 @@ const RENEW_BEFORE_SECS: i64 = 30 * 86_400;
 /// Loads the local certificate from `state_dir/tls/`, creating the CA
 /// and/or the leaf when missing or close to expiry.
 pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
-    let dir = state_dir.join("tls");
-    std::fs::create_dir_all(&dir).map_err(|source| TlsError::Write {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let (ca_path, ca_key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
+    let dir = tls_dir(state_dir)?;
+    let ca_path = dir.join(CA_CERT);
     let (leaf_path, leaf_key_path) = (dir.join(LEAF_CERT), dir.join(LEAF_KEY));
 
     if ca_path.exists() && leaf_path.exists() {
@@ -57,23 +53,7 @@ pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
     }
 
     let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    // Reuse an existing CA so that clients which already trust it keep
-    // working: its key signs the new leaf, under the same subject name.
-    let (ca_params, ca_key) = match std::fs::read_to_string(&ca_key_path)
-        .ok()
-        .filter(|_| ca_path.exists())
-    {
-        Some(k) => (ca_params(), KeyPair::from_pem(&k).map_err(gen)?),
-        None => {
-            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
-            let p = ca_params();
-            let cert = p.clone().self_signed(&key).map_err(gen)?;
-            write_file(&ca_path, cert.pem().as_bytes(), 0o644)?;
-            write_file(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
-            (p, key)
-        }
-    };
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(gen)?;
+    let (ca_cert, ca_key) = load_or_create_ca(&dir)?;
 
     let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
     let mut p = CertificateParams::new(vec![
@@ -97,6 +77,102 @@ pub fn ensure_local_cert(state_dir: &Path) -> Result<LocalCert, TlsError> {
         cert,
         created: true,
     })
+}
+
+/// The CA in `dir` (created when missing): its certificate, as issued
+/// again from its key (same fields, so leaves chain to the file on disk),
+/// and its key. Reusing an existing CA keeps clients that trust it working.
+fn load_or_create_ca(dir: &Path) -> Result<(rcgen::Certificate, KeyPair), TlsError> {
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let (ca_path, ca_key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
+    let (params, key) = match std::fs::read_to_string(&ca_key_path)
+        .ok()
+        .filter(|_| ca_path.exists())
+    {
+        Some(k) => (ca_params(), KeyPair::from_pem(&k).map_err(gen)?),
+        None => {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
+            let p = ca_params();
+            let cert = p.clone().self_signed(&key).map_err(gen)?;
+            write_file(&ca_path, cert.pem().as_bytes(), 0o644)?;
+            write_file(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
+            (p, key)
+        }
+    };
+    let cert = params.self_signed(&key).map_err(gen)?;
+    Ok((cert, key))
+}
+
+/// The internal CA's certificate file in `state_dir` (the CA is created
+/// when missing).
+pub fn ensure_ca(state_dir: &Path) -> Result<PathBuf, TlsError> {
+    let dir = tls_dir(state_dir)?;
+    load_or_create_ca(&dir)?;
+    Ok(dir.join(CA_CERT))
+}
+
+/// A certificate the internal CA issued, on disk.
+#[derive(Debug)]
+pub struct Issued {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// Expiry, seconds since the Unix epoch.
+    pub not_after: i64,
+}
+
+/// How long the internal CA's certificates live, and how long before
+/// expiry they are issued again.
+const ISSUED_DAYS: i64 = 30;
+const REISSUE_BEFORE_SECS: i64 = 10 * 86_400;
+const CLIENT_NAME: &str = "rampart";
+
+/// The client certificate rampart shows backends that ask for one
+/// (`client_cert = "internal"`): issued by the internal CA, valid for 30
+/// days, issued again within 10 days of expiry.
+pub fn ensure_client_cert(state_dir: &Path) -> Result<Issued, TlsError> {
+    let dir = tls_dir(state_dir)?;
+    let (cert_path, key_path) = (dir.join("client.pem"), dir.join("client-key.pem"));
+    if let (Ok(c), Ok(k)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
+        if let Ok(cert) = LoadedCert::from_pem(&cert_path, &c, &key_path, &k) {
+            if cert.spec.not_after - now_secs() > REISSUE_BEFORE_SECS {
+                return Ok(Issued {
+                    cert_path,
+                    key_path,
+                    not_after: cert.spec.not_after,
+                });
+            }
+        }
+    }
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let (ca_cert, ca_key) = load_or_create_ca(&dir)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
+    let mut p = CertificateParams::new(vec![CLIENT_NAME.to_string()]).map_err(gen)?;
+    p.distinguished_name.push(DnType::CommonName, CLIENT_NAME);
+    let not_after = now_secs() + ISSUED_DAYS * 86_400;
+    validity(&mut p, now_secs() - 3600, not_after);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = p.signed_by(&key, &ca_cert, &ca_key).map_err(gen)?;
+    write_file(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(
+        &cert_path,
+        format!("{}{}", cert.pem(), ca_cert.pem()).as_bytes(),
+        0o644,
+    )?;
+    Ok(Issued {
+        cert_path,
+        key_path,
+        not_after,
+    })
+}
+
+fn tls_dir(state_dir: &Path) -> Result<PathBuf, TlsError> {
+    let dir = state_dir.join("tls");
+    std::fs::create_dir_all(&dir).map_err(|source| TlsError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    Ok(dir)
 }
 
 /// The local CA's fields; the same every time, so that a CA loaded from

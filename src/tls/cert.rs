@@ -126,3 +126,13 @@ fn inspect(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), String> {
     }
     Ok((names, cert.validity().not_after.timestamp()))
 }
+
+/// SHA-256 of a certificate's SubjectPublicKeyInfo (what `pin_sha256`
+/// names): `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der
+/// | openssl dgst -sha256` gives the same.
+pub(super) fn spki_sha256(der: &CertificateDer<'_>) -> Option<[u8; 32]> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let suite = rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13()?;
+    let digest = suite.common.hash_provider.hash(cert.public_key().raw);
+    digest.as_ref().try_into().ok()
+}

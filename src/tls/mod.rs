@@ -1,15 +1,19 @@
 //! TLS: checking certificates against their keys, signing keys built from
 //! the config's certificates, choosing one by SNI, the rustls server
 //! configuration (TLS 1.2/1.3, modern suites, ALPN), the handshake step of
-//! a client connection, and the local CA that `rampart up` uses when no
-//! certificate is configured. [`SystemEnv`] is the config loader's view of
-//! the real world (files, names, certificates).
+//! a client connection, the client configuration towards backends
+//! (`[pool.tls]`: roots, pins, mTLS), and the internal CA that issues the
+//! local certificate `rampart up` uses and rampart's client certificate.
+//! [`SystemEnv`] is the config loader's view of the real world (files,
+//! names, certificates).
 //!
-//! Exposes [`LoadedCert`], [`server_config`], [`handshake::accept`],
-//! [`ca::ensure_local_cert`], [`SystemEnv`] and [`TlsError`].
+//! Exposes [`LoadedCert`], [`server_config`], [`client::upstream_config`],
+//! [`handshake::accept`], [`ca::ensure_local_cert`], [`ca::ensure_client_cert`],
+//! [`SystemEnv`] and [`TlsError`].
 
 pub mod ca;
 mod cert;
+pub mod client;
 mod env;
 pub mod handshake;
 mod server;

@@ -4,6 +4,7 @@
 mod support;
 
 mod architecture;
+mod backend_tls;
 mod browser;
 mod cli;
 mod engine;

@@ -28,7 +28,8 @@ pub use listener::{
     ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent, Route,
 };
 pub use pool::{
-    Algorithm, CheckKind, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server, UpstreamProtocol,
+    Algorithm, BackendTls, CheckKind, ClientCert, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server,
+    TlsRoots, UpstreamProtocol,
 };
 
 /// A whole validated configuration.

@@ -81,7 +81,42 @@ impl HashKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamProtocol {
     Http1,
+    /// HTTP/2 over cleartext.
     H2c,
+    /// HTTP/2 over TLS (ALPN `h2`).
+    H2,
+}
+
+/// `[pool.tls]`, validated: files read, names and pins checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendTls {
+    pub roots: TlsRoots,
+    pub client: Option<ClientCert>,
+    /// SHA-256 of accepted SubjectPublicKeyInfos; empty = no pinning.
+    pub pins: Vec<[u8; 32]>,
+}
+
+/// Who signs backend certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// The host's trust store.
+    System,
+    /// rampart's own CA (in the state directory).
+    Internal,
+    /// A PEM file of CA certificates.
+    File {
+        path: std::path::PathBuf,
+        pem: super::Pem,
+    },
+}
+
+/// The certificate rampart shows backends that ask for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCert {
+    /// Issued and renewed by rampart's own CA.
+    Internal,
+    /// A chain and key from files (checked against each other at load).
+    Files(super::CertSpec),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +134,8 @@ pub struct Pool {
     pub retry_budget: RetryBudget,
     pub health_check: Option<HealthCheck>,
     pub outlier: Outlier,
+    /// TLS to the servers; None = plaintext.
+    pub tls: Option<BackendTls>,
     pub servers: Vec<Server>,
 }
 
@@ -161,6 +198,8 @@ pub struct Server {
     pub weight: u32,
     /// 0 = no limit.
     pub max_requests: u32,
+    /// With TLS: the name checked in its certificate and sent as SNI.
+    pub tls_name: String,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use http::HeaderValue;
 use ipnet::IpNet;
+use toml::Spanned;
 
 use super::cx::written;
 use super::cx::Addresses;
@@ -137,19 +138,39 @@ impl Cx<'_> {
 
     /// A `[[listener.certificate]]`: both files read, and the pair checked.
     fn certificate(&self, c: &schema::Certificate, key: &str) -> R<model::CertSpec> {
-        let cert_path = self.path(c.cert.get_ref());
-        let key_path = self.path(c.key.get_ref());
+        let names = c.names.as_ref().map(|n| n.get_ref().clone());
+        self.cert_pair(
+            &c.cert,
+            &c.key,
+            &format!("{key}.cert"),
+            &format!("{key}.key"),
+            names,
+        )
+    }
+
+    /// A certificate chain file and its key file: both read, and checked
+    /// against each other (an error names `cert_key` or `key_key`).
+    pub(super) fn cert_pair(
+        &self,
+        cert: &Spanned<String>,
+        key: &Spanned<String>,
+        cert_key: &str,
+        key_key: &str,
+        names: Option<Vec<String>>,
+    ) -> R<model::CertSpec> {
+        let cert_path = self.path(cert.get_ref());
+        let key_path = self.path(key.get_ref());
         let cert_pem = self.env.read(&cert_path).map_err(|e| {
             self.at(
-                &c.cert,
-                &format!("{key}.cert"),
+                cert,
+                cert_key,
                 format!("cannot read certificate file {}: {e}", cert_path.display()),
             )
         })?;
         let key_pem = self.env.read(&key_path).map_err(|e| {
             self.at(
-                &c.key,
-                &format!("{key}.key"),
+                key,
+                key_key,
                 format!("cannot use private key {}: {e}", key_path.display()),
             )
         })?;
@@ -157,16 +178,11 @@ impl Cx<'_> {
             .env
             .inspect_cert(&cert_path, &cert_pem, &key_path, &key_pem)
             .map_err(|f| match f {
-                CertFault::Key(m) => self.at(&c.key, &format!("{key}.key"), m),
-                CertFault::Cert(m) => self.at(&c.cert, &format!("{key}.cert"), m),
+                CertFault::Key(m) => self.at(key, key_key, m),
+                CertFault::Cert(m) => self.at(cert, cert_key, m),
             })?;
         Ok(model::CertSpec::new(
-            cert_path,
-            cert_pem,
-            key_path,
-            key_pem,
-            c.names.as_ref().map(|n| n.get_ref().clone()),
-            facts,
+            cert_path, cert_pem, key_path, key_pem, names, facts,
         ))
     }
 

@@ -15,6 +15,7 @@
 //! - `topology.rs`: `[topology]`
 
 mod alerts;
+mod backend_tls;
 mod cx;
 mod firewall;
 mod health;

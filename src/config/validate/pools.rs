@@ -67,17 +67,36 @@ impl Cx<'_> {
                 ));
             }
         }
-        let protocol = match written(&p.protocol, d::POOL_PROTOCOL) {
-            "http1" => model::UpstreamProtocol::Http1,
-            "h2c" => model::UpstreamProtocol::H2c,
-            other => {
-                let at = p.protocol.as_ref().map_or(&p.name, |x| x);
+        let at = p.protocol.as_ref().map_or(&p.name, |x| x);
+        let protocol = match (written(&p.protocol, d::POOL_PROTOCOL), &p.tls) {
+            ("http1", _) => model::UpstreamProtocol::Http1,
+            ("h2c", None) => model::UpstreamProtocol::H2c,
+            ("h2", Some(_)) => model::UpstreamProtocol::H2,
+            ("h2c", Some(_)) => {
                 return Err(self.at(
                     at,
                     &format!("{key}.protocol"),
-                    format!("unknown protocol `{other}`: use http1 or h2c"),
+                    "h2c is HTTP/2 in cleartext: with [pool.tls] use protocol = \"h2\"",
+                ))
+            }
+            ("h2", None) => {
+                return Err(self.at(
+                    at,
+                    &format!("{key}.protocol"),
+                    "h2 is HTTP/2 over TLS: add [pool.tls], or use protocol = \"h2c\" for cleartext",
+                ))
+            }
+            (other, _) => {
+                return Err(self.at(
+                    at,
+                    &format!("{key}.protocol"),
+                    format!("unknown protocol `{other}`: use http1, h2 (with [pool.tls]) or h2c"),
                 ));
             }
+        };
+        let tls = match &p.tls {
+            None => None,
+            Some(t) => Some(self.pool_tls(t, &format!("{key}.tls"))?),
         };
         let servers = self.servers(p, key, origins)?;
         Ok(model::Pool {
@@ -107,6 +126,7 @@ impl Cx<'_> {
                 None => model::Outlier::default(),
                 Some(o) => self.outlier(o, &format!("{key}.outlier"))?,
             },
+            tls,
             servers,
         })
     }
@@ -129,7 +149,7 @@ impl Cx<'_> {
         let mut servers: Vec<model::Server> = Vec::new();
         for (j, s) in list.get_ref().iter().enumerate() {
             let sk = format!("{key}.server[{j}]");
-            let server = self.server(s, &sk, list, origins)?;
+            let server = self.server(p, s, &sk, list, origins)?;
             if servers.iter().any(|o| o.name == server.name) {
                 let at = s
                     .address
@@ -149,6 +169,7 @@ impl Cx<'_> {
 
     fn server(
         &self,
+        p: &schema::Pool,
         s: &schema::Server,
         sk: &str,
         list: &Spanned<Vec<schema::Server>>,
@@ -205,6 +226,7 @@ impl Cx<'_> {
             origin,
             weight,
             max_requests: s.max_requests.unwrap_or(d::SERVER_MAX_REQUESTS),
+            tls_name: self.tls_name(p, s, sk)?,
         })
     }
 

@@ -7,7 +7,7 @@
 //! Exposes [`exchange`], the [`BodyReader`] of a response and
 //! [`ClientError`].
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -16,12 +16,12 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::request::Parts;
 use http::{header, HeaderName, Method, Response, StatusCode, Version};
 use http_body::Body as HttpBody;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::chunked::{ChunkError, Decoder};
 use super::head::{self, HeadError, ResponseBody};
 use super::interim;
+use super::stream::BackendStream;
 use super::write::{self, WriteError};
 use crate::body::BodyError;
 
@@ -85,7 +85,7 @@ enum Framing {
 /// head (skipping interim 1xx answers other than 101). The response's
 /// body reads from the same connection.
 pub async fn exchange<B>(
-    stream: TcpStream,
+    mut stream: BackendStream,
     parts: &Parts,
     body: &mut B,
     scratch: &mut Vec<u8>,
@@ -99,30 +99,28 @@ where
         error: e.into(),
         unsent: true,
     })?;
-    write_all(&stream, scratch).await.map_err(|e| Failure {
+    let unsent = |e: io::Error| Failure {
         error: e.into(),
         unsent: true,
-    })?;
+    };
+    stream.write_all(scratch).await.map_err(unsent)?;
+    if framing == Framing::None {
+        stream.flush().await.map_err(unsent)?;
+    }
     // The body goes out while the response is watched for: a backend may
     // answer early (413, 401) and stop reading.
-    let early = if framing == Framing::None {
+    let mut early = BytesMut::new();
+    let answered = if framing == Framing::None {
         false
     } else {
-        tokio::select! {
-            biased;
-            r = send_body(&stream, body, framing, scratch) => {
-                r.map_err(failed)?;
-                false
-            }
-            r = stream.readable() => {
-                r.map_err(|e| failed(e.into()))?;
-                true
-            }
-        }
+        let sent = send_body(&mut stream, body, framing, scratch, &mut early)
+            .await
+            .map_err(failed)?;
+        sent == Sent::Answered
     };
     let head_only = parts.method == Method::HEAD;
-    let (resp, mut reader) = read_response(stream, head_only).await.map_err(failed)?;
-    if early {
+    let (resp, mut reader) = read_response(stream, head_only, early).await.map_err(failed)?;
+    if answered {
         reader.reusable = false;
     }
     Ok((resp, reader))
@@ -166,96 +164,107 @@ fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Resu
 /// A field as written: name and value.
 type Field<'a> = (&'a [u8], &'a [u8]);
 
+/// How sending a body ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    All,
+    /// The backend answered first; the rest of the body was not sent.
+    Answered,
+}
+
 /// Sends the body's frames; each chunk's framing goes in the same write
-/// as its data.
+/// as its data. Whenever it would wait (for the client's body, or for
+/// room on the socket), a backend that has begun to answer ends it.
 async fn send_body<B>(
-    stream: &TcpStream,
+    stream: &mut BackendStream,
     body: &mut B,
     framing: Framing,
     scratch: &mut Vec<u8>,
-) -> Result<(), ClientError>
+    early: &mut BytesMut,
+) -> Result<Sent, ClientError>
 where
     B: HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<BodyError>,
 {
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
-        let frame = frame.map_err(|e| ClientError::Body(e.into()))?;
+    loop {
+        let next = poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
+            Poll::Ready(f) => Poll::Ready(Ok(Some(f))),
+            Poll::Pending => stream.poll_answering(cx, early).map_ok(|()| None),
+        });
+        let frame = match next.await? {
+            None => return Ok(Sent::Answered),
+            Some(None) => break,
+            Some(Some(frame)) => frame.map_err(|e| ClientError::Body(e.into()))?,
+        };
         let Ok(data) = frame.into_data() else {
             continue; // trailers are not passed on
         };
         if data.is_empty() {
             continue;
         }
-        if framing == Framing::Chunked {
-            scratch.clear();
+        scratch.clear();
+        let mut bufs_store;
+        let bufs: &mut [IoSlice<'_>] = if framing == Framing::Chunked {
             write::chunk_head(scratch, data.len());
-            let mut bufs = [
+            bufs_store = [
                 IoSlice::new(scratch),
                 IoSlice::new(&data),
                 IoSlice::new(write::CHUNK_END),
             ];
-            write_all_vectored(stream, &mut bufs).await?;
+            &mut bufs_store
         } else {
-            write_all(stream, &data).await?;
+            bufs_store = [IoSlice::new(&data), IoSlice::new(&[]), IoSlice::new(&[])];
+            &mut bufs_store[..1]
+        };
+        if !write_watching(stream, bufs, early).await? {
+            return Ok(Sent::Answered);
         }
     }
-    if framing == Framing::Chunked {
-        write_all(stream, write::LAST_CHUNK).await?;
+    let mut last = [IoSlice::new(write::LAST_CHUNK)];
+    if framing == Framing::Chunked && !write_watching(stream, &mut last, early).await? {
+        return Ok(Sent::Answered);
     }
-    Ok(())
+    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await?;
+    Ok(Sent::All)
 }
 
-/// Writes all of `data`, trying the socket before waiting for it.
-pub async fn write_all(stream: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match stream.try_write(data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Writes all of `bufs` (in as few system calls as the socket allows).
-pub async fn write_all_vectored(stream: &TcpStream, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+/// Writes all of `bufs` unless the backend begins to answer while the
+/// socket has no room (false then).
+async fn write_watching(
+    stream: &mut BackendStream,
+    mut bufs: &mut [IoSlice<'_>],
+    early: &mut BytesMut,
+) -> io::Result<bool> {
     while !bufs.is_empty() {
-        match stream.try_write_vectored(bufs) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
-            Err(e) => return Err(e),
+        let n = poll_fn(|cx| match Pin::new(&mut *stream).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => Poll::Ready(r.map(Some)),
+            Poll::Pending => stream.poll_answering(cx, early).map_ok(|()| None),
+        })
+        .await?;
+        match n {
+            None => return Ok(false),
+            Some(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Some(n) => IoSlice::advance_slices(&mut bufs, n),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Reads and parses the response head; the bytes after it stay in the
 /// reader for the body.
 async fn read_response(
-    mut stream: TcpStream,
+    mut stream: BackendStream,
     head_only: bool,
+    early: BytesMut,
 ) -> Result<(Response<()>, BodyReader), ClientError> {
-    let mut buf = BytesMut::with_capacity(FIRST_READ);
+    // What the backend sent while the request's body was being written
+    // (over TLS) comes first.
+    let mut buf = early;
     loop {
-        if buf.len() == buf.capacity() {
-            if buf.len() >= MAX_RESPONSE_HEAD {
-                return Err(ClientError::HeadTooLarge);
-            }
-            buf.reserve(buf.len().min(MAX_RESPONSE_HEAD - buf.len()));
-        }
-        // `read_buf` (not `try_read`) waits for readiness first and, after
-        // a short read, forgets it: the next wait costs no read that
-        // returns EAGAIN.
-        if stream.read_buf(&mut buf).await? == 0 {
-            return Err(if buf.is_empty() {
-                ClientError::Closed
-            } else {
-                ClientError::Truncated
-            });
-        }
-        while let Some(h) = head::parse_response(&buf, MAX_RESPONSE_HEADERS, head_only)? {
+        while !buf.is_empty() {
+            let Some(h) = head::parse_response(&buf, MAX_RESPONSE_HEADERS, head_only)? else {
+                break;
+            };
             let interim = (100..200).contains(&h.status) && h.status != 101;
             let head = buf.split_to(h.len).freeze();
             if interim {
@@ -288,6 +297,24 @@ async fn read_response(
             };
             return Ok((resp, reader));
         }
+        if buf.capacity() == 0 {
+            buf.reserve(FIRST_READ);
+        } else if buf.len() == buf.capacity() {
+            if buf.len() >= MAX_RESPONSE_HEAD {
+                return Err(ClientError::HeadTooLarge);
+            }
+            buf.reserve(buf.len().min(MAX_RESPONSE_HEAD - buf.len()));
+        }
+        // `read_buf` (not `try_read`) waits for readiness first and, after
+        // a short read, forgets it: the next wait costs no read that
+        // returns EAGAIN.
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(if buf.is_empty() {
+                ClientError::Closed
+            } else {
+                ClientError::Truncated
+            });
+        }
     }
 }
 
@@ -316,7 +343,7 @@ enum State {
 /// A response body being read from its backend connection.
 #[derive(Debug)]
 pub struct BodyReader {
-    stream: Option<TcpStream>,
+    stream: Option<BackendStream>,
     /// Bytes read and not yet passed on.
     buf: BytesMut,
     state: State,
@@ -341,7 +368,7 @@ impl BodyReader {
 
     /// The connection, when the body ended cleanly and nothing else came
     /// after it.
-    pub fn take_reusable(&mut self) -> Option<TcpStream> {
+    pub fn take_reusable(&mut self) -> Option<BackendStream> {
         (self.is_done() && self.reusable && self.buf.is_empty())
             .then(|| self.stream.take())
             .flatten()
@@ -349,7 +376,7 @@ impl BodyReader {
 
     /// For a 101 answer: the connection and the bytes that followed the
     /// head (already the new protocol's).
-    pub fn take_upgraded(&mut self) -> Option<(TcpStream, Bytes)> {
+    pub fn take_upgraded(&mut self) -> Option<(BackendStream, Bytes)> {
         let stream = self.stream.take()?;
         Some((stream, self.buf.split().freeze()))
     }

@@ -1,7 +1,8 @@
 //! rampart's own HTTP/1.1 engine: the request and response head parsers
 //! with their framing rules ([`head`]), the chunked body decoder
 //! ([`chunked`]), the writer of heads and chunk framing ([`write`]), and
-//! the client half that talks to backends ([`client`]), the server half
+//! the client half that talks to backends ([`client`]) over plain or TLS
+//! connections ([`stream`]), the server half
 //! that serves client connections ([`server`]) with the request bodies it
 //! feeds ([`reqbody`]), the interim answers (103) passed from one to the
 //! other ([`interim`]), and the per-worker buffers both use ([`buffers`]).
@@ -13,6 +14,7 @@ pub mod head;
 pub mod interim;
 pub mod reqbody;
 pub mod server;
+pub mod stream;
 pub mod write;
 
 /// A byte of a token, such as a field name (RFC 9110 `tchar`).

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::stream::BackendStream;
 use bytes::Bytes;
 use http::{header, HeaderName, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::buffers::{self, Held, Pooled};
@@ -318,7 +318,7 @@ async fn linger<T: Transport>(mut io: T, unread: bool) {
 
 /// Joins the client's connection to the backend's after a 101: what each
 /// side sent early goes first.
-async fn relay<T: Transport>(mut io: T, held: Held, mut backend: TcpStream, early: Bytes) {
+async fn relay<T: Transport>(mut io: T, held: Held, mut backend: BackendStream, early: Bytes) {
     let r = async {
         if !early.is_empty() {
             io.write_all(&early).await?;
@@ -342,7 +342,7 @@ enum Next {
     Close {
         unread: bool,
     },
-    Upgrade(TcpStream, Bytes),
+    Upgrade(BackendStream, Bytes),
 }
 
 /// Writes an answer: its head field by field with the framing this side

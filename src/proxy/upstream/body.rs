@@ -5,10 +5,10 @@
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use crate::proxy::h1::stream::BackendStream;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::net::TcpStream;
 
 use super::pool::{self, Conn, Meta};
 use crate::balancer::budget::PoolGuard;
@@ -78,7 +78,7 @@ impl PooledBody {
 
     /// For a 101 answer: the backend connection (now the new protocol's)
     /// and the bytes that came after the head.
-    pub fn take_upgrade(&mut self) -> Option<(TcpStream, Bytes)> {
+    pub fn take_upgrade(&mut self) -> Option<(BackendStream, Bytes)> {
         match &mut self.inner {
             Inner::H1 { reader, meta } => {
                 meta.take();

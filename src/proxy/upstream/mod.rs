@@ -33,8 +33,10 @@ use super::bodyguard::BodyFlag;
 use super::h1::buffers::Pooled;
 use super::h1::client::{self, ClientError};
 use super::h1::reqbody::ClientBody;
+use super::h1::stream::BackendStream;
 use super::rescue::ProxyError;
 use crate::balancer::Backend;
+use crate::runtime::UpstreamTls;
 pub use body::PooledBody;
 use pool::{Conn, Meta};
 
@@ -168,6 +170,7 @@ impl Meta {
     fn for_target(t: &Target<'_>) -> Self {
         Meta {
             addr: t.addr,
+            tls: t.tls.map_or(0, |x| x.id),
             idle_for: t.idle_timeout,
             max_idle: t.max_idle,
             retired: t.backend.retirement(),
@@ -184,6 +187,8 @@ pub struct Target<'a> {
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_idle: usize,
+    /// TLS to the server (the pool's `[pool.tls]`).
+    pub tls: Option<&'a UpstreamTls>,
 }
 
 /// Sends a request over a pooled (or new) HTTP/1.1 connection. The
@@ -196,9 +201,10 @@ pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Poo
     loop {
         // The most recently idled connection first, else a new one (the
         // cold path: boxed, it keeps the per-request future small).
-        let (stream, meta, pooled) = match pool::checkout(t.addr) {
+        let tls_id = t.tls.map_or(0, |x| x.id);
+        let (stream, meta, pooled) = match pool::checkout(t.addr, tls_id) {
             Some(Conn { stream, meta }) => (stream, meta, true),
-            None => match Box::pin(connect_tcp(t)).await {
+            None => match Box::pin(connect(t)).await {
                 Ok(stream) => (stream, Meta::for_target(&t), false),
                 Err(e) => return Err(SendError::unsent(e, Request::from_parts(parts, body))),
             },
@@ -263,7 +269,7 @@ fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>, flag: Option<&
 }
 
 async fn connect_h2(t: Target<'_>) -> Result<H2Sender, ProxyError> {
-    let stream = connect_tcp(t).await?;
+    let stream = connect(t).await?;
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .handshake(TokioIo::new(stream))
@@ -276,13 +282,18 @@ async fn connect_h2(t: Target<'_>) -> Result<H2Sender, ProxyError> {
     Ok(sender)
 }
 
-async fn connect_tcp(t: Target<'_>) -> Result<TcpStream, ProxyError> {
-    let stream = tokio::time::timeout(t.connect_timeout, TcpStream::connect(t.addr))
+/// A new connection to the server: TCP, then TLS when the pool asks for
+/// it, both within `connect_timeout`. A certificate that does not verify
+/// is logged with the server and the reason, and counted.
+async fn connect(t: Target<'_>) -> Result<BackendStream, ProxyError> {
+    let timed_out = || ProxyError::ConnectTimeout {
+        server: t.server.to_string(),
+        after: t.connect_timeout,
+    };
+    let deadline = tokio::time::Instant::now() + t.connect_timeout;
+    let stream = tokio::time::timeout_at(deadline, TcpStream::connect(t.addr))
         .await
-        .map_err(|_| ProxyError::ConnectTimeout {
-            server: t.server.to_string(),
-            after: t.connect_timeout,
-        })?
+        .map_err(|_| timed_out())?
         .map_err(|source| ProxyError::Connect {
             server: t.server.to_string(),
             addr: t.addr,
@@ -290,5 +301,25 @@ async fn connect_tcp(t: Target<'_>) -> Result<TcpStream, ProxyError> {
         })?;
     // Small request/response writes must not wait for Nagle.
     let _ = stream.set_nodelay(true);
-    Ok(stream)
+    let Some(tls) = t.tls else {
+        return Ok(BackendStream::Plain(stream));
+    };
+    let failed = |reason: String| {
+        t.backend.stats.tls_failure();
+        tracing::warn!(server = %t.server, addr = %t.addr, "TLS to backend failed: {reason}");
+        ProxyError::BackendTls {
+            server: t.server.to_string(),
+            reason,
+        }
+    };
+    let name = tls
+        .names
+        .get(t.server)
+        .cloned()
+        .ok_or_else(|| failed("no TLS name for this server".into()))?;
+    match tokio::time::timeout_at(deadline, tls.connector.connect(name, stream)).await {
+        Err(_) => Err(timed_out()),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Ok(Ok(s)) => Ok(BackendStream::Tls(Box::new(s))),
+    }
 }

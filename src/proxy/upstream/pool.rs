@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use crate::proxy::h1::stream::BackendStream;
+
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -25,7 +26,7 @@ const SWEEP: Duration = Duration::from_millis(100);
 /// A backend connection and what decides whether it may be pooled.
 #[derive(Debug)]
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: BackendStream,
     pub meta: Meta,
 }
 
@@ -33,6 +34,9 @@ pub struct Conn {
 #[derive(Debug)]
 pub struct Meta {
     pub addr: SocketAddr,
+    /// Which TLS settings it was made with (0: plaintext): connections are
+    /// shared only between requests that would make the same one.
+    pub tls: usize,
     /// How long it may stay idle (`backend_idle`).
     pub idle_for: Duration,
     /// Most idle connections kept per server and thread.
@@ -64,17 +68,21 @@ impl Idle {
 /// Nothing to read: not closed by the peer, no unexpected bytes. The
 /// readiness tokio keeps answers without a system call; only when it says
 /// readable (a read that filled its buffer leaves it so) does a read check.
-fn quiet(s: &TcpStream) -> bool {
+/// The check peeks, so that over TLS no byte of the session is taken.
+fn quiet(s: &BackendStream) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
-    if s.poll_read_ready(&mut cx).is_pending() {
+    let tcp = s.tcp();
+    if tcp.poll_read_ready(&mut cx).is_pending() {
         return true;
     }
-    matches!(s.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    let mut byte = [0u8; 1];
+    tcp.poll_peek(&mut cx, &mut tokio::io::ReadBuf::new(&mut byte))
+        .is_pending()
 }
 
 #[derive(Default)]
 struct Shard {
-    idle: HashMap<SocketAddr, Vec<Idle>>,
+    idle: HashMap<(SocketAddr, usize), Vec<Idle>>,
     /// A sweeper task is running for this shard.
     sweeping: bool,
 }
@@ -89,11 +97,12 @@ fn lock(s: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
     s.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The most recently idled fit connection to `addr` on this thread.
-pub fn checkout(addr: SocketAddr) -> Option<Conn> {
+/// The most recently idled fit connection to `addr` made with the TLS
+/// settings `tls` (0: plaintext) on this thread.
+pub fn checkout(addr: SocketAddr, tls: usize) -> Option<Conn> {
     SHARD.with(|shard| {
         let mut s = lock(shard);
-        let list = s.idle.get_mut(&addr)?;
+        let list = s.idle.get_mut(&(addr, tls))?;
         let now = Instant::now();
         while let Some(idle) = list.pop() {
             if idle.fit(now) {
@@ -112,7 +121,7 @@ pub fn checkin(conn: Conn) {
     }
     SHARD.with(|shard| {
         let mut s = lock(shard);
-        let list = s.idle.entry(conn.meta.addr).or_default();
+        let list = s.idle.entry((conn.meta.addr, conn.meta.tls)).or_default();
         if list.len() >= conn.meta.max_idle {
             return;
         }

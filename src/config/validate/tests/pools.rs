@@ -20,6 +20,7 @@ fn server(name: &str, addr: &str) -> Server {
         origin: None,
         weight: 1,
         max_requests: 0,
+        tls_name: addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_string(),
     }
 }
 
@@ -40,6 +41,7 @@ fn defaults() -> Pool {
         },
         health_check: None,
         outlier: Outlier::default(),
+        tls: None,
         servers: vec![server("192.0.2.1:80", "192.0.2.1:80")],
     }
 }
@@ -132,6 +134,7 @@ fn servers() {
                     Server {
                         weight: 10_000,
                         max_requests: 5,
+                        tls_name: "backend.test".into(),
                         ..server("a", "192.0.2.10:80")
                     },
                     server("192.0.2.2:80", "192.0.2.2:80"),
@@ -192,8 +195,38 @@ fn pool_mistakes() {
         ),
         (
             "an unknown protocol",
+            pool("protocol = \"h3\"\n"),
+            "3:12: pool[0].protocol: unknown protocol `h3`: use http1, h2 (with [pool.tls]) or h2c",
+        ),
+        (
+            "h2 without TLS",
             pool("protocol = \"h2\"\n"),
-            "3:12: pool[0].protocol: unknown protocol `h2`: use http1 or h2c",
+            "3:12: pool[0].protocol: h2 is HTTP/2 over TLS: add [pool.tls], or use protocol = \"h2c\" for cleartext",
+        ),
+        (
+            "h2c with TLS",
+            pool("protocol = \"h2c\"\n[pool.tls]\nca = \"internal\"\n"),
+            "3:12: pool[0].protocol: h2c is HTTP/2 in cleartext: with [pool.tls] use protocol = \"h2\"",
+        ),
+        (
+            "a pin that is not a SHA-256",
+            pool("[pool.tls]\npin_sha256 = [\"abc\"]\n"),
+            "4:14: pool[0].tls.pin_sha256: `abc` is not a SHA-256 in hex (64 hex digits)",
+        ),
+        (
+            "a client certificate without its key",
+            pool("[pool.tls]\nclient_cert = \"client.pem\"\n"),
+            "4:15: pool[0].tls.client_cert: a client certificate file needs `client_key` (or use `client_cert = \"internal\"`)",
+        ),
+        (
+            "a CA file that is not there",
+            pool("[pool.tls]\nca = \"nowhere.pem\"\n"),
+            "4:6: pool[0].tls.ca: cannot read CA file /etc/rampart/nowhere.pem: No such file or directory (os error 2)",
+        ),
+        (
+            "tls_name without TLS",
+            "[[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"192.0.2.1:80\"\ntls_name = \"x\"\n".into(),
+            "5:12: pool[0].server[0].tls_name: `tls_name` needs the pool's [pool.tls]",
         ),
         (
             "too many retries",

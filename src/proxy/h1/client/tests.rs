@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::proxy::h1::stream::BackendStream;
 
 /// A backend that reads until it has seen `until` (or the end), answers
 /// `answer`, then closes if `close`. Returns what it read.
@@ -64,7 +65,13 @@ where
     B: HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<BodyError>,
 {
-    exchange(connect(addr).await, parts, body, &mut Vec::new()).await
+    exchange(
+        BackendStream::Plain(connect(addr).await),
+        parts,
+        body,
+        &mut Vec::new(),
+    )
+    .await
 }
 
 async fn body_of(reader: &mut BodyReader) -> Result<Vec<u8>, ClientError> {

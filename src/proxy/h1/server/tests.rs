@@ -55,6 +55,6 @@ fn an_idle_connection_s_future_stays_small() {
     fn size<A, B, C, D, F>(_: fn(A, B, C, D) -> F) -> usize {
         std::mem::size_of::<F>()
     }
-    let serve = size(serve::<crate::listener::Counting<TcpStream>>);
+    let serve = size(serve::<crate::listener::Counting<tokio::net::TcpStream>>);
     assert!(serve <= 1200, "serve's future is {serve} bytes");
 }

@@ -18,9 +18,10 @@ async fn pair(l: &TcpListener) -> (TcpStream, TcpStream) {
 fn conn(stream: TcpStream, idle_for: Duration, max_idle: usize, retired: watch::Receiver<bool>) -> Conn {
     let addr = stream.peer_addr().expect("peer");
     Conn {
-        stream,
+        stream: BackendStream::Plain(stream),
         meta: Meta {
             addr,
+            tls: 0,
             idle_for,
             max_idle,
             retired,
@@ -43,10 +44,10 @@ async fn the_last_connection_in_is_the_first_out_up_to_max_idle() {
         theirs.push(t);
         checkin(conn(ours, LONG, 2, rx.clone()));
     }
-    let out = |c: Option<Conn>| c.map(|c| c.stream.local_addr().expect("local"));
-    assert_eq!(out(checkout(addr)), Some(locals[1]));
-    assert_eq!(out(checkout(addr)), Some(locals[0]));
-    assert_eq!(out(checkout(addr)), None, "the third was over max_idle");
+    let out = |c: Option<Conn>| c.map(|c| c.stream.tcp().local_addr().expect("local"));
+    assert_eq!(out(checkout(addr, 0)), Some(locals[1]));
+    assert_eq!(out(checkout(addr, 0)), Some(locals[0]));
+    assert_eq!(out(checkout(addr, 0)), None, "the third was over max_idle");
 }
 
 #[tokio::test]
@@ -59,7 +60,7 @@ async fn closed_retired_and_stale_connections_do_not_come_back() {
     ours.readable().await.expect("readable");
     let (_tx, rx) = watch::channel(false);
     checkin(conn(ours, LONG, 8, rx.clone()));
-    assert!(checkout(addr).is_none(), "closed by the backend");
+    assert!(checkout(addr, 0).is_none(), "closed by the backend");
 
     // Bytes nobody asked for.
     let (ours, mut theirs) = pair(&l).await;
@@ -68,25 +69,25 @@ async fn closed_retired_and_stale_connections_do_not_come_back() {
         .expect("write");
     ours.readable().await.expect("readable");
     checkin(conn(ours, LONG, 8, rx.clone()));
-    assert!(checkout(addr).is_none(), "unexpected bytes");
+    assert!(checkout(addr, 0).is_none(), "unexpected bytes");
 
     // Idle for longer than allowed.
     let (ours, _theirs) = pair(&l).await;
     checkin(conn(ours, Duration::ZERO, 8, rx));
-    assert!(checkout(addr).is_none(), "idle too long");
+    assert!(checkout(addr, 0).is_none(), "idle too long");
 
     // Its server left.
     let (tx, rx) = watch::channel(false);
     let (ours, _theirs) = pair(&l).await;
     checkin(conn(ours, LONG, 8, rx));
     tx.send_replace(true);
-    assert!(checkout(addr).is_none(), "retired");
+    assert!(checkout(addr, 0).is_none(), "retired");
 
     // A quiet one comes back.
     let (_tx, rx) = watch::channel(false);
     let (ours, _theirs) = pair(&l).await;
     checkin(conn(ours, LONG, 8, rx));
-    assert!(checkout(addr).is_some());
+    assert!(checkout(addr, 0).is_some());
 }
 
 #[tokio::test]

@@ -1,0 +1,139 @@
+//! `[pool.tls]`: the CA that signs the servers' certificates, the client
+//! certificate for mTLS, key pins, and each server's TLS name.
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use toml::Spanned;
+
+use super::cx::written;
+use super::{Cx, R};
+use crate::config::model;
+use crate::config::schema;
+
+impl Cx<'_> {
+    pub(super) fn pool_tls(&self, t: &Spanned<schema::PoolTls>, key: &str) -> R<model::BackendTls> {
+        let tls = t.get_ref();
+        let roots = match &tls.ca {
+            None => model::TlsRoots::System,
+            Some(c) if c.get_ref() == "system" => model::TlsRoots::System,
+            Some(c) if c.get_ref() == "internal" => model::TlsRoots::Internal,
+            Some(c) => {
+                let ca_key = format!("{key}.ca");
+                let path = self.path(c.get_ref());
+                let pem = self.env.read(&path).map_err(|e| {
+                    self.at(c, &ca_key, format!("cannot read CA file {}: {e}", path.display()))
+                })?;
+                let certs = CertificateDer::pem_slice_iter(&pem).filter(Result::is_ok).count();
+                if certs == 0 {
+                    return Err(self.at(
+                        c,
+                        &ca_key,
+                        format!(
+                            "{} holds no PEM certificate: `ca` takes a CA bundle file, `system` or `internal`",
+                            path.display()
+                        ),
+                    ));
+                }
+                model::TlsRoots::File {
+                    path,
+                    pem: model::Pem(pem.into()),
+                }
+            }
+        };
+        let client = match (&tls.client_cert, &tls.client_key) {
+            (None, None) => None,
+            (Some(c), None) if c.get_ref() == "internal" => Some(model::ClientCert::Internal),
+            (Some(c), Some(k)) if c.get_ref() != "internal" => {
+                Some(model::ClientCert::Files(self.client_pair(c, k, key)?))
+            }
+            (Some(c), Some(_)) => {
+                return Err(self.at(
+                    c,
+                    &format!("{key}.client_cert"),
+                    "`client_cert = \"internal\"` takes no `client_key` (rampart's CA issues both)",
+                ))
+            }
+            (Some(c), None) => {
+                return Err(self.at(
+                    c,
+                    &format!("{key}.client_cert"),
+                    "a client certificate file needs `client_key` (or use `client_cert = \"internal\"`)",
+                ))
+            }
+            (None, Some(k)) => {
+                return Err(self.at(
+                    k,
+                    &format!("{key}.client_key"),
+                    "`client_key` needs `client_cert`",
+                ))
+            }
+        };
+        let mut pins = Vec::new();
+        if let Some(list) = &tls.pin_sha256 {
+            for p in list.get_ref() {
+                pins.push(parse_pin(p).ok_or_else(|| {
+                    self.at(
+                        list,
+                        &format!("{key}.pin_sha256"),
+                        format!("`{p}` is not a SHA-256 in hex (64 hex digits)"),
+                    )
+                })?);
+            }
+        }
+        Ok(model::BackendTls { roots, client, pins })
+    }
+
+    /// A client certificate and key from files, checked against each other.
+    fn client_pair(&self, c: &Spanned<String>, k: &Spanned<String>, key: &str) -> R<model::CertSpec> {
+        let (cert_key, key_key) = (format!("{key}.client_cert"), format!("{key}.client_key"));
+        self.cert_pair(c, k, &cert_key, &key_key, None)
+    }
+
+    /// The name a server's certificate is checked for: its own `tls_name`,
+    /// the pool's `server_name`, or the host of its address.
+    pub(super) fn tls_name(&self, p: &schema::Pool, s: &schema::Server, sk: &str) -> R<String> {
+        let pool_name = p.tls.as_ref().and_then(|t| t.get_ref().server_name.as_ref());
+        if let Some(n) = &s.tls_name {
+            if p.tls.is_none() {
+                return Err(self.at(
+                    n,
+                    &format!("{sk}.tls_name"),
+                    "`tls_name` needs the pool's [pool.tls]",
+                ));
+            }
+        }
+        let named = s.tls_name.as_ref().or(pool_name);
+        if let Some(n) = named {
+            if rustls_pki_types::ServerName::try_from(n.get_ref().as_str()).is_err() {
+                return Err(self.at(
+                    n,
+                    sk,
+                    format!("`{}` is not a DNS name or IP address", n.get_ref()),
+                ));
+            }
+            return Ok(n.get_ref().clone());
+        }
+        let address = written(&s.address, "127.0.0.1:0");
+        Ok(host_of(address).to_string())
+    }
+}
+
+/// The host of `HOST:PORT` or `[V6]:PORT`.
+fn host_of(address: &str) -> &str {
+    match address.rsplit_once(':') {
+        Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
+        None => address,
+    }
+}
+
+fn parse_pin(text: &str) -> Option<[u8; 32]> {
+    let t = text.trim().replace(':', "");
+    if t.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

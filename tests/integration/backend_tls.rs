@@ -1,0 +1,253 @@
+//! TLS and mTLS from rampart to its backends (`[pool.tls]`): real rustls
+//! servers on loopback that require a client certificate from rampart's
+//! internal CA, a server whose certificate another CA signed, key pins,
+//! HTTP/2 over TLS, connection reuse, and health checks over TLS.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use http::Response;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+
+use crate::support::*;
+
+/// A TLS backend: answers with the HTTP version it saw; counts its TLS
+/// connections.
+struct TlsBackend {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn chain_and_key(cert_pem: &[u8], key_pem: &[u8]) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("chain");
+    (chain, PrivateKeyDer::from_pem_slice(key_pem).expect("key"))
+}
+
+/// Serves TLS with `cert_pem`/`key_pem`; with `client_ca`, only clients
+/// with a certificate from that CA get through.
+async fn tls_backend(cert_pem: &[u8], key_pem: &[u8], client_ca: Option<&Path>) -> TlsBackend {
+    let (chain, key) = chain_and_key(cert_pem, key_pem);
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions");
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+                roots.add(c.expect("ca cert")).expect("root");
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .expect("verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut cfg = builder.with_single_cert(chain, key).expect("server cert");
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = connections.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let (acceptor, count) = (acceptor.clone(), count.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(s).await else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                    Ok::<_, std::convert::Infallible>(Response::new(full(format!("{:?}", req.version()))))
+                });
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                }
+            });
+        }
+    });
+    TlsBackend {
+        addr,
+        connections,
+        task,
+    }
+}
+
+/// A CA of its own and a certificate for 127.0.0.1 it signed.
+fn other_ca_cert() -> (String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "another CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("leaf");
+    (leaf.pem(), key.serialize_pem())
+}
+
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+// One worker thread: idle connections are pooled per thread, so that
+// reuse shows as exactly one connection.
+#[tokio::test]
+async fn mtls_backends_serve_rampart_over_reused_connections_and_refuse_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    // The internal CA and a server certificate for 127.0.0.1 it signed.
+    let local = rampart::tls::ca::ensure_local_cert(&state).expect("internal CA");
+    let leaf = std::fs::read(state.join("tls/localhost.pem")).expect("leaf");
+    let leaf_key = std::fs::read(state.join("tls/localhost-key.pem")).expect("leaf key");
+    let mtls = tls_backend(&leaf, &leaf_key, Some(&local.ca_path)).await;
+    let (other_cert, other_key) = other_ca_cert();
+    let stranger = tls_backend(other_cert.as_bytes(), other_key.as_bytes(), None).await;
+    let h2 = tls_backend(&leaf, &leaf_key, Some(&local.ca_path)).await;
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"secure\"\n[pool.tls]\nca = \"internal\"\nclient_cert = \"internal\"\n\
+         [[pool.server]]\naddress = \"{}\"\n\
+         [[pool]]\nname = \"wrong\"\n[pool.tls]\nca = \"internal\"\nclient_cert = \"internal\"\n\
+         [[pool.server]]\nname = \"stranger\"\naddress = \"{}\"\n\
+         [[pool]]\nname = \"two\"\nprotocol = \"h2\"\n[pool.tls]\nca = \"internal\"\nclient_cert = \"internal\"\n\
+         [[pool.server]]\naddress = \"{}\"\n\
+         [[route]]\npath = \"/wrong\"\npool = \"wrong\"\n[[route]]\npath = \"/two\"\npool = \"two\"\n\
+         [[route]]\npool = \"secure\"\n",
+        mtls.addr, stranger.addr, h2.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let web = listener(&app, "web");
+    let mut c = h1(web).await;
+    for _ in 0..20 {
+        let (status, _, body) = read(c.go(get("/", "x")).await.expect("response")).await;
+        assert_eq!((status, body.as_str()), (200, "HTTP/1.1"));
+    }
+    assert_eq!(
+        mtls.connections.load(Ordering::SeqCst),
+        1,
+        "twenty requests over one pooled TLS connection"
+    );
+    // HTTP/2 over TLS (ALPN h2).
+    let (status, _, body) = read(c.go(get("/two", "x")).await.expect("response")).await;
+    assert_eq!((status, body.as_str()), (200, "HTTP/2.0"));
+    // A server whose certificate another CA signed gets no request.
+    let (status, _, _) = read(c.go(get("/wrong", "x")).await.expect("response")).await;
+    assert_eq!(status, 502);
+    assert_eq!(
+        stranger.connections.load(Ordering::SeqCst),
+        0,
+        "no request reached it"
+    );
+    let ad = app.admin().expect("admin");
+    let text = read(h1(ad).await.go(get("/metrics", "x")).await.expect("metrics"))
+        .await
+        .2;
+    let failures = metric(
+        &text,
+        "rampart_backend_tls_failures_total{pool=\"wrong\",server=\"stranger\"}",
+    );
+    assert_eq!(failures, Some(1.0), "{text}");
+    // Without rampart's client certificate, the mTLS backend refuses.
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut s = tls_connect(mtls.addr, "127.0.0.1", &local.ca_path, &[b"http/1.1"]).await;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut buf = [0u8; 64];
+        !matches!(s.read(&mut buf).await, Ok(n) if n > 0)
+    })
+    .await;
+    assert_eq!(refused, Ok(true), "a client without a certificate got an answer");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pins_and_health_checks_use_the_pool_s_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let local = rampart::tls::ca::ensure_local_cert(&state).expect("internal CA");
+    let leaf = std::fs::read(state.join("tls/localhost.pem")).expect("leaf");
+    let leaf_key = std::fs::read(state.join("tls/localhost-key.pem")).expect("leaf key");
+    let be = tls_backend(&leaf, &leaf_key, None).await;
+    // The leaf's real pin, as openssl computes it.
+    let pin = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -r",
+            state.join("tls/localhost.pem").display()
+        ))
+        .output()
+        .expect("openssl");
+    let pin = String::from_utf8_lossy(&pin.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_string();
+    assert_eq!(pin.len(), 64, "{pin}");
+    let zeros = "0".repeat(64);
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"pinned\"\n[pool.tls]\nca = \"{ca}\"\nserver_name = \"localhost\"\npin_sha256 = [\"{pin}\"]\n\
+         [pool.health_check]\ntype = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nrise = 1\n\
+         [[pool.server]]\nname = \"ok\"\naddress = \"{a}\"\n\
+         [[pool]]\nname = \"mispinned\"\n[pool.tls]\nca = \"{ca}\"\npin_sha256 = [\"{zeros}\"]\n\
+         [pool.health_check]\ntype = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nfall = 1\n\
+         [[pool.server]]\nname = \"bad\"\naddress = \"{a}\"\n\
+         [[route]]\npath = \"/bad\"\npool = \"mispinned\"\n[[route]]\npool = \"pinned\"\n",
+        ca = local.ca_path.display(),
+        a = be.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let ad = app.admin().expect("admin");
+    // The check verifies the certificate and the pin: one server comes up,
+    // the other goes down.
+    let up = wait_until(std::time::Duration::from_secs(5), || async {
+        let ok = server_info(ad, "pinned", "ok").await;
+        let bad = server_info(ad, "mispinned", "bad").await;
+        let health = |v: Option<serde_json::Value>| v.map(|v| v["health"].as_str().unwrap_or("").to_string());
+        health(ok).as_deref() == Some("up") && health(bad).as_deref() == Some("down")
+    })
+    .await;
+    assert!(up.is_some(), "health verdicts over TLS");
+    let web = listener(&app, "web");
+    let mut c = h1(web).await;
+    assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+    let status = read(c.go(get("/bad", "x")).await.expect("response")).await.0;
+    assert!(
+        status == 502 || status == 503,
+        "a pin that does not match: {status}"
+    );
+    app.shutdown().await;
+}
