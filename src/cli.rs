@@ -76,6 +76,14 @@ pub enum Command {
         #[command(subcommand)]
         action: FirewallCmd,
     },
+    /// rampart's internal CA (in the state directory): create it, issue and list certificates.
+    Ca {
+        /// The state directory that holds the CA (`[runtime] state_dir`).
+        #[arg(long, default_value = ".rampart", global = true)]
+        state_dir: PathBuf,
+        #[command(subcommand)]
+        action: CaCmd,
+    },
     /// Validate a config file (and its certificates) without running it.
     Check {
         /// The config file.
@@ -102,6 +110,28 @@ pub enum FirewallCmd {
         #[arg(long)]
         host: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// Create the CA (ECDSA P-256) if there is none; print where it is.
+    Init,
+    /// Issue a certificate (ECDSA P-256) signed by the CA.
+    Issue {
+        /// The certificate's name: files `tls/issued/NAME.pem` and `NAME-key.pem`.
+        name: String,
+        /// A DNS name or IP address it is valid for (repeat; default: NAME).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Days it is valid for.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        /// For a client (mTLS) instead of a server.
+        #[arg(long)]
+        client: bool,
+    },
+    /// List the certificates the CA issued, with their names and expiry.
+    List,
 }
 
 #[derive(Debug, clap::Args)]
@@ -138,6 +168,10 @@ pub fn main() -> ExitCode {
             once,
         } => top(config, admin, once),
         Command::Firewall { ref action } => firewall(action),
+        Command::Ca {
+            ref state_dir,
+            ref action,
+        } => ca(state_dir, action),
         Command::Run { ref config } => match config::load_file(config, &SystemEnv) {
             Ok(model) => serve(&cli, model, false),
             Err(e) => {
@@ -171,6 +205,38 @@ fn top(config: &Path, admin: Option<std::net::SocketAddr>, once: bool) -> ExitCo
         return ExitCode::from(2);
     };
     crate::top::run(addr, token, once)
+}
+
+fn ca(state_dir: &Path, cmd: &CaCmd) -> ExitCode {
+    use crate::tls::ca;
+    let date = |secs: i64| {
+        httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64))
+    };
+    let done = match cmd {
+        CaCmd::Init => ca::ensure_ca(state_dir).map(|p| println!("internal CA: {}", p.display())),
+        CaCmd::Issue {
+            name,
+            sans,
+            days,
+            client,
+        } => ca::issue(state_dir, name, sans, *days, *client).map(|i| {
+            println!("certificate: {}", i.cert_path.display());
+            println!("key:         {}", i.key_path.display());
+            println!("valid until: {}", date(i.not_after));
+        }),
+        CaCmd::List => ca::list(state_dir).map(|all| {
+            for c in all {
+                println!("{:<24} {}  {}", c.name, date(c.not_after), c.names.join(", "));
+            }
+        }),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn firewall(cmd: &FirewallCmd) -> ExitCode {

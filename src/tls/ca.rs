@@ -125,6 +125,8 @@ pub struct Issued {
 const ISSUED_DAYS: i64 = 30;
 const REISSUE_BEFORE_SECS: i64 = 10 * 86_400;
 const CLIENT_NAME: &str = "rampart";
+/// Where `rampart ca issue` writes, under `tls/`.
+const ISSUED: &str = "issued";
 
 /// The client certificate rampart shows backends that ask for one
 /// (`client_cert = "internal"`): issued by the internal CA, valid for 30
@@ -143,27 +145,131 @@ pub fn ensure_client_cert(state_dir: &Path) -> Result<Issued, TlsError> {
             }
         }
     }
-    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    let (ca_cert, ca_key) = load_or_create_ca(&dir)?;
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
-    let mut p = CertificateParams::new(vec![CLIENT_NAME.to_string()]).map_err(gen)?;
-    p.distinguished_name.push(DnType::CommonName, CLIENT_NAME);
-    let not_after = now_secs() + ISSUED_DAYS * 86_400;
-    validity(&mut p, now_secs() - 3600, not_after);
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = p.signed_by(&key, &ca_cert, &ca_key).map_err(gen)?;
-    write_file(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
-    write_file(
-        &cert_path,
-        format!("{}{}", cert.pem(), ca_cert.pem()).as_bytes(),
-        0o644,
-    )?;
+    let names = [CLIENT_NAME.to_string()];
+    let not_after = sign_leaf(&dir, &names, true, ISSUED_DAYS, &cert_path, &key_path)?;
     Ok(Issued {
         cert_path,
         key_path,
         not_after,
     })
+}
+
+/// Issues a certificate from the internal CA (`rampart ca issue`): for
+/// `names` (DNS names or IP addresses; the first is also the common name),
+/// valid for `days`, for servers or, with `client`, for clients. Written to
+/// `tls/issued/NAME.pem` (chain) and `NAME-key.pem` (mode 0600).
+pub fn issue(
+    state_dir: &Path,
+    name: &str,
+    names: &[String],
+    days: i64,
+    client: bool,
+) -> Result<Issued, TlsError> {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !name.starts_with('.');
+    if !valid {
+        return Err(TlsError::Config(format!(
+            "`{name}` is not a certificate name: use letters, digits, `.`, `_` and `-`"
+        )));
+    }
+    if !(1..=3650).contains(&days) {
+        return Err(TlsError::Config(format!("{days} days: use 1 to 3650")));
+    }
+    let dir = tls_dir(state_dir)?;
+    let out = dir.join(ISSUED);
+    std::fs::create_dir_all(&out).map_err(|source| TlsError::Write {
+        path: out.display().to_string(),
+        source,
+    })?;
+    let names = if names.is_empty() {
+        vec![name.to_string()]
+    } else {
+        names.to_vec()
+    };
+    let (cert_path, key_path) = (
+        out.join(format!("{name}.pem")),
+        out.join(format!("{name}-key.pem")),
+    );
+    let not_after = sign_leaf(&dir, &names, client, days, &cert_path, &key_path)?;
+    Ok(Issued {
+        cert_path,
+        key_path,
+        not_after,
+    })
+}
+
+/// A certificate the internal CA issued, as `rampart ca list` shows it.
+#[derive(Debug)]
+pub struct Listed {
+    pub name: String,
+    pub names: Vec<String>,
+    pub not_after: i64,
+}
+
+/// The certificates in `tls/issued/`, by name.
+pub fn list(state_dir: &Path) -> Result<Vec<Listed>, TlsError> {
+    let dir = state_dir.join("tls").join(ISSUED);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+        let Some(name) = file.strip_suffix(".pem").filter(|n| !n.ends_with("-key")) else {
+            continue;
+        };
+        let key_path = dir.join(format!("{name}-key.pem"));
+        let (Ok(c), Ok(k)) = (std::fs::read(&path), std::fs::read(&key_path)) else {
+            continue;
+        };
+        let cert = LoadedCert::from_pem(&path, &c, &key_path, &k)?;
+        out.push(Listed {
+            name: name.to_string(),
+            names: cert.spec.cert_names.clone(),
+            not_after: cert.spec.not_after,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Signs a new leaf with the CA in `dir` and writes the chain (leaf, CA)
+/// and the key; returns its expiry.
+fn sign_leaf(
+    dir: &Path,
+    names: &[String],
+    client: bool,
+    days: i64,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<i64, TlsError> {
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let (ca_cert, ca_key) = load_or_create_ca(dir)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen)?;
+    let mut p = CertificateParams::new(names.to_vec()).map_err(gen)?;
+    if let Some(first) = names.first() {
+        p.distinguished_name.push(DnType::CommonName, first.as_str());
+    }
+    let not_after = now_secs() + days * 86_400;
+    validity(&mut p, now_secs() - 3600, not_after);
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![if client {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    }];
+    let cert = p.signed_by(&key, &ca_cert, &ca_key).map_err(gen)?;
+    write_file(key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(
+        cert_path,
+        format!("{}{}", cert.pem(), ca_cert.pem()).as_bytes(),
+        0o644,
+    )?;
+    Ok(not_after)
 }
 
 fn tls_dir(state_dir: &Path) -> Result<PathBuf, TlsError> {

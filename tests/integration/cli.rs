@@ -327,3 +327,52 @@ fn certificate_errors_print_the_path_resolved_against_the_config_folder() {
         assert!(!err.contains(".."), "{err}");
     }
 }
+
+#[test]
+fn ca_init_issue_and_list_make_certificates_that_chain_to_the_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let state = state.to_str().expect("utf-8 path");
+    let (code, out, err) = rampart(&["ca", "init", "--state-dir", state], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let ca = format!("{state}/tls/ca.pem");
+    assert!(out.contains(&ca), "{out}");
+    let args = [
+        "ca",
+        "issue",
+        "web1",
+        "--san",
+        "web1.internal",
+        "--san",
+        "127.0.0.1",
+        "--state-dir",
+        state,
+    ];
+    let (code, out, err) = rampart(&args, dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("web1.pem") && out.contains("valid until"), "{out}");
+    let key = std::fs::metadata(format!("{state}/tls/issued/web1-key.pem")).expect("key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    // openssl agrees that it chains to the CA, for a server.
+    let verify = std::process::Command::new("openssl")
+        .args(["verify", "-purpose", "sslserver", "-CAfile", &ca])
+        .arg(format!("{state}/tls/issued/web1.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let (code, out, _) = rampart(&["ca", "list", "--state-dir", state], dir.path());
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("web1") && out.contains("web1.internal, 127.0.0.1"),
+        "{out}"
+    );
+    // A name that is not a file name is refused.
+    let (code, _, err) = rampart(&["ca", "issue", "../x", "--state-dir", state], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a certificate name"), "{err}");
+}
