@@ -132,6 +132,12 @@ pub enum CaCmd {
     },
     /// List the certificates the CA issued, with their names and expiry.
     List,
+    /// Revoke a certificate the CA issued: it joins the CA's revocation
+    /// list (`tls/crl.pem`), which rampart's built-in origins check.
+    Revoke {
+        /// The certificate's name, as given to `issue`.
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -223,6 +229,12 @@ fn ca(state_dir: &Path, cmd: &CaCmd) -> ExitCode {
             println!("certificate: {}", i.cert_path.display());
             println!("key:         {}", i.key_path.display());
             println!("valid until: {}", date(i.not_after));
+        }),
+        CaCmd::Revoke { name } => ca::revoke(state_dir, name).map(|serial| {
+            println!(
+                "revoked {name} (serial {serial}); revocation list: {}",
+                ca::crl_path(state_dir).display()
+            );
         }),
         CaCmd::List => ca::list(state_dir).map(|all| {
             for c in all {
@@ -331,8 +343,13 @@ name = "http"
 address = "127.0.0.1:{http}"
 redirect_to = "https"
 
+# The balancer -> web server hop is mTLS: the web servers answer only TLS
+# with a client certificate from the demo's own CA, which rampart holds.
 [[pool]]
 name = "web"
+[pool.tls]
+ca = "internal"
+client_cert = "internal"
 [[pool.server]]
 origin = "web-01"
 [[pool.server]]
@@ -347,14 +364,23 @@ pool = "web"
 name = "web-01"
 address = "127.0.0.1:{w1}"
 demo = true
+[origin.tls]
+cert = "internal"
+client_ca = "internal"
 [[origin]]
 name = "web-02"
 address = "127.0.0.1:{w2}"
 demo = true
+[origin.tls]
+cert = "internal"
+client_ca = "internal"
 [[origin]]
 name = "web-03"
 address = "127.0.0.1:{w3}"
 demo = true
+[origin.tls]
+cert = "internal"
+client_ca = "internal"
 "#,
         state = a
             .state_dir

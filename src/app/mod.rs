@@ -53,6 +53,12 @@ pub enum AppError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("origin `{name}`: TLS: {source}")]
+    OriginTls {
+        name: String,
+        #[source]
+        source: TlsError,
+    },
     #[error("pool `{pool}`: TLS to its servers: {source}")]
     PoolTls {
         pool: String,
@@ -212,19 +218,42 @@ impl App {
                 })?,
             };
             let addr = sock.local_addr().unwrap_or(o.addr);
+            // Over TLS: its certificate is for the address it is bound to.
+            let tls = match &o.tls {
+                None => None,
+                Some(t) => Some(tokio_rustls::TlsAcceptor::from(
+                    crate::tls::origin::origin_config(t, &o.name, addr, &effective.state_dir).map_err(
+                        |e| AppError::OriginTls {
+                            name: o.name.clone(),
+                            source: e,
+                        },
+                    )?,
+                )),
+            };
             origins.push(Bound {
                 name: o.name.clone(),
                 addr,
-                scheme: "http",
+                scheme: if tls.is_some() { "https" } else { "http" },
             });
             bindings.origins.insert(o.name.clone(), addr);
             let (site, w0, b) = (Arc::new(site), service_drain.watch(), builders.clone());
             service_tasks.push(tokio::spawn(accept_loop(
                 sock,
                 service_drain.watch(),
-                move |stream, _peer| {
-                    let (site, w, b) = (site.clone(), w0.clone(), b.load_full());
-                    async move { crate::origin::serve_connection(stream, site, b.h1(), w).await }
+                move |stream, peer| {
+                    let (site, w, b, tls) = (site.clone(), w0.clone(), b.load_full(), tls.clone());
+                    async move {
+                        let Some(acceptor) = tls else {
+                            return crate::origin::serve_connection(stream, site, b.h1(), w).await;
+                        };
+                        // A client without an acceptable certificate (or
+                        // speaking plaintext) gets no page.
+                        match tokio::time::timeout(b.client_idle(), acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => crate::origin::serve_connection(s, site, b.h1(), w).await,
+                            Ok(Err(e)) => tracing::debug!(%peer, "origin TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(%peer, "origin TLS handshake timed out"),
+                        }
+                    }
                 },
             )));
         }

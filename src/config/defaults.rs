@@ -350,4 +350,6 @@ pub const DOCUMENTED: &[Documented] = &[
     d("rule.key", "`[\"ip\"]`", List(RATE_KEY)),
     // serde's default for the plain `bool` in schema.rs.
     d("origin.demo", "`false`", Flag(false)),
+    d("origin.tls.key", "none", Words),
+    d("origin.tls.client_ca", "none", Words),
 ];

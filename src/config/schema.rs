@@ -470,4 +470,20 @@ pub struct Origin {
     pub root: Option<Spanned<String>>,
     #[serde(default)]
     pub demo: bool,
+    /// Serve TLS (default: plaintext).
+    pub tls: Option<Spanned<OriginTls>>,
+}
+
+/// `[origin.tls]`: the built-in web server over TLS, optionally requiring
+/// client certificates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginTls {
+    /// `internal` (issued and renewed by rampart's CA) or a PEM chain file
+    /// (with `key`).
+    pub cert: Spanned<String>,
+    pub key: Option<Spanned<String>>,
+    /// When set, clients must show a certificate from this CA: `internal`
+    /// (rampart's CA, whose revocation list is checked) or a PEM file.
+    pub client_ca: Option<Spanned<String>>,
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls_pki_types::pem::PemObject;
 
 use super::{LoadedCert, TlsError};
 
@@ -127,16 +128,36 @@ const REISSUE_BEFORE_SECS: i64 = 10 * 86_400;
 const CLIENT_NAME: &str = "rampart";
 /// Where `rampart ca issue` writes, under `tls/`.
 const ISSUED: &str = "issued";
+/// Revoked serial numbers, and the CRL signed from them, under `tls/`.
+const REVOKED: &str = "revoked.txt";
+const CRL: &str = "crl.pem";
 
 /// The client certificate rampart shows backends that ask for one
 /// (`client_cert = "internal"`): issued by the internal CA, valid for 30
 /// days, issued again within 10 days of expiry.
 pub fn ensure_client_cert(state_dir: &Path) -> Result<Issued, TlsError> {
+    ensure_leaf(state_dir, "client", &[CLIENT_NAME.to_string()], true)
+}
+
+/// A built-in origin's server certificate (`[origin.tls] cert =
+/// "internal"`) for `names`: the same lifetime and renewal as the client
+/// certificate, in `tls/origin-NAME.pem`.
+pub fn ensure_origin_cert(state_dir: &Path, origin: &str, names: &[String]) -> Result<Issued, TlsError> {
+    ensure_leaf(state_dir, &format!("origin-{origin}"), names, false)
+}
+
+/// `tls/STEM.pem` and its key, kept while they hold `names` and are more
+/// than 10 days from expiry, issued again (30 days) otherwise.
+fn ensure_leaf(state_dir: &Path, stem: &str, names: &[String], client: bool) -> Result<Issued, TlsError> {
     let dir = tls_dir(state_dir)?;
-    let (cert_path, key_path) = (dir.join("client.pem"), dir.join("client-key.pem"));
+    let (cert_path, key_path) = (
+        dir.join(format!("{stem}.pem")),
+        dir.join(format!("{stem}-key.pem")),
+    );
     if let (Ok(c), Ok(k)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
         if let Ok(cert) = LoadedCert::from_pem(&cert_path, &c, &key_path, &k) {
-            if cert.spec.not_after - now_secs() > REISSUE_BEFORE_SECS {
+            let fresh = cert.spec.not_after - now_secs() > REISSUE_BEFORE_SECS;
+            if fresh && names.iter().all(|n| cert.spec.cert_names.contains(n)) {
                 return Ok(Issued {
                     cert_path,
                     key_path,
@@ -145,13 +166,86 @@ pub fn ensure_client_cert(state_dir: &Path) -> Result<Issued, TlsError> {
             }
         }
     }
-    let names = [CLIENT_NAME.to_string()];
-    let not_after = sign_leaf(&dir, &names, true, ISSUED_DAYS, &cert_path, &key_path)?;
+    let not_after = sign_leaf(&dir, names, client, ISSUED_DAYS, &cert_path, &key_path)?;
     Ok(Issued {
         cert_path,
         key_path,
         not_after,
     })
+}
+
+/// The internal CA's revocation list (`rampart ca revoke` writes it).
+pub fn crl_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("tls").join(CRL)
+}
+
+/// Revokes a certificate `rampart ca issue` made: its serial number joins
+/// `tls/revoked.txt`, and the CA signs a new `tls/crl.pem`, which rampart's
+/// own servers check at their next handshake. Returns the serial (hex).
+pub fn revoke(state_dir: &Path, name: &str) -> Result<String, TlsError> {
+    let dir = tls_dir(state_dir)?;
+    let path = dir.join(ISSUED).join(format!("{name}.pem"));
+    let pem = std::fs::read(&path)
+        .map_err(|e| TlsError::Config(format!("no certificate `{name}` ({}): {e}", path.display())))?;
+    let der = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| TlsError::NoCert {
+            path: path.display().to_string(),
+        })?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| TlsError::CertParse {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let serial: String = cert.raw_serial().iter().map(|b| format!("{b:02x}")).collect();
+    let list_path = dir.join(REVOKED);
+    let mut list = std::fs::read_to_string(&list_path).unwrap_or_default();
+    if !list
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(serial.as_str()))
+    {
+        list.push_str(&format!("{serial} {} {name}\n", now_secs()));
+        write_file(&list_path, list.as_bytes(), 0o644)?;
+    }
+    write_crl(&dir, &list)?;
+    Ok(serial)
+}
+
+/// Signs `tls/crl.pem` from the lines of `revoked.txt` (`SERIAL TIME NAME`).
+fn write_crl(dir: &Path, list: &str) -> Result<(), TlsError> {
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let (ca_cert, ca_key) = load_or_create_ca(dir)?;
+    let day = |secs: i64| {
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        rcgen::date_time_ymd(y as i32, m as u8, d as u8)
+    };
+    let mut revoked = Vec::new();
+    for line in list.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(hex), Some(at)) = (f.next(), f.next().and_then(|t| t.parse::<i64>().ok())) else {
+            continue;
+        };
+        let bytes: Option<Vec<u8>> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect();
+        let Some(bytes) = bytes else { continue };
+        revoked.push(rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(&bytes),
+            revocation_time: day(at),
+            reason_code: None,
+            invalidity_date: None,
+        });
+    }
+    let params = rcgen::CertificateRevocationListParams {
+        this_update: day(now_secs() - 86_400),
+        next_update: day(now_secs() + 30 * 86_400),
+        crl_number: rcgen::SerialNumber::from(u64::try_from(now_secs()).unwrap_or(0)),
+        issuing_distribution_point: None,
+        revoked_certs: revoked,
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    let crl = params.signed_by(&ca_cert, &ca_key).map_err(gen)?;
+    write_file(&dir.join(CRL), crl.pem().map_err(gen)?.as_bytes(), 0o644)
 }
 
 /// Issues a certificate from the internal CA (`rampart ca issue`): for

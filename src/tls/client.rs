@@ -13,8 +13,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
+use super::origin::{pair, read};
 use super::{ca, provider, TlsError};
-use crate::config::model::{BackendTls, ClientCert, TlsRoots, UpstreamProtocol};
+use crate::config::model::{BackendTls, CertSource, TlsRoots, UpstreamProtocol};
 
 /// Where Debian (and most Linux systems) keep the host's trust store.
 const SYSTEM_BUNDLES: &[&str] = &[
@@ -88,39 +89,26 @@ pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
 }
 
 fn client_pair(
-    c: &ClientCert,
+    c: &CertSource,
     state_dir: &Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let (chain_path, chain, key_path, key) = match c {
-        ClientCert::Files(spec) => (
-            spec.cert_path.display().to_string(),
-            spec.cert_pem.0.to_vec(),
-            spec.key_path.display().to_string(),
-            spec.key_pem.expose().to_vec(),
+    match c {
+        CertSource::Files(spec) => pair(
+            &spec.cert_path.display().to_string(),
+            &spec.cert_pem.0,
+            &spec.key_path.display().to_string(),
+            spec.key_pem.expose(),
         ),
-        ClientCert::Internal => {
+        CertSource::Internal => {
             let issued = ca::ensure_client_cert(state_dir)?;
-            (
-                issued.cert_path.display().to_string(),
-                read(&issued.cert_path)?,
-                issued.key_path.display().to_string(),
-                read(&issued.key_path)?,
+            pair(
+                &issued.cert_path.display().to_string(),
+                &read(&issued.cert_path)?,
+                &issued.key_path.display().to_string(),
+                &read(&issued.key_path)?,
             )
         }
-    };
-    let chain: Vec<_> = CertificateDer::pem_slice_iter(&chain).flatten().collect();
-    if chain.is_empty() {
-        return Err(TlsError::NoCert { path: chain_path });
     }
-    let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| TlsError::Key {
-        path: key_path,
-        reason: e.to_string(),
-    })?;
-    Ok((chain, key))
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|e| TlsError::Config(format!("cannot read {}: {e}", path.display())))
 }
 
 /// The host's trust store: `SSL_CERT_FILE` if set, else the usual places.

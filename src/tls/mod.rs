@@ -16,6 +16,7 @@ mod cert;
 pub mod client;
 mod env;
 pub mod handshake;
+pub mod origin;
 mod server;
 
 pub use cert::LoadedCert;

@@ -251,3 +251,81 @@ async fn pins_and_health_checks_use_the_pool_s_tls() {
     );
     app.shutdown().await;
 }
+
+/// An HTTP/1.1 GET over TLS with a client certificate: the page, or why
+/// there was none.
+async fn get_with_cert(addr: SocketAddr, ca: &Path, cert: &Path, key: &Path) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(c.expect("ca cert")).expect("root");
+    }
+    let (chain, key) = chain_and_key(
+        &std::fs::read(cert).expect("cert"),
+        &std::fs::read(key).expect("key"),
+    );
+    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("client cert");
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut s = match tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return format!("refused: {e}"),
+    };
+    let _ = s
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut out = Vec::new();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await {
+        Ok(Ok(_)) => String::from_utf8_lossy(&out).into_owned(),
+        Ok(Err(e)) => format!("refused: {e}"),
+        Err(_) => "no answer".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_require_client_certificates_and_refuse_revoked_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let toml = "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[origin]]\nname = \"site\"\naddress = \"127.0.0.1:0\"\ndemo = true\n\
+         [origin.tls]\ncert = \"internal\"\nclient_ca = \"internal\"\n\
+         [[pool]]\nname = \"p\"\n[pool.tls]\nca = \"internal\"\nclient_cert = \"internal\"\n\
+         [[pool.server]]\norigin = \"site\"\n[[route]]\npool = \"p\"\n";
+    let app = start_app(toml, dir.path()).await;
+    let site = app
+        .origins
+        .iter()
+        .find(|o| o.name == "site")
+        .expect("origin")
+        .addr;
+    assert_eq!(
+        app.origins.iter().find(|o| o.name == "site").map(|o| o.scheme),
+        Some("https")
+    );
+    // rampart reaches its own origin over mTLS.
+    let mut c = h1(listener(&app, "web")).await;
+    assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+    // A client certificate from the same CA gets the page, until revoked.
+    let alice = rampart::tls::ca::issue(&state, "alice", &["alice".to_string()], 30, true).expect("issue");
+    let ca = state.join("tls/ca.pem");
+    let page = get_with_cert(site, &ca, &alice.cert_path, &alice.key_path).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    rampart::tls::ca::revoke(&state, "alice").expect("revoke");
+    let page = get_with_cert(site, &ca, &alice.cert_path, &alice.key_path).await;
+    assert!(!page.contains("200 OK"), "a revoked certificate got {page}");
+    // rampart's own certificate is not revoked: a new connection still works.
+    let mut fresh = h1(listener(&app, "web")).await;
+    assert_eq!(
+        read(fresh.go(get("/", "y")).await.expect("response")).await.0,
+        200
+    );
+    app.shutdown().await;
+}

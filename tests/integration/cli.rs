@@ -206,6 +206,53 @@ async fn up_runs_the_demo_stack_on_free_ports() {
         headers["location"],
         format!("https://localhost:{}/", rp.addr("https").port())
     );
+    // The web servers answer only TLS with a client certificate from the
+    // demo's CA: plain HTTP and TLS without a certificate get no page.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn page<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S) -> String {
+        let _ = s
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    for web in ["web-01", "web-02", "web-03"] {
+        let addr = rp.addr(web);
+        let plain = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let got = page(plain).await;
+        assert!(
+            !got.contains("200 OK") && !got.contains("class=\"server\""),
+            "plain HTTP to {web}: {got}"
+        );
+        let tls = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let cfg = {
+            use rustls_pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pki_types::CertificateDer::pem_file_iter(&ca).expect("ca") {
+                roots.add(c.expect("cert")).expect("root");
+            }
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+        };
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        let got = match tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(name, tls)
+            .await
+        {
+            Ok(s) => page(s).await,
+            Err(e) => format!("handshake refused: {e}"),
+        };
+        assert!(
+            !got.contains("200 OK"),
+            "TLS without a client certificate to {web}: {got}"
+        );
+    }
 }
 
 #[tokio::test]

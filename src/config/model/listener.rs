@@ -77,6 +77,17 @@ pub struct Origin {
     pub name: String,
     pub addr: SocketAddr,
     pub content: OriginContent,
+    /// Served over TLS; None: plaintext.
+    pub tls: Option<OriginTls>,
+}
+
+/// `[origin.tls]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginTls {
+    /// The server certificate: issued by the internal CA, or from files.
+    pub cert: super::CertSource,
+    /// Who signs the certificates clients must show (None: none asked).
+    pub client_ca: Option<super::TlsRoots>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

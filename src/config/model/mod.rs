@@ -25,10 +25,10 @@ use super::defaults as d;
 pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
 pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
 pub use listener::{
-    ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent, Route,
+    ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent, OriginTls, Route,
 };
 pub use pool::{
-    Algorithm, BackendTls, CheckKind, ClientCert, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server,
+    Algorithm, BackendTls, CertSource, CheckKind, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server,
     TlsRoots, UpstreamProtocol,
 };
 

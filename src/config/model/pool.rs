@@ -91,7 +91,7 @@ pub enum UpstreamProtocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendTls {
     pub roots: TlsRoots,
-    pub client: Option<ClientCert>,
+    pub client: Option<CertSource>,
     /// SHA-256 of accepted SubjectPublicKeyInfos; empty = no pinning.
     pub pins: Vec<[u8; 32]>,
 }
@@ -110,9 +110,10 @@ pub enum TlsRoots {
     },
 }
 
-/// The certificate rampart shows backends that ask for one.
+/// A certificate rampart shows (to backends that ask for one, or as a
+/// built-in origin's server certificate).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientCert {
+pub enum CertSource {
     /// Issued and renewed by rampart's own CA.
     Internal,
     /// A chain and key from files (checked against each other at load).

@@ -15,36 +15,13 @@ impl Cx<'_> {
         let tls = t.get_ref();
         let roots = match &tls.ca {
             None => model::TlsRoots::System,
-            Some(c) if c.get_ref() == "system" => model::TlsRoots::System,
-            Some(c) if c.get_ref() == "internal" => model::TlsRoots::Internal,
-            Some(c) => {
-                let ca_key = format!("{key}.ca");
-                let path = self.path(c.get_ref());
-                let pem = self.env.read(&path).map_err(|e| {
-                    self.at(c, &ca_key, format!("cannot read CA file {}: {e}", path.display()))
-                })?;
-                let certs = CertificateDer::pem_slice_iter(&pem).filter(Result::is_ok).count();
-                if certs == 0 {
-                    return Err(self.at(
-                        c,
-                        &ca_key,
-                        format!(
-                            "{} holds no PEM certificate: `ca` takes a CA bundle file, `system` or `internal`",
-                            path.display()
-                        ),
-                    ));
-                }
-                model::TlsRoots::File {
-                    path,
-                    pem: model::Pem(pem.into()),
-                }
-            }
+            Some(c) => self.roots(c, &format!("{key}.ca"))?,
         };
         let client = match (&tls.client_cert, &tls.client_key) {
             (None, None) => None,
-            (Some(c), None) if c.get_ref() == "internal" => Some(model::ClientCert::Internal),
+            (Some(c), None) if c.get_ref() == "internal" => Some(model::CertSource::Internal),
             (Some(c), Some(k)) if c.get_ref() != "internal" => {
-                Some(model::ClientCert::Files(self.client_pair(c, k, key)?))
+                Some(model::CertSource::Files(self.client_pair(c, k, key)?))
             }
             (Some(c), Some(_)) => {
                 return Err(self.at(
@@ -81,6 +58,74 @@ impl Cx<'_> {
             }
         }
         Ok(model::BackendTls { roots, client, pins })
+    }
+
+    /// `system`, `internal` or a PEM file of CA certificates (read here).
+    fn roots(&self, c: &Spanned<String>, ca_key: &str) -> R<model::TlsRoots> {
+        match c.get_ref().as_str() {
+            "system" => return Ok(model::TlsRoots::System),
+            "internal" => return Ok(model::TlsRoots::Internal),
+            _ => {}
+        }
+        let path = self.path(c.get_ref());
+        let pem = self
+            .env
+            .read(&path)
+            .map_err(|e| self.at(c, ca_key, format!("cannot read CA file {}: {e}", path.display())))?;
+        if CertificateDer::pem_slice_iter(&pem).filter(Result::is_ok).count() == 0 {
+            return Err(self.at(
+                c,
+                ca_key,
+                format!(
+                    "{} holds no PEM certificate: use a CA bundle file, `system` or `internal`",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(model::TlsRoots::File {
+            path,
+            pem: model::Pem(pem.into()),
+        })
+    }
+
+    /// `[origin.tls]`: its certificate, and who signs its clients'.
+    pub(super) fn origin_tls(&self, t: &Spanned<schema::OriginTls>, key: &str) -> R<model::OriginTls> {
+        let tls = t.get_ref();
+        let cert = match (tls.cert.get_ref().as_str(), &tls.key) {
+            ("internal", None) => model::CertSource::Internal,
+            ("internal", Some(k)) => {
+                return Err(self.at(
+                    k,
+                    &format!("{key}.key"),
+                    "`cert = \"internal\"` takes no `key` (rampart's CA issues both)",
+                ))
+            }
+            (_, Some(k)) => model::CertSource::Files(self.cert_pair(
+                &tls.cert,
+                k,
+                &format!("{key}.cert"),
+                &format!("{key}.key"),
+                None,
+            )?),
+            (_, None) => {
+                return Err(self.at(
+                    &tls.cert,
+                    &format!("{key}.cert"),
+                    "a certificate file needs `key` (or use `cert = \"internal\"`)",
+                ))
+            }
+        };
+        let client_ca =
+            match &tls.client_ca {
+                None => None,
+                Some(c) if c.get_ref() == "system" => return Err(self.at(
+                    c,
+                    &format!("{key}.client_ca"),
+                    "client certificates are checked against `internal` or a CA file, not the system store",
+                )),
+                Some(c) => Some(self.roots(c, &format!("{key}.client_ca"))?),
+            };
+        Ok(model::OriginTls { cert, client_ca })
     }
 
     /// A client certificate and key from files, checked against each other.

@@ -42,10 +42,15 @@ impl Cx<'_> {
                     return Err(self.at(&o.name, &key, "an origin needs `root = \"DIR\"` or `demo = true`"))
                 }
             };
+            let tls = match &o.tls {
+                None => None,
+                Some(t) => Some(self.origin_tls(t, &format!("{key}.tls"))?),
+            };
             origins.push(model::Origin {
                 name: o.name.get_ref().clone(),
                 addr,
                 content,
+                tls,
             });
         }
         Ok(origins)

@@ -14,6 +14,7 @@ fn origins() {
             name: "o".into(),
             addr: "127.0.0.1:9000".parse().expect("an address"),
             content,
+            tls: None,
         }]
     };
     loads(
@@ -52,6 +53,21 @@ fn origin_mistakes() {
             "neither",
             origin(""),
             "2:8: origin[0]: an origin needs `root = \"DIR\"` or `demo = true`",
+        ),
+        (
+            "an internal certificate with a key",
+            origin("demo = true\n[origin.tls]\ncert = \"internal\"\nkey = \"k.pem\"\n"),
+            "7:7: origin[0].tls.key: `cert = \"internal\"` takes no `key` (rampart's CA issues both)",
+        ),
+        (
+            "a certificate file without its key",
+            origin("demo = true\n[origin.tls]\ncert = \"c.pem\"\n"),
+            "6:8: origin[0].tls.cert: a certificate file needs `key` (or use `cert = \"internal\"`)",
+        ),
+        (
+            "client certificates against the system store",
+            origin("demo = true\n[origin.tls]\ncert = \"internal\"\nclient_ca = \"system\"\n"),
+            "7:13: origin[0].tls.client_ca: client certificates are checked against `internal` or a CA file, not the system store",
         ),
         (
             "the address of a listener",

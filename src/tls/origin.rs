@@ -1,0 +1,183 @@
+//! The rustls server configuration of a built-in origin served over TLS
+//! (`[origin.tls]`): its certificate (from files, or issued by the internal
+//! CA for the origin's name, its address and `localhost`), and, when client
+//! certificates are required, a verifier that also checks the internal
+//! CA's revocation list, read again whenever the file changes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+
+use super::{ca, provider, TlsError};
+use crate::config::model::{CertSource, OriginTls, TlsRoots};
+
+/// Builds the server configuration of origin `name` bound to `addr`.
+pub fn origin_config(
+    t: &OriginTls,
+    name: &str,
+    addr: SocketAddr,
+    state_dir: &Path,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let (chain, key) = match &t.cert {
+        CertSource::Files(spec) => pair(
+            &spec.cert_path.display().to_string(),
+            &spec.cert_pem.0,
+            &spec.key_path.display().to_string(),
+            spec.key_pem.expose(),
+        )?,
+        CertSource::Internal => {
+            let names = [name.to_string(), addr.ip().to_string(), "localhost".to_string()];
+            let issued = ca::ensure_origin_cert(state_dir, name, &names)?;
+            pair(
+                &issued.cert_path.display().to_string(),
+                &read(&issued.cert_path)?,
+                &issued.key_path.display().to_string(),
+                &read(&issued.key_path)?,
+            )?
+        }
+    };
+    let builder = ServerConfig::builder_with_provider(Arc::new(provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match &t.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(roots) => {
+            let (pem, crl) = match roots {
+                TlsRoots::File { pem, .. } => (pem.0.to_vec(), None),
+                TlsRoots::Internal => (read(&ca::ensure_ca(state_dir)?)?, Some(ca::crl_path(state_dir))),
+                TlsRoots::System => return Err(TlsError::Config("client certificates need a CA".into())),
+            };
+            let mut store = RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(&pem).flatten() {
+                let _ = store.add(c);
+            }
+            builder.with_client_cert_verifier(Arc::new(Revocable::new(Arc::new(store), crl)?))
+        }
+    };
+    let mut cfg = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(format!("origin `{name}`: {e}")))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// A chain and key from PEM text.
+pub(super) fn pair(
+    chain_path: &str,
+    chain: &[u8],
+    key_path: &str,
+    key: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(chain).flatten().collect();
+    if chain.is_empty() {
+        return Err(TlsError::NoCert {
+            path: chain_path.to_string(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| TlsError::Key {
+        path: key_path.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok((chain, key))
+}
+
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|e| TlsError::Config(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Client certificates from `roots`, not revoked by the CRL at `crl` (when
+/// one exists); the verifier is built again when the file changes.
+#[derive(Debug)]
+struct Revocable {
+    roots: Arc<RootCertStore>,
+    crl: Option<PathBuf>,
+    hints: Vec<DistinguishedName>,
+    current: Mutex<(Option<SystemTime>, Arc<dyn ClientCertVerifier>)>,
+}
+
+impl Revocable {
+    fn new(roots: Arc<RootCertStore>, crl: Option<PathBuf>) -> Result<Self, TlsError> {
+        let stamp = crl.as_deref().and_then(modified);
+        let inner = build(&roots, crl.as_deref())?;
+        Ok(Revocable {
+            hints: inner.root_hint_subjects().to_vec(),
+            roots,
+            crl,
+            current: Mutex::new((stamp, inner)),
+        })
+    }
+
+    /// The verifier for the CRL as it is on disk now.
+    fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        let mut cur = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let stamp = self.crl.as_deref().and_then(modified);
+        if stamp != cur.0 {
+            match build(&self.roots, self.crl.as_deref()) {
+                Ok(v) => *cur = (stamp, v),
+                Err(e) => tracing::warn!("revocation list not used: {e}"),
+            }
+        }
+        cur.1.clone()
+    }
+}
+
+fn modified(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn build(roots: &Arc<RootCertStore>, crl: Option<&Path>) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let mut b = WebPkiClientVerifier::builder_with_provider(roots.clone(), Arc::new(provider()));
+    if let Some(pem) = crl.and_then(|p| std::fs::read(p).ok()) {
+        let crls: Vec<CertificateRevocationListDer<'static>> =
+            CertificateRevocationListDer::pem_slice_iter(&pem)
+                .flatten()
+                .collect();
+        b = b.with_crls(crls);
+    }
+    b.build().map_err(|e| TlsError::Config(e.to_string()))
+}
+
+impl ClientCertVerifier for Revocable {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.verifier().verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.verifier().supported_verify_schemes()
+    }
+}
