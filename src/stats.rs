@@ -107,12 +107,34 @@ pub struct ServerStats {
     /// TLS handshakes to the server that failed (a certificate that does
     /// not verify, a refused client certificate).
     pub tls_failures: AtomicU64,
+    /// When the certificate it showed at the last TLS connection expires
+    /// (Unix seconds; 0 unknown).
+    tls_not_after: AtomicI64,
 }
 
 impl ServerStats {
     pub fn tls_failure(&self) {
         self.tls_failures.fetch_add(1, Relaxed);
     }
+
+    /// Records the certificate (DER) a server showed on a new TLS connection.
+    pub fn tls_connected(&self, cert: Option<&[u8]>) {
+        if let Some(t) = cert.and_then(cert_not_after) {
+            self.tls_not_after.store(t, Relaxed);
+        }
+    }
+
+    /// When the server's certificate expires (Unix seconds), once seen.
+    pub fn cert_expires(&self) -> Option<i64> {
+        let at = self.tls_not_after.load(Relaxed);
+        (at > 0).then_some(at)
+    }
+}
+
+/// The expiry (Unix seconds) of a DER certificate.
+fn cert_not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 /// A listener's counters.

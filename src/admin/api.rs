@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{answer, same_secret, Admin, AdminError, Control, NewServer};
 use crate::body::Body;
-use crate::metrics::sampler::server_state;
+use crate::metrics::sampler::{link, server_state};
 use crate::runtime::Runtime;
 use crate::units::clock_ms;
 
@@ -293,7 +293,7 @@ fn pools(rt: &Runtime) -> Value {
                 .balancer
                 .servers()
                 .iter()
-                .map(|s| Value::Object(server_state(s, p.balancer.gate(), now)))
+                .map(|s| Value::Object(server_state(s, p.balancer.gate(), now, link(p))))
                 .collect();
             json!({
                 "name": p.name,

@@ -40,6 +40,8 @@ async fn probe_inner(server: &Backend, check: &HealthCheck, tls: Option<&Upstrea
         server.stats.tls_failure();
         format!("TLS: {e}")
     })?;
+    let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
+    server.stats.tls_connected(cert.map(|c| c.as_ref()));
     http_probe(stream, server, check).await
 }
 

@@ -240,7 +240,7 @@ impl Sampler {
                         let header =
                             window_quantiles(now, ten.as_deref(), &format!("header/{}/{}", p.name, s.name));
                         if let Some(o) = v.as_object_mut() {
-                            o.extend(server_state(s, p.balancer.gate(), clock));
+                            o.extend(server_state(s, p.balancer.gate(), clock, link(p)));
                             o.insert("header_latency_ms".into(), header);
                         }
                         v
@@ -299,7 +299,8 @@ impl Sampler {
 }
 
 /// A server's live state, as the admin API and the stats show it.
-pub fn server_state(s: &Backend, gate: HealthGate, now: u64) -> Map<String, Value> {
+/// `link`: how rampart reaches it (`TLS`, `mTLS`, or None for plaintext).
+pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>) -> Map<String, Value> {
     let state = match (s.state.admin(), s.in_flight()) {
         (AdminState::Active, _) => "active",
         (AdminState::Draining, 0) => "drained",
@@ -317,11 +318,18 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64) -> Map<String, Valu
         "ejected": s.state.ejected(now),
         "ejections": s.state.ejections(),
         "available": s.available(now, gate),
+        "tls": link,
+        "cert_expires": s.stats.cert_expires(),
     });
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// How a pool's servers are reached: `TLS`, `mTLS` or None (plaintext).
+pub fn link(p: &crate::runtime::PoolRt) -> Option<&'static str> {
+    p.tls.as_ref().map(|t| if t.mutual { "mTLS" } else { "TLS" })
 }
 
 fn unix_ms() -> u64 {

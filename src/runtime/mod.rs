@@ -121,6 +121,8 @@ pub struct UpstreamTls {
     pub id: usize,
     /// The name each server's certificate is checked for, by server name.
     pub names: Arc<HashMap<String, rustls::pki_types::ServerName<'static>>>,
+    /// rampart shows a client certificate (mTLS).
+    pub mutual: bool,
 }
 
 impl std::fmt::Debug for UpstreamTls {
@@ -274,6 +276,7 @@ fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
         .as_ref()
         .and_then(|_| b.upstream_tls.get(&p.name))
         .map(|config| UpstreamTls {
+            mutual: p.tls.as_ref().is_some_and(|t| t.client.is_some()),
             connector: tokio_rustls::TlsConnector::from(config.clone()),
             id: Arc::as_ptr(config) as usize,
             names: Arc::new(

@@ -160,6 +160,19 @@ async fn mtls_backends_serve_rampart_over_reused_connections_and_refuse_others()
         1,
         "twenty requests over one pooled TLS connection"
     );
+    // The admin API (and the dashboard, from it) says how each server is
+    // reached, and until when the certificate it showed is valid.
+    let ad = app.admin().expect("admin");
+    let info = server_info(ad, "secure", &mtls.addr.to_string())
+        .await
+        .expect("server");
+    assert_eq!(info["tls"], "mTLS", "{info}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let expires = info["cert_expires"].as_i64().expect("cert_expires");
+    assert!(expires > now && expires < now + 400 * 86_400, "{info}");
     // HTTP/2 over TLS (ALPN h2).
     let (status, _, body) = read(c.go(get("/two", "x")).await.expect("response")).await;
     assert_eq!((status, body.as_str()), (200, "HTTP/2.0"));
@@ -171,7 +184,6 @@ async fn mtls_backends_serve_rampart_over_reused_connections_and_refuse_others()
         0,
         "no request reached it"
     );
-    let ad = app.admin().expect("admin");
     let text = read(h1(ad).await.go(get("/metrics", "x")).await.expect("metrics"))
         .await
         .2;

@@ -6,6 +6,15 @@ const HISTORY = 300; // seconds kept in the charts
 const COLORS = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#ff7b72", "#a5d6ff"];
 const history = []; // [{t, stats}]
 
+/* How rampart reaches a server: plaintext, TLS or mTLS, and until when the
+   certificate the server showed is valid. */
+function link(s) {
+  if (!s.tls) return "plain";
+  if (!s.cert_expires) return s.tls;
+  const left = s.cert_expires - Date.now() / 1000;
+  return s.tls + " · cert " + new Date(s.cert_expires * 1000).toISOString().slice(0, 10) + " (" + fmt.days(left) + ")";
+}
+
 const fmt = {
   n: (v) => (v == null ? "–" : Number(v).toLocaleString(undefined, { maximumFractionDigits: 1 })),
   ms: (v) => (v == null ? "–" : v.toFixed(v < 10 ? 2 : 1) + " ms"),
@@ -111,9 +120,10 @@ const PANELS = [
     id: "servers", title: "Pools and servers", wide: true,
     build(root) { root.append(el("table", { id: "servers-table" })); },
     update(stats) {
-      const head = el("tr", {}, ...["pool", "server", "address", "health", "state", "weight", "in flight", "req/s", "p50", "p99", "requests", "5xx"].map((h) => el("th", {}, h)));
+      const head = el("tr", {}, ...["pool", "server", "address", "link", "health", "state", "weight", "in flight", "req/s", "p50", "p99", "requests", "5xx"].map((h) => el("th", {}, h)));
       const rows = servers(stats).map((s) => el("tr", { "data-server": s.name },
         el("td", {}, s.pool), el("td", {}, s.name), el("td", { class: "muted" }, s.address),
+        el("td", { class: "link" }, link(s)),
         el("td", {}, el("span", { class: "pill " + s.health }, s.health + (s.ejected ? " (ejected)" : ""))),
         el("td", {}, s.state), el("td", { class: "num" }, s.weight), el("td", { class: "num" }, s.in_flight),
         el("td", { class: "num qps" }, fmt.n(s.qps["10s"])), el("td", { class: "num" }, fmt.ms(s.latency_ms.p50)),

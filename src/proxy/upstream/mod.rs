@@ -320,6 +320,10 @@ async fn connect(t: Target<'_>) -> Result<BackendStream, ProxyError> {
     match tokio::time::timeout_at(deadline, tls.connector.connect(name, stream)).await {
         Err(_) => Err(timed_out()),
         Ok(Err(e)) => Err(failed(e.to_string())),
-        Ok(Ok(s)) => Ok(BackendStream::Tls(Box::new(s))),
+        Ok(Ok(s)) => {
+            let cert = s.get_ref().1.peer_certificates().and_then(|c| c.first());
+            t.backend.stats.tls_connected(cert.map(|c| c.as_ref()));
+            Ok(BackendStream::Tls(Box::new(s)))
+        }
     }
 }
