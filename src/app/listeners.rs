@@ -114,7 +114,12 @@ pub fn acceptor_for(
             tracing::warn!(listener = %l.name, "{p}");
         }
     }
-    Ok(Some(tls::server_config(&certs, s.http2)?))
+    Ok(Some(tls::server_config(
+        &certs,
+        s.http2,
+        s.client_auth.as_ref(),
+        &m.state_dir,
+    )?))
 }
 
 /// Binds a listener's socket (nothing is served yet).
@@ -191,6 +196,10 @@ pub fn start(
                     Ok(done) => {
                         if let Some(name) = done.sni {
                             let _ = cx.sni.set(name);
+                        }
+                        if let Some(p) = done.peer {
+                            let id = crate::proxy::headers::ClientCertId::new(&p.subject, &p.sans, &p.sha256);
+                            let _ = cx.client_cert.set(id);
                         }
                         server::serve(done.stream, done.h2, cx, &b, w).await
                     }

@@ -241,6 +241,8 @@ pub const DOCUMENTED: &[Documented] = &[
     d("listener.protocol", "`\"http\"`", Text(LISTENER_PROTOCOL)),
     d("listener.redirect_to", "none", Words),
     d("listener.http2", "`true`", Flag(HTTP2)),
+    d("listener.client_auth", "not asked", Words),
+    d("listener.client_ca", "none", Words),
     d("listener.hsts_max_age", "none", Words),
     // serde's default for the plain `bool` in schema.rs.
     d("listener.hsts_include_subdomains", "`false`", Flag(false)),

@@ -308,6 +308,10 @@ pub struct Listener {
     pub certificates: Vec<Certificate>,
     /// Offer HTTP/2 via ALPN (default true).
     pub http2: Option<bool>,
+    /// Client certificates: `required` or `optional` (default: not asked).
+    pub client_auth: Option<Spanned<String>>,
+    /// Who signs client certificates: `internal` or a PEM CA file.
+    pub client_ca: Option<Spanned<String>>,
     /// Expect a PROXY protocol (v1 or v2) header from trusted proxies.
     pub proxy_protocol: Option<bool>,
     /// Client CIDR blocks allowed to connect (with any, the rest is denied).

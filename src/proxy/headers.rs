@@ -13,6 +13,51 @@ use std::net::IpAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// A verified client certificate's subject, SANs (comma-separated) and
+/// SHA-256 fingerprint (hex), as backends get them.
+pub const X_CLIENT_CERT_SUBJECT: HeaderName = HeaderName::from_static("x-client-cert-subject");
+pub const X_CLIENT_CERT_SAN: HeaderName = HeaderName::from_static("x-client-cert-san");
+pub const X_CLIENT_CERT_SHA256: HeaderName = HeaderName::from_static("x-client-cert-sha256");
+
+/// A verified client certificate's identity, ready to be sent.
+#[derive(Debug, Clone)]
+pub struct ClientCertId {
+    subject: HeaderValue,
+    san: HeaderValue,
+    sha256: HeaderValue,
+}
+
+impl ClientCertId {
+    /// Bytes a header value cannot carry become `?`.
+    pub fn new(subject: &str, sans: &[String], sha256: &str) -> Self {
+        let value = |s: &str| {
+            let clean: String = s
+                .chars()
+                .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+                .collect();
+            HeaderValue::from_str(&clean).unwrap_or(HeaderValue::from_static("?"))
+        };
+        ClientCertId {
+            subject: value(subject),
+            san: value(&sans.join(", ")),
+            sha256: value(sha256),
+        }
+    }
+}
+
+/// Removes every client-sent copy of the client-certificate headers (no
+/// client can set them), then adds the verified identity, if any: so that
+/// rules and backends see only what the TLS handshake proved.
+pub fn client_cert(h: &mut HeaderMap, id: Option<&ClientCertId>) {
+    for name in [X_CLIENT_CERT_SUBJECT, X_CLIENT_CERT_SAN, X_CLIENT_CERT_SHA256] {
+        h.remove(name);
+    }
+    if let Some(id) = id {
+        h.insert(X_CLIENT_CERT_SUBJECT, id.subject.clone());
+        h.insert(X_CLIENT_CERT_SAN, id.san.clone());
+        h.insert(X_CLIENT_CERT_SHA256, id.sha256.clone());
+    }
+}
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");

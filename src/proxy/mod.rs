@@ -54,6 +54,8 @@ pub struct ConnCtx {
     pub client: headers::ClientHeaders,
     /// The TLS server name the client asked for.
     pub sni: std::sync::OnceLock<Box<str>>,
+    /// The client certificate the TLS handshake verified, if any.
+    pub client_cert: std::sync::OnceLock<headers::ClientCertId>,
 }
 
 impl ConnCtx {
@@ -78,6 +80,7 @@ impl ConnCtx {
             runtime,
             client,
             sni: std::sync::OnceLock::new(),
+            client_cert: std::sync::OnceLock::new(),
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! 1. framing: refuse what two parsers could read differently, and targets
 //!    longer than allowed
-//! 2. request id: kept when sane, created otherwise
+//! 2. request id: kept when sane, created otherwise; client-certificate
+//!    headers: the client's removed, the verified identity set
 //! 3. normalise: a redirect-only listener answers; host and path normalised
 //! 4. route: by host and normalised path
 //! 5. rules: the firewall's request rules, in order
@@ -46,6 +47,8 @@ pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<
     let started = Instant::now();
     let framed = framing(&req, &rt);
     let rid = headers::request_id(req.headers_mut());
+    // Before the firewall's rules, which may match on them.
+    headers::client_cert(req.headers_mut(), cx.client_cert.get());
     let method = req.method().clone();
     let logged = rt.access_log.as_ref().map(|_| LogParts::of(&req));
     // The client: the connection's, or the one a trusted proxy forwarded for.

@@ -127,6 +127,43 @@ fn inspect(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), String> {
     Ok((names, cert.validity().not_after.timestamp()))
 }
 
+/// A client certificate's subject, SANs and SHA-256 fingerprint.
+pub(super) fn peer_identity(der: &[u8]) -> Option<super::handshake::PeerCert> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for n in &ext.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => sans.push(format!("DNS:{d}")),
+                GeneralName::RFC822Name(m) => sans.push(format!("email:{m}")),
+                GeneralName::URI(u) => sans.push(format!("URI:{u}")),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => sans.push(format!(
+                        "IP:{}",
+                        std::net::Ipv4Addr::from([b[0], b[1], b[2], b[3]])
+                    )),
+                    16 => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(b);
+                        sans.push(format!("IP:{}", std::net::Ipv6Addr::from(a)));
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    let suite = rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13()?;
+    let digest = suite.common.hash_provider.hash(der);
+    let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    Some(super::handshake::PeerCert {
+        subject: cert.subject().to_string(),
+        sans,
+        sha256,
+    })
+}
+
 /// SHA-256 of a certificate's SubjectPublicKeyInfo (what `pin_sha256`
 /// names): `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der
 /// | openssl dgst -sha256` gives the same.

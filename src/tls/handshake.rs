@@ -21,6 +21,19 @@ pub struct Accepted<S> {
     pub h2: bool,
     /// The server name the client asked for (SNI).
     pub sni: Option<Box<str>>,
+    /// The client certificate the handshake verified (listeners with
+    /// `client_auth`).
+    pub peer: Option<PeerCert>,
+}
+
+/// What a verified client certificate says.
+#[derive(Debug, Clone)]
+pub struct PeerCert {
+    pub subject: String,
+    /// DNS names, IP addresses, e-mail addresses and URIs.
+    pub sans: Vec<String>,
+    /// SHA-256 of the certificate (DER), hex.
+    pub sha256: String,
 }
 
 /// Why a handshake did not finish.
@@ -58,9 +71,14 @@ where
     stats.tls_handshakes[usize::from(v13)].fetch_add(1, Relaxed);
     let h2 = conn.alpn_protocol() == Some(b"h2");
     let sni = conn.server_name().map(Box::from);
+    let peer = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| super::cert::peer_identity(c.as_ref()));
     Ok(Accepted {
         stream: done,
         h2,
         sni,
+        peer,
     })
 }

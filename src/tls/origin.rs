@@ -49,24 +49,37 @@ pub fn origin_config(
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match &t.client_ca {
         None => builder.with_no_client_auth(),
-        Some(roots) => {
-            let (pem, crl) = match roots {
-                TlsRoots::File { pem, .. } => (pem.0.to_vec(), None),
-                TlsRoots::Internal => (read(&ca::ensure_ca(state_dir)?)?, Some(ca::crl_path(state_dir))),
-                TlsRoots::System => return Err(TlsError::Config("client certificates need a CA".into())),
-            };
-            let mut store = RootCertStore::empty();
-            for c in CertificateDer::pem_slice_iter(&pem).flatten() {
-                let _ = store.add(c);
-            }
-            builder.with_client_cert_verifier(Arc::new(Revocable::new(Arc::new(store), crl)?))
-        }
+        Some(roots) => builder.with_client_cert_verifier(client_verifier(roots, true, state_dir)?),
     };
     let mut cfg = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("origin `{name}`: {e}")))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// Checks client certificates from `roots` (the internal CA's with its
+/// revocation list); with `required` false, clients without one pass too.
+pub fn client_verifier(
+    roots: &TlsRoots,
+    required: bool,
+    state_dir: &Path,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let (pem, crl) = match roots {
+        TlsRoots::File { pem, .. } => (pem.0.to_vec(), None),
+        TlsRoots::Internal => (read(&ca::ensure_ca(state_dir)?)?, Some(ca::crl_path(state_dir))),
+        TlsRoots::System => return Err(TlsError::Config("client certificates need a CA".into())),
+    };
+    let mut store = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&pem).flatten() {
+        let _ = store.add(c);
+    }
+    if store.is_empty() {
+        return Err(TlsError::Config(
+            "the client CA holds no usable certificate".into(),
+        ));
+    }
+    Ok(Arc::new(Revocable::new(Arc::new(store), crl, required)?))
 }
 
 /// A chain and key from PEM text.
@@ -99,18 +112,20 @@ pub(super) fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 struct Revocable {
     roots: Arc<RootCertStore>,
     crl: Option<PathBuf>,
+    required: bool,
     hints: Vec<DistinguishedName>,
     current: Mutex<(Option<SystemTime>, Arc<dyn ClientCertVerifier>)>,
 }
 
 impl Revocable {
-    fn new(roots: Arc<RootCertStore>, crl: Option<PathBuf>) -> Result<Self, TlsError> {
+    fn new(roots: Arc<RootCertStore>, crl: Option<PathBuf>, required: bool) -> Result<Self, TlsError> {
         let stamp = crl.as_deref().and_then(modified);
-        let inner = build(&roots, crl.as_deref())?;
+        let inner = build(&roots, crl.as_deref(), required)?;
         Ok(Revocable {
             hints: inner.root_hint_subjects().to_vec(),
             roots,
             crl,
+            required,
             current: Mutex::new((stamp, inner)),
         })
     }
@@ -120,7 +135,7 @@ impl Revocable {
         let mut cur = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let stamp = self.crl.as_deref().and_then(modified);
         if stamp != cur.0 {
-            match build(&self.roots, self.crl.as_deref()) {
+            match build(&self.roots, self.crl.as_deref(), self.required) {
                 Ok(v) => *cur = (stamp, v),
                 Err(e) => tracing::warn!("revocation list not used: {e}"),
             }
@@ -133,8 +148,15 @@ fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-fn build(roots: &Arc<RootCertStore>, crl: Option<&Path>) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+fn build(
+    roots: &Arc<RootCertStore>,
+    crl: Option<&Path>,
+    required: bool,
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let mut b = WebPkiClientVerifier::builder_with_provider(roots.clone(), Arc::new(provider()));
+    if !required {
+        b = b.allow_unauthenticated();
+    }
     if let Some(pem) = crl.and_then(|p| std::fs::read(p).ok()) {
         let crls: Vec<CertificateRevocationListDer<'static>> =
             CertificateRevocationListDer::pem_slice_iter(&pem)
@@ -148,6 +170,10 @@ fn build(roots: &Arc<RootCertStore>, crl: Option<&Path>) -> Result<Arc<dyn Clien
 impl ClientCertVerifier for Revocable {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &self.hints
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.required
     }
 
     fn verify_client_cert(

@@ -2,6 +2,7 @@
 //! resolver that picks a certificate per handshake.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::{aws_lc_rs, CryptoProvider};
@@ -10,6 +11,7 @@ use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
 use super::{LoadedCert, TlsError};
+use crate::config::model::ClientAuth;
 
 /// aws-lc-rs with Mozilla's "intermediate" choices: the TLS 1.3 suites and
 /// the ECDHE + AEAD TLS 1.2 suites (rustls offers no others), key exchange
@@ -26,13 +28,23 @@ pub fn provider() -> CryptoProvider {
 
 /// Builds the shared server config for one listener. `certs[0]` is the
 /// default certificate for clients that send no (or an unknown) SNI name.
-pub fn server_config(certs: &[Arc<LoadedCert>], http2: bool) -> Result<Arc<ServerConfig>, TlsError> {
+/// With `client_auth`, client certificates are asked for (and checked).
+pub fn server_config(
+    certs: &[Arc<LoadedCert>],
+    http2: bool,
+    client_auth: Option<&ClientAuth>,
+    state_dir: &Path,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let resolver = SniResolver::new(certs).ok_or_else(|| TlsError::Config("no certificate".into()))?;
-    let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider()))
+    let builder = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match client_auth {
+        None => builder.with_no_client_auth(),
+        Some(a) => builder
+            .with_client_cert_verifier(super::origin::client_verifier(&a.roots, a.required, state_dir)?),
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(resolver));
     cfg.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {

@@ -264,44 +264,6 @@ async fn pins_and_health_checks_use_the_pool_s_tls() {
     app.shutdown().await;
 }
 
-/// An HTTP/1.1 GET over TLS with a client certificate: the page, or why
-/// there was none.
-async fn get_with_cert(addr: SocketAddr, ca: &Path, cert: &Path, key: &Path) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
-        roots.add(c.expect("ca cert")).expect("root");
-    }
-    let (chain, key) = chain_and_key(
-        &std::fs::read(cert).expect("cert"),
-        &std::fs::read(key).expect("key"),
-    );
-    let cfg = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .expect("client cert");
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut s = match tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return format!("refused: {e}"),
-    };
-    let _ = s
-        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await;
-    let mut out = Vec::new();
-    match tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await {
-        Ok(Ok(_)) => String::from_utf8_lossy(&out).into_owned(),
-        Ok(Err(e)) => format!("refused: {e}"),
-        Err(_) => "no answer".into(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origins_require_client_certificates_and_refuse_revoked_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -328,16 +290,134 @@ async fn origins_require_client_certificates_and_refuse_revoked_ones() {
     // A client certificate from the same CA gets the page, until revoked.
     let alice = rampart::tls::ca::issue(&state, "alice", &["alice".to_string()], 30, true).expect("issue");
     let ca = state.join("tls/ca.pem");
-    let page = get_with_cert(site, &ca, &alice.cert_path, &alice.key_path).await;
+    let with_alice = Some((alice.cert_path.as_path(), alice.key_path.as_path()));
+    let page = front_get(site, &ca, with_alice, "/", "").await;
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     rampart::tls::ca::revoke(&state, "alice").expect("revoke");
-    let page = get_with_cert(site, &ca, &alice.cert_path, &alice.key_path).await;
+    let page = front_get(site, &ca, with_alice, "/", "").await;
     assert!(!page.contains("200 OK"), "a revoked certificate got {page}");
     // rampart's own certificate is not revoked: a new connection still works.
     let mut fresh = h1(listener(&app, "web")).await;
     assert_eq!(
         read(fresh.go(get("/", "y")).await.expect("response")).await.0,
         200
+    );
+    app.shutdown().await;
+}
+
+/// An HTTPS request with optional client certificate and extra header
+/// lines; the answer, or why there was none.
+async fn front_get(
+    addr: SocketAddr,
+    ca: &Path,
+    cert: Option<(&Path, &Path)>,
+    path: &str,
+    extra: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(c.expect("ca cert")).expect("root");
+    }
+    let b = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let cfg = match cert {
+        None => b.with_no_client_auth(),
+        Some((c, k)) => {
+            let (chain, key) =
+                chain_and_key(&std::fs::read(c).expect("cert"), &std::fs::read(k).expect("key"));
+            b.with_client_auth_cert(chain, key).expect("client cert")
+        }
+    };
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut s = match tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return format!("refused: {e}"),
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n");
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut out = Vec::new();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await {
+        Ok(Ok(_)) => String::from_utf8_lossy(&out).into_owned(),
+        Ok(Err(e)) => format!("refused: {e}"),
+        Err(_) => "no answer".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificate_identities_reach_backends_and_forged_ones_do_not() {
+    // The backend answers with the identity headers it received.
+    let be = Backend::start(|req| async move {
+        let h = |n: &str| {
+            req.headers().get(n).map_or("-".to_string(), |v| {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            })
+        };
+        Response::new(full(format!(
+            "subject={} san={} sha256={}",
+            h("x-client-cert-subject"),
+            h("x-client-cert-san"),
+            h("x-client-cert-sha256")
+        )))
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    // A rule on the open listener that matches alice's verified subject.
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n\
+         [[listener]]\nname = \"strict\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n\
+         client_auth = \"required\"\nclient_ca = \"internal\"\n\
+         [[listener]]\nname = \"open\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n\
+         client_auth = \"optional\"\nclient_ca = \"internal\"\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n\
+         [[rule]]\nname = \"no-alice-on-admin\"\naction = \"deny\"\n\
+         [rule.match]\npath_prefix = \"/admin\"\nheader = {{ name = \"x-client-cert-subject\", equals = \"CN=alice.example\" }}\n",
+        be.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let ca = state.join("tls/ca.pem");
+    let alice =
+        rampart::tls::ca::issue(&state, "alice", &["alice.example".to_string()], 30, true).expect("issue");
+    let forged =
+        "X-Client-Cert-Subject: CN=root\r\nX-Client-Cert-San: DNS:evil\r\nX-Client-Cert-Sha256: 00\r\n";
+    let strict = listener(&app, "strict");
+    // With a certificate: the verified identity, not the forged one.
+    let alice_cert = Some((alice.cert_path.as_path(), alice.key_path.as_path()));
+    let page = front_get(strict, &ca, alice_cert, "/", forged).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("subject=CN=alice.example"), "{page}");
+    assert!(page.contains("san=DNS:alice.example"), "{page}");
+    assert!(!page.contains("CN=root") && !page.contains("evil"), "{page}");
+    let sha = page
+        .split("sha256=")
+        .nth(1)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    assert_eq!(sha.len(), 64, "{page}");
+    // Without one: refused by the required listener...
+    let page = front_get(strict, &ca, None, "/", "").await;
+    assert!(!page.contains("200 OK"), "{page}");
+    // ...served by the optional one, with no identity and the forged
+    // headers removed.
+    let open = listener(&app, "open");
+    let page = front_get(open, &ca, None, "/", forged).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("subject=- san=- sha256=-"), "{page}");
+    // Firewall rules match the verified identity, never a forged one.
+    let page = front_get(open, &ca, alice_cert, "/admin", "").await;
+    assert!(page.starts_with("HTTP/1.1 403"), "{page}");
+    let copied = "X-Client-Cert-Subject: CN=alice.example\r\n";
+    let page = front_get(open, &ca, None, "/admin", copied).await;
+    assert!(
+        page.starts_with("HTTP/1.1 200"),
+        "a forged subject matched a rule: {page}"
     );
     app.shutdown().await;
 }

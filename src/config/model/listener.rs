@@ -46,6 +46,17 @@ pub struct HttpsSettings {
     /// The `Strict-Transport-Security` value to send, if any.
     pub hsts: Option<HeaderValue>,
     pub http2: bool,
+    /// Client certificates asked for; None: not asked.
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// Client certificates on an https listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// A client without a certificate is refused (else it is served, with
+    /// no identity).
+    pub required: bool,
+    pub roots: super::TlsRoots,
 }
 
 /// How a route matches the request's host.

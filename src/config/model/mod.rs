@@ -25,7 +25,8 @@ use super::defaults as d;
 pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
 pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
 pub use listener::{
-    ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent, OriginTls, Route,
+    ClientAuth, ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent,
+    OriginTls, Route,
 };
 pub use pool::{
     Algorithm, BackendTls, CertSource, CheckKind, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server,

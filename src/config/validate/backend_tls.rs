@@ -88,6 +88,48 @@ impl Cx<'_> {
         })
     }
 
+    /// A listener's `client_auth` and `client_ca`.
+    pub(super) fn client_auth(&self, l: &schema::Listener, key: &str) -> R<Option<model::ClientAuth>> {
+        let (auth, ca) = match (&l.client_auth, &l.client_ca) {
+            (None, None) => return Ok(None),
+            (Some(a), Some(c)) => (a, c),
+            (Some(a), None) => {
+                return Err(self.at(
+                    a,
+                    &format!("{key}.client_auth"),
+                    "`client_auth` needs `client_ca`",
+                ))
+            }
+            (None, Some(c)) => {
+                return Err(self.at(
+                    c,
+                    &format!("{key}.client_ca"),
+                    "`client_ca` needs `client_auth = \"required\"` or `\"optional\"`",
+                ))
+            }
+        };
+        let required = match auth.get_ref().as_str() {
+            "required" => true,
+            "optional" => false,
+            other => {
+                return Err(self.at(
+                    auth,
+                    &format!("{key}.client_auth"),
+                    format!("unknown client_auth `{other}`: use required or optional"),
+                ))
+            }
+        };
+        if ca.get_ref() == "system" {
+            return Err(self.at(
+                ca,
+                &format!("{key}.client_ca"),
+                "client certificates are checked against `internal` or a CA file, not the system store",
+            ));
+        }
+        let roots = self.roots(ca, &format!("{key}.client_ca"))?;
+        Ok(Some(model::ClientAuth { required, roots }))
+    }
+
     /// `[origin.tls]`: its certificate, and who signs its clients'.
     pub(super) fn origin_tls(&self, t: &Spanned<schema::OriginTls>, key: &str) -> R<model::OriginTls> {
         let tls = t.get_ref();

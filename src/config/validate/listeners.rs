@@ -91,6 +91,9 @@ impl Cx<'_> {
                         "HSTS is only sent on https listeners",
                     ));
                 }
+                if let Some(a) = l.client_auth.as_ref().or(l.client_ca.as_ref()) {
+                    return Err(self.at(a, key, "client certificates need `protocol = \"https\"`"));
+                }
                 Ok(model::ListenerKind::Http {
                     redirect_to: l.redirect_to.as_ref().map(|r| r.get_ref().clone()),
                 })
@@ -123,6 +126,7 @@ impl Cx<'_> {
                     certs,
                     hsts,
                     http2: l.http2.unwrap_or(d::HTTP2),
+                    client_auth: self.client_auth(l, key)?,
                 }))
             }
             other => {

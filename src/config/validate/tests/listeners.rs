@@ -87,6 +87,7 @@ fn https_listeners() {
                 certs: c,
                 hsts: h,
                 http2: h2,
+                ..
             }) => {
                 c.len() == certs && h.as_ref() == hsts.map(HeaderValue::from_static).as_ref() && *h2 == http2
             }
@@ -179,8 +180,26 @@ fn listener_mistakes() {
              [[listener]]\nname = \"{b}\"\naddress = \"127.0.0.1:8080\"\n"
         )
     };
+    let https = |more: &str| {
+        format!("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8443\"\nprotocol = \"https\"\n{more}")
+    };
     refuses(vec![
         ("a name twice", two("a", "a"), "5:8: listener[1].name: listener name `a` is used twice"),
+        (
+            "client certificates on plain HTTP",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\nclient_auth = \"required\"\n".into(),
+            "4:15: listener[0]: client certificates need `protocol = \"https\"`",
+        ),
+        (
+            "client_auth without client_ca",
+            https("client_auth = \"required\"\n"),
+            "5:15: listener[0].client_auth: `client_auth` needs `client_ca`",
+        ),
+        (
+            "an unknown client_auth",
+            https("client_auth = \"maybe\"\nclient_ca = \"internal\"\n"),
+            "5:15: listener[0].client_auth: unknown client_auth `maybe`: use required or optional",
+        ),
         (
             "an address twice",
             two("a", "b"),
