@@ -309,6 +309,9 @@ fn check(path: &Path) -> ExitCode {
             if problems > 0 {
                 return ExitCode::from(2);
             }
+            for w in crate::tls::check::warnings(&model) {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "{}: ok ({} listeners, {} pools, {} routes, {} origins)",
                 path.display(),

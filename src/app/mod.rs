@@ -181,6 +181,9 @@ impl RunningApp {
 
 impl App {
     async fn start(model: Model) -> Result<Arc<App>, AppError> {
+        // Keys rampart keeps (its CA's, the certificates it issued) must be
+        // private before anything uses them.
+        crate::tls::ca::check_key_modes(&model.state_dir)?;
         let state_path = changes::state_file(&model.state_dir);
         let (changes, problem) = Changes::load(&state_path);
         if let Some(p) = problem {

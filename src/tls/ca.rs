@@ -366,6 +366,34 @@ fn sign_leaf(
     Ok(not_after)
 }
 
+/// Refuses private keys in the state directory (`tls/*-key.pem`,
+/// `tls/issued/*-key.pem`) that group or others may read or write.
+pub fn check_key_modes(state_dir: &Path) -> Result<(), TlsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = state_dir.join("tls");
+    for d in [dir.clone(), dir.join(ISSUED)] {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let is_key = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.ends_with("-key.pem"));
+            let Ok(meta) = e.metadata() else { continue };
+            let mode = meta.permissions().mode() & 0o777;
+            if is_key && mode & 0o077 != 0 {
+                return Err(TlsError::KeyMode {
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn tls_dir(state_dir: &Path) -> Result<PathBuf, TlsError> {
     let dir = state_dir.join("tls");
     std::fs::create_dir_all(&dir).map_err(|source| TlsError::Write {

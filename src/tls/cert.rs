@@ -84,9 +84,13 @@ pub(super) fn check_pair(
         path: key_path.display().to_string(),
         reason: format!("no usable PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"),
     })?;
+    let short_rsa = rsa_bits(leaf).filter(|b| *b < 2048);
     let certified = CertifiedKey::from_der(chain, key, &super::provider()).map_err(|e| TlsError::Key {
         path: key_path.display().to_string(),
-        reason: format!("{e} (does the key belong to {cpath}?)"),
+        reason: match short_rsa {
+            Some(bits) => format!("a {bits}-bit RSA key is too weak: use at least 2048 bits, or ECDSA"),
+            None => format!("{e} (does the key belong to {cpath}?)"),
+        },
     })?;
     Ok((
         certified,
@@ -95,6 +99,15 @@ pub(super) fn check_pair(
             not_after,
         },
     ))
+}
+
+/// The size of a certificate's RSA key, if it is one.
+fn rsa_bits(der: &CertificateDer<'_>) -> Option<usize> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    match cert.public_key().parsed().ok()? {
+        x509_parser::public_key::PublicKey::RSA(k) => Some(k.key_size()),
+        _ => None,
+    }
 }
 
 /// Names and expiry of a DER certificate.

@@ -13,6 +13,7 @@
 
 pub mod ca;
 mod cert;
+pub mod check;
 pub mod client;
 mod env;
 pub mod handshake;
@@ -38,6 +39,8 @@ pub enum TlsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} is readable by others (mode {mode:o}): private keys must be 0600 (chmod 600 {path})")]
+    KeyMode { path: String, mode: u32 },
     #[error("cannot generate a certificate: {0}")]
     Generate(String),
     #[error("cannot build the TLS configuration: {0}")]

@@ -421,3 +421,25 @@ async fn client_certificate_identities_reach_backends_and_forged_ones_do_not() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn keys_readable_by_others_stop_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    rampart::tls::ca::ensure_ca(&state).expect("CA");
+    let key = state.join("tls/ca-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let toml = "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+                [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n[[route]]\npool = \"p\"\n";
+    let model =
+        rampart::config::load_str(toml, "test.toml", dir.path(), &rampart::tls::SystemEnv).expect("config");
+    let Err(err) = rampart::app::RunningApp::start(&model).await else {
+        panic!("started with a key readable by others");
+    };
+    let text = err.to_string();
+    assert!(text.contains("ca-key.pem") && text.contains("0600"), "{text}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let app = rampart::app::RunningApp::start(&model).await.expect("starts");
+    app.shutdown().await;
+}

@@ -423,3 +423,54 @@ fn ca_init_issue_and_list_make_certificates_that_chain_to_the_ca() {
     assert_eq!(code, 2);
     assert!(err.contains("is not a certificate name"), "{err}");
 }
+
+#[test]
+fn check_warns_about_expiry_unverifiable_chains_ca_files_and_refuses_short_rsa_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let openssl = |args: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd {} && openssl {args}", d.display()))
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A self-signed leaf (no CA in its chain) valid for 10 more days, and a
+    // 1024-bit RSA one.
+    openssl(
+        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=localhost \
+         -addext subjectAltName=DNS:localhost -addext basicConstraints=critical,CA:FALSE \
+         -keyout soon-key.pem -out soon.pem",
+    );
+    openssl(
+        "req -x509 -newkey rsa:1024 -nodes -days 90 -subj /CN=localhost -keyout weak-key.pem -out weak.pem",
+    );
+    let config = |cert: &str| {
+        format!(
+            "[[listener]]\nname = \"s\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n\
+             [[listener.certificate]]\ncert = \"{cert}.pem\"\nkey = \"{cert}-key.pem\"\n\
+             [[pool]]\nname = \"p\"\n[pool.tls]\nca = \"soon.pem\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n\
+             [[route]]\npool = \"p\"\n"
+        )
+    };
+    let f = write(d, "soon.toml", &config("soon"));
+    let (code, out, err) = rampart(&["check", "-c", &f], d);
+    assert_eq!(code, 0, "warnings do not fail the check: {err}");
+    assert!(out.contains("ok"), "{out}");
+    let soon = err.contains("expires in 9 days") || err.contains("expires in 10 days");
+    assert!(err.contains("listener `s`") && soon, "{err}");
+    assert!(err.contains("the chain does not verify"), "{err}");
+    assert!(
+        err.contains("pool `p` tls.ca") && err.contains("holds no CA certificate"),
+        "{err}"
+    );
+    let f = write(d, "weak.toml", &config("weak"));
+    let (code, _, err) = rampart(&["check", "-c", &f], d);
+    assert_eq!(code, 2);
+    assert!(err.contains("1024-bit RSA key is too weak"), "{err}");
+}
