@@ -202,6 +202,10 @@ impl App {
 
         // Origins first, so that a pool pointing at them finds them up.
         let mut origins = Vec::new();
+        let mut own = crate::tls::renew::OwnCerts {
+            client: true,
+            origins: Vec::new(),
+        };
         let mut bindings = Bindings {
             upstream_tls: upstream_tls(&effective)?,
             ..Bindings::default()
@@ -222,6 +226,14 @@ impl App {
             };
             let addr = sock.local_addr().unwrap_or(o.addr);
             // Over TLS: its certificate is for the address it is bound to.
+            if let Some(crate::config::model::OriginTls {
+                cert: crate::config::model::CertSource::Internal,
+                ..
+            }) = &o.tls
+            {
+                let names = crate::tls::origin::internal_names(&o.name, addr);
+                own.origins.push((o.name.clone(), names));
+            }
             let tls = match &o.tls {
                 None => None,
                 Some(t) => Some(tokio_rustls::TlsAcceptor::from(
@@ -260,6 +272,12 @@ impl App {
                 },
             )));
         }
+
+        // The certificates rampart issues itself are renewed while it runs.
+        service_tasks.push(tokio::spawn(crate::tls::renew::renew_forever(
+            own,
+            effective.state_dir.clone(),
+        )));
 
         let admin_socket = match effective.admin.addr {
             None => None,

@@ -119,6 +119,8 @@ pub struct Issued {
     pub key_path: PathBuf,
     /// Expiry, seconds since the Unix epoch.
     pub not_after: i64,
+    /// This call issued it (it was missing, or close to expiry).
+    pub issued_now: bool,
 }
 
 /// How long the internal CA's certificates live, and how long before
@@ -136,6 +138,7 @@ const CRL: &str = "crl.pem";
 /// (`client_cert = "internal"`): issued by the internal CA, valid for 30
 /// days, issued again within 10 days of expiry.
 pub fn ensure_client_cert(state_dir: &Path) -> Result<Issued, TlsError> {
+    // Its files are `client_cert_path` and `client-key.pem` beside it.
     ensure_leaf(state_dir, "client", &[CLIENT_NAME.to_string()], true)
 }
 
@@ -162,6 +165,7 @@ fn ensure_leaf(state_dir: &Path, stem: &str, names: &[String], client: bool) -> 
                     cert_path,
                     key_path,
                     not_after: cert.spec.not_after,
+                    issued_now: false,
                 });
             }
         }
@@ -171,7 +175,13 @@ fn ensure_leaf(state_dir: &Path, stem: &str, names: &[String], client: bool) -> 
         cert_path,
         key_path,
         not_after,
+        issued_now: true,
     })
+}
+
+/// Where rampart's client certificate is kept.
+pub fn client_cert_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("tls").join("client.pem")
 }
 
 /// The internal CA's revocation list (`rampart ca revoke` writes it).
@@ -292,6 +302,7 @@ pub fn issue(
         cert_path,
         key_path,
         not_after,
+        issued_now: true,
     })
 }
 

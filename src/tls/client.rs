@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
-use super::origin::{pair, read};
+use super::origin::{read, spec_pair};
 use super::{ca, provider, TlsError};
 use crate::config::model::{BackendTls, CertSource, TlsRoots, UpstreamProtocol};
 
@@ -68,8 +68,15 @@ pub fn upstream_config(
         .with_custom_certificate_verifier(verifier);
     let mut cfg = match &t.client {
         None => builder.with_no_client_auth(),
-        Some(c) => {
-            let (chain, key) = client_pair(c, state_dir)?;
+        // Issued by the internal CA and renewed by the running process:
+        // read again from its files when they change.
+        Some(CertSource::Internal) => {
+            let issued = ca::ensure_client_cert(state_dir)?;
+            let current = super::renew::FileCert::load(&issued.cert_path, &issued.key_path)?;
+            builder.with_client_cert_resolver(Arc::new(current))
+        }
+        Some(CertSource::Files(spec)) => {
+            let (chain, key) = spec_pair(spec)?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| TlsError::Config(format!("client certificate: {e}")))?
@@ -86,29 +93,6 @@ pub fn upstream_config(
 pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(name.to_string())
         .map_err(|_| TlsError::Config(format!("`{name}` is not a DNS name or IP")))
-}
-
-fn client_pair(
-    c: &CertSource,
-    state_dir: &Path,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    match c {
-        CertSource::Files(spec) => pair(
-            &spec.cert_path.display().to_string(),
-            &spec.cert_pem.0,
-            &spec.key_path.display().to_string(),
-            spec.key_pem.expose(),
-        ),
-        CertSource::Internal => {
-            let issued = ca::ensure_client_cert(state_dir)?;
-            pair(
-                &issued.cert_path.display().to_string(),
-                &read(&issued.cert_path)?,
-                &issued.key_path.display().to_string(),
-                &read(&issued.key_path)?,
-            )
-        }
-    }
 }
 
 /// The host's trust store: `SSL_CERT_FILE` if set, else the usual places.

@@ -18,6 +18,7 @@ pub mod client;
 mod env;
 pub mod handshake;
 pub mod origin;
+pub mod renew;
 mod server;
 
 pub use cert::LoadedCert;

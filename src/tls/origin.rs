@@ -26,24 +26,6 @@ pub fn origin_config(
     addr: SocketAddr,
     state_dir: &Path,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let (chain, key) = match &t.cert {
-        CertSource::Files(spec) => pair(
-            &spec.cert_path.display().to_string(),
-            &spec.cert_pem.0,
-            &spec.key_path.display().to_string(),
-            spec.key_pem.expose(),
-        )?,
-        CertSource::Internal => {
-            let names = [name.to_string(), addr.ip().to_string(), "localhost".to_string()];
-            let issued = ca::ensure_origin_cert(state_dir, name, &names)?;
-            pair(
-                &issued.cert_path.display().to_string(),
-                &read(&issued.cert_path)?,
-                &issued.key_path.display().to_string(),
-                &read(&issued.key_path)?,
-            )?
-        }
-    };
     let builder = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -51,11 +33,27 @@ pub fn origin_config(
         None => builder.with_no_client_auth(),
         Some(roots) => builder.with_client_cert_verifier(client_verifier(roots, true, state_dir)?),
     };
-    let mut cfg = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Config(format!("origin `{name}`: {e}")))?;
+    let mut cfg = match &t.cert {
+        CertSource::Files(spec) => {
+            let (chain, key) = spec_pair(spec)?;
+            builder
+                .with_single_cert(chain, key)
+                .map_err(|e| TlsError::Config(format!("origin `{name}`: {e}")))?
+        }
+        // Issued by the internal CA and renewed by the running process.
+        CertSource::Internal => {
+            let issued = ca::ensure_origin_cert(state_dir, name, &internal_names(name, addr))?;
+            let current = super::renew::FileCert::load(&issued.cert_path, &issued.key_path)?;
+            builder.with_cert_resolver(Arc::new(current))
+        }
+    };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// The names an internal certificate of origin `name` bound to `addr` holds.
+pub fn internal_names(name: &str, addr: SocketAddr) -> Vec<String> {
+    vec![name.to_string(), addr.ip().to_string(), "localhost".to_string()]
 }
 
 /// Checks client certificates from `roots` (the internal CA's with its
@@ -80,6 +78,18 @@ pub fn client_verifier(
         ));
     }
     Ok(Arc::new(Revocable::new(Arc::new(store), crl, required)?))
+}
+
+/// The chain and key of a configured certificate.
+pub(super) fn spec_pair(
+    spec: &crate::config::model::CertSpec,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    pair(
+        &spec.cert_path.display().to_string(),
+        &spec.cert_pem.0,
+        &spec.key_path.display().to_string(),
+        spec.key_pem.expose(),
+    )
 }
 
 /// A chain and key from PEM text.
