@@ -160,7 +160,17 @@ fn ensure_leaf(state_dir: &Path, stem: &str, names: &[String], client: bool) -> 
     if let (Ok(c), Ok(k)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
         if let Ok(cert) = LoadedCert::from_pem(&cert_path, &c, &key_path, &k) {
             let fresh = cert.spec.not_after - now_secs() > REISSUE_BEFORE_SECS;
-            if fresh && names.iter().all(|n| cert.spec.cert_names.contains(n)) {
+            // Issued by the CA that is there now (a replaced CA issues
+            // again): the chain ends with a certificate of the CA's key.
+            let ca = std::fs::read(dir.join(CA_CERT)).unwrap_or_default();
+            let ca_der = rustls_pki_types::CertificateDer::pem_slice_iter(&ca)
+                .next()
+                .and_then(Result::ok);
+            let same_ca = match (ca_der.as_ref(), cert.key.cert.last()) {
+                (Some(a), Some(b)) => spki(a).is_some() && spki(a) == spki(b),
+                _ => false,
+            };
+            if fresh && same_ca && names.iter().all(|n| cert.spec.cert_names.contains(n)) {
                 return Ok(Issued {
                     cert_path,
                     key_path,
@@ -405,6 +415,12 @@ pub fn check_key_modes(state_dir: &Path) -> Result<(), TlsError> {
     Ok(())
 }
 
+/// A certificate's SubjectPublicKeyInfo (DER).
+fn spki(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(c.public_key().raw.to_vec())
+}
+
 fn tls_dir(state_dir: &Path) -> Result<PathBuf, TlsError> {
     let dir = state_dir.join("tls");
     std::fs::create_dir_all(&dir).map_err(|source| TlsError::Write {
@@ -488,6 +504,33 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(20_513), (2026, 3, 1));
+    }
+
+    #[test]
+    fn own_certificates_are_kept_until_close_to_expiry_or_the_ca_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = ensure_client_cert(dir.path()).expect("issue");
+        assert!(first.issued_now);
+        assert!(!ensure_client_cert(dir.path()).expect("keep").issued_now);
+        // A new CA: the client certificate is issued again, from it.
+        std::fs::remove_file(dir.path().join("tls").join(CA_KEY)).expect("rm key");
+        std::fs::remove_file(dir.path().join("tls").join(CA_CERT)).expect("rm ca");
+        ensure_ca(dir.path()).expect("new CA");
+        let again = ensure_client_cert(dir.path()).expect("reissue");
+        assert!(again.issued_now);
+        let last_key = |path: &Path| {
+            let pem = std::fs::read(path).expect("pem");
+            let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+                .flatten()
+                .collect();
+            spki(certs.last().expect("a certificate"))
+        };
+        let ca = dir.path().join("tls").join(CA_CERT);
+        assert_eq!(
+            last_key(&again.cert_path),
+            last_key(&ca),
+            "issued from the new CA"
+        );
     }
 
     #[test]
