@@ -22,6 +22,8 @@ use crate::support::*;
 struct TlsBackend {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Of those, the ones that resumed an earlier TLS session.
+    resumed: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -45,6 +47,16 @@ fn chain_and_key(cert_pem: &[u8], key_pem: &[u8]) -> (Vec<CertificateDer<'static
 /// Serves TLS with `cert_pem`/`key_pem`; with `client_ca`, only clients
 /// with a certificate from that CA get through.
 async fn tls_backend(cert_pem: &[u8], key_pem: &[u8], client_ca: Option<&Path>) -> TlsBackend {
+    tls_backend_with(cert_pem, key_pem, client_ca, true).await
+}
+
+/// The same; without `keep_alive`, each connection closes after one answer.
+async fn tls_backend_with(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca: Option<&Path>,
+    keep_alive: bool,
+) -> TlsBackend {
     let (chain, key) = chain_and_key(cert_pem, key_pem);
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -69,14 +81,18 @@ async fn tls_backend(cert_pem: &[u8], key_pem: &[u8], client_ca: Option<&Path>) 
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     let connections = Arc::new(AtomicUsize::new(0));
-    let count = connections.clone();
+    let resumed = Arc::new(AtomicUsize::new(0));
+    let (count, resumptions) = (connections.clone(), resumed.clone());
     let task = tokio::spawn(async move {
         loop {
             let Ok((s, _)) = l.accept().await else { return };
-            let (acceptor, count) = (acceptor.clone(), count.clone());
+            let (acceptor, count, resumptions) = (acceptor.clone(), count.clone(), resumptions.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(s).await else { return };
                 count.fetch_add(1, Ordering::SeqCst);
+                if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    resumptions.fetch_add(1, Ordering::SeqCst);
+                }
                 let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
                     Ok::<_, std::convert::Infallible>(Response::new(full(format!("{:?}", req.version()))))
                 });
@@ -86,6 +102,7 @@ async fn tls_backend(cert_pem: &[u8], key_pem: &[u8], client_ca: Option<&Path>) 
                         .await;
                 } else {
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(keep_alive)
                         .serve_connection(TokioIo::new(tls), svc)
                         .await;
                 }
@@ -95,6 +112,7 @@ async fn tls_backend(cert_pem: &[u8], key_pem: &[u8], client_ca: Option<&Path>) 
     TlsBackend {
         addr,
         connections,
+        resumed,
         task,
     }
 }
@@ -441,5 +459,38 @@ async fn keys_readable_by_others_stop_the_start() {
     assert!(text.contains("ca-key.pem") && text.contains("0600"), "{text}");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let app = rampart::app::RunningApp::start(&model).await.expect("starts");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn new_connections_to_a_backend_resume_the_tls_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    rampart::tls::ca::ensure_local_cert(&state).expect("internal CA");
+    let leaf = std::fs::read(state.join("tls/localhost.pem")).expect("leaf");
+    let leaf_key = std::fs::read(state.join("tls/localhost-key.pem")).expect("leaf key");
+    // A backend that closes its connection after every answer.
+    let be = tls_backend_with(&leaf, &leaf_key, None, false).await;
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"p\"\n[pool.tls]\nca = \"internal\"\n[[pool.server]]\naddress = \"{}\"\n\
+         [[route]]\npool = \"p\"\n",
+        be.addr
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let mut c = h1(listener(&app, "web")).await;
+    for _ in 0..4 {
+        assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+    }
+    assert_eq!(
+        be.connections.load(Ordering::SeqCst),
+        4,
+        "one connection per answer"
+    );
+    assert_eq!(
+        be.resumed.load(Ordering::SeqCst),
+        3,
+        "every connection after the first resumed"
+    );
     app.shutdown().await;
 }
