@@ -86,6 +86,7 @@ pub fn acceptor_for(
     l: &model::Listener,
     m: &model::Model,
     local: &mut Option<(std::path::PathBuf, Arc<LoadedCert>)>,
+    acme: &tls::acme::AcmeRegistry,
 ) -> Result<Option<Arc<ServerConfig>>, AppError> {
     let ListenerKind::Https(s) = &l.kind else {
         return Ok(None);
@@ -114,11 +115,14 @@ pub fn acceptor_for(
             tracing::warn!(listener = %l.name, "{p}");
         }
     }
+    // With ACME, the local certificate serves until the CA's is issued.
+    let acme = s.acme.as_ref().map(|a| acme.state_for(&l.name, a, &m.state_dir));
     Ok(Some(tls::server_config(
         &certs,
         s.http2,
         s.client_auth.as_ref(),
         &m.state_dir,
+        acme,
     )?))
 }
 

@@ -117,6 +117,8 @@ struct State {
     local: Option<(PathBuf, Arc<LoadedCert>)>,
     /// The alert evaluator, when rules are configured.
     alerts: Option<JoinHandle<()>>,
+    /// Listeners whose certificates come from an ACME CA.
+    acme: crate::tls::acme::AcmeRegistry,
 }
 
 /// A running configuration, shared by the signal handlers and the admin API.
@@ -293,11 +295,12 @@ impl App {
             scheme: "http",
         });
 
+        let acme = crate::tls::acme::AcmeRegistry::default();
         // Listeners: bind all, then build the runtime with the real ports.
         let mut local = None;
         let mut pending = Vec::new();
         for (slot, l) in effective.listeners.iter().enumerate() {
-            let acceptor = listeners::acceptor_for(l, &effective, &mut local)?;
+            let acceptor = listeners::acceptor_for(l, &effective, &mut local, &acme)?;
             let p = listeners::bind_listener(l, slot, acceptor)?;
             bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
             pending.push(p);
@@ -340,6 +343,7 @@ impl App {
                 health,
                 local,
                 alerts: None,
+                acme,
             }),
             origins,
             admin,

@@ -105,7 +105,7 @@ impl App {
         let mut local = st.local.clone();
         let result: Result<(), AppError> = (|| {
             for l in &effective.listeners {
-                let acceptor = listeners::acceptor_for(l, &effective, &mut local)?;
+                let acceptor = listeners::acceptor_for(l, &effective, &mut local, &st.acme)?;
                 if let Some(i) = old.iter().position(|h| h.serves(l)) {
                     let mut h = old.remove(i);
                     if let (Some(slot), Some(a)) = (&h.acceptor, acceptor) {

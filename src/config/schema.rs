@@ -312,6 +312,8 @@ pub struct Listener {
     pub client_auth: Option<Spanned<String>>,
     /// Who signs client certificates: `internal` or a PEM CA file.
     pub client_ca: Option<Spanned<String>>,
+    /// Certificates from an ACME CA (Let's Encrypt and others).
+    pub acme: Option<Spanned<Acme>>,
     /// Expect a PROXY protocol (v1 or v2) header from trusted proxies.
     pub proxy_protocol: Option<bool>,
     /// Client CIDR blocks allowed to connect (with any, the rest is denied).
@@ -321,6 +323,22 @@ pub struct Listener {
     /// Files of CIDR blocks, one per line (`#` comments).
     pub allow_file: Option<Spanned<String>>,
     pub deny_file: Option<Spanned<String>>,
+}
+
+/// `[listener.acme]`: the listener's certificate from an ACME CA, through
+/// the TLS-ALPN-01 challenge answered on this listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acme {
+    /// The CA's directory URL.
+    pub directory: Spanned<String>,
+    /// The names the certificate is for (DNS names that reach this listener).
+    pub names: Spanned<Vec<String>>,
+    /// A contact address given to the CA.
+    pub email: Option<Spanned<String>>,
+    /// A PEM file of CAs trusted for the ACME server's own HTTPS (default:
+    /// the host's trust store); for test CAs such as Pebble.
+    pub directory_ca: Option<Spanned<String>>,
 }
 
 /// `[[listener.certificate]]`

@@ -446,6 +446,16 @@ fn ca_params() -> CertificateParams {
     p
 }
 
+/// Writes a private key (or an account's credentials) atomically, 0600.
+pub(super) fn write_private(path: &Path, data: &[u8]) -> Result<(), TlsError> {
+    write_file(path, data, 0o600)
+}
+
+/// Writes a certificate atomically, 0644.
+pub(super) fn write_public(path: &Path, data: &[u8]) -> Result<(), TlsError> {
+    write_file(path, data, 0o644)
+}
+
 /// Writes a file atomically: a temporary file, fsync, then rename.
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), TlsError> {
     let tmp = path.with_extension("tmp");

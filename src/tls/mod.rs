@@ -11,6 +11,7 @@
 //! [`handshake::accept`], [`ca::ensure_local_cert`], [`ca::ensure_client_cert`],
 //! [`SystemEnv`] and [`TlsError`].
 
+pub mod acme;
 pub mod ca;
 mod cert;
 pub mod check;

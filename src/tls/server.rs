@@ -34,8 +34,16 @@ pub fn server_config(
     http2: bool,
     client_auth: Option<&ClientAuth>,
     state_dir: &Path,
+    acme: Option<Arc<super::acme::AcmeState>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let resolver = SniResolver::new(certs).ok_or_else(|| TlsError::Config("no certificate".into()))?;
+    let sni = SniResolver::new(certs).ok_or_else(|| TlsError::Config("no certificate".into()))?;
+    let resolver: Arc<dyn ResolvesServerCert> = match &acme {
+        None => Arc::new(sni),
+        Some(state) => Arc::new(super::acme::AcmeResolver {
+            state: state.clone(),
+            fallback: Arc::new(sni),
+        }),
+    };
     let builder = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -44,12 +52,16 @@ pub fn server_config(
         Some(a) => builder
             .with_client_cert_verifier(super::origin::client_verifier(&a.roots, a.required, state_dir)?),
     };
-    let mut cfg = builder.with_cert_resolver(Arc::new(resolver));
+    let mut cfg = builder.with_cert_resolver(resolver);
     cfg.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    if acme.is_some() {
+        // Offered last: only a validator that asks for nothing else gets it.
+        cfg.alpn_protocols.push(super::acme::ACME_TLS_ALPN.to_vec());
+    }
     // Stateless resumption for returning clients; one ticket per full
     // handshake is enough for HTTP clients that keep one connection.
     cfg.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod acme;
 mod architecture;
 mod backend_tls;
 mod browser;

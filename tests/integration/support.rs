@@ -257,6 +257,18 @@ pub async fn tls_connect(
     ca_pem: &Path,
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
+    try_tls_connect(addr, sni, ca_pem, alpn)
+        .await
+        .expect("TLS handshake")
+}
+
+/// A TLS connection that trusts only `ca_pem`, or why there is none.
+pub async fn try_tls_connect(
+    addr: SocketAddr,
+    sni: &str,
+    ca_pem: &Path,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem).expect("ca file") {
@@ -270,9 +282,9 @@ pub async fn tls_connect(
             .with_no_client_auth();
     cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-    let stream = TcpStream::connect(addr).await.expect("connect");
+    let stream = TcpStream::connect(addr).await?;
     let name = rustls_pki_types::ServerName::try_from(sni.to_string()).expect("server name");
-    connector.connect(name, stream).await.expect("TLS handshake")
+    connector.connect(name, stream).await
 }
 
 /// Writes a raw request and reads until the server closes or `max` bytes.

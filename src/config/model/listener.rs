@@ -48,6 +48,18 @@ pub struct HttpsSettings {
     pub http2: bool,
     /// Client certificates asked for; None: not asked.
     pub client_auth: Option<ClientAuth>,
+    /// Certificates from an ACME CA; None: from files (or the local CA).
+    pub acme: Option<AcmeSettings>,
+}
+
+/// `[listener.acme]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeSettings {
+    pub directory: String,
+    pub names: Vec<String>,
+    pub email: Option<String>,
+    /// Trusted for the ACME server's HTTPS, instead of the host's store.
+    pub directory_ca: Option<PathBuf>,
 }
 
 /// Client certificates on an https listener.

@@ -25,8 +25,8 @@ use super::defaults as d;
 pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
 pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
 pub use listener::{
-    ClientAuth, ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin, OriginContent,
-    OriginTls, Route,
+    AcmeSettings, ClientAuth, ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin,
+    OriginContent, OriginTls, Route,
 };
 pub use pool::{
     Algorithm, BackendTls, CertSource, CheckKind, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server,

@@ -88,6 +88,62 @@ impl Cx<'_> {
         })
     }
 
+    /// A listener's `[listener.acme]`.
+    pub(super) fn acme(&self, l: &schema::Listener, key: &str) -> R<Option<model::AcmeSettings>> {
+        let Some(a) = &l.acme else { return Ok(None) };
+        let key = format!("{key}.acme");
+        if let Some(c) = l.certificates.first() {
+            return Err(self.at(
+                &c.cert,
+                &key,
+                "a listener takes its certificate from `[listener.acme]` or from files, not both",
+            ));
+        }
+        let a = a.get_ref();
+        let dir = a.directory.get_ref();
+        if !dir.starts_with("https://") {
+            return Err(self.at(
+                &a.directory,
+                &format!("{key}.directory"),
+                "the ACME directory must be an https:// URL",
+            ));
+        }
+        let names = a.names.get_ref();
+        if names.is_empty() {
+            return Err(self.at(&a.names, &format!("{key}.names"), "name at least one DNS name"));
+        }
+        for n in names {
+            let dns = rustls_pki_types::ServerName::try_from(n.as_str());
+            if !matches!(dns, Ok(rustls_pki_types::ServerName::DnsName(_))) {
+                return Err(self.at(
+                    &a.names,
+                    &format!("{key}.names"),
+                    format!("`{n}` is not a DNS name"),
+                ));
+            }
+        }
+        let directory_ca = match &a.directory_ca {
+            None => None,
+            Some(c) => {
+                let path = self.path(c.get_ref());
+                self.env.read(&path).map_err(|e| {
+                    self.at(
+                        c,
+                        &format!("{key}.directory_ca"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                Some(path)
+            }
+        };
+        Ok(Some(model::AcmeSettings {
+            directory: dir.clone(),
+            names: names.clone(),
+            email: a.email.as_ref().map(|e| e.get_ref().clone()),
+            directory_ca,
+        }))
+    }
+
     /// A listener's `client_auth` and `client_ca`.
     pub(super) fn client_auth(&self, l: &schema::Listener, key: &str) -> R<Option<model::ClientAuth>> {
         let (auth, ca) = match (&l.client_auth, &l.client_ca) {

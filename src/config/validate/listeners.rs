@@ -91,6 +91,13 @@ impl Cx<'_> {
                         "HSTS is only sent on https listeners",
                     ));
                 }
+                if let Some(a) = &l.acme {
+                    return Err(self.at(
+                        a,
+                        &format!("{key}.acme"),
+                        "ACME certificates need `protocol = \"https\"`",
+                    ));
+                }
                 if let Some(a) = l.client_auth.as_ref().or(l.client_ca.as_ref()) {
                     return Err(self.at(a, key, "client certificates need `protocol = \"https\"`"));
                 }
@@ -127,6 +134,7 @@ impl Cx<'_> {
                     hsts,
                     http2: l.http2.unwrap_or(d::HTTP2),
                     client_auth: self.client_auth(l, key)?,
+                    acme: self.acme(l, key)?,
                 }))
             }
             other => {

@@ -1,0 +1,144 @@
+//! Certificates from a real ACME server: Pebble (the Debian package),
+//! with its own test root for its API and a fake DNS (pebble-challtestsrv)
+//! that sends every name to 127.0.0.1, validating rampart's listener
+//! through TLS-ALPN-01. No shortcut skips validation.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+/// A process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pebble_issues_the_listener_s_certificate_through_tls_alpn_01() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // Pebble's own HTTPS certificate, from a CA of the test's.
+    let pebble_state = d.join("pebble");
+    let api = rampart::tls::ca::issue(
+        &pebble_state,
+        "pebble",
+        &["localhost".to_string(), "127.0.0.1".to_string()],
+        30,
+        false,
+    )
+    .expect("pebble cert");
+    let api_ca = pebble_state.join("tls/ca.pem");
+    let (https_port, api_port, mgmt_port, http_port, dns_port) = (
+        free_tcp_port(),
+        free_tcp_port(),
+        free_tcp_port(),
+        free_tcp_port(),
+        free_udp_port(),
+    );
+    let config = format!(
+        r#"{{"pebble": {{"listenAddress": "127.0.0.1:{api_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
+            "certificate": "{}", "privateKey": "{}", "httpPort": {http_port}, "tlsPort": {https_port},
+            "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+        api.cert_path.display(),
+        api.key_path.display()
+    );
+    std::fs::write(d.join("pebble.json"), config).expect("config");
+    let _dns = Proc(
+        Command::new("pebble-challtestsrv")
+            .args([
+                "-dns01",
+                &format!("127.0.0.1:{dns_port}"),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+            ])
+            .args([
+                "-management",
+                &format!("127.0.0.1:{}", free_tcp_port()),
+                "-defaultIPv6",
+                "",
+            ])
+            .args(["-defaultIPv4", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pebble-challtestsrv (Debian package pebble)"),
+    );
+    let _pebble = Proc(
+        Command::new("pebble")
+            .args(["-config", &d.join("pebble.json").display().to_string()])
+            .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(std::fs::File::create(d.join("pebble.log")).expect("log"))
+            .stderr(std::fs::File::create(d.join("pebble.err")).expect("log"))
+            .spawn()
+            .expect("pebble (Debian package pebble)"),
+    );
+    let up = wait_until(Duration::from_secs(10), || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", api_port))
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(up.is_some(), "pebble did not start");
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n\
+         [[listener]]\nname = \"site\"\naddress = \"127.0.0.1:{https_port}\"\nprotocol = \"https\"\n\
+         [listener.acme]\ndirectory = \"https://127.0.0.1:{api_port}/dir\"\nnames = [\"site.rampart.test\"]\n\
+         email = \"ops@rampart.test\"\ndirectory_ca = \"{}\"\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n[[route]]\npool = \"p\"\n",
+        api_ca.display()
+    );
+    let app = start_app(&toml, d).await;
+    let site: SocketAddr = format!("127.0.0.1:{https_port}").parse().expect("addr");
+    // Pebble's root, from its management interface (over its HTTPS).
+    let mgmt: SocketAddr = format!("127.0.0.1:{mgmt_port}").parse().expect("addr");
+    let mut c = h1_over(tls_connect(mgmt, "localhost", &api_ca, &[b"http/1.1"]).await).await;
+    let (status, _, root) = read(c.go(get("/roots/0", "localhost")).await.expect("root")).await;
+    assert_eq!(status, 200);
+    let root_file = d.join("pebble-root.pem");
+    std::fs::write(&root_file, root).expect("root");
+    // The local certificate serves until Pebble's is issued; then a client
+    // that trusts only Pebble's root verifies the listener.
+    let issued = wait_until(Duration::from_secs(30), || {
+        let root_file = root_file.clone();
+        async move {
+            try_tls_connect(site, "site.rampart.test", &root_file, &[b"http/1.1"])
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    let log = std::fs::read_to_string(d.join("pebble.log")).unwrap_or_default()
+        + &std::fs::read_to_string(d.join("pebble.err")).unwrap_or_default();
+    assert!(issued.is_some(), "no certificate from Pebble\n{log}");
+    let stored = d.join("state/acme/site/cert.pem");
+    assert!(stored.exists(), "stored in the state directory");
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(d.join("state/acme/site/key.pem"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    app.shutdown().await;
+}
