@@ -87,6 +87,7 @@ pub fn acceptor_for(
     m: &model::Model,
     local: &mut Option<(std::path::PathBuf, Arc<LoadedCert>)>,
     acme: &tls::acme::AcmeRegistry,
+    tokens: &Arc<crate::runtime::AcmeHttp01>,
 ) -> Result<Option<Arc<ServerConfig>>, AppError> {
     let ListenerKind::Https(s) = &l.kind else {
         return Ok(None);
@@ -116,7 +117,11 @@ pub fn acceptor_for(
         }
     }
     // With ACME, the local certificate serves until the CA's is issued.
-    let acme = s.acme.as_ref().map(|a| acme.state_for(&l.name, a, &m.state_dir));
+    let acme = s.acme.as_ref().map(|a| {
+        let answers = tokens.clone();
+        let publish: tls::acme::Http01 = Arc::new(move |token, key_auth| answers.set(token, key_auth));
+        acme.state_for(&l.name, a, &m.state_dir, publish)
+    });
     Ok(Some(tls::server_config(
         &certs,
         s.http2,

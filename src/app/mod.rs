@@ -300,7 +300,7 @@ impl App {
         let mut local = None;
         let mut pending = Vec::new();
         for (slot, l) in effective.listeners.iter().enumerate() {
-            let acceptor = listeners::acceptor_for(l, &effective, &mut local, &acme)?;
+            let acceptor = listeners::acceptor_for(l, &effective, &mut local, &acme, &bindings.acme_http01)?;
             let p = listeners::bind_listener(l, slot, acceptor)?;
             bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
             pending.push(p);

@@ -98,6 +98,7 @@ impl App {
             bans: st.bindings.bans.clone(),
             events: st.bindings.events.clone(),
             limiters: st.bindings.limiters.clone(),
+            acme_http01: st.bindings.acme_http01.clone(),
             access_log,
             upstream_tls,
             ..Default::default()
@@ -105,7 +106,8 @@ impl App {
         let mut local = st.local.clone();
         let result: Result<(), AppError> = (|| {
             for l in &effective.listeners {
-                let acceptor = listeners::acceptor_for(l, &effective, &mut local, &st.acme)?;
+                let acceptor =
+                    listeners::acceptor_for(l, &effective, &mut local, &st.acme, &bindings.acme_http01)?;
                 if let Some(i) = old.iter().position(|h| h.serves(l)) {
                     let mut h = old.remove(i);
                     if let (Some(slot), Some(a)) = (&h.acceptor, acceptor) {

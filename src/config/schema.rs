@@ -339,6 +339,9 @@ pub struct Acme {
     /// A PEM file of CAs trusted for the ACME server's own HTTPS (default:
     /// the host's trust store); for test CAs such as Pebble.
     pub directory_ca: Option<Spanned<String>>,
+    /// `tls-alpn-01` (default: answered by this listener) or `http-01`
+    /// (answered by rampart's plain HTTP listeners, on port 80 for a real CA).
+    pub challenge: Option<Spanned<String>>,
 }
 
 /// `[[listener.certificate]]`

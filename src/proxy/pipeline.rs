@@ -131,7 +131,13 @@ impl<'a> Exchange<'a> {
         req: Request<ClientBody>,
         l: &'a ListenerRt,
     ) -> Result<Response<Body>, ProxyError> {
-        // 3. a redirect-only listener answers at once; then host and path.
+        // 3. an ACME HTTP-01 validation, and a redirect-only listener,
+        // are answered at once; then host and path.
+        if !l.https && !self.rt.acme_http01.is_empty() {
+            if let Some(answer) = acme_http01(&req, self.rt) {
+                return Ok(answer);
+            }
+        }
         if let Some(port) = l.redirect_port {
             return Ok(redirect(&req, host_of(&req).as_ref(), port, self.rid));
         }
@@ -518,6 +524,18 @@ fn host_of<B>(req: &Request<B>) -> Option<HeaderValue> {
 }
 
 /// A 308 to the same host and path on the HTTPS listener's port.
+/// The key authorization for a token being validated (RFC 8555 §8.3).
+fn acme_http01<B>(req: &Request<B>, rt: &Runtime) -> Option<Response<Body>> {
+    let token = req.uri().path().strip_prefix("/.well-known/acme-challenge/")?;
+    let answer = rt.acme_http01.get(token)?;
+    let mut resp = Response::new(Body::full(answer));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Some(resp)
+}
+
 fn redirect<B>(req: &Request<B>, host: Option<&HeaderValue>, port: u16, rid: &HeaderValue) -> Response<Body> {
     let raw = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let name = match raw.strip_prefix('[') {

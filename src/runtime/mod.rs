@@ -45,6 +45,8 @@ pub struct Runtime {
     /// Indexed by listener slot (stable across reloads); `None` for slots
     /// of listeners that are gone.
     pub listeners: Vec<Option<ListenerRt>>,
+    /// ACME HTTP-01 answers to serve.
+    pub acme_http01: Arc<AcmeHttp01>,
 }
 
 /// A pool as the proxy uses it.
@@ -110,6 +112,35 @@ pub struct Bindings {
     /// The TLS client configuration of each pool with `[pool.tls]`, by
     /// pool name (built by the application, which owns TLS material).
     pub upstream_tls: HashMap<String, Arc<rustls::ClientConfig>>,
+    /// ACME HTTP-01 answers (they outlive reloads).
+    pub acme_http01: Arc<AcmeHttp01>,
+}
+
+/// ACME HTTP-01 answers being validated: token -> key authorization,
+/// served on every plain listener under `/.well-known/acme-challenge/`.
+#[derive(Debug, Default)]
+pub struct AcmeHttp01(std::sync::Mutex<HashMap<String, String>>);
+
+impl AcmeHttp01 {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, token: &str) -> Option<String> {
+        self.map().get(token).cloned()
+    }
+
+    /// Publishes (or, with None, withdraws) the answer for `token`.
+    pub fn set(&self, token: &str, key_authorization: Option<String>) {
+        match key_authorization {
+            Some(k) => self.map().insert(token.to_string(), k),
+            None => self.map().remove(token),
+        };
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
 }
 
 /// TLS towards a pool's servers.
@@ -212,6 +243,7 @@ impl Runtime {
             events: b.events.clone(),
             pools,
             listeners,
+            acme_http01: b.acme_http01.clone(),
         }
     }
 

@@ -30,6 +30,10 @@ pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 const FIRST_BACKOFF: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
+/// Publishes an HTTP-01 answer (token, key authorization), or withdraws it
+/// (None), on rampart's plain listeners.
+pub type Http01 = Arc<dyn Fn(&str, Option<String>) + Send + Sync>;
+
 /// What a listener with ACME serves: the issued certificate, and the
 /// challenge certificates of an order in progress (by name).
 #[derive(Debug, Default)]
@@ -92,7 +96,13 @@ struct Managed {
 impl AcmeRegistry {
     /// The state of listener `listener`'s certificate; a new one (and its
     /// task) when the listener is new or its settings changed.
-    pub fn state_for(&self, listener: &str, s: &AcmeSettings, state_dir: &Path) -> Arc<AcmeState> {
+    pub fn state_for(
+        &self,
+        listener: &str,
+        s: &AcmeSettings,
+        state_dir: &Path,
+        http01: Http01,
+    ) -> Arc<AcmeState> {
         let mut all = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(m) = all.get(listener).filter(|m| m.settings == *s) {
             return m.state.clone();
@@ -103,6 +113,7 @@ impl AcmeRegistry {
             s.clone(),
             state.clone(),
             state_dir.to_path_buf(),
+            http01,
         ));
         if let Some(old) = all.insert(
             listener.to_string(),
@@ -138,7 +149,13 @@ fn now() -> i64 {
 
 /// Orders, stores and renews the certificate of listener `listener` until
 /// the task is dropped.
-pub async fn manage(listener: String, s: AcmeSettings, state: Arc<AcmeState>, state_dir: PathBuf) {
+pub async fn manage(
+    listener: String,
+    s: AcmeSettings,
+    state: Arc<AcmeState>,
+    state_dir: PathBuf,
+    http01: Http01,
+) {
     let dir = dir_of(&state_dir, &listener);
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     let mut lifetime = None;
@@ -168,7 +185,7 @@ pub async fn manage(listener: String, s: AcmeSettings, state: Arc<AcmeState>, st
             let wait = u64::try_from(at - now()).unwrap_or(0);
             tokio::time::sleep(Duration::from_secs(wait)).await;
         }
-        match order(&listener, &s, &state, &dir).await {
+        match order(&listener, &s, &state, &dir, &http01).await {
             Ok(c) => {
                 tracing::info!(
                     listener = %listener,
@@ -203,6 +220,7 @@ async fn order(
     s: &AcmeSettings,
     state: &AcmeState,
     dir: &Path,
+    http01: &Http01,
 ) -> Result<LoadedCert, TlsError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| TlsError::Config(format!("{what}: {e}"));
     std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
@@ -215,6 +233,7 @@ async fn order(
         .new_order(&NewOrder::new(&ids))
         .await
         .map_err(|e| fail("new order", &e))?;
+    let mut tokens = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(a) = authorizations.next().await {
         let mut a = a.map_err(|e| fail("authorization", &e))?;
@@ -223,19 +242,29 @@ async fn order(
             AuthorizationStatus::Pending => {}
             other => return Err(TlsError::Config(format!("authorization is {other:?}"))),
         }
+        let kind = if s.http01 {
+            ChallengeType::Http01
+        } else {
+            ChallengeType::TlsAlpn01
+        };
         let mut ch = a
-            .challenge(ChallengeType::TlsAlpn01)
-            .ok_or_else(|| TlsError::Config("the CA offers no tls-alpn-01 challenge".into()))?;
+            .challenge(kind.clone())
+            .ok_or_else(|| TlsError::Config(format!("the CA offers no {kind:?} challenge")))?;
         let Identifier::Dns(name) = ch.identifier().identifier.clone() else {
             return Err(TlsError::Config("only DNS names are ordered".into()));
         };
-        let digest = ch.key_authorization().digest().as_ref().to_vec();
-        let cert = challenge_cert(&name, &digest)?;
-        state
-            .challenges
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_ascii_lowercase(), cert);
+        let key_auth = ch.key_authorization();
+        if s.http01 {
+            http01(&ch.token, Some(key_auth.as_str().to_string()));
+            tokens.push(ch.token.clone());
+        } else {
+            let cert = challenge_cert(&name, key_auth.digest().as_ref())?;
+            state
+                .challenges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.to_ascii_lowercase(), cert);
+        }
         ch.set_ready().await.map_err(|e| fail("challenge", &e))?;
     }
     let retry = RetryPolicy::new().timeout(Duration::from_secs(60));
@@ -245,6 +274,9 @@ async fn order(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
+    for t in &tokens {
+        http01(t, None);
+    }
     match status? {
         OrderStatus::Ready => {}
         other => return Err(TlsError::Config(format!("the order is {other:?}, not ready"))),

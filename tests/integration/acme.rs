@@ -31,6 +31,17 @@ fn free_udp_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pebble_issues_the_listener_s_certificate_through_tls_alpn_01() {
+    issued_by_pebble("tls-alpn-01").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pebble_issues_the_listener_s_certificate_through_http_01() {
+    issued_by_pebble("http-01").await;
+}
+
+/// Pebble validates rampart through `challenge` (its TLS-ALPN-01 checks go
+/// to the https listener, its HTTP-01 checks to the plain one).
+async fn issued_by_pebble(challenge: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     // Pebble's own HTTPS certificate, from a CA of the test's.
@@ -103,9 +114,10 @@ async fn pebble_issues_the_listener_s_certificate_through_tls_alpn_01() {
     assert!(up.is_some(), "pebble did not start");
     let toml = format!(
         "[runtime]\nstate_dir = \"state\"\n\
+         [[listener]]\nname = \"plain\"\naddress = \"127.0.0.1:{http_port}\"\n\
          [[listener]]\nname = \"site\"\naddress = \"127.0.0.1:{https_port}\"\nprotocol = \"https\"\n\
          [listener.acme]\ndirectory = \"https://127.0.0.1:{api_port}/dir\"\nnames = [\"site.rampart.test\"]\n\
-         email = \"ops@rampart.test\"\ndirectory_ca = \"{}\"\n\
+         email = \"ops@rampart.test\"\ndirectory_ca = \"{}\"\nchallenge = \"{challenge}\"\n\
          [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n[[route]]\npool = \"p\"\n",
         api_ca.display()
     );

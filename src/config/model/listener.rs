@@ -60,6 +60,8 @@ pub struct AcmeSettings {
     pub email: Option<String>,
     /// Trusted for the ACME server's HTTPS, instead of the host's store.
     pub directory_ca: Option<PathBuf>,
+    /// Answer HTTP-01 (on the plain listeners) instead of TLS-ALPN-01.
+    pub http01: bool,
 }
 
 /// Client certificates on an https listener.

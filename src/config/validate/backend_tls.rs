@@ -136,7 +136,20 @@ impl Cx<'_> {
                 Some(path)
             }
         };
+        let http01 = match a.challenge.as_ref().map(|c| c.get_ref().as_str()) {
+            None | Some("tls-alpn-01") => false,
+            Some("http-01") => true,
+            Some(other) => {
+                let c = a.challenge.as_ref().unwrap_or(&a.directory);
+                return Err(self.at(
+                    c,
+                    &format!("{key}.challenge"),
+                    format!("unknown challenge `{other}`: use tls-alpn-01 or http-01"),
+                ));
+            }
+        };
         Ok(Some(model::AcmeSettings {
+            http01,
             directory: dir.clone(),
             names: names.clone(),
             email: a.email.as_ref().map(|e| e.get_ref().clone()),
