@@ -175,7 +175,7 @@ pub async fn manage(
     loop {
         if let Some((from, to)) = lifetime {
             // Two thirds into its life, plus up to 1 % of it as jitter.
-            let span = (to - from).max(3600);
+            let span = (to - from).max(1);
             let jitter = i64::from(
                 SystemTime::now()
                     .duration_since(UNIX_EPOCH)

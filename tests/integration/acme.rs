@@ -31,17 +31,25 @@ fn free_udp_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pebble_issues_the_listener_s_certificate_through_tls_alpn_01() {
-    issued_by_pebble("tls-alpn-01").await;
+    issued_by_pebble("tls-alpn-01", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pebble_issues_the_listener_s_certificate_through_http_01() {
-    issued_by_pebble("http-01").await;
+    issued_by_pebble("http-01", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_replaces_the_certificate_while_requests_go_on() {
+    // Certificates that live 30 s: renewed at two thirds, about 20 s in.
+    issued_by_pebble("tls-alpn-01", Some(30)).await;
 }
 
 /// Pebble validates rampart through `challenge` (its TLS-ALPN-01 checks go
 /// to the https listener, its HTTP-01 checks to the plain one).
-async fn issued_by_pebble(challenge: &str) {
+/// With `validity` (seconds), Pebble's certificates are that short-lived,
+/// and a bounded load runs until one is renewed.
+async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     // Pebble's own HTTPS certificate, from a CA of the test's.
@@ -65,9 +73,10 @@ async fn issued_by_pebble(challenge: &str) {
     let config = format!(
         r#"{{"pebble": {{"listenAddress": "127.0.0.1:{api_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
             "certificate": "{}", "privateKey": "{}", "httpPort": {http_port}, "tlsPort": {https_port},
-            "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+            "ocspResponderURL": "", "externalAccountBindingRequired": false{}}}}}"#,
         api.cert_path.display(),
-        api.key_path.display()
+        api.key_path.display(),
+        validity.map_or(String::new(), |v| format!(", \"certificateValidityPeriod\": {v}"))
     );
     std::fs::write(d.join("pebble.json"), config).expect("config");
     let _dns = Proc(
@@ -112,14 +121,16 @@ async fn issued_by_pebble(challenge: &str) {
     })
     .await;
     assert!(up.is_some(), "pebble did not start");
+    let be = Backend::named("site").await;
     let toml = format!(
         "[runtime]\nstate_dir = \"state\"\n\
          [[listener]]\nname = \"plain\"\naddress = \"127.0.0.1:{http_port}\"\n\
          [[listener]]\nname = \"site\"\naddress = \"127.0.0.1:{https_port}\"\nprotocol = \"https\"\n\
          [listener.acme]\ndirectory = \"https://127.0.0.1:{api_port}/dir\"\nnames = [\"site.rampart.test\"]\n\
          email = \"ops@rampart.test\"\ndirectory_ca = \"{}\"\nchallenge = \"{challenge}\"\n\
-         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n[[route]]\npool = \"p\"\n",
-        api_ca.display()
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        api_ca.display(),
+        be.addr
     );
     let app = start_app(&toml, d).await;
     let site: SocketAddr = format!("127.0.0.1:{https_port}").parse().expect("addr");
@@ -144,6 +155,32 @@ async fn issued_by_pebble(challenge: &str) {
     let log = std::fs::read_to_string(d.join("pebble.log")).unwrap_or_default()
         + &std::fs::read_to_string(d.join("pebble.err")).unwrap_or_default();
     assert!(issued.is_some(), "no certificate from Pebble\n{log}");
+    if validity.is_some() {
+        // Requests over new TLS connections, 20 a second, until the served
+        // certificate changes (at most 40 s): none may fail.
+        let root = root_file.clone();
+        let first = served_cert(site, &root).await.expect("served");
+        let mut changed = false;
+        for i in 0..800 {
+            let tls = try_tls_connect(site, "site.rampart.test", &root, &[b"http/1.1"])
+                .await
+                .unwrap_or_else(|e| panic!("request {i}: TLS failed during renewal: {e}"));
+            let now = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first().cloned());
+            let mut c = h1_over(tls).await;
+            let (status, _, _) = read(c.go(get("/", "site.rampart.test")).await.expect("response")).await;
+            assert_eq!(status, 200, "request {i} during renewal");
+            if now.is_some_and(|n| n != first) {
+                changed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(changed, "the certificate was not renewed within 40 s");
+    }
     let stored = d.join("state/acme/site/cert.pem");
     assert!(stored.exists(), "stored in the state directory");
     use std::os::unix::fs::PermissionsExt;
@@ -153,4 +190,15 @@ async fn issued_by_pebble(challenge: &str) {
         .mode();
     assert_eq!(key_mode & 0o777, 0o600);
     app.shutdown().await;
+}
+
+/// The leaf certificate served on `addr`, verified against `root`.
+async fn served_cert(
+    addr: SocketAddr,
+    root: &std::path::Path,
+) -> Option<rustls::pki_types::CertificateDer<'static>> {
+    let tls = try_tls_connect(addr, "site.rampart.test", root, &[b"http/1.1"])
+        .await
+        .ok()?;
+    tls.get_ref().1.peer_certificates()?.first().cloned()
 }
