@@ -243,6 +243,7 @@ pub const DOCUMENTED: &[Documented] = &[
     d("listener.http2", "`true`", Flag(HTTP2)),
     d("listener.client_auth", "not asked", Words),
     d("listener.client_ca", "none", Words),
+    d("listener.acme", "none", Words),
     d("listener.hsts_max_age", "none", Words),
     // serde's default for the plain `bool` in schema.rs.
     d("listener.hsts_include_subdomains", "`false`", Flag(false)),

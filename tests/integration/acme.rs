@@ -63,76 +63,89 @@ async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
     )
     .expect("pebble cert");
     let api_ca = pebble_state.join("tls/ca.pem");
-    let (https_port, api_port, mgmt_port, http_port, dns_port) = (
-        free_tcp_port(),
-        free_tcp_port(),
-        free_tcp_port(),
-        free_tcp_port(),
-        free_udp_port(),
-    );
-    let config = format!(
-        r#"{{"pebble": {{"listenAddress": "127.0.0.1:{api_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
-            "certificate": "{}", "privateKey": "{}", "httpPort": {http_port}, "tlsPort": {https_port},
-            "ocspResponderURL": "", "externalAccountBindingRequired": false{}}}}}"#,
-        api.cert_path.display(),
-        api.key_path.display(),
-        validity.map_or(String::new(), |v| format!(", \"certificateValidityPeriod\": {v}"))
-    );
-    std::fs::write(d.join("pebble.json"), config).expect("config");
-    let _dns = Proc(
-        Command::new("pebble-challtestsrv")
-            .args([
-                "-dns01",
-                &format!("127.0.0.1:{dns_port}"),
-                "-http01",
-                "",
-                "-https01",
-                "",
-                "-tlsalpn01",
-                "",
-            ])
-            .args([
-                "-management",
-                &format!("127.0.0.1:{}", free_tcp_port()),
-                "-defaultIPv6",
-                "",
-            ])
-            .args(["-defaultIPv4", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("pebble-challtestsrv (Debian package pebble)"),
-    );
-    let _pebble = Proc(
-        Command::new("pebble")
-            .args(["-config", &d.join("pebble.json").display().to_string()])
-            .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .stdout(std::fs::File::create(d.join("pebble.log")).expect("log"))
-            .stderr(std::fs::File::create(d.join("pebble.err")).expect("log"))
-            .spawn()
-            .expect("pebble (Debian package pebble)"),
-    );
-    let up = wait_until(Duration::from_secs(10), || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", api_port))
-            .await
-            .is_ok()
-    })
-    .await;
-    assert!(up.is_some(), "pebble did not start");
+    // Ports are picked free, then bound by Pebble and rampart: another
+    // test may take one in between, so the start is tried up to 3 times.
     let be = Backend::named("site").await;
-    let toml = format!(
-        "[runtime]\nstate_dir = \"state\"\n\
-         [[listener]]\nname = \"plain\"\naddress = \"127.0.0.1:{http_port}\"\n\
-         [[listener]]\nname = \"site\"\naddress = \"127.0.0.1:{https_port}\"\nprotocol = \"https\"\n\
-         [listener.acme]\ndirectory = \"https://127.0.0.1:{api_port}/dir\"\nnames = [\"site.rampart.test\"]\n\
-         email = \"ops@rampart.test\"\ndirectory_ca = \"{}\"\nchallenge = \"{challenge}\"\n\
-         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
-        api_ca.display(),
-        be.addr
-    );
-    let app = start_app(&toml, d).await;
+    let mut attempt = 0;
+    let (app, _dns, _pebble, https_port, mgmt_port) = loop {
+        attempt += 1;
+        let (https_port, api_port, mgmt_port, http_port, dns_port) = (
+            free_tcp_port(),
+            free_tcp_port(),
+            free_tcp_port(),
+            free_tcp_port(),
+            free_udp_port(),
+        );
+        let config = format!(
+            r#"{{"pebble": {{"listenAddress": "127.0.0.1:{api_port}", "managementListenAddress": "127.0.0.1:{mgmt_port}",
+                "certificate": "{}", "privateKey": "{}", "httpPort": {http_port}, "tlsPort": {https_port},
+                "ocspResponderURL": "", "externalAccountBindingRequired": false{}}}}}"#,
+            api.cert_path.display(),
+            api.key_path.display(),
+            validity.map_or(String::new(), |v| format!(", \"certificateValidityPeriod\": {v}"))
+        );
+        std::fs::write(d.join("pebble.json"), config).expect("config");
+        let _dns = Proc(
+            Command::new("pebble-challtestsrv")
+                .args([
+                    "-dns01",
+                    &format!("127.0.0.1:{dns_port}"),
+                    "-http01",
+                    "",
+                    "-https01",
+                    "",
+                    "-tlsalpn01",
+                    "",
+                ])
+                .args([
+                    "-management",
+                    &format!("127.0.0.1:{}", free_tcp_port()),
+                    "-defaultIPv6",
+                    "",
+                ])
+                .args(["-defaultIPv4", "127.0.0.1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("pebble-challtestsrv (Debian package pebble)"),
+        );
+        let _pebble = Proc(
+            Command::new("pebble")
+                .args(["-config", &d.join("pebble.json").display().to_string()])
+                .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0")
+                .stdout(std::fs::File::create(d.join("pebble.log")).expect("log"))
+                .stderr(std::fs::File::create(d.join("pebble.err")).expect("log"))
+                .spawn()
+                .expect("pebble (Debian package pebble)"),
+        );
+        let up = wait_until(Duration::from_secs(10), || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", api_port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(up.is_some(), "pebble did not start");
+        let toml = format!(
+            "[runtime]\nstate_dir = \"state\"\n\
+             [[listener]]\nname = \"plain\"\naddress = \"127.0.0.1:{http_port}\"\n\
+             [[listener]]\nname = \"site\"\naddress = \"127.0.0.1:{https_port}\"\nprotocol = \"https\"\n\
+             [listener.acme]\ndirectory = \"https://127.0.0.1:{api_port}/dir\"\nnames = [\"site.rampart.test\"]\n\
+             email = \"ops@rampart.test\"\ndirectory_ca = \"{}\"\nchallenge = \"{challenge}\"\n\
+             [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+            api_ca.display(),
+            be.addr
+        );
+        let model =
+            rampart::config::load_str(&with_test_admin(&toml), "test.toml", d, &rampart::tls::SystemEnv)
+                .expect("valid config");
+        match rampart::app::RunningApp::start(&model).await {
+            Ok(app) => break (app, _dns, _pebble, https_port, mgmt_port),
+            Err(e) if attempt < 3 => eprintln!("start failed ({e}), trying other ports"),
+            Err(e) => panic!("rampart starts: {e}"),
+        }
+    };
     let site: SocketAddr = format!("127.0.0.1:{https_port}").parse().expect("addr");
     // Pebble's root, from its management interface (over its HTTPS).
     let mgmt: SocketAddr = format!("127.0.0.1:{mgmt_port}").parse().expect("addr");

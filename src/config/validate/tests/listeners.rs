@@ -191,6 +191,21 @@ fn listener_mistakes() {
             "4:15: listener[0]: client certificates need `protocol = \"https\"`",
         ),
         (
+            "ACME on plain HTTP",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\n[listener.acme]\ndirectory = \"https://x/dir\"\nnames = [\"a.test\"]\n".into(),
+            "4:1: listener[0].acme: ACME certificates need `protocol = \"https\"`",
+        ),
+        (
+            "an ACME directory that is not https",
+            https("[listener.acme]\ndirectory = \"http://x/dir\"\nnames = [\"a.test\"]\n"),
+            "6:13: listener[0].acme.directory: the ACME directory must be an https:// URL",
+        ),
+        (
+            "an unknown ACME challenge",
+            https("[listener.acme]\ndirectory = \"https://x/dir\"\nnames = [\"a.test\"]\nchallenge = \"dns-01\"\n"),
+            "8:13: listener[0].acme.challenge: unknown challenge `dns-01`: use tls-alpn-01 or http-01",
+        ),
+        (
             "client_auth without client_ca",
             https("client_auth = \"required\"\n"),
             "5:15: listener[0].client_auth: `client_auth` needs `client_ca`",
