@@ -301,6 +301,9 @@ impl App {
         let mut pending = Vec::new();
         for (slot, l) in effective.listeners.iter().enumerate() {
             let acceptor = listeners::acceptor_for(l, &effective, &mut local, &acme, &bindings.acme_http01)?;
+            if let Some(at) = acme.expiry(&l.name) {
+                bindings.acme_expiry.insert(l.name.clone(), at);
+            }
             let p = listeners::bind_listener(l, slot, acceptor)?;
             bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
             pending.push(p);

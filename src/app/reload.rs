@@ -108,6 +108,9 @@ impl App {
             for l in &effective.listeners {
                 let acceptor =
                     listeners::acceptor_for(l, &effective, &mut local, &st.acme, &bindings.acme_http01)?;
+                if let Some(at) = st.acme.expiry(&l.name) {
+                    bindings.acme_expiry.insert(l.name.clone(), at);
+                }
                 if let Some(i) = old.iter().position(|h| h.serves(l)) {
                     let mut h = old.remove(i);
                     if let (Some(slot), Some(a)) = (&h.acceptor, acceptor) {

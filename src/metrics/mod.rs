@@ -260,6 +260,13 @@ impl Collector for RequestCollector {
         let (mut requests, mut durations, mut conns, mut bytes_in, mut bytes_out) =
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut handshakes, mut failures, mut expiry, mut routes) = (vec![], vec![], vec![], vec![]);
+        // Owned here: an ACME listener's certificate changes while running.
+        let cert_lists: Vec<(&str, Vec<(String, i64)>)> = rt
+            .listeners
+            .iter()
+            .flatten()
+            .map(|l| (l.name.as_str(), l.certificates()))
+            .collect();
         for l in rt.listeners.iter().flatten() {
             let name = l.name.as_str();
             let counts = l.stats.requests.counts();
@@ -296,7 +303,7 @@ impl Collector for RequestCollector {
                 vec![("listener", name)],
                 ConstCounter::new(l.stats.tls_failures.load(Relaxed)),
             ));
-            for (cert, exp) in &l.certificates {
+            for (cert, exp) in cert_lists.iter().filter(|(n, _)| *n == name).flat_map(|(_, c)| c) {
                 expiry.push((
                     vec![("listener", name), ("certificate", cert.as_str())],
                     ConstGauge::new(exp - now),

@@ -209,7 +209,7 @@ impl Sampler {
                         }),
                     );
                     let certs: Vec<Value> = l
-                        .certificates
+                        .certificates()
                         .iter()
                         .map(|(n, exp)| json!({"name": n, "expires_in_seconds": exp - now_unix}))
                         .collect();

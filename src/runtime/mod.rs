@@ -86,7 +86,24 @@ pub struct ListenerRt {
     /// The firewall rules that apply to this listener, in order.
     pub rules: Vec<crate::firewall::rules::RuleRt>,
     /// Certificates served (name, expiry as Unix seconds), for metrics.
-    pub certificates: Vec<(String, i64)>,
+    certificates: Vec<(String, i64)>,
+    /// With ACME: the first name and the issued certificate's expiry (0
+    /// until one is issued), kept up to date by the ACME task.
+    acme: Option<(String, Arc<std::sync::atomic::AtomicI64>)>,
+}
+
+impl ListenerRt {
+    /// Certificates served (name, expiry as Unix seconds), for metrics and
+    /// alerts: the ACME certificate once issued, else the configured ones.
+    pub fn certificates(&self) -> Vec<(String, i64)> {
+        if let Some((name, at)) = &self.acme {
+            let at = at.load(std::sync::atomic::Ordering::Relaxed);
+            if at > 0 {
+                return vec![(name.clone(), at)];
+            }
+        }
+        self.certificates.clone()
+    }
 }
 
 /// Where things really are, which a model alone does not say: each
@@ -114,6 +131,8 @@ pub struct Bindings {
     pub upstream_tls: HashMap<String, Arc<rustls::ClientConfig>>,
     /// ACME HTTP-01 answers (they outlive reloads).
     pub acme_http01: Arc<AcmeHttp01>,
+    /// The expiry of each ACME listener's issued certificate, by listener.
+    pub acme_expiry: HashMap<String, Arc<std::sync::atomic::AtomicI64>>,
 }
 
 /// ACME HTTP-01 answers being validated: token -> key authorization,
@@ -230,6 +249,13 @@ impl Runtime {
                     })
                     .collect(),
                 certificates,
+                acme: match &l.kind {
+                    ListenerKind::Https(s) => s.acme.as_ref().and_then(|a| {
+                        let at = b.acme_expiry.get(&l.name)?;
+                        Some((a.names.first().cloned().unwrap_or_default(), at.clone()))
+                    }),
+                    ListenerKind::Http { .. } => None,
+                },
             });
         }
         Runtime {

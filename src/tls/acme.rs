@@ -39,10 +39,24 @@ pub type Http01 = Arc<dyn Fn(&str, Option<String>) + Send + Sync>;
 #[derive(Debug, Default)]
 pub struct AcmeState {
     issued: ArcSwapOption<CertifiedKey>,
+    /// The issued certificate's expiry (Unix seconds; 0 before one), for
+    /// the certificate-expiry metric and alert.
+    expiry: Arc<std::sync::atomic::AtomicI64>,
     challenges: Mutex<HashMap<String, Arc<CertifiedKey>>>,
 }
 
 impl AcmeState {
+    /// Shared with the metrics: the issued certificate's expiry.
+    pub fn expiry(&self) -> Arc<std::sync::atomic::AtomicI64> {
+        self.expiry.clone()
+    }
+
+    fn serve(&self, c: LoadedCert) {
+        self.expiry
+            .store(c.spec.not_after, std::sync::atomic::Ordering::Relaxed);
+        self.issued.store(Some(c.key));
+    }
+
     /// Whether a certificate from the CA is being served.
     pub fn has_certificate(&self) -> bool {
         self.issued.load().is_some()
@@ -94,6 +108,12 @@ struct Managed {
 }
 
 impl AcmeRegistry {
+    /// The expiry of listener `listener`'s issued certificate, if it has ACME.
+    pub fn expiry(&self, listener: &str) -> Option<Arc<std::sync::atomic::AtomicI64>> {
+        let all = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        all.get(listener).map(|m| m.state.expiry())
+    }
+
     /// The state of listener `listener`'s certificate; a new one (and its
     /// task) when the listener is new or its settings changed.
     pub fn state_for(
@@ -169,7 +189,7 @@ pub async fn manage(
             not_before(&c).unwrap_or(c.spec.not_after - 90 * 86_400),
             c.spec.not_after,
         ));
-        state.issued.store(Some(c.key));
+        state.serve(c);
     }
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -194,7 +214,7 @@ pub async fn manage(
                     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(c.spec.not_after.max(0) as u64))
                 );
                 lifetime = Some((not_before(&c).unwrap_or(now()), c.spec.not_after));
-                state.issued.store(Some(c.key));
+                state.serve(c);
                 backoff = FIRST_BACKOFF;
             }
             Err(e) => {

@@ -168,6 +168,14 @@ async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
     let log = std::fs::read_to_string(d.join("pebble.log")).unwrap_or_default()
         + &std::fs::read_to_string(d.join("pebble.err")).unwrap_or_default();
     assert!(issued.is_some(), "no certificate from Pebble\n{log}");
+    // The certificate-expiry metric (and so its alert) follows the issued
+    // certificate, not the local one served before it.
+    let ad = app.admin().expect("admin");
+    let metrics = read(h1(ad).await.go(get("/metrics", "x")).await.expect("metrics"))
+        .await
+        .2;
+    let line = "rampart_certificate_expiry_seconds{listener=\"site\",certificate=\"site.rampart.test\"}";
+    assert!(metrics.contains(line), "{metrics}");
     if validity.is_some() {
         // Requests over new TLS connections, 20 a second, until the served
         // certificate changes (at most 40 s): none may fail.
