@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The cost of TLS to the backends: the s1 load (wrk -t1 -c64, HTTP/1.1
-# keep-alive to rampart on :8080) through a pool of plaintext origins and
+# keep-alive to rampart on :8080), or with FRONT=https the s2 load (the same
+# over TLS to rampart on :8443), through a pool of plaintext origins and
 # through a pool of the same origins behind TLS ([pool.tls] with a CA file),
 # the two alternated round by round. Same topology as ../shared/bench:
 # rampart on CPU 0 with one worker; nginx (plaintext on 9101-9103, TLS on
 # 9111-9113, certificate from a throwaway CA) and wrk on CPU 1.
 #
-#   bench/backend-tls.sh [ROUNDS] [RAMPART_BIN]        (SECONDS=6 per measure)
+#   [FRONT=https] bench/backend-tls.sh [ROUNDS] [RAMPART_BIN]   (SECONDS_PER_RUN=6 per measure)
 #
 # Prints µs of rampart CPU per request (user+system, and user alone) per run
 # and the median of each; the origins' TLS connections are kept alive, so
@@ -17,6 +18,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds=${1:-3}
 bin=${2:-$root/target/release/rampart}
 dur=${SECONDS_PER_RUN:-6}
+front=${FRONT:-http}
 tck=$(getconf CLK_TCK)
 # shellcheck source=bench/common.sh
 . "$root/bench/common.sh"
@@ -61,6 +63,7 @@ wait_port 9101 && wait_port 9111 || { echo "origin did not start" >&2; exit 1; }
 config() { # plain|tls -> rampart config
     printf '[runtime]\nworkers = 1\nstate_dir = "%s/state"\n[admin]\nenabled = false\n' "$work"
     printf '[[listener]]\nname = "http"\naddress = "127.0.0.1:8080"\n'
+    printf '[[listener]]\nname = "https"\naddress = "127.0.0.1:8443"\nprotocol = "https"\nhttp2 = false\n'
     printf '[[pool]]\nname = "origin"\n'
     if [ "$1" = tls ]; then
         printf '[pool.tls]\nca = "%s/ca.pem"\n' "$work"
@@ -74,7 +77,9 @@ config plain >"$work/plain.toml"
 config tls >"$work/tls.toml"
 
 load() { # SECONDS -> requests done
-    taskset -c 1 timeout $(($1 + 20)) wrk -t1 -c64 -d"$1"s http://127.0.0.1:8080/ | awk '/requests in/ {print $1}'
+    local url=http://127.0.0.1:8080/
+    [ "$front" = https ] && url=https://127.0.0.1:8443/
+    taskset -c 1 timeout $(($1 + 20)) wrk -t1 -c64 -d"$1"s "$url" | awk '/requests in/ {print $1}'
 }
 
 declare -A total user
@@ -83,7 +88,7 @@ for r in $(seq 1 "$rounds"); do
         taskset -c 0 "$bin" --log-level warn run -c "$work/$which.toml" >"$work/$which.log" 2>&1 &
         pid=$!
         pids+=("$pid")
-        wait_port 8080 || { echo "rampart ($which) did not start" >&2; exit 1; }
+        wait_port 8080 && wait_port 8443 || { echo "rampart ($which) did not start" >&2; exit 1; }
         load 2 >/dev/null # warm-up (and the TLS handshakes)
         read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
         n=$(load "$dur")
@@ -99,5 +104,5 @@ for r in $(seq 1 "$rounds"); do
 done
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 for which in plain tls; do
-    echo "$which backends: median $(echo "${total[$which]}" | median) µs CPU/req, user $(echo "${user[$which]}" | median)"
+    echo "$front front, $which backends: median $(echo "${total[$which]}" | median) µs CPU/req, user $(echo "${user[$which]}" | median)"
 done
