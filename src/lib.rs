@@ -45,6 +45,7 @@ pub mod origin;
 pub mod proxy;
 pub mod runtime;
 pub mod stats;
+pub mod tcp;
 pub mod tls;
 pub mod top;
 pub mod units;

@@ -186,7 +186,11 @@ pub fn start(
                     return;
                 };
                 let stream = Counting::new(stream, stats);
-                server::serve(stream, false, cx, &b, w).await;
+                if crate::tcp::is_tcp(&runtime, slot) {
+                    crate::tcp::relay(stream, &runtime, slot, cx.peer.ip()).await;
+                } else {
+                    server::serve(stream, false, cx, &b, w).await;
+                }
                 // The per-client connection slot is given back here.
                 drop(conn_slot);
             }
@@ -210,7 +214,11 @@ pub fn start(
                             let id = crate::proxy::headers::ClientCertId::new(&p.subject, &p.sans, &p.sha256);
                             let _ = cx.client_cert.set(id);
                         }
-                        server::serve(done.stream, done.h2, cx, &b, w).await
+                        if crate::tcp::is_tcp(&runtime, slot) {
+                            crate::tcp::relay(done.stream, &runtime, slot, cx.peer.ip()).await;
+                        } else {
+                            server::serve(done.stream, done.h2, cx, &b, w).await
+                        }
                     }
                     Err(e) => tracing::debug!(%peer, "{e}"),
                 }

@@ -242,6 +242,8 @@ pub const DOCUMENTED: &[Documented] = &[
     d("listener.redirect_to", "none", Words),
     d("listener.http2", "`true`", Flag(HTTP2)),
     d("listener.client_auth", "not asked", Words),
+    d("listener.mode", "http", Words),
+    d("listener.pool", "none", Words),
     d("listener.client_ca", "none", Words),
     d("listener.acme", "none", Words),
     d("listener.hsts_max_age", "none", Words),

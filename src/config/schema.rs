@@ -308,6 +308,11 @@ pub struct Listener {
     pub certificates: Vec<Certificate>,
     /// Offer HTTP/2 via ALPN (default true).
     pub http2: Option<bool>,
+    /// `http` (default) or `tcp`: bytes copied both ways to a server of
+    /// `pool`, without interpretation.
+    pub mode: Option<Spanned<String>>,
+    /// `mode = "tcp"`: the pool whose servers take the connections.
+    pub pool: Option<Spanned<String>>,
     /// Client certificates: `required` or `optional` (default: not asked).
     pub client_auth: Option<Spanned<String>>,
     /// Who signs client certificates: `internal` or a PEM CA file.

@@ -87,6 +87,8 @@ pub struct ListenerRt {
     pub rules: Vec<crate::firewall::rules::RuleRt>,
     /// Certificates served (name, expiry as Unix seconds), for metrics.
     certificates: Vec<(String, i64)>,
+    /// `mode = "tcp"`: the pool connections are relayed to.
+    pub tcp_pool: Option<String>,
     /// With ACME: the first name and the issued certificate's expiry (0
     /// until one is issued), kept up to date by the ACME task.
     acme: Option<(String, Arc<std::sync::atomic::AtomicI64>)>,
@@ -249,6 +251,7 @@ impl Runtime {
                     })
                     .collect(),
                 certificates,
+                tcp_pool: l.tcp_pool.clone(),
                 acme: match &l.kind {
                     ListenerKind::Https(s) => s.acme.as_ref().and_then(|a| {
                         let at = b.acme_expiry.get(&l.name)?;

@@ -38,6 +38,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &["balancer", "config", "runtime", "stats", "units"]),
     ("health", &["balancer", "config", "runtime", "units"]),
     ("alerts", &["client", "config", "metrics", "runtime", "units"]),
+    // TCP mode: connections relayed to a pool's servers.
+    ("tcp", &["balancer", "runtime"]),
     // The request path.
     (
         "proxy",
@@ -77,6 +79,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "proxy",
             "runtime",
             "stats",
+            "tcp",
             "tls",
             "units",
         ],

@@ -20,5 +20,6 @@ mod monitor;
 mod proxy;
 mod rfc9112;
 mod streaming;
+mod tcp;
 mod tls;
 mod upstream;

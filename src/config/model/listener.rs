@@ -17,6 +17,9 @@ pub struct Listener {
     pub clients: ClientFilter,
     /// Connections start with a PROXY protocol header (from trusted proxies only).
     pub proxy_protocol: bool,
+    /// `mode = "tcp"`: connections are relayed to a server of this pool
+    /// (after TLS on https listeners); None: HTTP.
+    pub tcp_pool: Option<String>,
 }
 
 /// A listener's `allow` and `deny` lists, inline entries and list files

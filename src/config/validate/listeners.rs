@@ -46,12 +46,40 @@ impl Cx<'_> {
             let kind = self.listener_kind(l, &key)?;
             let clients = self.clients(l, &key)?;
             let proxy_protocol = l.proxy_protocol.unwrap_or(d::PROXY_PROTOCOL);
+            let tcp_pool = match (l.mode.as_ref().map(|m| m.get_ref().as_str()), &l.pool) {
+                (None | Some("http"), None) => None,
+                (Some("tcp"), Some(p)) => Some(p.get_ref().clone()),
+                (Some("tcp"), None) => {
+                    let m = l.mode.as_ref().unwrap_or(&l.name);
+                    return Err(self.at(
+                        m,
+                        &format!("{key}.mode"),
+                        "a tcp listener needs `pool = \"NAME\"`",
+                    ));
+                }
+                (None | Some("http"), Some(p)) => {
+                    return Err(self.at(
+                        p,
+                        &format!("{key}.pool"),
+                        "`pool` is for `mode = \"tcp\"` (HTTP listeners use routes)",
+                    ))
+                }
+                (Some(other), _) => {
+                    let m = l.mode.as_ref().unwrap_or(&l.name);
+                    return Err(self.at(
+                        m,
+                        &format!("{key}.mode"),
+                        format!("unknown mode `{other}`: use http or tcp"),
+                    ));
+                }
+            };
             out.push(model::Listener {
                 name,
                 addr,
                 kind,
                 clients,
                 proxy_protocol,
+                tcp_pool,
             });
         }
         // Redirect targets must be https listeners of this file.

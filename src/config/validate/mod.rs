@@ -54,6 +54,17 @@ impl Cx<'_> {
         let listeners = self.listeners(&f.listeners, &mut addresses)?;
         let origins = self.origins(&f.origins, &mut addresses)?;
         let pools = self.pools(&f.pools, &origins)?;
+        for (i, l) in f.listeners.iter().enumerate() {
+            if let Some(p) = &l.pool {
+                if !pools.iter().any(|x| &x.name == p.get_ref()) {
+                    return Err(self.at(
+                        p,
+                        &format!("listener[{i}].pool"),
+                        format!("no [[pool]] is named `{}`", p.get_ref()),
+                    ));
+                }
+            }
+        }
         let routes = self.routes(&f.routes, &pools, &listeners)?;
         let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
         Ok(Model {

@@ -65,7 +65,9 @@ impl Cx<'_> {
                 upgrades,
             });
         }
-        if out.is_empty() && !pools.is_empty() && ls.iter().any(|l| !is_redirect(l)) {
+        // Listeners that route: not redirect-only, not TCP.
+        let routing = ls.iter().any(|l| !is_redirect(l) && l.tcp_pool.is_none());
+        if out.is_empty() && !pools.is_empty() && routing {
             // A config with listeners and pools but no routes would answer 404
             // to everything: say so instead of running silently.
             return Err(self.err(

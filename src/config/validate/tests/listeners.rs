@@ -31,6 +31,7 @@ fn plain(name: &str, addr: &str) -> Listener {
         kind: ListenerKind::Http { redirect_to: None },
         clients: ClientFilter::default(),
         proxy_protocol: false,
+        tcp_pool: None,
     }
 }
 
@@ -189,6 +190,16 @@ fn listener_mistakes() {
             "client certificates on plain HTTP",
             "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\nclient_auth = \"required\"\n".into(),
             "4:15: listener[0]: client certificates need `protocol = \"https\"`",
+        ),
+        (
+            "a tcp listener without a pool",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\nmode = \"tcp\"\n".into(),
+            "4:8: listener[0].mode: a tcp listener needs `pool = \"NAME\"`",
+        ),
+        (
+            "an unknown mode",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\nmode = \"udp\"\n".into(),
+            "4:8: listener[0].mode: unknown mode `udp`: use http or tcp",
         ),
         (
             "ACME on plain HTTP",
