@@ -25,6 +25,7 @@ pub const RESPONSE_HEADER: Duration = Duration::from_secs(30);
 pub const CLIENT_IDLE: Duration = Duration::from_secs(60);
 pub const REQUEST_HEADER: Duration = Duration::from_secs(10);
 pub const BACKEND_IDLE: Duration = Duration::from_secs(55);
+pub const TCP_IDLE: Duration = Duration::from_secs(3600);
 pub const REQUEST: Duration = Duration::from_secs(60);
 pub const DRAIN: Duration = Duration::from_secs(30);
 
@@ -184,6 +185,7 @@ pub const DOCUMENTED: &[Documented] = &[
         "`\"55s\"`",
         Value::Duration(BACKEND_IDLE),
     ),
+    d("timeouts.tcp_idle", "`\"1h\"`", Value::Duration(TCP_IDLE)),
     d("timeouts.request", "`\"60s\"`", Value::Duration(REQUEST)),
     d("timeouts.drain", "`\"30s\"`", Value::Duration(DRAIN)),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),

@@ -275,6 +275,9 @@ pub struct Timeouts {
     /// From a request's first byte to the end of its head (default "10s").
     pub request_header: Option<Spanned<String>>,
     pub backend_idle: Option<Spanned<String>>,
+    /// A TCP-mode session with no byte moving either way for this long is
+    /// closed (default "1h").
+    pub tcp_idle: Option<Spanned<String>>,
     pub request: Option<Spanned<String>>,
     pub drain: Option<Spanned<String>>,
 }

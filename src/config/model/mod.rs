@@ -188,6 +188,8 @@ pub struct Timeouts {
     pub request_header: Duration,
     /// A pooled backend connection unused for this long is closed.
     pub backend_idle: Duration,
+    /// A TCP-mode session idle both ways for this long is closed.
+    pub tcp_idle: Duration,
     /// Whole request: from arrival to the end of the response header.
     pub request: Duration,
     /// How long shutdown waits for requests in flight.
@@ -202,6 +204,7 @@ impl Default for Timeouts {
             client_idle: d::CLIENT_IDLE,
             request_header: d::REQUEST_HEADER,
             backend_idle: d::BACKEND_IDLE,
+            tcp_idle: d::TCP_IDLE,
             request: d::REQUEST,
             drain: d::DRAIN,
         }

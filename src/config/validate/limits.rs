@@ -19,6 +19,7 @@ impl Cx<'_> {
             client_idle: self.duration(&t.client_idle, "timeouts.client_idle", d.client_idle)?,
             request_header: self.duration(&t.request_header, "timeouts.request_header", d.request_header)?,
             backend_idle: self.duration(&t.backend_idle, "timeouts.backend_idle", d.backend_idle)?,
+            tcp_idle: self.duration(&t.tcp_idle, "timeouts.tcp_idle", d.tcp_idle)?,
             request: self.duration(&t.request, "timeouts.request", d.request)?,
             drain: self.duration(&t.drain, "timeouts.drain", d.drain)?,
         })

@@ -19,7 +19,7 @@ fn timeouts() {
             (
                 "every unit",
                 "[timeouts]\nconnect = \"250ms\"\nresponse_header = \"2s\"\nclient_idle = \"2m\"\n\
-                 request_header = \"1h\"\nbackend_idle = \"1d\"\nrequest = \"0s\"\ndrain = \" 5s \"\n"
+                 request_header = \"1h\"\nbackend_idle = \"1d\"\ntcp_idle = \"30m\"\nrequest = \"0s\"\ndrain = \" 5s \"\n"
                     .into(),
                 Timeouts {
                     connect: ms(250),
@@ -27,6 +27,7 @@ fn timeouts() {
                     client_idle: ms(120_000),
                     request_header: ms(3_600_000),
                     backend_idle: ms(86_400_000),
+                    tcp_idle: ms(1_800_000),
                     request: Duration::ZERO,
                     drain: ms(5_000),
                 },
@@ -71,7 +72,7 @@ fn timeout_mistakes() {
             "an unknown timeout",
             "[timeouts]\nidle = \"5s\"\n".into(),
             "2:1: timeouts: unknown field `idle`, expected one of `connect`, `response_header`, \
-             `client_idle`, `request_header`, `backend_idle`, `request`, `drain`",
+             `client_idle`, `request_header`, `backend_idle`, `tcp_idle`, `request`, `drain`",
         ),
     ]);
 }
