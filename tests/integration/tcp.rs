@@ -80,3 +80,43 @@ async fn tcp_listeners_relay_bytes_and_half_closes_round_robin() {
     ta.abort();
     tb.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_at_its_connection_limit_takes_no_more() {
+    let (a, ta) = echo("a").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[[listener]]\nname = \"db\"\naddress = \"127.0.0.1:0\"\nmode = \"tcp\"\npool = \"p\"\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{a}\"\nmax_requests = 1\n"
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let db = listener(&app, "db");
+    let mut first = TcpStream::connect(db).await.expect("connect");
+    let mut buf = [0u8; 2];
+    first.read_exact(&mut buf).await.expect("greeting");
+    assert_eq!(&buf, b"a:");
+    // The one session it may hold is open: the next connection is closed.
+    let mut second = TcpStream::connect(db).await.expect("connect");
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), second.read_to_end(&mut out)).await;
+    assert!(matches!(read, Ok(Ok(0))), "{read:?} {out:?}");
+    // Once the first ends, a new one is served.
+    first.shutdown().await.expect("shutdown");
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), first.read_to_end(&mut rest)).await;
+    drop(first);
+    let served = wait_until(std::time::Duration::from_secs(5), || async move {
+        let Ok(mut s) = TcpStream::connect(db).await else {
+            return false;
+        };
+        let mut b = [0u8; 2];
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(1), s.read_exact(&mut b)).await,
+            Ok(Ok(_))
+        )
+    })
+    .await;
+    assert!(served.is_some(), "a connection after the first ended");
+    app.shutdown().await;
+    ta.abort();
+}
