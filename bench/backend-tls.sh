@@ -102,7 +102,6 @@ for r in $(seq 1 "$rounds"); do
         echo "round $r $which: $n requests in ${dur}s, $t µs CPU/req, of which user $us"
     done
 done
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 for which in plain tls; do
     echo "$front front, $which backends: median $(echo "${total[$which]}" | median) µs CPU/req, user $(echo "${user[$which]}" | median)"
 done

@@ -1,4 +1,5 @@
-# Shared by bench/ab.sh and bench/instr.sh (sourced): waiting for a port.
+# Shared by the bench/ scripts (sourced): waiting for a port, the median of
+# a list.
 
 wait_port() { # PORT [SECONDS, default 10]
     local tries=$((${2:-10} * 10))
@@ -8,3 +9,6 @@ wait_port() { # PORT [SECONDS, default 10]
     done
     return 1
 }
+
+# The median of numbers separated by spaces on standard input.
+median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

@@ -140,11 +140,18 @@ pub struct Bindings {
 /// ACME HTTP-01 answers being validated: token -> key authorization,
 /// served on every plain listener under `/.well-known/acme-challenge/`.
 #[derive(Debug, Default)]
-pub struct AcmeHttp01(std::sync::Mutex<HashMap<String, String>>);
+pub struct AcmeHttp01 {
+    answers: std::sync::Mutex<HashMap<String, String>>,
+    /// How many answers are published: read on every plain request, so an
+    /// atomic rather than the lock.
+    count: std::sync::atomic::AtomicUsize,
+}
 
 impl AcmeHttp01 {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn get(&self, token: &str) -> Option<String> {
@@ -153,14 +160,16 @@ impl AcmeHttp01 {
 
     /// Publishes (or, with None, withdraws) the answer for `token`.
     pub fn set(&self, token: &str, key_authorization: Option<String>) {
+        let mut map = self.map();
         match key_authorization {
-            Some(k) => self.map().insert(token.to_string(), k),
-            None => self.map().remove(token),
+            Some(k) => map.insert(token.to_string(), k),
+            None => map.remove(token),
         };
+        self.count.store(map.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map().is_empty()
+        self.count.load(std::sync::atomic::Ordering::Relaxed) == 0
     }
 }
 

@@ -167,7 +167,10 @@ fn ensure_leaf(state_dir: &Path, stem: &str, names: &[String], client: bool) -> 
                 .next()
                 .and_then(Result::ok);
             let same_ca = match (ca_der.as_ref(), cert.key.cert.last()) {
-                (Some(a), Some(b)) => spki(a).is_some() && spki(a) == spki(b),
+                (Some(a), Some(b)) => {
+                    let key = super::cert::spki_sha256;
+                    key(a).is_some() && key(a) == key(b)
+                }
                 _ => false,
             };
             if fresh && same_ca && names.iter().all(|n| cert.spec.cert_names.contains(n)) {
@@ -415,12 +418,6 @@ pub fn check_key_modes(state_dir: &Path) -> Result<(), TlsError> {
     Ok(())
 }
 
-/// A certificate's SubjectPublicKeyInfo (DER).
-fn spki(der: &[u8]) -> Option<Vec<u8>> {
-    let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
-    Some(c.public_key().raw.to_vec())
-}
-
 fn tls_dir(state_dir: &Path) -> Result<PathBuf, TlsError> {
     let dir = state_dir.join("tls");
     std::fs::create_dir_all(&dir).map_err(|source| TlsError::Write {
@@ -533,7 +530,7 @@ mod tests {
             let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
                 .flatten()
                 .collect();
-            spki(certs.last().expect("a certificate"))
+            super::super::cert::spki_sha256(certs.last().expect("a certificate"))
         };
         let ca = dir.path().join("tls").join(CA_CERT);
         assert_eq!(

@@ -59,9 +59,7 @@ fn modified(p: &Path) -> Option<SystemTime> {
 }
 
 fn read_pair(cert_path: &Path, key_path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| TlsError::Config(format!("cannot read {}: {e}", p.display())))
-    };
+    let read = super::origin::read;
     let loaded = LoadedCert::from_pem(cert_path, &read(cert_path)?, key_path, &read(key_path)?)?;
     Ok(loaded.key)
 }
