@@ -110,6 +110,73 @@ pub struct ServerStats {
     /// When the certificate it showed at the last TLS connection expires
     /// (Unix seconds; 0 unknown).
     tls_not_after: AtomicI64,
+    /// TCP-mode sessions relayed to the server.
+    pub tcp: TcpStats,
+}
+
+/// Upper bounds of the TCP session duration buckets, in seconds (the last
+/// bucket is everything above).
+pub const SESSION_BUCKETS_S: [u64; 8] = [1, 5, 30, 60, 300, 1_800, 3_600, 86_400];
+
+/// TCP-mode counters, of a listener or of a server.
+#[derive(Debug, Default)]
+pub struct TcpStats {
+    /// Sessions open now.
+    pub active: AtomicI64,
+    /// Sessions relayed since start.
+    pub sessions: AtomicU64,
+    /// Bytes from clients to servers, and back, counted as sessions end.
+    pub bytes_up: AtomicU64,
+    pub bytes_down: AtomicU64,
+    /// Connections to a server that failed or timed out.
+    pub connect_failures: AtomicU64,
+    /// Client connections closed because no server could take them.
+    pub refused: AtomicU64,
+    /// Session durations: per-bucket counts and the sum in ms.
+    durations: [AtomicU64; SESSION_BUCKETS_S.len() + 1],
+    duration_sum_ms: AtomicU64,
+}
+
+impl TcpStats {
+    /// Counts a session as open until the guard drops.
+    pub fn open(&self) -> TcpSession<'_> {
+        self.active.fetch_add(1, Relaxed);
+        self.sessions.fetch_add(1, Relaxed);
+        TcpSession(self)
+    }
+
+    /// Records an ended session's bytes and duration.
+    pub fn ended(&self, up: u64, down: u64, lasted: Duration) {
+        self.bytes_up.fetch_add(up, Relaxed);
+        self.bytes_down.fetch_add(down, Relaxed);
+        let secs = lasted.as_secs();
+        let i = SESSION_BUCKETS_S
+            .iter()
+            .position(|b| secs < *b || (secs == *b && lasted.subsec_nanos() == 0))
+            .unwrap_or(SESSION_BUCKETS_S.len());
+        self.durations[i].fetch_add(1, Relaxed);
+        let ms = u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX);
+        self.duration_sum_ms.fetch_add(ms, Relaxed);
+    }
+
+    /// Per-bucket duration counts (not cumulative) and the sum in ms.
+    pub fn durations(&self) -> ([u64; SESSION_BUCKETS_S.len() + 1], u64) {
+        let mut out = [0u64; SESSION_BUCKETS_S.len() + 1];
+        for (o, b) in out.iter_mut().zip(&self.durations) {
+            *o = b.load(Relaxed);
+        }
+        (out, self.duration_sum_ms.load(Relaxed))
+    }
+}
+
+/// One open TCP session; see [`TcpStats::open`].
+#[derive(Debug)]
+pub struct TcpSession<'a>(&'a TcpStats);
+
+impl Drop for TcpSession<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Relaxed);
+    }
 }
 
 impl ServerStats {
@@ -151,6 +218,8 @@ pub struct ListenerStats {
     pub refused: AtomicU64,
     /// Requests refused by path normalisation.
     pub bad_paths: AtomicU64,
+    /// `mode = "tcp"` listeners: sessions relayed.
+    pub tcp: TcpStats,
 }
 
 /// One client connection counted in its listener's active connections.
@@ -211,6 +280,25 @@ mod tests {
         assert_eq!(b[1], 1);
         assert_eq!(b[BUCKETS_US.len()], 1);
         assert_eq!(sum, 400 + 1_000 + 60_000_000);
+    }
+
+    #[test]
+    fn tcp_sessions_are_counted_while_open_and_their_durations_bucketed() {
+        let t = TcpStats::default();
+        {
+            let _a = t.open();
+            let _b = t.open();
+            assert_eq!(t.active.load(Relaxed), 2);
+        }
+        assert_eq!(t.active.load(Relaxed), 0);
+        assert_eq!(t.sessions.load(Relaxed), 2);
+        t.ended(10, 20, Duration::from_millis(500));
+        t.ended(1, 2, Duration::from_secs(1));
+        t.ended(1, 2, Duration::from_secs(90_000));
+        let (b, sum) = t.durations();
+        assert_eq!((b[0], b[1], b[SESSION_BUCKETS_S.len()]), (2, 0, 1));
+        assert_eq!(sum, 500 + 1_000 + 90_000_000);
+        assert_eq!((t.bytes_up.load(Relaxed), t.bytes_down.load(Relaxed)), (12, 24));
     }
 
     #[test]

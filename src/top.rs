@@ -1,7 +1,8 @@
 //! `rampart top`: a terminal view of a running instance, refreshed every
 //! second from its admin API (`GET /api/stats`): totals, every pool and
 //! server with health, state, weight, in-flight, rates and latencies,
-//! listeners and certificates.
+//! listeners and certificates, and TCP listeners with their sessions,
+//! bytes and database roles.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -171,6 +172,80 @@ pub fn render(s: &Value, admin: SocketAddr) -> String {
             );
         }
     }
+    tcp(&mut o, s);
     let _ = writeln!(o, "\n(* = ejected)  Ctrl-C to quit");
     o
+}
+
+/// TCP listeners (with what a database endpoint uses or why it refuses),
+/// then the servers of their pools with their sessions and database role.
+fn tcp(o: &mut String, s: &Value) {
+    let tcp: Vec<&Value> = s["listeners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["tcp"].is_object())
+        .collect();
+    if tcp.is_empty() {
+        return;
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<16} {:<10} {:<7} {:>7} {:>9} {:>12} {:>12} {:>8} {:>8}  USING",
+        "TCP LISTENER", "POOL", "ROLE", "ACTIVE", "SESSIONS", "BYTES UP", "BYTES DOWN", "CONNFAIL", "REFUSED"
+    );
+    for l in tcp {
+        let (t, e) = (&l["tcp"], &l["endpoint"]);
+        let using = match e["refusing"].as_str() {
+            Some(why) => format!("REFUSING: {why}"),
+            None => e["using"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        };
+        let _ = writeln!(
+            o,
+            "{:<16} {:<10} {:<7} {:>7} {:>9} {:>12} {:>12} {:>8} {:>8}  {using}",
+            l["name"].as_str().unwrap_or(""),
+            e["pool"].as_str().unwrap_or(""),
+            e["role"].as_str().unwrap_or("-"),
+            num(&t["active"]),
+            num(&t["sessions"]),
+            num(&t["bytes_up"]),
+            num(&t["bytes_down"]),
+            num(&t["connect_failures"]),
+            num(&t["refused"]),
+        );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<12} {:<14} {:<8} {:>7} {:>9} {:>12} {:>12} {:>8}  DATABASE",
+        "POOL", "SERVER", "HEALTH", "ACTIVE", "SESSIONS", "BYTES UP", "BYTES DOWN", "CONNFAIL"
+    );
+    for p in s["pools"].as_array().into_iter().flatten() {
+        for v in p["servers"].as_array().into_iter().flatten() {
+            let (t, d) = (&v["tcp"], &v["database"]);
+            if !t.is_object() && !d.is_object() {
+                continue;
+            }
+            let db = match d["role"].as_str() {
+                Some(role) => format!("{role}: {}", d["reason"].as_str().unwrap_or("")),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "{:<12} {:<14} {:<8} {:>7} {:>9} {:>12} {:>12} {:>8}  {db}",
+                p["name"].as_str().unwrap_or(""),
+                v["name"].as_str().unwrap_or(""),
+                v["health"].as_str().unwrap_or("?"),
+                num(&t["active"]),
+                num(&t["sessions"]),
+                num(&t["bytes_up"]),
+                num(&t["bytes_down"]),
+                num(&t["connect_failures"]),
+            );
+        }
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{answer, same_secret, Admin, AdminError, Control, NewServer};
 use crate::body::Body;
-use crate::metrics::sampler::{link, server_state};
+use crate::metrics::sampler::{link, server_extras, server_state};
 use crate::runtime::Runtime;
 use crate::units::clock_ms;
 
@@ -293,7 +293,11 @@ fn pools(rt: &Runtime) -> Value {
                 .balancer
                 .servers()
                 .iter()
-                .map(|s| Value::Object(server_state(s, p.balancer.gate(), now, link(p))))
+                .map(|s| {
+                    let mut m = server_state(s, p.balancer.gate(), now, link(p));
+                    m.extend(server_extras(s, p, rt));
+                    Value::Object(m)
+                })
                 .collect();
             json!({
                 "name": p.name,

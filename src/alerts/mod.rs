@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::model::{AlertKind, AlertRule, Alerts};
+use crate::balancer::{db_writer, DbRole};
+use crate::config::model::{AlertKind, AlertRule, Alerts, DbEndpoint};
 use crate::metrics::sampler::Sampler;
 use crate::runtime::Runtime;
 
@@ -129,6 +130,10 @@ fn describe(k: &AlertKind) -> String {
         }
         AlertKind::PoolDown { pool } => format!("pool {pool} has no server available"),
         AlertKind::CertExpiring { days, .. } => format!("certificate expiring within {days} days"),
+        AlertKind::WriterUnavailable { listener } => format!(
+            "writer endpoint {} refusing connections (no single writable primary)",
+            listener.as_deref().unwrap_or("(any)")
+        ),
     }
 }
 
@@ -221,6 +226,30 @@ pub fn evaluate(rule: &AlertRule, snap: &Value, rt: &Runtime) -> Vec<Verdict> {
             }
             out
         }
+        AlertKind::WriterUnavailable { listener } => rt
+            .listeners
+            .iter()
+            .flatten()
+            .filter(|l| l.db_endpoint == Some(DbEndpoint::Writer))
+            .filter(|l| listener.as_ref().is_none_or(|n| &l.name == n))
+            .map(|l| {
+                let servers = l
+                    .tcp_pool
+                    .as_deref()
+                    .and_then(|p| rt.pool(p))
+                    .map(|p| p.balancer.servers());
+                let servers = servers.unwrap_or(&[]);
+                let writable = servers.iter().filter(|s| s.db.role() == DbRole::Primary).count();
+                // Not before every server has had its first check: a
+                // starting instance knows no primary yet.
+                let checked = servers.iter().all(|s| s.db.role() != DbRole::Unknown);
+                Verdict {
+                    instance: l.name.clone(),
+                    firing: checked && db_writer(servers).is_err(),
+                    value: Some(writable as f64),
+                }
+            })
+            .collect(),
     }
 }
 

@@ -124,7 +124,11 @@ pub fn acceptor_for(
     });
     Ok(Some(tls::server_config(
         &certs,
-        s.http2,
+        if l.tcp_pool.is_some() {
+            tls::Alpn::None
+        } else {
+            tls::Alpn::Http { h2: s.http2 }
+        },
         s.client_auth.as_ref(),
         &m.state_dir,
         acme,
@@ -185,9 +189,16 @@ pub fn start(
                 else {
                     return;
                 };
+                let local = stream.local_addr();
                 let stream = Counting::new(stream, stats);
                 if crate::tcp::is_tcp(&runtime, slot) {
-                    crate::tcp::relay(stream, &runtime, slot, cx.peer.ip()).await;
+                    if let Ok(local) = local {
+                        let who = crate::tcp::Session {
+                            client: cx.peer,
+                            local,
+                        };
+                        crate::tcp::relay(stream, &runtime, slot, who, w).await;
+                    }
                 } else {
                     server::serve(stream, false, cx, &b, w).await;
                 }
@@ -204,6 +215,7 @@ pub fn start(
                 else {
                     return;
                 };
+                let local = stream.local_addr();
                 let stream = Counting::new(stream, stats.clone());
                 match tls::handshake::accept(config, stream, timeout, &stats).await {
                     Ok(done) => {
@@ -215,7 +227,13 @@ pub fn start(
                             let _ = cx.client_cert.set(id);
                         }
                         if crate::tcp::is_tcp(&runtime, slot) {
-                            crate::tcp::relay(done.stream, &runtime, slot, cx.peer.ip()).await;
+                            if let Ok(local) = local {
+                                let who = crate::tcp::Session {
+                                    client: cx.peer,
+                                    local,
+                                };
+                                crate::tcp::relay(done.stream, &runtime, slot, who, w).await;
+                            }
                         } else {
                             server::serve(done.stream, done.h2, cx, &b, w).await
                         }

@@ -23,6 +23,8 @@ pub struct Backend {
     pub state: ServerState,
     /// Requests and latencies, for metrics.
     pub stats: crate::stats::ServerStats,
+    /// Database role, for pools with a `mysql` check.
+    pub db: super::db::DbState,
     in_flight: AtomicU32,
     latency: PeakEwma,
     /// Origin of the latency estimate's clock.
@@ -46,6 +48,7 @@ impl Backend {
             max_in_flight,
             state: ServerState::default(),
             stats: Default::default(),
+            db: Default::default(),
             in_flight: AtomicU32::new(0),
             latency: PeakEwma::new(),
             born: Instant::now(),

@@ -8,6 +8,8 @@
 //!   per request (round robin, smooth weighted round robin, least requests,
 //!   power of two choices over peak-EWMA latency, Maglev consistent hashing
 //!   on a hash key), built from the config's [`Algorithm`] and [`HashKey`];
+//! - [`DbState`]: a database server's role (primary, replica, down) as its
+//!   last `mysql` check found it, for the TCP writer and reader endpoints;
 //! - sticky cookies: when a pool names one, a client that presents a valid
 //!   cookie keeps its server, and any other client is told its server in a
 //!   [`Pick::set_cookie`].
@@ -18,6 +20,7 @@
 mod backend;
 pub mod budget;
 mod cookie;
+mod db;
 mod ewma;
 mod hash;
 mod key;
@@ -41,6 +44,7 @@ use crate::config::syntax::is_valid_cookie_name;
 use crate::units::clock_ms;
 
 pub use backend::{Backend, HealthGate, RequestGuard};
+pub use db::{readers as db_readers, writer as db_writer, DbRole, DbState, DbStatus};
 pub use state::{AdminState, Health, ServerState};
 
 use least::LeastRequests;

@@ -84,6 +84,8 @@ pub const ALERT_WINDOW: &str = "10s";
 pub const LISTENER_PROTOCOL: &str = "http";
 pub const HTTP2: bool = true;
 pub const PROXY_PROTOCOL: bool = false;
+pub const MAX_LAG: Duration = Duration::from_secs(10);
+pub const FALLBACK_TO_PRIMARY: bool = false;
 
 // [[pool]] (0 = no limit)
 pub const ALGORITHM: &str = "round_robin";
@@ -246,12 +248,20 @@ pub const DOCUMENTED: &[Documented] = &[
     d("listener.client_auth", "not asked", Words),
     d("listener.mode", "http", Words),
     d("listener.pool", "none", Words),
+    d("listener.role", "none", Words),
+    d("listener.send_proxy", "none", Words),
     d("listener.client_ca", "none", Words),
     d("listener.acme", "none", Words),
     d("listener.hsts_max_age", "none", Words),
     // serde's default for the plain `bool` in schema.rs.
     d("listener.hsts_include_subdomains", "`false`", Flag(false)),
     d("listener.proxy_protocol", "`false`", Flag(PROXY_PROTOCOL)),
+    d("listener.max_lag", "`\"10s\"`", Value::Duration(MAX_LAG)),
+    d(
+        "listener.fallback_to_primary",
+        "`false`",
+        Flag(FALLBACK_TO_PRIMARY),
+    ),
     d("listener.allow", "none", Words),
     d("listener.deny", "none", Words),
     d("listener.allow_file", "none", Words),
@@ -306,6 +316,9 @@ pub const DOCUMENTED: &[Documented] = &[
         List(CHECK_EXPECT_STATUS),
     ),
     d("pool.health_check.body_contains", "none", Words),
+    d("pool.health_check.user", "none", Words),
+    d("pool.health_check.password", "empty", Words),
+    d("pool.health_check.password_file", "none", Words),
     d(
         "pool.health_check.traffic_when_unknown",
         "`false`",

@@ -316,6 +316,15 @@ pub struct Listener {
     pub mode: Option<Spanned<String>>,
     /// `mode = "tcp"`: the pool whose servers take the connections.
     pub pool: Option<Spanned<String>>,
+    /// `mode = "tcp"` over a pool with a `mysql` check: `writer` (only the
+    /// single writable primary) or `reader` (replicas within `max_lag`).
+    pub role: Option<Spanned<String>>,
+    /// `role = "reader"`: the most replication lag a replica may have.
+    pub max_lag: Option<Spanned<String>>,
+    /// `role = "reader"`: use the primary when no replica qualifies.
+    pub fallback_to_primary: Option<bool>,
+    /// `mode = "tcp"`: send a PROXY protocol header (`v1` or `v2`) to the server.
+    pub send_proxy: Option<Spanned<String>>,
     /// Client certificates: `required` or `optional` (default: not asked).
     pub client_auth: Option<Spanned<String>>,
     /// Who signs client certificates: `internal` or a PEM CA file.
@@ -422,7 +431,7 @@ pub struct PoolTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
-    /// `http` (default) or `tcp`.
+    /// `http` (default), `tcp` or `mysql`.
     #[serde(rename = "type")]
     pub kind: Option<Spanned<String>>,
     pub interval: Option<Spanned<String>>,
@@ -441,6 +450,12 @@ pub struct HealthCheck {
     pub body_contains: Option<String>,
     /// Send traffic to servers before their first verdict (default false).
     pub traffic_when_unknown: Option<bool>,
+    /// `mysql` checks: the monitor user.
+    pub user: Option<Spanned<String>>,
+    /// `mysql` checks: the monitor user's password, inline...
+    pub password: Option<Spanned<String>>,
+    /// ...or in a file (its first line).
+    pub password_file: Option<Spanned<String>>,
 }
 
 /// `[pool.outlier]`: passive checks (ejection).

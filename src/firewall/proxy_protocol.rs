@@ -110,7 +110,30 @@ async fn read_v2<S: AsyncRead + Unpin>(s: &mut S) -> Result<Option<SocketAddr>, 
     }
 }
 
-/// A v2 header for `src` → `dst` (tests and tools).
+/// A v1 (text) header for `src` → `dst`; mixed families are written as
+/// IPv6 (an IPv4 address mapped).
+pub fn v1_header(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
+    let line = match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => format!("PROXY TCP4 {s} {d} {} {}\r\n", src.port(), dst.port()),
+        (s, d) => {
+            let six = |a: IpAddr| match a {
+                IpAddr::V6(v) => v,
+                IpAddr::V4(v) => v.to_ipv6_mapped(),
+            };
+            format!(
+                "PROXY TCP6 {} {} {} {}\r\n",
+                six(s),
+                six(d),
+                src.port(),
+                dst.port()
+            )
+        }
+    };
+    line.into_bytes()
+}
+
+/// A v2 header for `src` → `dst` (sent to servers by TCP listeners with
+/// `send_proxy`, and used by tests).
 pub fn v2_header(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
     let mut h = V2_SIGNATURE.to_vec();
     h.push(0x21); // v2, PROXY
@@ -175,6 +198,32 @@ mod tests {
             parse(&v2_6).await.0,
             Ok(Some("[2001:db8::9]:1".parse().expect("addr")))
         );
+    }
+
+    #[tokio::test]
+    async fn headers_written_read_back_the_same() {
+        let pairs: [(&str, &str); 3] = [
+            ("192.0.2.7:40000", "198.51.100.1:3306"),
+            ("[2001:db8::7]:40000", "[2001:db8::1]:3306"),
+            ("192.0.2.7:40000", "[2001:db8::1]:3306"),
+        ];
+        for (src, dst) in pairs {
+            let (src, dst): (SocketAddr, SocketAddr) = (src.parse().expect("src"), dst.parse().expect("dst"));
+            let expected = match (src, dst) {
+                (SocketAddr::V4(_), SocketAddr::V6(_)) => match src.ip() {
+                    IpAddr::V4(v) => SocketAddr::new(IpAddr::V6(v.to_ipv6_mapped()), src.port()),
+                    IpAddr::V6(_) => src,
+                },
+                _ => src,
+            };
+            for header in [v1_header(src, dst), v2_header(src, dst)] {
+                let mut bytes = header.clone();
+                bytes.extend_from_slice(b"rest");
+                let (r, rest) = parse(&bytes).await;
+                assert_eq!(r, Ok(Some(expected)), "{:?}", String::from_utf8_lossy(&header));
+                assert_eq!(rest, b"rest");
+            }
+        }
     }
 
     #[tokio::test]

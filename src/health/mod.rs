@@ -1,5 +1,7 @@
 //! Active health checks: one task per server of every pool that has a
-//! `[pool.health_check]`, probing it (`tcp` connect or an `http` request)
+//! `[pool.health_check]`, probing it (`tcp` connect, an `http` request, or
+//! a `mysql` login that also classifies the server as primary, replica or
+//! down: see [`mysql`])
 //! every interval plus jitter, and marking it up after `rise` consecutive
 //! passes and down after `fall` consecutive failures. Each change is logged
 //! with its reason.
@@ -8,6 +10,7 @@
 //! the running configuration (reloads and runtime changes add, keep or stop
 //! tasks; a server kept across a reload keeps its task and its verdict).
 
+pub mod mysql;
 mod probe;
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
-//! One probe of one server: a TCP connect, or an HTTP/1.1 request whose
-//! status (and optionally body) must match.
+//! One probe of one server: a TCP connect, an HTTP/1.1 request whose
+//! status (and optionally body) must match, or a `mysql` check, which also
+//! records the server's database role.
 
 use bytes::Bytes;
 use http::{header, Request};
@@ -7,7 +8,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::balancer::Backend;
+use crate::balancer::{Backend, DbRole, DbStatus};
 use crate::config::model::{CheckKind, HealthCheck};
 use crate::runtime::UpstreamTls;
 
@@ -17,6 +18,25 @@ const MAX_BODY: usize = 64 * 1024;
 /// Probes `server` (over TLS when its pool has `[pool.tls]`: a certificate
 /// that does not verify fails the check); the error says why it failed.
 pub async fn probe(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamTls>) -> Result<(), String> {
+    if let CheckKind::Mysql { user, password } = &check.kind {
+        let found = tokio::time::timeout(check.timeout, super::mysql::check(server.addr, user, &password.0))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", check.timeout)));
+        return match found {
+            Ok(status) => {
+                server.db.set(status);
+                Ok(())
+            }
+            Err(reason) => {
+                server.db.set(DbStatus {
+                    role: DbRole::Down,
+                    lag: None,
+                    reason: reason.clone(),
+                });
+                Err(reason)
+            }
+        };
+    }
     match tokio::time::timeout(check.timeout, probe_inner(server, check, tls)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {:?}", check.timeout)),

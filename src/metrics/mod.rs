@@ -10,6 +10,7 @@
 
 pub mod names;
 pub mod sampler;
+mod tcp;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -38,6 +39,9 @@ impl Metrics {
     pub fn new(runtime: Arc<ArcSwap<Runtime>>) -> Self {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(PoolCollector {
+            runtime: runtime.clone(),
+        }));
+        registry.register_collector(Box::new(tcp::TcpCollector {
             runtime: runtime.clone(),
         }));
         registry.register_collector(Box::new(RequestCollector { runtime }));

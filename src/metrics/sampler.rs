@@ -15,9 +15,10 @@ use arc_swap::ArcSwap;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-use crate::balancer::{AdminState, Backend, HealthGate};
-use crate::runtime::Runtime;
-use crate::stats::{Histogram, RequestStats, BUCKETS_US, CLASSES, METHODS};
+use crate::balancer::{db_readers, db_writer, AdminState, Backend, HealthGate};
+use crate::config::model::DbEndpoint;
+use crate::runtime::{ListenerRt, PoolRt, Runtime};
+use crate::stats::{Histogram, RequestStats, TcpStats, BUCKETS_US, CLASSES, METHODS};
 use crate::units::clock_ms;
 
 const RING: usize = 61;
@@ -214,6 +215,10 @@ impl Sampler {
                         .map(|(n, exp)| json!({"name": n, "expires_in_seconds": exp - now_unix}))
                         .collect();
                     o.insert("certificates".into(), Value::Array(certs));
+                    if let Some(e) = tcp_endpoint(l, rt) {
+                        o.insert("tcp".into(), tcp_json(&s.tcp));
+                        o.insert("endpoint".into(), e);
+                    }
                 }
                 v
             })
@@ -241,6 +246,7 @@ impl Sampler {
                             window_quantiles(now, ten.as_deref(), &format!("header/{}/{}", p.name, s.name));
                         if let Some(o) = v.as_object_mut() {
                             o.extend(server_state(s, p.balancer.gate(), clock, link(p)));
+                            o.extend(server_extras(s, p, rt));
                             o.insert("header_latency_ms".into(), header);
                         }
                         v
@@ -325,6 +331,75 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
         Value::Object(m) => m,
         _ => Map::new(),
     }
+}
+
+/// What a pool's servers carry beyond [`server_state`]: their database
+/// role (pools with a `mysql` check) and TCP sessions (pools of TCP
+/// listeners).
+pub fn server_extras(s: &Backend, p: &PoolRt, rt: &Runtime) -> Map<String, Value> {
+    let mut m = Map::new();
+    if p.is_database() {
+        let d = s.db.get();
+        m.insert(
+            "database".into(),
+            json!({"role": d.role.as_str(), "lag_seconds": d.lag.map(|l| l.as_secs()), "reason": d.reason}),
+        );
+    }
+    if rt
+        .listeners
+        .iter()
+        .flatten()
+        .any(|l| l.tcp_pool.as_deref() == Some(p.name.as_str()))
+    {
+        m.insert("tcp".into(), tcp_json(&s.stats.tcp));
+    }
+    m
+}
+
+/// A listener's or server's TCP counters.
+pub fn tcp_json(t: &TcpStats) -> Value {
+    let (buckets, sum_ms) = t.durations();
+    json!({
+        "active": t.active.load(Relaxed),
+        "sessions": t.sessions.load(Relaxed),
+        "bytes_up": t.bytes_up.load(Relaxed),
+        "bytes_down": t.bytes_down.load(Relaxed),
+        "connect_failures": t.connect_failures.load(Relaxed),
+        "refused": t.refused.load(Relaxed),
+        "ended": buckets.iter().sum::<u64>(),
+        "duration_seconds_sum": sum_ms as f64 / 1000.0,
+    })
+}
+
+/// A TCP listener's endpoint: its pool and, for database endpoints, the
+/// servers it would use now or why it refuses connections.
+pub fn tcp_endpoint(l: &ListenerRt, rt: &Runtime) -> Option<Value> {
+    let pool_name = l.tcp_pool.as_deref()?;
+    let pool = rt.pool(pool_name)?;
+    let servers = pool.balancer.servers();
+    let names = |idx: &[usize]| -> Vec<&str> { idx.iter().map(|i| servers[*i].name.as_str()).collect() };
+    let (role, using, refusing) = match l.db_endpoint {
+        None => (Value::Null, Value::Null, Value::Null),
+        Some(DbEndpoint::Writer) => match db_writer(servers) {
+            Ok(i) => (json!("writer"), json!([servers[i].name]), Value::Null),
+            Err(why) => (json!("writer"), json!([]), json!(why)),
+        },
+        Some(DbEndpoint::Reader {
+            max_lag,
+            fallback_to_primary,
+        }) => {
+            let fresh = db_readers(servers, max_lag);
+            if !fresh.is_empty() {
+                (json!("reader"), json!(names(&fresh)), Value::Null)
+            } else if let (true, Ok(i)) = (fallback_to_primary, db_writer(servers)) {
+                (json!("reader"), json!([servers[i].name]), Value::Null)
+            } else {
+                let why = format!("no replica is replicating within max_lag ({max_lag:?})");
+                (json!("reader"), json!([]), json!(why))
+            }
+        }
+    };
+    Some(json!({"pool": pool_name, "role": role, "using": using, "refusing": refusing}))
 }
 
 /// How a pool's servers are reached: `TLS`, `mTLS` or None (plaintext).

@@ -69,6 +69,19 @@ pub struct PoolRt {
     pub tls: Option<UpstreamTls>,
 }
 
+impl PoolRt {
+    /// Whether the pool's check is `mysql` (its servers have database roles).
+    pub fn is_database(&self) -> bool {
+        matches!(
+            self.health_check,
+            Some(HealthCheck {
+                kind: crate::config::model::CheckKind::Mysql { .. },
+                ..
+            })
+        )
+    }
+}
+
 /// Per-listener request handling settings.
 #[derive(Debug)]
 pub struct ListenerRt {
@@ -89,6 +102,10 @@ pub struct ListenerRt {
     certificates: Vec<(String, i64)>,
     /// `mode = "tcp"`: the pool connections are relayed to.
     pub tcp_pool: Option<String>,
+    /// A database endpoint over `tcp_pool`.
+    pub db_endpoint: Option<crate::config::model::DbEndpoint>,
+    /// A PROXY protocol header sent to the server first.
+    pub send_proxy: Option<crate::config::model::ProxyVersion>,
     /// With ACME: the first name and the issued certificate's expiry (0
     /// until one is issued), kept up to date by the ACME task.
     acme: Option<(String, Arc<std::sync::atomic::AtomicI64>)>,
@@ -261,6 +278,8 @@ impl Runtime {
                     .collect(),
                 certificates,
                 tcp_pool: l.tcp_pool.clone(),
+                db_endpoint: l.db_endpoint,
+                send_proxy: l.send_proxy,
                 acme: match &l.kind {
                     ListenerKind::Https(s) => s.acme.as_ref().and_then(|a| {
                         let at = b.acme_expiry.get(&l.name)?;

@@ -4,38 +4,61 @@
 //! close on one side is passed to the other; a server that cannot be
 //! reached within the connect timeout is skipped for another. The pool's
 //! algorithm picks the server (`least_requests` counts open connections;
-//! `hash` on the client address).
+//! `hash` on the client address); `send_proxy` announces the client to the
+//! server with a PROXY protocol header.
 //!
-//! A session in which no byte moves either way for `timeouts.tcp_idle` is
-//! closed.
+//! Database endpoints narrow the choice by what the pool's `mysql` check
+//! found ([`choose`]): a `writer` listener uses only the single writable
+//! primary (and closes its sessions to a server that stops being it), a
+//! `reader` listener the replicas within `max_lag`.
 //!
-//! Exposes [`relay`], [`is_tcp`] and [`copy_until_idle`].
+//! A session ends when both sides have closed, when no byte moves either
+//! way for `timeouts.tcp_idle`, or `timeouts.drain` after its listener was
+//! closed or its server left the configuration (a reload).
+//!
+//! Exposes [`relay`], [`is_tcp`], [`Session`] and [`copy`].
 
-use std::io;
-use std::net::IpAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+mod choose;
+pub mod copy;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::balancer::PickInput;
+use crate::balancer::{Backend, DbRole, PickInput};
+use crate::config::model::{DbEndpoint, ProxyVersion};
+use crate::firewall::proxy_protocol;
+use crate::listener::DrainWatch;
 use crate::runtime::Runtime;
+use copy::{copy_until_idle, Moved};
 
 /// Whether the listener at `slot` relays TCP.
 pub fn is_tcp(runtime: &ArcSwap<Runtime>, slot: usize) -> bool {
     matches!(runtime.load().listeners.get(slot), Some(Some(l)) if l.tcp_pool.is_some())
 }
 
-/// Relays `client` (of the listener at `slot`, from `peer`) to a server of
-/// the listener's pool until both sides have closed.
-pub async fn relay<S>(mut client: S, runtime: &Arc<ArcSwap<Runtime>>, slot: usize, peer: IpAddr)
-where
+/// Who a relayed connection is: the client (as admitted: a trusted
+/// proxy's PROXY header may have named it) and the address it reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// Relays `client` (of the listener at `slot`) to a server of the
+/// listener's pool until the session ends.
+pub async fn relay<S>(
+    mut client: S,
+    runtime: &Arc<ArcSwap<Runtime>>,
+    slot: usize,
+    who: Session,
+    drain: DrainWatch,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let rt = runtime.load_full();
@@ -47,153 +70,109 @@ where
     };
     let headers = http::HeaderMap::new();
     let input = PickInput {
-        client_ip: peer,
+        client_ip: who.client.ip(),
         headers: &headers,
     };
     let mut avoid = Vec::new();
     for _ in 0..=pool.retries {
-        let Some(pick) = pool.balancer.pick_avoiding(&input, &avoid) else {
-            tracing::debug!(listener = %l.name, pool = %pool.name, %peer, "no server available: connection closed");
-            return;
+        let (server, index) = match choose::choose(pool, l.db_endpoint, &input, &avoid) {
+            Ok(pick) => pick,
+            Err(why) => {
+                l.stats
+                    .tcp
+                    .refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(listener = %l.name, pool = %pool.name, client = %who.client, "connection closed: {why}");
+                return;
+            }
         };
-        let (server, index) = (pick.server.clone(), pick.index);
         avoid.push(index);
         // Counted in flight for as long as the connection lasts.
         let _open = server.begin();
         let connected = tokio::time::timeout(rt.timeouts.connect, TcpStream::connect(server.addr)).await;
         let mut upstream = match connected {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::debug!(server = %server.name, error = %e, "TCP connect failed: trying another server");
-                continue;
-            }
-            Err(_) => {
-                tracing::debug!(server = %server.name, "TCP connect timed out: trying another server");
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {:?}", rt.timeouts.connect),
+                };
+                for s in [&server.stats.tcp, &l.stats.tcp] {
+                    s.connect_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                tracing::debug!(server = %server.name, "TCP connect failed ({why}): trying another server");
                 continue;
             }
         };
         let _ = upstream.set_nodelay(true);
-        match copy_until_idle(&mut client, &mut upstream, rt.timeouts.tcp_idle).await {
-            Ok((up, down)) => {
-                tracing::debug!(server = %server.name, bytes_up = up, bytes_down = down, "TCP session ended");
+        if let Some(v) = l.send_proxy {
+            let header = match v {
+                ProxyVersion::V1 => proxy_protocol::v1_header(who.client, who.local),
+                ProxyVersion::V2 => proxy_protocol::v2_header(who.client, who.local),
+            };
+            if let Err(e) = upstream.write_all(&header).await {
+                tracing::debug!(server = %server.name, error = %e, "sending the PROXY header failed");
+                return;
             }
-            Err(e) => tracing::debug!(server = %server.name, error = %e, "TCP session ended with an error"),
+        }
+        let (_s, _l) = (server.stats.tcp.open(), l.stats.tcp.open());
+        let started = Instant::now();
+        let moved = Moved::default();
+        let ends = ended_by_us(&server, l.db_endpoint, drain, rt.timeouts.drain);
+        let result = tokio::select! {
+            r = copy_until_idle(&mut client, &mut upstream, rt.timeouts.tcp_idle, &moved) => r.map_err(|e| e.to_string()),
+            why = ends => Err(why),
+        };
+        let (up, down) = (
+            moved.up.load(std::sync::atomic::Ordering::Relaxed),
+            moved.down.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        for s in [&server.stats.tcp, &l.stats.tcp] {
+            s.ended(up, down, started.elapsed());
+        }
+        match result {
+            Ok(()) => {
+                tracing::debug!(server = %server.name, bytes_up = up, bytes_down = down, "TCP session ended")
+            }
+            Err(why) => {
+                tracing::debug!(server = %server.name, bytes_up = up, bytes_down = down, "TCP session closed: {why}")
+            }
         }
         return;
     }
+    tracing::info!(listener = %l.name, pool = %pool.name, client = %who.client, "connection closed: no server accepted it");
 }
 
-/// Copies both ways until both sides have closed, or until no byte has
-/// moved either way for `idle` (an error of kind `TimedOut` then). Returns
-/// the bytes copied from `a` to `b` and from `b` to `a`.
-pub async fn copy_until_idle<A, B>(a: &mut A, b: &mut B, idle: Duration) -> io::Result<(u64, u64)>
-where
-    A: AsyncRead + AsyncWrite + Unpin,
-    B: AsyncRead + AsyncWrite + Unpin,
-{
-    let base = Instant::now();
-    // Milliseconds after `base` of the last byte moved.
-    let last = AtomicU64::new(0);
-    let mut ta = Tracked {
-        io: a,
-        last: &last,
-        base,
+/// Resolves (with the reason) when rampart must close a session to
+/// `server`: on a writer endpoint once the server is no longer the primary,
+/// and `drain` after the listener was closed or the server retired.
+async fn ended_by_us(
+    server: &Arc<Backend>,
+    endpoint: Option<DbEndpoint>,
+    mut listener: DrainWatch,
+    drain: Duration,
+) -> String {
+    let demoted = async {
+        if endpoint != Some(DbEndpoint::Writer) {
+            return std::future::pending().await;
+        }
+        let mut w = server.db.watch();
+        let _ = w.wait_for(|s| s.role != DbRole::Primary).await;
+        let why = w.borrow().reason.clone();
+        format!("the server is no longer the writable primary ({why})")
     };
-    let mut tb = Tracked {
-        io: b,
-        last: &last,
-        base,
-    };
-    let copy = tokio::io::copy_bidirectional(&mut ta, &mut tb);
-    tokio::pin!(copy);
-    loop {
-        let deadline = base + Duration::from_millis(last.load(Relaxed)) + idle;
+    let leaving = async {
+        let mut retired = server.retirement();
         tokio::select! {
-            r = &mut copy => return r,
-            () = tokio::time::sleep_until(deadline) => {
-                let moved = base + Duration::from_millis(last.load(Relaxed));
-                if Instant::now() >= moved + idle {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "TCP session idle"));
-                }
-            }
+            _ = listener.signalled() => {}
+            _ = retired.wait_for(|r| *r) => {}
         }
-    }
-}
-
-/// A stream that notes when bytes last moved through it.
-struct Tracked<'a, S> {
-    io: &'a mut S,
-    last: &'a AtomicU64,
-    base: Instant,
-}
-
-impl<S> Tracked<'_, S> {
-    fn moved(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms, Relaxed);
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<'_, S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut *self.io).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.moved();
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<'_, S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut *self.io).poll_write(cx, data);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.moved();
-        }
-        r
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.io).poll_shutdown(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    #[tokio::test(start_paused = true)]
-    async fn a_session_ends_after_idle_but_not_while_bytes_move() {
-        let (mut client, mut ours_a) = tokio::io::duplex(1024);
-        let (mut ours_b, mut server) = tokio::io::duplex(1024);
-        let idle = Duration::from_secs(60);
-        let relay = tokio::spawn(async move { copy_until_idle(&mut ours_a, &mut ours_b, idle).await });
-        let started = Instant::now();
-        // A byte every 50 s for 200 s: never idle for 60 s.
-        let mut buf = [0u8; 1];
-        for _ in 0..4 {
-            client.write_all(b"x").await.expect("write");
-            server.read_exact(&mut buf).await.expect("relayed");
-            tokio::time::sleep(Duration::from_secs(50)).await;
-            assert!(!relay.is_finished(), "closed while bytes moved");
-        }
-        // Then silence: closed 60 s after the last byte.
-        let r = relay.await.expect("relay task");
-        assert_eq!(r.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
-        let quiet_for = started.elapsed() - Duration::from_secs(150);
-        assert!(
-            quiet_for >= idle && quiet_for < idle + Duration::from_secs(1),
-            "{quiet_for:?}"
-        );
+        tokio::time::sleep(drain).await;
+        format!("its listener or server left the configuration {drain:?} ago")
+    };
+    tokio::select! {
+        why = demoted => why,
+        why = leaving => why,
     }
 }

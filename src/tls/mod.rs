@@ -24,7 +24,7 @@ mod server;
 
 pub use cert::LoadedCert;
 pub use env::SystemEnv;
-pub use server::{provider, server_config};
+pub use server::{provider, server_config, Alpn};
 
 /// Everything that can go wrong loading or building TLS material.
 #[derive(Debug, thiserror::Error)]

@@ -26,12 +26,21 @@ pub fn provider() -> CryptoProvider {
     p
 }
 
+/// The application protocols a listener offers through ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    /// HTTP/1.1, and HTTP/2 first when `h2`.
+    Http { h2: bool },
+    /// Nothing (TCP mode: rampart does not know what the bytes are).
+    None,
+}
+
 /// Builds the shared server config for one listener. `certs[0]` is the
 /// default certificate for clients that send no (or an unknown) SNI name.
 /// With `client_auth`, client certificates are asked for (and checked).
 pub fn server_config(
     certs: &[Arc<LoadedCert>],
-    http2: bool,
+    alpn: Alpn,
     client_auth: Option<&ClientAuth>,
     state_dir: &Path,
     acme: Option<Arc<super::acme::AcmeState>>,
@@ -53,10 +62,10 @@ pub fn server_config(
             .with_client_cert_verifier(super::origin::client_verifier(&a.roots, a.required, state_dir)?),
     };
     let mut cfg = builder.with_cert_resolver(resolver);
-    cfg.alpn_protocols = if http2 {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    } else {
-        vec![b"http/1.1".to_vec()]
+    cfg.alpn_protocols = match alpn {
+        Alpn::Http { h2: true } => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        Alpn::Http { h2: false } => vec![b"http/1.1".to_vec()],
+        Alpn::None => Vec::new(),
     };
     if acme.is_some() {
         // Offered last: only a validator that asks for nothing else gets it.

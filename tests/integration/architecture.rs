@@ -37,9 +37,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Readers of the running state.
     ("metrics", &["balancer", "config", "runtime", "stats", "units"]),
     ("health", &["balancer", "config", "runtime", "units"]),
-    ("alerts", &["client", "config", "metrics", "runtime", "units"]),
+    (
+        "alerts",
+        &["balancer", "client", "config", "metrics", "runtime", "units"],
+    ),
     // TCP mode: connections relayed to a pool's servers.
-    ("tcp", &["balancer", "runtime"]),
+    ("tcp", &["balancer", "config", "firewall", "listener", "runtime"]),
     // The request path.
     (
         "proxy",

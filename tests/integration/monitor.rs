@@ -359,25 +359,7 @@ async fn a_full_access_log_buffer_drops_lines_but_never_slows_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_down_alert_fires_once_and_resolves_once() {
-    let notes = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
-    let n2 = notes.clone();
-    let hook = Backend::start(move |req| {
-        let n = n2.clone();
-        async move {
-            use http_body_util::BodyExt;
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            if let Ok(v) = serde_json::from_slice(&body) {
-                n.lock().expect("lock").push(v);
-            }
-            http::Response::new(full("ok"))
-        }
-    })
-    .await;
+    let (hook, notes) = webhook_sink().await;
     let mut a = Killable::start("a").await;
     let b = Killable::start("b").await;
     let toml = format!(

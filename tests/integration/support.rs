@@ -599,3 +599,41 @@ impl SendReady for hyper::client::conn::http2::SendRequest<TestBody> {
         self.send_request(req).await
     }
 }
+
+/// The admin API's `GET /metrics` text.
+pub async fn metrics(admin: SocketAddr) -> String {
+    read(
+        h1(admin)
+            .await
+            .go(get("/metrics", "admin"))
+            .await
+            .expect("metrics"),
+    )
+    .await
+    .2
+}
+
+/// An HTTP server that keeps every JSON document POSTed to it (alert
+/// webhooks), and the documents.
+pub async fn webhook_sink() -> (Backend, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    let notes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let n2 = notes.clone();
+    let hook = Backend::start(move |req| {
+        let n = n2.clone();
+        async move {
+            use http_body_util::BodyExt;
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if let Ok(v) = serde_json::from_slice(&body) {
+                n.lock().expect("lock").push(v);
+            }
+            http::Response::new(full("ok"))
+        }
+    })
+    .await;
+    (hook, notes)
+}

@@ -145,6 +145,33 @@ const PANELS = [
     },
   },
   {
+    id: "tcp", title: "TCP and database endpoints", wide: true,
+    build(root) { root.append(el("div", { id: "tcp-alerts" }), el("table", { id: "tcp-table" }), el("table", { id: "db-table" })); },
+    update(stats) {
+      const tcp = stats.listeners.filter((l) => l.tcp);
+      document.getElementById("panel-tcp").hidden = tcp.length === 0;
+      const alerts = tcp.filter((l) => l.endpoint.refusing).map((l) =>
+        el("div", { class: "alert", "data-listener": l.name }, l.endpoint.role + " endpoint " + l.name + " refuses connections: " + l.endpoint.refusing));
+      document.getElementById("tcp-alerts").replaceChildren(...alerts);
+      const head = el("tr", {}, ...["listener", "pool", "role", "using", "active", "sessions", "up", "down", "connect failures", "refused"].map((h) => el("th", {}, h)));
+      const rows = tcp.map((l) => el("tr", { "data-listener": l.name }, el("td", {}, l.name), el("td", {}, l.endpoint.pool),
+        el("td", {}, l.endpoint.role || "tcp"),
+        el("td", { class: "using" }, l.endpoint.refusing ? el("span", { class: "pill down" }, "refusing") : (l.endpoint.using || []).join(", ")),
+        el("td", { class: "num" }, l.tcp.active), el("td", { class: "num" }, fmt.n(l.tcp.sessions)),
+        el("td", { class: "num" }, fmt.bytes(l.tcp.bytes_up)), el("td", { class: "num" }, fmt.bytes(l.tcp.bytes_down)),
+        el("td", { class: "num" }, fmt.n(l.tcp.connect_failures)), el("td", { class: "num" }, fmt.n(l.tcp.refused))));
+      document.getElementById("tcp-table").replaceChildren(head, ...rows);
+      const dbHead = el("tr", {}, ...["pool", "server", "role", "lag", "why", "active", "sessions"].map((h) => el("th", {}, h)));
+      const dbRows = servers(stats).filter((s) => s.database || s.tcp).map((s) => el("tr", { "data-server": s.name },
+        el("td", {}, s.pool), el("td", {}, s.name),
+        el("td", { class: "role" }, s.database ? el("span", { class: "pill " + (s.database.role === "down" ? "down" : "up") }, s.database.role) : "-"),
+        el("td", { class: "num" }, s.database && s.database.lag_seconds != null ? s.database.lag_seconds + " s" : "-"),
+        el("td", { class: "muted" }, s.database ? s.database.reason : ""),
+        el("td", { class: "num" }, s.tcp ? s.tcp.active : "-"), el("td", { class: "num" }, s.tcp ? fmt.n(s.tcp.sessions) : "-")));
+      document.getElementById("db-table").replaceChildren(dbHead, ...dbRows);
+    },
+  },
+  {
     id: "firewall", title: "Firewall", wide: false,
     build(root) { root.append(el("table", { id: "firewall-table" })); },
     update(stats) {

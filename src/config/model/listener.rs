@@ -20,6 +20,31 @@ pub struct Listener {
     /// `mode = "tcp"`: connections are relayed to a server of this pool
     /// (after TLS on https listeners); None: HTTP.
     pub tcp_pool: Option<String>,
+    /// A database endpoint over `tcp_pool` (whose check is `mysql`).
+    pub db_endpoint: Option<DbEndpoint>,
+    /// `mode = "tcp"`: a PROXY protocol header sent to the server first.
+    pub send_proxy: Option<ProxyVersion>,
+}
+
+/// Which servers of a database pool a TCP listener may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbEndpoint {
+    /// Only the single writable primary; none (refused) when no server or
+    /// more than one is writable.
+    Writer,
+    /// Replicas whose threads run and whose lag is at most `max_lag`; the
+    /// primary when none qualifies and `fallback_to_primary`.
+    Reader {
+        max_lag: std::time::Duration,
+        fallback_to_primary: bool,
+    },
+}
+
+/// A PROXY protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    V1,
+    V2,
 }
 
 /// A listener's `allow` and `deny` lists, inline entries and list files

@@ -25,12 +25,12 @@ use super::defaults as d;
 pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
 pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
 pub use listener::{
-    AcmeSettings, ClientAuth, ClientFilter, HostMatch, HttpsSettings, Listener, ListenerKind, Origin,
-    OriginContent, OriginTls, Route,
+    AcmeSettings, ClientAuth, ClientFilter, DbEndpoint, HostMatch, HttpsSettings, Listener, ListenerKind,
+    Origin, OriginContent, OriginTls, ProxyVersion, Route,
 };
 pub use pool::{
-    Algorithm, BackendTls, CertSource, CheckKind, HashKey, HealthCheck, Outlier, Pool, RetryBudget, Server,
-    TlsRoots, UpstreamProtocol,
+    Algorithm, BackendTls, CertSource, CheckKind, HashKey, HealthCheck, Outlier, Password, Pool, RetryBudget,
+    Server, TlsRoots, UpstreamProtocol,
 };
 
 /// A whole validated configuration.
@@ -157,6 +157,9 @@ pub enum AlertKind {
     PoolDown { pool: String },
     /// A served certificate expires within `days`.
     CertExpiring { listener: Option<String>, days: u32 },
+    /// A writer endpoint (`listener`, or any) refuses connections: no
+    /// server, or more than one, is writable.
+    WriterUnavailable { listener: Option<String> },
 }
 
 /// The admin API listener.

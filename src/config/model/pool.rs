@@ -156,6 +156,22 @@ pub enum CheckKind {
         expect: Vec<(u16, u16)>,
         body_contains: Option<String>,
     },
+    /// Connects as `user` and classifies the server as primary, replica or
+    /// down (`read_only`, replication threads, lag).
+    Mysql {
+        user: String,
+        password: Password,
+    },
+}
+
+/// A password, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,7 @@ impl Cx<'_> {
         rules: &[schema::AlertRule],
         pools: &[model::Pool],
         listeners: &[String],
+        writers: &[String],
     ) -> R<model::Alerts> {
         let webhook = match &a.webhook {
             None => None,
@@ -105,11 +106,22 @@ impl Cx<'_> {
                     let days = r.days.as_ref().map(|d| *d.get_ref()).ok_or_else(|| self.at(&r.kind, &format!("{key}.days"), "cert_expiring needs `days`"))?;
                     model::AlertKind::CertExpiring { listener, days }
                 }
+                "writer_unavailable" => {
+                    let listener = match &r.listener {
+                        None => None,
+                        Some(l) if writers.contains(l.get_ref()) => Some(l.get_ref().clone()),
+                        Some(l) => return Err(self.at(l, &format!("{key}.listener"), format!("no listener with `role = \"writer\"` is named `{}`", l.get_ref()))),
+                    };
+                    if writers.is_empty() {
+                        return Err(self.at(&r.kind, &format!("{key}.kind"), "no listener has `role = \"writer\"`"));
+                    }
+                    model::AlertKind::WriterUnavailable { listener }
+                }
                 other => {
                     return Err(self.at(
                         &r.kind,
                         &format!("{key}.kind"),
-                        format!("unknown alert kind `{other}`: use qps_above, qps_below, error_ratio_above, p99_above, server_down, pool_down or cert_expiring"),
+                        format!("unknown alert kind `{other}`: use qps_above, qps_below, error_ratio_above, p99_above, server_down, pool_down, cert_expiring or writer_unavailable"),
                     ))
                 }
             };

@@ -63,14 +63,52 @@ impl Cx<'_> {
         let kind = match written(&h.kind, d::CHECK_TYPE) {
             "tcp" => model::CheckKind::Tcp,
             "http" => self.http_check(h, key)?,
+            "mysql" => self.mysql_check(h, key)?,
             other => {
                 return Err(self.at_opt(
                     &h.kind,
                     &format!("{key}.type"),
-                    format!("unknown check type `{other}`: use http or tcp"),
+                    format!("unknown check type `{other}`: use http, tcp or mysql"),
                 ));
             }
         };
+        if !matches!(kind, model::CheckKind::Http { .. }) {
+            let http_keys = [
+                (h.method.as_ref().map(|v| v.span()), "method"),
+                (h.path.as_ref().map(|v| v.span()), "path"),
+                (h.host.as_ref().map(|v| v.span()), "host"),
+                (h.expect_status.as_ref().map(|v| v.span()), "expect_status"),
+            ];
+            if let Some((Some(span), name)) = http_keys.into_iter().find(|(s, _)| s.is_some()) {
+                return Err(self.err(
+                    span,
+                    &format!("{key}.{name}"),
+                    "only `type = \"http\"` checks take this key",
+                ));
+            }
+            if h.body_contains.is_some() {
+                return Err(self.at_opt(
+                    &h.kind,
+                    &format!("{key}.body_contains"),
+                    "only `type = \"http\"` checks take this key",
+                ));
+            }
+        }
+        if !matches!(kind, model::CheckKind::Mysql { .. }) {
+            for (v, name) in [
+                (&h.user, "user"),
+                (&h.password, "password"),
+                (&h.password_file, "password_file"),
+            ] {
+                if let Some(v) = v {
+                    return Err(self.at(
+                        v,
+                        &format!("{key}.{name}"),
+                        "only `type = \"mysql\"` checks take this key",
+                    ));
+                }
+            }
+        }
         Ok(model::HealthCheck {
             kind,
             interval,
@@ -79,6 +117,40 @@ impl Cx<'_> {
             rise: positive(&h.rise, "rise", d::CHECK_RISE)?,
             fall: positive(&h.fall, "fall", d::CHECK_FALL)?,
             traffic_when_unknown: h.traffic_when_unknown.unwrap_or(d::TRAFFIC_WHEN_UNKNOWN),
+        })
+    }
+
+    /// Who a `mysql` check connects as.
+    fn mysql_check(&self, h: &schema::HealthCheck, key: &str) -> R<model::CheckKind> {
+        let Some(user) = &h.user else {
+            return Err(self.at_opt(
+                &h.kind,
+                &format!("{key}.user"),
+                "a mysql check needs `user` (the monitor user)",
+            ));
+        };
+        if user.get_ref().is_empty() {
+            return Err(self.at(user, &format!("{key}.user"), "the user name is empty"));
+        }
+        let password = match (&h.password, &h.password_file) {
+            (Some(_), Some(f)) => {
+                return Err(self.at(
+                    f,
+                    &format!("{key}.password_file"),
+                    "set either `password` or `password_file`, not both",
+                ))
+            }
+            (Some(p), None) => p.get_ref().clone(),
+            (None, Some(f)) => {
+                let path = self.path(f.get_ref());
+                let text = self.read_text(&path, f, &format!("{key}.password_file"))?;
+                text.lines().next().unwrap_or("").to_string()
+            }
+            (None, None) => String::new(),
+        };
+        Ok(model::CheckKind::Mysql {
+            user: user.get_ref().clone(),
+            password: model::Password(password),
         })
     }
 

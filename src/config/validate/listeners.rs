@@ -73,6 +73,7 @@ impl Cx<'_> {
                     ));
                 }
             };
+            let (db_endpoint, send_proxy) = self.tcp_extras(l, &key, tcp_pool.is_some())?;
             out.push(model::Listener {
                 name,
                 addr,
@@ -80,6 +81,8 @@ impl Cx<'_> {
                 clients,
                 proxy_protocol,
                 tcp_pool,
+                db_endpoint,
+                send_proxy,
             });
         }
         // Redirect targets must be https listeners of this file.
@@ -253,5 +256,89 @@ impl Cx<'_> {
         }
         let [allow, deny] = lists;
         Ok(model::ClientFilter { allow, deny })
+    }
+
+    /// A TCP listener's `role` (with `max_lag`, `fallback_to_primary`) and
+    /// `send_proxy`; each is refused on HTTP listeners.
+    fn tcp_extras(
+        &self,
+        l: &schema::Listener,
+        key: &str,
+        tcp: bool,
+    ) -> R<(Option<model::DbEndpoint>, Option<model::ProxyVersion>)> {
+        if !tcp {
+            if let Some(v) = l.role.as_ref().or(l.send_proxy.as_ref()).or(l.max_lag.as_ref()) {
+                let name = if l.role.is_some() {
+                    "role"
+                } else if l.send_proxy.is_some() {
+                    "send_proxy"
+                } else {
+                    "max_lag"
+                };
+                return Err(self.at(
+                    v,
+                    &format!("{key}.{name}"),
+                    "only `mode = \"tcp\"` listeners take this key",
+                ));
+            }
+        }
+        if tcp {
+            if let Some(h) = &l.hsts_max_age {
+                return Err(self.at(
+                    h,
+                    &format!("{key}.hsts_max_age"),
+                    "a tcp listener sends no HTTP headers",
+                ));
+            }
+            if l.http2.is_some() {
+                return Err(self.at_opt(
+                    &l.mode,
+                    &format!("{key}.http2"),
+                    "a tcp listener offers no HTTP protocol: remove `http2`",
+                ));
+            }
+        }
+        let send_proxy = match &l.send_proxy {
+            None => None,
+            Some(v) => match v.get_ref().as_str() {
+                "v1" => Some(model::ProxyVersion::V1),
+                "v2" => Some(model::ProxyVersion::V2),
+                other => {
+                    return Err(self.at(
+                        v,
+                        &format!("{key}.send_proxy"),
+                        format!("unknown PROXY protocol version `{other}`: use v1 or v2"),
+                    ))
+                }
+            },
+        };
+        let reader_only = |name: &str| format!("only `role = \"reader\"` listeners take `{name}`");
+        let role = match l.role.as_ref().map(|r| r.get_ref().as_str()) {
+            None | Some("writer") => {
+                if let Some(m) = &l.max_lag {
+                    return Err(self.at(m, &format!("{key}.max_lag"), reader_only("max_lag")));
+                }
+                if l.fallback_to_primary.is_some() {
+                    return Err(self.at_opt(
+                        &l.role,
+                        &format!("{key}.fallback_to_primary"),
+                        reader_only("fallback_to_primary"),
+                    ));
+                }
+                l.role.as_ref().map(|_| model::DbEndpoint::Writer)
+            }
+            Some("reader") => Some(model::DbEndpoint::Reader {
+                max_lag: self.duration(&l.max_lag, &format!("{key}.max_lag"), d::MAX_LAG)?,
+                fallback_to_primary: l.fallback_to_primary.unwrap_or(d::FALLBACK_TO_PRIMARY),
+            }),
+            Some(other) => {
+                return Err(self.at_opt(
+                    &l.role,
+                    &format!("{key}.role"),
+                    format!("unknown role `{other}`: use writer or reader"),
+                ))
+            }
+        };
+        Ok((role, send_proxy))
     }
 }

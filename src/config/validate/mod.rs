@@ -33,7 +33,7 @@ mod topology;
 pub(crate) use cx::{Cx, R};
 
 use super::defaults as d;
-use super::model::Model;
+use super::model::{self, Model};
 use super::schema;
 use cx::Addresses;
 
@@ -64,9 +64,33 @@ impl Cx<'_> {
                     ));
                 }
             }
+            if let (Some(r), Some(p)) = (&l.role, &l.pool) {
+                let mysql = pools.iter().any(|x| {
+                    &x.name == p.get_ref()
+                        && matches!(
+                            x.health_check,
+                            Some(model::HealthCheck {
+                                kind: model::CheckKind::Mysql { .. },
+                                ..
+                            })
+                        )
+                });
+                if !mysql {
+                    return Err(self.at(
+                        r,
+                        &format!("listener[{i}].role"),
+                        format!("pool `{}` needs `[pool.health_check] type = \"mysql\"` to tell its primary from its replicas", p.get_ref()),
+                    ));
+                }
+            }
         }
         let routes = self.routes(&f.routes, &pools, &listeners)?;
         let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
+        let writers: Vec<String> = listeners
+            .iter()
+            .filter(|l| l.db_endpoint == Some(model::DbEndpoint::Writer))
+            .map(|l| l.name.clone())
+            .collect();
         Ok(Model {
             source: None,
             workers,
@@ -92,7 +116,7 @@ impl Cx<'_> {
             trusted_proxies: self.trusted_proxies(&f.firewall)?,
             bans: self.bans(&f.bans)?,
             access_log: self.access_log(&f.access_log)?,
-            alerts: self.alerts(&f.alerts, &f.alert_rules, &pools, &listener_names)?,
+            alerts: self.alerts(&f.alerts, &f.alert_rules, &pools, &listener_names, &writers)?,
             rules: self.rules(&f.rules, &listener_names)?,
             listeners,
             pools,

@@ -190,10 +190,15 @@ fn alert_mistakes() {
             "14:12: alert[0].listener: no listener is named `tls`",
         ),
         (
+            "writer_unavailable without a writer endpoint",
+            alert("kind = \"writer_unavailable\"\n"),
+            "12:8: alert[0].kind: no listener has `role = \"writer\"`",
+        ),
+        (
             "an unknown kind",
             alert("kind = \"disk_full\"\n"),
             "12:8: alert[0].kind: unknown alert kind `disk_full`: use qps_above, qps_below, error_ratio_above, \
-             p99_above, server_down, pool_down or cert_expiring",
+             p99_above, server_down, pool_down, cert_expiring or writer_unavailable",
         ),
         (
             "a name twice",

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{loads, refuses, POOL};
-use crate::config::model::{CheckKind, HealthCheck, Outlier};
+use crate::config::model::{CheckKind, HealthCheck, Outlier, Password};
 
 fn check(more: &str) -> String {
     format!("{POOL}[pool.health_check]\n{more}")
@@ -60,6 +60,28 @@ fn health_checks() {
                 }),
             ),
             (
+                "mysql, password inline",
+                check("type = \"mysql\"\nuser = \"monitor\"\npassword = \"pw\"\n"),
+                Some(HealthCheck {
+                    kind: CheckKind::Mysql {
+                        user: "monitor".into(),
+                        password: Password("pw".into()),
+                    },
+                    ..defaults()
+                }),
+            ),
+            (
+                "mysql, password from the first line of a file",
+                check("type = \"mysql\"\nuser = \"monitor\"\npassword_file = \"monitor.pw\"\n"),
+                Some(HealthCheck {
+                    kind: CheckKind::Mysql {
+                        user: "monitor".into(),
+                        password: Password("s3cret".into()),
+                    },
+                    ..defaults()
+                }),
+            ),
+            (
                 "what an http check sends and expects",
                 check(
                     "method = \"HEAD\"\npath = \"/health?full=1\"\nhost = \"app.test\"\n\
@@ -87,7 +109,37 @@ fn health_check_mistakes() {
         (
             "an unknown type",
             check("type = \"icmp\"\n"),
-            "6:8: pool[0].health_check.type: unknown check type `icmp`: use http or tcp",
+            "6:8: pool[0].health_check.type: unknown check type `icmp`: use http, tcp or mysql",
+        ),
+        (
+            "mysql without a user",
+            check("type = \"mysql\"\n"),
+            "6:8: pool[0].health_check.user: a mysql check needs `user` (the monitor user)",
+        ),
+        (
+            "mysql with both passwords",
+            check("type = \"mysql\"\nuser = \"m\"\npassword = \"a\"\npassword_file = \"monitor.pw\"\n"),
+            "9:17: pool[0].health_check.password_file: set either `password` or `password_file`, not both",
+        ),
+        (
+            "mysql with a missing password file",
+            check("type = \"mysql\"\nuser = \"m\"\npassword_file = \"nope.pw\"\n"),
+            "8:17: pool[0].health_check.password_file: cannot read /etc/rampart/nope.pw: No such file or directory (os error 2)",
+        ),
+        (
+            "a user on an http check",
+            check("user = \"m\"\n"),
+            "6:8: pool[0].health_check.user: only `type = \"mysql\"` checks take this key",
+        ),
+        (
+            "a path on a mysql check",
+            check("type = \"mysql\"\nuser = \"m\"\npath = \"/\"\n"),
+            "8:8: pool[0].health_check.path: only `type = \"http\"` checks take this key",
+        ),
+        (
+            "body_contains on a tcp check",
+            check("type = \"tcp\"\nbody_contains = \"ok\"\n"),
+            "6:8: pool[0].health_check.body_contains: only `type = \"http\"` checks take this key",
         ),
         (
             "interval zero",

@@ -32,6 +32,8 @@ fn plain(name: &str, addr: &str) -> Listener {
         clients: ClientFilter::default(),
         proxy_protocol: false,
         tcp_pool: None,
+        db_endpoint: None,
+        send_proxy: None,
     }
 }
 
@@ -184,6 +186,9 @@ fn listener_mistakes() {
     let https = |more: &str| {
         format!("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8443\"\nprotocol = \"https\"\n{more}")
     };
+    let tcp = |more: &str| {
+        format!("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:3306\"\nmode = \"tcp\"\npool = \"p\"\n{more}{POOL}")
+    };
     refuses(vec![
         ("a name twice", two("a", "a"), "5:8: listener[1].name: listener name `a` is used twice"),
         (
@@ -200,6 +205,36 @@ fn listener_mistakes() {
             "an unknown mode",
             "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\nmode = \"udp\"\n".into(),
             "4:8: listener[0].mode: unknown mode `udp`: use http or tcp",
+        ),
+        (
+            "a role on an HTTP listener",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\nrole = \"writer\"\n".into(),
+            "4:8: listener[0].role: only `mode = \"tcp\"` listeners take this key",
+        ),
+        (
+            "an unknown role",
+            tcp("role = \"primary\"\n"),
+            "6:8: listener[0].role: unknown role `primary`: use writer or reader",
+        ),
+        (
+            "max_lag on a writer",
+            tcp("role = \"writer\"\nmax_lag = \"5s\"\n"),
+            "7:11: listener[0].max_lag: only `role = \"reader\"` listeners take `max_lag`",
+        ),
+        (
+            "a reader over a pool without a mysql check",
+            tcp("role = \"reader\"\n"),
+            "6:8: listener[0].role: pool `p` needs `[pool.health_check] type = \"mysql\"` to tell its primary from its replicas",
+        ),
+        (
+            "an unknown PROXY version",
+            tcp("send_proxy = \"v3\"\n"),
+            "6:14: listener[0].send_proxy: unknown PROXY protocol version `v3`: use v1 or v2",
+        ),
+        (
+            "http2 on a tcp listener",
+            tcp("protocol = \"https\"\nhttp2 = true\n"),
+            "4:8: listener[0].http2: a tcp listener offers no HTTP protocol: remove `http2`",
         ),
         (
             "ACME on plain HTTP",

@@ -67,6 +67,7 @@ fn world() -> FakeEnv {
             "# office\n10.0.0.0/8\n\n192.0.2.1 # one host\n",
         )
         .file("/etc/rampart/bad-allow.txt", "10.0.0.0/8\nnope\n")
+        .file("/etc/rampart/monitor.pw", "s3cret\nignored\n")
 }
 
 /// Loads `text` as `t.toml` in [`BASE`]; an error without the file name
