@@ -407,3 +407,81 @@ async fn two_writable_servers_make_the_writer_refuse_and_alert() {
     assert_eq!(w["endpoint"]["refusing"], "no server is writable", "{w}");
     app.shutdown().await;
 }
+
+/// Runs `examples/db/lab.sh ARG` with the lab's ports moved to free ones.
+fn lab(arg: &str, dir: &std::path::Path, ports: &[u16; 5]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/db/lab.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(arg)
+        .env("LAB_DIR", dir)
+        .env("RAMPART_BIN", env!("CARGO_BIN_EXE_rampart"))
+        .env("LAB_PRIMARY_PORT", ports[0].to_string())
+        .env("LAB_REPLICA_PORT", ports[1].to_string())
+        .env("LAB_WRITER_PORT", ports[2].to_string())
+        .env("LAB_READER_PORT", ports[3].to_string())
+        .env("LAB_ADMIN_PORT", ports[4].to_string())
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "lab.sh {arg}: {text}");
+    text
+}
+
+/// The endpoint line of `lab.sh status` for `name`: which server it uses.
+fn using(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_lab_script_starts_switches_over_and_stops_what_it_started() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("lab");
+    let held: Vec<std::net::TcpListener> = (0..5)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("port"))
+        .collect();
+    let ports: [u16; 5] = std::array::from_fn(|i| held[i].local_addr().expect("addr").port());
+    drop(held);
+    let up = lab("up", &dir, &ports);
+    assert!(up.contains("-> server 1") && up.contains("-> server 2"), "{up}");
+    let pids: Vec<String> = ["rampart.pid", "db0/pid", "db1/pid"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(dir.join(f))
+                .expect("pid file")
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let status = lab("status", &dir, &ports);
+    assert_eq!(using(&status, "db-writer"), "db1", "{status}");
+    assert_eq!(using(&status, "db-reader"), "db2", "{status}");
+    lab("switchover", &dir, &ports);
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = lab("status", &dir, &ports);
+        if using(&after, "db-writer") == "db2" && using(&after, "db-reader") == "db1" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(using(&after, "db-writer"), "db2", "{after}");
+    assert_eq!(using(&after, "db-reader"), "db1", "{after}");
+    lab("down", &dir, &ports);
+    assert!(!dir.exists(), "down removes the lab's folder");
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} still runs"
+        );
+    }
+}
