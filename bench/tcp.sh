@@ -42,7 +42,7 @@ wait_port 9101 && wait_port 5201 || { echo "origin or iperf3 did not start" >&2;
 cat >"$work/haproxy.cfg" <<EOF
 global
     nbthread 1
-    maxconn 200000
+    maxconn 4000
 defaults
     mode tcp
     timeout connect 5s

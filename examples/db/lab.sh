@@ -58,6 +58,8 @@ answers() { # answers PORT: the endpoint serves a login and a query
     mariadb --no-defaults -h 127.0.0.1 -P "$1" -uapp -papp app -N -B -e "SELECT @@server_id"
 }
 
+reads_replica() { [ "$(answers "$reader")" = 2 ]; }
+
 up() {
     if [ -e "$lab" ]; then
         echo "error: $lab exists: run '$0 down' first" >&2
@@ -85,7 +87,8 @@ up() {
     (cd "$lab" && exec "$bin" run --config "$lab/rampart.toml" >"$lab/rampart.log" 2>&1) &
     echo $! >"$lab/rampart.pid"
     wait_for "the writer endpoint (127.0.0.1:$writer)" answers "$writer"
-    wait_for "the reader endpoint (127.0.0.1:$reader)" answers "$reader"
+    # The reader falls back to the primary until the replica's first check.
+    wait_for "the reader endpoint (127.0.0.1:$reader) on the replica" reads_replica
     echo "writer 127.0.0.1:$writer -> server $(answers "$writer"), reader 127.0.0.1:$reader -> server $(answers "$reader")"
     echo "try:  mariadb -h 127.0.0.1 -P $writer -uapp -papp app    (logs and data in $lab)"
 }

@@ -41,6 +41,14 @@ impl<I> Counting<I> {
         &self.inner
     }
 
+    /// Counts bytes that moved past this wrapper (spliced in the kernel
+    /// straight from and to the socket).
+    pub fn add(&mut self, read: u64, written: u64) {
+        self.read += read;
+        self.written += written;
+        self.flush_counts();
+    }
+
     fn flush_counts(&mut self) {
         if self.read > 0 {
             self.stats.bytes_in.fetch_add(self.read, Relaxed);

@@ -22,6 +22,19 @@ pub struct Moved {
     last_ms: AtomicU64,
 }
 
+impl Moved {
+    /// Notes that bytes moved now (`base`: when the relay began).
+    pub(super) fn touch(&self, base: Instant) {
+        let ms = u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Relaxed);
+    }
+
+    /// When bytes last moved, after the relay began.
+    pub(super) fn last(&self) -> Duration {
+        Duration::from_millis(self.last_ms.load(Relaxed))
+    }
+}
+
 /// Copies both ways until both sides have closed, or until no byte has
 /// moved either way for `idle` (an error of kind `TimedOut` then). `moved`
 /// counts the bytes copied from `a` to `b` (`up`) and back (`down`).
@@ -46,7 +59,7 @@ where
     let copy = tokio::io::copy_bidirectional(&mut ta, &mut tb);
     tokio::pin!(copy);
     loop {
-        let last = || base + Duration::from_millis(moved.last_ms.load(Relaxed));
+        let last = || base + moved.last();
         tokio::select! {
             r = &mut copy => return r.map(|_| ()),
             () = tokio::time::sleep_until(last() + idle) => {
@@ -70,8 +83,7 @@ struct Tracked<'a, S> {
 
 impl<S> Tracked<'_, S> {
     fn touch(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.moved.last_ms.store(ms, Relaxed);
+        self.moved.touch(self.base);
     }
 }
 

@@ -12,14 +12,17 @@
 //! primary (and closes its sessions to a server that stops being it), a
 //! `reader` listener the replicas within `max_lag`.
 //!
-//! A session ends when both sides have closed, when no byte moves either
+//! Plain sessions move their bytes with `splice(2)` ([`splice`]), in the
+//! kernel; sessions on TLS listeners copy through two 8 KiB buffers
+//! ([`copy`]). A session ends when both sides have closed, when no byte moves either
 //! way for `timeouts.tcp_idle`, or `timeouts.drain` after its listener was
 //! closed or its server left the configuration (a reload).
 //!
-//! Exposes [`relay`], [`is_tcp`], [`Session`] and [`copy`].
+//! Exposes [`relay`], [`is_tcp`], [`Client`], [`Session`], [`copy`] and [`splice`].
 
 mod choose;
 pub mod copy;
+pub mod splice;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,14 +36,40 @@ use tokio::time::Instant;
 use crate::balancer::{Backend, DbRole, PickInput};
 use crate::config::model::{DbEndpoint, ProxyVersion};
 use crate::firewall::proxy_protocol;
+use crate::listener::Counting;
 use crate::listener::DrainWatch;
 use crate::runtime::Runtime;
 use copy::{copy_until_idle, Moved};
+use splice::splice_until_idle;
 
 /// Whether the listener at `slot` relays TCP.
 pub fn is_tcp(runtime: &ArcSwap<Runtime>, slot: usize) -> bool {
     matches!(runtime.load().listeners.get(slot), Some(Some(l)) if l.tcp_pool.is_some())
 }
+
+/// A client connection as TCP mode relays it.
+pub trait Client: AsyncRead + AsyncWrite + Unpin {
+    /// The plain socket, when nothing (TLS) stands between it and the
+    /// bytes: then they move by `splice(2)`.
+    fn socket(&self) -> Option<&TcpStream> {
+        None
+    }
+
+    /// Counts bytes that moved by splice, past the stream's own counters.
+    fn spliced(&mut self, _up: u64, _down: u64) {}
+}
+
+impl Client for Counting<TcpStream> {
+    fn socket(&self) -> Option<&TcpStream> {
+        Some(self.get_ref())
+    }
+
+    fn spliced(&mut self, up: u64, down: u64) {
+        self.add(up, down);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client for tokio_rustls::server::TlsStream<S> {}
 
 /// Who a relayed connection is: the client (as admitted: a trusted
 /// proxy's PROXY header may have named it) and the address it reached.
@@ -52,15 +81,13 @@ pub struct Session {
 
 /// Relays `client` (of the listener at `slot`) to a server of the
 /// listener's pool until the session ends.
-pub async fn relay<S>(
-    mut client: S,
+pub async fn relay<C: Client>(
+    mut client: C,
     runtime: &Arc<ArcSwap<Runtime>>,
     slot: usize,
     who: Session,
     drain: DrainWatch,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) {
     let rt = runtime.load_full();
     let Some(Some(l)) = rt.listeners.get(slot) else {
         return;
@@ -120,14 +147,25 @@ pub async fn relay<S>(
         let started = Instant::now();
         let moved = Moved::default();
         let ends = ended_by_us(&server, l.db_endpoint, drain, rt.timeouts.drain);
-        let result = tokio::select! {
-            r = copy_until_idle(&mut client, &mut upstream, rt.timeouts.tcp_idle, &moved) => r.map_err(|e| e.to_string()),
-            why = ends => Err(why),
+        let idle = rt.timeouts.tcp_idle;
+        let spliced = client.socket().is_some();
+        let result = match client.socket() {
+            Some(socket) => tokio::select! {
+                r = splice_until_idle(socket, &upstream, idle, &moved) => r.map_err(|e| e.to_string()),
+                why = ends => Err(why),
+            },
+            None => tokio::select! {
+                r = copy_until_idle(&mut client, &mut upstream, idle, &moved) => r.map_err(|e| e.to_string()),
+                why = ends => Err(why),
+            },
         };
         let (up, down) = (
             moved.up.load(std::sync::atomic::Ordering::Relaxed),
             moved.down.load(std::sync::atomic::Ordering::Relaxed),
         );
+        if spliced {
+            client.spliced(up, down);
+        }
         for s in [&server.stats.tcp, &l.stats.tcp] {
             s.ended(up, down, started.elapsed());
         }
