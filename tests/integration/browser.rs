@@ -1,6 +1,7 @@
 //! The dashboard in real headless Chromium, driven over the DevTools
-//! protocol: it shows live QPS and every server with its health, without a
-//! console error; a screenshot is saved as a test artifact.
+//! protocol: it shows live QPS and every server with its health, and why a
+//! database writer endpoint refuses connections, without a console error;
+//! a screenshot is saved as a test artifact.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -68,6 +69,16 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
         ));
     }
     toml.push_str("[[route]]\npool = \"web\"\n");
+    // A writer endpoint whose only database server does not answer: the
+    // TCP panel shows why it refuses connections.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone_addr = gone.local_addr().expect("addr");
+    drop(gone);
+    toml.push_str(&format!(
+        "[[listener]]\nname = \"db-writer\"\naddress = \"127.0.0.1:0\"\nmode = \"tcp\"\npool = \"db\"\nrole = \"writer\"\n\
+         [[pool]]\nname = \"db\"\n[pool.health_check]\ntype = \"mysql\"\nuser = \"monitor\"\n\
+         interval = \"200ms\"\ntimeout = \"200ms\"\n[[pool.server]]\nname = \"db1\"\naddress = \"{gone_addr}\"\n"
+    ));
     let app = start_app(&toml, std::path::Path::new(".")).await;
     let ad = app.admin().expect("admin");
     let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(40));
@@ -134,7 +145,9 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
 
     let probe = "JSON.stringify({points: history.length, status: document.getElementById('status')?.textContent, \
                  qps: document.getElementById('summary-req/s')?.textContent, \
-                 rows: [...document.querySelectorAll('#servers-table tr[data-server]')].map(r => r.innerText)})";
+                 rows: [...document.querySelectorAll('#servers-table tr[data-server^=\"web-\"]')].map(r => r.innerText), \
+                 tcp: document.getElementById('tcp-alerts')?.innerText, \
+                 db: [...document.querySelectorAll('#db-table tr[data-server]')].map(r => r.innerText)})";
     let mut last = Value::Null;
     for _ in 0..150 {
         let r = cdp
@@ -153,7 +166,12 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
             .is_some_and(|r| r.iter().all(|x| x.as_str().unwrap_or("").contains("up")));
         // A few seconds of history so that the charts have lines to show.
         let points = last["points"].as_u64().unwrap_or(0);
-        if live && rows == 3 && all_up && points >= 4 && qps.parse::<f64>().is_ok_and(|q| q > 0.0) {
+        let refusing = last["tcp"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no server is writable");
+        if live && rows == 3 && all_up && refusing && points >= 4 && qps.parse::<f64>().is_ok_and(|q| q > 0.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -192,6 +210,16 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
     for (row, name) in rows.iter().zip(["web-01", "web-02", "web-03"]) {
         assert!(row.contains(name) && row.contains("up"), "{row}");
     }
+    let banner = last["tcp"].as_str().unwrap_or("");
+    assert!(
+        banner.contains("writer endpoint db-writer refuses connections: no server is writable"),
+        "{last}"
+    );
+    let db = last["db"][0].as_str().unwrap_or("");
+    assert!(
+        db.contains("db1") && db.contains("down") && db.contains("connect to"),
+        "{last}"
+    );
     let errors: Vec<&Value> = cdp
         .events
         .iter()
