@@ -64,6 +64,35 @@ impl Cx<'_> {
                     ));
                 }
             }
+            if let (Some(p), Some(pool)) = (
+                &l.pool,
+                l.pool
+                    .as_ref()
+                    .and_then(|p| pools.iter().find(|x| &x.name == p.get_ref())),
+            ) {
+                // What a pool does per HTTP request means nothing for a
+                // connection: refused rather than silently ignored.
+                let why = if pool.algorithm == model::Algorithm::P2cEwma {
+                    Some("its algorithm p2c_ewma weighs request latency: use round_robin, weighted, least_requests or hash")
+                } else if pool.algorithm == model::Algorithm::Hash
+                    && pool.hash_key != model::HashKey::ClientIp
+                {
+                    Some("its hash_key reads a header or cookie, which a TCP connection has none of: hash on client_ip")
+                } else if pool.sticky_cookie.is_some() {
+                    Some("its sticky_cookie needs HTTP")
+                } else if pool.tls.is_some() || pool.protocol != model::UpstreamProtocol::Http1 {
+                    Some("TCP mode relays bytes as they are: remove [pool.tls] and `protocol` (TLS to the server is the client's own)")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return Err(self.at(
+                        p,
+                        &format!("listener[{i}].pool"),
+                        format!("pool `{}` cannot take TCP connections: {why}", p.get_ref()),
+                    ));
+                }
+            }
             if let (Some(r), Some(p)) = (&l.role, &l.pool) {
                 let mysql = pools.iter().any(|x| {
                     &x.name == p.get_ref()

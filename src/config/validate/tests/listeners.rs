@@ -227,6 +227,23 @@ fn listener_mistakes() {
             "6:8: listener[0].role: pool `p` needs `[pool.health_check] type = \"mysql\"` to tell its primary from its replicas",
         ),
         (
+            "a tcp listener over a p2c pool",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:3306\"\nmode = \"tcp\"\npool = \"p\"\n\
+             [[pool]]\nname = \"p\"\nalgorithm = \"p2c_ewma\"\n[[pool.server]]\naddress = \"192.0.2.1:3306\"\n"
+                .into(),
+            "5:8: listener[0].pool: pool `p` cannot take TCP connections: its algorithm p2c_ewma weighs request \
+             latency: use round_robin, weighted, least_requests or hash",
+        ),
+        (
+            "a tcp listener over a pool hashing a header",
+            "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:3306\"\nmode = \"tcp\"\npool = \"p\"\n\
+             [[pool]]\nname = \"p\"\nalgorithm = \"hash\"\nhash_key = \"header:X-User\"\n\
+             [[pool.server]]\naddress = \"192.0.2.1:3306\"\n"
+                .into(),
+            "5:8: listener[0].pool: pool `p` cannot take TCP connections: its hash_key reads a header or cookie, \
+             which a TCP connection has none of: hash on client_ip",
+        ),
+        (
             "an unknown PROXY version",
             tcp("send_proxy = \"v3\"\n"),
             "6:14: listener[0].send_proxy: unknown PROXY protocol version `v3`: use v1 or v2",
