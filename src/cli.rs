@@ -353,6 +353,12 @@ name = "web"
 [pool.tls]
 ca = "internal"
 client_cert = "internal"
+# Each web server is asked for its page every 2 s (over the same mTLS).
+[pool.health_check]
+type = "http"
+path = "/"
+interval = "2s"
+rise = 1
 [[pool.server]]
 origin = "web-01"
 [[pool.server]]

@@ -166,7 +166,17 @@ async fn route<C: Control>(
                 Err(AdminError::NotFound(format!("{ip} is not banned")))
             }
         }
-        (Method::GET, ["api", "stats"]) => Ok((StatusCode::OK, app.sampler.snapshot(&app.runtime.load()))),
+        (Method::GET, ["api", "stats"]) => {
+            let mut doc = app.sampler.snapshot(&app.runtime.load());
+            let wants_history = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "history=1"));
+            if let (true, Some(o)) = (wants_history, doc.as_object_mut()) {
+                o.insert("history".into(), app.sampler.history());
+            }
+            Ok((StatusCode::OK, doc))
+        }
         (Method::POST, ["api", "reload"]) => match app.control.reload().await {
             Ok(report) => Ok((StatusCode::OK, json!({"reloaded": true, "report": report}))),
             Err(e) => Err(AdminError::BadRequest(format!(

@@ -4,7 +4,11 @@
 //! snapshot that old; the request path never computes any of it.
 //!
 //! Exposes [`Sampler`], which also renders the JSON of `GET /api/stats` and
-//! publishes it once a second to `GET /api/stats/stream` subscribers.
+//! publishes it once a second to `GET /api/stats/stream` subscribers. It
+//! keeps the last 15 minutes of what the dashboard draws (request rate,
+//! p50 and p99, 5xx share, each server's rate: a few numbers a second, in
+//! a bounded ring), served with `GET /api/stats?history=1` so that charts
+//! opened after traffic start full.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,6 +26,8 @@ use crate::stats::{Histogram, RequestStats, TcpStats, BUCKETS_US, CLASSES, METHO
 use crate::units::clock_ms;
 
 const RING: usize = 61;
+/// Seconds of chart history kept (15 minutes).
+pub const HISTORY: usize = 900;
 const NB: usize = BUCKETS_US.len() + 1;
 
 /// Cumulative counts of one listener, route, pool or server at one instant.
@@ -78,10 +84,23 @@ pub struct Sample {
     points: BTreeMap<String, Point>,
 }
 
-/// The ring of samples and the stream of snapshots.
+/// What the dashboard's charts show of one second.
+#[derive(Debug, Clone)]
+struct ChartPoint {
+    unix_ms: u64,
+    qps: Option<f64>,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    error_ratio: Option<f64>,
+    /// Request rate by server: (pool, server, req/s).
+    servers: Vec<(Arc<str>, Arc<str>, Option<f64>)>,
+}
+
+/// The ring of samples, the chart history and the stream of snapshots.
 #[derive(Debug)]
 pub struct Sampler {
     ring: Mutex<VecDeque<Arc<Sample>>>,
+    charts: Mutex<VecDeque<ChartPoint>>,
     stream: broadcast::Sender<Arc<String>>,
 }
 
@@ -89,6 +108,7 @@ impl Default for Sampler {
     fn default() -> Self {
         Sampler {
             ring: Mutex::new(VecDeque::with_capacity(RING)),
+            charts: Mutex::new(VecDeque::with_capacity(HISTORY)),
             stream: broadcast::channel(4).0,
         }
     }
@@ -153,8 +173,10 @@ impl Sampler {
                 }
                 ring.push_back(s.clone());
             }
+            let doc = self.render(&rt, &s);
+            self.remember(&doc);
             if self.stream.receiver_count() > 0 {
-                let _ = self.stream.send(Arc::new(self.render(&rt, &s).to_string()));
+                let _ = self.stream.send(Arc::new(doc.to_string()));
             }
         }
     }
@@ -167,6 +189,59 @@ impl Sampler {
     /// The `GET /api/stats` document, computed now.
     pub fn snapshot(&self, rt: &Runtime) -> Value {
         self.render(rt, &sample(rt))
+    }
+
+    /// Keeps what the charts draw of this second's document.
+    fn remember(&self, doc: &Value) {
+        let t = &doc["totals"];
+        let mut servers = Vec::new();
+        for p in doc["pools"].as_array().into_iter().flatten() {
+            let pool: Arc<str> = p["name"].as_str().unwrap_or("").into();
+            for sv in p["servers"].as_array().into_iter().flatten() {
+                servers.push((
+                    pool.clone(),
+                    sv["name"].as_str().unwrap_or("").into(),
+                    sv["qps"]["1s"].as_f64(),
+                ));
+            }
+        }
+        let point = ChartPoint {
+            unix_ms: doc["time_unix_ms"].as_u64().unwrap_or(0),
+            qps: t["qps"]["1s"].as_f64(),
+            p50: t["latency_ms"]["p50"].as_f64(),
+            p99: t["latency_ms"]["p99"].as_f64(),
+            error_ratio: t["error_ratio_10s"].as_f64(),
+            servers,
+        };
+        let mut charts = self.charts.lock().unwrap_or_else(|p| p.into_inner());
+        if charts.len() == HISTORY {
+            charts.pop_front();
+        }
+        charts.push_back(point);
+    }
+
+    /// The chart history, oldest first: each second as a document shaped
+    /// like `/api/stats` with only what the charts read (`time_unix_ms`;
+    /// `totals` with `qps.1s`, `latency_ms.p50`/`p99`, `error_ratio_10s`;
+    /// `pools[].servers[]` with `name` and `qps.1s`).
+    pub fn history(&self) -> Value {
+        let charts = self.charts.lock().unwrap_or_else(|p| p.into_inner());
+        let docs = charts.iter().map(|c| {
+            let mut pools: Vec<(Arc<str>, Vec<Value>)> = Vec::new();
+            for (pool, server, qps) in &c.servers {
+                let entry = json!({"name": server.as_ref(), "qps": {"1s": qps}});
+                match pools.iter_mut().find(|(p, _)| p == pool) {
+                    Some((_, list)) => list.push(entry),
+                    None => pools.push((pool.clone(), vec![entry])),
+                }
+            }
+            json!({
+                "time_unix_ms": c.unix_ms,
+                "totals": {"qps": {"1s": c.qps}, "latency_ms": {"p50": c.p50, "p99": c.p99}, "error_ratio_10s": c.error_ratio},
+                "pools": pools.into_iter().map(|(name, servers)| json!({"name": name.as_ref(), "servers": servers})).collect::<Vec<_>>(),
+            })
+        });
+        Value::Array(docs.collect())
     }
 
     /// The newest sample at least `window` older than `now`, or the oldest.
@@ -526,5 +601,31 @@ mod tests {
         b[3] = 100; // 2.5–5 ms
         assert_eq!(quantile(&b, 0.99), Some(2.5 + 2.5 * 0.98));
         assert_eq!(quantile(&[0; NB], 0.5), None);
+    }
+
+    #[test]
+    fn the_chart_history_keeps_the_last_fifteen_minutes_in_the_stats_shape() {
+        let sampler = Sampler::default();
+        for i in 0..(HISTORY as u64 + 100) {
+            let doc = json!({
+                "time_unix_ms": i * 1000,
+                "totals": {"qps": {"1s": i as f64}, "latency_ms": {"p50": 1.5, "p99": null}, "error_ratio_10s": 0.0},
+                "pools": [{"name": "web", "servers": [{"name": "a", "qps": {"1s": 2.0}}, {"name": "b", "qps": {"1s": null}}]}],
+            });
+            sampler.remember(&doc);
+        }
+        let h = sampler.history();
+        let h = h.as_array().expect("array");
+        assert_eq!(h.len(), HISTORY, "bounded");
+        assert_eq!(h[0]["time_unix_ms"], 100_000, "the oldest 100 s went");
+        let last = &h[HISTORY - 1];
+        assert_eq!(last["totals"]["qps"]["1s"], (HISTORY + 99) as f64);
+        assert_eq!(last["totals"]["latency_ms"]["p50"], 1.5);
+        assert_eq!(last["pools"][0]["name"], "web");
+        assert_eq!(
+            last["pools"][0]["servers"][0],
+            json!({"name": "a", "qps": {"1s": 2.0}})
+        );
+        assert_eq!(last["pools"][0]["servers"][1]["qps"]["1s"], Value::Null);
     }
 }

@@ -83,6 +83,20 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
     let ad = app.admin().expect("admin");
     let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(40));
 
+    // Traffic for a few seconds before the page opens: its charts must
+    // start from the history rampart kept, not empty.
+    let kept = wait_until(Duration::from_secs(20), || async {
+        let (_, v) = admin(ad, "GET", "/api/stats?history=1", None).await;
+        v["history"].as_array().is_some_and(|h| {
+            h.iter()
+                .filter(|p| p["totals"]["qps"]["1s"].as_f64() > Some(0.0))
+                .count()
+                >= 5
+        })
+    })
+    .await;
+    assert!(kept.is_some(), "no history with traffic in /api/stats?history=1");
+
     let profile = tempfile::tempdir().expect("tempdir");
     let mut chromium = Command::new("/usr/bin/chromium")
         .args([
@@ -147,6 +161,7 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
                  qps: document.getElementById('summary-req/s')?.textContent, \
                  rows: [...document.querySelectorAll('#servers-table tr[data-server^=\"web-\"]')].map(r => r.innerText), \
                  tcp: document.getElementById('tcp-alerts')?.innerText, \
+                 before_open: history.filter(h => h.t < performance.timeOrigin / 1000 && h.stats.totals.qps['1s'] > 0).length, \
                  db: [...document.querySelectorAll('#db-table tr[data-server]')].map(r => r.innerText)})";
     let mut last = Value::Null;
     for _ in 0..150 {
@@ -210,6 +225,10 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
     for (row, name) in rows.iter().zip(["web-01", "web-02", "web-03"]) {
         assert!(row.contains(name) && row.contains("up"), "{row}");
     }
+    assert!(
+        last["before_open"].as_u64() >= Some(5),
+        "the charts did not start from history: {last}"
+    );
     let banner = last["tcp"].as_str().unwrap_or("");
     assert!(
         banner.contains("writer endpoint db-writer refuses connections: no server is writable"),

@@ -2,7 +2,7 @@
 // Panels are a list: a component adds its panel by pushing to PANELS.
 "use strict";
 
-const HISTORY = 300; // seconds kept in the charts
+const HISTORY = 900; // seconds kept in the charts (what /api/stats?history=1 holds)
 const COLORS = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#ff7b72", "#a5d6ff"];
 const history = []; // [{t, stats}]
 
@@ -229,6 +229,24 @@ function render(stats) {
   for (const p of PANELS) p.update(stats);
 }
 
+// Fills the charts with the last 15 minutes rampart kept, then goes live.
+async function start() {
+  const token = new URLSearchParams(location.search).get("token");
+  try {
+    const r = await fetch("/api/stats?history=1" + (token ? "&token=" + encodeURIComponent(token) : ""));
+    if (r.ok) {
+      const doc = await r.json();
+      for (const h of doc.history || []) history.push({ t: h.time_unix_ms / 1000, stats: h });
+      while (history.length > HISTORY) history.shift();
+      delete doc.history;
+      render(doc);
+    }
+  } catch (e) {
+    console.warn("no history: " + e);
+  }
+  connect();
+}
+
 function connect() {
   const status = document.getElementById("status");
   const token = new URLSearchParams(location.search).get("token");
@@ -241,4 +259,4 @@ function connect() {
 }
 
 buildPanels();
-connect();
+start();
