@@ -45,6 +45,11 @@ impl Metrics {
             runtime: runtime.clone(),
         }));
         registry.register_collector(Box::new(RequestCollector { runtime }));
+        registry.register_collector(Box::new(InfoCollector {
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        }));
         Metrics { registry }
     }
 
@@ -60,6 +65,30 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// Which rampart this is: its version and when it started, so that queries
+/// over many instances can tell builds and restarts apart.
+#[derive(Debug)]
+struct InfoCollector {
+    started: i64,
+}
+
+impl Collector for InfoCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        gauge(
+            &mut enc,
+            names::BUILD_INFO,
+            "Always 1; the version is a label",
+            &[(vec![("version", env!("CARGO_PKG_VERSION"))], 1)],
+        )?;
+        gauge(
+            &mut enc,
+            names::START_TIME,
+            "When this process started, in seconds since the Unix epoch",
+            &[(vec![], self.started)],
+        )
     }
 }
 

@@ -47,3 +47,5 @@ pub const BACKEND_TCP_SESSION_DURATION: &str = "rampart_backend_tcp_session_dura
 pub const DB_WRITER_AVAILABLE: &str = "rampart_db_writer_available";
 pub const DB_ROLE: &str = "rampart_db_role";
 pub const DB_REPLICATION_LAG: &str = "rampart_db_replication_lag_seconds";
+pub const BUILD_INFO: &str = "rampart_build_info";
+pub const START_TIME: &str = "rampart_start_time_seconds";

@@ -115,6 +115,10 @@ async fn stats_and_metrics_count_exactly_and_qps_matches_the_client() {
 
     let text = get_text(ad, "/metrics").await;
     let m = |s: &str| metric(&text, s).unwrap_or(-1.0) as u64;
+    let version = format!("rampart_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(m(&version), 1, "{text}");
+    let started = metric(&text, "rampart_start_time_seconds").unwrap_or(0.0);
+    assert!(started > 1.7e9, "start time {started}");
     assert_eq!(
         m("rampart_requests_total{listener=\"web\",method=\"GET\",code_class=\"2xx\"}"),
         ok
