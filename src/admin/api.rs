@@ -130,8 +130,23 @@ async fn route<C: Control>(
     app: &Admin<C>,
     token: Option<&str>,
 ) -> Result<(StatusCode, Value), AdminError> {
-    authorize(&req, token)?;
     let path = req.uri().path().trim_end_matches('/').to_string();
+    // Probes for keepalived and load balancers: no token needed, and they
+    // say nothing but whether to send traffic here.
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/health/live") => return Ok((StatusCode::OK, json!({"live": true}))),
+        (&Method::GET, "/health/ready") => {
+            return Ok(match app.readiness.check(&app.runtime.load()) {
+                Ok(()) => (StatusCode::OK, json!({"ready": true})),
+                Err(waiting) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"ready": false, "waiting_for": waiting}),
+                ),
+            })
+        }
+        _ => {}
+    }
+    authorize(&req, token)?;
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let method = req.method().clone();
     match (method, parts.as_slice()) {

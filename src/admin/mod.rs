@@ -16,6 +16,8 @@
 //! | POST | `/api/bans` | ban `{"address", "duration"?, "reason"?}` |
 //! | DELETE | `/api/bans/{address}` | lift a ban |
 //! | GET | `/api/health` | `{"status":"ok"}` while rampart runs |
+//! | GET | `/health/live` | 200 while the process answers (no token needed) |
+//! | GET | `/health/ready` | 200 once listeners are bound and every checked server has its first verdict; 503 with `waiting_for` before, and from the start of a shutdown (no token needed) |
 //! | GET | `/metrics` | Prometheus text format (see `docs/metrics.md`) |
 //! | GET | `/api/stats` | counts, rates (1 s/10 s/60 s) and percentiles of every listener, route, pool and server |
 //! | GET | `/api/stats/stream` | the same as server-sent events, one `stats` event a second |
@@ -89,6 +91,8 @@ pub struct Admin<C> {
     pub sampler: Arc<Sampler>,
     pub metrics: Arc<Metrics>,
     pub token: Option<String>,
+    /// What `GET /health/ready` answers from.
+    pub readiness: Arc<crate::runtime::Readiness>,
 }
 
 /// Why an admin request failed; [`answer`] turns it into a JSON answer.

@@ -129,6 +129,8 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Rates and percentiles, once a second.
     pub sampler: Arc<crate::metrics::sampler::Sampler>,
+    /// Ready for traffic: bound, first verdicts in, not shutting down.
+    pub readiness: Arc<crate::runtime::Readiness>,
     builders: Arc<ArcSwap<Builders>>,
     state: Mutex<State>,
     /// One reload at a time; held while the new config is read, which
@@ -352,6 +354,7 @@ impl App {
             admin,
             state_path,
             drain_timeout: effective.timeouts.drain,
+            readiness: Default::default(),
             service_drain,
             service_tasks: std::sync::Mutex::new(service_tasks),
         });
@@ -366,12 +369,14 @@ impl App {
                 sampler: app.sampler.clone(),
                 metrics: app.metrics.clone(),
                 token: effective.admin.token.clone(),
+                readiness: app.readiness.clone(),
             };
             let task = crate::admin::serve(sock, Arc::new(admin), app.service_drain.watch());
             if let Ok(mut t) = app.service_tasks.lock() {
                 t.push(task);
             }
         }
+        app.readiness.set_bound();
         Ok(app)
     }
 
@@ -406,6 +411,18 @@ impl App {
     /// Stops accepting, lets requests in flight finish (up to the drain
     /// timeout) and returns whether everything finished in time.
     pub async fn shutdown(&self) -> bool {
+        // Not ready any more; keep serving for `shutdown_delay` so that
+        // whatever sends traffic here (keepalived, a load balancer) moves
+        // it away before the listeners close.
+        self.readiness.start_draining();
+        let delay = self.runtime.load().timeouts.shutdown_delay;
+        if !delay.is_zero() {
+            tracing::info!(
+                ?delay,
+                "not ready any more: still accepting for the shutdown delay"
+            );
+            tokio::time::sleep(delay).await;
+        }
         let (handles, _) = {
             let mut st = self.state.lock().await;
             st.health.stop();

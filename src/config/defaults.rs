@@ -28,6 +28,7 @@ pub const BACKEND_IDLE: Duration = Duration::from_secs(55);
 pub const TCP_IDLE: Duration = Duration::from_secs(3600);
 pub const REQUEST: Duration = Duration::from_secs(60);
 pub const DRAIN: Duration = Duration::from_secs(30);
+pub const SHUTDOWN_DELAY: Duration = Duration::ZERO;
 
 // [tls]
 pub const GENERATE_LOCAL_CA: bool = true;
@@ -190,6 +191,11 @@ pub const DOCUMENTED: &[Documented] = &[
     d("timeouts.tcp_idle", "`\"1h\"`", Value::Duration(TCP_IDLE)),
     d("timeouts.request", "`\"60s\"`", Value::Duration(REQUEST)),
     d("timeouts.drain", "`\"30s\"`", Value::Duration(DRAIN)),
+    d(
+        "timeouts.shutdown_delay",
+        "`\"0s\"`",
+        Value::Duration(SHUTDOWN_DELAY),
+    ),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),
     d("admin.enabled", "`true`", Flag(ADMIN_ENABLED)),
     d("admin.address", "`\"127.0.0.1:9900\"`", Text(ADMIN_ADDRESS)),

@@ -280,6 +280,7 @@ pub struct Timeouts {
     pub tcp_idle: Option<Spanned<String>>,
     pub request: Option<Spanned<String>>,
     pub drain: Option<Spanned<String>>,
+    pub shutdown_delay: Option<Spanned<String>>,
 }
 
 /// `[tls]`: settings shared by every TLS listener.

@@ -12,7 +12,10 @@
 //! Exposes [`Runtime`], [`PoolRt`], [`ListenerRt`], [`Bindings`],
 //! [`retire_gone`] and the [`router`].
 
+mod readiness;
 pub mod router;
+
+pub use readiness::Readiness;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

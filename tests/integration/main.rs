@@ -14,6 +14,7 @@ mod fault;
 mod firewall;
 mod fuzz;
 mod h2attack;
+mod ha;
 mod hardening;
 mod hostfw;
 mod live;

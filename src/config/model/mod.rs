@@ -197,6 +197,9 @@ pub struct Timeouts {
     pub request: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain: Duration,
+    /// On shutdown, how long rampart keeps accepting after it stopped
+    /// answering ready (so that a floating address can move first).
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Timeouts {
@@ -210,6 +213,7 @@ impl Default for Timeouts {
             tcp_idle: d::TCP_IDLE,
             request: d::REQUEST,
             drain: d::DRAIN,
+            shutdown_delay: d::SHUTDOWN_DELAY,
         }
     }
 }

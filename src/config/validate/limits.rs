@@ -22,6 +22,7 @@ impl Cx<'_> {
             tcp_idle: self.duration(&t.tcp_idle, "timeouts.tcp_idle", d.tcp_idle)?,
             request: self.duration(&t.request, "timeouts.request", d.request)?,
             drain: self.duration(&t.drain, "timeouts.drain", d.drain)?,
+            shutdown_delay: self.duration(&t.shutdown_delay, "timeouts.shutdown_delay", d.shutdown_delay)?,
         })
     }
 

@@ -19,7 +19,8 @@ fn timeouts() {
             (
                 "every unit",
                 "[timeouts]\nconnect = \"250ms\"\nresponse_header = \"2s\"\nclient_idle = \"2m\"\n\
-                 request_header = \"1h\"\nbackend_idle = \"1d\"\ntcp_idle = \"30m\"\nrequest = \"0s\"\ndrain = \" 5s \"\n"
+                 request_header = \"1h\"\nbackend_idle = \"1d\"\ntcp_idle = \"30m\"\nrequest = \"0s\"\ndrain = \" 5s \"\n\
+                 shutdown_delay = \"3s\"\n"
                     .into(),
                 Timeouts {
                     connect: ms(250),
@@ -30,6 +31,7 @@ fn timeouts() {
                     tcp_idle: ms(1_800_000),
                     request: Duration::ZERO,
                     drain: ms(5_000),
+                    shutdown_delay: ms(3_000),
                 },
             ),
             (
@@ -72,7 +74,7 @@ fn timeout_mistakes() {
             "an unknown timeout",
             "[timeouts]\nidle = \"5s\"\n".into(),
             "2:1: timeouts: unknown field `idle`, expected one of `connect`, `response_header`, \
-             `client_idle`, `request_header`, `backend_idle`, `tcp_idle`, `request`, `drain`",
+             `client_idle`, `request_header`, `backend_idle`, `tcp_idle`, `request`, `drain`, `shutdown_delay`",
         ),
     ]);
 }
