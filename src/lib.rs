@@ -36,6 +36,7 @@ pub mod balancer;
 pub mod body;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod firewall;
 pub mod health;

@@ -214,6 +214,13 @@ impl App {
             upstream_tls: upstream_tls(&effective)?,
             ..Bindings::default()
         };
+        if let Some(settings) = &effective.cluster {
+            let (cluster, task) =
+                crate::cluster::start(settings, bindings.bans.clone()).map_err(AppError::Loader)?;
+            tracing::info!(redis = %cluster.shown(), "sharing cluster-scope limits and bans through Redis");
+            bindings.cluster = Some(cluster);
+            service_tasks.push(task);
+        }
         for o in &effective.origins {
             let what = format!("origin `{}`", o.name);
             let sock = bind(o.addr).map_err(|source| AppError::Bind {

@@ -99,6 +99,7 @@ impl App {
             events: st.bindings.events.clone(),
             limiters: st.bindings.limiters.clone(),
             acme_http01: st.bindings.acme_http01.clone(),
+            cluster: st.bindings.cluster.clone(),
             access_log,
             upstream_tls,
             ..Default::default()
@@ -418,6 +419,9 @@ fn restart_only(old: &Model, new: &Model) -> Vec<String> {
     }
     if old.log.level != new.log.level || old.log.json != new.log.json {
         w.push("[log] changed: takes effect after a restart".to_string());
+    }
+    if old.cluster != new.cluster {
+        w.push("[cluster] changed: takes effect after a restart (until then the running connection, or none, is used)".to_string());
     }
     w
 }

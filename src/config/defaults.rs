@@ -29,6 +29,7 @@ pub const TCP_IDLE: Duration = Duration::from_secs(3600);
 pub const REQUEST: Duration = Duration::from_secs(60);
 pub const DRAIN: Duration = Duration::from_secs(30);
 pub const SHUTDOWN_DELAY: Duration = Duration::ZERO;
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_millis(100);
 
 // [tls]
 pub const GENERATE_LOCAL_CA: bool = true;
@@ -196,6 +197,9 @@ pub const DOCUMENTED: &[Documented] = &[
         "`\"0s\"`",
         Value::Duration(SHUTDOWN_DELAY),
     ),
+    d("cluster.redis", "none", Words),
+    d("cluster.timeout", "`\"100ms\"`", Value::Duration(CLUSTER_TIMEOUT)),
+    d("rule.scope", "`\"local\"`", Text("local")),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),
     d("admin.enabled", "`true`", Flag(ADMIN_ENABLED)),
     d("admin.address", "`\"127.0.0.1:9900\"`", Text(ADMIN_ADDRESS)),

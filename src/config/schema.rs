@@ -47,6 +47,19 @@ pub struct File {
     pub origins: Vec<Origin>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub cluster: Cluster,
+}
+
+/// `[cluster]`: state shared with the other instances of a fleet.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// `redis://[:PASSWORD@]HOST:PORT[/DB]`: where rate limits with
+    /// `scope = "cluster"` count and bans are shared.
+    pub redis: Option<Spanned<String>>,
+    /// How long a decision may wait for Redis before the local one is used.
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// `[[rule]]`: a request rule of the firewall.
@@ -68,6 +81,9 @@ pub struct Rule {
     pub burst: Option<Spanned<u32>>,
     /// For rate_limit: what to count by: `ip` (default), `header:NAME`, `route`, `global`.
     pub key: Option<Spanned<Vec<String>>>,
+    /// For rate_limit: `local` (default: this instance's own buckets) or
+    /// `cluster` (buckets in `[cluster] redis`, shared by every instance).
+    pub scope: Option<Spanned<String>>,
     #[serde(rename = "match", default)]
     pub conditions: RuleMatch,
 }

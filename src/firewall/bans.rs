@@ -3,6 +3,9 @@
 //! lists, rate limiting, malformed requests) within a window is refused
 //! at accept for a while. Bans can also be listed, added and lifted
 //! through the admin API; they live with the process, across reloads.
+//! With an outbox ([`Bans::share_through`]), every ban and lift made here is
+//! also sent out (the cluster module shares it with the other instances),
+//! and bans they made arrive through [`Bans::apply`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,6 +14,19 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::model::BanPolicy;
+
+/// A ban made or lifted, to share with other instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BanNote {
+    Banned {
+        address: IpAddr,
+        duration: Duration,
+        reason: String,
+    },
+    Lifted {
+        address: IpAddr,
+    },
+}
 
 /// A ban in force.
 #[derive(Debug, Clone)]
@@ -38,6 +54,8 @@ pub struct Bans {
     counting: AtomicBool,
     pub total: AtomicU64,
     pub refused: AtomicU64,
+    /// Where bans made here go to be shared (full: dropped, logged).
+    outbox: Mutex<Option<tokio::sync::mpsc::Sender<BanNote>>>,
 }
 
 /// More strike entries than this and the stale ones are dropped.
@@ -96,14 +114,29 @@ impl Bans {
             st.strikes.remove(&ip);
             let reason = format!("{} violations within {:?} (last: {what})", p.after, p.window);
             tracing::warn!(client = %ip, for_ = ?p.duration, "client banned: {reason}");
-            st.banned.insert(ip, (now + p.duration, reason));
+            st.banned.insert(ip, (now + p.duration, reason.clone()));
             self.total.fetch_add(1, Relaxed);
             self.active.store(st.banned.len(), Relaxed);
+            drop(st);
+            self.send(BanNote::Banned {
+                address: ip,
+                duration: p.duration,
+                reason,
+            });
         }
     }
 
     /// Bans `ip` by hand.
     pub fn ban(&self, ip: IpAddr, duration: Duration, reason: String) {
+        self.insert(ip, duration, reason.clone());
+        self.send(BanNote::Banned {
+            address: ip,
+            duration,
+            reason,
+        });
+    }
+
+    fn insert(&self, ip: IpAddr, duration: Duration, reason: String) {
         let mut st = self.lock();
         st.banned.insert(ip, (Instant::now() + duration, reason));
         self.total.fetch_add(1, Relaxed);
@@ -112,11 +145,45 @@ impl Bans {
 
     /// Lifts a ban; says whether there was one.
     pub fn lift(&self, ip: IpAddr) -> bool {
+        let had = self.remove(ip);
+        self.send(BanNote::Lifted { address: ip });
+        had
+    }
+
+    fn remove(&self, ip: IpAddr) -> bool {
         let mut st = self.lock();
         let had = st.banned.remove(&ip).is_some();
         st.strikes.remove(&ip);
         self.active.store(st.banned.len(), Relaxed);
         had
+    }
+
+    /// From now on, bans and lifts made here are also sent to `tx`.
+    pub fn share_through(&self, tx: tokio::sync::mpsc::Sender<BanNote>) {
+        *self.outbox.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+    }
+
+    /// Applies a ban or lift another instance made (not sent out again).
+    pub fn apply(&self, note: BanNote) {
+        match note {
+            BanNote::Banned {
+                address,
+                duration,
+                reason,
+            } => self.insert(address, duration, reason),
+            BanNote::Lifted { address } => {
+                self.remove(address);
+            }
+        }
+    }
+
+    fn send(&self, note: BanNote) {
+        let outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = outbox.as_ref() {
+            if tx.try_send(note).is_err() {
+                tracing::warn!("too many bans waiting to be shared: one stays local");
+            }
+        }
     }
 
     /// Bans in force.

@@ -94,6 +94,7 @@ impl RuleRt {
                 per_second,
                 burst,
                 key,
+                ..
             } => Some(limiters.get(&rule.name, (*per_second, *burst, key.clone()))),
             _ => None,
         };
@@ -125,6 +126,12 @@ impl RuleRt {
 #[derive(Debug)]
 pub enum Verdict<'a> {
     Pass,
+    /// A rate limit with `scope = "cluster"` matched: the fleet's bucket
+    /// `key` decides (the caller asks Redis, then goes on after rule `at`).
+    Shared {
+        at: usize,
+        key: String,
+    },
     Reject {
         rule: &'a RuleRt,
         status: StatusCode,
@@ -132,6 +139,54 @@ pub enum Verdict<'a> {
         delay: Duration,
         retry_after: Option<u64>,
     },
+}
+
+impl RuleRt {
+    /// A rate-limit rule's local bucket: the rejection when it is empty.
+    pub fn check_local(&self, v: &RequestView<'_>) -> Option<Verdict<'_>> {
+        let (Action::RateLimit { key, .. }, Some(l)) = (&self.rule.action, &self.limiter) else {
+            return None;
+        };
+        l.check(&rate_key(key, v)).err().map(|wait| self.limited(wait, v))
+    }
+
+    /// The 429 a rate limit answers, counted and logged.
+    pub fn limited(&self, wait: Duration, v: &RequestView<'_>) -> Verdict<'_> {
+        self.hits.fetch_add(1, Relaxed);
+        if self.may_log() {
+            tracing::info!(rule = %self.rule.name, client = %v.client, path = v.path, "rate limited");
+        }
+        let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Verdict::Reject {
+            rule: self,
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: Bytes::from_static(b"429 Too Many Requests\n"),
+            delay: Duration::ZERO,
+            retry_after: Some(retry_after.max(1)),
+        }
+    }
+}
+
+/// What a cluster-scope rule counts by, the same on every instance: the
+/// client address, a header's value (FNV-1a digest), the route.
+fn fleet_key(parts: &[KeyPart], v: &RequestView<'_>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for p in parts {
+        let _ = match p {
+            KeyPart::Ip => write!(out, "ip={};", v.client),
+            KeyPart::Header(h) => {
+                let value = v.headers.get(h).map_or(&b""[..], |x| x.as_bytes());
+                let digest = value.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+                });
+                write!(out, "h:{h}={digest:016x};")
+            }
+            KeyPart::Route => write!(out, "route={};", v.route),
+            KeyPart::Global => write!(out, "all;"),
+        };
+    }
+    out
 }
 
 /// The bucket a request counts in; allocates nothing.
@@ -188,26 +243,23 @@ fn matches(c: &Condition, v: &RequestView<'_>) -> bool {
     }
 }
 
-/// Runs the rules in order.
-pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>) -> Verdict<'a> {
-    for r in rules {
+/// Runs the rules in order; with `shared` (the fleet's Redis is reachable),
+/// a cluster-scope rate limit that matches is handed back as
+/// [`Verdict::Shared`] instead of counted locally.
+pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>, shared: bool) -> Verdict<'a> {
+    for (at, r) in rules.iter().enumerate() {
         if !r.rule.conditions.iter().all(|c| matches(c, v)) {
             continue;
         }
-        if let (Action::RateLimit { key, .. }, Some(l)) = (&r.rule.action, &r.limiter) {
-            if let Err(wait) = l.check(&rate_key(key, v)) {
-                r.hits.fetch_add(1, Relaxed);
-                if r.may_log() {
-                    tracing::info!(rule = %r.rule.name, client = %v.client, path = v.path, "rate limited");
-                }
-                let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                return Verdict::Reject {
-                    rule: r,
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    body: Bytes::from_static(b"429 Too Many Requests\n"),
-                    delay: Duration::ZERO,
-                    retry_after: Some(retry_after.max(1)),
+        if let Action::RateLimit { key, cluster, .. } = &r.rule.action {
+            if *cluster && shared {
+                return Verdict::Shared {
+                    at,
+                    key: fleet_key(key, v),
                 };
+            }
+            if let Some(reject) = r.check_local(v) {
+                return reject;
             }
             continue;
         }
@@ -343,10 +395,10 @@ mod tests {
         static EMPTY: std::sync::OnceLock<HeaderMap> = std::sync::OnceLock::new();
         let empty = EMPTY.get_or_init(HeaderMap::new);
         assert!(matches!(
-            evaluate(&rules, &view("/admin/x", "10.1.1.1", empty, None)),
+            evaluate(&rules, &view("/admin/x", "10.1.1.1", empty, None), false),
             Verdict::Pass
         ));
-        match evaluate(&rules, &view("/admin/x", "192.0.2.1", empty, None)) {
+        match evaluate(&rules, &view("/admin/x", "192.0.2.1", empty, None), false) {
             Verdict::Reject { rule, status, .. } => {
                 assert_eq!((rule.rule.name.as_str(), status.as_u16()), ("admin", 403))
             }
@@ -355,19 +407,19 @@ mod tests {
         assert_eq!(rules[1].hits.load(Relaxed), 1, "log rules count and go on");
         let with_debug: &'static HeaderMap = Box::leak(Box::new(h));
         assert!(matches!(
-            evaluate(&rules, &view("/", "192.0.2.1", with_debug, None)),
+            evaluate(&rules, &view("/", "192.0.2.1", with_debug, None), false),
             Verdict::Reject { .. }
         ));
         assert!(
             matches!(
-                evaluate(&rules, &view("/", "192.0.2.1", empty, Some("debug=1"))),
+                evaluate(&rules, &view("/", "192.0.2.1", empty, Some("debug=1")), false),
                 Verdict::Pass
             ),
             "GET is not POST"
         );
         assert!(
             matches!(
-                evaluate(&rules, &view("/ADMIN/x", "192.0.2.1", empty, None)),
+                evaluate(&rules, &view("/ADMIN/x", "192.0.2.1", empty, None), false),
                 Verdict::Pass
             ),
             "a case-sensitive prefix does not match another case"
@@ -403,7 +455,7 @@ mod tests {
                 route: "-",
             };
             assert_eq!(
-                matches!(evaluate(&rules, &v), Verdict::Reject { .. }),
+                matches!(evaluate(&rules, &v, false), Verdict::Reject { .. }),
                 denied,
                 "{path}"
             );

@@ -44,6 +44,9 @@ impl Metrics {
         registry.register_collector(Box::new(tcp::TcpCollector {
             runtime: runtime.clone(),
         }));
+        registry.register_collector(Box::new(ClusterCollector {
+            runtime: runtime.clone(),
+        }));
         registry.register_collector(Box::new(RequestCollector { runtime }));
         registry.register_collector(Box::new(InfoCollector {
             started: std::time::SystemTime::now()
@@ -88,6 +91,38 @@ impl Collector for InfoCollector {
             names::START_TIME,
             "When this process started, in seconds since the Unix epoch",
             &[(vec![], self.started)],
+        )
+    }
+}
+
+/// Shared state with the fleet: reachable or not, decisions made there and
+/// made locally instead.
+#[derive(Debug)]
+struct ClusterCollector {
+    runtime: Arc<ArcSwap<Runtime>>,
+}
+
+impl Collector for ClusterCollector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
+        let rt = self.runtime.load();
+        let Some(c) = &rt.cluster else { return Ok(()) };
+        gauge(
+            &mut enc,
+            names::CLUSTER_UP,
+            "1 while the fleet's Redis is reachable",
+            &[(vec![], i64::from(c.is_up()))],
+        )?;
+        counter(
+            &mut enc,
+            names::CLUSTER_DECISIONS,
+            "Cluster-scope rate-limit decisions made in Redis",
+            &[(vec![], c.decisions.load(Relaxed))],
+        )?;
+        counter(
+            &mut enc,
+            names::CLUSTER_FALLBACKS,
+            "Cluster-scope rate-limit decisions made by the local limiter because Redis could not be reached",
+            &[(vec![], c.fallbacks.load(Relaxed))],
         )
     }
 }

@@ -49,3 +49,6 @@ pub const DB_ROLE: &str = "rampart_db_role";
 pub const DB_REPLICATION_LAG: &str = "rampart_db_replication_lag_seconds";
 pub const BUILD_INFO: &str = "rampart_build_info";
 pub const START_TIME: &str = "rampart_start_time_seconds";
+pub const CLUSTER_UP: &str = "rampart_cluster_up";
+pub const CLUSTER_DECISIONS: &str = "rampart_cluster_decisions";
+pub const CLUSTER_FALLBACKS: &str = "rampart_cluster_fallbacks";

@@ -35,8 +35,20 @@ use super::Body;
 use super::ConnCtx;
 use crate::accesslog::Record;
 use crate::balancer::Backend;
-use crate::config::model::UpstreamProtocol;
+use crate::cluster::rate_key;
+use crate::config::model::{Action, UpstreamProtocol};
 use crate::firewall::rules::{evaluate, RequestView, Verdict};
+
+/// Where the firewall's rules left a request.
+enum RuleStep {
+    Pass,
+    Reject(ProxyError, std::time::Duration),
+    /// Rule `at` is a cluster-scope rate limit on the fleet's bucket `key`.
+    Shared {
+        at: usize,
+        key: String,
+    },
+}
 use crate::runtime::router::{normalise_host, Hit};
 use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::RequestStats;
@@ -146,12 +158,29 @@ impl<'a> Exchange<'a> {
             let (host, path) = (target.host(), target.path(req.uri().path()));
             // 4. route; the rules below may count by route.
             let found = l.router.find(&host, path);
-            // 5. firewall rules (a tarpit waits before answering).
-            if let Some((refusal, delay)) = self.rules(&req, l, &host, path, found.as_ref()) {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
+            // 5. firewall rules (a tarpit waits before answering); a
+            // cluster-scope rate limit asks the fleet's Redis, then the
+            // rules after it run.
+            let mut from = 0;
+            loop {
+                match self.rules(&req, l, &host, path, found.as_ref(), from) {
+                    RuleStep::Pass => break,
+                    RuleStep::Reject(refusal, delay) => {
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
+                        return Err(refusal);
+                    }
+                    RuleStep::Shared { at, key } => {
+                        if let Some(refusal) = self
+                            .shared_limit(&req, l, &host, path, found.as_ref(), at, &key)
+                            .await
+                        {
+                            return Err(refusal);
+                        }
+                        from = at + 1;
+                    }
                 }
-                return Err(refusal);
             }
             found.ok_or_else(|| ProxyError::NoRoute {
                 host: host.into_owned(),
@@ -177,9 +206,11 @@ impl<'a> Exchange<'a> {
         respond(answered, upgrade, l, self.rid)
     }
 
-    /// Step 5: the listener's rules, in order; a rejection is the error to
-    /// answer and how long a tarpit holds it first. (Not async: a future of
-    /// its own would be one more copy per request.)
+    /// Step 5: the listener's rules from rule `from` on, in order; a
+    /// rejection is the error to answer and how long a tarpit holds it
+    /// first, and a cluster-scope rate limit stops the walk for the caller
+    /// to ask Redis. (Not async: a future of its own would be one more copy
+    /// per request.)
     fn rules(
         &mut self,
         req: &Request<ClientBody>,
@@ -187,11 +218,35 @@ impl<'a> Exchange<'a> {
         host: &str,
         path: &str,
         found: Option<&Hit<'_>>,
-    ) -> Option<(ProxyError, std::time::Duration)> {
-        if l.rules.is_empty() {
-            return None;
+        from: usize,
+    ) -> RuleStep {
+        let Some(rules) = l.rules.get(from..).filter(|r| !r.is_empty()) else {
+            return RuleStep::Pass;
+        };
+        let view = self.view(req, host, path, found);
+        let shared = self.rt.cluster.as_ref().is_some_and(|c| c.is_up());
+        match evaluate(rules, &view, shared) {
+            Verdict::Pass => RuleStep::Pass,
+            Verdict::Shared { at, key } => RuleStep::Shared { at: from + at, key },
+            reject => match self.refusal(reject, path) {
+                Some((refusal, delay)) => RuleStep::Reject(refusal, delay),
+                None => RuleStep::Pass,
+            },
         }
-        let view = RequestView {
+    }
+
+    /// What the rules see of a request.
+    fn view<'v>(
+        &self,
+        req: &'v Request<ClientBody>,
+        host: &'v str,
+        path: &'v str,
+        found: Option<&'v Hit<'_>>,
+    ) -> RequestView<'v>
+    where
+        'a: 'v,
+    {
+        RequestView {
             method: req.method(),
             host,
             path,
@@ -200,14 +255,18 @@ impl<'a> Exchange<'a> {
             client: self.client,
             sni: self.cx.sni.get().map(|s| &**s),
             route: found.map_or("-", |hit| hit.key),
-        };
+        }
+    }
+
+    /// A rejection as the error to answer, and the tarpit delay.
+    fn refusal(&mut self, v: Verdict<'_>, path: &str) -> Option<(ProxyError, std::time::Duration)> {
         let Verdict::Reject {
             rule,
             status,
             body,
             delay,
             retry_after,
-        } = evaluate(&l.rules, &view)
+        } = v
         else {
             return None;
         };
@@ -219,6 +278,39 @@ impl<'a> Exchange<'a> {
             retry_after,
         };
         Some((refusal, delay))
+    }
+
+    /// Rule `at`, a cluster-scope rate limit: the fleet's bucket decides;
+    /// when Redis cannot, the rule's local bucket does.
+    #[allow(clippy::too_many_arguments)]
+    async fn shared_limit(
+        &mut self,
+        req: &Request<ClientBody>,
+        l: &ListenerRt,
+        host: &str,
+        path: &str,
+        found: Option<&Hit<'_>>,
+        at: usize,
+        key: &str,
+    ) -> Option<ProxyError> {
+        let rule = l.rules.get(at)?;
+        let Action::RateLimit {
+            per_second, burst, ..
+        } = &rule.rule.action
+        else {
+            return None;
+        };
+        let decided = match &self.rt.cluster {
+            Some(c) => c.rate(&rate_key(&rule.rule.name, key), *per_second, *burst).await,
+            None => None,
+        };
+        let view = self.view(req, host, path, found);
+        let verdict = match decided {
+            Some(Ok(())) => return None,
+            Some(Err(wait)) => rule.limited(wait, &view),
+            None => rule.check_local(&view)?,
+        };
+        self.refusal(verdict, path).map(|(refusal, _)| refusal)
     }
 
     /// Step 7: hop-by-hop headers out, forwarding headers in, the host and

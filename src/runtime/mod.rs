@@ -44,6 +44,8 @@ pub struct Runtime {
     /// Per-client connection limits (None = no limits).
     pub conn_limits: Option<Arc<crate::firewall::conn_limits::ConnLimits>>,
     pub events: Arc<crate::firewall::events::Events>,
+    /// Shared state with the other instances, when configured.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     pub pools: Vec<PoolRt>,
     /// Indexed by listener slot (stable across reloads); `None` for slots
     /// of listeners that are gone.
@@ -153,6 +155,8 @@ pub struct Bindings {
     pub upstream_tls: HashMap<String, Arc<rustls::ClientConfig>>,
     /// ACME HTTP-01 answers (they outlive reloads).
     pub acme_http01: Arc<AcmeHttp01>,
+    /// Shared state with the other instances (`[cluster] redis`).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The expiry of each ACME listener's issued certificate, by listener.
     pub acme_expiry: HashMap<String, Arc<std::sync::atomic::AtomicI64>>,
 }
@@ -304,6 +308,7 @@ impl Runtime {
             pools,
             listeners,
             acme_http01: b.acme_http01.clone(),
+            cluster: b.cluster.clone(),
         }
     }
 

@@ -29,10 +29,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("firewall", &["config", "stats", "units"]),
     ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "listener", "units"]),
+    // State shared with the other instances of a fleet (Redis).
+    ("cluster", &["config", "firewall"]),
     // The running state: one snapshot per configuration, swapped on reload.
     (
         "runtime",
-        &["accesslog", "balancer", "config", "firewall", "stats", "units"],
+        &[
+            "accesslog",
+            "balancer",
+            "cluster",
+            "config",
+            "firewall",
+            "stats",
+            "units",
+        ],
     ),
     // Readers of the running state.
     ("metrics", &["balancer", "config", "runtime", "stats", "units"]),
@@ -50,6 +60,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "accesslog",
             "balancer",
             "body",
+            "cluster",
             "config",
             "firewall",
             "listener",
@@ -73,6 +84,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "alerts",
             "balancer",
             "body",
+            "cluster",
             "config",
             "firewall",
             "health",

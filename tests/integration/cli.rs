@@ -182,6 +182,18 @@ async fn up_runs_the_demo_stack_on_free_ports() {
     );
     let ca = dir.path().join("st/tls/ca.pem");
     assert!(ca.exists());
+    // The demo checks its web servers: each shows as up, not unknown
+    // (until their first check, the pool waits for them).
+    let ad = rp.addr("admin");
+    let up = wait_until(std::time::Duration::from_secs(15), || async {
+        let (_, v) = admin(ad, "GET", "/api/pools", None).await;
+        v["pools"][0]["servers"]
+            .as_array()
+            .is_some_and(|s| s.len() == 3 && s.iter().all(|x| x["health"] == "up"))
+    })
+    .await;
+    let (_, pools) = admin(ad, "GET", "/api/pools", None).await;
+    assert!(up.is_some(), "{pools}");
     let mut names = Vec::new();
     for _ in 0..3 {
         let tls = tls_connect(rp.addr("https"), "localhost", &ca, &[b"h2"]).await;
@@ -199,17 +211,6 @@ async fn up_runs_the_demo_stack_on_free_ports() {
     }
     names.sort();
     assert_eq!(names, ["web-01", "web-02", "web-03"]);
-    // The demo checks its web servers: each shows as up, not unknown.
-    let ad = rp.addr("admin");
-    let up = wait_until(std::time::Duration::from_secs(15), || async {
-        let (_, v) = admin(ad, "GET", "/api/pools", None).await;
-        v["pools"][0]["servers"]
-            .as_array()
-            .is_some_and(|s| s.len() == 3 && s.iter().all(|x| x["health"] == "up"))
-    })
-    .await;
-    let (_, pools) = admin(ad, "GET", "/api/pools", None).await;
-    assert!(up.is_some(), "{pools}");
     let mut plain = h1(rp.addr("http")).await;
     let (status, headers, _) = read(plain.go(get("/", "localhost")).await.expect("redirect")).await;
     assert_eq!(status, 308);

@@ -8,6 +8,7 @@ mod architecture;
 mod backend_tls;
 mod browser;
 mod cli;
+mod cluster;
 mod database;
 mod engine;
 mod fault;

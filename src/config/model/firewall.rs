@@ -70,6 +70,8 @@ pub enum Action {
         per_second: NonZeroU32,
         burst: NonZeroU32,
         key: Vec<KeyPart>,
+        /// Buckets shared by the fleet (`[cluster] redis`) instead of local.
+        cluster: bool,
     },
     Deny {
         status: StatusCode,

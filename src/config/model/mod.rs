@@ -65,6 +65,18 @@ pub struct Model {
     pub origins: Vec<Origin>,
     /// Firewall request rules, in order.
     pub rules: Vec<Rule>,
+    /// Shared state with the other instances; None: this instance alone.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// `[cluster]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// The Redis URL (it may hold a password: never logged whole).
+    pub redis: String,
+    /// What logs and the API show of it: the URL without its password.
+    pub redis_shown: String,
+    pub timeout: Duration,
 }
 
 /// Request size and speed limits.

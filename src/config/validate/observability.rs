@@ -97,3 +97,48 @@ impl Cx<'_> {
         Ok(Some(model::AccessLog { json, path, buffer }))
     }
 }
+
+impl Cx<'_> {
+    /// `[cluster]`: a `redis://` URL (its password kept out of what is shown).
+    pub(super) fn cluster(&self, c: &schema::Cluster) -> R<Option<model::ClusterSettings>> {
+        let Some(url) = &c.redis else {
+            if let Some(t) = &c.timeout {
+                return Err(self.at(t, "cluster.timeout", "`timeout` needs `redis`"));
+            }
+            return Ok(None);
+        };
+        let text = url.get_ref().trim();
+        let rest = text.strip_prefix("redis://").ok_or_else(|| {
+            self.at(
+                url,
+                "cluster.redis",
+                "a redis:// URL, e.g. \"redis://127.0.0.1:6379/0\"",
+            )
+        })?;
+        let (auth, hostpart) = match rest.rsplit_once('@') {
+            Some((a, h)) => (Some(a), h),
+            None => (None, rest),
+        };
+        let host = hostpart.split('/').next().unwrap_or("");
+        if host.is_empty() || !host.contains(':') {
+            return Err(self.at(
+                url,
+                "cluster.redis",
+                "name the host and port: \"redis://HOST:PORT\"",
+            ));
+        }
+        let shown = match auth {
+            Some(_) => format!("redis://***@{hostpart}"),
+            None => text.to_string(),
+        };
+        let timeout = self.duration(&c.timeout, "cluster.timeout", d::CLUSTER_TIMEOUT)?;
+        if timeout.is_zero() {
+            return Err(self.at_opt(&c.timeout, "cluster.timeout", "the timeout must be above zero"));
+        }
+        Ok(Some(model::ClusterSettings {
+            redis: text.to_string(),
+            redis_shown: shown,
+            timeout,
+        }))
+    }
+}

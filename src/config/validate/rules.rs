@@ -144,6 +144,9 @@ impl Cx<'_> {
                 status.canonical_reason().unwrap_or("")
             )
         });
+        if let (Some(s), false) = (&r.scope, r.action.get_ref() == "rate_limit") {
+            return Err(self.at(s, &format!("{key}.scope"), "only rate_limit rules take `scope`"));
+        }
         Ok(match r.action.get_ref().as_str() {
             "allow" => Action::Allow,
             "rate_limit" => self.rate_limit(r, key)?,
@@ -205,10 +208,23 @@ impl Cx<'_> {
                 },
             });
         }
+        let cluster = match r.scope.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("local") => false,
+            Some("cluster") => true,
+            Some(other) => {
+                let at = r.scope.as_ref().map_or(r.action.span(), |x| x.span());
+                return Err(self.err(
+                    at,
+                    &format!("{key}.scope"),
+                    format!("unknown scope `{other}`: use local or cluster"),
+                ));
+            }
+        };
         Ok(Action::RateLimit {
             per_second,
             burst,
             key: parts,
+            cluster,
         })
     }
 }

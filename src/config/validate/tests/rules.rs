@@ -135,6 +135,7 @@ fn rule_actions() {
                         per_second: nz(5),
                         burst: nz(5),
                         key: vec![KeyPart::Ip],
+                        cluster: false,
                     },
                 )],
             ),
@@ -152,6 +153,7 @@ fn rule_actions() {
                             KeyPart::Route,
                             KeyPart::Global,
                         ],
+                        cluster: false,
                     },
                 )],
             ),
@@ -162,6 +164,34 @@ fn rule_actions() {
 #[test]
 fn rule_mistakes() {
     refuses(vec![
+        (
+            "a cluster scope without [cluster]",
+            rule("action = \"rate_limit\"\nrate = 5\nscope = \"cluster\"\n"),
+            "8:9: rule[0].scope: `scope = \"cluster\"` needs `[cluster] redis = \"redis://HOST:PORT\"`",
+        ),
+        (
+            "an unknown scope",
+            rule("action = \"rate_limit\"\nrate = 5\nscope = \"fleet\"\n"),
+            "8:9: rule[0].scope: unknown scope `fleet`: use local or cluster",
+        ),
+        (
+            "a scope on a deny rule",
+            rule("action = \"deny\"\nscope = \"cluster\"\n"),
+            "7:9: rule[0].scope: only rate_limit rules take `scope`",
+        ),
+        (
+            "a cluster URL that is not redis://",
+            format!(
+                "[cluster]\nredis = \"http://127.0.0.1:6379\"\n{}",
+                rule("action = \"allow\"\n")
+            ),
+            "2:9: cluster.redis: a redis:// URL, e.g. \"redis://127.0.0.1:6379/0\"",
+        ),
+        (
+            "a cluster URL without a port",
+            "[cluster]\nredis = \"redis://cache\"\n".into(),
+            "2:9: cluster.redis: name the host and port: \"redis://HOST:PORT\"",
+        ),
         (
             "a name twice",
             format!(
@@ -281,4 +311,23 @@ fn rule_match_mistakes() {
              `path_regex`, `path_case_insensitive`, `header`, `query`, `client`, `sni`",
         ),
     ]);
+}
+
+#[test]
+fn cluster_settings_keep_the_password_out_of_what_is_shown() {
+    loads(
+        |m| m.cluster.clone(),
+        vec![
+            ("none", rule("action = \"allow\"\n"), None),
+            (
+                "with a password",
+                "[cluster]\nredis = \"redis://:s3cret@10.0.0.9:6379/2\"\ntimeout = \"50ms\"\n".into(),
+                Some(crate::config::model::ClusterSettings {
+                    redis: "redis://:s3cret@10.0.0.9:6379/2".into(),
+                    redis_shown: "redis://***@10.0.0.9:6379/2".into(),
+                    timeout: std::time::Duration::from_millis(50),
+                }),
+            ),
+        ],
+    );
 }
