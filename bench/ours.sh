@@ -5,8 +5,11 @@
 # One worker thread, no access log, round robin over BENCH_BACKENDS with
 # upstream keep-alive; HTTP on BENCH_HTTP_ADDR, HTTPS (h2 + http/1.1) on
 # BENCH_HTTPS_ADDR with BENCH_CERT/BENCH_KEY. Set RAMPART_BIN to use another build,
-# RAMPART_BENCH_METRICS=off to run without request counters, and
-# RAMPART_BENCH_RULES=N to add N firewall rules that match nothing (for comparison).
+# RAMPART_BENCH_METRICS=off to run without request counters,
+# RAMPART_BENCH_RULES=N to add N firewall rules that match nothing (for comparison),
+# and RAMPART_BENCH_LIMIT=local|cluster to add a rate limit per client that
+# every request passes (cluster: counted in the Redis at RAMPART_BENCH_REDIS,
+# default redis://127.0.0.1:6390/0).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${RAMPART_BIN:-$root/target/release/rampart}"
@@ -33,6 +36,14 @@ cfg="$work/rampart.toml"
         printf '[[pool.server]]\naddress = "%s"\n' "$b"
     done
     printf '\n[[route]]\npool = "origin"\n'
+    case "${RAMPART_BENCH_LIMIT:-}" in
+        local | cluster)
+            printf '\n[[rule]]\nname = "per-client"\naction = "rate_limit"\nrate = 10000000\nscope = "%s"\n' "$RAMPART_BENCH_LIMIT"
+            if [ "$RAMPART_BENCH_LIMIT" = cluster ]; then
+                printf '\n[cluster]\nredis = "%s"\n' "${RAMPART_BENCH_REDIS:-redis://127.0.0.1:6390/0}"
+            fi
+            ;;
+    esac
     for i in $(seq 1 "${RAMPART_BENCH_RULES:-0}"); do
         printf '\n[[rule]]\nname = "rule-%s"\naction = "deny"\n[rule.match]\npath_prefix = "/blocked-%s"\n' "$i" "$i"
     done
