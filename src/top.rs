@@ -173,8 +173,55 @@ pub fn render(s: &Value, admin: SocketAddr) -> String {
         }
     }
     tcp(&mut o, s);
+    fleet(&mut o, s);
     let _ = writeln!(o, "\n(* = ejected)  Ctrl-C to quit");
     o
+}
+
+/// The fleet (`[cluster] peers`): each instance and the totals.
+fn fleet(o: &mut String, s: &Value) {
+    let Some(instances) = s["fleet"]["instances"].as_array() else {
+        return;
+    };
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<28} {:<8} {:>9} {:>7} {:>9} {:>10} {:>10}",
+        "FLEET", "STATUS", "REQ/S", "5XX %", "P99 ms", "SERVERS UP", "REQUESTS"
+    );
+    let row = |o: &mut String, name: &str, status: &str, v: &Value| {
+        let servers = match (v["servers_up"].as_f64(), v["servers"].as_f64()) {
+            (Some(u), Some(t)) => format!("{u:.0}/{t:.0}"),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "{:<28} {:<8} {:>9} {:>7} {:>9} {:>10} {:>10}",
+            name,
+            status,
+            num(&v["qps"]["10s"]),
+            v["error_ratio_10s"]
+                .as_f64()
+                .map_or("-".to_string(), |r| format!("{:.2}", r * 100.0)),
+            ms(&v["latency_ms"]["p99"]),
+            servers,
+            num(&v["requests"]),
+        );
+    };
+    for i in instances {
+        let name = match i["address"].as_str() {
+            Some(a) => format!("{} ({a})", i["name"].as_str().unwrap_or("")),
+            None => i["name"].as_str().unwrap_or("").to_string(),
+        };
+        let status = if i["up"] == true { "up" } else { "DOWN" };
+        row(o, &name, status, i);
+        if let Some(e) = i["error"].as_str() {
+            let _ = writeln!(o, "  {e}");
+        }
+    }
+    let t = &s["fleet"]["totals"];
+    let up = format!("{}/{}", num(&t["instances_up"]), num(&t["instances"]));
+    row(o, "fleet total", &up, t);
 }
 
 /// TCP listeners (with what a database endpoint uses or why it refuses),

@@ -189,6 +189,9 @@ async fn route<C: Control>(
                 .is_some_and(|q| q.split('&').any(|kv| kv == "history=1"));
             if let (true, Some(o)) = (wants_history, doc.as_object_mut()) {
                 o.insert("history".into(), app.sampler.history());
+                if let Some(f) = &app.runtime.load().fleet {
+                    o.insert("fleet_history".into(), f.history());
+                }
             }
             Ok((StatusCode::OK, doc))
         }

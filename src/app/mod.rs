@@ -221,6 +221,11 @@ impl App {
             bindings.cluster = Some(cluster);
             service_tasks.push(task);
         }
+        if !effective.peers.is_empty() {
+            let (fleet, task) = crate::cluster::fleet::start(&effective.peers);
+            bindings.fleet = Some(fleet);
+            service_tasks.push(task);
+        }
         for o in &effective.origins {
             let what = format!("origin `{}`", o.name);
             let sock = bind(o.addr).map_err(|source| AppError::Bind {

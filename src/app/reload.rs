@@ -100,6 +100,7 @@ impl App {
             limiters: st.bindings.limiters.clone(),
             acme_http01: st.bindings.acme_http01.clone(),
             cluster: st.bindings.cluster.clone(),
+            fleet: st.bindings.fleet.clone(),
             access_log,
             upstream_tls,
             ..Default::default()
@@ -419,6 +420,9 @@ fn restart_only(old: &Model, new: &Model) -> Vec<String> {
     }
     if old.log.level != new.log.level || old.log.json != new.log.json {
         w.push("[log] changed: takes effect after a restart".to_string());
+    }
+    if old.peers != new.peers {
+        w.push("[cluster] peers changed: take effect after a restart".to_string());
     }
     if old.cluster != new.cluster {
         w.push("[cluster] changed: takes effect after a restart (until then the running connection, or none, is used)".to_string());

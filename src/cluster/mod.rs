@@ -15,9 +15,13 @@
 //! per episode that shared state is lost, and once that it is back. A
 //! supervisor task reconnects every second.
 //!
-//! Exposes [`Cluster`], [`start`] and [`rate_key`].
+//! [`fleet`] is the other half of running as one: the fleet view, polling
+//! the peers' admin APIs (`[cluster] peers`).
+//!
+//! Exposes [`Cluster`], [`start`], [`rate_key`] and [`fleet`].
 
 mod bans;
+pub mod fleet;
 mod limit;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

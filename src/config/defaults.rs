@@ -198,6 +198,7 @@ pub const DOCUMENTED: &[Documented] = &[
         Value::Duration(SHUTDOWN_DELAY),
     ),
     d("cluster.redis", "none", Words),
+    d("cluster.peers", "none", Words),
     d("cluster.timeout", "`\"100ms\"`", Value::Duration(CLUSTER_TIMEOUT)),
     d("rule.scope", "`\"local\"`", Text("local")),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),

@@ -60,6 +60,22 @@ pub struct Cluster {
     pub redis: Option<Spanned<String>>,
     /// How long a decision may wait for Redis before the local one is used.
     pub timeout: Option<Spanned<String>>,
+    /// The other instances' admin APIs, for the fleet view.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+}
+
+/// One entry of `[cluster] peers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// Shown in the fleet view (default: the address).
+    pub name: Option<Spanned<String>>,
+    /// The peer's admin listener, `IP:PORT`.
+    pub address: Spanned<String>,
+    /// Its admin token, inline or in a file.
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
 }
 
 /// `[[rule]]`: a request rule of the firewall.

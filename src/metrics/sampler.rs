@@ -358,7 +358,7 @@ impl Sampler {
                 }
             }
         }
-        json!({
+        let mut doc = json!({
             "time_unix_ms": unix_ms(),
             "access_log": access_log,
             "firewall": {
@@ -375,7 +375,14 @@ impl Sampler {
             "listeners": listeners,
             "routes": routes,
             "pools": pools,
-        })
+        });
+        if let Some(f) = &rt.fleet {
+            let fleet = f.view(&doc);
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("fleet".into(), fleet);
+            }
+        }
+        doc
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Runtime {
     pub events: Arc<crate::firewall::events::Events>,
     /// Shared state with the other instances, when configured.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The fleet view's peers, when configured.
+    pub fleet: Option<Arc<crate::cluster::fleet::Fleet>>,
     pub pools: Vec<PoolRt>,
     /// Indexed by listener slot (stable across reloads); `None` for slots
     /// of listeners that are gone.
@@ -157,6 +159,8 @@ pub struct Bindings {
     pub acme_http01: Arc<AcmeHttp01>,
     /// Shared state with the other instances (`[cluster] redis`).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The other instances' stats (`[cluster] peers`).
+    pub fleet: Option<Arc<crate::cluster::fleet::Fleet>>,
     /// The expiry of each ACME listener's issued certificate, by listener.
     pub acme_expiry: HashMap<String, Arc<std::sync::atomic::AtomicI64>>,
 }
@@ -309,6 +313,7 @@ impl Runtime {
             listeners,
             acme_http01: b.acme_http01.clone(),
             cluster: b.cluster.clone(),
+            fleet: b.fleet.clone(),
         }
     }
 

@@ -30,7 +30,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "listener", "units"]),
     // State shared with the other instances of a fleet (Redis).
-    ("cluster", &["config", "firewall"]),
+    ("cluster", &["client", "config", "firewall"]),
     // The running state: one snapshot per configuration, swapped on reload.
     (
         "runtime",

@@ -79,6 +79,20 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
          [[pool]]\nname = \"db\"\n[pool.health_check]\ntype = \"mysql\"\nuser = \"monitor\"\n\
          interval = \"200ms\"\ntimeout = \"200ms\"\n[[pool.server]]\nname = \"db1\"\naddress = \"{gone_addr}\"\n"
     ));
+    // A second instance, shown with this one as the fleet.
+    let peer = start_app(
+        &format!(
+            "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"web\"\n\
+             [[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"web\"\n",
+            backends[0].addr
+        ),
+        std::path::Path::new("."),
+    )
+    .await;
+    toml.push_str(&format!(
+        "[cluster]\npeers = [{{ name = \"lb2\", address = \"{}\" }}]\n",
+        peer.admin().expect("peer admin")
+    ));
     let app = start_app(&toml, std::path::Path::new(".")).await;
     let ad = app.admin().expect("admin");
     let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(40));
@@ -162,6 +176,8 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
                  rows: [...document.querySelectorAll('#servers-table tr[data-server^=\"web-\"]')].map(r => r.innerText), \
                  tcp: document.getElementById('tcp-alerts')?.innerText, \
                  before_open: history.filter(h => h.t < performance.timeOrigin / 1000 && h.stats.totals.qps['1s'] > 0).length, \
+                 fleet: [...document.querySelectorAll('#fleet-table tr[data-instance]')].map(r => r.innerText), \
+                 fleet_before_open: (fleetHistory.get('lb2') || []).filter(p => p[0] < performance.timeOrigin / 1000).length, \
                  db: [...document.querySelectorAll('#db-table tr[data-server]')].map(r => r.innerText)})";
     let mut last = Value::Null;
     for _ in 0..150 {
@@ -206,6 +222,7 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
     let _ = chromium.kill();
     let _ = chromium.wait();
     let report = load.stop().await;
+    peer.shutdown().await;
 
     assert_eq!(last["status"], "live", "{last}");
     let qps: f64 = last["qps"]
@@ -228,6 +245,22 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
     assert!(
         last["before_open"].as_u64() >= Some(5),
         "the charts did not start from history: {last}"
+    );
+    let fleet: Vec<&str> = last["fleet"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        fleet.len() == 3 && fleet[1].contains("lb2") && fleet[1].contains("up"),
+        "{last}"
+    );
+    assert!(
+        fleet[2].contains("fleet total") && fleet[2].contains("2 / 2 up"),
+        "{last}"
+    );
+    assert!(
+        last["fleet_before_open"].as_u64() >= Some(3),
+        "the fleet chart did not start from the peer's history: {last}"
     );
     let banner = last["tcp"].as_str().unwrap_or("");
     assert!(

@@ -90,3 +90,77 @@ async fn sigterm_stops_answering_ready_then_keeps_accepting_for_the_shutdown_del
         "stopped before the delay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_view_shows_every_instance_and_a_peer_that_does_not_answer() {
+    let be = Backend::named("web-01").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = |head: &str| {
+        format!(
+            "{head}[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+             [[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+            be.addr
+        )
+    };
+    let token = "peer-token-0123456789";
+    let b = start_app(
+        &site(&format!(
+            "[admin]\naddress = \"127.0.0.1:0\"\ntoken = \"{token}\"\n"
+        )),
+        dir.path(),
+    )
+    .await;
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone_addr = gone.local_addr().expect("addr");
+    drop(gone);
+    let a = start_app(
+        &site(&format!(
+            "[cluster]\npeers = [{{ name = \"lb2\", address = \"{}\", token = \"{token}\" }}, \
+             {{ name = \"lb3\", address = \"{gone_addr}\" }}]\n",
+            b.admin().expect("admin")
+        )),
+        dir.path(),
+    )
+    .await;
+    // Traffic on both instances.
+    let la = Load::start(listener(&a, "web"), "/", 100_000, Duration::from_secs(20));
+    let lb = Load::start(listener(&b, "web"), "/", 100_000, Duration::from_secs(20));
+    let ad = a.admin().expect("admin");
+    let seen = wait_until(Duration::from_secs(15), || async {
+        let (_, s) = admin(ad, "GET", "/api/stats", None).await;
+        let i = &s["fleet"]["instances"];
+        i[0]["qps"]["10s"].as_f64() > Some(0.0)
+            && i[1]["up"] == true
+            && i[1]["qps"]["10s"].as_f64() > Some(0.0)
+            && i[2]["up"] == false
+    })
+    .await;
+    let (_, s) = admin(ad, "GET", "/api/stats?history=1", None).await;
+    la.stop().await;
+    lb.stop().await;
+    assert!(seen.is_some(), "{}", s["fleet"]);
+    let f = &s["fleet"];
+    assert_eq!(f["instances"][1]["name"], "lb2");
+    assert_eq!(f["instances"][2]["name"], "lb3");
+    assert!(
+        f["instances"][2]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{f}"
+    );
+    assert_eq!(f["totals"]["instances_up"], 2);
+    let total = f["totals"]["requests"].as_f64().unwrap_or(0.0);
+    let parts = f["instances"][0]["requests"].as_f64().unwrap_or(0.0)
+        + f["instances"][1]["requests"].as_f64().unwrap_or(0.0);
+    assert_eq!(total, parts, "{f}");
+    // The peer's history came along, for charts that start full.
+    let lb2 = &s["fleet_history"][0];
+    assert_eq!(lb2["name"], "lb2");
+    assert!(lb2["points"].as_array().is_some_and(|p| !p.is_empty()), "{lb2}");
+    // rampart top shows the fleet.
+    let top = rampart::top::render(&s, ad);
+    assert!(
+        top.contains("fleet total") && top.contains("lb3") && top.contains("DOWN"),
+        "{top}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

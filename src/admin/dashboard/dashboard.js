@@ -5,6 +5,19 @@
 const HISTORY = 900; // seconds kept in the charts (what /api/stats?history=1 holds)
 const COLORS = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#ff7b72", "#a5d6ff"];
 const history = []; // [{t, stats}]
+const fleetHistory = new Map(); // peer name -> [[t, req/s or null]]
+
+// Each peer's rate at this second (null while it does not answer).
+function rememberFleet(stats) {
+  if (!stats.fleet) return;
+  const t = stats.time_unix_ms / 1000;
+  for (const i of stats.fleet.instances.slice(1)) {
+    const points = fleetHistory.get(i.name) || [];
+    points.push([t, i.up ? i.qps["1s"] : null]);
+    while (points.length > HISTORY) points.shift();
+    fleetHistory.set(i.name, points);
+  }
+}
 
 /* How rampart reaches a server: plaintext, TLS or mTLS, and until when the
    certificate the server showed is valid. */
@@ -116,6 +129,27 @@ const PANELS = [
   chartPanel("errors", "5xx share (10 s window)", () => [
     { name: "5xx / all", color: COLORS[3], points: history.map((h) => [h.t, (h.stats.totals.error_ratio_10s || 0) * 100]) },
   ], "%"),
+  Object.assign(chartPanel("fleet-qps", "Fleet: requests per second by instance", () => [
+    { name: "this instance", color: COLORS[0], points: history.map((h) => [h.t, h.stats.totals.qps["1s"]]) },
+    ...[...fleetHistory.entries()].map(([name, points], i) => ({ name, color: COLORS[(i + 1) % COLORS.length], points })),
+  ], "/s", true), { fleet: true }),
+  {
+    id: "fleet", title: "Fleet", wide: true, fleet: true,
+    build(root) { root.append(el("table", { id: "fleet-table" })); },
+    update(stats) {
+      const f = stats.fleet;
+      if (!f) return;
+      const head = el("tr", {}, ...["instance", "status", "req/s", "5xx (10 s)", "p99", "servers up", "requests"].map((h) => el("th", {}, h)));
+      const row = (i, total) => el("tr", { "data-instance": i.name || "total", class: total ? "total" : "" },
+        el("td", {}, total ? "fleet total" : i.name + (i.address ? " (" + i.address + ")" : "")),
+        el("td", {}, total ? f.totals.instances_up + " / " + f.totals.instances + " up"
+          : el("span", { class: "pill " + (i.up ? "up" : "down") }, i.up ? "up" : "down: " + i.error)),
+        el("td", { class: "num" }, fmt.n(i.qps ? i.qps["10s"] : null)), el("td", { class: "num" }, fmt.pct(i.error_ratio_10s)),
+        el("td", { class: "num" }, total ? "" : fmt.ms(i.latency_ms ? i.latency_ms.p99 : null)),
+        el("td", { class: "num" }, i.servers == null ? "–" : i.servers_up + " / " + i.servers), el("td", { class: "num" }, fmt.n(i.requests)));
+      document.getElementById("fleet-table").replaceChildren(head, ...f.instances.map((i) => row(i, false)), row(f.totals, true));
+    },
+  },
   {
     id: "servers", title: "Pools and servers", wide: true,
     build(root) { root.append(el("table", { id: "servers-table" })); },
@@ -225,8 +259,12 @@ function summary(stats) {
 function render(stats) {
   history.push({ t: stats.time_unix_ms / 1000, stats });
   while (history.length > HISTORY) history.shift();
+  rememberFleet(stats);
   summary(stats);
-  for (const p of PANELS) p.update(stats);
+  for (const p of PANELS) {
+    if (p.fleet) document.getElementById("panel-" + p.id).hidden = !stats.fleet;
+    p.update(stats);
+  }
 }
 
 // Fills the charts with the last 15 minutes rampart kept, then goes live.
@@ -237,8 +275,11 @@ async function start() {
     if (r.ok) {
       const doc = await r.json();
       for (const h of doc.history || []) history.push({ t: h.time_unix_ms / 1000, stats: h });
+      for (const peer of doc.fleet_history || [])
+        fleetHistory.set(peer.name, peer.points.map(([t, q]) => [t / 1000, q]));
       while (history.length > HISTORY) history.shift();
       delete doc.history;
+      delete doc.fleet_history;
       render(doc);
     }
   } catch (e) {

@@ -67,6 +67,26 @@ pub struct Model {
     pub rules: Vec<Rule>,
     /// Shared state with the other instances; None: this instance alone.
     pub cluster: Option<ClusterSettings>,
+    /// The other instances' admin APIs, shown with this one as the fleet.
+    pub peers: Vec<Peer>,
+}
+
+/// Another instance's admin API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub addr: std::net::SocketAddr,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("name", &self.name)
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// `[cluster]`, validated.

@@ -162,6 +162,7 @@ impl Cx<'_> {
                 rules
             },
             cluster: self.cluster(&f.cluster)?,
+            peers: self.peers(&f.cluster.peers)?,
             listeners,
             pools,
             routes,

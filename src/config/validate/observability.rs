@@ -142,3 +142,47 @@ impl Cx<'_> {
         }))
     }
 }
+
+impl Cx<'_> {
+    /// `[cluster] peers`: other instances' admin APIs, each with its token.
+    pub(super) fn peers(&self, peers: &[schema::Peer]) -> R<Vec<model::Peer>> {
+        let mut out: Vec<model::Peer> = Vec::new();
+        for (i, p) in peers.iter().enumerate() {
+            let key = format!("cluster.peers[{i}]");
+            let addr: std::net::SocketAddr = p.address.get_ref().trim().parse().map_err(|_| {
+                self.at(
+                    &p.address,
+                    &format!("{key}.address"),
+                    "an admin address like \"10.0.0.3:9900\"",
+                )
+            })?;
+            let token = match (&p.token, &p.token_file) {
+                (Some(_), Some(f)) => {
+                    return Err(self.at(
+                        f,
+                        &format!("{key}.token_file"),
+                        "set either `token` or `token_file`, not both",
+                    ))
+                }
+                (Some(t), None) => Some(t.get_ref().trim().to_string()),
+                (None, Some(f)) => {
+                    let path = self.path(f.get_ref());
+                    let text = self.read_text(&path, f, &format!("{key}.token_file"))?;
+                    Some(text.lines().next().unwrap_or("").trim().to_string())
+                }
+                (None, None) => None,
+            };
+            let name = p.name.as_ref().map_or(addr.to_string(), |n| n.get_ref().clone());
+            if out.iter().any(|o| o.name == name) {
+                let at = p.name.as_ref().unwrap_or(&p.address);
+                return Err(self.at(
+                    at,
+                    &format!("{key}.name"),
+                    format!("peer name `{name}` is used twice"),
+                ));
+            }
+            out.push(model::Peer { name, addr, token });
+        }
+        Ok(out)
+    }
+}

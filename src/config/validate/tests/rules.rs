@@ -188,6 +188,21 @@ fn rule_mistakes() {
             "2:9: cluster.redis: a redis:// URL, e.g. \"redis://127.0.0.1:6379/0\"",
         ),
         (
+            "a peer address that is not IP:PORT",
+            "[cluster]\npeers = [{ address = \"lb2\" }]\n".into(),
+            "2:22: cluster.peers[0].address: an admin address like \"10.0.0.3:9900\"",
+        ),
+        (
+            "a peer with both tokens",
+            "[cluster]\npeers = [{ address = \"10.0.0.3:9900\", token = \"a\", token_file = \"t\" }]\n".into(),
+            "2:65: cluster.peers[0].token_file: set either `token` or `token_file`, not both",
+        ),
+        (
+            "two peers with one name",
+            "[cluster]\npeers = [{ name = \"lb\", address = \"10.0.0.3:9900\" }, { name = \"lb\", address = \"10.0.0.4:9900\" }]\n".into(),
+            "2:63: cluster.peers[1].name: peer name `lb` is used twice",
+        ),
+        (
             "a cluster URL without a port",
             "[cluster]\nredis = \"redis://cache\"\n".into(),
             "2:9: cluster.redis: name the host and port: \"redis://HOST:PORT\"",
