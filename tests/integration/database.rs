@@ -451,6 +451,16 @@ fn the_lab_script_starts_switches_over_and_stops_what_it_started() {
         .collect();
     let ports: [u16; 5] = std::array::from_fn(|i| held[i].local_addr().expect("addr").port());
     drop(held);
+    // Whatever happens below, what `up` started is stopped.
+    struct Down<'a>(&'a std::path::Path, [u16; 5]);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            if self.0.exists() {
+                let _ = std::panic::catch_unwind(|| lab("down", self.0, &self.1));
+            }
+        }
+    }
+    let _down = Down(&dir, ports);
     let up = lab("up", &dir, &ports);
     assert!(up.contains("-> server 1") && up.contains("-> server 2"), "{up}");
     let pids: Vec<String> = ["rampart.pid", "db0/pid", "db1/pid"]

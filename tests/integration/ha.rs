@@ -164,3 +164,154 @@ async fn the_fleet_view_shows_every_instance_and_a_peer_that_does_not_answer() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Runs `examples/ha/lab.sh ARGS` in the lab `dir` with namespace prefix `prefix`.
+fn ha_lab(args: &[&str], dir: &std::path::Path, prefix: &str) -> (bool, String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ha/lab.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env("LAB_DIR", dir)
+        .env("LAB_PREFIX", prefix)
+        .env("RAMPART_BIN", env!("CARGO_BIN_EXE_rampart"))
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// One request to the floating address from the client namespace: the
+/// web server that answered, or None.
+fn through_vip(dir: &std::path::Path, prefix: &str) -> Option<String> {
+    let (ok, page) = ha_lab(
+        &[
+            "client",
+            "curl",
+            "-fsS",
+            "--max-time",
+            "0.5",
+            "http://192.0.2.10/",
+        ],
+        dir,
+        prefix,
+    );
+    let name = page
+        .split("class=\"server\">")
+        .nth(1)?
+        .split('<')
+        .next()?
+        .to_string();
+    ok.then_some(name)
+}
+
+#[test]
+fn keepalived_moves_the_floating_address_within_three_seconds_and_does_not_flap_back() {
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    assert_eq!(
+        uid.as_deref().ok(),
+        Some("0"),
+        "this test needs root (CI runs as root) for network namespaces"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("ha");
+    let prefix = format!("rh{}", std::process::id() % 100_000);
+    struct Down<'a>(&'a std::path::Path, &'a str);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = ha_lab(&["down"], self.0, self.1);
+        }
+    }
+    let _down = Down(&dir, &prefix);
+    let (ok, up) = ha_lab(&["up"], &dir, &prefix);
+    assert!(ok, "lab up: {up}");
+    let (_, status) = ha_lab(&["status"], &dir, &prefix);
+    let first = if status.contains("192.0.2.10: lb1") {
+        "lb1"
+    } else {
+        "lb2"
+    };
+    assert!(status.contains(&format!("192.0.2.10: {first}")), "{status}");
+
+    // A client requesting the site in a loop, through the switch.
+    let mut answers: Vec<(Instant, Option<String>)> = Vec::new();
+    let started = Instant::now();
+    let mut killed_at = None;
+    let mut killer = None;
+    while started.elapsed() < Duration::from_secs(9) && answers.len() < 2_000 {
+        if killed_at.is_none() && started.elapsed() >= Duration::from_secs(2) {
+            // In the background: it returns once rampart has exited, while
+            // the client goes on.
+            let (d, p) = (dir.clone(), prefix.clone());
+            killer = Some(std::thread::spawn(move || ha_lab(&["kill-active"], &d, &p)));
+            killed_at = Some(Instant::now());
+        }
+        answers.push((Instant::now(), through_vip(&dir, &prefix)));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed_at = killed_at.expect("killed");
+    let (ok, out) = killer.expect("killer").join().expect("kill-active");
+    assert!(ok, "kill-active: {out}");
+    // The longest stretch without an answer.
+    let mut last_ok = started;
+    let mut worst = Duration::ZERO;
+    for (at, a) in &answers {
+        if a.is_some() {
+            worst = worst.max(at.duration_since(last_ok));
+            last_ok = *at;
+        }
+    }
+    let failed: Vec<Duration> = answers
+        .iter()
+        .filter(|(_, a)| a.is_none())
+        .map(|(at, _)| at.duration_since(killed_at))
+        .collect();
+    eprintln!(
+        "failover: {} requests, {} without an answer (at {failed:?} after the kill), longest gap {worst:?}",
+        answers.len(),
+        failed.len()
+    );
+    assert!(worst <= Duration::from_secs(3), "{worst:?} without answers");
+    let (_, status) = ha_lab(&["status"], &dir, &prefix);
+    let other = if first == "lb1" { "lb2" } else { "lb1" };
+    assert!(status.contains(&format!("192.0.2.10: {other}")), "{status}");
+    // After the switch the other balancer answers every request.
+    let settled = killed_at + Duration::from_secs(4);
+    assert!(
+        answers
+            .iter()
+            .filter(|(at, _)| *at > settled)
+            .all(|(_, a)| a.is_some()),
+        "requests failed after the switch"
+    );
+
+    // The killed balancer comes back: no second outage, no flap back.
+    let (ok, out) = ha_lab(&["start", first], &dir, &prefix);
+    assert!(ok, "start: {out}");
+    let back = Instant::now();
+    let mut lost = 0;
+    let mut n = 0;
+    while back.elapsed() < Duration::from_secs(6) && n < 1_000 {
+        n += 1;
+        if through_vip(&dir, &prefix).is_none() {
+            lost += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, status) = ha_lab(&["status"], &dir, &prefix);
+    assert_eq!(lost, 0, "{lost} of {n} requests failed after {first} came back");
+    assert!(
+        status.contains(&format!("192.0.2.10: {other}")),
+        "the address moved back: {status}"
+    );
+    assert!(
+        status.contains(&format!("{first} (")) && !status.contains("stopped"),
+        "{status}"
+    );
+}

@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Two rampart balancers sharing a floating address with keepalived, in
+# network namespaces on one machine (documentation addresses only):
+#
+#   192.0.2.2  lb1   rampart + keepalived   (host firewall from [topology])
+#   192.0.2.3  lb2   rampart + keepalived   (host firewall from [topology])
+#   192.0.2.10       the floating address: the site, on whichever lb holds it
+#   192.0.2.11-13    web1-web3: rampart's built-in origin on port 8080
+#   192.0.2.100      client
+#
+#   examples/ha/lab.sh up             build it; returns once the site answers on 192.0.2.10
+#   examples/ha/lab.sh status         which balancer holds the floating address
+#   examples/ha/lab.sh kill-active    stop the rampart of the balancer that holds it
+#   examples/ha/lab.sh start NAME     start the rampart of lb1 or lb2 again
+#   examples/ha/lab.sh client CMD...  run CMD in the client namespace
+#   examples/ha/lab.sh down           stop everything it started (by PID), remove the namespaces
+#
+# Needs root, iproute2, nftables and keepalived (Debian packages).
+# LAB_DIR (default /tmp/rampart-ha-lab) holds configs, logs and PIDs;
+# LAB_PREFIX (default rha) prefixes the namespace names; RAMPART_BIN picks
+# the rampart build (default target/debug/rampart, built if missing).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+lab=${LAB_DIR:-/tmp/rampart-ha-lab}
+prefix=${LAB_PREFIX:-rha}
+bin=${RAMPART_BIN:-$root/target/debug/rampart}
+vip=192.0.2.10
+declare -A addr=([lb1]=192.0.2.2 [lb2]=192.0.2.3 [web1]=192.0.2.11 [web2]=192.0.2.12 [web3]=192.0.2.13 [client]=192.0.2.100)
+hosts=(lb1 lb2 web1 web2 web3 client)
+
+ns() { echo "$prefix-$1"; }
+in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+wait_for() { # wait_for WHAT SECONDS COMMAND...
+    local what=$1 secs=$2; shift 2
+    for _ in $(seq $((secs * 10))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "error: $what (logs in $lab)" >&2
+    return 1
+}
+
+# The site through the floating address, from the client: prints the page's server.
+site() { in_ns client curl -fsS --max-time 1 "http://$vip/" | grep -o 'class="server">[^<]*' | cut -d'>' -f2; }
+
+network() {
+    local h
+    ip netns add "$(ns sw)"
+    in_ns sw ip link add br0 type bridge
+    in_ns sw ip link set br0 up
+    local i=0
+    for h in "${hosts[@]}"; do
+        ip netns add "$(ns "$h")"
+        ip -n "$(ns sw)" link add "p$i" type veth peer name eth0 netns "$(ns "$h")"
+        ip -n "$(ns sw)" link set "p$i" master br0 up
+        in_ns "$h" ip addr add "${addr[$h]}/24" dev eth0
+        in_ns "$h" ip link set eth0 up
+        in_ns "$h" ip link set lo up
+        i=$((i + 1))
+    done
+}
+
+topology() {
+    cat <<EOF
+[topology]
+admin_cidr = ["192.0.2.100/32"]
+
+[[topology.host]]
+name = "lb1"
+addresses = ["192.0.2.2"]
+roles = ["lb"]
+# VRRP adverts from the other balancer (keepalived).
+extra = ["ip saddr 192.0.2.3 ip protocol vrrp accept"]
+
+[[topology.host]]
+name = "lb2"
+addresses = ["192.0.2.3"]
+roles = ["lb"]
+extra = ["ip saddr 192.0.2.2 ip protocol vrrp accept"]
+EOF
+    local w
+    for w in web1 web2 web3; do
+        printf '\n[[topology.host]]\nname = "%s"\naddresses = ["%s"]\nroles = ["web"]\nports = [8080]\n' "$w" "${addr[$w]}"
+    done
+}
+
+balancer_config() { # NAME
+    cat <<EOF
+[runtime]
+state_dir = "$lab/$1/state"
+workers = 1
+
+[admin]
+address = "127.0.0.1:9900"
+
+[timeouts]
+# Stop answering ready, then keep serving while keepalived moves the address.
+shutdown_delay = "2s"
+
+[[listener]]
+name = "site"
+address = "0.0.0.0:80"
+
+[[pool]]
+name = "web"
+
+[pool.health_check]
+interval = "500ms"
+timeout = "400ms"
+rise = 1
+fall = 2
+
+[[pool.server]]
+name = "web1"
+address = "192.0.2.11:8080"
+
+[[pool.server]]
+name = "web2"
+address = "192.0.2.12:8080"
+
+[[pool.server]]
+name = "web3"
+address = "192.0.2.13:8080"
+
+[[route]]
+pool = "web"
+
+$(topology)
+EOF
+}
+
+keepalived_config() { # NAME PRIORITY
+    cat <<EOF
+global_defs {
+    router_id $1
+    script_user root
+}
+
+vrrp_script rampart_ready {
+    script "$lab/ready.sh"
+    interval 1
+    timeout 1
+    fall 1
+    rise 2
+}
+
+vrrp_instance site {
+    # Both start as backup and nopreempt: a balancer that comes back does
+    # not take the address back (no second outage).
+    state BACKUP
+    nopreempt
+    interface eth0
+    virtual_router_id 51
+    priority $2
+    advert_int 1
+    virtual_ipaddress {
+        $vip/24 dev eth0
+    }
+    track_script {
+        rampart_ready
+    }
+}
+EOF
+}
+
+start_rampart() { # NAME CONFIG
+    local dir="$lab/$1"
+    (exec ip netns exec "$(ns "$1")" "$bin" --log-format text run -c "$2" >>"$dir/rampart.log" 2>&1) &
+    echo $! >"$dir/rampart.pid"
+}
+
+up() {
+    [ "$(id -u)" = 0 ] || { echo "error: the lab needs root (network namespaces)" >&2; exit 1; }
+    if [ -e "$lab" ]; then
+        echo "error: $lab exists: run '$0 down' first" >&2
+        exit 1
+    fi
+    for t in keepalived nft ip curl; do
+        command -v "$t" >/dev/null || { echo "error: $t is missing (apt install keepalived nftables iproute2 curl)" >&2; exit 1; }
+    done
+    [ -x "$bin" ] || cargo build --quiet --manifest-path "$root/Cargo.toml"
+    mkdir -p "$lab"
+    network
+    # keepalived's check: is rampart ready (GET /health/ready answers 200)?
+    cat >"$lab/ready.sh" <<'EOF'
+#!/bin/bash
+exec 3<>/dev/tcp/127.0.0.1/9900 || exit 1
+printf 'GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+read -r -t 1 status <&3 && [[ $status == *" 200 "* ]]
+EOF
+    chmod 700 "$lab/ready.sh"
+    for w in web1 web2 web3; do
+        mkdir -p "$lab/$w"
+        printf '[admin]\nenabled = false\n[runtime]\nstate_dir = "%s"\n[[origin]]\nname = "%s"\naddress = "0.0.0.0:8080"\ndemo = true\n' \
+            "$lab/$w/state" "$w" >"$lab/$w/rampart.toml"
+        start_rampart "$w" "$lab/$w/rampart.toml"
+        topology >"$lab/$w/topology.toml"
+        in_ns "$w" "$bin" firewall apply -c "$lab/$w/topology.toml" --host "$w" >"$lab/$w/firewall.log" 2>&1
+    done
+    local prio=150
+    for lb in lb1 lb2; do
+        mkdir -p "$lab/$lb"
+        balancer_config "$lb" >"$lab/$lb/rampart.toml"
+        in_ns "$lb" "$bin" firewall apply -c "$lab/$lb/rampart.toml" --host "$lb" >"$lab/$lb/firewall.log" 2>&1
+        start_rampart "$lb" "$lab/$lb/rampart.toml"
+        keepalived_config "$lb" "$prio" >"$lab/$lb/keepalived.conf"
+        (exec ip netns exec "$(ns "$lb")" keepalived --dont-fork --log-console --vrrp \
+            -f "$lab/$lb/keepalived.conf" -p "$lab/$lb/keepalived.pid" -r "$lab/$lb/vrrp.pid" \
+            >>"$lab/$lb/keepalived.log" 2>&1) &
+        echo $! >"$lab/$lb/keepalived.run.pid"
+        prio=100
+    done
+    wait_for "the site on $vip did not answer" 30 site
+    echo "the site answers on $vip (held by $(holder)); logs and configs in $lab"
+}
+
+holder() {
+    for lb in lb1 lb2; do
+        if in_ns "$lb" ip -4 addr show dev eth0 | grep -q " $vip/"; then
+            echo "$lb"
+            return 0
+        fi
+    done
+    echo none
+}
+
+status() {
+    echo "floating address $vip: $(holder)"
+    for lb in lb1 lb2; do
+        local r="stopped"
+        if [ -f "$lab/$lb/rampart.pid" ] && kill -0 "$(cat "$lab/$lb/rampart.pid")" 2>/dev/null; then r="running"; fi
+        echo "$lb (${addr[$lb]}): rampart $r"
+    done
+}
+
+stop_pid() { # PIDFILE: TERM, then KILL after 10 s
+    [ -f "$1" ] || return 0
+    local pid
+    pid=$(cat "$1")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$1"
+}
+
+kill_active() {
+    local lb
+    lb=$(holder)
+    [ "$lb" != none ] || { echo "error: nobody holds $vip" >&2; exit 1; }
+    echo "stopping rampart on $lb"
+    stop_pid "$lab/$lb/rampart.pid"
+}
+
+start() { # NAME
+    case ${1:-} in lb1 | lb2) ;; *) echo "usage: $0 start lb1|lb2" >&2; exit 2 ;; esac
+    start_rampart "$1" "$lab/$1/rampart.toml"
+    echo "started rampart on $1"
+}
+
+down() {
+    for d in "$lab"/*/; do
+        [ -d "$d" ] || continue
+        stop_pid "$d/keepalived.run.pid"
+        stop_pid "$d/rampart.pid"
+    done
+    for h in "${hosts[@]}" sw; do
+        ip netns del "$(ns "$h")" 2>/dev/null || true
+    done
+    rm -rf "$lab"
+    echo "stopped and removed the lab"
+}
+
+case "${1:-}" in
+    up) up ;;
+    status) status ;;
+    kill-active) kill_active ;;
+    start) start "${2:-}" ;;
+    client) shift; in_ns client "$@" ;;
+    down) down ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
+esac
