@@ -411,24 +411,17 @@ async fn two_writable_servers_make_the_writer_refuse_and_alert() {
 /// Runs `examples/db/lab.sh ARG` with the lab's ports moved to free ones.
 fn lab(arg: &str, dir: &std::path::Path, ports: &[u16; 5]) -> String {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/db/lab.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .arg(arg)
-        .env("LAB_DIR", dir)
-        .env("RAMPART_BIN", env!("CARGO_BIN_EXE_rampart"))
-        .env("LAB_PRIMARY_PORT", ports[0].to_string())
-        .env("LAB_REPLICA_PORT", ports[1].to_string())
-        .env("LAB_WRITER_PORT", ports[2].to_string())
-        .env("LAB_READER_PORT", ports[3].to_string())
-        .env("LAB_ADMIN_PORT", ports[4].to_string())
-        .output()
-        .expect("bash runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "lab.sh {arg}: {text}");
+    let env = [
+        ("LAB_DIR", dir.display().to_string()),
+        ("RAMPART_BIN", env!("CARGO_BIN_EXE_rampart").to_string()),
+        ("LAB_PRIMARY_PORT", ports[0].to_string()),
+        ("LAB_REPLICA_PORT", ports[1].to_string()),
+        ("LAB_WRITER_PORT", ports[2].to_string()),
+        ("LAB_READER_PORT", ports[3].to_string()),
+        ("LAB_ADMIN_PORT", ports[4].to_string()),
+    ];
+    let (ok, text) = run_script(&script, &[arg], &env);
+    assert!(ok, "lab.sh {arg}: {text}");
     text
 }
 

@@ -168,20 +168,12 @@ async fn the_fleet_view_shows_every_instance_and_a_peer_that_does_not_answer() {
 /// Runs `examples/ha/lab.sh ARGS` in the lab `dir` with namespace prefix `prefix`.
 fn ha_lab(args: &[&str], dir: &std::path::Path, prefix: &str) -> (bool, String) {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ha/lab.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .args(args)
-        .env("LAB_DIR", dir)
-        .env("LAB_PREFIX", prefix)
-        .env("RAMPART_BIN", env!("CARGO_BIN_EXE_rampart"))
-        .output()
-        .expect("bash runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let env = [
+        ("LAB_DIR", dir.display().to_string()),
+        ("LAB_PREFIX", prefix.to_string()),
+        ("RAMPART_BIN", env!("CARGO_BIN_EXE_rampart").to_string()),
+    ];
+    run_script(&script, args, &env)
 }
 
 /// One request to the floating address from the client namespace: the
@@ -210,15 +202,7 @@ fn through_vip(dir: &std::path::Path, prefix: &str) -> Option<String> {
 
 #[test]
 fn keepalived_moves_the_floating_address_within_three_seconds_and_does_not_flap_back() {
-    let uid = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    assert_eq!(
-        uid.as_deref().ok(),
-        Some("0"),
-        "this test needs root (CI runs as root) for network namespaces"
-    );
+    require_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("ha");
     let prefix = format!("rh{}", std::process::id() % 100_000);

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::rampart;
+use crate::support::{rampart, require_root};
 
 fn golden_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("golden")
@@ -151,15 +151,7 @@ impl Drop for Lab {
 
 #[test]
 fn applied_rulesets_allow_only_what_the_roles_need() {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-    assert_eq!(
-        uid.as_deref().ok(),
-        Some("0"),
-        "this test needs root (CI runs as root) to create network namespaces"
-    );
+    require_root();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
         golden_dir().join("topology.toml"),

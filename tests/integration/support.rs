@@ -637,3 +637,34 @@ pub async fn webhook_sink() -> (Backend, std::sync::Arc<std::sync::Mutex<Vec<ser
     .await;
     (hook, notes)
 }
+
+/// Fails the test unless it runs as root (network namespaces need it; CI
+/// runs as root).
+pub fn require_root() {
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    assert_eq!(
+        uid.as_deref().ok(),
+        Some("0"),
+        "this test needs root (CI runs as root) to create network namespaces"
+    );
+}
+
+/// `bash SCRIPT ARGS` with `env`: whether it succeeded, and what it printed
+/// (standard output, then standard error).
+pub fn run_script(script: &Path, args: &[&str], env: &[(&str, String)]) -> (bool, String) {
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("bash runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
