@@ -41,15 +41,15 @@ wait_for() { # wait_for WHAT COMMAND...: up to 20 s
 
 start_db() { # start_db N READ_ONLY
     local n=$1 d="$lab/db$1"
-    mkdir -p "$d"
+    mkdir -p "$d/tmp"
     mariadb-install-db --no-defaults --datadir="$d/data" --auth-root-authentication-method=normal \
-        --skip-test-db --user="$(id -un)" >"$d/install.log" 2>&1
+        --skip-test-db --user="$(id -un)" --tmpdir="$d/tmp" >"$d/install.log" 2>&1
     local ro=()
     [ "$2" = yes ] && ro=(--read-only)
     mariadbd --no-defaults --datadir="$d/data" --port="${ports[$n]}" --bind-address=127.0.0.1 \
         --socket="$d/sock" --pid-file="$d/mariadbd.pid" --log-error="$d/error.log" \
         --log-bin="$d/binlog" --server-id=$((n + 1)) --binlog-format=ROW --skip-name-resolve \
-        --user="$(id -un)" "${ro[@]}" >/dev/null 2>&1 &
+        --user="$(id -un)" --tmpdir="$d/tmp" "${ro[@]}" >/dev/null 2>&1 &
     echo $! >"$d/pid"
     wait_for "MariaDB on port ${ports[$n]}" sql "$n" "SELECT 1"
 }

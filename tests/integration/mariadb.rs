@@ -29,10 +29,15 @@ impl Mariadb {
     pub async fn start(id: u32, read_only: bool) -> Mariadb {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
+        // Its own temporary folder: servers installed side by side must not
+        // share /tmp's temporary tables.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmp");
         let common = [
             "--innodb-log-file-size=8M".to_string(),
             "--innodb-buffer-pool-size=16M".to_string(),
             format!("--user={}", whoami()),
+            format!("--tmpdir={}", tmp.display()),
         ];
         let out = std::process::Command::new("mariadb-install-db")
             .arg("--no-defaults")
