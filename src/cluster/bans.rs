@@ -59,8 +59,22 @@ pub(super) async fn exchange(
         return format!("subscribing to {CHANNEL}: {e}");
     }
     let mut messages = pubsub.into_on_message();
+    // A decision that failed marks shared state down; once a second, while
+    // it is marked down, a PING says whether it is back.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = tick.tick() => {
+                if cluster.is_up() {
+                    continue;
+                }
+                let ping = tokio::time::timeout(Duration::from_secs(1), redis::cmd("PING").query_async::<String>(conn)).await;
+                match ping {
+                    Ok(Ok(_)) => cluster.set_up(true, ""),
+                    Ok(Err(e)) => return format!("PING: {e}"),
+                    Err(_) => return "PING: no answer within 1s".into(),
+                }
+            }
             msg = messages.next() => {
                 let Some(msg) = msg else { return "the subscription ended".into() };
                 let Ok(text) = msg.get_payload::<String>() else { continue };

@@ -49,7 +49,8 @@ impl Cluster {
         per_second: NonZeroU32,
         burst: NonZeroU32,
     ) -> Option<Result<(), Duration>> {
-        let Some(conn) = self.conn.load_full() else {
+        let conn = self.conn.load_full().filter(|_| self.is_up());
+        let Some(conn) = conn else {
             self.fell_back();
             return None;
         };

@@ -243,8 +243,8 @@ fn matches(c: &Condition, v: &RequestView<'_>) -> bool {
     }
 }
 
-/// Runs the rules in order; with `shared` (the fleet's Redis is reachable),
-/// a cluster-scope rate limit that matches is handed back as
+/// Runs the rules in order; with `shared` (the fleet's Redis is
+/// configured), a cluster-scope rate limit that matches is handed back as
 /// [`Verdict::Shared`] instead of counted locally.
 pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>, shared: bool) -> Verdict<'a> {
     for (at, r) in rules.iter().enumerate() {

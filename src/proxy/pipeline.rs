@@ -224,7 +224,9 @@ impl<'a> Exchange<'a> {
             return RuleStep::Pass;
         };
         let view = self.view(req, host, path, found);
-        let shared = self.rt.cluster.as_ref().is_some_and(|c| c.is_up());
+        // With a cluster configured, its rules always ask it: while Redis is
+        // away the answer comes at once, counted as a local decision.
+        let shared = self.rt.cluster.is_some();
         match evaluate(rules, &view, shared) {
             Verdict::Pass => RuleStep::Pass,
             Verdict::Shared { at, key } => RuleStep::Shared { at: from + at, key },

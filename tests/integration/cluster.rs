@@ -28,6 +28,8 @@ impl Redis {
                 "",
                 "--appendonly",
                 "no",
+                "--enable-debug-command",
+                "local",
             ])
             .current_dir(dir.path())
             .stdout(Stdio::null())
@@ -240,6 +242,35 @@ async fn without_redis_the_local_limits_decide_and_no_request_fails() {
     })
     .await;
     assert!(more.is_some(), "decisions did not go back to Redis");
+    // Redis stalls (busy for 1 s) without dropping a connection: decisions
+    // fall back while it does not answer, and go back to it afterwards.
+    let fallbacks = metric(&metrics(ad).await, "rampart_cluster_fallbacks_total").unwrap_or(0.0);
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut r = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("redis");
+        r.write_all(b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$1\r\n1\r\n")
+            .await
+            .expect("write");
+        let mut ok = [0u8; 5];
+        r.read_exact(&mut ok).await.expect("DEBUG SLEEP answered");
+        assert_eq!(&ok, b"+OK\r\n");
+    }
+    let stalled = metric(&metrics(ad).await, "rampart_cluster_fallbacks_total").unwrap_or(0.0);
+    assert!(stalled > fallbacks, "no fallback while Redis stalled");
+    let decided = metric(&metrics(ad).await, "rampart_cluster_decisions_total").unwrap_or(0.0);
+    let resumed = wait_until(Duration::from_secs(10), || async {
+        let m = metrics(ad).await;
+        m.contains("rampart_cluster_up 1")
+            && metric(&m, "rampart_cluster_decisions_total").unwrap_or(0.0) > decided
+    })
+    .await;
+    assert!(
+        resumed.is_some(),
+        "decisions did not go back to Redis after the stall: {}",
+        metrics(ad).await
+    );
     let report = load.stop().await;
     eprintln!("redis outage under load: {report:?}");
     assert_eq!(
