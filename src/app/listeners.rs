@@ -197,7 +197,9 @@ pub fn start(
                             client: cx.peer,
                             local,
                         };
-                        crate::tcp::relay(stream, &runtime, slot, who, w).await;
+                        // Boxed: a TCP session's future is larger than an
+                        // HTTP connection's, and would size every task.
+                        Box::pin(crate::tcp::relay(stream, &runtime, slot, who, w)).await;
                     }
                 } else {
                     server::serve(stream, false, cx, &b, w).await;
@@ -232,7 +234,7 @@ pub fn start(
                                     client: cx.peer,
                                     local,
                                 };
-                                crate::tcp::relay(done.stream, &runtime, slot, who, w).await;
+                                Box::pin(crate::tcp::relay(done.stream, &runtime, slot, who, w)).await;
                             }
                         } else {
                             server::serve(done.stream, done.h2, cx, &b, w).await
