@@ -472,7 +472,16 @@ fn serve(cli: &Cli, model: Model, demo: bool) -> ExitCode {
         // printed must not find the default action (which ends the process).
         let signals = Signals::new();
         announce(&app, demo);
-        signals.wait(&app.app).await;
+        // Under systemd (Type=notify): ready now that every listener is bound.
+        let systemd = std::sync::Arc::new(crate::daemon::Notifier::from_env());
+        systemd.ready();
+        let watchdog = crate::daemon::Notifier::watchdog_interval()
+            .map(|every| tokio::spawn(systemd.clone().watchdog(every)));
+        signals.wait(&app.app, &systemd).await;
+        systemd.stopping();
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         tracing::info!("shutting down: draining connections");
         if app.shutdown().await {
             ExitCode::SUCCESS
@@ -562,16 +571,19 @@ impl Signals {
         Signals { int, term, hup, usr1 }
     }
 
-    /// Waits for SIGINT or SIGTERM; SIGHUP reloads the config file meanwhile.
-    async fn wait(mut self, app: &std::sync::Arc<crate::app::App>) {
+    /// Waits for SIGINT or SIGTERM; SIGHUP reloads the config file meanwhile
+    /// (telling systemd, when it watches, that a reload is under way).
+    async fn wait(mut self, app: &std::sync::Arc<crate::app::App>, systemd: &crate::daemon::Notifier) {
         loop {
             tokio::select! {
                 _ = recv(&mut self.int) => return,
                 _ = recv(&mut self.term) => return,
                 _ = recv(&mut self.usr1) => app.reopen_access_log(),
                 _ = recv(&mut self.hup) => {
+                    systemd.reloading();
                     // A refusal is logged by reload itself.
                     let _ = app.reload().await;
+                    systemd.ready();
                 }
             }
         }

@@ -38,6 +38,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod daemon;
 pub mod firewall;
 pub mod health;
 pub mod listener;

@@ -18,6 +18,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("units", &[]),
     ("body", &[]),
     ("stats", &[]),
+    // systemd's notify protocol.
+    ("daemon", &[]),
     // The validated model (what the code runs) and its loader.
     ("config", &["units"]),
     ("client", &["config"]),
@@ -101,7 +103,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "cli",
-        &["app", "client", "config", "firewall", "top", "tls", "units"],
+        &[
+            "app", "client", "config", "daemon", "firewall", "top", "tls", "units",
+        ],
     ),
 ];
 

@@ -9,6 +9,7 @@ mod backend_tls;
 mod browser;
 mod cli;
 mod cluster;
+mod daemon;
 mod database;
 mod engine;
 mod fault;
