@@ -4,7 +4,7 @@
 //! Exit codes: 0 success, 1 failure while running, 2 invalid configuration
 //! or arguments.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -90,6 +90,14 @@ pub enum Command {
         #[arg(short, long, default_value = "rampart.toml")]
         config: PathBuf,
     },
+    /// Print shell completions for rampart (e.g. `rampart completions bash > /etc/bash_completion.d/rampart`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print rampart's manual page (roff), generated from these commands.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +175,23 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { ref config } => check(config),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "rampart", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) if std::io::stdout().write_all(&out).is_ok() => ExitCode::SUCCESS,
+                Ok(()) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Reload { ref config, admin } => crate::client::reload(config, admin, &SystemEnv),
         Command::Top {
             ref config,

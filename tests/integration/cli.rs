@@ -486,3 +486,25 @@ fn check_warns_about_expiry_unverifiable_chains_ca_files_and_refuses_short_rsa_k
     assert_eq!(code, 2);
     assert!(err.contains("1024-bit RSA key is too weak"), "{err}");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_definitions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = rampart(&["completions", shell], dir.path());
+        assert_eq!(code, 0, "{shell}: {err}");
+        for sub in ["run", "check", "reload", "firewall", "completions"] {
+            assert!(out.contains(sub), "{shell} completions lack `{sub}`");
+        }
+    }
+    let (code, _, err) = rampart(&["completions", "tcsh"], dir.path());
+    assert_eq!(code, 2, "an unknown shell is refused: {err}");
+    assert!(err.contains("tcsh"), "{err}");
+    let (code, man, err) = rampart(&["man"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(man.contains(".TH rampart 1"), "{man}");
+    assert!(
+        man.contains(".SH SUBCOMMANDS") && man.contains("completions"),
+        "{man}"
+    );
+}
