@@ -1,8 +1,11 @@
 //! The command line: `up` (the demo stack), `run` (a deployment from a
-//! config file) and `check` (validate a config), plus logging setup.
+//! config file), `proxy` (a reverse proxy without a config file), `check`
+//! (validate a config) and the tools around them, plus logging setup.
 //!
 //! Exit codes: 0 success, 1 failure while running, 2 invalid configuration
 //! or arguments.
+
+mod proxy;
 
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -98,6 +101,9 @@ pub enum Command {
     },
     /// Print rampart's manual page (roff), generated from these commands.
     Man,
+    /// A reverse proxy without a config file: HTTPS (local CA) in front of
+    /// the given servers, with health checks and the dashboard.
+    Proxy(proxy::ProxyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,6 +210,17 @@ pub fn main() -> ExitCode {
             ref action,
         } => ca(state_dir, action),
         Command::Run { ref config } => match config::load_file(config, &SystemEnv) {
+            Ok(model) => serve(&cli, model, false),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Proxy(ref args) if args.print_config => {
+            print!("{}", proxy::config_text(args));
+            ExitCode::SUCCESS
+        }
+        Command::Proxy(ref args) => match proxy::model(args) {
             Ok(model) => serve(&cli, model, false),
             Err(e) => {
                 eprintln!("error: {e}");

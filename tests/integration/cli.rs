@@ -508,3 +508,51 @@ fn completions_and_the_man_page_come_from_the_command_definitions() {
         "{man}"
     );
 }
+
+#[tokio::test]
+async fn proxy_serves_https_in_front_of_its_servers_without_a_config_file() {
+    let be = Backend::named("app-1").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let to = be.addr.to_string();
+    // What it would run, as a config a user can keep: valid as it is.
+    let (code, toml, err) = rampart(&["proxy", "--to", &to, "--print-config"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        toml.contains(&format!("address = \"{to}\"")) && toml.contains("[pool.health_check]"),
+        "{toml}"
+    );
+    std::fs::write(dir.path().join("kept.toml"), &toml).expect("write");
+    let (code, out, err) = rampart(&["check", "-c", "kept.toml"], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let rp = Process::spawn(
+        &[
+            "proxy",
+            "--to",
+            &to,
+            "--from",
+            "127.0.0.1:0",
+            "--admin-port",
+            "0",
+            "--state-dir",
+            "st",
+        ],
+        dir.path(),
+    );
+    let ca = dir.path().join("st/tls/ca.pem");
+    let ad = rp.addr("admin");
+    let up = wait_until(std::time::Duration::from_secs(10), || async {
+        admin(ad, "GET", "/health/ready", None).await.0 == 200
+    })
+    .await;
+    assert!(up.is_some(), "never ready");
+    let tls = tls_connect(rp.addr("https"), "localhost", &ca, &[b"h2"]).await;
+    let mut c = h2_over(tls).await;
+    let req = http::Request::get(format!("https://localhost:{}/", rp.addr("https").port()))
+        .body(full(""))
+        .expect("req");
+    let (status, _, body) = read(c.go(req).await.expect("response")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("app-1"), "{body}");
+    let (_, pools) = admin(ad, "GET", "/api/pools", None).await;
+    assert_eq!(pools["pools"][0]["servers"][0]["health"], "up", "{pools}");
+}
