@@ -196,12 +196,7 @@ async fn up_runs_the_demo_stack_on_free_ports() {
     assert!(up.is_some(), "{pools}");
     let mut names = Vec::new();
     for _ in 0..3 {
-        let tls = tls_connect(rp.addr("https"), "localhost", &ca, &[b"h2"]).await;
-        let mut c = h2_over(tls).await;
-        let req = http::Request::get(format!("https://localhost:{}/", rp.addr("https").port()))
-            .body(full(""))
-            .expect("req");
-        let (status, _, body) = read(c.go(req).await.expect("response")).await;
+        let (status, body) = get_h2(rp.addr("https"), &ca).await;
         assert_eq!(status, 200);
         let name = ["web-01", "web-02", "web-03"]
             .into_iter()
@@ -545,14 +540,20 @@ async fn proxy_serves_https_in_front_of_its_servers_without_a_config_file() {
     })
     .await;
     assert!(up.is_some(), "never ready");
-    let tls = tls_connect(rp.addr("https"), "localhost", &ca, &[b"h2"]).await;
-    let mut c = h2_over(tls).await;
-    let req = http::Request::get(format!("https://localhost:{}/", rp.addr("https").port()))
-        .body(full(""))
-        .expect("req");
-    let (status, _, body) = read(c.go(req).await.expect("response")).await;
+    let (status, body) = get_h2(rp.addr("https"), &ca).await;
     assert_eq!(status, 200);
     assert!(body.contains("app-1"), "{body}");
     let (_, pools) = admin(ad, "GET", "/api/pools", None).await;
     assert_eq!(pools["pools"][0]["servers"][0]["health"], "up", "{pools}");
+}
+
+/// `GET /` over HTTP/2 and TLS to `addr` as `localhost`, trusting `ca`.
+async fn get_h2(addr: std::net::SocketAddr, ca: &Path) -> (u16, String) {
+    let tls = tls_connect(addr, "localhost", ca, &[b"h2"]).await;
+    let mut c = h2_over(tls).await;
+    let req = http::Request::get(format!("https://localhost:{}/", addr.port()))
+        .body(full(""))
+        .expect("req");
+    let (status, _, body) = read(c.go(req).await.expect("response")).await;
+    (status, body)
 }
