@@ -323,7 +323,7 @@ fn pools(rt: &Runtime) -> Value {
                 .iter()
                 .map(|s| {
                     let mut m = server_state(s, p.balancer.gate(), now, link(p));
-                    m.extend(server_extras(s, p, rt));
+                    m.extend(server_extras(s, p));
                     Value::Object(m)
                 })
                 .collect();

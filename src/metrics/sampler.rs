@@ -321,7 +321,7 @@ impl Sampler {
                             window_quantiles(now, ten.as_deref(), &format!("header/{}/{}", p.name, s.name));
                         if let Some(o) = v.as_object_mut() {
                             o.extend(server_state(s, p.balancer.gate(), clock, link(p)));
-                            o.extend(server_extras(s, p, rt));
+                            o.extend(server_extras(s, p));
                             o.insert("header_latency_ms".into(), header);
                         }
                         v
@@ -418,7 +418,7 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
 /// What a pool's servers carry beyond [`server_state`]: their database
 /// role (pools with a `mysql` check) and TCP sessions (pools of TCP
 /// listeners).
-pub fn server_extras(s: &Backend, p: &PoolRt, rt: &Runtime) -> Map<String, Value> {
+pub fn server_extras(s: &Backend, p: &PoolRt) -> Map<String, Value> {
     let mut m = Map::new();
     if p.is_database() {
         let d = s.db.get();
@@ -427,12 +427,7 @@ pub fn server_extras(s: &Backend, p: &PoolRt, rt: &Runtime) -> Map<String, Value
             json!({"role": d.role.as_str(), "lag_seconds": d.lag.map(|l| l.as_secs()), "reason": d.reason}),
         );
     }
-    if rt
-        .listeners
-        .iter()
-        .flatten()
-        .any(|l| l.tcp_pool.as_deref() == Some(p.name.as_str()))
-    {
+    if p.tcp {
         m.insert("tcp".into(), tcp_json(&s.stats.tcp));
     }
     m

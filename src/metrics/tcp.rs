@@ -155,14 +155,9 @@ impl Collector for TcpCollector {
             }
         }
         for p in &rt.pools {
-            let tcp = rt
-                .listeners
-                .iter()
-                .flatten()
-                .any(|l| l.tcp_pool.as_deref() == Some(p.name.as_str()));
             for s in p.balancer.servers() {
                 let labels = vec![("pool", p.name.as_str()), ("server", s.name.as_str())];
-                if tcp {
+                if p.tcp {
                     by_server.add(labels.clone(), &s.stats.tcp);
                 }
                 if p.is_database() {

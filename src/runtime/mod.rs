@@ -72,6 +72,8 @@ pub struct PoolRt {
     /// The pool has an active health check.
     pub has_check: bool,
     pub health_check: Option<HealthCheck>,
+    /// A `mode = "tcp"` listener relays to this pool.
+    pub tcp: bool,
     /// TLS to the servers; None: plaintext.
     pub tls: Option<UpstreamTls>,
 }
@@ -232,7 +234,13 @@ impl Runtime {
         let pools = model
             .pools
             .iter()
-            .map(|p| build_pool(p, b, prev.and_then(|r| r.pool(&p.name))))
+            .map(|p| {
+                let tcp = model
+                    .listeners
+                    .iter()
+                    .any(|l| l.tcp_pool.as_deref() == Some(p.name.as_str()));
+                build_pool(p, b, prev.and_then(|r| r.pool(&p.name)), tcp)
+            })
             .collect();
         let slots = b.listeners.values().map(|(slot, _)| slot + 1).max().unwrap_or(0);
         let mut listeners: Vec<Option<ListenerRt>> = (0..slots).map(|_| None).collect();
@@ -322,7 +330,7 @@ impl Runtime {
     }
 }
 
-fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
+fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>, tcp: bool) -> PoolRt {
     let has_check = p.health_check.is_some();
     let servers = p
         .servers
@@ -408,6 +416,7 @@ fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>) -> PoolRt {
         outlier: p.outlier,
         has_check,
         health_check: p.health_check.clone(),
+        tcp,
     }
 }
 

@@ -387,3 +387,30 @@ fn a_peer_that_stops_reading_does_not_grow_rampart_memory() {
         task.abort();
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_tcp_listener_terminates_tls_offers_no_alpn_and_relays_the_plain_bytes() {
+    let (server, task) = plain_echo().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n\
+         [[listener]]\nname = \"t\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\nmode = \"tcp\"\npool = \"p\"\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{server}\"\n"
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let ca = dir.path().join("state/tls/ca.pem");
+    // A client offering h2 gets no protocol: rampart does not know the bytes.
+    let mut s = tls_connect(listener(&app, "t"), "localhost", &ca, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(s.get_ref().1.alpn_protocol(), None);
+    s.write_all(b"through TLS").await.expect("write");
+    s.shutdown().await.expect("close_notify and half close");
+    let mut back = Vec::new();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut back)).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    assert_eq!(
+        back, b"through TLS",
+        "the server got the plain bytes and echoed them"
+    );
+    app.shutdown().await;
+    task.abort();
+}
