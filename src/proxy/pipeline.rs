@@ -38,6 +38,9 @@ use crate::balancer::Backend;
 use crate::cluster::rate_key;
 use crate::config::model::{Action, UpstreamProtocol};
 use crate::firewall::rules::{evaluate, RequestView, Verdict};
+use crate::runtime::router::{normalise_host, Hit};
+use crate::runtime::{ListenerRt, PoolRt, Runtime};
+use crate::stats::RequestStats;
 
 /// Where the firewall's rules left a request.
 enum RuleStep {
@@ -49,9 +52,6 @@ enum RuleStep {
         key: String,
     },
 }
-use crate::runtime::router::{normalise_host, Hit};
-use crate::runtime::{ListenerRt, PoolRt, Runtime};
-use crate::stats::RequestStats;
 
 /// Answers one client request.
 pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<Body> {
@@ -172,10 +172,11 @@ impl<'a> Exchange<'a> {
                         return Err(refusal);
                     }
                     RuleStep::Shared { at, key } => {
-                        if let Some(refusal) = self
-                            .shared_limit(&req, l, &host, path, found.as_ref(), at, &key)
-                            .await
-                        {
+                        // Boxed: the Redis call's future would otherwise
+                        // grow every request's future, cluster rule or not.
+                        let asked =
+                            Box::pin(self.shared_limit(&req, l, &host, path, found.as_ref(), at, &key));
+                        if let Some(refusal) = asked.await {
                             return Err(refusal);
                         }
                         from = at + 1;
