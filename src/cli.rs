@@ -5,7 +5,10 @@
 //! Exit codes: 0 success, 1 failure while running, 2 invalid configuration
 //! or arguments.
 
+mod firewall;
 mod proxy;
+
+pub use firewall::FirewallCmd;
 
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
@@ -107,26 +110,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum FirewallCmd {
-    /// Print the complete nftables ruleset of a host.
-    Render {
-        #[arg(short, long, default_value = "rampart.toml")]
-        config: PathBuf,
-        /// The host, by name, from [[topology.host]].
-        #[arg(long)]
-        host: String,
-    },
-    /// Check the host's ruleset with `nft -c`, then load it (replacing the
-    /// `inet rampart` table atomically; the previous one is restored if loading fails).
-    Apply {
-        #[arg(short, long, default_value = "rampart.toml")]
-        config: PathBuf,
-        #[arg(long)]
-        host: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 pub enum CaCmd {
     /// Create the CA (ECDSA P-256) if there is none; print where it is.
     Init,
@@ -204,7 +187,7 @@ pub fn main() -> ExitCode {
             admin,
             once,
         } => top(config, admin, once),
-        Command::Firewall { ref action } => firewall(action),
+        Command::Firewall { ref action } => firewall::run(action),
         Command::Ca {
             ref state_dir,
             ref action,
@@ -290,43 +273,6 @@ fn ca(state_dir: &Path, cmd: &CaCmd) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
-    }
-}
-
-fn firewall(cmd: &FirewallCmd) -> ExitCode {
-    let (FirewallCmd::Render { config: path, host } | FirewallCmd::Apply { config: path, host }) = cmd;
-    let model = match config::load_file(path, &SystemEnv) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let Some(topology) = &model.topology else {
-        eprintln!("error: {}: there is no [topology] section", path.display());
-        return ExitCode::from(2);
-    };
-    match cmd {
-        FirewallCmd::Render { .. } => match crate::firewall::nft::render(topology, host) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        FirewallCmd::Apply { .. } => match crate::firewall::nft::apply(topology, host, &model.state_dir) {
-            Ok(file) => {
-                println!("applied {} to the inet rampart table", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
     }
 }
 

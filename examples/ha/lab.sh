@@ -66,19 +66,18 @@ topology() {
     cat <<EOF
 [topology]
 admin_cidr = ["192.0.2.100/32"]
+floating_addresses = ["$vip"]
 
+# Two lb hosts: their rulesets let VRRP adverts pass between them, in and out.
 [[topology.host]]
 name = "lb1"
 addresses = ["192.0.2.2"]
 roles = ["lb"]
-# VRRP adverts from the other balancer (keepalived).
-extra = ["ip saddr 192.0.2.3 ip protocol vrrp accept"]
 
 [[topology.host]]
 name = "lb2"
 addresses = ["192.0.2.3"]
 roles = ["lb"]
-extra = ["ip saddr 192.0.2.2 ip protocol vrrp accept"]
 EOF
     local w
     for w in web1 web2 web3; do

@@ -182,6 +182,14 @@ pub struct Topology {
     pub admin_port: Option<u16>,
     pub metrics_port: Option<u16>,
     pub db_port: Option<u16>,
+    /// DNS resolvers every host may query (udp and tcp 53).
+    pub dns: Option<Spanned<Vec<String>>>,
+    /// NTP servers every host may query (udp 123).
+    pub ntp: Option<Spanned<Vec<String>>>,
+    /// Package mirrors every host may reach (tcp 80 and 443).
+    pub mirrors: Option<Spanned<Vec<String>>>,
+    /// Addresses that float between the `lb` hosts (keepalived, VRRP).
+    pub floating_addresses: Option<Spanned<Vec<String>>>,
     #[serde(rename = "host")]
     pub hosts: Spanned<Vec<TopologyHost>>,
 }
@@ -200,6 +208,15 @@ pub struct TopologyHost {
     /// Extra nft rules for the host's input chain.
     #[serde(default)]
     pub extra: Vec<String>,
+    /// Extra nft rules for the host's output chain.
+    #[serde(default)]
+    pub extra_out: Vec<String>,
+    /// What else the host may connect to: `ADDRESS:PORT`, `CIDR:PORT` or
+    /// `HOST:PORT` (a host of the topology).
+    pub egress_to: Option<Spanned<Vec<String>>>,
+    /// Leave outgoing traffic unrestricted on this host.
+    #[serde(default)]
+    pub egress_open: bool,
 }
 
 /// `[firewall]`

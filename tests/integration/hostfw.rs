@@ -221,6 +221,90 @@ fn applied_rulesets_allow_only_what_the_roles_need() {
         "the outside must not reach ssh"
     );
     assert!(!lab.reaches("out", "10.77.0.1", 22));
+    // Egress: established replies aside, a host opens only what its role uses.
+    lab.listen("out", &[4444, 6379, 53]);
+    assert!(
+        !lab.reaches("db", "10.77.0.100", 4444),
+        "db must not open connections to the outside"
+    );
+    assert!(
+        !lab.reaches("web", "10.77.0.100", 4444),
+        "a reverse shell from web to the outside must be refused"
+    );
+    assert!(
+        lab.reaches("web", "10.77.0.100", 6379),
+        "web reaches its listed dependency (egress_to)"
+    );
+    assert!(
+        lab.reaches("web", "10.77.0.100", 53),
+        "every host reaches the DNS resolvers"
+    );
+    assert!(
+        !lab.reaches("lb", "10.77.0.100", 6379),
+        "the dependency is web's, not lb's"
+    );
+    // The drops were counted, in and out, and read back in both formats.
+    let fw = |host: &str, args: &[&str]| {
+        let cfg = dir.path().join("topology.toml").to_string_lossy().to_string();
+        let ns = lab.ns(host);
+        let mut all = vec!["ip", "netns", "exec", &ns, bin, "firewall"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-c", &cfg, "--host", host]);
+        run(&all)
+    };
+    let stats = fw("db", &["stats"]);
+    let text = String::from_utf8_lossy(&stats.stdout).to_string();
+    assert!(stats.status.success(), "{text}");
+    let dropped = |dir: &str| -> u64 {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("dropped {dir} ")))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no `dropped {dir}` line in {text}"))
+    };
+    assert!(dropped("in") >= 1, "lb's attempt at db:3306 was counted: {text}");
+    assert!(
+        dropped("out") >= 1,
+        "db's attempt at the outside was counted: {text}"
+    );
+    let prom = fw("db", &["stats", "--format", "prometheus"]);
+    let prom = String::from_utf8_lossy(&prom.stdout);
+    assert!(
+        prom.contains("# TYPE rampart_host_firewall_dropped_packets_total counter")
+            && prom.contains("rampart_host_firewall_dropped_packets_total{host=\"db\",direction=\"out\"} "),
+        "{prom}"
+    );
+    // diff: the applied table matches the config, until someone edits it by hand.
+    let same = fw("db", &["diff"]);
+    assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stdout));
+    ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns("db"),
+        "nft",
+        "insert",
+        "rule",
+        "inet",
+        "rampart",
+        "input",
+        "tcp",
+        "dport",
+        "4321",
+        "accept",
+    ]);
+    let drift = fw("db", &["diff"]);
+    let out = String::from_utf8_lossy(&drift.stdout);
+    assert_eq!(drift.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("live table differs") && out.contains("+\t\ttcp dport 4321 accept"),
+        "{out}"
+    );
+    let config_only = fw("db", &["diff", "--no-live"]);
+    assert!(
+        config_only.status.success(),
+        "the config still renders what was applied"
+    );
     // Applying again replaces the table atomically (no duplicate rules).
     let out = run(&[
         "ip",
@@ -248,7 +332,9 @@ fn applied_rulesets_allow_only_what_the_roles_need() {
         "rampart",
     ]);
     let text = String::from_utf8_lossy(&listed.stdout);
-    assert_eq!(text.matches("tcp dport 3306").count(), 2, "{text}");
+    assert_eq!(text.matches("tcp dport 3306").count(), 1, "{text}");
+    assert!(!text.contains("4321"), "the hand-made rule is gone: {text}");
+    assert!(fw("db", &["diff"]).status.success(), "applied again, no drift");
     // A ruleset nft refuses is not loaded and the previous table stays.
     std::fs::write(
         dir.path().join("bad.toml"),

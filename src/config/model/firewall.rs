@@ -140,6 +140,21 @@ pub struct Host {
     pub ports: Vec<u16>,
     /// Extra rules for the input chain, in nft syntax.
     pub extra: Vec<String>,
+    /// Extra rules for the output chain, in nft syntax.
+    pub extra_out: Vec<String>,
+    /// What else the host may open connections to (`egress_to`).
+    pub egress_to: Vec<Dependency>,
+    /// Outgoing traffic left unrestricted (`egress_open`).
+    pub egress_open: bool,
+}
+
+/// One entry of `egress_to`: networks and a TCP port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// As written (`10.0.0.5:6379`, `redis1:6379`).
+    pub label: String,
+    pub nets: Vec<IpNet>,
+    pub port: u16,
 }
 
 /// The infrastructure.
@@ -150,5 +165,37 @@ pub struct Topology {
     pub admin_port: u16,
     pub metrics_port: u16,
     pub db_port: u16,
+    /// DNS resolvers, NTP servers and package mirrors every host may reach.
+    pub dns: Vec<IpNet>,
+    pub ntp: Vec<IpNet>,
+    pub mirrors: Vec<IpNet>,
+    /// Addresses that float between the `lb` hosts.
+    pub floating: Vec<IpAddr>,
     pub hosts: Vec<Host>,
+}
+
+impl Topology {
+    /// The hosts that have `role`.
+    pub fn with(&self, role: Role) -> impl Iterator<Item = &Host> {
+        self.hosts.iter().filter(move |h| h.roles.contains(&role))
+    }
+}
+
+impl Host {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+impl Role {
+    /// The name users write.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Lb => "lb",
+            Role::Web => "web",
+            Role::App => "app",
+            Role::Db => "db",
+            Role::Monitor => "monitor",
+        }
+    }
 }

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use super::defaults as d;
 pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
-pub use firewall::{Action, BanPolicy, Condition, HeaderTest, Host, KeyPart, Role, Rule, Topology};
+pub use firewall::{
+    Action, BanPolicy, Condition, Dependency, HeaderTest, Host, KeyPart, Role, Rule, Topology,
+};
 pub use listener::{
     AcmeSettings, ClientAuth, ClientFilter, DbEndpoint, HostMatch, HttpsSettings, Listener, ListenerKind,
     Origin, OriginContent, OriginTls, ProxyVersion, Route,

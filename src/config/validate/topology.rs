@@ -1,9 +1,16 @@
 //! `[topology]`: the hosts of the infrastructure (addresses, roles, ports,
-//! extra nft rules) and the admin networks, for the host firewalls.
+//! extra nft rules, what they may connect to) and the admin networks, DNS,
+//! NTP and mirrors, for the host firewalls, `rampart plan` and `rampart audit`.
 
 use super::{Cx, R};
 use crate::config::defaults as d;
+use crate::config::syntax::parse_net;
 use crate::config::{model, schema};
+
+/// One nft rule per entry, so that an entry cannot escape its chain.
+fn one_rule(e: &str) -> bool {
+    !e.contains(['\n', ';', '{', '}'])
+}
 
 impl Cx<'_> {
     pub(super) fn topology(&self, t: &schema::Topology) -> R<model::Topology> {
@@ -35,11 +42,11 @@ impl Cx<'_> {
                     )
                 })?);
             }
-            for e in &h.extra {
-                if e.contains(['\n', ';', '{', '}']) {
+            for (list, which) in [(&h.extra, "extra"), (&h.extra_out, "extra_out")] {
+                if let Some(e) = list.iter().find(|e| !one_rule(e)) {
                     return Err(self.at(
                         &h.name,
-                        &format!("{key}.extra"),
+                        &format!("{key}.{which}"),
                         format!("`{e}`: one rule per entry, without `;`, braces or newlines"),
                     ));
                 }
@@ -50,7 +57,27 @@ impl Cx<'_> {
                 roles,
                 ports: h.ports.clone(),
                 extra: h.extra.clone(),
+                extra_out: h.extra_out.clone(),
+                egress_to: Vec::new(),
+                egress_open: h.egress_open,
             });
+        }
+        // Dependencies may name hosts, so they are read once all are known.
+        let mut deps = Vec::new();
+        for (i, h) in t.hosts.get_ref().iter().enumerate() {
+            let Some(list) = &h.egress_to else {
+                deps.push(Vec::new());
+                continue;
+            };
+            let key = format!("topology.host[{i}].egress_to");
+            let mut out = Vec::new();
+            for e in list.get_ref() {
+                out.push(dependency(e, &hosts).map_err(|m| self.at(list, &key, m))?);
+            }
+            deps.push(out);
+        }
+        for (h, d) in hosts.iter_mut().zip(deps) {
+            h.egress_to = d;
         }
         if hosts.is_empty() {
             return Err(self.at(
@@ -65,7 +92,50 @@ impl Cx<'_> {
             admin_port: t.admin_port.unwrap_or(d::ADMIN_PORT),
             metrics_port: t.metrics_port.unwrap_or(d::METRICS_PORT),
             db_port: t.db_port.unwrap_or(d::DB_PORT),
+            dns: self.optional_nets(&t.dns, "topology.dns")?,
+            ntp: self.optional_nets(&t.ntp, "topology.ntp")?,
+            mirrors: self.optional_nets(&t.mirrors, "topology.mirrors")?,
+            floating: match &t.floating_addresses {
+                None => Vec::new(),
+                Some(list) => list
+                    .get_ref()
+                    .iter()
+                    .map(|a| {
+                        a.parse().map_err(|_| {
+                            self.at(
+                                list,
+                                "topology.floating_addresses",
+                                format!("`{a}` is not an IP address"),
+                            )
+                        })
+                    })
+                    .collect::<R<_>>()?,
+            },
             hosts,
         })
     }
+}
+
+impl Cx<'_> {
+    fn optional_nets(&self, list: &Option<toml::Spanned<Vec<String>>>, key: &str) -> R<Vec<ipnet::IpNet>> {
+        list.as_ref().map_or(Ok(Vec::new()), |l| self.nets(l, key))
+    }
+}
+
+/// Reads `ADDRESS:PORT`, `[V6]:PORT`, `CIDR:PORT` or `HOST:PORT`.
+fn dependency(e: &str, hosts: &[model::Host]) -> Result<model::Dependency, String> {
+    let bad = || format!("`{e}`: write ADDRESS:PORT, CIDR:PORT or HOST:PORT (a host of the topology)");
+    let (what, port) = e.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(bad)?;
+    let what = what.trim_start_matches('[').trim_end_matches(']');
+    let nets = if let Some(h) = hosts.iter().find(|h| h.name == what) {
+        h.addresses.iter().map(|a| ipnet::IpNet::from(*a)).collect()
+    } else {
+        vec![parse_net(what).map_err(|_| bad())?]
+    };
+    Ok(model::Dependency {
+        label: e.to_string(),
+        nets,
+        port,
+    })
 }

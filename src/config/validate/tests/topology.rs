@@ -1,7 +1,7 @@
 //! `[topology]` and its hosts.
 
 use super::{loads, refuses};
-use crate::config::model::{Host, Role, Topology};
+use crate::config::model::{Dependency, Host, Role, Topology};
 
 fn topology(more: &str, hosts: &str) -> String {
     format!("[topology]\nadmin_cidr = [\"192.0.2.0/24\"]\n{more}{hosts}")
@@ -16,6 +16,9 @@ fn lb() -> Host {
         roles: vec![Role::Lb],
         ports: Vec::new(),
         extra: Vec::new(),
+        extra_out: Vec::new(),
+        egress_to: Vec::new(),
+        egress_open: false,
     }
 }
 
@@ -28,6 +31,10 @@ fn topologies() {
             admin_port: ports[1],
             metrics_port: ports[2],
             db_port: ports[3],
+            dns: Vec::new(),
+            ntp: Vec::new(),
+            mirrors: Vec::new(),
+            floating: Vec::new(),
             hosts,
         })
     };
@@ -66,9 +73,52 @@ fn topologies() {
                         roles: vec![Role::Lb, Role::Web, Role::App, Role::Db, Role::Monitor],
                         ports: vec![8000],
                         extra: vec!["tcp dport 53 accept".into()],
+                        extra_out: Vec::new(),
+                        egress_to: Vec::new(),
+                        egress_open: false,
                     }],
                     [22, 9900, 9100, 3306],
                 ),
+            ),
+            (
+                "egress: resolvers, dependencies by address, network and host, an opt-out",
+                topology(
+                    "dns = [\"10.0.0.53\"]\nntp = [\"10.0.0.123\"]\nmirrors = [\"192.0.2.0/24\"]\n\
+                     floating_addresses = [\"10.0.0.100\"]\n",
+                    &format!(
+                        "{LB}egress_to = [\"10.0.0.9:6379\", \"10.1.0.0/16:443\", \"[2001:db8::9]:53\", \"lb1:9900\"]\n\
+                         extra_out = [\"udp dport 514 accept\"]\negress_open = true\n"
+                    ),
+                ),
+                Some(Topology {
+                    admin: vec!["192.0.2.0/24".parse().expect("a net")],
+                    ssh_port: 22,
+                    admin_port: 9900,
+                    metrics_port: 9100,
+                    db_port: 3306,
+                    dns: vec!["10.0.0.53/32".parse().expect("a net")],
+                    ntp: vec!["10.0.0.123/32".parse().expect("a net")],
+                    mirrors: vec!["192.0.2.0/24".parse().expect("a net")],
+                    floating: vec!["10.0.0.100".parse().expect("ip")],
+                    hosts: vec![Host {
+                        egress_to: [
+                            ("10.0.0.9:6379", "10.0.0.9/32", 6379),
+                            ("10.1.0.0/16:443", "10.1.0.0/16", 443),
+                            ("[2001:db8::9]:53", "2001:db8::9/128", 53),
+                            ("lb1:9900", "10.0.0.1/32", 9900),
+                        ]
+                        .into_iter()
+                        .map(|(label, net, port)| Dependency {
+                            label: label.into(),
+                            nets: vec![net.parse().expect("a net")],
+                            port,
+                        })
+                        .collect(),
+                        extra_out: vec!["udp dport 514 accept".into()],
+                        egress_open: true,
+                        ..lb()
+                    }],
+                }),
             ),
         ],
     );
@@ -111,6 +161,31 @@ fn topology_mistakes() {
             "two rules in one extra entry",
             topology("", &format!("{LB}extra = [\"accept; drop\"]\n")),
             "4:8: topology.host[0].extra: `accept; drop`: one rule per entry, without `;`, braces or newlines",
+        ),
+        (
+            "two rules in one extra_out entry",
+            topology("", &format!("{LB}extra_out = [\"accept\", \"ip daddr 1.2.3.4 accept }}\"]\n")),
+            "4:8: topology.host[0].extra_out: `ip daddr 1.2.3.4 accept }`: one rule per entry, without `;`, braces or newlines",
+        ),
+        (
+            "a dependency without a port",
+            topology("", &format!("{LB}egress_to = [\"10.0.0.9\"]\n")),
+            "7:13: topology.host[0].egress_to: `10.0.0.9`: write ADDRESS:PORT, CIDR:PORT or HOST:PORT (a host of the topology)",
+        ),
+        (
+            "a dependency on an unknown host",
+            topology("", &format!("{LB}egress_to = [\"redis1:6379\"]\n")),
+            "7:13: topology.host[0].egress_to: `redis1:6379`: write ADDRESS:PORT, CIDR:PORT or HOST:PORT (a host of the topology)",
+        ),
+        (
+            "a bad resolver",
+            topology("dns = [\"resolver\"]\n", LB),
+            "3:7: topology.dns: `resolver` is not a CIDR block or an IP address",
+        ),
+        (
+            "a network for a floating address",
+            topology("floating_addresses = [\"10.0.0.0/24\"]\n", LB),
+            "3:22: topology.floating_addresses: `10.0.0.0/24` is not an IP address",
         ),
         (
             "a port out of range",

@@ -1,0 +1,296 @@
+//! What a host's firewall lets in and out, as data: the one place where
+//! roles become allowed flows. The nftables text (`render`), `rampart plan`
+//! and `rampart audit` all read it, so they cannot disagree.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::NftError;
+use crate::config::defaults::{APP_PORT, WEB_PORT};
+use crate::config::model::{Host, Role, Topology};
+
+/// The transport a flow uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+    /// keepalived's adverts (IP protocol 112, no ports).
+    Vrrp,
+}
+
+/// The other end of a flow: a host of the topology or a named network.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Peer {
+    /// A host name, or what the networks are (`admin network`, `dns`).
+    pub name: String,
+    /// True when `name` is a host of the topology.
+    pub host: bool,
+    pub nets: Vec<IpNet>,
+}
+
+/// One allowed flow. `peers: None` means anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Flow {
+    pub peers: Option<Vec<Peer>>,
+    pub proto: Proto,
+    pub ports: Vec<u16>,
+    pub why: String,
+}
+
+impl Flow {
+    /// Does this flow admit `addr`?
+    pub fn admits(&self, addr: IpAddr) -> bool {
+        self.peers
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| p.nets.iter().any(|n| n.contains(&addr))))
+    }
+}
+
+/// A host's firewall: what may reach it and what it may reach.
+#[derive(Debug, Clone)]
+pub struct HostPolicy<'a> {
+    pub host: &'a Host,
+    pub inbound: Vec<Flow>,
+    /// None when `egress_open` leaves outgoing traffic unrestricted.
+    pub outbound: Option<Vec<Flow>>,
+}
+
+/// The service ports of a `web`/`app` host (its `ports`, or the defaults).
+pub fn service_ports(h: &Host) -> Vec<u16> {
+    if !h.ports.is_empty() {
+        return h.ports.clone();
+    }
+    let mut p = Vec::new();
+    if h.has(Role::Web) {
+        p.push(WEB_PORT);
+    }
+    if h.has(Role::App) {
+        p.push(APP_PORT);
+    }
+    p
+}
+
+fn peer(h: &Host) -> Peer {
+    Peer {
+        name: h.name.clone(),
+        host: true,
+        nets: h.addresses.iter().map(|a| IpNet::from(*a)).collect(),
+    }
+}
+
+fn hosts<'t>(t: &'t Topology, me: &Host, pick: impl Fn(&Host) -> bool + 't) -> Vec<&'t Host> {
+    t.hosts.iter().filter(|h| h.name != me.name && pick(h)).collect()
+}
+
+fn from_hosts(list: &[&Host]) -> Option<Vec<Peer>> {
+    Some(list.iter().map(|h| peer(h)).collect())
+}
+
+fn net(name: &str, nets: &[IpNet]) -> Option<Vec<Peer>> {
+    Some(vec![Peer {
+        name: name.to_string(),
+        host: false,
+        nets: nets.to_vec(),
+    }])
+}
+
+fn tcp(peers: Option<Vec<Peer>>, ports: Vec<u16>, why: impl Into<String>) -> Flow {
+    Flow {
+        peers,
+        proto: Proto::Tcp,
+        ports,
+        why: why.into(),
+    }
+}
+
+/// The policy of the host named `name`.
+pub fn policy<'t>(t: &'t Topology, name: &str) -> Result<HostPolicy<'t>, NftError> {
+    let h = t
+        .hosts
+        .iter()
+        .find(|x| x.name == name)
+        .ok_or_else(|| NftError::NoHost(name.to_string()))?;
+    Ok(HostPolicy {
+        host: h,
+        inbound: inbound(t, h),
+        outbound: (!h.egress_open).then(|| outbound(t, h)),
+    })
+}
+
+fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
+    let monitors = hosts(t, h, |x| x.has(Role::Monitor));
+    let lbs = hosts(t, h, |x| x.has(Role::Lb));
+    let mut v = vec![
+        tcp(
+            net("admin network", &t.admin),
+            vec![t.ssh_port],
+            "ssh from the admin network",
+        ),
+        tcp(
+            from_hosts(&monitors),
+            vec![t.metrics_port],
+            "metrics scraped by monitor hosts",
+        ),
+    ];
+    if h.has(Role::Lb) {
+        v.push(tcp(
+            None,
+            vec![80, 443],
+            "load balancer: HTTP and HTTPS from anywhere",
+        ));
+        v.push(tcp(
+            net("admin network", &t.admin),
+            vec![t.admin_port],
+            "rampart admin API from the admin network",
+        ));
+        let mut readers = monitors.clone();
+        readers.extend(lbs.iter().copied());
+        v.push(tcp(
+            from_hosts(&readers),
+            vec![t.admin_port],
+            "rampart /metrics and /api/stats for monitor hosts and the other balancers",
+        ));
+        if !lbs.is_empty() {
+            v.push(Flow {
+                peers: from_hosts(&lbs),
+                proto: Proto::Vrrp,
+                ports: Vec::new(),
+                why: "VRRP adverts from the other balancers".into(),
+            });
+        }
+    }
+    if h.has(Role::Web) || h.has(Role::App) {
+        v.push(tcp(
+            from_hosts(&lbs),
+            service_ports(h),
+            "service ports from the load balancers only",
+        ));
+    }
+    if h.has(Role::App) {
+        let webs = hosts(t, h, |x| x.has(Role::Web) && !x.has(Role::App));
+        if !webs.is_empty() {
+            v.push(tcp(
+                from_hosts(&webs),
+                service_ports(h),
+                "app ports from the web hosts",
+            ));
+        }
+    }
+    if h.has(Role::Db) {
+        let clients = hosts(t, h, |x| x.has(Role::Web) || x.has(Role::App));
+        v.push(tcp(
+            from_hosts(&clients),
+            vec![t.db_port],
+            "database from web and app hosts only",
+        ));
+        let peers = hosts(t, h, |x| x.has(Role::Db));
+        if !peers.is_empty() {
+            v.push(tcp(
+                from_hosts(&peers),
+                vec![t.db_port],
+                "replication between database hosts",
+            ));
+        }
+    }
+    v
+}
+
+fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
+    let mut v = Vec::new();
+    if !t.dns.is_empty() {
+        for proto in [Proto::Udp, Proto::Tcp] {
+            v.push(Flow {
+                peers: net("dns", &t.dns),
+                proto,
+                ports: vec![53],
+                why: "DNS resolvers".into(),
+            });
+        }
+    }
+    if !t.ntp.is_empty() {
+        v.push(Flow {
+            peers: net("ntp", &t.ntp),
+            proto: Proto::Udp,
+            ports: vec![123],
+            why: "NTP servers".into(),
+        });
+    }
+    if !t.mirrors.is_empty() {
+        v.push(tcp(net("mirrors", &t.mirrors), vec![80, 443], "package mirrors"));
+    }
+    if h.has(Role::Lb) {
+        for w in hosts(t, h, |x| x.has(Role::Web) || x.has(Role::App)) {
+            v.push(tcp(
+                from_hosts(&[w]),
+                service_ports(w),
+                format!("balancing and health checks to {}", w.name),
+            ));
+        }
+        let lbs = hosts(t, h, |x| x.has(Role::Lb));
+        if !lbs.is_empty() {
+            v.push(tcp(
+                from_hosts(&lbs),
+                vec![t.admin_port],
+                "the fleet view: the other balancers' /api/stats",
+            ));
+            let mut peers = from_hosts(&lbs).unwrap_or_default();
+            peers.push(Peer {
+                name: "VRRP multicast".into(),
+                host: false,
+                nets: vec![IpNet::from(IpAddr::from([224, 0, 0, 18]))],
+            });
+            v.push(Flow {
+                peers: Some(peers),
+                proto: Proto::Vrrp,
+                ports: Vec::new(),
+                why: "VRRP adverts to the other balancers".into(),
+            });
+        }
+    }
+    if h.has(Role::Web) {
+        for a in hosts(t, h, |x| x.has(Role::App) && !x.has(Role::Web)) {
+            v.push(tcp(
+                from_hosts(&[a]),
+                service_ports(a),
+                format!("the app tier: {}", a.name),
+            ));
+        }
+    }
+    if h.has(Role::Web) || h.has(Role::App) || h.has(Role::Db) {
+        let dbs = hosts(t, h, |x| x.has(Role::Db));
+        if !dbs.is_empty() {
+            let why = if h.has(Role::Db) {
+                "replication between database hosts"
+            } else {
+                "the database tier"
+            };
+            v.push(tcp(from_hosts(&dbs), vec![t.db_port], why));
+        }
+    }
+    if h.has(Role::Monitor) {
+        let all = hosts(t, h, |_| true);
+        v.push(tcp(
+            from_hosts(&all),
+            vec![t.metrics_port],
+            "scraping every host's metrics",
+        ));
+        let lbs = hosts(t, h, |x| x.has(Role::Lb));
+        if !lbs.is_empty() {
+            v.push(tcp(
+                from_hosts(&lbs),
+                vec![t.admin_port],
+                "scraping rampart's /metrics",
+            ));
+        }
+    }
+    for d in &h.egress_to {
+        v.push(tcp(
+            net(&d.label, &d.nets),
+            vec![d.port],
+            format!("egress_to {}", d.label),
+        ));
+    }
+    v
+}

@@ -1,0 +1,184 @@
+//! The nftables text of a host's policy: one `inet rampart` table with an
+//! input chain (policy drop), a forward chain (drop) and an output chain
+//! (policy drop unless `egress_open`), each ending in a named counter and a
+//! rate-limited log of what it drops.
+
+use std::fmt::Write;
+
+use ipnet::IpNet;
+
+use super::policy::{policy, Flow, Proto};
+use super::NftError;
+use crate::config::model::Topology;
+
+/// The named counters of what each chain drops, as `rampart firewall stats` reads them.
+pub const COUNTERS: [(&str, &str); 2] = [("dropped_in", "in"), ("dropped_out", "out")];
+
+/// Drops are logged at most this often (a burst of 10), so a flood cannot fill the logs.
+const LOG_LIMIT: &str = "limit rate 5/second burst 10 packets";
+
+fn addr(n: &IpNet) -> String {
+    let n = n.trunc();
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+fn set<T: ToString>(items: &[T]) -> String {
+    match items {
+        [one] => one.to_string(),
+        many => format!(
+            "{{ {} }}",
+            many.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Writes `flow` as rules; `dir` is `saddr` (input) or `daddr` (output).
+fn flow(o: &mut String, f: &Flow, dir: &str) {
+    let l4 = match f.proto {
+        Proto::Tcp => format!("tcp dport {}", set(&f.ports)),
+        Proto::Udp => format!("udp dport {}", set(&f.ports)),
+        Proto::Vrrp => String::new(),
+    };
+    let why = f.why.replace('"', "'");
+    let Some(peers) = &f.peers else {
+        let _ = writeln!(o, "        {l4} accept comment \"{why}\"");
+        return;
+    };
+    let nets: Vec<&IpNet> = peers.iter().flat_map(|p| &p.nets).collect();
+    let mut wrote = false;
+    for (fam, v6) in [("ip", false), ("ip6", true)] {
+        let mut list: Vec<String> = nets
+            .iter()
+            .filter(|n| matches!(n, IpNet::V6(_)) == v6)
+            .map(|n| addr(n))
+            .collect();
+        list.sort();
+        list.dedup();
+        if list.is_empty() {
+            continue;
+        }
+        let l4 = if f.proto == Proto::Vrrp {
+            if v6 {
+                "ip6 nexthdr vrrp"
+            } else {
+                "ip protocol vrrp"
+            }
+            .to_string()
+        } else {
+            l4.clone()
+        };
+        let _ = writeln!(
+            o,
+            "        {fam} {dir} {} {l4} accept comment \"{why}\"",
+            set(&list)
+        );
+        wrote = true;
+    }
+    if !wrote {
+        let _ = writeln!(o, "        # no such hosts: {why}");
+    }
+}
+
+const ICMP_IN: &str = "meta l4proto icmp icmp type { echo-request, destination-unreachable, time-exceeded, parameter-problem } accept";
+const ICMP6_IN: &str = "meta l4proto ipv6-icmp icmpv6 type { echo-request, destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept";
+const ICMP_OUT: &str = "meta l4proto icmp icmp type { echo-request, destination-unreachable, time-exceeded, parameter-problem } accept";
+const ICMP6_OUT: &str = "meta l4proto ipv6-icmp icmpv6 type { echo-request, destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept";
+
+fn head(o: &mut String, hook: &str, policy: &str, lo: &str) {
+    let _ = writeln!(
+        o,
+        "        type filter hook {hook} priority filter; policy {policy};"
+    );
+    let _ = writeln!(o, "        ct state established,related accept");
+    let _ = writeln!(o, "        ct state invalid drop");
+    let _ = writeln!(o, "        {lo} \"lo\" accept");
+}
+
+fn tail(o: &mut String, counter: &str, word: &str) {
+    let _ = writeln!(o, "        counter name \"{counter}\"");
+    let _ = writeln!(
+        o,
+        "        {LOG_LIMIT} log prefix \"rampart drop {word}: \" level info"
+    );
+}
+
+/// The complete ruleset for `host`.
+pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
+    let p = policy(t, host)?;
+    let h = p.host;
+    let roles: Vec<&str> = h.roles.iter().map(|r| r.name()).collect();
+    let mut o = String::new();
+    let _ = writeln!(o, "#!/usr/sbin/nft -f");
+    let _ = writeln!(
+        o,
+        "# Host firewall of `{}` (roles: {}), rendered by `rampart firewall render`.",
+        h.name,
+        roles.join(", ")
+    );
+    let _ = writeln!(
+        o,
+        "# Loading this file replaces the table `inet rampart` in one transaction."
+    );
+    let _ = writeln!(o, "table inet rampart");
+    let _ = writeln!(o, "delete table inet rampart");
+    let _ = writeln!(o, "table inet rampart {{");
+    for (name, _) in COUNTERS {
+        let _ = writeln!(o, "    counter {name} {{");
+        let _ = writeln!(o, "    }}");
+    }
+    let _ = writeln!(o, "    chain input {{");
+    head(&mut o, "input", "drop", "iif");
+    let _ = writeln!(o, "        {ICMP_IN}");
+    let _ = writeln!(o, "        {ICMP6_IN}");
+    for f in &p.inbound {
+        flow(&mut o, f, "saddr");
+    }
+    for e in &h.extra {
+        let _ = writeln!(o, "        {e}");
+    }
+    tail(&mut o, "dropped_in", "in");
+    let _ = writeln!(o, "    }}");
+    let _ = writeln!(o, "    chain forward {{");
+    let _ = writeln!(
+        o,
+        "        type filter hook forward priority filter; policy drop;"
+    );
+    let _ = writeln!(o, "    }}");
+    let _ = writeln!(o, "    chain output {{");
+    match &p.outbound {
+        None => {
+            let _ = writeln!(
+                o,
+                "        type filter hook output priority filter; policy accept;"
+            );
+            let _ = writeln!(
+                o,
+                "        # egress_open = true: outgoing traffic is not restricted"
+            );
+            for e in &h.extra_out {
+                let _ = writeln!(o, "        {e}");
+            }
+        }
+        Some(out) => {
+            head(&mut o, "output", "drop", "oif");
+            let _ = writeln!(o, "        {ICMP_OUT}");
+            let _ = writeln!(o, "        {ICMP6_OUT}");
+            for f in out {
+                flow(&mut o, f, "daddr");
+            }
+            for e in &h.extra_out {
+                let _ = writeln!(o, "        {e}");
+            }
+            tail(&mut o, "dropped_out", "out");
+            // Refused at once, so a local program fails fast instead of hanging.
+            let _ = writeln!(o, "        reject with icmpx type admin-prohibited");
+        }
+    }
+    let _ = writeln!(o, "    }}");
+    let _ = writeln!(o, "}}");
+    Ok(o)
+}

@@ -1,0 +1,213 @@
+//! The host's live firewall: loading a ruleset (`apply`), comparing what is
+//! loaded with what the config renders (`diff`), and reading the drop
+//! counters (`stats`). `apply` keeps, in `STATE_DIR/nft/`, the ruleset it
+//! loaded (`HOST.applied.nft`) and the table as nft listed it right after
+//! (`HOST.live.nft`), which `diff` compares against later.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::render::{render, COUNTERS};
+use super::NftError;
+use crate::config::model::Topology;
+
+fn nft(args: &[&str]) -> Result<std::process::Output, NftError> {
+    Command::new("nft").args(args).output().map_err(NftError::Run)
+}
+
+fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> NftError {
+    let path = path.display().to_string();
+    move |source| NftError::Write { path, source }
+}
+
+fn files(state_dir: &Path, host: &str) -> (PathBuf, PathBuf) {
+    let dir = state_dir.join("nft");
+    (
+        dir.join(format!("{host}.applied.nft")),
+        dir.join(format!("{host}.live.nft")),
+    )
+}
+
+/// `nft -s list table inet rampart` (no counter values), or why not.
+fn live_table() -> Result<Option<String>, NftError> {
+    let out = nft(&["-s", "list", "table", "inet", "rampart"])?;
+    if out.status.success() {
+        return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No such file or directory") {
+        return Ok(None);
+    }
+    Err(NftError::Refused {
+        step: "list",
+        stderr: err.trim().to_string(),
+    })
+}
+
+/// Checks and loads `host`'s ruleset; keeps the previous `inet rampart`
+/// table in `state_dir` and restores it if loading fails. Returns the path
+/// of the file loaded.
+pub fn apply(topology: &Topology, host: &str, state_dir: &Path) -> Result<PathBuf, NftError> {
+    let rules = render(topology, host)?;
+    let dir = state_dir.join("nft");
+    std::fs::create_dir_all(&dir).map_err(werr(&dir))?;
+    let file = dir.join(format!("{host}.nft"));
+    std::fs::write(&file, &rules).map_err(werr(&file))?;
+    let f = file.to_string_lossy().to_string();
+    let check = nft(&["-c", "-f", &f])?;
+    if !check.status.success() {
+        return Err(NftError::Refused {
+            step: "check",
+            stderr: String::from_utf8_lossy(&check.stderr).trim().to_string(),
+        });
+    }
+    // Keep what is there now, to roll back to.
+    let previous = nft(&["list", "table", "inet", "rampart"])?;
+    let rollback = dir.join(format!("{host}.previous.nft"));
+    let had_previous = previous.status.success();
+    if had_previous {
+        let mut text = String::from("table inet rampart\ndelete table inet rampart\n");
+        text.push_str(&String::from_utf8_lossy(&previous.stdout));
+        std::fs::write(&rollback, text).map_err(werr(&rollback))?;
+    }
+    let load = nft(&["-f", &f])?;
+    if !load.status.success() {
+        let stderr = String::from_utf8_lossy(&load.stderr).trim().to_string();
+        if had_previous {
+            let _ = nft(&["-f", &rollback.to_string_lossy()]);
+        }
+        return Err(NftError::Refused { step: "load", stderr });
+    }
+    let (applied, live) = files(state_dir, host);
+    std::fs::write(&applied, &rules).map_err(werr(&applied))?;
+    let listed = live_table()?.unwrap_or_default();
+    std::fs::write(&live, listed).map_err(werr(&live))?;
+    Ok(file)
+}
+
+/// How the host's firewall compares with the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drift {
+    /// `rampart firewall apply` never ran for this host with this state directory.
+    NeverApplied,
+    /// The config renders what was applied, and the live table is as loaded.
+    Same,
+    /// Unified diffs: `config` between the applied and the rendered ruleset
+    /// (the config changed since), `live` between the table as loaded and
+    /// as it is now (changed by hand, or flushed).
+    Differs { config: String, live: String },
+}
+
+fn unified(a: &str, b: &str, from: &str, to: &str) -> String {
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(2)
+        .header(from, to)
+        .to_string()
+}
+
+/// Compares the rendered, the applied and the live ruleset of `host`.
+/// `live = false` skips reading the kernel's table (no root needed).
+pub fn diff(topology: &Topology, host: &str, state_dir: &Path, live: bool) -> Result<Drift, NftError> {
+    let rendered = render(topology, host)?;
+    let (applied_file, live_file) = files(state_dir, host);
+    let Ok(applied) = std::fs::read_to_string(&applied_file) else {
+        return Ok(Drift::NeverApplied);
+    };
+    let config = if applied == rendered {
+        String::new()
+    } else {
+        unified(&applied, &rendered, "applied", "rendered from the config")
+    };
+    let live = if live {
+        let loaded = std::fs::read_to_string(&live_file).unwrap_or_default();
+        match live_table()? {
+            Some(now) if now == loaded => String::new(),
+            Some(now) => unified(&loaded, &now, "as loaded", "live now"),
+            None => {
+                "the table inet rampart is not loaded (flushed, or the host restarted without it)\n".into()
+            }
+        }
+    } else {
+        String::new()
+    };
+    Ok(if config.is_empty() && live.is_empty() {
+        Drift::Same
+    } else {
+        Drift::Differs { config, live }
+    })
+}
+
+/// One drop counter.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    /// `in` or `out`.
+    pub direction: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Reads the drop counters of the loaded `inet rampart` table.
+pub fn stats() -> Result<Vec<Dropped>, NftError> {
+    let out = nft(&["-j", "list", "counters", "table", "inet", "rampart"])?;
+    if !out.status.success() {
+        return Err(NftError::Refused {
+            step: "list counters",
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| NftError::Refused {
+        step: "list counters",
+        stderr: format!("unreadable JSON: {e}"),
+    })?;
+    let items = doc["nftables"].as_array().cloned().unwrap_or_default();
+    let mut v = Vec::new();
+    for (name, direction) in COUNTERS {
+        let c = items
+            .iter()
+            .map(|i| &i["counter"])
+            .find(|c| c["name"] == name && c["table"] == "rampart");
+        if let Some(c) = c {
+            v.push(Dropped {
+                direction,
+                packets: c["packets"].as_u64().unwrap_or(0),
+                bytes: c["bytes"].as_u64().unwrap_or(0),
+            });
+        }
+    }
+    if v.is_empty() {
+        return Err(NftError::Refused {
+            step: "list counters",
+            stderr: "the table has no drop counters: apply a ruleset rendered by this rampart".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// The counters in Prometheus text format, for node-exporter's textfile collector.
+pub fn prometheus(host: &str, drops: &[Dropped]) -> String {
+    let mut o = String::new();
+    for (metric, help, get) in [
+        (
+            "rampart_host_firewall_dropped_packets_total",
+            "Packets the host firewall dropped.",
+            (|d: &Dropped| d.packets) as fn(&Dropped) -> u64,
+        ),
+        (
+            "rampart_host_firewall_dropped_bytes_total",
+            "Bytes the host firewall dropped.",
+            |d: &Dropped| d.bytes,
+        ),
+    ] {
+        o.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} counter\n"));
+        for d in drops {
+            let host = host.replace(['\\', '"'], "_");
+            o.push_str(&format!(
+                "{metric}{{host=\"{host}\",direction=\"{}\"}} {}\n",
+                d.direction,
+                get(d)
+            ));
+        }
+    }
+    o
+}

@@ -1,0 +1,95 @@
+//! The policy's role rules that the golden files do not show.
+
+use super::{policy, render, Proto};
+use crate::config::model::{Host, Role, Topology};
+
+fn host(name: &str, addr: &str, roles: &[Role]) -> Host {
+    Host {
+        name: name.into(),
+        addresses: vec![addr.parse().expect("an address")],
+        roles: roles.to_vec(),
+        ports: Vec::new(),
+        extra: Vec::new(),
+        extra_out: Vec::new(),
+        egress_to: Vec::new(),
+        egress_open: false,
+    }
+}
+
+fn topology(hosts: Vec<Host>) -> Topology {
+    Topology {
+        admin: vec!["10.9.0.0/24".parse().expect("a net")],
+        ssh_port: 22,
+        admin_port: 9900,
+        metrics_port: 9100,
+        db_port: 3306,
+        dns: Vec::new(),
+        ntp: Vec::new(),
+        mirrors: Vec::new(),
+        floating: Vec::new(),
+        hosts,
+    }
+}
+
+#[test]
+fn vrrp_passes_between_balancers_only_when_there_are_two() {
+    let one = topology(vec![host("lb1", "10.0.0.1", &[Role::Lb])]);
+    let p = policy(&one, "lb1").expect("policy");
+    assert!(p.inbound.iter().all(|f| f.proto != Proto::Vrrp));
+    let two = topology(vec![
+        host("lb1", "10.0.0.1", &[Role::Lb]),
+        host("lb2", "10.0.0.2", &[Role::Lb]),
+    ]);
+    let text = render(&two, "lb1").expect("render");
+    assert!(
+        text.contains("ip saddr 10.0.0.2 ip protocol vrrp accept"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ip daddr { 10.0.0.2, 224.0.0.18 } ip protocol vrrp accept"),
+        "{text}"
+    );
+}
+
+#[test]
+fn egress_open_leaves_the_output_chain_accepting() {
+    let mut mon = host("mon", "10.0.0.4", &[Role::Monitor]);
+    mon.egress_open = true;
+    mon.extra_out.push("udp dport 514 accept".into());
+    let t = topology(vec![mon, host("db", "10.0.0.3", &[Role::Db])]);
+    assert!(policy(&t, "mon").expect("policy").outbound.is_none());
+    let text = render(&t, "mon").expect("render");
+    let out = &text[text.find("chain output").expect("output chain")..];
+    assert!(
+        out.contains("policy accept;") && out.contains("udp dport 514 accept"),
+        "{out}"
+    );
+    assert!(!out.contains("reject"), "{out}");
+    // The database host, restricted, may reach only other db hosts (none here).
+    let db = policy(&t, "db").expect("policy");
+    let out = db.outbound.expect("restricted");
+    assert!(
+        out.iter().all(|f| !f.admits("10.0.0.4".parse().expect("ip"))),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_web_host_reaches_app_and_db_hosts_and_an_app_host_takes_web_traffic() {
+    let t = topology(vec![
+        host("web", "10.0.0.2", &[Role::Web]),
+        host("app", "10.0.0.5", &[Role::App]),
+        host("db", "10.0.0.3", &[Role::Db]),
+    ]);
+    let web = policy(&t, "web").expect("policy").outbound.expect("restricted");
+    let to = |ip: &str, port: u16| {
+        web.iter()
+            .any(|f| f.ports.contains(&port) && f.admits(ip.parse().expect("ip")))
+    };
+    assert!(to("10.0.0.5", 8080) && to("10.0.0.3", 3306));
+    assert!(!to("10.0.0.3", 8080));
+    let app = policy(&t, "app").expect("policy").inbound;
+    assert!(app
+        .iter()
+        .any(|f| f.ports == [8080] && f.admits("10.0.0.2".parse().expect("ip"))));
+}
