@@ -40,6 +40,12 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -89,6 +95,25 @@ pub enum Command {
         state_dir: PathBuf,
         #[command(subcommand)]
         action: CaCmd,
+    },
+    /// Review the infrastructure the config describes: single points of
+    /// failure, exposure, TLS, dead rules, host firewalls. Exit status 1 when
+    /// a finding at or above --fail-on is not acknowledged in [[audit.ack]].
+    Audit {
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+        /// This machine is this topology host (default: the host whose
+        /// address is assigned here, if any); its live firewall is checked.
+        #[arg(long)]
+        host: Option<String>,
+        /// Do not read the kernel's live ruleset (no root needed).
+        #[arg(long)]
+        no_live: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// The lowest severity that fails the audit.
+        #[arg(long, value_enum, default_value = "high")]
+        fail_on: crate::audit::Severity,
     },
     /// Validate a config file (and its certificates) without running it.
     Check {
@@ -164,6 +189,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { ref config } => check(config),
+        Command::Audit {
+            ref config,
+            ref host,
+            no_live,
+            format,
+            fail_on,
+        } => audit(config, host.clone(), !no_live, format, fail_on),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "rampart", &mut std::io::stdout());
@@ -273,6 +305,36 @@ fn ca(state_dir: &Path, cmd: &CaCmd) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn audit(
+    path: &Path,
+    host: Option<String>,
+    live: bool,
+    format: ReportFormat,
+    fail_on: crate::audit::Severity,
+) -> ExitCode {
+    let model = match config::load_file(path, &SystemEnv) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let report = crate::audit::audit(&model, &crate::audit::Local { host, live }, now);
+    let source = path.display().to_string();
+    match format {
+        ReportFormat::Text => print!("{}", crate::audit::text(&report, &source)),
+        ReportFormat::Json => print!("{}", crate::audit::json(&report, &source)),
+    }
+    if report.worst().is_some_and(|w| w >= fail_on) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

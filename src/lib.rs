@@ -32,6 +32,7 @@ pub mod accesslog;
 pub mod admin;
 pub mod alerts;
 pub mod app;
+pub mod audit;
 pub mod balancer;
 pub mod body;
 pub mod cli;

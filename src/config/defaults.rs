@@ -57,6 +57,8 @@ pub const SSH_PORT: u16 = 22;
 pub const ADMIN_PORT: u16 = 9900;
 pub const METRICS_PORT: u16 = 9100;
 pub const DB_PORT: u16 = 3306;
+/// `rampart audit` reports certificates expiring within this.
+pub const AUDIT_CERT_WARNING: Duration = Duration::from_secs(30 * 86_400);
 /// The service port of a `web` host that lists no `ports`.
 pub const WEB_PORT: u16 = 80;
 /// The service port of an `app` host that lists no `ports`.
@@ -246,6 +248,12 @@ pub const DOCUMENTED: &[Documented] = &[
     d("topology.host.extra_out", "none", Words),
     d("topology.host.egress_to", "none", Words),
     d("topology.host.egress_open", "`false`", Flag(false)),
+    d(
+        "audit.cert_warning",
+        "`\"30d\"`",
+        Value::Duration(AUDIT_CERT_WARNING),
+    ),
+    d("audit.ack.subject", "every subject", Words),
     d("bans.after", "none (no automatic bans)", Words),
     d("bans.window", "`\"60s\"`", Value::Duration(BAN_WINDOW)),
     d("bans.duration", "`\"10m\"`", Value::Duration(BAN_DURATION)),

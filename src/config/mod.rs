@@ -19,7 +19,7 @@ mod docs_test;
 pub mod env;
 mod error;
 #[cfg(test)]
-mod fake_env;
+pub(crate) mod fake_env;
 mod load;
 pub mod model;
 pub mod path;

@@ -49,6 +49,28 @@ pub struct File {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub cluster: Cluster,
+    #[serde(default)]
+    pub audit: Audit,
+}
+
+/// `[audit]`: how `rampart audit` judges, and findings accepted on purpose.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// A certificate that expires within this is a finding (default 30 days).
+    pub cert_warning: Option<Spanned<String>>,
+    #[serde(default, rename = "ack")]
+    pub acks: Vec<AuditAck>,
+}
+
+/// `[[audit.ack]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditAck {
+    pub id: Spanned<String>,
+    /// The host, pool, listener... the finding is about; absent: all of them.
+    pub subject: Option<String>,
+    pub reason: Spanned<String>,
 }
 
 /// `[cluster]`: state shared with the other instances of a fleet.

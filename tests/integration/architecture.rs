@@ -53,6 +53,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "alerts",
         &["balancer", "client", "config", "metrics", "runtime", "units"],
     ),
+    // Reviews of the described infrastructure (reads the model and the host firewalls).
+    ("audit", &["config", "firewall"]),
     // TCP mode: connections relayed to a pool's servers.
     ("tcp", &["balancer", "config", "firewall", "listener", "runtime"]),
     // The request path.
@@ -104,7 +106,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "app", "client", "config", "daemon", "firewall", "top", "tls", "units",
+            "app", "audit", "client", "config", "daemon", "firewall", "top", "tls", "units",
         ],
     ),
 ];

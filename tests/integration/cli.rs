@@ -557,3 +557,78 @@ async fn get_h2(addr: std::net::SocketAddr, ca: &Path) -> (u16, String) {
     let (status, _, body) = read(c.go(req).await.expect("response")).await;
     (status, body)
 }
+
+/// `examples/audit/weak.toml` triggers every finding the catalog holds (one
+/// acknowledged), fails the audit and says why in text and JSON;
+/// `examples/audit/clean.toml` passes with none.
+#[test]
+fn audit_finds_every_weak_point_of_the_weak_example_and_none_in_the_clean_one() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/audit");
+    let (code, out, err) = rampart(
+        &[
+            "audit",
+            "-c",
+            "weak.toml",
+            "--host",
+            "lb1",
+            "--no-live",
+            "--format",
+            "json",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let found: std::collections::BTreeSet<&str> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    let all: std::collections::BTreeSet<&str> = rampart::audit::CATALOG.iter().map(|(id, _)| *id).collect();
+    assert_eq!(found, all, "every finding, each at least once");
+    for f in doc["findings"].as_array().expect("findings") {
+        for key in ["severity", "subject", "reason", "mitigation"] {
+            assert!(
+                f[key].as_str().is_some_and(|s| !s.is_empty()),
+                "{key} missing in {f}"
+            );
+        }
+    }
+    let acked: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f.get("acknowledged").is_some())
+        .collect();
+    assert_eq!(acked.len(), 1, "{acked:?}");
+    assert_eq!(acked[0]["id"], "egress-open");
+    assert_eq!(doc["summary"]["acknowledged"], 1);
+    assert!(doc["summary"]["high"].as_u64().is_some_and(|n| n > 0));
+    // The text report names the finding, its subject, its reason and the fix.
+    let (code, text, _) = rampart(&["audit", "-c", "weak.toml", "--host", "lb1", "--no-live"], &dir);
+    assert_eq!(code, 1);
+    assert!(text.contains("HIGH   db-single-writer"), "{text}");
+    assert!(text.contains("fix: add a replica"), "{text}");
+    assert!(
+        text.contains("acknowledged:\n  LOW    egress-open — lb2: lb2 is being rebuilt"),
+        "{text}"
+    );
+    // --fail-on: only what is at least that severe fails.
+    let (code, _, _) = rampart(&["audit", "-c", "clean.toml", "--fail-on", "low"], &dir);
+    assert_eq!(code, 0);
+    let (code, out, err) = rampart(&["audit", "-c", "clean.toml", "--format", "json"], &dir);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(doc["findings"], serde_json::json!([]), "{out}");
+    // A config that does not load is exit status 2, as for `rampart check`.
+    let bad = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        bad.path(),
+        "bad.toml",
+        "[[audit.ack]]\nid = \"nope\"\nreason = \"x\"\n",
+    );
+    let (code, _, err) = rampart(&["audit", "-c", &path], bad.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("audit.ack[0].id: unknown finding `nope`"), "{err}");
+}

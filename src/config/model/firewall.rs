@@ -171,6 +171,9 @@ pub struct Topology {
     pub mirrors: Vec<IpNet>,
     /// Addresses that float between the `lb` hosts.
     pub floating: Vec<IpAddr>,
+    /// The config runs database endpoints (`role = "writer"`/`"reader"`
+    /// listeners) on the balancers, which then reach the database port.
+    pub db_endpoints: bool,
     pub hosts: Vec<Host>,
 }
 

@@ -71,6 +71,44 @@ pub struct Model {
     pub cluster: Option<ClusterSettings>,
     /// The other instances' admin APIs, shown with this one as the fleet.
     pub peers: Vec<Peer>,
+    /// `[audit]`.
+    pub audit: Audit,
+}
+
+/// The identifiers of `rampart audit`'s findings, which `[[audit.ack]]` may
+/// name (the audit module's catalog is tested to hold the same).
+pub const FINDING_IDS: &[&str] = &[
+    "lb-single",
+    "db-single-writer",
+    "db-reachable-from-lb",
+    "backend-plaintext",
+    "tiers-colocated",
+    "tier-no-spare",
+    "admin-exposed",
+    "host-unmonitored",
+    "cert-expiring",
+    "tls-weak",
+    "rule-unreachable",
+    "firewall-not-applied",
+    "firewall-drift",
+    "egress-open",
+    "limits-per-instance",
+];
+
+/// `[audit]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub cert_warning: std::time::Duration,
+    pub acks: Vec<Ack>,
+}
+
+/// A finding accepted on purpose, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub id: String,
+    /// None: every finding with this id.
+    pub subject: Option<String>,
+    pub reason: String,
 }
 
 /// Another instance's admin API.

@@ -12,7 +12,7 @@
 //! - `observability.rs`: `[log]`, `[admin]`, `[metrics]`, `[access_log]`;
 //!   `alerts.rs`: `[alerts]`, `[[alert]]`
 //! - `firewall.rs`: `[firewall]`, `[bans]`; `rules.rs`: `[[rule]]`
-//! - `topology.rs`: `[topology]`
+//! - `topology.rs`: `[topology]`, `[audit]`
 
 mod alerts;
 mod backend_tls;
@@ -132,7 +132,7 @@ impl Cx<'_> {
             limits: self.limits(&f.limits)?,
             topology: match &f.topology {
                 None => None,
-                Some(t) => Some(self.topology(t)?),
+                Some(t) => Some(self.topology(t, listeners.iter().any(|l| l.db_endpoint.is_some()))?),
             },
             max_connections_per_client: f
                 .firewall
@@ -163,6 +163,7 @@ impl Cx<'_> {
             },
             cluster: self.cluster(&f.cluster)?,
             peers: self.peers(&f.cluster.peers)?,
+            audit: self.audit(&f.audit)?,
             listeners,
             pools,
             routes,

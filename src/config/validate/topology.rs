@@ -13,7 +13,7 @@ fn one_rule(e: &str) -> bool {
 }
 
 impl Cx<'_> {
-    pub(super) fn topology(&self, t: &schema::Topology) -> R<model::Topology> {
+    pub(super) fn topology(&self, t: &schema::Topology, db_endpoints: bool) -> R<model::Topology> {
         use model::{Host, Role, Topology};
         let admin = self.nets(&t.admin_cidr, "topology.admin_cidr")?;
         let mut hosts: Vec<Host> = Vec::new();
@@ -111,7 +111,40 @@ impl Cx<'_> {
                     })
                     .collect::<R<_>>()?,
             },
+            db_endpoints,
             hosts,
+        })
+    }
+
+    /// `[audit]`: the expiry horizon, and acknowledgements that name a
+    /// known finding and say why.
+    pub(super) fn audit(&self, a: &schema::Audit) -> R<model::Audit> {
+        let mut acks = Vec::new();
+        for (i, x) in a.acks.iter().enumerate() {
+            let id = x.id.get_ref();
+            if !model::FINDING_IDS.contains(&id.as_str()) {
+                return Err(self.at(
+                    &x.id,
+                    &format!("audit.ack[{i}].id"),
+                    format!("unknown finding `{id}`: one of {}", model::FINDING_IDS.join(", ")),
+                ));
+            }
+            if x.reason.get_ref().trim().is_empty() {
+                return Err(self.at(
+                    &x.reason,
+                    &format!("audit.ack[{i}].reason"),
+                    "say why the finding is accepted",
+                ));
+            }
+            acks.push(model::Ack {
+                id: id.clone(),
+                subject: x.subject.clone(),
+                reason: x.reason.get_ref().trim().to_string(),
+            });
+        }
+        Ok(model::Audit {
+            cert_warning: self.duration(&a.cert_warning, "audit.cert_warning", d::AUDIT_CERT_WARNING)?,
+            acks,
         })
     }
 }

@@ -152,6 +152,14 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             vec![t.admin_port],
             "rampart /metrics and /api/stats for monitor hosts and the other balancers",
         ));
+        if t.db_endpoints {
+            let clients = hosts(t, h, |x| x.has(Role::Web) || x.has(Role::App));
+            v.push(tcp(
+                from_hosts(&clients),
+                vec![t.db_port],
+                "rampart's database endpoints, for web and app hosts",
+            ));
+        }
         if !lbs.is_empty() {
             v.push(Flow {
                 peers: from_hosts(&lbs),
@@ -185,6 +193,13 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             vec![t.db_port],
             "database from web and app hosts only",
         ));
+        if t.db_endpoints {
+            v.push(tcp(
+                from_hosts(&lbs),
+                vec![t.db_port],
+                "rampart's database endpoints on the balancers",
+            ));
+        }
         let peers = hosts(t, h, |x| x.has(Role::Db));
         if !peers.is_empty() {
             v.push(tcp(
@@ -226,6 +241,14 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 from_hosts(&[w]),
                 service_ports(w),
                 format!("balancing and health checks to {}", w.name),
+            ));
+        }
+        if t.db_endpoints {
+            let dbs = hosts(t, h, |x| x.has(Role::Db));
+            v.push(tcp(
+                from_hosts(&dbs),
+                vec![t.db_port],
+                "rampart's database endpoints and their mysql checks",
             ));
         }
         let lbs = hosts(t, h, |x| x.has(Role::Lb));
@@ -284,6 +307,21 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 "scraping rampart's /metrics",
             ));
         }
+    }
+    if t.db_endpoints && (h.has(Role::Web) || h.has(Role::App)) && !h.has(Role::Lb) {
+        let mut peers = from_hosts(&hosts(t, h, |x| x.has(Role::Lb))).unwrap_or_default();
+        if !t.floating.is_empty() {
+            peers.push(Peer {
+                name: "floating addresses".into(),
+                host: false,
+                nets: t.floating.iter().map(|a| IpNet::from(*a)).collect(),
+            });
+        }
+        v.push(tcp(
+            Some(peers),
+            vec![t.db_port],
+            "rampart's database endpoints on the balancers",
+        ));
     }
     for d in &h.egress_to {
         v.push(tcp(

@@ -27,6 +27,7 @@ fn topology(hosts: Vec<Host>) -> Topology {
         ntp: Vec::new(),
         mirrors: Vec::new(),
         floating: Vec::new(),
+        db_endpoints: false,
         hosts,
     }
 }

@@ -35,6 +35,7 @@ fn topologies() {
             ntp: Vec::new(),
             mirrors: Vec::new(),
             floating: Vec::new(),
+            db_endpoints: false,
             hosts,
         })
     };
@@ -100,6 +101,7 @@ fn topologies() {
                     ntp: vec!["10.0.0.123/32".parse().expect("a net")],
                     mirrors: vec!["192.0.2.0/24".parse().expect("a net")],
                     floating: vec!["10.0.0.100".parse().expect("ip")],
+                    db_endpoints: false,
                     hosts: vec![Host {
                         egress_to: [
                             ("10.0.0.9:6379", "10.0.0.9/32", 6379),
@@ -186,6 +188,21 @@ fn topology_mistakes() {
             "a network for a floating address",
             topology("floating_addresses = [\"10.0.0.0/24\"]\n", LB),
             "3:22: topology.floating_addresses: `10.0.0.0/24` is not an IP address",
+        ),
+        (
+            "an acknowledgement of an unknown finding",
+            "[[audit.ack]]\nid = \"lb-double\"\nreason = \"x\"\n".to_string(),
+            "2:6: audit.ack[0].id: unknown finding `lb-double`: one of lb-single, db-single-writer, db-reachable-from-lb, backend-plaintext, tiers-colocated, tier-no-spare, admin-exposed, host-unmonitored, cert-expiring, tls-weak, rule-unreachable, firewall-not-applied, firewall-drift, egress-open, limits-per-instance",
+        ),
+        (
+            "an acknowledgement without a reason",
+            "[[audit.ack]]\nid = \"lb-single\"\nreason = \"  \"\n".to_string(),
+            "3:10: audit.ack[0].reason: say why the finding is accepted",
+        ),
+        (
+            "a bad expiry horizon",
+            "[audit]\ncert_warning = \"soon\"\n".to_string(),
+            "2:16: audit.cert_warning: `soon` is not a duration: write it like \"5s\" or \"250ms\"",
         ),
         (
             "a port out of range",

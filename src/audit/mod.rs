@@ -1,0 +1,178 @@
+//! `rampart audit`: the configuration reviewed the way an experienced
+//! infrastructure engineer would, against the weak points of a typical
+//! design (one balancer, one database writer, plaintext behind the
+//! balancer, every tier on one host...), the TLS material, the request
+//! rules and the host firewalls' applied state.
+//!
+//! Owns the catalog of findings (each with a stable identifier that
+//! `[[audit.ack]]` can name), the checks, and their report. Exposes
+//! [`audit`], which returns a [`Report`]; `report.rs` prints it as text or
+//! JSON. Nothing here changes anything.
+
+mod checks;
+mod hostfw;
+mod report;
+mod rules;
+mod tls;
+
+#[cfg(test)]
+mod tests;
+
+use crate::config::model::Model;
+
+pub use report::{json, text};
+
+/// How bad a finding is. `High` fails `rampart audit` by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+/// Every finding `rampart audit` can report: its identifier and what it is
+/// about. `config::model::FINDING_IDS` must hold the same identifiers.
+pub const CATALOG: &[(&str, &str)] = &[
+    (
+        "lb-single",
+        "a single load balancer (no second one, or no floating address)",
+    ),
+    (
+        "db-single-writer",
+        "a single writable database (no replica, or no writer endpoint)",
+    ),
+    (
+        "db-reachable-from-lb",
+        "the database port reachable from the balancer tier",
+    ),
+    (
+        "backend-plaintext",
+        "plaintext between the balancer and its servers",
+    ),
+    ("tiers-colocated", "tiers carried by one host"),
+    ("tier-no-spare", "a tier with no spare host"),
+    (
+        "admin-exposed",
+        "the admin API or ssh reachable beyond the admin network",
+    ),
+    ("host-unmonitored", "a host no monitor scrapes"),
+    ("cert-expiring", "a certificate expiring soon"),
+    ("tls-weak", "TLS weaker than Mozilla's intermediate profile"),
+    ("rule-unreachable", "a firewall rule that can never match"),
+    ("firewall-not-applied", "a host firewall never applied"),
+    ("firewall-drift", "a host firewall that differs from the config"),
+    ("egress-open", "a host whose outgoing traffic is not restricted"),
+    ("limits-per-instance", "rate limits counted per balancer"),
+];
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// What it is about: a host, pool, listener, rule, certificate...
+    pub subject: String,
+    pub reason: String,
+    pub mitigation: String,
+    /// Why it was accepted, when an `[[audit.ack]]` names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<String>,
+}
+
+impl Finding {
+    fn new(
+        id: &'static str,
+        severity: Severity,
+        subject: impl Into<String>,
+        reason: impl Into<String>,
+        mitigation: impl Into<String>,
+    ) -> Finding {
+        debug_assert!(
+            CATALOG.iter().any(|(c, _)| *c == id),
+            "{id} is not in the catalog"
+        );
+        Finding {
+            id,
+            severity,
+            subject: subject.into(),
+            reason: reason.into(),
+            mitigation: mitigation.into(),
+            acknowledged: None,
+        }
+    }
+}
+
+/// Which host this machine is, for the checks of the live firewall.
+#[derive(Debug, Clone, Default)]
+pub struct Local {
+    /// `--host NAME`; None: the host whose address is assigned here, if any.
+    pub host: Option<String>,
+    /// Read the kernel's ruleset (needs root).
+    pub live: bool,
+}
+
+/// What `rampart audit` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// Findings, worst first; acknowledged ones carry their reason.
+    pub findings: Vec<Finding>,
+    /// What was checked, or could not be, besides the findings.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// The worst severity among findings nobody acknowledged.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings
+            .iter()
+            .filter(|f| f.acknowledged.is_none())
+            .map(|f| f.severity)
+            .max()
+    }
+}
+
+/// Reviews `m`. `now` is Unix seconds (certificate expiry).
+pub fn audit(m: &Model, local: &Local, now: i64) -> Report {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    match &m.topology {
+        Some(t) => {
+            checks::topology(m, t, &mut out);
+            hostfw::check(m, t, local, &mut out, &mut notes);
+        }
+        None => notes.push(
+            "no [topology]: the hosts of the infrastructure are not described, so only this instance's settings were reviewed"
+                .into(),
+        ),
+    }
+    checks::instance(m, &mut out);
+    tls::check(m, now, &mut out, &mut notes);
+    rules::check(m, &mut out);
+    for ack in &m.audit.acks {
+        let mut used = false;
+        for f in out
+            .iter_mut()
+            .filter(|f| f.id == ack.id && ack.subject.as_ref().is_none_or(|s| *s == f.subject))
+        {
+            f.acknowledged = Some(ack.reason.clone());
+            used = true;
+        }
+        if !used {
+            notes.push(format!(
+                "[[audit.ack]] id = \"{}\"{} matches no finding: remove it",
+                ack.id,
+                ack.subject
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(", subject = \"{s}\""))
+            ));
+        }
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.id.cmp(b.id))
+            .then(a.subject.cmp(&b.subject))
+    });
+    Report { findings: out, notes }
+}

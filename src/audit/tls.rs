@@ -1,0 +1,147 @@
+//! The TLS checks: certificates that expire within `[audit] cert_warning`,
+//! and settings below Mozilla's intermediate profile. rampart's own TLS
+//! (1.2 and 1.3 only, ECDHE with AEAD suites) already matches the profile,
+//! so what remains is what a config chooses: certificates signed with SHA-1
+//! or MD5 or with small keys, HTTPS without HSTS (the profile asks for two
+//! years), and a site served over plain HTTP on a public address.
+
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use super::{Finding, Severity};
+use crate::config::model::{CertSource, CertSpec, ListenerKind, Model};
+
+/// Under a week left makes an expiring certificate a high finding.
+const URGENT: i64 = 7 * 86_400;
+/// The HSTS max-age Mozilla's intermediate profile asks for (two years);
+/// under one year is a finding.
+const HSTS_MIN: u64 = 365 * 86_400;
+
+pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec<String>) {
+    let mut certs: Vec<(String, &CertSpec)> = Vec::new();
+    for l in &m.listeners {
+        let ListenerKind::Https(s) = &l.kind else { continue };
+        certs.extend(s.certs.iter().map(|c| (format!("listener {}", l.name), c)));
+        if s.acme.is_some() {
+            notes.push(format!(
+                "listener {}: its ACME certificate is renewed by rampart; its expiry is in the metric rampart_certificate_expiry_seconds",
+                l.name
+            ));
+        }
+        hsts(&l.name, s.hsts.as_ref(), out);
+    }
+    for o in &m.origins {
+        if let Some(CertSource::Files(c)) = o.tls.as_ref().map(|t| &t.cert) {
+            certs.push((format!("origin {}", o.name), c));
+        }
+    }
+    for p in &m.pools {
+        if let Some(CertSource::Files(c)) = p.tls.as_ref().and_then(|t| t.client.as_ref()) {
+            certs.push((format!("pool {} client_cert", p.name), c));
+        }
+    }
+    for (what, c) in certs {
+        expiry(&what, c, now, m.audit.cert_warning, out);
+        strength(&what, c, out);
+    }
+    for l in &m.listeners {
+        let ListenerKind::Http { redirect_to: None } = &l.kind else {
+            continue;
+        };
+        if l.tcp_pool.is_none() && !l.addr.ip().is_loopback() {
+            out.push(Finding::new(
+                "tls-weak",
+                Severity::Medium,
+                format!("listener {}", l.name),
+                format!("listener `{}` serves the site over plain HTTP on {}: requests and cookies travel in clear", l.name, l.addr),
+                "set `redirect_to` to the HTTPS listener, so plain HTTP only answers 308",
+            ));
+        }
+    }
+}
+
+fn expiry(what: &str, c: &CertSpec, now: i64, warning: Duration, out: &mut Vec<Finding>) {
+    let left = c.not_after - now;
+    if left >= warning.as_secs() as i64 {
+        return;
+    }
+    let days = left.div_euclid(86_400);
+    out.push(Finding::new(
+        "cert-expiring",
+        if left < URGENT {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        format!("{what}: {}", c.cert_path.display()),
+        if left < 0 {
+            format!("{} expired {} days ago", c.cert_path.display(), -days)
+        } else {
+            format!(
+                "{} expires in {days} days (within [audit] cert_warning)",
+                c.cert_path.display()
+            )
+        },
+        "renew it (or let rampart renew it: `[listener.acme]`, or `internal` from rampart's CA) and reload",
+    ));
+}
+
+/// SHA-1 and MD5 signatures, RSA keys under 2048 bits, EC keys under 256.
+fn strength(what: &str, c: &CertSpec, out: &mut Vec<Finding>) {
+    let Some(Ok(der)) = CertificateDer::pem_slice_iter(&c.cert_pem.0).next() else {
+        return;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return;
+    };
+    let sig = cert.signature_algorithm.algorithm.to_id_string();
+    let weak_sig = match sig.as_str() {
+        "1.2.840.113549.1.1.4" => Some("MD5"),
+        "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.2.840.10040.4.3" => Some("SHA-1"),
+        _ => None,
+    };
+    let bits = cert.public_key().parsed().ok().map(|k| {
+        (
+            k.key_size(),
+            matches!(k, x509_parser::public_key::PublicKey::RSA(_)),
+        )
+    });
+    let small = match bits {
+        Some((n, true)) if n > 0 && n < 2048 => Some(format!("a {n}-bit RSA key")),
+        Some((n, false)) if n > 0 && n < 256 => Some(format!("a {n}-bit key")),
+        _ => None,
+    };
+    for why in [weak_sig.map(|s| format!("a {s} signature")), small]
+        .into_iter()
+        .flatten()
+    {
+        out.push(Finding::new(
+            "tls-weak",
+            Severity::High,
+            format!("{what}: {}", c.cert_path.display()),
+            format!("{} has {why}, below Mozilla's intermediate profile (SHA-256 signatures, RSA 2048 or ECDSA P-256 keys)", c.cert_path.display()),
+            "issue a new certificate with an ECDSA P-256 or RSA 2048 key and a SHA-256 signature",
+        ));
+    }
+}
+
+fn hsts(listener: &str, value: Option<&http::HeaderValue>, out: &mut Vec<Finding>) {
+    let max_age = value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("max-age=")))
+        .and_then(|n| n.parse::<u64>().ok());
+    let reason = match max_age {
+        None => format!("listener `{listener}` sends no Strict-Transport-Security: a browser can be talked down to plain HTTP on its next visit"),
+        Some(n) if n < HSTS_MIN => format!("listener `{listener}` sends Strict-Transport-Security with max-age={n}, under a year"),
+        Some(_) => return,
+    };
+    out.push(Finding::new(
+        "tls-weak",
+        Severity::Low,
+        format!("listener {listener}"),
+        reason,
+        "set `hsts_max_age = \"730d\"` on the listener (Mozilla's intermediate profile) once every name it serves is HTTPS-only",
+    ));
+}
