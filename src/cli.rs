@@ -115,6 +115,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "high")]
         fail_on: crate::audit::Severity,
     },
+    /// Describe the infrastructure of the config's [topology], host by host:
+    /// roles, components, ports and who may reach them, what each may
+    /// reach, monitors and certificates.
+    Plan {
+        #[arg(short, long, default_value = "rampart.toml")]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// Also write the diagram (hosts by tier, arrows for allowed traffic) to FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+    },
     /// Validate a config file (and its certificates) without running it.
     Check {
         /// The config file.
@@ -189,6 +201,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { ref config } => check(config),
+        Command::Plan {
+            ref config,
+            format,
+            ref svg,
+        } => plan(config, format, svg.as_deref()),
         Command::Audit {
             ref config,
             ref host,
@@ -306,6 +323,34 @@ fn ca(state_dir: &Path, cmd: &CaCmd) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn plan(path: &Path, format: ReportFormat, svg: Option<&Path>) -> ExitCode {
+    let model = match config::load_file(path, &SystemEnv) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(p) = crate::plan::plan(&model) else {
+        eprintln!(
+            "error: {}: there is no [topology] section to plan from",
+            path.display()
+        );
+        return ExitCode::from(2);
+    };
+    match format {
+        ReportFormat::Text => print!("{}", crate::plan::text(&p)),
+        ReportFormat::Json => print!("{}", crate::plan::json(&p)),
+    }
+    if let Some(file) = svg {
+        if let Err(e) = std::fs::write(file, crate::plan::svg(&p)) {
+            eprintln!("error: cannot write {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn audit(

@@ -45,6 +45,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod origin;
+pub mod plan;
 pub mod proxy;
 pub mod runtime;
 pub mod stats;

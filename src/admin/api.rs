@@ -77,13 +77,24 @@ pub async fn handle<C: Control>(req: Request<Incoming>, app: &Admin<C>) -> Respo
             // The page holds no data; the API calls it makes are authorized.
             return text(body, ctype);
         }
-        let special = matches!(req.uri().path(), "/metrics" | "/api/stats/stream");
+        let special = matches!(
+            req.uri().path(),
+            "/metrics" | "/api/stats/stream" | "/api/plan.svg"
+        );
         if special {
             if let Err(e) = authorize(&req, token) {
                 return answer(&e);
             }
             if req.uri().path() == "/metrics" {
                 return text(app.metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+            }
+            if req.uri().path() == "/api/plan.svg" {
+                return match app.control.plan_svg().await {
+                    Some(svg) => text(svg, "image/svg+xml; charset=utf-8"),
+                    None => answer(&AdminError::NotFound(
+                        "the config has no [topology] to draw".into(),
+                    )),
+                };
             }
             return stats_stream(app);
         }

@@ -70,6 +70,9 @@ pub trait Control: Send + Sync + 'static {
     /// Whether the server was drained.
     fn undrain(&self, pool: &str, server: &str) -> impl Future<Output = Result<bool, AdminError>> + Send;
     fn remove(&self, pool: &str, server: &str) -> impl Future<Output = Result<(), AdminError>> + Send;
+    /// The infrastructure diagram (SVG) of the running config's
+    /// `[topology]`; None without one.
+    fn plan_svg(&self) -> impl Future<Output = Option<String>> + Send;
 }
 
 /// A server added through the API.

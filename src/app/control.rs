@@ -35,6 +35,11 @@ impl Control for Arc<App> {
         App::undrain(self, pool, server).await.map_err(refusal)
     }
 
+    async fn plan_svg(&self) -> Option<String> {
+        let model = self.model().await;
+        crate::plan::plan(&model).map(|p| crate::plan::svg(&p))
+    }
+
     async fn remove(&self, pool: &str, server: &str) -> Result<(), AdminError> {
         App::remove(self, pool, server).await.map_err(refusal)
     }

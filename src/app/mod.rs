@@ -184,6 +184,11 @@ impl RunningApp {
 }
 
 impl App {
+    /// The config as loaded from its file (what a reload last swapped in).
+    pub async fn model(&self) -> Model {
+        self.state.lock().await.model.clone()
+    }
+
     async fn start(model: Model) -> Result<Arc<App>, AppError> {
         // Keys rampart keeps (its CA's, the certificates it issued) must be
         // private before anything uses them.

@@ -55,6 +55,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // Reviews of the described infrastructure (reads the model and the host firewalls).
     ("audit", &["config", "firewall"]),
+    // The described infrastructure, host by host (text, JSON, SVG).
+    ("plan", &["config", "firewall"]),
     // TCP mode: connections relayed to a pool's servers.
     ("tcp", &["balancer", "config", "firewall", "listener", "runtime"]),
     // The request path.
@@ -95,6 +97,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "listener",
             "metrics",
             "origin",
+            "plan",
             "proxy",
             "runtime",
             "stats",
@@ -106,7 +109,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "app", "audit", "client", "config", "daemon", "firewall", "top", "tls", "units",
+            "app", "audit", "client", "config", "daemon", "firewall", "plan", "top", "tls", "units",
         ],
     ),
 ];

@@ -93,6 +93,13 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
         "[cluster]\npeers = [{{ name = \"lb2\", address = \"{}\" }}]\n",
         peer.admin().expect("peer admin")
     ));
+    // The hosts behind it: the dashboard draws them (`rampart plan`).
+    toml.push_str(
+        "[topology]\nadmin_cidr = [\"192.0.2.100/32\"]\nfloating_addresses = [\"192.0.2.10\"]\n\
+         [[topology.host]]\nname = \"lb1\"\naddresses = [\"192.0.2.2\"]\nroles = [\"lb\"]\n\
+         [[topology.host]]\nname = \"lb2\"\naddresses = [\"192.0.2.3\"]\nroles = [\"lb\"]\n\
+         [[topology.host]]\nname = \"web-01\"\naddresses = [\"192.0.2.11\"]\nroles = [\"web\"]\nports = [8080]\n",
+    );
     let app = start_app(&toml, std::path::Path::new(".")).await;
     let ad = app.admin().expect("admin");
     let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(40));
@@ -178,7 +185,9 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
                  before_open: history.filter(h => h.t < performance.timeOrigin / 1000 && h.stats.totals.qps['1s'] > 0).length, \
                  fleet: [...document.querySelectorAll('#fleet-table tr[data-instance]')].map(r => r.innerText), \
                  fleet_before_open: (fleetHistory.get('lb2') || []).filter(p => p[0] < performance.timeOrigin / 1000).length, \
-                 db: [...document.querySelectorAll('#db-table tr[data-server]')].map(r => r.innerText)})";
+                 db: [...document.querySelectorAll('#db-table tr[data-server]')].map(r => r.innerText), \
+                 plan: (() => { const i = document.getElementById('plan-diagram'); \
+                                return i ? {loaded: i.complete, width: i.naturalWidth, height: i.naturalHeight} : null; })()})";
     let mut last = Value::Null;
     for _ in 0..150 {
         let r = cdp
@@ -201,7 +210,14 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
             .as_str()
             .unwrap_or("")
             .contains("no server is writable");
-        if live && rows == 3 && all_up && refusing && points >= 4 && qps.parse::<f64>().is_ok_and(|q| q > 0.0)
+        let drawn = last["plan"]["width"].as_u64().is_some_and(|w| w > 0);
+        if live
+            && rows == 3
+            && all_up
+            && refusing
+            && drawn
+            && points >= 4
+            && qps.parse::<f64>().is_ok_and(|q| q > 0.0)
         {
             break;
         }
@@ -225,6 +241,11 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
     peer.shutdown().await;
 
     assert_eq!(last["status"], "live", "{last}");
+    // Chromium decoded the SVG rampart drew (a malformed one has no size).
+    assert!(
+        last["plan"]["loaded"] == true && last["plan"]["width"].as_u64() > Some(300),
+        "the infrastructure diagram did not render: {last}"
+    );
     let qps: f64 = last["qps"]
         .as_str()
         .unwrap_or("0")

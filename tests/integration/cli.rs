@@ -632,3 +632,40 @@ fn audit_finds_every_weak_point_of_the_weak_example_and_none_in_the_clean_one() 
     assert_eq!(code, 2);
     assert!(err.contains("audit.ack[0].id: unknown finding `nope`"), "{err}");
 }
+
+/// `rampart plan` describes every host of the topology in text and JSON,
+/// and writes the diagram; without a `[topology]` it says so.
+#[test]
+fn plan_describes_each_host_in_text_json_and_svg() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/audit");
+    let out = tempfile::tempdir().expect("tempdir");
+    let svg = out.path().join("plan.svg");
+    let (code, text, err) = rampart(
+        &["plan", "-c", "clean.toml", "--svg", &svg.display().to_string()],
+        &dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(text.starts_with("9 hosts,"), "{text}");
+    assert!(text.contains("db1 [db] 10.0.3.1"), "{text}");
+    assert!(text.contains("from web1, web2, app1, app2"), "{text}");
+    let drawn = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(drawn.starts_with("<svg ") && drawn.contains("data-name=\"mon1\""));
+    let (code, json, _) = rampart(&["plan", "-c", "clean.toml", "--format", "json"], &dir);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let hosts = doc["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 9);
+    let db1 = hosts.iter().find(|h| h["name"] == "db1").expect("db1");
+    assert_eq!(db1["tier"], "db");
+    assert_eq!(db1["monitored_by"], serde_json::json!(["mon1"]));
+    assert!(doc["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .any(|e| e["from"] == "internet" && e["to"] == "lb1"));
+    let none = tempfile::tempdir().expect("tempdir");
+    let path = write(none.path(), "r.toml", "[admin]\nenabled = false\n");
+    let (code, _, err) = rampart(&["plan", "-c", &path], none.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("no [topology] section"), "{err}");
+}

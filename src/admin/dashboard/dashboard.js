@@ -299,5 +299,22 @@ function connect() {
   src.onerror = () => { status.textContent = "connection lost, retrying…"; status.className = "status lost"; };
 }
 
+// The infrastructure diagram (`rampart plan`), when the config has a
+// [topology]: drawn by rampart as SVG, shown as an image (no script runs).
+async function showPlan() {
+  const token = new URLSearchParams(location.search).get("token");
+  try {
+    const r = await fetch("/api/plan.svg" + (token ? "?token=" + encodeURIComponent(token) : ""));
+    if (!r.ok) return;
+    const img = el("img", { id: "plan-diagram", alt: "hosts by tier and the traffic allowed between them" });
+    img.src = URL.createObjectURL(await r.blob());
+    const panel = el("div", { class: "panel wide", id: "panel-plan" }, el("h2", {}, "Infrastructure"), el("div", { class: "plan" }, img));
+    document.getElementById("panels").append(panel);
+  } catch (e) {
+    console.warn("no plan: " + e);
+  }
+}
+
 buildPanels();
 start();
+showPlan();
