@@ -49,26 +49,30 @@ async fn renewal_replaces_the_certificate_while_requests_go_on() {
 /// to the https listener, its HTTP-01 checks to the plain one).
 /// With `validity` (seconds), Pebble's certificates are that short-lived,
 /// and a bounded load runs until one is renewed.
-async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    // Pebble's own HTTPS certificate, from a CA of the test's.
-    let pebble_state = d.join("pebble");
-    let api = rampart::tls::ca::issue(
-        &pebble_state,
-        "pebble",
-        &["localhost".to_string(), "127.0.0.1".to_string()],
-        30,
-        false,
-    )
-    .expect("pebble cert");
-    let api_ca = pebble_state.join("tls/ca.pem");
-    // Ports are picked free, then bound by Pebble and rampart: another
-    // test may take one in between, so the start is tried up to 3 times.
-    let be = Backend::named("site").await;
-    let mut attempt = 0;
-    let (app, _dns, _pebble, https_port, mgmt_port) = loop {
-        attempt += 1;
+/// A running Pebble and its fake DNS, on free ports: its API (trusted
+/// through `api_ca`), and the ports it validates on (`https_port` for
+/// TLS-ALPN-01, `http_port` for HTTP-01) where rampart must listen.
+struct Pebble {
+    api_port: u16,
+    mgmt_port: u16,
+    https_port: u16,
+    http_port: u16,
+    api_ca: std::path::PathBuf,
+    _procs: (Proc, Proc),
+}
+
+impl Pebble {
+    async fn start(d: &std::path::Path, validity: Option<u64>) -> Pebble {
+        // Pebble's own HTTPS certificate, from a CA of the test's.
+        let pebble_state = d.join("pebble");
+        let api = rampart::tls::ca::issue(
+            &pebble_state,
+            "pebble",
+            &["localhost".to_string(), "127.0.0.1".to_string()],
+            30,
+            false,
+        )
+        .expect("pebble cert");
         let (https_port, api_port, mgmt_port, http_port, dns_port) = (
             free_tcp_port(),
             free_tcp_port(),
@@ -85,7 +89,7 @@ async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
             validity.map_or(String::new(), |v| format!(", \"certificateValidityPeriod\": {v}"))
         );
         std::fs::write(d.join("pebble.json"), config).expect("config");
-        let _dns = Proc(
+        let dns = Proc(
             Command::new("pebble-challtestsrv")
                 .args([
                     "-dns01",
@@ -109,7 +113,7 @@ async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
                 .spawn()
                 .expect("pebble-challtestsrv (Debian package pebble)"),
         );
-        let _pebble = Proc(
+        let pebble = Proc(
             Command::new("pebble")
                 .args(["-config", &d.join("pebble.json").display().to_string()])
                 .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
@@ -127,33 +131,68 @@ async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
         })
         .await;
         assert!(up.is_some(), "pebble did not start");
+        Pebble {
+            api_port,
+            mgmt_port,
+            https_port,
+            http_port,
+            api_ca: pebble_state.join("tls/ca.pem"),
+            _procs: (dns, pebble),
+        }
+    }
+
+    /// Pebble's root (from its management interface), written to `d`.
+    async fn root(&self, d: &std::path::Path) -> std::path::PathBuf {
+        let mgmt: SocketAddr = format!("127.0.0.1:{}", self.mgmt_port).parse().expect("addr");
+        let mut c = h1_over(tls_connect(mgmt, "localhost", &self.api_ca, &[b"http/1.1"]).await).await;
+        let (status, _, root) = read(c.go(get("/roots/0", "localhost")).await.expect("root")).await;
+        assert_eq!(status, 200);
+        let root_file = d.join("pebble-root.pem");
+        std::fs::write(&root_file, root).expect("root");
+        root_file
+    }
+
+    fn log(&self, d: &std::path::Path) -> String {
+        std::fs::read_to_string(d.join("pebble.log")).unwrap_or_default()
+            + &std::fs::read_to_string(d.join("pebble.err")).unwrap_or_default()
+    }
+}
+
+async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // Ports are picked free, then bound by Pebble and rampart: another
+    // test may take one in between, so the start is tried up to 3 times.
+    let be = Backend::named("site").await;
+    let mut attempt = 0;
+    let (app, pebble) = loop {
+        attempt += 1;
+        let pebble = Pebble::start(d, validity).await;
         let toml = format!(
             "[runtime]\nstate_dir = \"state\"\n\
-             [[listener]]\nname = \"plain\"\naddress = \"127.0.0.1:{http_port}\"\n\
-             [[listener]]\nname = \"site\"\naddress = \"127.0.0.1:{https_port}\"\nprotocol = \"https\"\n\
-             [listener.acme]\ndirectory = \"https://127.0.0.1:{api_port}/dir\"\nnames = [\"site.rampart.test\"]\n\
+             [[listener]]\nname = \"plain\"\naddress = \"127.0.0.1:{}\"\n\
+             [[listener]]\nname = \"site\"\naddress = \"127.0.0.1:{}\"\nprotocol = \"https\"\n\
+             [listener.acme]\ndirectory = \"https://127.0.0.1:{}/dir\"\nnames = [\"site.rampart.test\"]\n\
              email = \"ops@rampart.test\"\ndirectory_ca = \"{}\"\nchallenge = \"{challenge}\"\n\
              [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
-            api_ca.display(),
+            pebble.http_port,
+            pebble.https_port,
+            pebble.api_port,
+            pebble.api_ca.display(),
             be.addr
         );
         let model =
             rampart::config::load_str(&with_test_admin(&toml), "test.toml", d, &rampart::tls::SystemEnv)
                 .expect("valid config");
         match rampart::app::RunningApp::start(&model).await {
-            Ok(app) => break (app, _dns, _pebble, https_port, mgmt_port),
+            Ok(app) => break (app, pebble),
             Err(e) if attempt < 3 => eprintln!("start failed ({e}), trying other ports"),
             Err(e) => panic!("rampart starts: {e}"),
         }
     };
+    let https_port = pebble.https_port;
     let site: SocketAddr = format!("127.0.0.1:{https_port}").parse().expect("addr");
-    // Pebble's root, from its management interface (over its HTTPS).
-    let mgmt: SocketAddr = format!("127.0.0.1:{mgmt_port}").parse().expect("addr");
-    let mut c = h1_over(tls_connect(mgmt, "localhost", &api_ca, &[b"http/1.1"]).await).await;
-    let (status, _, root) = read(c.go(get("/roots/0", "localhost")).await.expect("root")).await;
-    assert_eq!(status, 200);
-    let root_file = d.join("pebble-root.pem");
-    std::fs::write(&root_file, root).expect("root");
+    let root_file = pebble.root(d).await;
     // The local certificate serves until Pebble's is issued; then a client
     // that trusts only Pebble's root verifies the listener.
     let issued = wait_until(Duration::from_secs(30), || {
@@ -165,9 +204,7 @@ async fn issued_by_pebble(challenge: &str, validity: Option<u64>) {
         }
     })
     .await;
-    let log = std::fs::read_to_string(d.join("pebble.log")).unwrap_or_default()
-        + &std::fs::read_to_string(d.join("pebble.err")).unwrap_or_default();
-    assert!(issued.is_some(), "no certificate from Pebble\n{log}");
+    assert!(issued.is_some(), "no certificate from Pebble\n{}", pebble.log(d));
     // The certificate-expiry metric (and so its alert) follows the issued
     // certificate, not the local one served before it.
     let ad = app.admin().expect("admin");
@@ -222,4 +259,75 @@ async fn served_cert(
         .await
         .ok()?;
     tls.get_ref().1.peer_certificates()?.first().cloned()
+}
+
+/// `rampart proxy --domain NAME --acme-directory URL`: the one-line proxy
+/// gets its certificate from the ACME CA (here Pebble), with no config file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rampart_proxy_gets_a_certificate_for_its_domain_from_the_acme_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let be = Backend::named("app").await;
+    let pebble = Pebble::start(d, None).await;
+    let from = format!("127.0.0.1:{}", pebble.https_port);
+    let directory = format!("https://127.0.0.1:{}/dir", pebble.api_port);
+    let to = be.addr.to_string();
+    let ca = pebble.api_ca.display().to_string();
+    let args = [
+        "proxy",
+        "--to",
+        &to,
+        "--from",
+        &from,
+        "--domain",
+        "app.rampart.test",
+        "--acme-directory",
+        &directory,
+        "--acme-ca",
+        &ca,
+        "--email",
+        "ops@rampart.test",
+        "--admin-port",
+        "0",
+        "--state-dir",
+        "state",
+    ];
+    let (code, printed, err) = rampart(&[&args[..], &["--print-config"]].concat(), d);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        printed.contains("[listener.acme]") && printed.contains("names = [\"app.rampart.test\"]"),
+        "{printed}"
+    );
+    let proc = Process::spawn(&args, d);
+    let root = pebble.root(d).await;
+    let site: SocketAddr = from.parse().expect("addr");
+    let served = wait_until(Duration::from_secs(30), || {
+        let root = root.clone();
+        async move {
+            try_tls_connect(site, "app.rampart.test", &root, &[b"h2", b"http/1.1"])
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(served.is_some(), "no certificate from Pebble\n{}", pebble.log(d));
+    let tls = try_tls_connect(site, "app.rampart.test", &root, &[b"h2", b"http/1.1"])
+        .await
+        .expect("verified against Pebble's root");
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "HTTP/2 is offered"
+    );
+    drop(proc);
+    // Without a CA of one's own, a name only this machine resolves is refused.
+    let (code, _, err) = rampart(
+        &["proxy", "--to", &to, "--from", ":443", "--domain", "localhost"],
+        d,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`localhost` resolves only to") && err.contains("public ACME CA cannot reach"),
+        "{err}"
+    );
 }
