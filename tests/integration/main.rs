@@ -22,6 +22,7 @@ mod hostfw;
 mod live;
 mod mariadb;
 mod monitor;
+mod packaging;
 mod proxy;
 mod rfc9112;
 mod streaming;
