@@ -13,9 +13,12 @@ fn detect(t: &Topology) -> Option<String> {
     t.hosts
         .iter()
         .find(|h| {
-            h.addresses
-                .iter()
-                .any(|a| !a.is_loopback() && std::net::UdpSocket::bind((*a, 0)).is_ok())
+            h.addresses.iter().any(|a| {
+                !a.is_loopback()
+                    && !a.is_unspecified()
+                    && !a.is_multicast()
+                    && std::net::UdpSocket::bind((*a, 0)).is_ok()
+            })
         })
         .map(|h| h.name.clone())
 }

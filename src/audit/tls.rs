@@ -42,6 +42,15 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
             certs.push((format!("pool {} client_cert", p.name), c));
         }
     }
+    if m.listeners
+        .iter()
+        .any(|l| matches!(l.kind, ListenerKind::Https(_)))
+    {
+        notes.push(
+            "rampart's own TLS (versions 1.2 and 1.3, ECDHE key exchange, AEAD suites only) matches Mozilla's intermediate profile; the certificates and HSTS were checked"
+                .into(),
+        );
+    }
     for (what, c) in certs {
         expiry(&what, c, now, m.audit.cert_warning, out);
         strength(&what, c, out);

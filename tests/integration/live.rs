@@ -315,6 +315,15 @@ async fn admin_token_is_required_when_set() {
     let (status, v) = admin_with(ad, "GET", "/api/pools", None, Some(token)).await;
     assert_eq!(status, 200);
     assert_eq!(v["pools"][0]["servers"][0]["name"], "a");
+    // The infrastructure diagram too; this config has no [topology] to draw.
+    let (status, _) = admin(ad, "GET", "/api/plan.svg", None).await;
+    assert_eq!(status, 401);
+    let (status, v) = admin_with(ad, "GET", "/api/plan.svg", None, Some(token)).await;
+    assert_eq!(status, 404, "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("no [topology]")),
+        "{v}"
+    );
     app.shutdown().await;
 }
 
