@@ -393,3 +393,35 @@ fn firewall_not_applied_and_drift() {
     let got = ids(&audit(&m, &local, NOW).findings);
     assert_eq!(got, vec![("firewall-drift", Severity::High, "lb2".into())]);
 }
+
+#[test]
+fn an_acme_certificate_close_to_expiry_means_renewals_fail() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[runtime]\nstate_dir = \"{}\"\n[admin]\nenabled = false\n\
+         [[listener]]\nname = \"s\"\naddress = \"127.0.0.1:8443\"\nprotocol = \"https\"\nhsts_max_age = \"730d\"\n\
+         [listener.acme]\ndirectory = \"https://acme.test/dir\"\nnames = [\"example.com\"]\n",
+        state.path().display()
+    );
+    let m = crate::config::load_str(&text, "t.toml", Path::new(BASE), &env()).expect("loads");
+    // Nothing stored yet: a note, no finding.
+    let r = audit(&m, &Local::default(), NOW);
+    assert_eq!(ids(&r.findings), vec![]);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("no ACME certificate stored yet")),
+        "{:?}",
+        r.notes
+    );
+    // The stored certificate (the SHA-1 test one, valid for a century) is
+    // measured from its own notAfter.
+    let dir = state.path().join("acme/s");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("cert.pem"), SHA1_PEM).expect("write");
+    assert_eq!(ids(&audit(&m, &Local::default(), NOW).findings), vec![]);
+    let century_later = NOW + 100 * 365 * 86_400;
+    let got = ids(&audit(&m, &Local::default(), century_later).findings);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), ("cert-expiring", Severity::High));
+}

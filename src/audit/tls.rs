@@ -25,10 +25,7 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
         let ListenerKind::Https(s) = &l.kind else { continue };
         certs.extend(s.certs.iter().map(|c| (format!("listener {}", l.name), c)));
         if s.acme.is_some() {
-            notes.push(format!(
-                "listener {}: its ACME certificate is renewed by rampart; its expiry is in the metric rampart_certificate_expiry_seconds",
-                l.name
-            ));
+            acme_expiry(m, &l.name, now, out, notes);
         }
         hsts(&l.name, s.hsts.as_ref(), out);
     }
@@ -69,6 +66,50 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
             ));
         }
     }
+}
+
+/// The certificate rampart obtained by ACME for `listener`, as stored in
+/// the state directory: rampart renews it at two thirds of its life, so
+/// one close to expiry means renewal keeps failing.
+fn acme_expiry(m: &Model, listener: &str, now: i64, out: &mut Vec<Finding>, notes: &mut Vec<String>) {
+    let path = m.state_dir.join("acme").join(listener).join("cert.pem");
+    let Ok(pem) = std::fs::read(&path) else {
+        notes.push(format!(
+            "listener {listener}: no ACME certificate stored yet ({}); rampart obtains it when it runs",
+            path.display()
+        ));
+        return;
+    };
+    let not_after = CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .and_then(Result::ok)
+        .and_then(|der| {
+            x509_parser::parse_x509_certificate(der.as_ref())
+                .ok()
+                .map(|(_, c)| c.validity().not_after.timestamp())
+        });
+    let Some(not_after) = not_after else {
+        notes.push(format!(
+            "listener {listener}: {} holds no readable certificate",
+            path.display()
+        ));
+        return;
+    };
+    let left = not_after - now;
+    if left >= m.audit.cert_warning.as_secs() as i64 {
+        return;
+    }
+    out.push(Finding::new(
+        "cert-expiring",
+        if left < URGENT { Severity::High } else { Severity::Medium },
+        format!("listener {listener}: {}", path.display()),
+        format!(
+            "the ACME certificate {} in {} days; rampart renews at two thirds of its life, so its renewals are failing",
+            if left < 0 { "expired" } else { "expires" },
+            left.div_euclid(86_400).abs()
+        ),
+        "read rampart's log for the ACME error (DNS, port 443 or 80 not reachable from the CA, rate limits) and fix it",
+    ));
 }
 
 fn expiry(what: &str, c: &CertSpec, now: i64, warning: Duration, out: &mut Vec<Finding>) {
