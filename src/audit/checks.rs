@@ -7,6 +7,29 @@ use super::{Finding, Severity};
 use crate::config::model::{Action, DbEndpoint, Host, Model, Role, Topology};
 use crate::firewall::nft;
 
+/// An address others than this network can reach: not loopback, not
+/// private (RFC 1918, IPv6 ULA), not link-local. The unspecified address
+/// (every interface) counts as public.
+pub(super) fn public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v) => !(v.is_loopback() || v.is_private() || v.is_link_local()),
+        std::net::IpAddr::V6(v) => {
+            let s = v.segments()[0];
+            !(v.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// A network that reaches far into the internet: /8 or wider for IPv4,
+/// /32 or wider for IPv6, unless it is private.
+fn wide(n: &IpNet) -> bool {
+    let max = match n {
+        IpNet::V4(_) => 8,
+        IpNet::V6(_) => 32,
+    };
+    n.prefix_len() <= max && (n.prefix_len() == 0 || public(n.network()))
+}
+
 fn names<'a>(hosts: impl Iterator<Item = &'a Host>) -> String {
     hosts.map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
 }
@@ -18,13 +41,39 @@ pub(super) fn topology(m: &Model, t: &Topology, out: &mut Vec<Finding>) {
     tiers(t, out);
     exposure(t, out);
     for h in &t.hosts {
-        if h.egress_open {
+        let how = if h.egress_open {
+            Some("egress_open = true".to_string())
+        } else if let Some(d) = h
+            .egress_to
+            .iter()
+            .find(|d| d.nets.iter().any(|n| n.prefix_len() == 0))
+        {
+            Some(format!("egress_to `{}` covers every address", d.label))
+        } else {
+            h.extra_out
+                .iter()
+                .find(|r| r.trim() == "accept")
+                .map(|_| "extra_out holds a bare `accept`".to_string())
+        };
+        if let Some(how) = how {
             out.push(Finding::new(
                 "egress-open",
                 Severity::Low,
                 &h.name,
-                format!("{} may open connections anywhere (egress_open = true): a compromised process can reach out freely (reverse shells, exfiltration)", h.name),
-                "list what the host needs in `egress_to` (and `dns`, `ntp`, `mirrors`) and remove `egress_open`",
+                format!("{} may open connections anywhere ({how}): a compromised process can reach out freely (reverse shells, exfiltration)", h.name),
+                "list what the host needs in `egress_to` (and `dns`, `ntp`, `mirrors`) and remove the catch-all",
+            ));
+        }
+    }
+    let restricted: Vec<&Host> = t.with(Role::Lb).filter(|h| !h.egress_open).collect();
+    if !restricted.is_empty() {
+        for what in &t.balancer.by_name {
+            out.push(Finding::new(
+                "egress-blocked",
+                Severity::Medium,
+                what.clone(),
+                format!("this config connects to {what} by name, so the balancers' rulesets ({}) cannot allow it: once applied, they refuse it", names(restricted.iter().copied())),
+                "use its address in the config, or list the address in the lb hosts' `egress_to` and acknowledge this finding",
             ));
         }
     }
@@ -160,12 +209,7 @@ fn tiers(t: &Topology, out: &mut Vec<Finding>) {
 }
 
 fn exposure(t: &Topology, out: &mut Vec<Finding>) {
-    let wide: Vec<String> = t
-        .admin
-        .iter()
-        .filter(|n| n.prefix_len() <= 8)
-        .map(IpNet::to_string)
-        .collect();
+    let wide: Vec<String> = t.admin.iter().filter(|n| wide(n)).map(IpNet::to_string).collect();
     if !wide.is_empty() {
         out.push(Finding::new(
             "admin-exposed",

@@ -3,23 +3,46 @@
 //! what the config renders now; for this machine's own host, the kernel's
 //! live table too.
 
+use std::net::IpAddr;
+
 use super::{Finding, Local, Severity};
 use crate::config::model::{Model, Topology};
 use crate::firewall::nft::{self, Drift};
 
-/// The topology host whose address is assigned to this machine: binding
-/// a socket to an address succeeds only where it is local.
+/// The addresses assigned to this machine's interfaces, as the kernel
+/// lists them: IPv4 local routes in `/proc/net/fib_trie`, IPv6 addresses
+/// in `/proc/net/if_inet6`. (Binding a socket would not do: with
+/// `ip_nonlocal_bind`, which floating addresses use, any bind succeeds.)
+fn local_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") {
+        let mut last: Option<IpAddr> = None;
+        for line in trie.lines() {
+            let l = line.trim_start_matches([' ', '|', '-', '+']);
+            if let Ok(ip) = l.trim().parse::<IpAddr>() {
+                last = Some(ip);
+            } else if line.contains("/32 host LOCAL") {
+                out.extend(last);
+            }
+        }
+    }
+    if let Ok(v6) = std::fs::read_to_string("/proc/net/if_inet6") {
+        for line in v6.lines() {
+            let hex = line.split_whitespace().next().unwrap_or("");
+            if let Ok(n) = u128::from_str_radix(hex, 16) {
+                out.push(IpAddr::from(std::net::Ipv6Addr::from(n)));
+            }
+        }
+    }
+    out
+}
+
+/// The topology host whose address is assigned to this machine.
 fn detect(t: &Topology) -> Option<String> {
+    let mine = local_addresses();
     t.hosts
         .iter()
-        .find(|h| {
-            h.addresses.iter().any(|a| {
-                !a.is_loopback()
-                    && !a.is_unspecified()
-                    && !a.is_multicast()
-                    && std::net::UdpSocket::bind((*a, 0)).is_ok()
-            })
-        })
+        .find(|h| h.addresses.iter().any(|a| !a.is_loopback() && mine.contains(a)))
         .map(|h| h.name.clone())
 }
 
@@ -47,10 +70,16 @@ pub(super) fn check(m: &Model, t: &Topology, local: &Local, out: &mut Vec<Findin
                 ));
                 match nft::diff(t, &h.name, &m.state_dir, false) {
                     Ok(d) => d,
-                    Err(_) => continue,
+                    Err(e) => {
+                        notes.push(format!("{}: {e}", h.name));
+                        continue;
+                    }
                 }
             }
-            Err(_) => continue,
+            Err(e) => {
+                notes.push(format!("{}: {e}", h.name));
+                continue;
+            }
         };
         match drift {
             Drift::NeverApplied if mine => out.push(Finding::new(

@@ -63,6 +63,10 @@ pub const CATALOG: &[(&str, &str)] = &[
     ("firewall-not-applied", "a host firewall never applied"),
     ("firewall-drift", "a host firewall that differs from the config"),
     ("egress-open", "a host whose outgoing traffic is not restricted"),
+    (
+        "egress-blocked",
+        "the balancers' firewalls refuse what the config connects to",
+    ),
     ("limits-per-instance", "rate limits counted per balancer"),
 ];
 

@@ -425,3 +425,61 @@ fn an_acme_certificate_close_to_expiry_means_renewals_fail() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!((got[0].0, got[0].1), ("cert-expiring", Severity::High));
 }
+
+#[test]
+fn egress_blocked_when_the_config_connects_by_name() {
+    let named = format!(
+        "[alerts]\nwebhook = \"http://hooks.example.com/x\"\n{}",
+        good_hosts()
+    );
+    assert_eq!(
+        ids(&findings(&named)),
+        vec![(
+            "egress-blocked",
+            Severity::Medium,
+            "alert webhook hooks.example.com:80".into()
+        )]
+    );
+    // By address, the balancers' rulesets allow it (policy), so no finding.
+    let addressed = format!("[alerts]\nwebhook = \"http://10.0.9.7:8080/x\"\n{}", good_hosts());
+    assert_eq!(ids(&findings(&addressed)), vec![]);
+}
+
+#[test]
+fn wide_admin_networks_per_family_and_private_ones() {
+    let with = |cidr: &str| {
+        good_hosts().replace(
+            "admin_cidr = [\"10.0.9.0/24\"]",
+            &format!("admin_cidr = [\"{cidr}\"]"),
+        )
+    };
+    assert_eq!(
+        ids(&findings(&with("10.0.0.0/8"))),
+        vec![],
+        "private, however wide"
+    );
+    assert_eq!(ids(&findings(&with("2001::/16")))[0].0, "admin-exposed");
+    assert_eq!(ids(&findings(&with("2001:db8:1::/48"))), vec![]);
+}
+
+#[test]
+fn plain_http_on_a_private_address_and_catch_all_egress() {
+    let private = "[[listener]]\nname = \"p\"\naddress = \"10.0.0.1:80\"\n";
+    assert_eq!(ids(&findings(private)), vec![]);
+    let t = good_hosts().replace(
+        "roles = [\"monitor\"]\n",
+        "roles = [\"monitor\"]\negress_to = [\"0.0.0.0/0:443\"]\n",
+    );
+    assert_eq!(
+        ids(&findings(&t)),
+        vec![("egress-open", Severity::Low, "mon".into())]
+    );
+    let t = good_hosts().replace(
+        "roles = [\"monitor\"]\n",
+        "roles = [\"monitor\"]\nextra_out = [\"accept\"]\n",
+    );
+    assert_eq!(
+        ids(&findings(&t)),
+        vec![("egress-open", Severity::Low, "mon".into())]
+    );
+}

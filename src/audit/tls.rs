@@ -27,7 +27,9 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
         if s.acme.is_some() {
             acme_expiry(m, &l.name, now, out, notes);
         }
-        hsts(&l.name, s.hsts.as_ref(), out);
+        if l.tcp_pool.is_none() {
+            hsts(&l.name, s.hsts.as_ref(), out);
+        }
     }
     for o in &m.origins {
         if let Some(CertSource::Files(c)) = o.tls.as_ref().map(|t| &t.cert) {
@@ -56,7 +58,7 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
         let ListenerKind::Http { redirect_to: None } = &l.kind else {
             continue;
         };
-        if l.tcp_pool.is_none() && !l.addr.ip().is_loopback() {
+        if l.tcp_pool.is_none() && super::checks::public(l.addr.ip()) {
             out.push(Finding::new(
                 "tls-weak",
                 Severity::Medium,

@@ -62,7 +62,7 @@ pub fn svg(p: &Plan) -> String {
         }
         bottom = bottom.max(y);
     }
-    let width = 20 + used.len() as i32 * (BOX_W + GAP_X) - GAP_X + 20;
+    let width = (20 + used.len() as i32 * (BOX_W + GAP_X) - GAP_X + 20).max(BOX_W + 40);
     let height = bottom + 30;
     let mut o = String::new();
     let _ = writeln!(

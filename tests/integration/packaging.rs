@@ -74,6 +74,29 @@ fn the_debian_package_holds_the_binary_unit_config_completions_and_manual() {
         .args(["check", "-c"])
         .arg(tree.join("etc/rampart/rampart.toml")));
     assert!(checked.contains(": ok ("), "{checked}");
+    // The shipped audit examples load where they are installed.
+    let examples = tree.join("usr/share/doc/rampart/examples/audit");
+    let clean = Command::new(&bin)
+        .args(["audit", "-c", "clean.toml"])
+        .current_dir(&examples)
+        .output()
+        .expect("audit");
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let weak = Command::new(&bin)
+        .args(["audit", "-c", "weak.toml", "--host", "lb1", "--no-live"])
+        .current_dir(&examples)
+        .output()
+        .expect("audit");
+    assert_eq!(
+        weak.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
     let man = run(Command::new("sh").arg("-c").arg(format!(
         "gzip -dc {}",
         tree.join("usr/share/man/man1/rampart.1.gz").display()

@@ -171,10 +171,26 @@ pub struct Topology {
     pub mirrors: Vec<IpNet>,
     /// Addresses that float between the `lb` hosts.
     pub floating: Vec<IpAddr>,
-    /// The config runs database endpoints (`role = "writer"`/`"reader"`
-    /// listeners) on the balancers, which then reach the database port.
-    pub db_endpoints: bool,
+    /// What this config's own instance, on the `lb` hosts, needs from the
+    /// network (derived from the rest of the config).
+    pub balancer: BalancerNeeds,
     pub hosts: Vec<Host>,
+}
+
+/// What the instance this config runs (on the `lb` hosts) connects to or
+/// serves beyond balancing, so that their firewalls let it through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BalancerNeeds {
+    /// Ports of its database endpoints (`role = "writer"`/`"reader"`
+    /// listeners), which web and app hosts connect to; the balancers then
+    /// reach the `db` hosts' database port.
+    pub db_ports: Vec<u16>,
+    /// What it connects to by address: Redis, fleet peers, the alert webhook.
+    pub egress: Vec<Dependency>,
+    /// Certificates come from an ACME CA, whose addresses are not fixed.
+    pub acme: bool,
+    /// What it connects to by name, which a ruleset cannot pin (`what host:port`).
+    pub by_name: Vec<String>,
 }
 
 impl Topology {

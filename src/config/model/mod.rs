@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::defaults as d;
 pub use cert::{CertProblem, CertSpec, KeyPem, Pem};
 pub use firewall::{
-    Action, BanPolicy, Condition, Dependency, HeaderTest, Host, KeyPart, Role, Rule, Topology,
+    Action, BalancerNeeds, BanPolicy, Condition, Dependency, HeaderTest, Host, KeyPart, Role, Rule, Topology,
 };
 pub use listener::{
     AcmeSettings, ClientAuth, ClientFilter, DbEndpoint, HostMatch, HttpsSettings, Listener, ListenerKind,
@@ -92,6 +92,7 @@ pub const FINDING_IDS: &[&str] = &[
     "firewall-not-applied",
     "firewall-drift",
     "egress-open",
+    "egress-blocked",
     "limits-per-instance",
 ];
 

@@ -40,6 +40,15 @@ use cx::Addresses;
 impl Cx<'_> {
     /// The whole file, section by section.
     pub(crate) fn validate(&self, f: schema::File) -> R<Model> {
+        let mut model = self.sections(f)?;
+        let needs = topology::balancer_needs(&model);
+        if let Some(t) = model.topology.as_mut() {
+            t.balancer = needs;
+        }
+        Ok(model)
+    }
+
+    fn sections(&self, f: schema::File) -> R<Model> {
         let workers = match &f.runtime.workers {
             Some(w) if *w.get_ref() > 1024 => {
                 return Err(self.at(w, "runtime.workers", "at most 1024 worker threads"))
@@ -132,7 +141,7 @@ impl Cx<'_> {
             limits: self.limits(&f.limits)?,
             topology: match &f.topology {
                 None => None,
-                Some(t) => Some(self.topology(t, listeners.iter().any(|l| l.db_endpoint.is_some()))?),
+                Some(t) => Some(self.topology(t)?),
             },
             max_connections_per_client: f
                 .firewall

@@ -13,7 +13,7 @@ fn one_rule(e: &str) -> bool {
 }
 
 impl Cx<'_> {
-    pub(super) fn topology(&self, t: &schema::Topology, db_endpoints: bool) -> R<model::Topology> {
+    pub(super) fn topology(&self, t: &schema::Topology) -> R<model::Topology> {
         use model::{Host, Role, Topology};
         let admin = self.nets(&t.admin_cidr, "topology.admin_cidr")?;
         let mut hosts: Vec<Host> = Vec::new();
@@ -21,6 +21,16 @@ impl Cx<'_> {
             let key = format!("topology.host[{i}]");
             if hosts.iter().any(|x| &x.name == h.name.get_ref()) {
                 return Err(self.at(&h.name, &format!("{key}.name"), "host names must be unique"));
+            }
+            if let Some(why) = bad_name(h.name.get_ref()) {
+                return Err(self.at(&h.name, &format!("{key}.name"), why));
+            }
+            if h.roles.get_ref().is_empty() {
+                return Err(self.at(
+                    &h.roles,
+                    &format!("{key}.roles"),
+                    "give the host at least one role: lb, web, app, db or monitor",
+                ));
             }
             let mut addresses = Vec::new();
             for a in h.addresses.get_ref() {
@@ -111,7 +121,7 @@ impl Cx<'_> {
                     })
                     .collect::<R<_>>()?,
             },
-            db_endpoints,
+            balancer: model::BalancerNeeds::default(),
             hosts,
         })
     }
@@ -155,11 +165,36 @@ impl Cx<'_> {
     }
 }
 
+/// Host names go into nft comments, file names and metric labels: letters,
+/// digits, `.`, `_` and `-` only. `internet` names the outside in plans.
+fn bad_name(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        return Some(format!(
+            "`{name}`: a host name is 1 to 63 letters, digits, `.`, `_` or `-`, starting with a letter or digit"
+        ));
+    }
+    (name == "internet")
+        .then(|| "`internet` is reserved: it names the outside world in `rampart plan`".to_string())
+}
+
 /// Reads `ADDRESS:PORT`, `[V6]:PORT`, `CIDR:PORT` or `HOST:PORT`.
 fn dependency(e: &str, hosts: &[model::Host]) -> Result<model::Dependency, String> {
-    let bad = || format!("`{e}`: write ADDRESS:PORT, CIDR:PORT or HOST:PORT (a host of the topology)");
+    let bad =
+        || format!("`{e}`: write ADDRESS:PORT, [IPV6]:PORT, CIDR:PORT or HOST:PORT (a host of the topology)");
     let (what, port) = e.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(bad)?;
+    let bracketed = what.starts_with('[') && what.ends_with(']');
+    if what.contains(':') && !bracketed {
+        return Err(format!(
+            "`{e}`: write an IPv6 address in brackets, [ADDRESS]:PORT"
+        ));
+    }
     let what = what.trim_start_matches('[').trim_end_matches(']');
     let nets = if let Some(h) = hosts.iter().find(|h| h.name == what) {
         h.addresses.iter().map(|a| ipnet::IpNet::from(*a)).collect()
@@ -171,4 +206,56 @@ fn dependency(e: &str, hosts: &[model::Host]) -> Result<model::Dependency, Strin
         nets,
         port,
     })
+}
+
+/// A `host:port` to connect to: a dependency when `host` is an address,
+/// else a name for `by_name`.
+fn endpoint(what: &str, host: &str, port: u16, needs: &mut model::BalancerNeeds) {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => needs.egress.push(model::Dependency {
+            label: format!("{what} {host}:{port}"),
+            nets: vec![ipnet::IpNet::from(ip)],
+            port,
+        }),
+        Err(_) => needs.by_name.push(format!("{what} {host}:{port}")),
+    }
+}
+
+/// What the instance `m` describes needs from the balancers' firewalls.
+pub(super) fn balancer_needs(m: &model::Model) -> model::BalancerNeeds {
+    let mut n = model::BalancerNeeds::default();
+    for l in &m.listeners {
+        if l.db_endpoint.is_some() && l.addr.port() != 0 && !n.db_ports.contains(&l.addr.port()) {
+            n.db_ports.push(l.addr.port());
+        }
+        if let model::ListenerKind::Https(s) = &l.kind {
+            n.acme |= s.acme.is_some();
+        }
+    }
+    if let Some(c) = &m.cluster {
+        // redis://[user:password@]host[:port][/db]
+        let rest = c.redis.split_once("://").map_or(c.redis.as_str(), |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or("");
+        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(':') && p.parse::<u16>().is_ok() => (h, p.parse().unwrap_or(6379)),
+            _ => (hostport, 6379),
+        };
+        endpoint("Redis", host, port, &mut n);
+    }
+    for p in &m.peers {
+        endpoint(
+            &format!("fleet peer {}", p.name),
+            &p.addr.ip().to_string(),
+            p.addr.port(),
+            &mut n,
+        );
+    }
+    if let Some(w) = &m.alerts.webhook {
+        let https = w.scheme_str() == Some("https");
+        let port = w.port_u16().unwrap_or(if https { 443 } else { 80 });
+        endpoint("alert webhook", w.host().unwrap_or(""), port, &mut n);
+    }
+    n
 }

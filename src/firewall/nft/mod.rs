@@ -33,6 +33,8 @@ pub enum NftError {
     Refused { step: &'static str, stderr: String },
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
 }
 
 #[cfg(test)]

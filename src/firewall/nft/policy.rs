@@ -152,11 +152,11 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             vec![t.admin_port],
             "rampart /metrics and /api/stats for monitor hosts and the other balancers",
         ));
-        if t.db_endpoints {
+        if !t.balancer.db_ports.is_empty() {
             let clients = hosts(t, h, |x| x.has(Role::Web) || x.has(Role::App));
             v.push(tcp(
                 from_hosts(&clients),
-                vec![t.db_port],
+                t.balancer.db_ports.clone(),
                 "rampart's database endpoints, for web and app hosts",
             ));
         }
@@ -193,7 +193,7 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             vec![t.db_port],
             "database from web and app hosts only",
         ));
-        if t.db_endpoints {
+        if !t.balancer.db_ports.is_empty() {
             v.push(tcp(
                 from_hosts(&lbs),
                 vec![t.db_port],
@@ -243,13 +243,19 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 format!("balancing and health checks to {}", w.name),
             ));
         }
-        if t.db_endpoints {
+        if !t.balancer.db_ports.is_empty() {
             let dbs = hosts(t, h, |x| x.has(Role::Db));
             v.push(tcp(
                 from_hosts(&dbs),
                 vec![t.db_port],
                 "rampart's database endpoints and their mysql checks",
             ));
+        }
+        for d in &t.balancer.egress {
+            v.push(tcp(net(&d.label, &d.nets), vec![d.port], d.label.clone()));
+        }
+        if t.balancer.acme {
+            v.push(tcp(None, vec![443], "the ACME CA (its addresses are not fixed)"));
         }
         let lbs = hosts(t, h, |x| x.has(Role::Lb));
         if !lbs.is_empty() {
@@ -262,7 +268,11 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
             peers.push(Peer {
                 name: "VRRP multicast".into(),
                 host: false,
-                nets: vec![IpNet::from(IpAddr::from([224, 0, 0, 18]))],
+                // VRRP's multicast groups, IPv4 and IPv6 (VRRPv3).
+                nets: vec![
+                    IpNet::from(IpAddr::from([224, 0, 0, 18])),
+                    IpNet::from(IpAddr::from([0xff02, 0, 0, 0, 0, 0, 0, 0x12])),
+                ],
             });
             v.push(Flow {
                 peers: Some(peers),
@@ -308,7 +318,7 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
             ));
         }
     }
-    if t.db_endpoints && (h.has(Role::Web) || h.has(Role::App)) && !h.has(Role::Lb) {
+    if !t.balancer.db_ports.is_empty() && (h.has(Role::Web) || h.has(Role::App)) && !h.has(Role::Lb) {
         let mut peers = from_hosts(&hosts(t, h, |x| x.has(Role::Lb))).unwrap_or_default();
         if !t.floating.is_empty() {
             peers.push(Peer {

@@ -111,8 +111,15 @@ fn unified(a: &str, b: &str, from: &str, to: &str) -> String {
 pub fn diff(topology: &Topology, host: &str, state_dir: &Path, live: bool) -> Result<Drift, NftError> {
     let rendered = render(topology, host)?;
     let (applied_file, live_file) = files(state_dir, host);
-    let Ok(applied) = std::fs::read_to_string(&applied_file) else {
-        return Ok(Drift::NeverApplied);
+    let applied = match std::fs::read_to_string(&applied_file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Drift::NeverApplied),
+        Err(source) => {
+            return Err(NftError::Read {
+                path: applied_file.display().to_string(),
+                source,
+            })
+        }
     };
     let config = if applied == rendered {
         String::new()

@@ -27,7 +27,7 @@ fn topology(hosts: Vec<Host>) -> Topology {
         ntp: Vec::new(),
         mirrors: Vec::new(),
         floating: Vec::new(),
-        db_endpoints: false,
+        balancer: Default::default(),
         hosts,
     }
 }
@@ -57,7 +57,11 @@ fn egress_open_leaves_the_output_chain_accepting() {
     let mut mon = host("mon", "10.0.0.4", &[Role::Monitor]);
     mon.egress_open = true;
     mon.extra_out.push("udp dport 514 accept".into());
-    let t = topology(vec![mon, host("db", "10.0.0.3", &[Role::Db])]);
+    let t = topology(vec![
+        mon,
+        host("db", "10.0.0.3", &[Role::Db]),
+        host("db2", "10.0.0.6", &[Role::Db]),
+    ]);
     assert!(policy(&t, "mon").expect("policy").outbound.is_none());
     let text = render(&t, "mon").expect("render");
     let out = &text[text.find("chain output").expect("output chain")..];
@@ -66,13 +70,15 @@ fn egress_open_leaves_the_output_chain_accepting() {
         "{out}"
     );
     assert!(!out.contains("reject"), "{out}");
-    // The database host, restricted, may reach only other db hosts (none here).
+    // A database host, restricted, reaches the other one's port and nothing else.
     let db = policy(&t, "db").expect("policy");
     let out = db.outbound.expect("restricted");
-    assert!(
-        out.iter().all(|f| !f.admits("10.0.0.4".parse().expect("ip"))),
-        "{out:?}"
-    );
+    let reaches = |ip: &str, port: u16| {
+        out.iter()
+            .any(|f| f.ports.contains(&port) && f.admits(ip.parse().expect("ip")))
+    };
+    assert!(reaches("10.0.0.6", 3306), "{out:?}");
+    assert!(!reaches("10.0.0.4", 9100) && !reaches("10.0.0.6", 22), "{out:?}");
 }
 
 #[test]

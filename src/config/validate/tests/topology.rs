@@ -35,7 +35,7 @@ fn topologies() {
             ntp: Vec::new(),
             mirrors: Vec::new(),
             floating: Vec::new(),
-            db_endpoints: false,
+            balancer: Default::default(),
             hosts,
         })
     };
@@ -101,7 +101,7 @@ fn topologies() {
                     ntp: vec!["10.0.0.123/32".parse().expect("a net")],
                     mirrors: vec!["192.0.2.0/24".parse().expect("a net")],
                     floating: vec!["10.0.0.100".parse().expect("ip")],
-                    db_endpoints: false,
+                    balancer: Default::default(),
                     hosts: vec![Host {
                         egress_to: [
                             ("10.0.0.9:6379", "10.0.0.9/32", 6379),
@@ -172,12 +172,32 @@ fn topology_mistakes() {
         (
             "a dependency without a port",
             topology("", &format!("{LB}egress_to = [\"10.0.0.9\"]\n")),
-            "7:13: topology.host[0].egress_to: `10.0.0.9`: write ADDRESS:PORT, CIDR:PORT or HOST:PORT (a host of the topology)",
+            "7:13: topology.host[0].egress_to: `10.0.0.9`: write ADDRESS:PORT, [IPV6]:PORT, CIDR:PORT or HOST:PORT (a host of the topology)",
         ),
         (
             "a dependency on an unknown host",
             topology("", &format!("{LB}egress_to = [\"redis1:6379\"]\n")),
-            "7:13: topology.host[0].egress_to: `redis1:6379`: write ADDRESS:PORT, CIDR:PORT or HOST:PORT (a host of the topology)",
+            "7:13: topology.host[0].egress_to: `redis1:6379`: write ADDRESS:PORT, [IPV6]:PORT, CIDR:PORT or HOST:PORT (a host of the topology)",
+        ),
+        (
+            "an IPv6 dependency without brackets",
+            topology("", &format!("{LB}egress_to = [\"2001:db8::9:443\"]\n")),
+            "7:13: topology.host[0].egress_to: `2001:db8::9:443`: write an IPv6 address in brackets, [ADDRESS]:PORT",
+        ),
+        (
+            "a host name that could end an nft comment",
+            topology("", "[[topology.host]]\nname = \"web\\nflush ruleset\"\naddresses = [\"10.0.0.1\"]\nroles = [\"web\"]\n"),
+            "4:8: topology.host[0].name: `web\nflush ruleset`: a host name is 1 to 63 letters, digits, `.`, `_` or `-`, starting with a letter or digit",
+        ),
+        (
+            "the reserved host name",
+            topology("", "[[topology.host]]\nname = \"internet\"\naddresses = [\"10.0.0.1\"]\nroles = [\"web\"]\n"),
+            "4:8: topology.host[0].name: `internet` is reserved: it names the outside world in `rampart plan`",
+        ),
+        (
+            "a host without a role",
+            topology("", "[[topology.host]]\nname = \"h\"\naddresses = [\"10.0.0.1\"]\nroles = []\n"),
+            "6:9: topology.host[0].roles: give the host at least one role: lb, web, app, db or monitor",
         ),
         (
             "a bad resolver",
@@ -192,7 +212,7 @@ fn topology_mistakes() {
         (
             "an acknowledgement of an unknown finding",
             "[[audit.ack]]\nid = \"lb-double\"\nreason = \"x\"\n".to_string(),
-            "2:6: audit.ack[0].id: unknown finding `lb-double`: one of lb-single, db-single-writer, db-reachable-from-lb, backend-plaintext, tiers-colocated, tier-no-spare, admin-exposed, host-unmonitored, cert-expiring, tls-weak, rule-unreachable, firewall-not-applied, firewall-drift, egress-open, limits-per-instance",
+            "2:6: audit.ack[0].id: unknown finding `lb-double`: one of lb-single, db-single-writer, db-reachable-from-lb, backend-plaintext, tiers-colocated, tier-no-spare, admin-exposed, host-unmonitored, cert-expiring, tls-weak, rule-unreachable, firewall-not-applied, firewall-drift, egress-open, egress-blocked, limits-per-instance",
         ),
         (
             "an acknowledgement without a reason",
