@@ -305,6 +305,37 @@ fn applied_rulesets_allow_only_what_the_roles_need() {
         config_only.status.success(),
         "the config still renders what was applied"
     );
+    // `rampart audit` inside the namespace finds that it is `db` (from the
+    // interface addresses) and reports the hand-made change as drift.
+    let cfg = dir.path().join("topology.toml").to_string_lossy().to_string();
+    let audit = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns("db"),
+        bin,
+        "audit",
+        "-c",
+        &cfg,
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("JSON");
+    let drift: Vec<&serde_json::Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == "firewall-drift" || f["id"] == "firewall-not-applied")
+        .collect();
+    assert_eq!(drift.len(), 1, "{doc}");
+    assert_eq!(drift[0]["id"], "firewall-drift");
+    assert_eq!(drift[0]["subject"], "db");
+    assert!(
+        drift[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("live table differs")),
+        "{doc}"
+    );
     // Applying again replaces the table atomically (no duplicate rules).
     let out = run(&[
         "ip",
