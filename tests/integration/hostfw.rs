@@ -274,6 +274,20 @@ fn applied_rulesets_allow_only_what_the_roles_need() {
             && prom.contains("rampart_host_firewall_dropped_packets_total{host=\"db\",direction=\"out\"} "),
         "{prom}"
     );
+    // The same text, written for node-exporter's textfile collector.
+    let textfile = dir.path().join("rampart_fw.prom");
+    let written = fw("db", &["stats", "--textfile", &textfile.to_string_lossy()]);
+    assert!(written.status.success() && written.stdout.is_empty());
+    let file = std::fs::read_to_string(&textfile).expect("textfile written");
+    assert!(
+        file.starts_with("# HELP rampart_host_firewall_dropped_packets_total")
+            && file.contains("rampart_host_firewall_dropped_bytes_total{host=\"db\",direction=\"in\"} "),
+        "{file}"
+    );
+    assert!(
+        !dir.path().join("rampart_fw.prom.tmp").exists(),
+        "renamed into place"
+    );
     // diff: the applied table matches the config, until someone edits it by hand.
     let same = fw("db", &["diff"]);
     assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stdout));
