@@ -189,18 +189,11 @@ pub fn start(
                 else {
                     return;
                 };
-                let local = stream.local_addr();
                 let stream = Counting::new(stream, stats);
                 if crate::tcp::is_tcp(&runtime, slot) {
-                    if let Ok(local) = local {
-                        let who = crate::tcp::Session {
-                            client: cx.peer,
-                            local,
-                        };
-                        // Boxed: a TCP session's future is larger than an
-                        // HTTP connection's, and would size every task.
-                        Box::pin(crate::tcp::relay(stream, &runtime, slot, who, w)).await;
-                    }
+                    // Boxed: a TCP session's future is larger than an
+                    // HTTP connection's, and would size every task.
+                    Box::pin(crate::tcp::relay(stream, &runtime, slot, cx.peer, w)).await;
                 } else {
                     server::serve(stream, false, cx, &b, w).await;
                 }
@@ -217,7 +210,6 @@ pub fn start(
                 else {
                     return;
                 };
-                let local = stream.local_addr();
                 let stream = Counting::new(stream, stats.clone());
                 match tls::handshake::accept(config, stream, timeout, &stats).await {
                     Ok(done) => {
@@ -229,13 +221,7 @@ pub fn start(
                             let _ = cx.client_cert.set(id);
                         }
                         if crate::tcp::is_tcp(&runtime, slot) {
-                            if let Ok(local) = local {
-                                let who = crate::tcp::Session {
-                                    client: cx.peer,
-                                    local,
-                                };
-                                Box::pin(crate::tcp::relay(done.stream, &runtime, slot, who, w)).await;
-                            }
+                            Box::pin(crate::tcp::relay(done.stream, &runtime, slot, cx.peer, w)).await;
                         } else {
                             server::serve(done.stream, done.h2, cx, &b, w).await
                         }

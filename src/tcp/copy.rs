@@ -33,6 +33,28 @@ impl Moved {
     pub(super) fn last(&self) -> Duration {
         Duration::from_millis(self.last_ms.load(Relaxed))
     }
+
+    /// Runs `relay` (begun at `base`, noting its bytes here) to its end,
+    /// or until no byte has moved for `idle`: an error of kind `TimedOut`.
+    pub(super) async fn until_idle(
+        &self,
+        base: Instant,
+        idle: Duration,
+        relay: impl std::future::Future<Output = io::Result<()>>,
+    ) -> io::Result<()> {
+        tokio::pin!(relay);
+        loop {
+            let last = || base + self.last();
+            tokio::select! {
+                r = &mut relay => return r,
+                () = tokio::time::sleep_until(last() + idle) => {
+                    if Instant::now() >= last() + idle {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "TCP session idle"));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Copies both ways until both sides have closed, or until no byte has
@@ -56,19 +78,8 @@ where
         count: &moved.down,
         base,
     };
-    let copy = tokio::io::copy_bidirectional(&mut ta, &mut tb);
-    tokio::pin!(copy);
-    loop {
-        let last = || base + moved.last();
-        tokio::select! {
-            r = &mut copy => return r.map(|_| ()),
-            () = tokio::time::sleep_until(last() + idle) => {
-                if Instant::now() >= last() + idle {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "TCP session idle"));
-                }
-            }
-        }
-    }
+    let copy = async { tokio::io::copy_bidirectional(&mut ta, &mut tb).await.map(|_| ()) };
+    moved.until_idle(base, idle, copy).await
 }
 
 /// A stream that counts the bytes read from it and notes when bytes last

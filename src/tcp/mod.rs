@@ -57,6 +57,9 @@ pub trait Client: AsyncRead + AsyncWrite + Unpin {
 
     /// Counts bytes that moved by splice, past the stream's own counters.
     fn spliced(&mut self, _up: u64, _down: u64) {}
+
+    /// The address the client connected to (for a PROXY header).
+    fn local_addr(&self) -> std::io::Result<SocketAddr>;
 }
 
 impl Client for Counting<TcpStream> {
@@ -64,28 +67,29 @@ impl Client for Counting<TcpStream> {
         Some(self.get_ref())
     }
 
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.get_ref().local_addr()
+    }
+
     fn spliced(&mut self, up: u64, down: u64) {
         self.add(up, down);
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Client for tokio_rustls::server::TlsStream<S> {}
-
-/// Who a relayed connection is: the client (as admitted: a trusted
-/// proxy's PROXY header may have named it) and the address it reached.
-#[derive(Debug, Clone, Copy)]
-pub struct Session {
-    pub client: SocketAddr,
-    pub local: SocketAddr,
+impl Client for tokio_rustls::server::TlsStream<Counting<TcpStream>> {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.get_ref().0.get_ref().local_addr()
+    }
 }
 
 /// Relays `client` (of the listener at `slot`) to a server of the
-/// listener's pool until the session ends.
+/// listener's pool until the session ends. `peer` is the client as
+/// admitted (a trusted proxy's PROXY header may have named it).
 pub async fn relay<C: Client>(
     mut client: C,
     runtime: &Arc<ArcSwap<Runtime>>,
     slot: usize,
-    who: Session,
+    peer: SocketAddr,
     drain: DrainWatch,
 ) {
     let rt = runtime.load_full();
@@ -97,7 +101,7 @@ pub async fn relay<C: Client>(
     };
     let headers = http::HeaderMap::new();
     let input = PickInput {
-        client_ip: who.client.ip(),
+        client_ip: peer.ip(),
         headers: &headers,
     };
     let mut avoid = Vec::new();
@@ -109,7 +113,7 @@ pub async fn relay<C: Client>(
                     .tcp
                     .refused
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::info!(listener = %l.name, pool = %pool.name, client = %who.client, "connection closed: {why}");
+                tracing::info!(listener = %l.name, pool = %pool.name, client = %peer, "connection closed: {why}");
                 return;
             }
         };
@@ -134,9 +138,16 @@ pub async fn relay<C: Client>(
         };
         let _ = upstream.set_nodelay(true);
         if let Some(v) = l.send_proxy {
+            let local = match client.local_addr() {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(listener = %l.name, error = %e, "no local address for the PROXY header");
+                    return;
+                }
+            };
             let header = match v {
-                ProxyVersion::V1 => proxy_protocol::v1_header(who.client, who.local),
-                ProxyVersion::V2 => proxy_protocol::v2_header(who.client, who.local),
+                ProxyVersion::V1 => proxy_protocol::v1_header(peer, local),
+                ProxyVersion::V2 => proxy_protocol::v2_header(peer, local),
             };
             if let Err(e) = upstream.write_all(&header).await {
                 tracing::debug!(server = %server.name, error = %e, "sending the PROXY header failed");
@@ -179,7 +190,7 @@ pub async fn relay<C: Client>(
         }
         return;
     }
-    tracing::info!(listener = %l.name, pool = %pool.name, client = %who.client, "connection closed: no server accepted it");
+    tracing::info!(listener = %l.name, pool = %pool.name, client = %peer, "connection closed: no server accepted it");
 }
 
 /// Resolves (with the reason) when rampart must close a session to

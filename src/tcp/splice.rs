@@ -67,18 +67,7 @@ pub async fn splice_until_idle(
     let up = one_way(a, b, &moved.up, moved, base);
     let down = one_way(b, a, &moved.down, moved, base);
     let both = async { tokio::try_join!(up, down).map(|_| ()) };
-    tokio::pin!(both);
-    loop {
-        let last = || base + moved.last();
-        tokio::select! {
-            r = &mut both => return r,
-            () = tokio::time::sleep_until(last() + idle) => {
-                if Instant::now() >= last() + idle {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "TCP session idle"));
-                }
-            }
-        }
-    }
+    moved.until_idle(base, idle, both).await
 }
 
 /// Moves bytes from `from` to `to` until `from` ends, then shuts down the
