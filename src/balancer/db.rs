@@ -136,6 +136,45 @@ pub fn readers(servers: &[std::sync::Arc<super::Backend>], max_lag: Duration) ->
         .collect()
 }
 
+/// Why a reader endpoint has no replica.
+pub fn no_replica(max_lag: Duration) -> String {
+    format!("no replica is replicating within max_lag ({max_lag:?})")
+}
+
+/// Why a reader endpoint has neither a replica nor the primary to fall back to.
+pub fn no_fallback(max_lag: Duration, why: &str) -> String {
+    format!("{}, and no primary to fall back to: {why}", no_replica(max_lag))
+}
+
+/// The servers a database endpoint would use now (indices into
+/// `servers`), or why it refuses connections: what the admin API, the
+/// dashboard and `rampart top` show. (The TCP relay's choice among them
+/// also skips servers at their connection limit.)
+pub fn eligible(
+    servers: &[std::sync::Arc<super::Backend>],
+    endpoint: crate::config::model::DbEndpoint,
+) -> Result<Vec<usize>, String> {
+    use crate::config::model::DbEndpoint;
+    match endpoint {
+        DbEndpoint::Writer => writer(servers).map(|i| vec![i]),
+        DbEndpoint::Reader {
+            max_lag,
+            fallback_to_primary,
+        } => {
+            let fresh = readers(servers, max_lag);
+            if !fresh.is_empty() {
+                Ok(fresh)
+            } else if fallback_to_primary {
+                writer(servers)
+                    .map(|i| vec![i])
+                    .map_err(|why| no_fallback(max_lag, &why))
+            } else {
+                Err(no_replica(max_lag))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +216,33 @@ mod tests {
         ];
         assert_eq!(readers(&s, Duration::from_secs(10)), vec![1]);
         assert_eq!(readers(&s, Duration::from_secs(30)), vec![1, 2]);
+    }
+
+    #[test]
+    fn what_each_endpoint_would_use_or_why_not() {
+        use crate::config::model::DbEndpoint;
+        let reader = |fallback_to_primary| DbEndpoint::Reader {
+            max_lag: Duration::from_secs(10),
+            fallback_to_primary,
+        };
+        let s = [
+            server("p", DbRole::Primary, None),
+            server("late", DbRole::Replica, Some(30)),
+        ];
+        assert_eq!(eligible(&s, DbEndpoint::Writer), Ok(vec![0]));
+        assert_eq!(
+            eligible(&s, reader(true)),
+            Ok(vec![0]),
+            "falls back to the primary"
+        );
+        assert_eq!(
+            eligible(&s, reader(false)),
+            Err("no replica is replicating within max_lag (10s)".into())
+        );
+        let none = [server("late", DbRole::Replica, Some(30))];
+        assert_eq!(
+            eligible(&none, reader(true)),
+            Err("no replica is replicating within max_lag (10s), and no primary to fall back to: no server is writable".into())
+        );
     }
 }

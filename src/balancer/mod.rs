@@ -44,7 +44,10 @@ use crate::config::syntax::is_valid_cookie_name;
 use crate::units::clock_ms;
 
 pub use backend::{Backend, HealthGate, RequestGuard};
-pub use db::{readers as db_readers, writer as db_writer, DbRole, DbState, DbStatus};
+pub use db::{
+    eligible as db_eligible, no_fallback as db_no_fallback, no_replica as db_no_replica,
+    readers as db_readers, writer as db_writer, DbRole, DbState, DbStatus,
+};
 pub use state::{AdminState, Health, ServerState};
 
 use least::LeastRequests;

@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-use crate::balancer::{db_readers, db_writer, AdminState, Backend, HealthGate};
+use crate::balancer::{db_eligible, AdminState, Backend, HealthGate};
 use crate::config::model::DbEndpoint;
 use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::{Histogram, RequestStats, TcpStats, BUCKETS_US, CLASSES, METHODS};
@@ -457,22 +457,15 @@ pub fn tcp_endpoint(l: &ListenerRt, rt: &Runtime) -> Option<Value> {
     let names = |idx: &[usize]| -> Vec<&str> { idx.iter().map(|i| servers[*i].name.as_str()).collect() };
     let (role, using, refusing) = match l.db_endpoint {
         None => (Value::Null, Value::Null, Value::Null),
-        Some(DbEndpoint::Writer) => match db_writer(servers) {
-            Ok(i) => (json!("writer"), json!([servers[i].name]), Value::Null),
-            Err(why) => (json!("writer"), json!([]), json!(why)),
-        },
-        Some(DbEndpoint::Reader {
-            max_lag,
-            fallback_to_primary,
-        }) => {
-            let fresh = db_readers(servers, max_lag);
-            if !fresh.is_empty() {
-                (json!("reader"), json!(names(&fresh)), Value::Null)
-            } else if let (true, Ok(i)) = (fallback_to_primary, db_writer(servers)) {
-                (json!("reader"), json!([servers[i].name]), Value::Null)
+        Some(e) => {
+            let role = json!(if e == DbEndpoint::Writer {
+                "writer"
             } else {
-                let why = format!("no replica is replicating within max_lag ({max_lag:?})");
-                (json!("reader"), json!([]), json!(why))
+                "reader"
+            });
+            match db_eligible(servers, e) {
+                Ok(using) => (role, json!(names(&using)), Value::Null),
+                Err(why) => (role, json!([]), json!(why)),
             }
         }
     };

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::balancer::{db_readers, db_writer, Backend, PickInput};
+use crate::balancer::{db_no_fallback, db_no_replica, db_readers, db_writer, Backend, PickInput};
 use crate::config::model::DbEndpoint;
 use crate::runtime::PoolRt;
 
@@ -34,12 +34,10 @@ pub(super) fn choose(
             if let Some(p) = pool.balancer.pick_avoiding(input, &skip) {
                 return Ok((p.server.clone(), p.index));
             }
-            let none = format!("no replica is replicating within max_lag ({max_lag:?})");
             if fallback_to_primary {
-                primary(servers, avoid)
-                    .map_err(|why| format!("{none}, and no primary to fall back to: {why}"))
+                primary(servers, avoid).map_err(|why| db_no_fallback(max_lag, &why))
             } else {
-                Err(none)
+                Err(db_no_replica(max_lag))
             }
         }
     }
