@@ -199,7 +199,7 @@ impl ServerStats {
 }
 
 /// The expiry (Unix seconds) of a DER certificate.
-fn cert_not_after(der: &[u8]) -> Option<i64> {
+pub fn cert_not_after(der: &[u8]) -> Option<i64> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some(cert.validity().not_after.timestamp())
 }

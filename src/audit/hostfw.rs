@@ -61,26 +61,28 @@ pub(super) fn check(m: &Model, t: &Topology, local: &Local, out: &mut Vec<Findin
     }
     for h in &t.hosts {
         let mine = me.as_deref() == Some(h.name.as_str());
-        let drift = match nft::diff(t, &h.name, &m.state_dir, mine && local.live) {
+        let mut drift = match nft::diff(t, &h.name, &m.state_dir, false) {
             Ok(d) => d,
-            Err(e) if mine => {
-                notes.push(format!(
-                    "{}: the live ruleset could not be read ({e}); compared with the config only",
-                    h.name
-                ));
-                match nft::diff(t, &h.name, &m.state_dir, false) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        notes.push(format!("{}: {e}", h.name));
-                        continue;
-                    }
-                }
-            }
             Err(e) => {
                 notes.push(format!("{}: {e}", h.name));
                 continue;
             }
         };
+        if mine && local.live && drift != Drift::NeverApplied {
+            match nft::live_drift(&h.name, &m.state_dir) {
+                Ok(live) => {
+                    let config = match drift {
+                        Drift::Differs { config, .. } => config,
+                        _ => String::new(),
+                    };
+                    drift = Drift::of(config, live);
+                }
+                Err(e) => notes.push(format!(
+                    "{}: the live ruleset could not be read ({e}); compared with the config only",
+                    h.name
+                )),
+            }
+        }
         match drift {
             Drift::NeverApplied if mine => out.push(Finding::new(
                 "firewall-not-applied",

@@ -5,13 +5,13 @@
 //! or MD5 or with small keys, HTTPS without HSTS (the profile asks for two
 //! years), and a site served over plain HTTP on a public address.
 
-use std::time::Duration;
-
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
 use super::{Finding, Severity};
-use crate::config::model::{CertSource, CertSpec, ListenerKind, Model};
+use std::path::Path;
+
+use crate::config::model::{acme_dir, CertSpec, ListenerKind, Model};
 
 /// Under a week left makes an expiring certificate a high finding.
 const URGENT: i64 = 7 * 86_400;
@@ -20,25 +20,14 @@ const URGENT: i64 = 7 * 86_400;
 const HSTS_MIN: u64 = 365 * 86_400;
 
 pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec<String>) {
-    let mut certs: Vec<(String, &CertSpec)> = Vec::new();
+    let horizon = m.audit.cert_warning.as_secs() as i64;
     for l in &m.listeners {
         let ListenerKind::Https(s) = &l.kind else { continue };
-        certs.extend(s.certs.iter().map(|c| (format!("listener {}", l.name), c)));
         if s.acme.is_some() {
-            acme_expiry(m, &l.name, now, out, notes);
+            acme_expiry(m, &l.name, now, horizon, out, notes);
         }
         if l.tcp_pool.is_none() {
             hsts(&l.name, s.hsts.as_ref(), out);
-        }
-    }
-    for o in &m.origins {
-        if let Some(CertSource::Files(c)) = o.tls.as_ref().map(|t| &t.cert) {
-            certs.push((format!("origin {}", o.name), c));
-        }
-    }
-    for p in &m.pools {
-        if let Some(CertSource::Files(c)) = p.tls.as_ref().and_then(|t| t.client.as_ref()) {
-            certs.push((format!("pool {} client_cert", p.name), c));
         }
     }
     if m.listeners
@@ -50,9 +39,10 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
                 .into(),
         );
     }
-    for (what, c) in certs {
-        expiry(&what, c, now, m.audit.cert_warning, out);
-        strength(&what, c, out);
+    for (what, c, _) in m.cert_files() {
+        let subject = format!("{}: {}", what.replace('`', ""), c.cert_path.display());
+        expiry(subject, &c.cert_path, c.not_after, now, horizon, out);
+        strength(&what.replace('`', ""), c, out);
     }
     for l in &m.listeners {
         let ListenerKind::Http { redirect_to: None } = &l.kind else {
@@ -73,8 +63,15 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
 /// The certificate rampart obtained by ACME for `listener`, as stored in
 /// the state directory: rampart renews it at two thirds of its life, so
 /// one close to expiry means renewal keeps failing.
-fn acme_expiry(m: &Model, listener: &str, now: i64, out: &mut Vec<Finding>, notes: &mut Vec<String>) {
-    let path = m.state_dir.join("acme").join(listener).join("cert.pem");
+fn acme_expiry(
+    m: &Model,
+    listener: &str,
+    now: i64,
+    horizon: i64,
+    out: &mut Vec<Finding>,
+    notes: &mut Vec<String>,
+) {
+    let path = acme_dir(&m.state_dir, listener).join("cert.pem");
     let Ok(pem) = std::fs::read(&path) else {
         notes.push(format!(
             "listener {listener}: no ACME certificate stored yet ({}); rampart obtains it when it runs",
@@ -85,11 +82,7 @@ fn acme_expiry(m: &Model, listener: &str, now: i64, out: &mut Vec<Finding>, note
     let not_after = CertificateDer::pem_slice_iter(&pem)
         .next()
         .and_then(Result::ok)
-        .and_then(|der| {
-            x509_parser::parse_x509_certificate(der.as_ref())
-                .ok()
-                .map(|(_, c)| c.validity().not_after.timestamp())
-        });
+        .and_then(|der| crate::stats::cert_not_after(der.as_ref()));
     let Some(not_after) = not_after else {
         notes.push(format!(
             "listener {listener}: {} holds no readable certificate",
@@ -97,26 +90,21 @@ fn acme_expiry(m: &Model, listener: &str, now: i64, out: &mut Vec<Finding>, note
         ));
         return;
     };
-    let left = not_after - now;
-    if left >= m.audit.cert_warning.as_secs() as i64 {
-        return;
+    let subject = format!("listener {listener}: {}", path.display());
+    let before = out.len();
+    expiry(subject, &path, not_after, now, horizon, out);
+    if let Some(f) = out.get_mut(before..).and_then(|f| f.first_mut()) {
+        f.reason.push_str(
+            "; rampart renews ACME certificates at two thirds of their life, so its renewals are failing",
+        );
+        f.mitigation = "read rampart's log for the ACME error (DNS, port 443 or 80 not reachable from the CA, rate limits) and fix it".into();
     }
-    out.push(Finding::new(
-        "cert-expiring",
-        if left < URGENT { Severity::High } else { Severity::Medium },
-        format!("listener {listener}: {}", path.display()),
-        format!(
-            "the ACME certificate {} in {} days; rampart renews at two thirds of its life, so its renewals are failing",
-            if left < 0 { "expired" } else { "expires" },
-            left.div_euclid(86_400).abs()
-        ),
-        "read rampart's log for the ACME error (DNS, port 443 or 80 not reachable from the CA, rate limits) and fix it",
-    ));
 }
 
-fn expiry(what: &str, c: &CertSpec, now: i64, warning: Duration, out: &mut Vec<Finding>) {
-    let left = c.not_after - now;
-    if left >= warning.as_secs() as i64 {
+/// A certificate expiring within `horizon` seconds (high under a week).
+fn expiry(subject: String, path: &Path, not_after: i64, now: i64, horizon: i64, out: &mut Vec<Finding>) {
+    let left = not_after - now;
+    if left >= horizon {
         return;
     }
     let days = left.div_euclid(86_400);
@@ -127,13 +115,13 @@ fn expiry(what: &str, c: &CertSpec, now: i64, warning: Duration, out: &mut Vec<F
         } else {
             Severity::Medium
         },
-        format!("{what}: {}", c.cert_path.display()),
+        subject,
         if left < 0 {
-            format!("{} expired {} days ago", c.cert_path.display(), -days)
+            format!("{} expired {} days ago", path.display(), -days)
         } else {
             format!(
                 "{} expires in {days} days (within [audit] cert_warning)",
-                c.cert_path.display()
+                path.display()
             )
         },
         "renew it (or let rampart renew it: `[listener.acme]`, or `internal` from rampart's CA) and reload",

@@ -157,10 +157,6 @@ impl Drop for AcmeRegistry {
     }
 }
 
-fn dir_of(state_dir: &Path, listener: &str) -> PathBuf {
-    state_dir.join("acme").join(listener)
-}
-
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -176,7 +172,7 @@ pub async fn manage(
     state_dir: PathBuf,
     http01: Http01,
 ) {
-    let dir = dir_of(&state_dir, &listener);
+    let dir = crate::config::model::acme_dir(&state_dir, &listener);
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     let mut lifetime = None;
     if let Ok(c) = LoadedCert::from_pem(

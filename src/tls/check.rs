@@ -1,5 +1,5 @@
 //! What `rampart check` warns about in a configuration's TLS material:
-//! certificates that expire within 30 days, chains that do not verify up
+//! certificates that expire within `[audit] cert_warning` (30 days), chains that do not verify up
 //! to a trusted root (the host's store, or the chain's own last
 //! certificate when it is a CA), and CA files (for backends or client
 //! certificates) that hold no CA certificate. (RSA keys under 2048 bits,
@@ -14,37 +14,31 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 
-use crate::config::model::{CertSource, CertSpec, ListenerKind, Model, TlsRoots};
+use crate::config::model::{CertSpec, ListenerKind, Model, TlsRoots};
 
 /// Warnings expire this long before a certificate does.
-const EXPIRY_WARNING_SECS: i64 = 30 * 86_400;
-
-/// Every warning, each naming what it is about.
+/// Every warning, each naming what it is about. Certificates warn within
+/// `[audit] cert_warning` of their expiry.
 pub fn warnings(m: &Model) -> Vec<String> {
     let mut out = Vec::new();
+    let horizon = m.audit.cert_warning.as_secs() as i64;
+    for (what, c, server) in m.cert_files() {
+        cert_warnings(&what, c, server, horizon, &mut out);
+    }
     for l in &m.listeners {
         if let ListenerKind::Https(s) = &l.kind {
-            for c in &s.certs {
-                cert_warnings(&format!("listener `{}`", l.name), c, true, &mut out);
-            }
             if let Some(a) = &s.client_auth {
                 ca_warnings(&format!("listener `{}` client_ca", l.name), &a.roots, &mut out);
             }
         }
     }
     for p in &m.pools {
-        let Some(t) = &p.tls else { continue };
-        ca_warnings(&format!("pool `{}` tls.ca", p.name), &t.roots, &mut out);
-        if let Some(CertSource::Files(c)) = &t.client {
-            cert_warnings(&format!("pool `{}` client_cert", p.name), c, false, &mut out);
+        if let Some(t) = &p.tls {
+            ca_warnings(&format!("pool `{}` tls.ca", p.name), &t.roots, &mut out);
         }
     }
     for o in &m.origins {
-        let Some(t) = &o.tls else { continue };
-        if let CertSource::Files(c) = &t.cert {
-            cert_warnings(&format!("origin `{}`", o.name), c, true, &mut out);
-        }
-        if let Some(r) = &t.client_ca {
+        if let Some(r) = o.tls.as_ref().and_then(|t| t.client_ca.as_ref()) {
             ca_warnings(&format!("origin `{}` client_ca", o.name), r, &mut out);
         }
     }
@@ -58,10 +52,10 @@ fn now() -> i64 {
 }
 
 /// Expiry soon, and (for server certificates) a chain that does not verify.
-fn cert_warnings(what: &str, c: &CertSpec, server: bool, out: &mut Vec<String>) {
+fn cert_warnings(what: &str, c: &CertSpec, server: bool, horizon: i64, out: &mut Vec<String>) {
     let path = c.cert_path.display();
     let left = c.not_after - now();
-    if (0..EXPIRY_WARNING_SECS).contains(&left) {
+    if (0..horizon).contains(&left) {
         out.push(format!("{what}: {path} expires in {} days", left / 86_400));
     }
     let chain: Vec<CertificateDer<'static>> =

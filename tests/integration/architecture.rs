@@ -54,7 +54,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["balancer", "client", "config", "metrics", "runtime", "units"],
     ),
     // Reviews of the described infrastructure (reads the model and the host firewalls).
-    ("audit", &["config", "firewall"]),
+    ("audit", &["config", "firewall", "stats"]),
     // The described infrastructure, host by host (text, JSON, SVG).
     ("plan", &["config", "firewall"]),
     // TCP mode: connections relayed to a pool's servers.

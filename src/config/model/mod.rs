@@ -75,6 +75,41 @@ pub struct Model {
     pub audit: Audit,
 }
 
+impl Model {
+    /// Every certificate chain read from files, with what holds it
+    /// (`listener \`x\``, `pool \`x\` client_cert`, `origin \`x\``) and
+    /// whether it is a server certificate: what `rampart check` and
+    /// `rampart audit` inspect.
+    pub fn cert_files(&self) -> Vec<(String, &CertSpec, bool)> {
+        let mut out = Vec::new();
+        for l in &self.listeners {
+            if let ListenerKind::Https(s) = &l.kind {
+                out.extend(
+                    s.certs
+                        .iter()
+                        .map(|c| (format!("listener `{}`", l.name), c, true)),
+                );
+            }
+        }
+        for p in &self.pools {
+            if let Some(CertSource::Files(c)) = p.tls.as_ref().and_then(|t| t.client.as_ref()) {
+                out.push((format!("pool `{}` client_cert", p.name), c, false));
+            }
+        }
+        for o in &self.origins {
+            if let Some(CertSource::Files(c)) = o.tls.as_ref().map(|t| &t.cert) {
+                out.push((format!("origin `{}`", o.name), c, true));
+            }
+        }
+        out
+    }
+}
+
+/// Where the certificate and key ACME obtained for `listener` are kept.
+pub fn acme_dir(state_dir: &std::path::Path, listener: &str) -> PathBuf {
+    state_dir.join("acme").join(listener)
+}
+
 /// The identifiers of `rampart audit`'s findings, which `[[audit.ack]]` may
 /// name (the audit module's catalog is tested to hold the same).
 pub const FINDING_IDS: &[&str] = &[

@@ -109,8 +109,7 @@ fn unified(a: &str, b: &str, from: &str, to: &str) -> String {
 /// Compares the rendered, the applied and the live ruleset of `host`.
 /// `live = false` skips reading the kernel's table (no root needed).
 pub fn diff(topology: &Topology, host: &str, state_dir: &Path, live: bool) -> Result<Drift, NftError> {
-    let rendered = render(topology, host)?;
-    let (applied_file, live_file) = files(state_dir, host);
+    let (applied_file, _) = files(state_dir, host);
     let applied = match std::fs::read_to_string(&applied_file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Drift::NeverApplied),
@@ -121,28 +120,41 @@ pub fn diff(topology: &Topology, host: &str, state_dir: &Path, live: bool) -> Re
             })
         }
     };
+    let rendered = render(topology, host)?;
     let config = if applied == rendered {
         String::new()
     } else {
         unified(&applied, &rendered, "applied", "rendered from the config")
     };
     let live = if live {
-        let loaded = std::fs::read_to_string(&live_file).unwrap_or_default();
-        match live_table()? {
-            Some(now) if now == loaded => String::new(),
-            Some(now) => unified(&loaded, &now, "as loaded", "live now"),
-            None => {
-                "the table inet rampart is not loaded (flushed, or the host restarted without it)\n".into()
-            }
-        }
+        live_drift(host, state_dir)?
     } else {
         String::new()
     };
-    Ok(if config.is_empty() && live.is_empty() {
-        Drift::Same
-    } else {
-        Drift::Differs { config, live }
+    Ok(Drift::of(config, live))
+}
+
+/// How the kernel's `inet rampart` table differs from the one `apply`
+/// loaded for `host` (empty: not at all). Needs root.
+pub fn live_drift(host: &str, state_dir: &Path) -> Result<String, NftError> {
+    let (_, live_file) = files(state_dir, host);
+    let loaded = std::fs::read_to_string(&live_file).unwrap_or_default();
+    Ok(match live_table()? {
+        Some(now) if now == loaded => String::new(),
+        Some(now) => unified(&loaded, &now, "as loaded", "live now"),
+        None => "the table inet rampart is not loaded (flushed, or the host restarted without it)\n".into(),
     })
+}
+
+impl Drift {
+    /// From the two diffs (empty: no difference).
+    pub fn of(config: String, live: String) -> Drift {
+        if config.is_empty() && live.is_empty() {
+            Drift::Same
+        } else {
+            Drift::Differs { config, live }
+        }
+    }
 }
 
 /// One drop counter.
