@@ -241,12 +241,9 @@ pub fn main() -> ExitCode {
             ref state_dir,
             ref action,
         } => ca(state_dir, action),
-        Command::Run { ref config } => match config::load_file(config, &SystemEnv) {
+        Command::Run { ref config } => match load(config) {
             Ok(model) => serve(&cli, model, false),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
+            Err(code) => code,
         },
         Command::Proxy(ref args) if args.print_config => {
             print!("{}", proxy::config_text(args));
@@ -325,13 +322,18 @@ fn ca(state_dir: &Path, cmd: &CaCmd) -> ExitCode {
     }
 }
 
+/// The config at `path`, or exit status 2 once the error is printed.
+fn load(path: &Path) -> Result<Model, ExitCode> {
+    config::load_file(path, &SystemEnv).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn plan(path: &Path, format: ReportFormat, svg: Option<&Path>) -> ExitCode {
-    let model = match config::load_file(path, &SystemEnv) {
+    let model = match load(path) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let Some(p) = crate::plan::plan(&model) else {
         eprintln!(
@@ -360,12 +362,9 @@ fn audit(
     format: ReportFormat,
     fail_on: crate::audit::Severity,
 ) -> ExitCode {
-    let model = match config::load_file(path, &SystemEnv) {
+    let model = match load(path) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -384,11 +383,8 @@ fn audit(
 }
 
 fn check(path: &Path) -> ExitCode {
-    match config::load_file(path, &SystemEnv) {
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    match load(path) {
+        Err(code) => code,
         Ok(model) => {
             let mut problems = 0;
             for l in &model.listeners {

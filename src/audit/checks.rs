@@ -7,17 +7,10 @@ use super::{Finding, Severity};
 use crate::config::model::{Action, DbEndpoint, Host, Model, Role, Topology};
 use crate::firewall::nft;
 
-/// An address others than this network can reach: not loopback, not
-/// private (RFC 1918, IPv6 ULA), not link-local. The unspecified address
-/// (every interface) counts as public.
+/// An address the internet can reach; the unspecified address (every
+/// interface) counts.
 pub(super) fn public(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v) => !(v.is_loopback() || v.is_private() || v.is_link_local()),
-        std::net::IpAddr::V6(v) => {
-            let s = v.segments()[0];
-            !(v.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80)
-        }
-    }
+    ip.is_unspecified() || crate::firewall::cidr::is_public(ip)
 }
 
 /// A network that reaches far into the internet: /8 or wider for IPv4,
@@ -151,7 +144,7 @@ fn databases(m: &Model, t: &Topology, out: &mut Vec<Finding>) {
             .filter(|lb| {
                 p.inbound.iter().any(|f| {
                     f.ports.contains(&t.db_port)
-                        && !f.why.starts_with("rampart's database endpoints")
+                        && !f.db_endpoint
                         && lb.addresses.iter().any(|a| f.admits(*a))
                 })
             })

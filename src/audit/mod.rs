@@ -31,44 +31,9 @@ pub enum Severity {
     High,
 }
 
-/// Every finding `rampart audit` can report: its identifier and what it is
-/// about. `config::model::FINDING_IDS` must hold the same identifiers.
-pub const CATALOG: &[(&str, &str)] = &[
-    (
-        "lb-single",
-        "a single load balancer (no second one, or no floating address)",
-    ),
-    (
-        "db-single-writer",
-        "a single writable database (no replica, or no writer endpoint)",
-    ),
-    (
-        "db-reachable-from-lb",
-        "the database port reachable from the balancer tier",
-    ),
-    (
-        "backend-plaintext",
-        "plaintext between the balancer and its servers",
-    ),
-    ("tiers-colocated", "tiers carried by one host"),
-    ("tier-no-spare", "a tier with no spare host"),
-    (
-        "admin-exposed",
-        "the admin API or ssh reachable beyond the admin network",
-    ),
-    ("host-unmonitored", "a host no monitor scrapes"),
-    ("cert-expiring", "a certificate expiring soon"),
-    ("tls-weak", "TLS weaker than Mozilla's intermediate profile"),
-    ("rule-unreachable", "a firewall rule that can never match"),
-    ("firewall-not-applied", "a host firewall never applied"),
-    ("firewall-drift", "a host firewall that differs from the config"),
-    ("egress-open", "a host whose outgoing traffic is not restricted"),
-    (
-        "egress-blocked",
-        "the balancers' firewalls refuse what the config connects to",
-    ),
-    ("limits-per-instance", "rate limits counted per balancer"),
-];
+/// Every finding `rampart audit` can report: its identifier and what it
+/// is about (kept with the config, which checks `[[audit.ack]]` ids).
+pub use crate::config::model::FINDINGS as CATALOG;
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

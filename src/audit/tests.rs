@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use super::{audit, Finding, Local, Severity, CATALOG};
+use super::{audit, Finding, Local, Severity};
 use crate::config::fake_env::FakeEnv;
-use crate::config::model::FINDING_IDS;
 
 const BASE: &str = "/etc/rampart";
 /// 2030-01-01, the `now` of these tests.
@@ -87,12 +86,6 @@ fn good_hosts() -> String {
 
 fn host(name: &str, addr: &str, roles: &str, more: &str) -> String {
     format!("[[topology.host]]\nname = \"{name}\"\naddresses = [\"{addr}\"]\nroles = [{roles}]\n{more}")
-}
-
-#[test]
-fn the_catalog_and_the_config_know_the_same_findings() {
-    let catalog: Vec<&str> = CATALOG.iter().map(|(id, _)| *id).collect();
-    assert_eq!(catalog, FINDING_IDS);
 }
 
 #[test]

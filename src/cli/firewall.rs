@@ -6,9 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use crate::config::{self, Model};
 use crate::firewall::nft::{self, Drift};
-use crate::tls::SystemEnv;
 
 #[derive(Debug, Subcommand)]
 pub enum FirewallCmd {
@@ -61,32 +59,21 @@ pub enum StatsFormat {
     Prometheus,
 }
 
-fn load(path: &Path) -> Result<Model, ExitCode> {
-    let model = config::load_file(path, &SystemEnv).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })?;
-    if model.topology.is_none() {
-        eprintln!("error: {}: there is no [topology] section", path.display());
-        return Err(ExitCode::from(2));
-    }
-    Ok(model)
-}
-
 pub fn run(cmd: &FirewallCmd) -> ExitCode {
     let (FirewallCmd::Render { config, host }
     | FirewallCmd::Apply { config, host }
     | FirewallCmd::Diff { config, host, .. }
     | FirewallCmd::Stats { config, host, .. }) = cmd;
-    let model = match load(config) {
+    let model = match super::load(config) {
         Ok(m) => m,
         Err(code) => return code,
     };
     let Some(topology) = &model.topology else {
+        eprintln!("error: {}: there is no [topology] section", config.display());
         return ExitCode::from(2);
     };
-    if let Err(e) = nft::policy(topology, host) {
-        eprintln!("error: {e}");
+    if !topology.hosts.iter().any(|h| &h.name == host) {
+        eprintln!("error: {}", nft::NftError::NoHost(host.clone()));
         return ExitCode::from(2);
     }
     let result = match cmd {

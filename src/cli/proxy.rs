@@ -114,23 +114,7 @@ fn not_public(name: &str) -> Option<String> {
         Ok(a) => a.map(|a| a.ip()).collect(),
         Err(e) => return Some(format!("`{name}` does not resolve ({e})")),
     };
-    let public = |ip: &std::net::IpAddr| match ip {
-        std::net::IpAddr::V4(v) => {
-            !(v.is_loopback()
-                || v.is_private()
-                || v.is_link_local()
-                || v.is_unspecified()
-                || v.is_documentation()
-                || v.octets()[0] == 100 && v.octets()[1] & 0xc0 == 64)
-        }
-        std::net::IpAddr::V6(v) => {
-            !(v.is_loopback()
-                || v.is_unspecified()
-                || (v.segments()[0] & 0xfe00) == 0xfc00
-                || (v.segments()[0] & 0xffc0) == 0xfe80)
-        }
-    };
-    if addrs.iter().any(public) {
+    if addrs.iter().any(|ip| crate::firewall::cidr::is_public(*ip)) {
         return None;
     }
     let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();

@@ -9,6 +9,32 @@ use ipnet::IpNet;
 
 use crate::config::model::ClientFilter;
 
+/// Whether `ip` is reachable across the internet: not loopback,
+/// unspecified, private (RFC 1918, shared 100.64/10, IPv6 ULA), link-local
+/// or a documentation range. `rampart proxy` asks it of a domain's
+/// addresses, `rampart audit` of listeners and admin networks.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => {
+            let [a, b, ..] = v.octets();
+            !(v.is_loopback()
+                || v.is_unspecified()
+                || v.is_private()
+                || v.is_link_local()
+                || v.is_documentation()
+                || (a == 100 && b & 0xc0 == 64))
+        }
+        IpAddr::V6(v) => {
+            let s = v.segments();
+            !(v.is_loopback()
+                || v.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
+        }
+    }
+}
+
 /// A listener's connection filter.
 #[derive(Debug, Clone, Default)]
 pub struct CidrSet {

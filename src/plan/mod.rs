@@ -74,7 +74,9 @@ fn access(f: &Flow) -> Access {
             Some(ps) => ps
                 .iter()
                 .map(|p| {
-                    if p.host || p.name.contains(|c: char| c.is_ascii_digit()) {
+                    // Hosts by name; a label that already holds its addresses as is.
+                    let labelled = p.nets.iter().all(|n| p.name.contains(&n.addr().to_string()));
+                    if p.host || labelled {
                         p.name.clone()
                     } else {
                         let nets: Vec<String> = p.nets.iter().map(|n| n.trunc().to_string()).collect();

@@ -110,25 +110,43 @@ pub fn acme_dir(state_dir: &std::path::Path, listener: &str) -> PathBuf {
     state_dir.join("acme").join(listener)
 }
 
-/// The identifiers of `rampart audit`'s findings, which `[[audit.ack]]` may
-/// name (the audit module's catalog is tested to hold the same).
-pub const FINDING_IDS: &[&str] = &[
-    "lb-single",
-    "db-single-writer",
-    "db-reachable-from-lb",
-    "backend-plaintext",
-    "tiers-colocated",
-    "tier-no-spare",
-    "admin-exposed",
-    "host-unmonitored",
-    "cert-expiring",
-    "tls-weak",
-    "rule-unreachable",
-    "firewall-not-applied",
-    "firewall-drift",
-    "egress-open",
-    "egress-blocked",
-    "limits-per-instance",
+/// The findings of `rampart audit`: identifier (what `[[audit.ack]]`
+/// names) and what each is about.
+pub const FINDINGS: &[(&str, &str)] = &[
+    (
+        "lb-single",
+        "a single load balancer (no second one, or no floating address)",
+    ),
+    (
+        "db-single-writer",
+        "a single writable database (no replica, or no writer endpoint)",
+    ),
+    (
+        "db-reachable-from-lb",
+        "the database port reachable from the balancer tier",
+    ),
+    (
+        "backend-plaintext",
+        "plaintext between the balancer and its servers",
+    ),
+    ("tiers-colocated", "tiers carried by one host"),
+    ("tier-no-spare", "a tier with no spare host"),
+    (
+        "admin-exposed",
+        "the admin API or ssh reachable beyond the admin network",
+    ),
+    ("host-unmonitored", "a host no monitor scrapes"),
+    ("cert-expiring", "a certificate expiring soon"),
+    ("tls-weak", "TLS weaker than Mozilla's intermediate profile"),
+    ("rule-unreachable", "a firewall rule that can never match"),
+    ("firewall-not-applied", "a host firewall never applied"),
+    ("firewall-drift", "a host firewall that differs from the config"),
+    ("egress-open", "a host whose outgoing traffic is not restricted"),
+    (
+        "egress-blocked",
+        "the balancers' firewalls refuse what the config connects to",
+    ),
+    ("limits-per-instance", "rate limits counted per balancer"),
 ];
 
 /// `[audit]`, validated.
@@ -172,6 +190,9 @@ pub struct ClusterSettings {
     pub redis: String,
     /// What logs and the API show of it: the URL without its password.
     pub redis_shown: String,
+    /// The server's host (a name or an address) and port, from the URL.
+    pub host: String,
+    pub port: u16,
     pub timeout: Duration,
 }
 

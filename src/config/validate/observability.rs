@@ -119,14 +119,18 @@ impl Cx<'_> {
             Some((a, h)) => (Some(a), h),
             None => (None, rest),
         };
-        let host = hostpart.split('/').next().unwrap_or("");
-        if host.is_empty() || !host.contains(':') {
+        let authority = hostpart.split('/').next().unwrap_or("");
+        let Some((host, port)) = authority
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .filter(|(h, _)| !h.is_empty())
+        else {
             return Err(self.at(
                 url,
                 "cluster.redis",
                 "name the host and port: \"redis://HOST:PORT\"",
             ));
-        }
+        };
         let shown = match auth {
             Some(_) => format!("redis://***@{hostpart}"),
             None => text.to_string(),
@@ -138,6 +142,8 @@ impl Cx<'_> {
         Ok(Some(model::ClusterSettings {
             redis: text.to_string(),
             redis_shown: shown,
+            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            port,
             timeout,
         }))
     }

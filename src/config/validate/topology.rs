@@ -132,11 +132,12 @@ impl Cx<'_> {
         let mut acks = Vec::new();
         for (i, x) in a.acks.iter().enumerate() {
             let id = x.id.get_ref();
-            if !model::FINDING_IDS.contains(&id.as_str()) {
+            if !model::FINDINGS.iter().any(|(known, _)| known == id) {
+                let ids: Vec<&str> = model::FINDINGS.iter().map(|(known, _)| *known).collect();
                 return Err(self.at(
                     &x.id,
                     &format!("audit.ack[{i}].id"),
-                    format!("unknown finding `{id}`: one of {}", model::FINDING_IDS.join(", ")),
+                    format!("unknown finding `{id}`: one of {}", ids.join(", ")),
                 ));
             }
             if x.reason.get_ref().trim().is_empty() {
@@ -211,8 +212,11 @@ fn dependency(e: &str, hosts: &[model::Host]) -> Result<model::Dependency, Strin
 /// A `host:port` to connect to: a dependency when `host` is an address,
 /// else a name for `by_name`.
 fn endpoint(what: &str, host: &str, port: u16, needs: &mut model::BalancerNeeds) {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
         Ok(ip) => needs.egress.push(model::Dependency {
             label: format!("{what} {host}:{port}"),
             nets: vec![ipnet::IpNet::from(ip)],
@@ -234,23 +238,14 @@ pub(super) fn balancer_needs(m: &model::Model) -> model::BalancerNeeds {
         }
     }
     if let Some(c) = &m.cluster {
-        // redis://[user:password@]host[:port][/db]
-        let rest = c.redis.split_once("://").map_or(c.redis.as_str(), |(_, r)| r);
-        let authority = rest.split('/').next().unwrap_or("");
-        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(':') && p.parse::<u16>().is_ok() => (h, p.parse().unwrap_or(6379)),
-            _ => (hostport, 6379),
-        };
-        endpoint("Redis", host, port, &mut n);
+        endpoint("Redis", &c.host, c.port, &mut n);
     }
     for p in &m.peers {
-        endpoint(
-            &format!("fleet peer {}", p.name),
-            &p.addr.ip().to_string(),
-            p.addr.port(),
-            &mut n,
-        );
+        n.egress.push(model::Dependency {
+            label: format!("fleet peer {} {}", p.name, p.addr),
+            nets: vec![ipnet::IpNet::from(p.addr.ip())],
+            port: p.addr.port(),
+        });
     }
     if let Some(w) = &m.alerts.webhook {
         let https = w.scheme_str() == Some("https");

@@ -37,9 +37,21 @@ pub struct Flow {
     pub proto: Proto,
     pub ports: Vec<u16>,
     pub why: String,
+    /// Opened for rampart's own database endpoints (the controlled path
+    /// from the balancers to the database).
+    #[serde(skip)]
+    pub db_endpoint: bool,
 }
 
 impl Flow {
+    /// This flow, marked as one rampart's database endpoints need.
+    fn for_db_endpoints(self) -> Flow {
+        Flow {
+            db_endpoint: true,
+            ..self
+        }
+    }
+
     /// Does this flow admit `addr`?
     pub fn admits(&self, addr: IpAddr) -> bool {
         self.peers
@@ -102,6 +114,7 @@ fn tcp(peers: Option<Vec<Peer>>, ports: Vec<u16>, why: impl Into<String>) -> Flo
         proto: Proto::Tcp,
         ports,
         why: why.into(),
+        db_endpoint: false,
     }
 }
 
@@ -154,11 +167,14 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
         ));
         if !t.balancer.db_ports.is_empty() {
             let clients = hosts(t, h, |x| x.has(Role::Web) || x.has(Role::App));
-            v.push(tcp(
-                from_hosts(&clients),
-                t.balancer.db_ports.clone(),
-                "rampart's database endpoints, for web and app hosts",
-            ));
+            v.push(
+                tcp(
+                    from_hosts(&clients),
+                    t.balancer.db_ports.clone(),
+                    "rampart's database endpoints, for web and app hosts",
+                )
+                .for_db_endpoints(),
+            );
         }
         if !lbs.is_empty() {
             v.push(Flow {
@@ -166,6 +182,7 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 proto: Proto::Vrrp,
                 ports: Vec::new(),
                 why: "VRRP adverts from the other balancers".into(),
+                db_endpoint: false,
             });
         }
     }
@@ -194,11 +211,14 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             "database from web and app hosts only",
         ));
         if !t.balancer.db_ports.is_empty() {
-            v.push(tcp(
-                from_hosts(&lbs),
-                vec![t.db_port],
-                "rampart's database endpoints on the balancers",
-            ));
+            v.push(
+                tcp(
+                    from_hosts(&lbs),
+                    vec![t.db_port],
+                    "rampart's database endpoints on the balancers",
+                )
+                .for_db_endpoints(),
+            );
         }
         let peers = hosts(t, h, |x| x.has(Role::Db));
         if !peers.is_empty() {
@@ -221,6 +241,7 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 proto,
                 ports: vec![53],
                 why: "DNS resolvers".into(),
+                db_endpoint: false,
             });
         }
     }
@@ -230,6 +251,7 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
             proto: Proto::Udp,
             ports: vec![123],
             why: "NTP servers".into(),
+            db_endpoint: false,
         });
     }
     if !t.mirrors.is_empty() {
@@ -245,11 +267,14 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
         }
         if !t.balancer.db_ports.is_empty() {
             let dbs = hosts(t, h, |x| x.has(Role::Db));
-            v.push(tcp(
-                from_hosts(&dbs),
-                vec![t.db_port],
-                "rampart's database endpoints and their mysql checks",
-            ));
+            v.push(
+                tcp(
+                    from_hosts(&dbs),
+                    vec![t.db_port],
+                    "rampart's database endpoints and their mysql checks",
+                )
+                .for_db_endpoints(),
+            );
         }
         for d in &t.balancer.egress {
             v.push(tcp(net(&d.label, &d.nets), vec![d.port], d.label.clone()));
@@ -279,6 +304,7 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 proto: Proto::Vrrp,
                 ports: Vec::new(),
                 why: "VRRP adverts to the other balancers".into(),
+                db_endpoint: false,
             });
         }
     }
@@ -327,11 +353,14 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 nets: t.floating.iter().map(|a| IpNet::from(*a)).collect(),
             });
         }
-        v.push(tcp(
-            Some(peers),
-            vec![t.db_port],
-            "rampart's database endpoints on the balancers",
-        ));
+        v.push(
+            tcp(
+                Some(peers),
+                vec![t.db_port],
+                "rampart's database endpoints on the balancers",
+            )
+            .for_db_endpoints(),
+        );
     }
     for d in &h.egress_to {
         v.push(tcp(

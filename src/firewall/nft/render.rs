@@ -83,9 +83,9 @@ fn flow(o: &mut String, f: &Flow, dir: &str) {
     }
 }
 
-const ICMP_IN: &str = "meta l4proto icmp icmp type { echo-request, destination-unreachable, time-exceeded, parameter-problem } accept";
+/// ICMP that must pass both ways (ping, and the errors TCP relies on).
+const ICMP: &str = "meta l4proto icmp icmp type { echo-request, destination-unreachable, time-exceeded, parameter-problem } accept";
 const ICMP6_IN: &str = "meta l4proto ipv6-icmp icmpv6 type { echo-request, destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept";
-const ICMP_OUT: &str = "meta l4proto icmp icmp type { echo-request, destination-unreachable, time-exceeded, parameter-problem } accept";
 const ICMP6_OUT: &str = "meta l4proto ipv6-icmp icmpv6 type { echo-request, destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, mld2-listener-report } accept";
 
 fn head(o: &mut String, hook: &str, policy: &str, lo: &str) {
@@ -132,7 +132,7 @@ pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
     }
     let _ = writeln!(o, "    chain input {{");
     head(&mut o, "input", "drop", "iif");
-    let _ = writeln!(o, "        {ICMP_IN}");
+    let _ = writeln!(o, "        {ICMP}");
     let _ = writeln!(o, "        {ICMP6_IN}");
     for f in &p.inbound {
         flow(&mut o, f, "saddr");
@@ -165,7 +165,7 @@ pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
         }
         Some(out) => {
             head(&mut o, "output", "drop", "oif");
-            let _ = writeln!(o, "        {ICMP_OUT}");
+            let _ = writeln!(o, "        {ICMP}");
             let _ = writeln!(o, "        {ICMP6_OUT}");
             for f in out {
                 flow(&mut o, f, "daddr");

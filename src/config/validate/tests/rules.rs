@@ -340,6 +340,8 @@ fn cluster_settings_keep_the_password_out_of_what_is_shown() {
                 Some(crate::config::model::ClusterSettings {
                     redis: "redis://:s3cret@10.0.0.9:6379/2".into(),
                     redis_shown: "redis://***@10.0.0.9:6379/2".into(),
+                    host: "10.0.0.9".into(),
+                    port: 6379,
                     timeout: std::time::Duration::from_millis(50),
                 }),
             ),
