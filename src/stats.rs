@@ -18,31 +18,57 @@ pub const BUCKETS_US: [u64; 14] = [
     5_000_000, 10_000_000,
 ];
 
-/// A latency histogram with fixed buckets.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+/// A histogram of durations with fixed buckets: `N - 1` upper bounds in
+/// microseconds, and a last bucket for everything above. `Histogram` (15
+/// buckets) measures latencies on [`BUCKETS_US`]; `Histogram<9>` TCP
+/// session lengths on [`SESSION_BUCKETS_US`].
+#[derive(Debug)]
+pub struct Histogram<const N: usize = 15> {
+    bounds: &'static [u64],
+    buckets: [AtomicU64; N],
     sum_us: AtomicU64,
 }
 
-impl Histogram {
+impl<const N: usize> Histogram<N> {
+    const fn on(bounds: &'static [u64]) -> Self {
+        assert!(bounds.len() + 1 == N, "one more bucket than bounds");
+        Histogram {
+            bounds,
+            buckets: [const { AtomicU64::new(0) }; N],
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
     pub fn observe(&self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let i = BUCKETS_US
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(BUCKETS_US.len());
+        let i = self.bounds.iter().position(|b| us <= *b).unwrap_or(N - 1);
         self.buckets[i].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
     }
 
+    /// The upper bounds of the buckets, in µs.
+    pub fn bounds(&self) -> &'static [u64] {
+        self.bounds
+    }
+
     /// Per-bucket counts (not cumulative) and the sum in µs.
-    pub fn read(&self) -> ([u64; BUCKETS_US.len() + 1], u64) {
-        let mut out = [0u64; BUCKETS_US.len() + 1];
-        for (o, b) in out.iter_mut().zip(&self.buckets) {
-            *o = b.load(Relaxed);
-        }
-        (out, self.sum_us.load(Relaxed))
+    pub fn read(&self) -> ([u64; N], u64) {
+        (
+            std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
+            self.sum_us.load(Relaxed),
+        )
+    }
+}
+
+impl Default for Histogram<15> {
+    fn default() -> Self {
+        Histogram::on(&BUCKETS_US)
+    }
+}
+
+impl Default for Histogram<9> {
+    fn default() -> Self {
+        Histogram::on(&SESSION_BUCKETS_US)
     }
 }
 
@@ -114,9 +140,19 @@ pub struct ServerStats {
     pub tcp: TcpStats,
 }
 
-/// Upper bounds of the TCP session duration buckets, in seconds (the last
-/// bucket is everything above).
-pub const SESSION_BUCKETS_S: [u64; 8] = [1, 5, 30, 60, 300, 1_800, 3_600, 86_400];
+/// Upper bounds of the TCP session duration buckets, in microseconds: 1 s,
+/// 5 s, 30 s, 1 min, 5 min, 30 min, 1 h, 1 day (the last bucket is
+/// everything above).
+pub const SESSION_BUCKETS_US: [u64; 8] = [
+    1_000_000,
+    5_000_000,
+    30_000_000,
+    60_000_000,
+    300_000_000,
+    1_800_000_000,
+    3_600_000_000,
+    86_400_000_000,
+];
 
 /// TCP-mode counters, of a listener or of a server.
 #[derive(Debug, Default)]
@@ -132,9 +168,8 @@ pub struct TcpStats {
     pub connect_failures: AtomicU64,
     /// Client connections closed because no server could take them.
     pub refused: AtomicU64,
-    /// Session durations: per-bucket counts and the sum in ms.
-    durations: [AtomicU64; SESSION_BUCKETS_S.len() + 1],
-    duration_sum_ms: AtomicU64,
+    /// How long sessions lasted.
+    pub durations: Histogram<{ SESSION_BUCKETS_US.len() + 1 }>,
 }
 
 impl TcpStats {
@@ -149,23 +184,7 @@ impl TcpStats {
     pub fn ended(&self, up: u64, down: u64, lasted: Duration) {
         self.bytes_up.fetch_add(up, Relaxed);
         self.bytes_down.fetch_add(down, Relaxed);
-        let secs = lasted.as_secs();
-        let i = SESSION_BUCKETS_S
-            .iter()
-            .position(|b| secs < *b || (secs == *b && lasted.subsec_nanos() == 0))
-            .unwrap_or(SESSION_BUCKETS_S.len());
-        self.durations[i].fetch_add(1, Relaxed);
-        let ms = u64::try_from(lasted.as_millis()).unwrap_or(u64::MAX);
-        self.duration_sum_ms.fetch_add(ms, Relaxed);
-    }
-
-    /// Per-bucket duration counts (not cumulative) and the sum in ms.
-    pub fn durations(&self) -> ([u64; SESSION_BUCKETS_S.len() + 1], u64) {
-        let mut out = [0u64; SESSION_BUCKETS_S.len() + 1];
-        for (o, b) in out.iter_mut().zip(&self.durations) {
-            *o = b.load(Relaxed);
-        }
-        (out, self.duration_sum_ms.load(Relaxed))
+        self.durations.observe(lasted);
     }
 }
 
@@ -271,7 +290,7 @@ mod tests {
 
     #[test]
     fn histogram_buckets() {
-        let h = Histogram::default();
+        let h: Histogram = Histogram::default();
         h.observe(Duration::from_micros(400));
         h.observe(Duration::from_micros(1_000));
         h.observe(Duration::from_secs(60));
@@ -295,9 +314,9 @@ mod tests {
         t.ended(10, 20, Duration::from_millis(500));
         t.ended(1, 2, Duration::from_secs(1));
         t.ended(1, 2, Duration::from_secs(90_000));
-        let (b, sum) = t.durations();
-        assert_eq!((b[0], b[1], b[SESSION_BUCKETS_S.len()]), (2, 0, 1));
-        assert_eq!(sum, 500 + 1_000 + 90_000_000);
+        let (b, sum_us) = t.durations.read();
+        assert_eq!((b[0], b[1], b[SESSION_BUCKETS_US.len()]), (2, 0, 1));
+        assert_eq!(sum_us, 500_000 + 1_000_000 + 90_000_000_000);
         assert_eq!((t.bytes_up.load(Relaxed), t.bytes_down.load(Relaxed)), (12, 24));
     }
 

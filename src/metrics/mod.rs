@@ -255,23 +255,24 @@ impl Collector for PoolCollector {
     }
 }
 
-/// A histogram read from [`crate::stats::Histogram`] at scrape time.
+/// A histogram read from [`crate::stats::Histogram`] at scrape time, in seconds.
 #[derive(Debug)]
-struct ConstHist {
+pub(crate) struct ConstHist {
     buckets: Vec<(f64, u64)>,
     count: u64,
     sum: f64,
 }
 
 impl ConstHist {
-    fn of(h: &stats::Histogram) -> Self {
+    pub(crate) fn of<const N: usize>(h: &stats::Histogram<N>) -> Self {
         let (b, sum_us) = h.read();
-        let mut buckets: Vec<(f64, u64)> = stats::BUCKETS_US
+        let mut buckets: Vec<(f64, u64)> = h
+            .bounds()
             .iter()
             .zip(b.iter())
             .map(|(le, n)| (*le as f64 / 1e6, *n))
             .collect();
-        buckets.push((f64::INFINITY, b[stats::BUCKETS_US.len()]));
+        buckets.push((f64::INFINITY, b[N - 1]));
         ConstHist {
             count: b.iter().sum(),
             sum: sum_us as f64 / 1e6,

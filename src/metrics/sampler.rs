@@ -435,7 +435,7 @@ pub fn server_extras(s: &Backend, p: &PoolRt) -> Map<String, Value> {
 
 /// A listener's or server's TCP counters.
 pub fn tcp_json(t: &TcpStats) -> Value {
-    let (buckets, sum_ms) = t.durations();
+    let (buckets, sum_us) = t.durations.read();
     json!({
         "active": t.active.load(Relaxed),
         "sessions": t.sessions.load(Relaxed),
@@ -444,7 +444,7 @@ pub fn tcp_json(t: &TcpStats) -> Value {
         "connect_failures": t.connect_failures.load(Relaxed),
         "refused": t.refused.load(Relaxed),
         "ended": buckets.iter().sum::<u64>(),
-        "duration_seconds_sum": sum_ms as f64 / 1000.0,
+        "duration_seconds_sum": sum_us as f64 / 1e6,
     })
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -18,46 +18,11 @@ use super::{encode_all, Labels};
 use crate::balancer::{db_writer, DbRole};
 use crate::config::model::DbEndpoint;
 use crate::runtime::Runtime;
-use crate::stats::{TcpStats, SESSION_BUCKETS_S};
+use crate::stats::TcpStats;
 
 #[derive(Debug)]
 pub(super) struct TcpCollector {
     pub(super) runtime: Arc<ArcSwap<Runtime>>,
-}
-
-/// Session durations read at scrape time.
-#[derive(Debug)]
-struct Durations {
-    buckets: Vec<(f64, u64)>,
-    count: u64,
-    sum: f64,
-}
-
-impl Durations {
-    fn of(t: &TcpStats) -> Self {
-        let (b, sum_ms) = t.durations();
-        let mut buckets: Vec<(f64, u64)> = SESSION_BUCKETS_S
-            .iter()
-            .zip(b.iter())
-            .map(|(le, n)| (*le as f64, *n))
-            .collect();
-        buckets.push((f64::INFINITY, b[SESSION_BUCKETS_S.len()]));
-        Durations {
-            count: b.iter().sum(),
-            sum: sum_ms as f64 / 1000.0,
-            buckets,
-        }
-    }
-}
-
-impl EncodeMetric for Durations {
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> std::fmt::Result {
-        encoder.encode_histogram::<NoLabelSet>(self.sum, self.count, &self.buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        MetricType::Histogram
-    }
 }
 
 /// One set of rows per TCP counter.
@@ -67,7 +32,7 @@ struct Rows<'a> {
     sessions: Vec<(Labels<'a>, ConstCounter)>,
     bytes: Vec<(Labels<'a>, ConstCounter)>,
     failures: Vec<(Labels<'a>, ConstCounter)>,
-    durations: Vec<(Labels<'a>, Durations)>,
+    durations: Vec<(Labels<'a>, super::ConstHist)>,
 }
 
 impl<'a> Rows<'a> {
@@ -85,7 +50,7 @@ impl<'a> Rows<'a> {
             labels.clone(),
             ConstCounter::new(t.connect_failures.load(Relaxed)),
         ));
-        self.durations.push((labels, Durations::of(t)));
+        self.durations.push((labels, super::ConstHist::of(&t.durations)));
     }
 
     fn encode(self, enc: &mut DescriptorEncoder<'_>, names: [&str; 5], of: &str) -> std::fmt::Result {
