@@ -34,13 +34,8 @@ fn script() -> &'static redis::Script {
     S.get_or_init(|| redis::Script::new(GCRA))
 }
 
-/// The Redis key of a bucket: the rule and what the rule counts by.
-pub fn rate_key(rule: &str, key: &str) -> String {
-    format!("rampart:rl:{rule}:{key}")
-}
-
 impl Cluster {
-    /// Counts one request in the shared bucket `key` (see [`rate_key`]):
+    /// Counts one request in the shared bucket `key` (its Redis key):
     /// `Some(Ok)` admitted, `Some(Err(wait))` limited, `None` when Redis
     /// could not decide within the timeout (the caller decides locally).
     pub async fn rate(

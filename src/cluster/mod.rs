@@ -18,7 +18,7 @@
 //! [`fleet`] is the other half of running as one: the fleet view, polling
 //! the peers' admin APIs (`[cluster] peers`).
 //!
-//! Exposes [`Cluster`], [`start`], [`rate_key`] and [`fleet`].
+//! Exposes [`Cluster`], [`start`] and [`fleet`].
 
 mod bans;
 pub mod fleet;
@@ -35,8 +35,6 @@ use tokio::task::JoinHandle;
 
 use crate::config::model::ClusterSettings;
 use crate::firewall::bans::{BanNote, Bans};
-
-pub use limit::rate_key;
 
 /// The connection to the fleet's Redis and what it is used for.
 #[derive(Debug)]

@@ -127,9 +127,11 @@ impl RuleRt {
 pub enum Verdict<'a> {
     Pass,
     /// A rate limit with `scope = "cluster"` matched: the fleet's bucket
-    /// `key` decides (the caller asks Redis, then goes on after rule `at`).
+    /// (`key`, its whole Redis key) decides; the caller asks Redis for
+    /// `rule`, the `at`-th, then goes on after it.
     Shared {
         at: usize,
+        rule: &'a RuleRt,
         key: String,
     },
     Reject {
@@ -167,11 +169,13 @@ impl RuleRt {
     }
 }
 
-/// What a cluster-scope rule counts by, the same on every instance: the
-/// client address, a header's value (FNV-1a digest), the route.
-fn fleet_key(parts: &[KeyPart], v: &RequestView<'_>) -> String {
+/// The Redis key of a cluster-scope rule's bucket, the same on every
+/// instance: `rampart:rl:RULE:` and what the rule counts by (the client
+/// address, a header's value as an FNV-1a digest, the route).
+fn fleet_key(rule: &str, parts: &[KeyPart], v: &RequestView<'_>) -> String {
     use std::fmt::Write as _;
-    let mut out = String::new();
+    let mut out = String::with_capacity(64);
+    let _ = write!(out, "rampart:rl:{rule}:");
     for p in parts {
         let _ = match p {
             KeyPart::Ip => write!(out, "ip={};", v.client),
@@ -255,7 +259,8 @@ pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>, shared: bool) -> V
             if *cluster && shared {
                 return Verdict::Shared {
                     at,
-                    key: fleet_key(key, v),
+                    rule: r,
+                    key: fleet_key(&r.rule.name, key, v),
                 };
             }
             if let Some(reject) = r.check_local(v) {

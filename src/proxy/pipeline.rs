@@ -35,20 +35,21 @@ use super::Body;
 use super::ConnCtx;
 use crate::accesslog::Record;
 use crate::balancer::Backend;
-use crate::cluster::rate_key;
 use crate::config::model::{Action, UpstreamProtocol};
-use crate::firewall::rules::{evaluate, RequestView, Verdict};
+use crate::firewall::rules::{evaluate, RequestView, RuleRt, Verdict};
 use crate::runtime::router::{normalise_host, Hit};
 use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::RequestStats;
 
 /// Where the firewall's rules left a request.
-enum RuleStep {
+enum RuleStep<'r> {
     Pass,
     Reject(ProxyError, std::time::Duration),
-    /// Rule `at` is a cluster-scope rate limit on the fleet's bucket `key`.
+    /// `rule`, the `at`-th, is a cluster-scope rate limit on the fleet's
+    /// bucket `key` (its Redis key).
     Shared {
         at: usize,
+        rule: &'r RuleRt,
         key: String,
     },
 }
@@ -171,11 +172,11 @@ impl<'a> Exchange<'a> {
                         }
                         return Err(refusal);
                     }
-                    RuleStep::Shared { at, key } => {
+                    RuleStep::Shared { at, rule, key } => {
                         // Boxed: the Redis call's future would otherwise
                         // grow every request's future, cluster rule or not.
                         let asked =
-                            Box::pin(self.shared_limit(&req, l, &host, path, found.as_ref(), at, &key));
+                            Box::pin(self.shared_limit(&req, rule, &host, path, found.as_ref(), &key));
                         if let Some(refusal) = asked.await {
                             return Err(refusal);
                         }
@@ -215,12 +216,12 @@ impl<'a> Exchange<'a> {
     fn rules(
         &mut self,
         req: &Request<ClientBody>,
-        l: &ListenerRt,
+        l: &'a ListenerRt,
         host: &str,
         path: &str,
         found: Option<&Hit<'_>>,
         from: usize,
-    ) -> RuleStep {
+    ) -> RuleStep<'a> {
         let Some(rules) = l.rules.get(from..).filter(|r| !r.is_empty()) else {
             return RuleStep::Pass;
         };
@@ -230,7 +231,11 @@ impl<'a> Exchange<'a> {
         let shared = self.rt.cluster.is_some();
         match evaluate(rules, &view, shared) {
             Verdict::Pass => RuleStep::Pass,
-            Verdict::Shared { at, key } => RuleStep::Shared { at: from + at, key },
+            Verdict::Shared { at, rule, key } => RuleStep::Shared {
+                at: from + at,
+                rule,
+                key,
+            },
             reject => match self.refusal(reject, path) {
                 Some((refusal, delay)) => RuleStep::Reject(refusal, delay),
                 None => RuleStep::Pass,
@@ -283,29 +288,25 @@ impl<'a> Exchange<'a> {
         Some((refusal, delay))
     }
 
-    /// Rule `at`, a cluster-scope rate limit: the fleet's bucket decides;
-    /// when Redis cannot, the rule's local bucket does.
-    #[allow(clippy::too_many_arguments)]
+    /// `rule`, a cluster-scope rate limit: the fleet's bucket `key`
+    /// decides; when Redis cannot, the rule's local bucket does.
     async fn shared_limit(
         &mut self,
         req: &Request<ClientBody>,
-        l: &ListenerRt,
+        rule: &RuleRt,
         host: &str,
         path: &str,
         found: Option<&Hit<'_>>,
-        at: usize,
         key: &str,
     ) -> Option<ProxyError> {
-        let rule = l.rules.get(at)?;
-        let Action::RateLimit {
-            per_second, burst, ..
-        } = &rule.rule.action
-        else {
-            return None;
-        };
-        let decided = match &self.rt.cluster {
-            Some(c) => c.rate(&rate_key(&rule.rule.name, key), *per_second, *burst).await,
-            None => None,
+        let decided = match (&self.rt.cluster, &rule.rule.action) {
+            (
+                Some(c),
+                &Action::RateLimit {
+                    per_second, burst, ..
+                },
+            ) => c.rate(key, per_second, burst).await,
+            _ => None,
         };
         let view = self.view(req, host, path, found);
         let verdict = match decided {
