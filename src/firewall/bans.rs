@@ -54,8 +54,9 @@ pub struct Bans {
     counting: AtomicBool,
     pub total: AtomicU64,
     pub refused: AtomicU64,
-    /// Where bans made here go to be shared (full: dropped, logged).
-    outbox: Mutex<Option<tokio::sync::mpsc::Sender<BanNote>>>,
+    /// Where bans made here go to be shared (full: dropped, logged); set
+    /// once, when the cluster starts.
+    outbox: std::sync::OnceLock<tokio::sync::mpsc::Sender<BanNote>>,
 }
 
 /// More strike entries than this and the stale ones are dropped.
@@ -114,9 +115,7 @@ impl Bans {
             st.strikes.remove(&ip);
             let reason = format!("{} violations within {:?} (last: {what})", p.after, p.window);
             tracing::warn!(client = %ip, for_ = ?p.duration, "client banned: {reason}");
-            st.banned.insert(ip, (now + p.duration, reason.clone()));
-            self.total.fetch_add(1, Relaxed);
-            self.active.store(st.banned.len(), Relaxed);
+            self.insert_locked(&mut st, ip, p.duration, reason.clone());
             drop(st);
             self.send(BanNote::Banned {
                 address: ip,
@@ -137,7 +136,10 @@ impl Bans {
     }
 
     fn insert(&self, ip: IpAddr, duration: Duration, reason: String) {
-        let mut st = self.lock();
+        self.insert_locked(&mut self.lock(), ip, duration, reason);
+    }
+
+    fn insert_locked(&self, st: &mut State, ip: IpAddr, duration: Duration, reason: String) {
         st.banned.insert(ip, (Instant::now() + duration, reason));
         self.total.fetch_add(1, Relaxed);
         self.active.store(st.banned.len(), Relaxed);
@@ -158,9 +160,10 @@ impl Bans {
         had
     }
 
-    /// From now on, bans and lifts made here are also sent to `tx`.
+    /// From now on, bans and lifts made here are also sent to `tx` (the
+    /// first outbox given stays: the cluster starts once per process).
     pub fn share_through(&self, tx: tokio::sync::mpsc::Sender<BanNote>) {
-        *self.outbox.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        let _ = self.outbox.set(tx);
     }
 
     /// Applies a ban or lift another instance made (not sent out again).
@@ -178,8 +181,7 @@ impl Bans {
     }
 
     fn send(&self, note: BanNote) {
-        let outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = outbox.as_ref() {
+        if let Some(tx) = self.outbox.get() {
             if tx.try_send(note).is_err() {
                 tracing::warn!("too many bans waiting to be shared: one stays local");
             }
