@@ -18,32 +18,27 @@ const MAX_BODY: usize = 64 * 1024;
 /// Probes `server` (over TLS when its pool has `[pool.tls]`: a certificate
 /// that does not verify fails the check); the error says why it failed.
 pub async fn probe(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamTls>) -> Result<(), String> {
-    if let CheckKind::Mysql { user, password } = &check.kind {
-        let found = tokio::time::timeout(check.timeout, super::mysql::check(server.addr, user, &password.0))
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {:?}", check.timeout)));
-        return match found {
-            Ok(status) => {
-                server.db.set(status);
-                Ok(())
-            }
-            Err(reason) => {
-                server.db.set(DbStatus {
-                    role: DbRole::Down,
-                    lag: None,
-                    reason: reason.clone(),
-                });
-                Err(reason)
-            }
-        };
-    }
-    match tokio::time::timeout(check.timeout, probe_inner(server, check, tls)).await {
+    let result = match tokio::time::timeout(check.timeout, probe_inner(server, check, tls)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {:?}", check.timeout)),
+    };
+    // A mysql check also says what the server is: down, with why, when it failed.
+    if let (CheckKind::Mysql { .. }, Err(reason)) = (&check.kind, &result) {
+        server.db.set(DbStatus {
+            role: DbRole::Down,
+            lag: None,
+            reason: reason.clone(),
+        });
     }
+    result
 }
 
 async fn probe_inner(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamTls>) -> Result<(), String> {
+    if let CheckKind::Mysql { user, password } = &check.kind {
+        let status = super::mysql::check(server.addr, user, &password.0).await?;
+        server.db.set(status);
+        return Ok(());
+    }
     let stream = TcpStream::connect(server.addr)
         .await
         .map_err(|e| format!("connect to {}: {e}", server.addr))?;
