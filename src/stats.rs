@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Seconds of chart history kept, for this instance and each fleet peer
+/// (15 minutes).
+pub const HISTORY_SECONDS: usize = 900;
+
 /// Upper bounds of the latency buckets, in microseconds (the last bucket
 /// is everything above).
 pub const BUCKETS_US: [u64; 14] = [

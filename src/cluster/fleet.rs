@@ -15,8 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::model::Peer;
 
-/// Seconds of per-peer rate history kept.
-const HISTORY: usize = 900;
+use crate::stats::HISTORY_SECONDS as HISTORY;
 
 /// What is known of one peer.
 #[derive(Debug, Default)]

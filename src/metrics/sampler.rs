@@ -26,8 +26,7 @@ use crate::stats::{Histogram, RequestStats, TcpStats, BUCKETS_US, CLASSES, METHO
 use crate::units::clock_ms;
 
 const RING: usize = 61;
-/// Seconds of chart history kept (15 minutes).
-pub const HISTORY: usize = 900;
+pub use crate::stats::HISTORY_SECONDS as HISTORY;
 const NB: usize = BUCKETS_US.len() + 1;
 
 /// Cumulative counts of one listener, route, pool or server at one instant.

@@ -32,7 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "listener", "units"]),
     // State shared with the other instances of a fleet (Redis).
-    ("cluster", &["client", "config", "firewall"]),
+    ("cluster", &["client", "config", "firewall", "stats"]),
     // The running state: one snapshot per configuration, swapped on reload.
     (
         "runtime",
@@ -66,7 +66,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "accesslog",
             "balancer",
             "body",
-            "cluster",
             "config",
             "firewall",
             "listener",
