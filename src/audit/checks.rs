@@ -137,7 +137,7 @@ fn databases(m: &Model, t: &Topology, out: &mut Vec<Finding>) {
     // Who reaches the database port, from the rendered policy itself.
     let lbs: Vec<&Host> = t.with(Role::Lb).collect();
     for db in &dbs {
-        let Ok(p) = nft::policy(t, &db.name) else { continue };
+        let p = nft::policy_of(t, db);
         let open: Vec<&str> = lbs
             .iter()
             .filter(|lb| lb.name != db.name)

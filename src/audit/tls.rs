@@ -27,7 +27,7 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
             acme_expiry(m, &l.name, now, horizon, out, notes);
         }
         if l.tcp_pool.is_none() {
-            hsts(&l.name, s.hsts.as_ref(), out);
+            hsts(&l.name, s.hsts.map(|h| h.max_age), out);
         }
     }
     if m.listeners
@@ -167,11 +167,8 @@ fn strength(what: &str, c: &CertSpec, out: &mut Vec<Finding>) {
     }
 }
 
-fn hsts(listener: &str, value: Option<&http::HeaderValue>, out: &mut Vec<Finding>) {
-    let max_age = value
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("max-age=")))
-        .and_then(|n| n.parse::<u64>().ok());
+fn hsts(listener: &str, max_age: Option<std::time::Duration>, out: &mut Vec<Finding>) {
+    let max_age = max_age.map(|d| d.as_secs());
     let reason = match max_age {
         None => format!("listener `{listener}` sends no Strict-Transport-Security: a browser can be talked down to plain HTTP on its next visit"),
         Some(n) if n < HSTS_MIN => format!("listener `{listener}` sends Strict-Transport-Security with max-age={n}, under a year"),

@@ -177,7 +177,7 @@ pub fn plan(m: &Model) -> Option<Plan> {
     let mut hosts = Vec::new();
     let mut edges: Vec<Edge> = Vec::new();
     for h in &t.hosts {
-        let Ok(p) = nft::policy(t, &h.name) else { continue };
+        let p = nft::policy_of(t, h);
         let monitors: Vec<String> = t
             .with(Role::Monitor)
             .filter(|x| x.name != h.name)

@@ -268,7 +268,7 @@ impl Runtime {
                         .map(|(_, a)| a.port()),
                     None,
                 ),
-                ListenerKind::Https(s) => (true, None, s.hsts.clone()),
+                ListenerKind::Https(s) => (true, None, s.hsts.map(|h| h.header())),
             };
             listeners[slot] = Some(ListenerRt {
                 name: l.name.clone(),

@@ -71,13 +71,33 @@ pub struct HttpsSettings {
     /// Certificates by SNI; the first is the default. Empty = use the
     /// generated local certificate.
     pub certs: Vec<CertSpec>,
-    /// The `Strict-Transport-Security` value to send, if any.
-    pub hsts: Option<HeaderValue>,
+    /// `Strict-Transport-Security` to send, if any.
+    pub hsts: Option<Hsts>,
     pub http2: bool,
     /// Client certificates asked for; None: not asked.
     pub client_auth: Option<ClientAuth>,
     /// Certificates from an ACME CA; None: from files (or the local CA).
     pub acme: Option<AcmeSettings>,
+}
+
+/// `hsts_max_age` and `hsts_include_subdomains`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hsts {
+    pub max_age: std::time::Duration,
+    pub include_subdomains: bool,
+}
+
+impl Hsts {
+    /// The header's value.
+    pub fn header(&self) -> HeaderValue {
+        let sub = if self.include_subdomains {
+            "; includeSubDomains"
+        } else {
+            ""
+        };
+        HeaderValue::from_str(&format!("max-age={}{sub}", self.max_age.as_secs()))
+            .unwrap_or(HeaderValue::from_static("max-age=0"))
+    }
 }
 
 /// `[listener.acme]`, validated.

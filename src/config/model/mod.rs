@@ -27,8 +27,8 @@ pub use firewall::{
     Action, BalancerNeeds, BanPolicy, Condition, Dependency, HeaderTest, Host, KeyPart, Role, Rule, Topology,
 };
 pub use listener::{
-    AcmeSettings, ClientAuth, ClientFilter, DbEndpoint, HostMatch, HttpsSettings, Listener, ListenerKind,
-    Origin, OriginContent, OriginTls, ProxyVersion, Route,
+    AcmeSettings, ClientAuth, ClientFilter, DbEndpoint, HostMatch, Hsts, HttpsSettings, Listener,
+    ListenerKind, Origin, OriginContent, OriginTls, ProxyVersion, Route,
 };
 pub use pool::{
     Algorithm, BackendTls, CertSource, CheckKind, HashKey, HealthCheck, Outlier, Password, Pool, RetryBudget,

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use http::HeaderValue;
 use ipnet::IpNet;
 use toml::Spanned;
 
@@ -151,13 +150,12 @@ impl Cx<'_> {
                 let hsts = match &l.hsts_max_age {
                     None => None,
                     Some(h) => {
-                        let d = parse_duration(h.get_ref())
+                        let max_age = parse_duration(h.get_ref())
                             .map_err(|m| self.at(h, &format!("{key}.hsts_max_age"), m))?;
-                        let mut v = format!("max-age={}", d.as_secs());
-                        if l.hsts_include_subdomains {
-                            v.push_str("; includeSubDomains");
-                        }
-                        HeaderValue::from_str(&v).ok()
+                        Some(model::Hsts {
+                            max_age,
+                            include_subdomains: l.hsts_include_subdomains,
+                        })
                     }
                 };
                 Ok(model::ListenerKind::Https(model::HttpsSettings {

@@ -63,65 +63,7 @@ impl Cx<'_> {
         let listeners = self.listeners(&f.listeners, &mut addresses)?;
         let origins = self.origins(&f.origins, &mut addresses)?;
         let pools = self.pools(&f.pools, &origins)?;
-        for (i, l) in f.listeners.iter().enumerate() {
-            if let Some(p) = &l.pool {
-                if !pools.iter().any(|x| &x.name == p.get_ref()) {
-                    return Err(self.at(
-                        p,
-                        &format!("listener[{i}].pool"),
-                        format!("no [[pool]] is named `{}`", p.get_ref()),
-                    ));
-                }
-            }
-            if let (Some(p), Some(pool)) = (
-                &l.pool,
-                l.pool
-                    .as_ref()
-                    .and_then(|p| pools.iter().find(|x| &x.name == p.get_ref())),
-            ) {
-                // What a pool does per HTTP request means nothing for a
-                // connection: refused rather than silently ignored.
-                let why = if pool.algorithm == model::Algorithm::P2cEwma {
-                    Some("its algorithm p2c_ewma weighs request latency: use round_robin, weighted, least_requests or hash")
-                } else if pool.algorithm == model::Algorithm::Hash
-                    && pool.hash_key != model::HashKey::ClientIp
-                {
-                    Some("its hash_key reads a header or cookie, which a TCP connection has none of: hash on client_ip")
-                } else if pool.sticky_cookie.is_some() {
-                    Some("its sticky_cookie needs HTTP")
-                } else if pool.tls.is_some() || pool.protocol != model::UpstreamProtocol::Http1 {
-                    Some("TCP mode relays bytes as they are: remove [pool.tls] and `protocol` (TLS to the server is the client's own)")
-                } else {
-                    None
-                };
-                if let Some(why) = why {
-                    return Err(self.at(
-                        p,
-                        &format!("listener[{i}].pool"),
-                        format!("pool `{}` cannot take TCP connections: {why}", p.get_ref()),
-                    ));
-                }
-            }
-            if let (Some(r), Some(p)) = (&l.role, &l.pool) {
-                let mysql = pools.iter().any(|x| {
-                    &x.name == p.get_ref()
-                        && matches!(
-                            x.health_check,
-                            Some(model::HealthCheck {
-                                kind: model::CheckKind::Mysql { .. },
-                                ..
-                            })
-                        )
-                });
-                if !mysql {
-                    return Err(self.at(
-                        r,
-                        &format!("listener[{i}].role"),
-                        format!("pool `{}` needs `[pool.health_check] type = \"mysql\"` to tell its primary from its replicas", p.get_ref()),
-                    ));
-                }
-            }
-        }
+        self.tcp_pools(&f.listeners, &pools)?;
         let routes = self.routes(&f.routes, &pools, &listeners)?;
         let listener_names: Vec<String> = listeners.iter().map(|l| l.name.clone()).collect();
         let writers: Vec<String> = listeners
@@ -178,5 +120,53 @@ impl Cx<'_> {
             routes,
             origins,
         })
+    }
+}
+
+impl Cx<'_> {
+    /// A TCP listener's pool: it exists, balances connections (what a pool
+    /// does per HTTP request is refused rather than silently ignored), and
+    /// for a database endpoint tells primaries from replicas.
+    fn tcp_pools(&self, listeners: &[schema::Listener], pools: &[model::Pool]) -> R<()> {
+        for (i, l) in listeners.iter().enumerate() {
+            let Some(p) = &l.pool else { continue };
+            let key = format!("listener[{i}].pool");
+            let Some(pool) = pools.iter().find(|x| &x.name == p.get_ref()) else {
+                return Err(self.at(p, &key, format!("no [[pool]] is named `{}`", p.get_ref())));
+            };
+            let why = if pool.algorithm == model::Algorithm::P2cEwma {
+                Some("its algorithm p2c_ewma weighs request latency: use round_robin, weighted, least_requests or hash")
+            } else if pool.algorithm == model::Algorithm::Hash && pool.hash_key != model::HashKey::ClientIp {
+                Some("its hash_key reads a header or cookie, which a TCP connection has none of: hash on client_ip")
+            } else if pool.sticky_cookie.is_some() {
+                Some("its sticky_cookie needs HTTP")
+            } else if pool.tls.is_some() || pool.protocol != model::UpstreamProtocol::Http1 {
+                Some("TCP mode relays bytes as they are: remove [pool.tls] and `protocol` (TLS to the server is the client's own)")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(self.at(
+                    p,
+                    &key,
+                    format!("pool `{}` cannot take TCP connections: {why}", p.get_ref()),
+                ));
+            }
+            let mysql = matches!(
+                pool.health_check,
+                Some(model::HealthCheck {
+                    kind: model::CheckKind::Mysql { .. },
+                    ..
+                })
+            );
+            if let (Some(r), false) = (&l.role, mysql) {
+                return Err(self.at(
+                    r,
+                    &format!("listener[{i}].role"),
+                    format!("pool `{}` needs `[pool.health_check] type = \"mysql\"` to tell its primary from its replicas", p.get_ref()),
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@ mod policy;
 mod render;
 mod state;
 
-pub use policy::{policy, Flow, HostPolicy, Peer, Proto};
+pub use policy::{policy, policy_of, Flow, HostPolicy, Peer, Proto};
 pub use render::render;
 pub use state::{apply, diff, live_drift, prometheus, stats, Drift, Dropped};
 

@@ -125,11 +125,16 @@ pub fn policy<'t>(t: &'t Topology, name: &str) -> Result<HostPolicy<'t>, NftErro
         .iter()
         .find(|x| x.name == name)
         .ok_or_else(|| NftError::NoHost(name.to_string()))?;
-    Ok(HostPolicy {
+    Ok(policy_of(t, h))
+}
+
+/// The policy of `h`, a host of `t`.
+pub fn policy_of<'t>(t: &'t Topology, h: &'t Host) -> HostPolicy<'t> {
+    HostPolicy {
         host: h,
         inbound: inbound(t, h),
         outbound: (!h.egress_open).then(|| outbound(t, h)),
-    })
+    }
 }
 
 fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {

@@ -92,7 +92,9 @@ fn https_listeners() {
                 http2: h2,
                 ..
             }) => {
-                c.len() == certs && h.as_ref() == hsts.map(HeaderValue::from_static).as_ref() && *h2 == http2
+                c.len() == certs
+                    && h.map(|x| x.header()) == hsts.map(HeaderValue::from_static)
+                    && *h2 == http2
             }
             ListenerKind::Http { .. } => false,
         }
