@@ -77,6 +77,34 @@ impl<'a> Cx<'a> {
     }
 
     /// A file's text, for a key naming it: `cannot read PATH: why` at `v`.
+    /// A secret written inline (`{prefix}{name}`) or as the first line of a
+    /// file (`{prefix}{name}_file`), not both. Tokens are trimmed;
+    /// passwords (`trim = false`) are taken as they are.
+    pub(super) fn secret(
+        &self,
+        inline: &Option<Spanned<String>>,
+        file: &Option<Spanned<String>>,
+        prefix: &str,
+        name: &str,
+        trim: bool,
+    ) -> R<Option<String>> {
+        let cut = |s: &str| if trim { s.trim() } else { s }.to_string();
+        match (inline, file) {
+            (Some(_), Some(f)) => Err(self.at(
+                f,
+                &format!("{prefix}{name}_file"),
+                format!("set either `{name}` or `{name}_file`, not both"),
+            )),
+            (Some(v), None) => Ok(Some(cut(v.get_ref()))),
+            (None, Some(f)) => {
+                let path = self.path(f.get_ref());
+                let text = self.read_text(&path, f, &format!("{prefix}{name}_file"))?;
+                Ok(Some(cut(text.lines().next().unwrap_or(""))))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     pub(super) fn read_text(&self, path: &Path, v: &Spanned<String>, key: &str) -> R<String> {
         env::read_text(self.env, path)
             .map_err(|e| self.at(v, key, format!("cannot read {}: {e}", path.display())))

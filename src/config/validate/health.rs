@@ -132,22 +132,15 @@ impl Cx<'_> {
         if user.get_ref().is_empty() {
             return Err(self.at(user, &format!("{key}.user"), "the user name is empty"));
         }
-        let password = match (&h.password, &h.password_file) {
-            (Some(_), Some(f)) => {
-                return Err(self.at(
-                    f,
-                    &format!("{key}.password_file"),
-                    "set either `password` or `password_file`, not both",
-                ))
-            }
-            (Some(p), None) => p.get_ref().clone(),
-            (None, Some(f)) => {
-                let path = self.path(f.get_ref());
-                let text = self.read_text(&path, f, &format!("{key}.password_file"))?;
-                text.lines().next().unwrap_or("").to_string()
-            }
-            (None, None) => String::new(),
-        };
+        let password = self
+            .secret(
+                &h.password,
+                &h.password_file,
+                &format!("{key}."),
+                "password",
+                false,
+            )?
+            .unwrap_or_default();
         Ok(model::CheckKind::Mysql {
             user: user.get_ref().clone(),
             password: model::Password(password),

@@ -27,29 +27,15 @@ impl Cx<'_> {
     }
 
     pub(super) fn admin(&self, a: &schema::Admin) -> R<model::Admin> {
-        let token = match (&a.token, &a.token_file) {
-            (Some(_), Some(f)) => {
-                return Err(self.at(
-                    f,
-                    "admin.token_file",
-                    "set either `token` or `token_file`, not both",
-                ))
+        let token = self.secret(&a.token, &a.token_file, "admin.", "token", true)?;
+        if token.as_ref().is_some_and(|t| t.len() < 16) {
+            if let Some(v) = &a.token {
+                return Err(self.at(v, "admin.token", "a token needs at least 16 characters"));
             }
-            (Some(t), None) if t.get_ref().trim().len() < 16 => {
-                return Err(self.at(t, "admin.token", "a token needs at least 16 characters"))
+            if let Some(f) = &a.token_file {
+                return Err(self.at(f, "admin.token_file", "the token needs at least 16 characters"));
             }
-            (Some(t), None) => Some(t.get_ref().trim().to_string()),
-            (None, Some(f)) => {
-                let path = self.path(f.get_ref());
-                let text = self.read_text(&path, f, "admin.token_file")?;
-                let t = text.lines().next().unwrap_or("").trim().to_string();
-                if t.len() < 16 {
-                    return Err(self.at(f, "admin.token_file", "the token needs at least 16 characters"));
-                }
-                Some(t)
-            }
-            (None, None) => None,
-        };
+        }
         if !a.enabled.unwrap_or(d::ADMIN_ENABLED) {
             return Ok(model::Admin { addr: None, token });
         }
@@ -162,22 +148,7 @@ impl Cx<'_> {
                     "an admin address like \"10.0.0.3:9900\"",
                 )
             })?;
-            let token = match (&p.token, &p.token_file) {
-                (Some(_), Some(f)) => {
-                    return Err(self.at(
-                        f,
-                        &format!("{key}.token_file"),
-                        "set either `token` or `token_file`, not both",
-                    ))
-                }
-                (Some(t), None) => Some(t.get_ref().trim().to_string()),
-                (None, Some(f)) => {
-                    let path = self.path(f.get_ref());
-                    let text = self.read_text(&path, f, &format!("{key}.token_file"))?;
-                    Some(text.lines().next().unwrap_or("").trim().to_string())
-                }
-                (None, None) => None,
-            };
+            let token = self.secret(&p.token, &p.token_file, &format!("{key}."), "token", true)?;
             let name = p.name.as_ref().map_or(addr.to_string(), |n| n.get_ref().clone());
             if out.iter().any(|o| o.name == name) {
                 let at = p.name.as_ref().unwrap_or(&p.address);
