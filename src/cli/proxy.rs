@@ -86,7 +86,7 @@ pub fn config_text(a: &ProxyArgs) -> String {
 }
 
 /// Let's Encrypt's production directory.
-pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 fn acme_block(a: &ProxyArgs) -> String {
     if a.domains.is_empty() {

@@ -43,7 +43,7 @@ impl Notifier {
 
     /// Sends one state line set (e.g. `READY=1`); errors are logged once
     /// per call and otherwise ignored (systemd may have gone away).
-    pub fn notify(&self, state: &str) {
+    fn notify(&self, state: &str) {
         let (Some(sock), Some(target)) = (&self.socket, &self.target) else {
             return;
         };
