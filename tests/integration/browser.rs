@@ -102,6 +102,8 @@ async fn dashboard_shows_live_qps_and_servers_in_chromium() {
     );
     let app = start_app(&toml, std::path::Path::new(".")).await;
     let ad = app.admin().expect("admin");
+    // The checked servers take traffic once their first check passed.
+    wait_ready(ad).await;
     let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(40));
 
     // Traffic for a few seconds before the page opens: its charts must

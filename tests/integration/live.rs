@@ -104,6 +104,8 @@ async fn added_server_gets_traffic_once_healthy_and_drained_server_finishes_then
     );
     let app = start_app(&toml, dir.path()).await;
     let admin_addr = app.admin().expect("admin");
+    // Until its first check passes, `a` takes no traffic (503).
+    wait_ready(admin_addr).await;
     let load = Load::start(listener(&app, "web"), "/", 1_000_000, Duration::from_secs(30));
     wait_until(Duration::from_secs(5), || async { load.done() > 50 })
         .await

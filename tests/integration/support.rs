@@ -176,6 +176,16 @@ pub async fn server_info(admin_addr: SocketAddr, pool: &str, server: &str) -> Op
         .cloned()
 }
 
+/// Waits until `GET /health/ready` answers 200: listeners bound and every
+/// checked server has its first verdict.
+pub async fn wait_ready(admin_addr: SocketAddr) {
+    wait_until(std::time::Duration::from_secs(10), || async {
+        admin(admin_addr, "GET", "/health/ready", None).await.0 == 200
+    })
+    .await
+    .expect("rampart becomes ready");
+}
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns the
 /// time it took, or None.
 pub async fn wait_until<F, Fut>(limit: std::time::Duration, mut cond: F) -> Option<std::time::Duration>
