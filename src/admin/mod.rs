@@ -17,7 +17,7 @@
 //! | DELETE | `/api/bans/{address}` | lift a ban |
 //! | GET | `/api/health` | `{"status":"ok"}` while rampart runs |
 //! | GET | `/health/live` | 200 while the process answers (no token needed) |
-//! | GET | `/health/ready` | 200 once listeners are bound and every checked server has its first verdict; 503 with `waiting_for` before, and from the start of a shutdown (no token needed) |
+//! | GET | `/health/ready` | 200 once every checked server has had its first verdict since the start (listeners are bound before the admin API serves), and from then on; 503 with `waiting_for` before, and from the start of a shutdown (no token needed) |
 //! | GET | `/metrics` | Prometheus text format (see `docs/metrics.md`) |
 //! | GET | `/api/stats` | counts, rates (1 s/10 s/60 s) and percentiles of every listener, route, pool and server |
 //! | GET | `/api/stats/stream` | the same as server-sent events, one `stats` event a second |

@@ -393,7 +393,6 @@ impl App {
                 t.push(task);
             }
         }
-        app.readiness.set_bound();
         Ok(app)
     }
 

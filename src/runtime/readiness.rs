@@ -1,8 +1,11 @@
 //! Whether this instance should be sent traffic (`GET /health/ready`):
-//! its listeners are bound, every server with an active check has had a
-//! first verdict, and it is not shutting down. A load balancer or
-//! keepalived in front asks it; liveness (`GET /health/live`) only says
-//! the process answers.
+//! every server with an active check has had a first verdict since the
+//! start, and it is not shutting down. The admin API serves only after
+//! the listeners are bound, so nobody can ask before. Once ready it stays
+//! so until shutdown: a server added later by a reload or the admin API
+//! takes traffic after its own first check, without taking the instance
+//! out of rotation meanwhile. A load balancer or keepalived in front asks
+//! it; liveness (`GET /health/live`) only says the process answers.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
@@ -10,16 +13,11 @@ use super::Runtime;
 
 #[derive(Debug, Default)]
 pub struct Readiness {
-    bound: AtomicBool,
+    settled: AtomicBool,
     draining: AtomicBool,
 }
 
 impl Readiness {
-    /// Every listener of the first configuration is bound.
-    pub fn set_bound(&self) {
-        self.bound.store(true, Relaxed);
-    }
-
     /// Shutting down: not ready any more, for good.
     pub fn start_draining(&self) {
         self.draining.store(true, Relaxed);
@@ -30,18 +28,23 @@ impl Readiness {
         if self.draining.load(Relaxed) {
             return Err(vec!["shutting down".into()]);
         }
-        let mut waiting = Vec::new();
-        if !self.bound.load(Relaxed) {
-            waiting.push("listeners not bound yet".to_string());
+        if self.settled.load(Relaxed) {
+            return Ok(());
         }
-        for p in rt.pools.iter().filter(|p| p.has_check) {
-            for s in p.balancer.servers() {
-                if s.state.last_check().is_none() {
-                    waiting.push(format!("first health check of {}/{}", p.name, s.name));
-                }
-            }
-        }
+        let waiting: Vec<String> = rt
+            .pools
+            .iter()
+            .filter(|p| p.has_check)
+            .flat_map(|p| {
+                p.balancer
+                    .servers()
+                    .iter()
+                    .filter(|s| s.state.last_check().is_none())
+                    .map(|s| format!("first health check of {}/{}", p.name, s.name))
+            })
+            .collect();
         if waiting.is_empty() {
+            self.settled.store(true, Relaxed);
             Ok(())
         } else {
             Err(waiting)

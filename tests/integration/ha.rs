@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ready_only_once_every_server_has_its_first_verdict() {
+async fn ready_once_every_server_has_its_first_verdict_and_for_good() {
     // A server that accepts and never answers: its first HTTP check ends
     // only at the check's timeout.
     let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -42,6 +42,20 @@ async fn ready_only_once_every_server_has_its_first_verdict() {
     })
     .await;
     assert!(ready.is_some(), "never ready");
+    // Ready is for good: a server added now, whose first check will also
+    // take the whole timeout, does not take the instance out of rotation.
+    let token = Some("0123456789abcdef0123");
+    let body = format!(r#"{{"name": "b", "address": "{addr}"}}"#);
+    let (added, v) = admin_with(ad, "POST", "/api/pools/p/servers", Some(&body), token).await;
+    assert_eq!(added, 201, "{v}");
+    let (_, pools) = admin_with(ad, "GET", "/api/pools", None, token).await;
+    let b = pools["pools"][0]["servers"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "b").cloned())
+        .unwrap_or_default();
+    assert_eq!(b["health"], "unknown", "b has no verdict yet: {pools}");
+    let (status, v) = admin(ad, "GET", "/health/ready", None).await;
+    assert_eq!(status, 200, "{v}");
     app.shutdown().await;
     hold.abort();
 }
