@@ -36,8 +36,8 @@ impl Control for Arc<App> {
     }
 
     async fn plan_svg(&self) -> Option<String> {
-        let model = self.model().await;
-        crate::plan::plan(&model).map(|p| crate::plan::svg(&p))
+        let plan = crate::plan::plan(&self.state.lock().await.model)?;
+        Some(crate::plan::svg(&plan))
     }
 
     async fn remove(&self, pool: &str, server: &str) -> Result<(), AdminError> {

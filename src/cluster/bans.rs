@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::Cluster;
 use crate::firewall::bans::{BanNote, Bans};
 
-const CHANNEL: &str = "rampart:bans";
+pub(super) const CHANNEL: &str = "rampart:bans";
 const PREFIX: &str = "rampart:ban:";
 
 /// Applies every ban stored in Redis (at (re)connection).
@@ -30,34 +30,38 @@ pub(super) async fn load(conn: &mut ConnectionManager, bans: &Bans) -> redis::Re
         }
         keys
     };
-    for k in keys {
-        let Some(address) = k.strip_prefix(PREFIX).and_then(|a| a.parse::<IpAddr>().ok()) else {
-            continue;
-        };
-        let ttl_ms: i64 = conn.pttl(&k).await?;
-        let reason: Option<String> = conn.get(&k).await?;
-        if ttl_ms > 0 {
-            bans.apply(BanNote::Banned {
-                address,
-                duration: Duration::from_millis(ttl_ms as u64),
-                reason: reason.unwrap_or_default(),
-            });
+    // Each key's time to live and reason, a thousand keys per round trip.
+    for chunk in keys.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for k in chunk {
+            pipe.pttl(k).get(k);
+        }
+        let answers: Vec<(i64, Option<String>)> = pipe.query_async(conn).await?;
+        for (k, (ttl_ms, reason)) in chunk.iter().zip(answers) {
+            let Some(address) = k.strip_prefix(PREFIX).and_then(|a| a.parse::<IpAddr>().ok()) else {
+                continue;
+            };
+            if ttl_ms > 0 {
+                bans.apply(BanNote::Banned {
+                    address,
+                    duration: Duration::from_millis(ttl_ms as u64),
+                    reason: reason.unwrap_or_default(),
+                });
+            }
         }
     }
     Ok(())
 }
 
-/// Until the connection fails: applies the notes others publish and
-/// stores and publishes the ones made here. Returns why it stopped.
+/// Until the connection fails: applies the notes others publish (on
+/// `pubsub`, already subscribed to [`CHANNEL`]) and stores and publishes
+/// the ones made here. Returns why it stopped.
 pub(super) async fn exchange(
     cluster: &Cluster,
     conn: &mut ConnectionManager,
-    mut pubsub: redis::aio::PubSub,
+    pubsub: redis::aio::PubSub,
     outbox: &mut mpsc::Receiver<BanNote>,
 ) -> String {
-    if let Err(e) = pubsub.subscribe(CHANNEL).await {
-        return format!("subscribing to {CHANNEL}: {e}");
-    }
     let mut messages = pubsub.into_on_message();
     // A decision that failed marks shared state down; once a second, while
     // it is marked down, a PING says whether it is back.

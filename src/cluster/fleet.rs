@@ -20,13 +20,13 @@ use crate::stats::HISTORY_SECONDS as HISTORY;
 /// What is known of one peer.
 #[derive(Debug, Default)]
 struct PeerState {
-    /// The last answer, reduced ([`summary`]); None before any.
+    /// The last answer, reduced ([`summary`]); None before any, so the
+    /// first poll also asks for the peer's history.
     last: Option<Value>,
     /// Why the last poll failed; None when it answered.
     error: Option<String>,
     /// (Unix ms, req/s over 1 s), oldest first.
     history: VecDeque<(u64, Option<f64>)>,
-    seeded: bool,
 }
 
 /// The peers and what was last heard from each.
@@ -56,21 +56,20 @@ impl Fleet {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let seeded: Vec<bool> = self.lock().iter().map(|s| s.seeded).collect();
-            let polls = self.peers.iter().zip(seeded).map(|(p, seeded)| poll(p, !seeded));
+            let first: Vec<bool> = self.lock().iter().map(|s| s.last.is_none()).collect();
+            let polls = self.peers.iter().zip(first).map(|(p, first)| poll(p, first));
             let answers = futures_util::future::join_all(polls).await;
             let mut state = self.lock();
             for (s, answer) in state.iter_mut().zip(answers) {
                 match answer {
                     Ok(doc) => {
-                        if !s.seeded {
+                        if s.last.is_none() {
                             for h in doc["history"].as_array().into_iter().flatten() {
                                 s.history.push_back((
                                     h["time_unix_ms"].as_u64().unwrap_or(0),
                                     h["totals"]["qps"]["1s"].as_f64(),
                                 ));
                             }
-                            s.seeded = true;
                         }
                         let sum = summary(&doc);
                         s.history.push_back((

@@ -105,7 +105,15 @@ impl Cluster {
     async fn supervise(self: Arc<Self>, mut outbox: mpsc::Receiver<BanNote>) {
         loop {
             match self.connect().await {
-                Ok((mut conn, pubsub)) => {
+                Ok((mut conn, mut pubsub)) => {
+                    // Subscribed before the stored bans are read: a ban or
+                    // lift published meanwhile waits in the subscription
+                    // instead of falling between the two.
+                    if let Err(e) = pubsub.subscribe(bans::CHANNEL).await {
+                        self.set_up(false, &format!("subscribing to {}: {e}", bans::CHANNEL));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
                     self.conn.store(Some(Arc::new(conn.clone())));
                     if let Err(e) = bans::load(&mut conn, &self.bans).await {
                         tracing::warn!("reading the shared bans: {e}");

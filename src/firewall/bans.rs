@@ -52,6 +52,8 @@ pub struct Bans {
     /// Whether a policy counts violations (a cheap check before the lock:
     /// refusals at accept count too, and can come in floods).
     counting: AtomicBool,
+    /// Bans made here (automatic and by hand), not those applied from
+    /// other instances: summed over a fleet, each ban counts once.
     pub total: AtomicU64,
     pub refused: AtomicU64,
     /// Where bans made here go to be shared (full: dropped, logged); set
@@ -117,6 +119,7 @@ impl Bans {
             tracing::warn!(client = %ip, for_ = ?p.duration, "client banned: {reason}");
             self.insert_locked(&mut st, ip, p.duration, reason.clone());
             drop(st);
+            self.total.fetch_add(1, Relaxed);
             self.send(BanNote::Banned {
                 address: ip,
                 duration: p.duration,
@@ -128,6 +131,7 @@ impl Bans {
     /// Bans `ip` by hand.
     pub fn ban(&self, ip: IpAddr, duration: Duration, reason: String) {
         self.insert(ip, duration, reason.clone());
+        self.total.fetch_add(1, Relaxed);
         self.send(BanNote::Banned {
             address: ip,
             duration,
@@ -141,7 +145,6 @@ impl Bans {
 
     fn insert_locked(&self, st: &mut State, ip: IpAddr, duration: Duration, reason: String) {
         st.banned.insert(ip, (Instant::now() + duration, reason));
-        self.total.fetch_add(1, Relaxed);
         self.active.store(st.banned.len(), Relaxed);
     }
 

@@ -19,11 +19,6 @@ impl Drop for Proc {
     }
 }
 
-fn free_tcp_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 fn free_udp_port() -> u16 {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     s.local_addr().expect("addr").port()
@@ -74,10 +69,10 @@ impl Pebble {
         )
         .expect("pebble cert");
         let (https_port, api_port, mgmt_port, http_port, dns_port) = (
-            free_tcp_port(),
-            free_tcp_port(),
-            free_tcp_port(),
-            free_tcp_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
             free_udp_port(),
         );
         let config = format!(
@@ -103,7 +98,7 @@ impl Pebble {
                 ])
                 .args([
                     "-management",
-                    &format!("127.0.0.1:{}", free_tcp_port()),
+                    &format!("127.0.0.1:{}", free_port()),
                     "-defaultIPv6",
                     "",
                 ])

@@ -133,13 +133,6 @@ fn other_ca_cert() -> (String, String) {
     (leaf.pem(), key.serialize_pem())
 }
 
-fn metric(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 // One worker thread: idle connections are pooled per thread, so that
 // reuse shows as exactly one connection.
 #[tokio::test]

@@ -50,11 +50,7 @@ impl Redis {
     }
 
     async fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        Redis::start_on(port, tempfile::tempdir().expect("tempdir")).await
+        Redis::start_on(free_port(), tempfile::tempdir().expect("tempdir")).await
     }
 
     async fn stop(mut self) -> (u16, tempfile::TempDir) {
@@ -152,12 +148,6 @@ async fn banned(addr: SocketAddr) -> bool {
     !out.starts_with(b"HTTP/1.1 200")
 }
 
-/// A sample's value in the Prometheus text.
-fn metric(text: &str, line_prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_prefix).and_then(|v| v.trim().parse().ok()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_made_on_one_instance_is_enforced_by_the_others() {
     let redis = Redis::start().await;
@@ -191,6 +181,15 @@ async fn a_ban_made_on_one_instance_is_enforced_by_the_others() {
     assert!(at_start.is_some(), "an instance started later ignores the ban");
     let (_, bans) = admin(c.admin().expect("admin"), "GET", "/api/bans", None).await;
     assert!(bans.to_string().contains("127.0.0.1"), "{bans}");
+    // One ban made, counted once over the fleet: by the instance that made it.
+    for (app, made) in [(&a, 1.0), (&b, 0.0), (&c, 0.0)] {
+        let text = metrics(app.admin().expect("admin")).await;
+        assert_eq!(
+            metric(&text, "rampart_firewall_bans_total "),
+            Some(made),
+            "{text}"
+        );
+    }
     // Lifted on b: lifted everywhere.
     let (status, _) = admin(b.admin().expect("admin"), "DELETE", "/api/bans/127.0.0.1", None).await;
     assert_eq!(status, 200);

@@ -57,10 +57,7 @@ impl Mariadb {
         // A free port, picked by the kernel; tried again in the unlikely
         // case another process takes it before the server binds it.
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
+            let port = crate::support::free_port();
             let log = dir.path().join("error.log");
             let mut cmd = tokio::process::Command::new("mariadbd");
             cmd.arg("--no-defaults")

@@ -53,11 +53,6 @@ async fn counting_backend(name: &'static str) -> Backend {
     .await
 }
 
-fn metric(text: &str, line_prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_prefix).and_then(|v| v.trim().parse().ok()))
-}
-
 async fn get_text(addr: std::net::SocketAddr, path: &str) -> String {
     let mut c = h1(addr).await;
     read(c.go(get(path, "x")).await.expect("response")).await.2
@@ -146,14 +141,6 @@ async fn stats_and_metrics_count_exactly_and_qps_matches_the_client() {
 }
 
 /// A free port on 127.0.0.1 for programs that must be told one.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_rampart() {
     let a = counting_backend("a").await;

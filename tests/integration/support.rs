@@ -610,6 +610,22 @@ impl SendReady for hyper::client::conn::http2::SendRequest<TestBody> {
     }
 }
 
+/// A TCP port free on 127.0.0.1 now, for a program that must be told its
+/// port (a child process, a config written before rampart starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A sample's value in the Prometheus text: the line that starts with
+/// `line_prefix` (the name and, when given, its labels).
+pub fn metric(text: &str, line_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_prefix).and_then(|v| v.trim().parse().ok()))
+}
+
 /// The admin API's `GET /metrics` text.
 pub async fn metrics(admin: SocketAddr) -> String {
     read(
