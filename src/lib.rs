@@ -41,6 +41,7 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod firewall;
+pub mod hash;
 pub mod health;
 pub mod listener;
 pub mod metrics;

@@ -4,9 +4,9 @@
 use std::net::IpAddr;
 
 use super::cookie;
-use super::hash::{hash64, SEED_KEY};
 use super::PickInput;
 use crate::config::model::HashKey;
+use crate::hash::{hash64, SEED_KEY};
 
 /// The stable hash of `key` for this request.
 pub(super) fn key_hash(key: &HashKey, input: &PickInput<'_>) -> u64 {

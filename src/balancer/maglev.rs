@@ -11,9 +11,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::hash::{hash64, SEED_OFFSET, SEED_SKIP};
 use super::weighted::reduced_weights;
 use super::Backend;
+use crate::hash::{hash64, SEED_OFFSET, SEED_SKIP};
 
 /// Number of slots; a prime, so every skip gives a full permutation.
 pub(super) const TABLE_SIZE: usize = 65_537;

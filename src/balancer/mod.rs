@@ -22,7 +22,6 @@ pub mod budget;
 mod cookie;
 mod db;
 mod ewma;
-mod hash;
 mod key;
 mod least;
 mod maglev;

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::hash::{mix64, GOLDEN};
+use crate::hash::{mix64, GOLDEN};
 
 /// Hands each thread a different seed.
 static THREADS: AtomicU64 = AtomicU64::new(0);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue};
 
 use super::cookie;
-use super::hash::{hash64, SEED_STICKY};
 use super::Backend;
+use crate::hash::{hash64, SEED_STICKY};
 
 #[derive(Debug)]
 pub(super) struct Sticky {

@@ -171,7 +171,7 @@ impl RuleRt {
 
 /// The Redis key of a cluster-scope rule's bucket, the same on every
 /// instance: `rampart:rl:RULE:` and what the rule counts by (the client
-/// address, a header's value as an FNV-1a digest, the route).
+/// address, a header's value as a [`crate::hash`] digest, the route).
 fn fleet_key(rule: &str, parts: &[KeyPart], v: &RequestView<'_>) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(64);
@@ -181,9 +181,7 @@ fn fleet_key(rule: &str, parts: &[KeyPart], v: &RequestView<'_>) -> String {
             KeyPart::Ip => write!(out, "ip={};", v.client),
             KeyPart::Header(h) => {
                 let value = v.headers.get(h).map_or(&b""[..], |x| x.as_bytes());
-                let digest = value.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-                });
+                let digest = crate::hash::hash64(crate::hash::SEED_FLEET, value);
                 write!(out, "h:{h}={digest:016x};")
             }
             KeyPart::Route => write!(out, "route={};", v.route),

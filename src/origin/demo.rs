@@ -47,7 +47,7 @@ impl Demo {
     pub fn new(server: &str) -> Demo {
         let modified = unix_secs(SystemTime::now());
         let page = |template: &str| {
-            let hue = fnv1a(server.as_bytes()) % 360;
+            let hue = digest(server.as_bytes()) % 360;
             let text = template
                 .replace("{{hue}}", &hue.to_string())
                 .replace("{{server}}", &escape_html(server));
@@ -55,7 +55,7 @@ impl Demo {
         };
         let asset = |body: Bytes, content_type, cache_control| Asset {
             validators: Validators {
-                etag: format!("{:016x}", fnv1a(&body)),
+                etag: format!("{:016x}", digest(&body)),
                 modified,
             },
             body,
@@ -101,11 +101,9 @@ impl Demo {
     }
 }
 
-/// FNV-1a, 64 bits: a stable content hash for ETags and colours.
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// A stable content hash for ETags and colours.
+fn digest(data: &[u8]) -> u64 {
+    crate::hash::hash64(crate::hash::SEED_CONTENT, data)
 }
 
 fn escape_html(s: &str) -> String {

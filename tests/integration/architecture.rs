@@ -18,6 +18,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("units", &[]),
     ("body", &[]),
     ("stats", &[]),
+    // A stable hash, the same in every process and build.
+    ("hash", &[]),
     // systemd's notify protocol.
     ("daemon", &[]),
     // The validated model (what the code runs) and its loader.
@@ -27,10 +29,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("accesslog", &["config"]),
     ("listener", &["stats"]),
     // Runtime pieces built from the model.
-    ("balancer", &["config", "stats", "units"]),
-    ("firewall", &["config", "stats", "units"]),
+    ("balancer", &["config", "hash", "stats", "units"]),
+    ("firewall", &["config", "hash", "stats", "units"]),
     ("tls", &["config", "stats", "units"]),
-    ("origin", &["body", "config", "listener", "units"]),
+    ("origin", &["body", "config", "hash", "listener", "units"]),
     // State shared with the other instances of a fleet (Redis).
     ("cluster", &["client", "config", "firewall", "stats"]),
     // The running state: one snapshot per configuration, swapped on reload.

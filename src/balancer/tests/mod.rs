@@ -70,6 +70,6 @@ struct TestRng(u64);
 impl TestRng {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        super::hash::mix64(self.0)
+        crate::hash::mix64(self.0)
     }
 }
