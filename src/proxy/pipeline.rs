@@ -41,19 +41,6 @@ use crate::runtime::router::{normalise_host, Hit};
 use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::RequestStats;
 
-/// Where the firewall's rules left a request.
-enum RuleStep<'r> {
-    Pass,
-    Reject(ProxyError, std::time::Duration),
-    /// `rule`, the `at`-th, is a cluster-scope rate limit on the fleet's
-    /// bucket `key` (its Redis key).
-    Shared {
-        at: usize,
-        rule: &'r RuleRt,
-        key: String,
-    },
-}
-
 /// Answers one client request.
 pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<Body> {
     let rt = cx.runtime.load_full();
@@ -165,14 +152,7 @@ impl<'a> Exchange<'a> {
             let mut from = 0;
             loop {
                 match self.rules(&req, l, &host, path, found.as_ref(), from) {
-                    RuleStep::Pass => break,
-                    RuleStep::Reject(refusal, delay) => {
-                        if !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
-                        }
-                        return Err(refusal);
-                    }
-                    RuleStep::Shared { at, rule, key } => {
+                    Verdict::Shared { at, rule, key } => {
                         // Boxed: the Redis call's future would otherwise
                         // grow every request's future, cluster rule or not.
                         let asked =
@@ -181,6 +161,15 @@ impl<'a> Exchange<'a> {
                             return Err(refusal);
                         }
                         from = at + 1;
+                    }
+                    verdict => {
+                        let Some((refusal, delay)) = self.refusal(verdict, path) else {
+                            break;
+                        };
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
+                        return Err(refusal);
                     }
                 }
             }
@@ -209,37 +198,32 @@ impl<'a> Exchange<'a> {
     }
 
     /// Step 5: the listener's rules from rule `from` on, in order; a
-    /// rejection is the error to answer and how long a tarpit holds it
-    /// first, and a cluster-scope rate limit stops the walk for the caller
-    /// to ask Redis. (Not async: a future of its own would be one more copy
-    /// per request.)
+    /// cluster-scope rate limit stops the walk for the caller to ask Redis,
+    /// its `at` counted from the listener's first rule. (Not async: a
+    /// future of its own would be one more copy per request.)
     fn rules(
-        &mut self,
+        &self,
         req: &Request<ClientBody>,
         l: &'a ListenerRt,
         host: &str,
         path: &str,
         found: Option<&Hit<'_>>,
         from: usize,
-    ) -> RuleStep<'a> {
+    ) -> Verdict<'a> {
         let Some(rules) = l.rules.get(from..).filter(|r| !r.is_empty()) else {
-            return RuleStep::Pass;
+            return Verdict::Pass;
         };
         let view = self.view(req, host, path, found);
         // With a cluster configured, its rules always ask it: while Redis is
         // away the answer comes at once, counted as a local decision.
         let shared = self.rt.cluster.is_some();
         match evaluate(rules, &view, shared) {
-            Verdict::Pass => RuleStep::Pass,
-            Verdict::Shared { at, rule, key } => RuleStep::Shared {
+            Verdict::Shared { at, rule, key } => Verdict::Shared {
                 at: from + at,
                 rule,
                 key,
             },
-            reject => match self.refusal(reject, path) {
-                Some((refusal, delay)) => RuleStep::Reject(refusal, delay),
-                None => RuleStep::Pass,
-            },
+            other => other,
         }
     }
 
