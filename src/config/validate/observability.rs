@@ -101,22 +101,31 @@ impl Cx<'_> {
                 "a redis:// URL, e.g. \"redis://127.0.0.1:6379/0\"",
             )
         })?;
+        // Read the way the Redis client reads it at start, so that what
+        // passes here connects there (database number, wildcard host...).
+        let info = redis::IntoConnectionInfo::into_connection_info(text).map_err(|e| {
+            self.at(
+                url,
+                "cluster.redis",
+                format!("not a Redis URL rampart can use: {e}"),
+            )
+        })?;
+        let redis::ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+            return Err(self.at(url, "cluster.redis", "a redis:// URL to a TCP address"));
+        };
         let (auth, hostpart) = match rest.rsplit_once('@') {
             Some((a, h)) => (Some(a), h),
             None => (None, rest),
         };
+        // The port is written out: the host firewalls open exactly it.
         let authority = hostpart.split('/').next().unwrap_or("");
-        let Some((host, port)) = authority
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-            .filter(|(h, _)| !h.is_empty())
-        else {
+        if !authority.ends_with(&format!(":{port}")) {
             return Err(self.at(
                 url,
                 "cluster.redis",
                 "name the host and port: \"redis://HOST:PORT\"",
             ));
-        };
+        }
         let shown = match auth {
             Some(_) => format!("redis://***@{hostpart}"),
             None => text.to_string(),
@@ -128,7 +137,7 @@ impl Cx<'_> {
         Ok(Some(model::ClusterSettings {
             redis: text.to_string(),
             redis_shown: shown,
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host,
             port,
             timeout,
         }))

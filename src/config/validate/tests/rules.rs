@@ -208,6 +208,16 @@ fn rule_mistakes() {
             "2:9: cluster.redis: name the host and port: \"redis://HOST:PORT\"",
         ),
         (
+            "a cluster URL whose database is not a number",
+            "[cluster]\nredis = \"redis://10.0.0.9:6379/x\"\n".into(),
+            "2:9: cluster.redis: not a Redis URL rampart can use: Invalid database number - InvalidClientConfig",
+        ),
+        (
+            "a cluster URL to a wildcard address",
+            "[cluster]\nredis = \"redis://0.0.0.0:6379\"\n".into(),
+            "2:9: cluster.redis: not a Redis URL rampart can use: Cannot connect to a wildcard address (0.0.0.0 or ::) - InvalidClientConfig",
+        ),
+        (
             "a name twice",
             format!(
                 "{}[[rule]]\nname = \"r\"\naction = \"log\"\n",
