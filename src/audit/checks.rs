@@ -20,7 +20,7 @@ fn wide(n: &IpNet) -> bool {
         IpNet::V4(_) => 8,
         IpNet::V6(_) => 32,
     };
-    n.prefix_len() <= max && (n.prefix_len() == 0 || public(n.network()))
+    n.prefix_len() <= max && public(n.network())
 }
 
 fn names<'a>(hosts: impl Iterator<Item = &'a Host>) -> String {

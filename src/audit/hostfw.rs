@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use super::{Finding, Local, Severity};
 use crate::config::model::{Model, Topology};
-use crate::firewall::nft::{self, Drift};
+use crate::firewall::nft;
 
 /// The addresses assigned to this machine's interfaces, as the kernel
 /// lists them: IPv4 local routes in `/proc/net/fib_trie`, IPv6 addresses
@@ -61,53 +61,60 @@ pub(super) fn check(m: &Model, t: &Topology, local: &Local, out: &mut Vec<Findin
     }
     for h in &t.hosts {
         let mine = me.as_deref() == Some(h.name.as_str());
-        let mut drift = match nft::diff(t, &h.name, &m.state_dir, false) {
-            Ok(d) => d,
+        let config = match nft::config_drift(t, &h.name, &m.state_dir) {
+            Ok(Some(config)) => config,
+            Ok(None) => {
+                if mine {
+                    out.push(Finding::new(
+                        "firewall-not-applied",
+                        Severity::High,
+                        &h.name,
+                        format!("{}'s host firewall was never applied from {} (no {}.applied.nft): the host runs with whatever firewall it had", h.name, m.state_dir.join("nft").display(), h.name),
+                        format!("run `rampart firewall apply -c CONFIG --host {}` on the host", h.name),
+                    ));
+                }
+                continue;
+            }
             Err(e) => {
                 notes.push(format!("{}: {e}", h.name));
                 continue;
             }
         };
-        if mine && local.live && drift != Drift::NeverApplied {
-            match nft::live_drift(&h.name, &m.state_dir) {
-                Ok(live) => {
-                    let config = match drift {
-                        Drift::Differs { config, .. } => config,
-                        _ => String::new(),
-                    };
-                    drift = Drift::of(config, live);
-                }
-                Err(e) => notes.push(format!(
+        let live = if mine && local.live {
+            nft::live_drift(&h.name, &m.state_dir).unwrap_or_else(|e| {
+                notes.push(format!(
                     "{}: the live ruleset could not be read ({e}); compared with the config only",
                     h.name
-                )),
-            }
-        }
-        match drift {
-            Drift::NeverApplied if mine => out.push(Finding::new(
-                "firewall-not-applied",
-                Severity::High,
-                &h.name,
-                format!("{}'s host firewall was never applied from {} (no {}.applied.nft): the host runs with whatever firewall it had", h.name, m.state_dir.join("nft").display(), h.name),
-                format!("run `rampart firewall apply -c CONFIG --host {}` on the host", h.name),
-            )),
-            Drift::NeverApplied | Drift::Same => {}
-            Drift::Differs { config, live } => {
-                let mut what = Vec::new();
-                if !config.is_empty() {
-                    what.push("the config now renders a different ruleset than the one applied");
-                }
-                if !live.is_empty() {
-                    what.push("the live table differs from the one loaded (edited by hand, or flushed)");
-                }
-                out.push(Finding::new(
-                    "firewall-drift",
-                    Severity::High,
-                    &h.name,
-                    format!("{}: {} (`rampart firewall diff --host {}` shows it)", h.name, what.join("; "), h.name),
-                    format!("apply it again: `rampart firewall apply -c CONFIG --host {}`", h.name),
                 ));
-            }
+                String::new()
+            })
+        } else {
+            String::new()
+        };
+        if config.is_empty() && live.is_empty() {
+            continue;
         }
+        let mut what = Vec::new();
+        if !config.is_empty() {
+            what.push("the config now renders a different ruleset than the one applied");
+        }
+        if !live.is_empty() {
+            what.push("the live table differs from the one loaded (edited by hand, or flushed)");
+        }
+        out.push(Finding::new(
+            "firewall-drift",
+            Severity::High,
+            &h.name,
+            format!(
+                "{}: {} (`rampart firewall diff --host {}` shows it)",
+                h.name,
+                what.join("; "),
+                h.name
+            ),
+            format!(
+                "apply it again: `rampart firewall apply -c CONFIG --host {}`",
+                h.name
+            ),
+        ));
     }
 }

@@ -382,7 +382,14 @@ fn firewall_not_applied_and_drift() {
     let rendered = crate::firewall::nft::render(t, "web1").expect("render");
     std::fs::write(dir.join("web1.applied.nft"), &rendered).expect("write");
     assert_eq!(ids(&audit(&m, &local, NOW).findings), vec![]);
-    std::fs::write(dir.join("lb2.applied.nft"), rendered.replace("8080", "8081")).expect("write");
+    // lb2's own ruleset, applied as rendered: no drift; then the config
+    // renders something else than what lb2 had applied.
+    let lb2 = crate::firewall::nft::render(t, "lb2").expect("render");
+    std::fs::write(dir.join("lb2.applied.nft"), &lb2).expect("write");
+    assert_eq!(ids(&audit(&m, &local, NOW).findings), vec![]);
+    let older = lb2.replacen("tcp dport", "tcp dport 4321 accept\n\t\ttcp dport", 1);
+    assert_ne!(older, lb2, "the edit changes the ruleset");
+    std::fs::write(dir.join("lb2.applied.nft"), older).expect("write");
     let got = ids(&audit(&m, &local, NOW).findings);
     assert_eq!(got, vec![("firewall-drift", Severity::High, "lb2".into())]);
 }
@@ -452,6 +459,11 @@ fn wide_admin_networks_per_family_and_private_ones() {
         "private, however wide"
     );
     assert_eq!(ids(&findings(&with("2001::/16")))[0].0, "admin-exposed");
+    assert_eq!(
+        ids(&findings(&with("2001:db8::/32"))),
+        vec![],
+        "a documentation range, however wide"
+    );
     assert_eq!(ids(&findings(&with("2001:db8:1::/48"))), vec![]);
 }
 

@@ -2,8 +2,10 @@
 //! and settings below Mozilla's intermediate profile. rampart's own TLS
 //! (1.2 and 1.3 only, ECDHE with AEAD suites) already matches the profile,
 //! so what remains is what a config chooses: certificates signed with SHA-1
-//! or MD5 or with small keys, HTTPS without HSTS (the profile asks for two
-//! years), and a site served over plain HTTP on a public address.
+//! or MD5, HTTPS without HSTS (the profile asks for two years), and a site
+//! served over plain HTTP on a public address. (Small keys never get this
+//! far: loading the config refuses RSA keys under 2048 bits, and the TLS
+//! provider takes no EC curve under P-256.)
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -40,9 +42,10 @@ pub(super) fn check(m: &Model, now: i64, out: &mut Vec<Finding>, notes: &mut Vec
         );
     }
     for (what, c, _) in m.cert_files() {
-        let subject = format!("{}: {}", what.replace('`', ""), c.cert_path.display());
-        expiry(subject, &c.cert_path, c.not_after, now, horizon, out);
-        strength(&what.replace('`', ""), c, out);
+        let what = what.replace('`', "");
+        let subject = format!("{what}: {}", c.cert_path.display());
+        out.extend(expiry(subject, &c.cert_path, c.not_after, now, horizon));
+        strength(&what, c, out);
     }
     for l in &m.listeners {
         let ListenerKind::Http { redirect_to: None } = &l.kind else {
@@ -91,24 +94,23 @@ fn acme_expiry(
         return;
     };
     let subject = format!("listener {listener}: {}", path.display());
-    let before = out.len();
-    expiry(subject, &path, not_after, now, horizon, out);
-    if let Some(f) = out.get_mut(before..).and_then(|f| f.first_mut()) {
+    if let Some(mut f) = expiry(subject, &path, not_after, now, horizon) {
         f.reason.push_str(
             "; rampart renews ACME certificates at two thirds of their life, so its renewals are failing",
         );
         f.mitigation = "read rampart's log for the ACME error (DNS, port 443 or 80 not reachable from the CA, rate limits) and fix it".into();
+        out.push(f);
     }
 }
 
 /// A certificate expiring within `horizon` seconds (high under a week).
-fn expiry(subject: String, path: &Path, not_after: i64, now: i64, horizon: i64, out: &mut Vec<Finding>) {
+fn expiry(subject: String, path: &Path, not_after: i64, now: i64, horizon: i64) -> Option<Finding> {
     let left = not_after - now;
     if left >= horizon {
-        return;
+        return None;
     }
     let days = left.div_euclid(86_400);
-    out.push(Finding::new(
+    Some(Finding::new(
         "cert-expiring",
         if left < URGENT {
             Severity::High
@@ -125,10 +127,10 @@ fn expiry(subject: String, path: &Path, not_after: i64, now: i64, horizon: i64, 
             )
         },
         "renew it (or let rampart renew it: `[listener.acme]`, or `internal` from rampart's CA) and reload",
-    ));
+    ))
 }
 
-/// SHA-1 and MD5 signatures, RSA keys under 2048 bits, EC keys under 256.
+/// SHA-1 and MD5 signatures.
 fn strength(what: &str, c: &CertSpec, out: &mut Vec<Finding>) {
     let Some(Ok(der)) = CertificateDer::pem_slice_iter(&c.cert_pem.0).next() else {
         return;
@@ -137,34 +139,21 @@ fn strength(what: &str, c: &CertSpec, out: &mut Vec<Finding>) {
         return;
     };
     let sig = cert.signature_algorithm.algorithm.to_id_string();
-    let weak_sig = match sig.as_str() {
-        "1.2.840.113549.1.1.4" => Some("MD5"),
-        "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.2.840.10040.4.3" => Some("SHA-1"),
-        _ => None,
+    let weak = match sig.as_str() {
+        "1.2.840.113549.1.1.4" => "MD5",
+        "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" | "1.2.840.10040.4.3" => "SHA-1",
+        _ => return,
     };
-    let bits = cert.public_key().parsed().ok().map(|k| {
-        (
-            k.key_size(),
-            matches!(k, x509_parser::public_key::PublicKey::RSA(_)),
-        )
-    });
-    let small = match bits {
-        Some((n, true)) if n > 0 && n < 2048 => Some(format!("a {n}-bit RSA key")),
-        Some((n, false)) if n > 0 && n < 256 => Some(format!("a {n}-bit key")),
-        _ => None,
-    };
-    for why in [weak_sig.map(|s| format!("a {s} signature")), small]
-        .into_iter()
-        .flatten()
-    {
-        out.push(Finding::new(
-            "tls-weak",
-            Severity::High,
-            format!("{what}: {}", c.cert_path.display()),
-            format!("{} has {why}, below Mozilla's intermediate profile (SHA-256 signatures, RSA 2048 or ECDSA P-256 keys)", c.cert_path.display()),
-            "issue a new certificate with an ECDSA P-256 or RSA 2048 key and a SHA-256 signature",
-        ));
-    }
+    out.push(Finding::new(
+        "tls-weak",
+        Severity::High,
+        format!("{what}: {}", c.cert_path.display()),
+        format!(
+            "{} has a {weak} signature, below Mozilla's intermediate profile (SHA-256 signatures)",
+            c.cert_path.display()
+        ),
+        "issue a new certificate with an ECDSA P-256 or RSA 2048 key and a SHA-256 signature",
+    ));
 }
 
 fn hsts(listener: &str, max_age: Option<std::time::Duration>, out: &mut Vec<Finding>) {

@@ -10,9 +10,11 @@ use ipnet::IpNet;
 use crate::config::model::ClientFilter;
 
 /// Whether `ip` is reachable across the internet: not loopback,
-/// unspecified, private (RFC 1918, shared 100.64/10, IPv6 ULA), link-local
-/// or a documentation range. `rampart proxy` asks it of a domain's
-/// addresses, `rampart audit` of listeners and admin networks.
+/// unspecified, private (RFC 1918, shared 100.64/10, IPv6 ULA), link-local,
+/// a documentation range, multicast, broadcast or reserved (240/4); an
+/// IPv4-mapped IPv6 address counts as its IPv4 one. `rampart proxy` asks
+/// it of a domain's addresses, `rampart audit` of listeners and admin
+/// networks.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v) => {
@@ -22,12 +24,19 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v.is_private()
                 || v.is_link_local()
                 || v.is_documentation()
+                || v.is_multicast()
+                || v.is_broadcast()
+                || a >= 240
                 || (a == 100 && b & 0xc0 == 64))
         }
         IpAddr::V6(v) => {
+            if let Some(v4) = v.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
             let s = v.segments();
             !(v.is_loopback()
                 || v.is_unspecified()
+                || v.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] == 0x2001 && s[1] == 0x0db8))
@@ -112,5 +121,35 @@ mod tests {
         assert!(!deny_only.allows("192.0.2.9".parse().expect("ip")));
         let exact = CidrSet::new(&nets(&["192.0.2.9"]), &nets(&["192.0.2.0/24"]));
         assert!(exact.allows("192.0.2.9".parse().expect("ip")));
+    }
+
+    #[test]
+    fn public_addresses_are_those_the_internet_routes() {
+        let public = |s: &str| is_public(s.parse().expect("ip"));
+        for ip in ["93.184.215.14", "2606:2800:21f:cb07::1", "::ffff:93.184.215.14"] {
+            assert!(public(ip), "{ip}");
+        }
+        for ip in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "192.0.2.1",
+            "224.0.0.18",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "2001:db8::1",
+            "ff02::12",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!public(ip), "{ip}");
+        }
     }
 }

@@ -20,7 +20,7 @@ mod state;
 
 pub use policy::{policy, policy_of, Flow, HostPolicy, Peer, Proto};
 pub use render::render;
-pub use state::{apply, diff, live_drift, prometheus, stats, Drift, Dropped};
+pub use state::{apply, config_drift, diff, live_drift, prometheus, stats, Drift, Dropped};
 
 /// Why rendering, applying or reading a ruleset failed.
 #[derive(Debug, thiserror::Error)]

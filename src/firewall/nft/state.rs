@@ -20,6 +20,8 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> NftError {
     move |source| NftError::Write { path, source }
 }
 
+/// Where `apply` keeps `host`'s ruleset (loaded from there once it
+/// passed) and the table as nft listed it right after loading.
 fn files(state_dir: &Path, host: &str) -> (PathBuf, PathBuf) {
     let dir = state_dir.join("nft");
     (
@@ -46,12 +48,15 @@ fn live_table() -> Result<Option<String>, NftError> {
 
 /// Checks and loads `host`'s ruleset; keeps the previous `inet rampart`
 /// table in `state_dir` and restores it if loading fails. Returns the path
-/// of the file loaded.
+/// of the file loaded, kept as `HOST.applied.nft`.
 pub fn apply(topology: &Topology, host: &str, state_dir: &Path) -> Result<PathBuf, NftError> {
     let rules = render(topology, host)?;
+    let (applied, live) = files(state_dir, host);
     let dir = state_dir.join("nft");
     std::fs::create_dir_all(&dir).map_err(werr(&dir))?;
-    let file = dir.join(format!("{host}.nft"));
+    // Written beside the applied one, renamed over it once loaded: a
+    // refused ruleset never counts as applied.
+    let file = dir.join(format!("{host}.next.nft"));
     std::fs::write(&file, &rules).map_err(werr(&file))?;
     let f = file.to_string_lossy().to_string();
     let check = nft(&["-c", "-f", &f])?;
@@ -61,28 +66,35 @@ pub fn apply(topology: &Topology, host: &str, state_dir: &Path) -> Result<PathBu
             stderr: String::from_utf8_lossy(&check.stderr).trim().to_string(),
         });
     }
-    // Keep what is there now, to roll back to.
-    let previous = nft(&["list", "table", "inet", "rampart"])?;
-    let rollback = dir.join(format!("{host}.previous.nft"));
-    let had_previous = previous.status.success();
-    if had_previous {
-        let mut text = String::from("table inet rampart\ndelete table inet rampart\n");
-        text.push_str(&String::from_utf8_lossy(&previous.stdout));
-        std::fs::write(&rollback, text).map_err(werr(&rollback))?;
-    }
+    // Keep what is there now, to roll back to (rules only: the counters
+    // start again from zero either way).
+    let rollback = match live_table()? {
+        Some(previous) => {
+            let path = dir.join(format!("{host}.previous.nft"));
+            let text = format!("table inet rampart\ndelete table inet rampart\n{previous}");
+            std::fs::write(&path, text).map_err(werr(&path))?;
+            Some(path)
+        }
+        None => None,
+    };
     let load = nft(&["-f", &f])?;
     if !load.status.success() {
         let stderr = String::from_utf8_lossy(&load.stderr).trim().to_string();
-        if had_previous {
-            let _ = nft(&["-f", &rollback.to_string_lossy()]);
+        if let Some(path) = rollback {
+            let _ = nft(&["-f", &path.to_string_lossy()]);
         }
         return Err(NftError::Refused { step: "load", stderr });
     }
-    let (applied, live) = files(state_dir, host);
-    std::fs::write(&applied, &rules).map_err(werr(&applied))?;
-    let listed = live_table()?.unwrap_or_default();
-    std::fs::write(&live, listed).map_err(werr(&live))?;
-    Ok(file)
+    std::fs::rename(&file, &applied).map_err(werr(&applied))?;
+    // Loaded: a table that cannot be listed now leaves no record of it,
+    // and `live_drift` says so, rather than failing the apply.
+    match live_table() {
+        Ok(Some(listed)) => std::fs::write(&live, listed).map_err(werr(&live))?,
+        Ok(None) | Err(_) => {
+            let _ = std::fs::remove_file(&live);
+        }
+    }
+    Ok(applied)
 }
 
 /// How the host's firewall compares with the config.
@@ -109,10 +121,28 @@ fn unified(a: &str, b: &str, from: &str, to: &str) -> String {
 /// Compares the rendered, the applied and the live ruleset of `host`.
 /// `live = false` skips reading the kernel's table (no root needed).
 pub fn diff(topology: &Topology, host: &str, state_dir: &Path, live: bool) -> Result<Drift, NftError> {
+    let Some(config) = config_drift(topology, host, state_dir)? else {
+        return Ok(Drift::NeverApplied);
+    };
+    let live = if live {
+        live_drift(host, state_dir)?
+    } else {
+        String::new()
+    };
+    Ok(if config.is_empty() && live.is_empty() {
+        Drift::Same
+    } else {
+        Drift::Differs { config, live }
+    })
+}
+
+/// How the ruleset the config renders for `host` differs from the one
+/// `apply` last loaded (empty: not at all); None when it never ran.
+pub fn config_drift(topology: &Topology, host: &str, state_dir: &Path) -> Result<Option<String>, NftError> {
     let (applied_file, _) = files(state_dir, host);
     let applied = match std::fs::read_to_string(&applied_file) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Drift::NeverApplied),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
             return Err(NftError::Read {
                 path: applied_file.display().to_string(),
@@ -121,40 +151,37 @@ pub fn diff(topology: &Topology, host: &str, state_dir: &Path, live: bool) -> Re
         }
     };
     let rendered = render(topology, host)?;
-    let config = if applied == rendered {
+    Ok(Some(if applied == rendered {
         String::new()
     } else {
         unified(&applied, &rendered, "applied", "rendered from the config")
-    };
-    let live = if live {
-        live_drift(host, state_dir)?
-    } else {
-        String::new()
-    };
-    Ok(Drift::of(config, live))
+    }))
 }
 
 /// How the kernel's `inet rampart` table differs from the one `apply`
 /// loaded for `host` (empty: not at all). Needs root.
 pub fn live_drift(host: &str, state_dir: &Path) -> Result<String, NftError> {
     let (_, live_file) = files(state_dir, host);
-    let loaded = std::fs::read_to_string(&live_file).unwrap_or_default();
+    let loaded = match std::fs::read_to_string(&live_file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(format!(
+                "no record of the table as loaded ({} is missing): apply again to compare\n",
+                live_file.display()
+            ))
+        }
+        Err(source) => {
+            return Err(NftError::Read {
+                path: live_file.display().to_string(),
+                source,
+            })
+        }
+    };
     Ok(match live_table()? {
         Some(now) if now == loaded => String::new(),
         Some(now) => unified(&loaded, &now, "as loaded", "live now"),
         None => "the table inet rampart is not loaded (flushed, or the host restarted without it)\n".into(),
     })
-}
-
-impl Drift {
-    /// From the two diffs (empty: no difference).
-    pub fn of(config: String, live: String) -> Drift {
-        if config.is_empty() && live.is_empty() {
-            Drift::Same
-        } else {
-            Drift::Differs { config, live }
-        }
-    }
 }
 
 /// One drop counter.
