@@ -89,16 +89,19 @@ pub(super) fn topology(m: &Model, t: &Topology, out: &mut Vec<Finding>) {
 fn balancers(t: &Topology, out: &mut Vec<Finding>) {
     let lbs: Vec<&Host> = t.with(Role::Lb).collect();
     match lbs.len() {
-        0 | 1 => out.push(Finding::new(
-            "lb-single",
-            Severity::High,
-            if lbs.is_empty() { "topology".to_string() } else { lbs[0].name.clone() },
-            match lbs.first() {
-                Some(h) => format!("{} is the only load balancer: when it fails or restarts, the whole site is down", h.name),
-                None => "no host has the `lb` role: nothing in the topology receives the site's traffic".to_string(),
-            },
-            "add a second `lb` host and a floating address that keepalived moves to the healthy one (docs/ha.md)",
-        )),
+        0 | 1 => {
+            let (subject, reason) = match lbs.first() {
+                Some(h) => (h.name.clone(), format!("{} is the only load balancer: when it fails or restarts, the whole site is down", h.name)),
+                None => ("topology".to_string(), "no host has the `lb` role: nothing in the topology receives the site's traffic".to_string()),
+            };
+            out.push(Finding::new(
+                "lb-single",
+                Severity::High,
+                subject,
+                reason,
+                "add a second `lb` host and a floating address that keepalived moves to the healthy one (docs/ha.md)",
+            ));
+        }
         _ if t.floating.is_empty() => out.push(Finding::new(
             "lb-single",
             Severity::Medium,

@@ -64,7 +64,9 @@ pub struct Edge {
 /// The name of the outside world in edges.
 pub const INTERNET: &str = "internet";
 
-const TIERS: [Role; 5] = [Role::Lb, Role::Web, Role::App, Role::Db, Role::Monitor];
+/// The tiers in the order of the diagram's columns; a host sits in the
+/// first it has.
+pub(super) const TIERS: [Role; 5] = [Role::Lb, Role::Web, Role::App, Role::Db, Role::Monitor];
 
 fn access(f: &Flow) -> Access {
     Access {
@@ -91,7 +93,7 @@ fn access(f: &Flow) -> Access {
     }
 }
 
-fn components(m: &Model, t: &Topology, roles: &[Role]) -> Vec<String> {
+fn components(t: &Topology, roles: &[Role]) -> Vec<String> {
     let mut c = Vec::new();
     for r in roles {
         match r {
@@ -100,7 +102,7 @@ fn components(m: &Model, t: &Topology, roles: &[Role]) -> Vec<String> {
                 if t.with(Role::Lb).count() > 1 && !t.floating.is_empty() {
                     c.push("keepalived: the floating address (VRRP)".into());
                 }
-                if m.listeners.iter().any(|l| l.db_endpoint.is_some()) {
+                if !t.balancer.db_ports.is_empty() {
                     c.push("rampart database endpoints (writer/reader)".into());
                 }
             }
@@ -211,7 +213,7 @@ pub fn plan(m: &Model) -> Option<Plan> {
             addresses: h.addresses.clone(),
             roles: h.roles.iter().map(|r| r.name()).collect(),
             tier: TIERS.iter().find(|r| h.has(**r)).map_or("other", |r| r.name()),
-            components: components(m, t, &h.roles),
+            components: components(t, &h.roles),
             reachable_from: p.inbound.iter().map(access).collect(),
             may_reach: p.outbound.as_ref().map(|o| o.iter().map(access).collect()),
             monitored_by: monitors,

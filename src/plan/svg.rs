@@ -5,10 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Plan, INTERNET};
-use crate::firewall::nft::Proto;
+use super::{Plan, INTERNET, TIERS};
 
-const COLUMNS: [&str; 6] = [INTERNET, "lb", "web", "app", "db", "monitor"];
 const BOX_W: i32 = 190;
 const GAP_X: i32 = 90;
 const LINE: i32 = 15;
@@ -32,9 +30,8 @@ struct Placed {
 pub fn svg(p: &Plan) -> String {
     // Which columns are used (the internet only when something is public).
     let public = p.edges.iter().any(|e| e.from == INTERNET);
-    let used: Vec<&str> = COLUMNS
-        .iter()
-        .copied()
+    let columns = std::iter::once(INTERNET).chain(TIERS.iter().map(|r| r.name()));
+    let used: Vec<&str> = columns
         .filter(|c| (*c == INTERNET && public) || p.hosts.iter().any(|h| h.tier == *c))
         .collect();
     let mut placed: BTreeMap<String, Placed> = BTreeMap::new();
@@ -87,11 +84,7 @@ pub fn svg(p: &Plan) -> String {
     // Arrows first, under the boxes: one per (from, to, protocol), ports merged.
     let mut merged: BTreeMap<(String, String, String), Vec<u16>> = BTreeMap::new();
     for e in &p.edges {
-        let proto = match e.proto {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Vrrp => "vrrp",
-        };
+        let proto = e.proto.name();
         let ports = merged
             .entry((e.from.clone(), e.to.clone(), proto.into()))
             .or_default();

@@ -8,9 +8,8 @@ use crate::firewall::nft::Proto;
 fn what(a: &Access) -> String {
     let ports = a.ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
     match a.proto {
-        Proto::Vrrp => "vrrp".into(),
-        Proto::Tcp => format!("tcp {ports}"),
-        Proto::Udp => format!("udp {ports}"),
+        Proto::Vrrp => Proto::Vrrp.name().into(),
+        p => format!("{} {ports}", p.name()),
     }
 }
 

@@ -20,6 +20,17 @@ pub enum Proto {
     Vrrp,
 }
 
+impl Proto {
+    /// Its name in nft, the plan and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Vrrp => "vrrp",
+        }
+    }
+}
+
 /// The other end of a flow: a host of the topology or a named network.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Peer {
@@ -108,14 +119,18 @@ fn net(name: &str, nets: &[IpNet]) -> Option<Vec<Peer>> {
     }])
 }
 
-fn tcp(peers: Option<Vec<Peer>>, ports: Vec<u16>, why: impl Into<String>) -> Flow {
+fn flow(proto: Proto, peers: Option<Vec<Peer>>, ports: Vec<u16>, why: impl Into<String>) -> Flow {
     Flow {
         peers,
-        proto: Proto::Tcp,
+        proto,
         ports,
         why: why.into(),
         db_endpoint: false,
     }
+}
+
+fn tcp(peers: Option<Vec<Peer>>, ports: Vec<u16>, why: impl Into<String>) -> Flow {
+    flow(Proto::Tcp, peers, ports, why)
 }
 
 /// The policy of the host named `name`.
@@ -163,8 +178,7 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             vec![t.admin_port],
             "rampart admin API from the admin network",
         ));
-        let mut readers = monitors.clone();
-        readers.extend(lbs.iter().copied());
+        let readers = hosts(t, h, |x| x.has(Role::Monitor) || x.has(Role::Lb));
         v.push(tcp(
             from_hosts(&readers),
             vec![t.admin_port],
@@ -182,13 +196,12 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             );
         }
         if !lbs.is_empty() {
-            v.push(Flow {
-                peers: from_hosts(&lbs),
-                proto: Proto::Vrrp,
-                ports: Vec::new(),
-                why: "VRRP adverts from the other balancers".into(),
-                db_endpoint: false,
-            });
+            v.push(flow(
+                Proto::Vrrp,
+                from_hosts(&lbs),
+                Vec::new(),
+                "VRRP adverts from the other balancers",
+            ));
         }
     }
     if h.has(Role::Web) || h.has(Role::App) {
@@ -238,26 +251,15 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
 }
 
 fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
+    let lbs = hosts(t, h, |x| x.has(Role::Lb));
     let mut v = Vec::new();
     if !t.dns.is_empty() {
         for proto in [Proto::Udp, Proto::Tcp] {
-            v.push(Flow {
-                peers: net("dns", &t.dns),
-                proto,
-                ports: vec![53],
-                why: "DNS resolvers".into(),
-                db_endpoint: false,
-            });
+            v.push(flow(proto, net("dns", &t.dns), vec![53], "DNS resolvers"));
         }
     }
     if !t.ntp.is_empty() {
-        v.push(Flow {
-            peers: net("ntp", &t.ntp),
-            proto: Proto::Udp,
-            ports: vec![123],
-            why: "NTP servers".into(),
-            db_endpoint: false,
-        });
+        v.push(flow(Proto::Udp, net("ntp", &t.ntp), vec![123], "NTP servers"));
     }
     if !t.mirrors.is_empty() {
         v.push(tcp(net("mirrors", &t.mirrors), vec![80, 443], "package mirrors"));
@@ -287,7 +289,6 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
         if t.balancer.acme {
             v.push(tcp(None, vec![443], "the ACME CA (its addresses are not fixed)"));
         }
-        let lbs = hosts(t, h, |x| x.has(Role::Lb));
         if !lbs.is_empty() {
             v.push(tcp(
                 from_hosts(&lbs),
@@ -304,13 +305,12 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                     IpNet::from(IpAddr::from([0xff02, 0, 0, 0, 0, 0, 0, 0x12])),
                 ],
             });
-            v.push(Flow {
-                peers: Some(peers),
-                proto: Proto::Vrrp,
-                ports: Vec::new(),
-                why: "VRRP adverts to the other balancers".into(),
-                db_endpoint: false,
-            });
+            v.push(flow(
+                Proto::Vrrp,
+                Some(peers),
+                Vec::new(),
+                "VRRP adverts to the other balancers",
+            ));
         }
     }
     if h.has(Role::Web) {
@@ -340,7 +340,6 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
             vec![t.metrics_port],
             "scraping every host's metrics",
         ));
-        let lbs = hosts(t, h, |x| x.has(Role::Lb));
         if !lbs.is_empty() {
             v.push(tcp(
                 from_hosts(&lbs),
@@ -350,7 +349,7 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
         }
     }
     if !t.balancer.db_ports.is_empty() && (h.has(Role::Web) || h.has(Role::App)) && !h.has(Role::Lb) {
-        let mut peers = from_hosts(&hosts(t, h, |x| x.has(Role::Lb))).unwrap_or_default();
+        let mut peers = from_hosts(&lbs).unwrap_or_default();
         if !t.floating.is_empty() {
             peers.push(Peer {
                 name: "floating addresses".into(),
@@ -361,7 +360,7 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
         v.push(
             tcp(
                 Some(peers),
-                vec![t.db_port],
+                t.balancer.db_ports.clone(),
                 "rampart's database endpoints on the balancers",
             )
             .for_db_endpoints(),

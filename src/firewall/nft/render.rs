@@ -36,16 +36,20 @@ fn set<T: ToString>(items: &[T]) -> String {
     }
 }
 
+/// What a flow matches above the network layer, in one address family.
+fn l4(f: &Flow, v6: bool) -> String {
+    match f.proto {
+        Proto::Vrrp if v6 => "ip6 nexthdr vrrp".into(),
+        Proto::Vrrp => "ip protocol vrrp".into(),
+        p => format!("{} dport {}", p.name(), set(&f.ports)),
+    }
+}
+
 /// Writes `flow` as rules; `dir` is `saddr` (input) or `daddr` (output).
 fn flow(o: &mut String, f: &Flow, dir: &str) {
-    let l4 = match f.proto {
-        Proto::Tcp => format!("tcp dport {}", set(&f.ports)),
-        Proto::Udp => format!("udp dport {}", set(&f.ports)),
-        Proto::Vrrp => String::new(),
-    };
     let why = f.why.replace('"', "'");
     let Some(peers) = &f.peers else {
-        let _ = writeln!(o, "        {l4} accept comment \"{why}\"");
+        let _ = writeln!(o, "        {} accept comment \"{why}\"", l4(f, false));
         return;
     };
     let nets: Vec<&IpNet> = peers.iter().flat_map(|p| &p.nets).collect();
@@ -61,20 +65,11 @@ fn flow(o: &mut String, f: &Flow, dir: &str) {
         if list.is_empty() {
             continue;
         }
-        let l4 = if f.proto == Proto::Vrrp {
-            if v6 {
-                "ip6 nexthdr vrrp"
-            } else {
-                "ip protocol vrrp"
-            }
-            .to_string()
-        } else {
-            l4.clone()
-        };
         let _ = writeln!(
             o,
-            "        {fam} {dir} {} {l4} accept comment \"{why}\"",
-            set(&list)
+            "        {fam} {dir} {} {} accept comment \"{why}\"",
+            set(&list),
+            l4(f, v6)
         );
         wrote = true;
     }
@@ -98,7 +93,8 @@ fn head(o: &mut String, hook: &str, policy: &str, lo: &str) {
     let _ = writeln!(o, "        {lo} \"lo\" accept");
 }
 
-fn tail(o: &mut String, counter: &str, word: &str) {
+/// The chain's last rules: its drop counter (one of [`COUNTERS`]) and log.
+fn tail(o: &mut String, (counter, word): (&str, &str)) {
     let _ = writeln!(o, "        counter name \"{counter}\"");
     let _ = writeln!(
         o,
@@ -126,7 +122,14 @@ pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
     let _ = writeln!(o, "table inet rampart");
     let _ = writeln!(o, "delete table inet rampart");
     let _ = writeln!(o, "table inet rampart {{");
-    for (name, _) in COUNTERS {
+    // `dropped_out` only where the output chain drops: with `egress_open`
+    // there is nothing to count, and `firewall stats` shows no `out`.
+    let counters = if p.outbound.is_some() {
+        &COUNTERS[..]
+    } else {
+        &COUNTERS[..1]
+    };
+    for (name, _) in counters {
         let _ = writeln!(o, "    counter {name} {{");
         let _ = writeln!(o, "    }}");
     }
@@ -140,7 +143,7 @@ pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
     for e in &h.extra {
         let _ = writeln!(o, "        {e}");
     }
-    tail(&mut o, "dropped_in", "in");
+    tail(&mut o, COUNTERS[0]);
     let _ = writeln!(o, "    }}");
     let _ = writeln!(o, "    chain forward {{");
     let _ = writeln!(
@@ -159,9 +162,6 @@ pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
                 o,
                 "        # egress_open = true: outgoing traffic is not restricted"
             );
-            for e in &h.extra_out {
-                let _ = writeln!(o, "        {e}");
-            }
         }
         Some(out) => {
             head(&mut o, "output", "drop", "oif");
@@ -170,13 +170,15 @@ pub fn render(t: &Topology, host: &str) -> Result<String, NftError> {
             for f in out {
                 flow(&mut o, f, "daddr");
             }
-            for e in &h.extra_out {
-                let _ = writeln!(o, "        {e}");
-            }
-            tail(&mut o, "dropped_out", "out");
-            // Refused at once, so a local program fails fast instead of hanging.
-            let _ = writeln!(o, "        reject with icmpx type admin-prohibited");
         }
+    }
+    for e in &h.extra_out {
+        let _ = writeln!(o, "        {e}");
+    }
+    if p.outbound.is_some() {
+        tail(&mut o, COUNTERS[1]);
+        // Refused at once, so a local program fails fast instead of hanging.
+        let _ = writeln!(o, "        reject with icmpx type admin-prohibited");
     }
     let _ = writeln!(o, "    }}");
     let _ = writeln!(o, "}}");

@@ -100,3 +100,29 @@ fn a_web_host_reaches_app_and_db_hosts_and_an_app_host_takes_web_traffic() {
         .iter()
         .any(|f| f.ports == [8080] && f.admits("10.0.0.2".parse().expect("ip"))));
 }
+
+#[test]
+fn a_database_endpoint_on_its_own_port_is_reachable_both_ways() {
+    let mut t = topology(vec![
+        host("lb", "10.0.0.1", &[Role::Lb]),
+        host("web", "10.0.0.2", &[Role::Web]),
+        host("db", "10.0.0.3", &[Role::Db]),
+    ]);
+    t.balancer.db_ports = vec![3307];
+    let admits = |flows: &[super::Flow], ip: &str, port: u16| {
+        flows
+            .iter()
+            .any(|f| f.ports.contains(&port) && f.admits(ip.parse().expect("ip")))
+    };
+    let lb = policy(&t, "lb").expect("policy");
+    assert!(admits(&lb.inbound, "10.0.0.2", 3307), "{:?}", lb.inbound);
+    let web = policy(&t, "web").expect("policy").outbound.expect("restricted");
+    assert!(
+        admits(&web, "10.0.0.1", 3307),
+        "web reaches the endpoint's port: {web:?}"
+    );
+    assert!(!admits(&web, "10.0.0.1", 3306), "{web:?}");
+    // The balancer reaches the database servers on their own port.
+    let out = lb.outbound.expect("restricted");
+    assert!(admits(&out, "10.0.0.3", 3306), "{out:?}");
+}
