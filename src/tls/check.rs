@@ -16,7 +16,6 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::config::model::{CertSpec, ListenerKind, Model, TlsRoots};
 
-/// Warnings expire this long before a certificate does.
 /// Every warning, each naming what it is about. Certificates warn within
 /// `[audit] cert_warning` of their expiry.
 pub fn warnings(m: &Model) -> Vec<String> {

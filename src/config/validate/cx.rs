@@ -76,7 +76,6 @@ impl<'a> Cx<'a> {
         lexical_normal(&self.base.join(p))
     }
 
-    /// A file's text, for a key naming it: `cannot read PATH: why` at `v`.
     /// A secret written inline (`{prefix}{name}`) or as the first line of a
     /// file (`{prefix}{name}_file`), not both. Tokens are trimmed;
     /// passwords (`trim = false`) are taken as they are.
@@ -105,6 +104,7 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A file's text, for a key naming it: `cannot read PATH: why` at `v`.
     pub(super) fn read_text(&self, path: &Path, v: &Spanned<String>, key: &str) -> R<String> {
         env::read_text(self.env, path)
             .map_err(|e| self.at(v, key, format!("cannot read {}: {e}", path.display())))
@@ -165,6 +165,17 @@ impl<'a> Cx<'a> {
         list.get_ref()
             .iter()
             .map(|s| parse_net(s).map_err(|e| self.at(list, key, e)))
+            .collect()
+    }
+
+    /// A list of single IP addresses.
+    pub(super) fn ips(&self, list: &Spanned<Vec<String>>, key: &str) -> R<Vec<std::net::IpAddr>> {
+        list.get_ref()
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| self.at(list, key, format!("`{a}` is not an IP address")))
+            })
             .collect()
     }
 }

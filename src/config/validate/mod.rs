@@ -97,21 +97,7 @@ impl Cx<'_> {
             bans: self.bans(&f.bans)?,
             access_log: self.access_log(&f.access_log)?,
             alerts: self.alerts(&f.alerts, &f.alert_rules, &pools, &listener_names, &writers)?,
-            rules: {
-                let rules = self.rules(&f.rules, &listener_names)?;
-                let shared = rules
-                    .iter()
-                    .position(|r| matches!(r.action, model::Action::RateLimit { cluster: true, .. }));
-                if let (Some(i), None) = (shared, &f.cluster.redis) {
-                    let at = f.rules[i].scope.as_ref().map_or(0..0, |s| s.span());
-                    return Err(self.err(
-                        at,
-                        &format!("rule[{i}].scope"),
-                        "`scope = \"cluster\"` needs `[cluster] redis = \"redis://HOST:PORT\"`",
-                    ));
-                }
-                rules
-            },
+            rules: self.rules(&f.rules, &listener_names, f.cluster.redis.is_some())?,
             cluster: self.cluster(&f.cluster)?,
             peers: self.peers(&f.cluster.peers)?,
             audit: self.audit(&f.audit)?,

@@ -14,7 +14,14 @@ use crate::config::path::normalize;
 use crate::config::schema;
 
 impl Cx<'_> {
-    pub(super) fn rules(&self, rules: &[schema::Rule], listeners: &[String]) -> R<Vec<model::Rule>> {
+    /// The rules; `redis`: whether `[cluster] redis` is set, which
+    /// `scope = "cluster"` needs.
+    pub(super) fn rules(
+        &self,
+        rules: &[schema::Rule],
+        listeners: &[String],
+        redis: bool,
+    ) -> R<Vec<model::Rule>> {
         let mut out: Vec<model::Rule> = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let key = format!("rule[{i}]");
@@ -22,7 +29,7 @@ impl Cx<'_> {
                 return Err(self.at(&r.name, &format!("{key}.name"), "rule names must be unique"));
             }
             let conditions = self.conditions(r, &key)?;
-            let action = self.action(r, &key)?;
+            let action = self.action(r, &key, redis)?;
             let scope = match &r.listeners {
                 None => None,
                 Some(ls) => Some(self.known_names(ls, &format!("{key}.listeners"), listeners)?),
@@ -129,7 +136,7 @@ impl Cx<'_> {
 
     /// `action` and its settings: the answer of deny and tarpit, the
     /// delay of tarpit, the limit of rate_limit.
-    fn action(&self, r: &schema::Rule, key: &str) -> R<Action> {
+    fn action(&self, r: &schema::Rule, key: &str, redis: bool) -> R<Action> {
         let status = match &r.status {
             None => d::DENY_STATUS,
             Some(s) => http::StatusCode::from_u16(*s.get_ref())
@@ -149,7 +156,7 @@ impl Cx<'_> {
         }
         Ok(match r.action.get_ref().as_str() {
             "allow" => Action::Allow,
-            "rate_limit" => self.rate_limit(r, key)?,
+            "rate_limit" => self.rate_limit(r, key, redis)?,
             "log" => Action::Log,
             "deny" => Action::Deny { status, body },
             "tarpit" => Action::Tarpit {
@@ -167,8 +174,8 @@ impl Cx<'_> {
         })
     }
 
-    /// `rate` (required), `burst` (default: the rate) and `key`.
-    fn rate_limit(&self, r: &schema::Rule, key: &str) -> R<Action> {
+    /// `rate` (required), `burst` (default: the rate), `key` and `scope`.
+    fn rate_limit(&self, r: &schema::Rule, key: &str, redis: bool) -> R<Action> {
         let nz = |v: &Option<Spanned<u32>>, name: &str, default: Option<u32>| {
             let n = v.as_ref().map(|x| *x.get_ref()).or(default).unwrap_or(0);
             NonZeroU32::new(n).ok_or_else(|| {
@@ -208,17 +215,26 @@ impl Cx<'_> {
                 },
             });
         }
-        let cluster = match r.scope.as_ref().map(|s| s.get_ref().as_str()) {
-            None | Some("local") => false,
-            Some("cluster") => true,
-            Some(other) => {
-                let at = r.scope.as_ref().map_or(r.action.span(), |x| x.span());
-                return Err(self.err(
-                    at,
-                    &format!("{key}.scope"),
-                    format!("unknown scope `{other}`: use local or cluster"),
-                ));
-            }
+        let cluster = match &r.scope {
+            None => false,
+            Some(s) => match s.get_ref().as_str() {
+                "local" => false,
+                "cluster" if redis => true,
+                "cluster" => {
+                    return Err(self.at(
+                        s,
+                        &format!("{key}.scope"),
+                        "`scope = \"cluster\"` needs `[cluster] redis = \"redis://HOST:PORT\"`",
+                    ))
+                }
+                other => {
+                    return Err(self.at(
+                        s,
+                        &format!("{key}.scope"),
+                        format!("unknown scope `{other}`: use local or cluster"),
+                    ))
+                }
+            },
         };
         Ok(Action::RateLimit {
             per_second,

@@ -32,16 +32,7 @@ impl Cx<'_> {
                     "give the host at least one role: lb, web, app, db or monitor",
                 ));
             }
-            let mut addresses = Vec::new();
-            for a in h.addresses.get_ref() {
-                addresses.push(a.parse().map_err(|_| {
-                    self.at(
-                        &h.addresses,
-                        &format!("{key}.addresses"),
-                        format!("`{a}` is not an IP address"),
-                    )
-                })?);
-            }
+            let addresses = self.ips(&h.addresses, &format!("{key}.addresses"))?;
             let mut roles = Vec::new();
             for r in h.roles.get_ref() {
                 roles.push(Role::parse(r).ok_or_else(|| {
@@ -107,19 +98,7 @@ impl Cx<'_> {
             mirrors: self.optional_nets(&t.mirrors, "topology.mirrors")?,
             floating: match &t.floating_addresses {
                 None => Vec::new(),
-                Some(list) => list
-                    .get_ref()
-                    .iter()
-                    .map(|a| {
-                        a.parse().map_err(|_| {
-                            self.at(
-                                list,
-                                "topology.floating_addresses",
-                                format!("`{a}` is not an IP address"),
-                            )
-                        })
-                    })
-                    .collect::<R<_>>()?,
+                Some(list) => self.ips(list, "topology.floating_addresses")?,
             },
             balancer: model::BalancerNeeds::default(),
             hosts,
