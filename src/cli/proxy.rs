@@ -51,6 +51,11 @@ pub struct ProxyArgs {
     pub print_config: bool,
 }
 
+/// `s` as a TOML string, escaped as TOML escapes (not as Rust does).
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
 /// The configuration `rampart proxy` runs, as TOML.
 pub fn config_text(a: &ProxyArgs) -> String {
     let from = match a.from.strip_prefix(':') {
@@ -58,18 +63,19 @@ pub fn config_text(a: &ProxyArgs) -> String {
         None => a.from.clone(),
     };
     let check = match &a.health_path {
-        Some(path) => format!("type = \"http\"\npath = {path:?}\n"),
+        Some(path) => format!("type = \"http\"\npath = {}\n", quote(path)),
         None => "type = \"tcp\"\n".to_string(),
     };
     let mut out = format!(
         "# Written by `rampart proxy`: run it with `rampart run -c FILE`.\n\
-         [runtime]\nstate_dir = {state:?}\n\n\
+         [runtime]\nstate_dir = {state}\n\n\
          [admin]\naddress = \"127.0.0.1:{admin}\"\n\n\
          {tls_comment}\n\
-         [[listener]]\nname = \"https\"\naddress = \"{from}\"\nprotocol = \"https\"\n{acme}\n\
+         [[listener]]\nname = \"https\"\naddress = {from}\nprotocol = \"https\"\n{acme}\n\
          [[pool]]\nname = \"app\"\nalgorithm = \"round_robin\"\n\n\
          [pool.health_check]\n{check}interval = \"2s\"\nrise = 1\n",
-        state = a.state_dir.display().to_string(),
+        state = quote(&a.state_dir.display().to_string()),
+        from = quote(&from),
         admin = a.admin_port,
         tls_comment = if a.domains.is_empty() {
             "# HTTPS with HTTP/2; the certificate comes from the local CA in state_dir."
@@ -79,7 +85,7 @@ pub fn config_text(a: &ProxyArgs) -> String {
         acme = acme_block(a),
     );
     for to in &a.to {
-        out.push_str(&format!("\n[[pool.server]]\naddress = {to:?}\n"));
+        out.push_str(&format!("\n[[pool.server]]\naddress = {}\n", quote(to)));
     }
     out.push_str("\n[[route]]\npool = \"app\"\n");
     out
@@ -93,15 +99,15 @@ fn acme_block(a: &ProxyArgs) -> String {
         return String::new();
     }
     let mut s = format!(
-        "\n[listener.acme]\ndirectory = {:?}\nnames = {:?}\n",
-        a.acme_directory.as_deref().unwrap_or(LETS_ENCRYPT),
-        a.domains
+        "\n[listener.acme]\ndirectory = {}\nnames = {}\n",
+        quote(a.acme_directory.as_deref().unwrap_or(LETS_ENCRYPT)),
+        toml::Value::Array(a.domains.iter().map(|d| toml::Value::String(d.clone())).collect())
     );
     if let Some(e) = &a.email {
-        s.push_str(&format!("email = {e:?}\n"));
+        s.push_str(&format!("email = {}\n", quote(e)));
     }
     if let Some(ca) = &a.acme_ca {
-        s.push_str(&format!("directory_ca = {:?}\n", ca.display().to_string()));
+        s.push_str(&format!("directory_ca = {}\n", quote(&ca.display().to_string())));
     }
     s
 }

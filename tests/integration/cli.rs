@@ -519,6 +519,15 @@ async fn proxy_serves_https_in_front_of_its_servers_without_a_config_file() {
     std::fs::write(dir.path().join("kept.toml"), &toml).expect("write");
     let (code, out, err) = rampart(&["check", "-c", "kept.toml"], dir.path());
     assert_eq!(code, 0, "{out}{err}");
+    // Values are written as TOML strings, whatever they hold.
+    let odd = "st \"quoted\" \\ \u{e9}\u{7f}";
+    let (code, toml, err) = rampart(
+        &["proxy", "--to", &to, "--state-dir", odd, "--print-config"],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let parsed: toml::Table = toml.parse().unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(parsed["runtime"]["state_dir"].as_str(), Some(odd), "{toml}");
     let rp = Process::spawn(
         &[
             "proxy",
@@ -535,11 +544,7 @@ async fn proxy_serves_https_in_front_of_its_servers_without_a_config_file() {
     );
     let ca = dir.path().join("st/tls/ca.pem");
     let ad = rp.addr("admin");
-    let up = wait_until(std::time::Duration::from_secs(10), || async {
-        admin(ad, "GET", "/health/ready", None).await.0 == 200
-    })
-    .await;
-    assert!(up.is_some(), "never ready");
+    wait_ready(ad).await;
     let (status, body) = get_h2(rp.addr("https"), &ca).await;
     assert_eq!(status, 200);
     assert!(body.contains("app-1"), "{body}");
