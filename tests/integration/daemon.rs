@@ -7,6 +7,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::Process;
+
 #[test]
 fn the_systemd_unit_verifies_cleanly() {
     let unit =
@@ -70,18 +72,14 @@ fn rampart_tells_systemd_it_is_ready_reloading_alive_and_stopping() {
          [[pool]]\nname = \"p\"\n[[pool.server]]\norigin = \"o\"\n[[route]]\npool = \"p\"\n",
     )
     .expect("config");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args(["--log-format", "text", "run", "-c"])
-        .arg(&cfg)
-        .current_dir(dir.path())
-        .env("NOTIFY_SOCKET", &notify)
-        .env("WATCHDOG_USEC", "200000")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("rampart runs");
-    let pid = child.id().to_string();
-    let mut child = scopeguard(child);
+    let mut rp = Process::spawn_env(
+        &["--log-format", "text", "run", "-c", cfg.to_str().expect("utf-8")],
+        dir.path(),
+        &[
+            ("NOTIFY_SOCKET", notify.as_os_str()),
+            ("WATCHDOG_USEC", "200000".as_ref()),
+        ],
+    );
     // Ready only once the listener is bound: it answers right away.
     let ready = next(&sock);
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
@@ -92,11 +90,7 @@ fn rampart_tells_systemd_it_is_ready_reloading_alive_and_stopping() {
     }
     assert!(seen.iter().any(|s| s == "WATCHDOG=1"), "{seen:?}");
     // SIGHUP: reloading, then ready again.
-    assert!(std::process::Command::new("kill")
-        .args(["-s", "HUP", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    rp.signal("HUP");
     let mut after_hup = Vec::new();
     while !after_hup.iter().any(|s: &String| s.starts_with("READY=1")) && after_hup.len() < 40 {
         after_hup.push(next(&sock));
@@ -108,11 +102,7 @@ fn rampart_tells_systemd_it_is_ready_reloading_alive_and_stopping() {
     );
     assert!(states[1].starts_with("READY=1"), "{after_hup:?}");
     // SIGTERM: stopping.
-    assert!(std::process::Command::new("kill")
-        .args(["-s", "TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    rp.signal("TERM");
     let mut after_term = Vec::new();
     while !after_term.iter().any(|s: &String| s.starts_with("STOPPING=1")) && after_term.len() < 40 {
         after_term.push(next(&sock));
@@ -121,20 +111,6 @@ fn rampart_tells_systemd_it_is_ready_reloading_alive_and_stopping() {
         after_term.iter().any(|s| s.starts_with("STOPPING=1")),
         "{after_term:?}"
     );
-    let status = child.0.wait().expect("wait");
+    let status = rp.child.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
-}
-
-/// Kills the child if the test fails before it exits.
-struct Guard(std::process::Child);
-
-fn scopeguard(c: std::process::Child) -> Guard {
-    Guard(c)
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -37,11 +37,7 @@ async fn ready_once_every_server_has_its_first_verdict_and_for_good() {
     let (pools, _) = admin(ad, "GET", "/api/pools", None).await;
     assert_eq!(pools, 401, "the rest of the API still asks for the token");
     // The check times out (a verdict: down), and the instance is ready.
-    let ready = wait_until(Duration::from_secs(10), || async {
-        admin(ad, "GET", "/health/ready", None).await.0 == 200
-    })
-    .await;
-    assert!(ready.is_some(), "never ready");
+    wait_ready(ad).await;
     // Ready is for good: a server added now, whose first check will also
     // take the whole timeout, does not take the instance out of rotation.
     let token = Some("0123456789abcdef0123");

@@ -350,9 +350,15 @@ impl Process {
 
     /// Starts `rampart ARGS` and reads its `listening` lines up to `ready`.
     pub fn spawn(args: &[&str], workdir: &Path) -> Process {
+        Process::spawn_env(args, workdir, &[])
+    }
+
+    /// [`Process::spawn`] with these environment variables set.
+    pub fn spawn_env(args: &[&str], workdir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Process {
         let stderr = workdir.join("stderr.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(workdir)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))
