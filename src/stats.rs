@@ -142,6 +142,9 @@ pub struct ServerStats {
     tls_not_after: AtomicI64,
     /// TCP-mode sessions relayed to the server.
     pub tcp: TcpStats,
+    /// Requests sent again on a new connection because the backend had
+    /// closed the reused one they went out on (the keep-alive race).
+    pub stale_retries: AtomicU64,
 }
 
 /// Upper bounds of the TCP session duration buckets, in microseconds: 1 s,
@@ -203,6 +206,10 @@ impl Drop for TcpSession<'_> {
 }
 
 impl ServerStats {
+    pub fn stale_retry(&self) {
+        self.stale_retries.fetch_add(1, Relaxed);
+    }
+
     pub fn tls_failure(&self) {
         self.tls_failures.fetch_add(1, Relaxed);
     }
@@ -241,6 +248,9 @@ pub struct ListenerStats {
     pub refused: AtomicU64,
     /// Requests refused by path normalisation.
     pub bad_paths: AtomicU64,
+    /// Requests whose client went away before sending them whole (an
+    /// upload broken off): not held against any server.
+    pub client_aborts: AtomicU64,
     /// `mode = "tcp"` listeners: sessions relayed.
     pub tcp: TcpStats,
 }

@@ -1,7 +1,7 @@
 //! Units: the config's human durations (`"5s"`, `"250ms"`, `"2m"`) and
 //! sizes (`"64KiB"`, `"1MB"`, `"512"`), and the process's millisecond clock.
 //!
-//! Exposes [`parse_duration`], [`parse_size`] and [`clock_ms`].
+//! Exposes [`parse_duration`], [`parse_size`], [`clock_ms`] and [`clock_ms_at`].
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -11,9 +11,14 @@ use tokio::time::Instant;
 /// Milliseconds on a process-wide monotonic clock (never 0). It reads
 /// tokio's clock, so tests on paused time move it with `advance`.
 pub fn clock_ms() -> u64 {
+    clock_ms_at(Instant::now())
+}
+
+/// [`clock_ms`] at `t` (a reading of tokio's clock taken earlier).
+pub fn clock_ms_at(t: Instant) -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(Instant::now().saturating_duration_since(epoch).as_millis())
+    u64::try_from(t.saturating_duration_since(epoch).as_millis())
         .unwrap_or(u64::MAX)
         .saturating_add(1)
 }

@@ -39,6 +39,9 @@ pub struct Record {
     pub request_id: HeaderValue,
     pub listener: Arc<str>,
     pub server: Option<String>,
+    /// What went wrong, when something did (`client_aborted`,
+    /// `response_timeout`, ...: `ProxyError::code`).
+    pub error: Option<&'static str>,
 }
 
 /// The log's queue and counters.
@@ -178,6 +181,7 @@ pub fn format_line(out: &mut String, r: &Record, json: bool) {
             "request_id": r.request_id.to_str().unwrap_or(""),
             "listener": &*r.listener,
             "server": r.server,
+            "error": r.error,
         });
         let _ = writeln!(out, "{v}");
     } else {
@@ -227,6 +231,7 @@ mod tests {
             request_id: HeaderValue::from_static("abc"),
             listener: Arc::from("web"),
             server: Some("web-01".into()),
+            error: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! One backend server and the guard that tracks a request to it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,9 @@ use super::state::{AdminState, Health, ServerState};
 /// One backend server with live counters (shared by all worker threads).
 #[derive(Debug)]
 pub struct Backend {
+    /// Unique in the process, never reused: what connections kept for the
+    /// server are keyed by (a server replaced by a reload is another one).
+    id: u64,
     pub name: String,
     pub addr: SocketAddr,
     /// Relative share for the weighted and hash algorithms; 0 counts as 1.
@@ -41,7 +44,9 @@ impl Backend {
 
     /// A server that takes at most `max_in_flight` requests at once (0 = no limit).
     pub fn with_limit(name: String, addr: SocketAddr, weight: u32, max_in_flight: u32) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: IDS.fetch_add(1, Relaxed),
             name,
             addr,
             weight: AtomicU32::new(weight),
@@ -65,6 +70,11 @@ impl Backend {
     /// Resolves `changed`/`wait_for` when [`Self::retire`] is called.
     pub fn retirement(&self) -> tokio::sync::watch::Receiver<bool> {
         self.retired.subscribe()
+    }
+
+    /// See the field.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn weight(&self) -> u32 {

@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use super::weighted::reduced_weights;
 use super::Backend;
-use crate::hash::{hash64, SEED_OFFSET, SEED_SKIP};
+use crate::hash::{hash64, mix64, SEED_OFFSET, SEED_SKIP};
+
+/// Times a key is hashed again to find a server that can take it.
+const REHASHES: u64 = 16;
 
 /// Number of slots; a prime, so every skip gives a full permutation.
 pub(super) const TABLE_SIZE: usize = 65_537;
@@ -77,6 +80,31 @@ impl Maglev {
     pub(super) fn pick(&self, key_hash: u64) -> usize {
         let slot = (key_hash % TABLE_SIZE as u64) as usize;
         self.table.get(slot).map_or(0, |&s| s as usize)
+    }
+
+    /// The server for a key hash when `ok` holds for it; else the key is
+    /// hashed again (up to [`REHASHES`] times), so that the keys of a
+    /// server that cannot take them spread over the others while every
+    /// other key stays where it is; then the next server in order.
+    pub(super) fn pick_available(
+        &self,
+        key_hash: u64,
+        n: usize,
+        ok: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let first = self.pick(key_hash);
+        if ok(first) {
+            return Some(first);
+        }
+        let mut h = key_hash;
+        for round in 1..=REHASHES {
+            h = mix64(h ^ round);
+            let i = self.pick(h);
+            if ok(i) {
+                return Some(i);
+            }
+        }
+        (1..n).map(|k| (first + k) % n).find(|&i| ok(i))
     }
 
     #[cfg(test)]

@@ -185,14 +185,19 @@ impl Balancer {
                 }
             }
         }
+        let ok = |j: usize| !avoid.contains(&j) && self.servers[j].available(now, self.gate);
+        // Each algorithm chooses among the servers that may take the
+        // request, so those share an unavailable server's turns by their
+        // weights (instead of its neighbour taking them all).
+        let n = self.servers.len();
         let i = match &self.strategy {
-            Strategy::RoundRobin(rr) => rr.pick(self.servers.len()),
-            Strategy::Weighted(w) => w.pick(),
-            Strategy::LeastRequests(lr) => lr.pick(&self.servers),
-            Strategy::P2cEwma => p2c::pick(&self.servers),
-            Strategy::Hash(m) => m.pick(key::key_hash(&self.hash_key, input)),
-        };
-        let i = self.settle(i, now, avoid)?;
+            Strategy::RoundRobin(rr) => rr.pick(n, ok),
+            Strategy::Weighted(w) => w.pick(ok),
+            Strategy::LeastRequests(lr) => lr.pick(&self.servers, ok),
+            Strategy::P2cEwma => p2c::pick(&self.servers, ok),
+            Strategy::Hash(m) => m.pick_available(key::key_hash(&self.hash_key, input), n, ok),
+        }?;
+        let i = self.ramp(i, now, ok);
         let server = self.servers.get(i)?;
         Some(Pick {
             server,
@@ -201,29 +206,25 @@ impl Balancer {
         })
     }
 
-    /// Turns the algorithm's choice into a server that may take the
-    /// request: the choice itself when available (and, during its slow
-    /// start, only for its growing share of picks), else the next
-    /// available server in order.
-    fn settle(&self, i: usize, now: u64, avoid: &[usize]) -> Option<usize> {
-        let n = self.servers.len();
-        let ok = |j: usize| !avoid.contains(&j) && self.servers[j].available(now, self.gate);
-        let ramped = |j: usize| {
-            self.slow_start.is_zero() || self.servers[j].state.slow_start_factor(now, self.slow_start) >= 1.0
-        };
-        if ok(i) {
-            if ramped(i) {
-                return Some(i);
-            }
-            let f = self.servers[i].state.slow_start_factor(now, self.slow_start);
-            if (rng::below(1 << 20) as f64) < f * f64::from(1u32 << 20) {
-                return Some(i);
-            }
-            return (1..n)
-                .map(|k| (i + k) % n)
-                .find(|&j| ok(j) && ramped(j))
-                .or(Some(i));
+    /// Slow start: a server in its ramp takes its growing share of the
+    /// picks that chose it; the others go to the next available server
+    /// that is not ramping (or stay, when there is none).
+    fn ramp(&self, i: usize, now: u64, ok: impl Fn(usize) -> bool) -> usize {
+        if self.slow_start.is_zero() {
+            return i;
         }
-        (1..n).map(|k| (i + k) % n).find(|&j| ok(j))
+        let ramped = |j: usize| self.servers[j].state.slow_start_factor(now, self.slow_start) >= 1.0;
+        if ramped(i) {
+            return i;
+        }
+        let f = self.servers[i].state.slow_start_factor(now, self.slow_start);
+        if (rng::below(1 << 20) as f64) < f * f64::from(1u32 << 20) {
+            return i;
+        }
+        let n = self.servers.len();
+        (1..n)
+            .map(|k| (i + k) % n)
+            .find(|&j| ok(j) && ramped(j))
+            .unwrap_or(i)
     }
 }

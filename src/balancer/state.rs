@@ -44,6 +44,9 @@ pub struct ServerState {
     admin: AtomicU8,
     /// `clock_ms()` until which the server is ejected; 0 = not ejected.
     ejected_until: AtomicU64,
+    /// `clock_ms()` of the last ejection (0: never): failures of requests
+    /// sent before it do not count again.
+    ejected_at: AtomicU64,
     ejections: AtomicU32,
     consecutive_failures: AtomicU32,
     /// `clock_ms()` when the server last became able to take traffic (slow start).
@@ -60,6 +63,7 @@ impl Default for ServerState {
             health: AtomicU8::new(0),
             admin: AtomicU8::new(0),
             ejected_until: AtomicU64::new(0),
+            ejected_at: AtomicU64::new(0),
             ejections: AtomicU32::new(0),
             consecutive_failures: AtomicU32::new(0),
             available_since: AtomicU64::new(0),
@@ -92,6 +96,9 @@ impl ServerState {
         if h == Health::Up && prev != 1 {
             self.available_since.store(clock_ms(), Relaxed);
             self.consecutive_failures.store(0, Relaxed);
+            // The active check found it answering again: an ejection
+            // (which marked it down) ends here.
+            self.ejected_until.store(0, Relaxed);
         }
         match prev {
             1 => Health::Up,
@@ -146,15 +153,25 @@ impl ServerState {
     pub fn eject(&self, base: Duration) -> Duration {
         let n = self.ejections.fetch_add(1, Relaxed).saturating_add(1).min(10);
         let d = base.saturating_mul(n);
-        let until = clock_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now = clock_ms();
+        let until = now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.ejected_at.store(now, Relaxed);
         self.ejected_until.store(until, Relaxed);
         self.consecutive_failures.store(0, Relaxed);
         d
     }
 
-    /// Records a failed request; returns the consecutive failures so far.
-    pub fn record_failure(&self) -> u32 {
-        self.consecutive_failures.fetch_add(1, Relaxed).saturating_add(1)
+    /// Records a failed request sent at `sent_ms` (a `clock_ms()` value);
+    /// returns the consecutive failures so far. A failure while the server
+    /// is ejected, or of a request sent before its last ejection, says
+    /// nothing new: it is not counted (None), so it cannot extend the
+    /// ejection.
+    pub fn record_failure(&self, sent_ms: u64) -> Option<u32> {
+        let at = self.ejected_at.load(Relaxed);
+        if at != 0 && (sent_ms <= at || self.ejected(clock_ms())) {
+            return None;
+        }
+        Some(self.consecutive_failures.fetch_add(1, Relaxed).saturating_add(1))
     }
 
     /// Records a good response.

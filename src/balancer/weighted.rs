@@ -6,6 +6,10 @@
 //! The cycle (weights reduced by their gcd) is precomputed into a table read
 //! with an atomic counter; when it would exceed [`TABLE_CAP`] entries, the
 //! running state is kept behind a mutex instead.
+//!
+//! A server that cannot take the request loses its entries of the cycle
+//! (the table's are skipped, the running state leaves it out of the
+//! step), so the others share by their own weights.
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,7 +34,7 @@ impl Weighted {
             return Self::Running(Mutex::new(swrr));
         }
         let order = (0..total)
-            .map(|_| u32::try_from(swrr.step()).unwrap_or(0))
+            .map(|_| u32::try_from(swrr.step(|_| true).unwrap_or(0)).unwrap_or(0))
             .collect();
         Self::Table {
             order,
@@ -38,14 +42,24 @@ impl Weighted {
         }
     }
 
-    /// The next server index (the pool must be non-empty).
-    pub(super) fn pick(&self) -> usize {
+    /// The next server index for which `ok` holds.
+    pub(super) fn pick(&self, ok: impl Fn(usize) -> bool) -> Option<usize> {
         match self {
             Self::Table { order, next } => {
-                let i = next.fetch_add(1, Relaxed) % order.len().max(1);
-                order.get(i).map_or(0, |&s| s as usize)
+                let len = order.len();
+                if len == 0 {
+                    return None;
+                }
+                let at = next.fetch_add(1, Relaxed);
+                // The first entry from `at` on whose server may take it;
+                // the entries skipped are consumed as if drawn.
+                let skip = (0..len).find(|d| ok(order[(at + d) % len] as usize))?;
+                if skip > 0 {
+                    next.fetch_add(skip, Relaxed);
+                }
+                Some(order[(at + skip) % len] as usize)
             }
-            Self::Running(m) => m.lock().unwrap_or_else(PoisonError::into_inner).step(),
+            Self::Running(m) => m.lock().unwrap_or_else(PoisonError::into_inner).step(ok),
         }
     }
 }
@@ -70,32 +84,36 @@ fn gcd(a: u32, b: u32) -> u32 {
 pub(super) struct Swrr {
     weights: Vec<i64>,
     current: Vec<i64>,
-    total: i64,
 }
 
 impl Swrr {
     pub(super) fn new(weights: &[u32]) -> Self {
         let weights: Vec<i64> = weights.iter().map(|&w| i64::from(w)).collect();
         Self {
-            total: weights.iter().sum(),
             current: vec![0; weights.len()],
             weights,
         }
     }
 
-    /// One pick; returns 0 for an empty pool.
-    pub(super) fn step(&mut self) -> usize {
-        let mut best = 0;
+    /// One pick among the servers for which `ok` holds (nginx's rule:
+    /// the others take no part in the step); None when there is none.
+    pub(super) fn step(&mut self, ok: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut best = None;
         let mut best_value = i64::MIN;
+        let mut total = 0;
         for (i, (c, w)) in self.current.iter_mut().zip(&self.weights).enumerate() {
+            if !ok(i) {
+                continue;
+            }
             *c += w;
+            total += w;
             if *c > best_value {
-                best = i;
+                best = Some(i);
                 best_value = *c;
             }
         }
-        if let Some(c) = self.current.get_mut(best) {
-            *c -= self.total;
+        if let Some(c) = best.and_then(|b| self.current.get_mut(b)) {
+            *c -= total;
         }
         best
     }

@@ -27,6 +27,7 @@ pub const REQUEST_HEADER: Duration = Duration::from_secs(10);
 pub const BACKEND_IDLE: Duration = Duration::from_secs(55);
 pub const TCP_IDLE: Duration = Duration::from_secs(3600);
 pub const REQUEST: Duration = Duration::from_secs(60);
+pub const REQUEST_BODY_IDLE: Duration = Duration::from_secs(60);
 pub const DRAIN: Duration = Duration::from_secs(30);
 pub const SHUTDOWN_DELAY: Duration = Duration::ZERO;
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_millis(100);
@@ -193,6 +194,11 @@ pub const DOCUMENTED: &[Documented] = &[
     ),
     d("timeouts.tcp_idle", "`\"1h\"`", Value::Duration(TCP_IDLE)),
     d("timeouts.request", "`\"60s\"`", Value::Duration(REQUEST)),
+    d(
+        "timeouts.request_body_idle",
+        "`\"60s\"`",
+        Value::Duration(REQUEST_BODY_IDLE),
+    ),
     d("timeouts.drain", "`\"30s\"`", Value::Duration(DRAIN)),
     d(
         "timeouts.shutdown_delay",
@@ -310,6 +316,7 @@ pub const DOCUMENTED: &[Documented] = &[
     ),
     d("pool.max_requests", "no limit", Words),
     d("pool.slow_start", "off", Words),
+    d("pool.per_try_timeout", "off", Words),
     d("pool.retries", "`2`", Count(RETRIES as u64)),
     d("pool.retry_budget_ratio", "`0.2`", Share(RETRY_BUDGET_RATIO)),
     d(

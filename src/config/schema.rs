@@ -350,6 +350,8 @@ pub struct Timeouts {
     /// closed (default "1h").
     pub tcp_idle: Option<Spanned<String>>,
     pub request: Option<Spanned<String>>,
+    /// The longest wait for the next piece of a request body (default "60s").
+    pub request_body_idle: Option<Spanned<String>>,
     pub drain: Option<Spanned<String>>,
     pub shutdown_delay: Option<Spanned<String>>,
 }
@@ -467,6 +469,9 @@ pub struct Pool {
     pub slow_start: Option<Spanned<String>>,
     /// Further tries on another server when a retry is safe (default 2).
     pub retries: Option<Spanned<u32>>,
+    /// A replayable request with no response head within this goes to
+    /// another server (default off).
+    pub per_try_timeout: Option<Spanned<String>>,
     /// Retries allowed as a share of requests (default 0.2).
     pub retry_budget_ratio: Option<Spanned<f64>>,
     /// Retries always allowed per second regardless of the ratio (default 10).

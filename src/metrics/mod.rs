@@ -329,6 +329,7 @@ impl Collector for RequestCollector {
         let (mut requests, mut durations, mut conns, mut bytes_in, mut bytes_out) =
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut handshakes, mut failures, mut expiry, mut routes) = (vec![], vec![], vec![], vec![]);
+        let mut aborts = vec![];
         // Owned here: an ACME listener's certificate changes while running.
         let cert_lists: Vec<(&str, Vec<(String, i64)>)> = rt
             .listeners
@@ -350,6 +351,10 @@ impl Collector for RequestCollector {
                 }
             }
             durations.push((vec![("listener", name)], ConstHist::of(&l.stats.requests.latency)));
+            aborts.push((
+                vec![("listener", name)],
+                ConstCounter::new(l.stats.client_aborts.load(Relaxed)),
+            ));
             conns.push((
                 vec![("listener", name)],
                 ConstGauge::new(l.stats.connections.load(Relaxed)),
@@ -391,7 +396,7 @@ impl Collector for RequestCollector {
                 }
             }
         }
-        let (mut backend, mut header, mut tls_failures) = (vec![], vec![], vec![]);
+        let (mut backend, mut header, mut tls_failures, mut stale) = (vec![], vec![], vec![], vec![]);
         for p in &rt.pools {
             for s in p.balancer.servers() {
                 let counts = s.stats.requests.counts();
@@ -411,6 +416,10 @@ impl Collector for RequestCollector {
                 header.push((
                     vec![("pool", p.name.as_str()), ("server", s.name.as_str())],
                     ConstHist::of(&s.stats.header_latency),
+                ));
+                stale.push((
+                    vec![("pool", p.name.as_str()), ("server", s.name.as_str())],
+                    ConstCounter::new(s.stats.stale_retries.load(Relaxed)),
                 ));
                 if p.tls.is_some() {
                     tls_failures.push((
@@ -454,6 +463,20 @@ impl Collector for RequestCollector {
             "Time from sending a request to a server to its response header",
             MetricType::Histogram,
             &header,
+        )?;
+        encode_all(
+            &mut enc,
+            BACKEND_STALE_RETRIES,
+            "Requests sent again on a new connection because the server had closed the reused one",
+            MetricType::Counter,
+            &stale,
+        )?;
+        encode_all(
+            &mut enc,
+            CLIENT_ABORTED,
+            "Requests whose client went away before sending them whole (logged as 499; not held against a server)",
+            MetricType::Counter,
+            &aborts,
         )?;
         encode_all(
             &mut enc,

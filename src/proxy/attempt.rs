@@ -1,22 +1,29 @@
-//! Step 7 of the pipeline: sending a request to a server of its pool, and
+//! Step 8 of the pipeline: sending a request to a server of its pool, and
 //! trying another server when that is safe.
 //!
 //! A request goes to another server only when
-//! - nothing of it reached the backend (connect failed, or a pooled
-//!   connection turned out closed): any method; or
-//! - the backend closed or reset the connection before a response header,
-//!   and the request is idempotent with no body, so it can be replayed.
+//! - nothing of it reached the backend (connect failed): any method; or
+//! - it is idempotent with no body, so it can be replayed, and the backend
+//!   closed or reset the connection before a response header, or sent
+//!   none within the pool's `per_try_timeout`.
 //!
 //! Never after a response header arrived, so never after any response byte
 //! reached the client. Each pool's retry budget bounds retries as a share of
-//! requests. Every try's outcome feeds passive ejection.
+//! requests. A reused connection the backend had closed is the upstream
+//! module's business (the request goes out again to the same server).
+//!
+//! Every try's outcome feeds passive ejection, except failures that are the
+//! client's (a body cut off for a limit, a client that went away: see
+//! [`ProxyError::is_client_fault`]) and failures of tries sent before the
+//! server's last ejection.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::units::clock_ms_at;
+
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
 
-use super::bodyguard::BodyFlag;
 use super::rescue::ProxyError;
 use super::upstream::{self, PooledBody, SendError, Target, UpBody};
 use super::Body;
@@ -94,15 +101,17 @@ pub async fn send(
         .stats
         .enter(pool.max_requests)
         .map_err(|_| failed(ProxyError::Overloaded(pool.name.clone()), None))?;
-    // A body cut off for breaking a limit explains a timeout too.
-    let flag = req.body().flag();
     pool.budget.record_request();
     let replay = Replay::of(&req, pool);
+    // A try that gets no response head within this goes elsewhere (only
+    // requests that can be replayed; others keep the response timeout).
+    let per_try = pool.per_try_timeout.filter(|_| replay.is_some());
     let mut next = Some(req);
     let mut avoid = [usize::MAX; 11];
     let mut last: Option<ProxyError> = None;
     // The last server tried, for its counters when all tries fail.
     let mut tried: Option<Arc<Backend>> = None;
+    let t = &rt.timeouts;
     for attempt in 0..=pool.retries as usize {
         let headers = match (&next, &replay) {
             (Some(r), _) => r.headers(),
@@ -123,9 +132,16 @@ pub async fn send(
             break;
         };
         tried = Some(server.clone());
-        let guard = server.begin();
-        let try_started = Instant::now();
-        let t = &rt.timeouts;
+        let mut guard = server.begin();
+        let try_started = tokio::time::Instant::now();
+        let sent_ms = clock_ms_at(try_started);
+        // The wait for the response head, counted from when the request
+        // has been sent whole: the response-header timeout, within what is
+        // left of the whole-request one, and the per-try timeout.
+        let left = t.request.saturating_sub(started.elapsed());
+        let wait = per_try
+            .map_or(t.response_header, |p| p.min(t.response_header))
+            .min(left);
         let target = Target {
             server: &server.name,
             backend: &server,
@@ -134,47 +150,27 @@ pub async fn send(
             idle_timeout: t.backend_idle,
             max_idle: pool.max_idle,
             tls: pool.tls.as_ref(),
+            wait,
         };
-        // Per try: the response-header timeout, within the whole-request one.
-        let limit = t.response_header.min(t.request.saturating_sub(started.elapsed()));
         let sent = match pool.protocol {
-            UpstreamProtocol::Http1 => tokio::time::timeout(limit, upstream::send_h1(target, req))
-                .await
-                .map(|r| {
-                    r.map(|resp| resp.map(|b| Body::Stream(b.with_in_flight(InFlight { _server: guard }))))
-                }),
+            UpstreamProtocol::Http1 => upstream::send_h1(target, req).await,
             // One stream of a shared connection: nothing to pool, but the
             // server's and the pool's in-flight counts last until the
             // response body ends, as for HTTP/1.1.
-            UpstreamProtocol::H2c | UpstreamProtocol::H2 => {
-                tokio::time::timeout(limit, upstream::send_h2(target, req))
-                    .await
-                    .map(|r| {
-                        r.map(|resp| {
-                            resp.map(|b| {
-                                Body::Stream(
-                                    PooledBody::stream(b).with_in_flight(InFlight { _server: guard }),
-                                )
-                            })
-                        })
-                    })
-            }
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => upstream::send_h2(target, req)
+                .await
+                .map(|resp| resp.map(PooledBody::stream)),
         };
         match sent {
-            Err(_) => {
-                record(pool, &server, false);
-                let error = flag.as_deref().and_then(BodyFlag::error).unwrap_or_else(|| {
-                    ProxyError::ResponseTimeout {
-                        server: server.name.clone(),
-                        after: limit,
-                    }
-                });
-                return Err(failed(error, Some(server)));
-            }
-            Ok(Ok(mut resp)) => {
-                server.stats.header_latency.observe(try_started.elapsed());
+            Ok(resp) => {
+                // Time to first byte: what the server did, not how fast
+                // the client reads the body (P2C's latency).
+                let took = try_started.elapsed();
+                server.stats.header_latency.observe(took);
+                guard.record(took);
                 let bad = pool.outlier.on_5xx && resp.status().is_server_error();
-                record(pool, &server, !bad);
+                record(pool, &server, !bad, sent_ms);
+                let mut resp = resp.map(|b| Body::Stream(b.with_in_flight(InFlight { _server: guard })));
                 if let (Body::Stream(b), Some(g)) = (resp.body_mut(), pool_guard) {
                     b.keep_pool_guard(g);
                 }
@@ -184,9 +180,19 @@ pub async fn send(
                     set_cookie,
                 });
             }
-            Ok(Err(SendError { error, unsent, reset })) => {
-                record(pool, &server, false);
-                let safe = unsent.is_some() || (reset && replay.is_some());
+            // The client's doing: no retry, and the server is not blamed.
+            Err(SendError { error, .. }) if error.is_client_fault() => {
+                return Err(failed(error, Some(server)));
+            }
+            Err(SendError {
+                error,
+                unsent,
+                reset,
+                timed_out,
+            }) => {
+                record(pool, &server, false, sent_ms);
+                let replayable = replay.is_some() && (reset || (timed_out && per_try.is_some()));
+                let safe = unsent.is_some() || replayable;
                 if !safe || attempt >= pool.retries as usize || !pool.budget.try_retry() {
                     return Err(failed(error, Some(server)));
                 }
@@ -215,8 +221,10 @@ fn nothing_available(pool: &PoolRt) -> ProxyError {
     }
 }
 
-/// Feeds one try's outcome to passive ejection.
-fn record(pool: &PoolRt, server: &Backend, ok: bool) {
+/// Feeds the outcome of one try, sent at `sent_ms` (a `clock_ms()`
+/// value), to passive ejection. A failure of a try sent before the
+/// server's last ejection, or while it is ejected, is not counted.
+fn record(pool: &PoolRt, server: &Backend, ok: bool, sent_ms: u64) {
     if ok {
         server.state.record_success();
         return;
@@ -225,7 +233,9 @@ fn record(pool: &PoolRt, server: &Backend, ok: bool) {
     if o.consecutive_failures == 0 {
         return;
     }
-    let failures = server.state.record_failure();
+    let Some(failures) = server.state.record_failure(sent_ms) else {
+        return;
+    };
     if failures < o.consecutive_failures {
         return;
     }

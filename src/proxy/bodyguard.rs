@@ -1,8 +1,15 @@
-//! Limits on a request body as it streams to the backend: a maximum size
-//! (bodies without `Content-Length`, or lying about it) and a minimum rate
-//! after a grace period (slow POST). A body that breaks a limit ends with an
-//! error, which stops the upload, and raises its [`BodyFlag`]: the send
-//! that failed because of it reports 413 or 408 instead of 502.
+//! A request body on its way to the backend, under watch: a maximum size
+//! (bodies without `Content-Length`, or lying about it), a minimum rate
+//! after a grace period (slow POST), and an idle timeout between two pieces
+//! of the body (`timeouts.request_body_idle`). A body that breaks a limit
+//! ends with an error, which stops the upload, and raises its [`BodyFlag`]:
+//! the send that failed because of it reports 413 or 408 instead of a
+//! backend failure, and the server is not blamed. A client that goes away
+//! mid-body is flagged the same way (a client abort, not a server failure).
+//!
+//! The flag also tells when the body has been sent whole
+//! ([`BodyFlag::sent`]): a backend's response time counts from there, so
+//! an upload may last longer than `timeouts.response_header`.
 
 use super::h1::reqbody::ClientBody;
 use std::future::Future;
@@ -14,33 +21,52 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use super::rescue::ProxyError;
 use crate::body::BodyError;
 
-/// Whether, and why, a guarded body was cut off.
+/// Whether, and why, a guarded body was cut off; and whether it was sent
+/// whole.
 #[derive(Debug)]
 pub struct BodyFlag {
     state: AtomicU8,
     max: u64,
+    idle: Duration,
+    /// Raised once, when the body's end has been handed on.
+    ended: Notify,
 }
 
-/// What a tripped guard means for the client.
+/// Why a body was cut off (the flag's state; 0: it was not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Tripped {
-    TooLarge,
-    TooSlow,
+    TooLarge = 1,
+    TooSlow = 2,
+    Idle = 3,
+    /// The client's side of the body failed (the client went away, or
+    /// framed the body wrongly).
+    Aborted = 4,
 }
 
 impl BodyFlag {
-    /// The client's error when the body was cut off (413 or 408).
+    /// The client's error when its body was cut off (413, 408) or broke
+    /// off (a client abort).
     pub fn error(&self) -> Option<ProxyError> {
         match self.state.load(Relaxed) {
             1 => Some(ProxyError::BodyTooLarge(self.max)),
             2 => Some(ProxyError::BodyTooSlow),
+            3 => Some(ProxyError::BodyIdle(self.idle)),
+            4 => Some(ProxyError::ClientAborted),
             _ => None,
         }
+    }
+
+    /// Resolves once the whole body has been handed on (at once if it
+    /// already has). One waiter.
+    pub async fn sent(&self) {
+        self.ended.notified().await;
     }
 }
 
@@ -51,6 +77,8 @@ pub struct BodyLimits {
     /// Bytes per second; 0 = off.
     pub min_rate: u64,
     pub grace: Duration,
+    /// Longest wait for the next piece of the body.
+    pub idle: Duration,
 }
 
 /// A client body under watch.
@@ -61,7 +89,15 @@ pub struct GuardedBody {
     flag: Arc<BodyFlag>,
     received: u64,
     started: Instant,
-    check: Option<Pin<Box<Sleep>>>,
+    /// When the rate is next checked (None: no minimum rate).
+    rate_at: Option<Instant>,
+    /// When the current wait for the client's next piece ends (None: not
+    /// waiting; a wait starts when a poll finds nothing, so time spent
+    /// waiting on the backend's side is not the client's).
+    idle_at: Option<Instant>,
+    /// One timer for both, armed only while waiting on the client.
+    timer: Option<Pin<Box<Sleep>>>,
+    ended: bool,
 }
 
 impl GuardedBody {
@@ -69,16 +105,20 @@ impl GuardedBody {
         let flag = Arc::new(BodyFlag {
             state: AtomicU8::new(0),
             max: limits.max.unwrap_or(0),
+            idle: limits.idle,
+            ended: Notify::new(),
         });
         let started = Instant::now();
-        let check = (limits.min_rate > 0).then(|| Box::pin(tokio::time::sleep_until(started + limits.grace)));
         GuardedBody {
             inner,
             limits,
             flag,
             received: 0,
             started,
-            check,
+            rate_at: (limits.min_rate > 0).then(|| started + limits.grace),
+            idle_at: None,
+            timer: None,
+            ended: false,
         }
     }
 
@@ -88,12 +128,52 @@ impl GuardedBody {
     }
 
     fn trip(&self, why: Tripped) -> BodyError {
-        self.flag
-            .state
-            .store(if why == Tripped::TooLarge { 1 } else { 2 }, Relaxed);
+        self.flag.state.store(why as u8, Relaxed);
         match why {
             Tripped::TooLarge => "request body larger than allowed".into(),
             Tripped::TooSlow => "request body slower than allowed".into(),
+            Tripped::Idle => "request body idle for longer than allowed".into(),
+            Tripped::Aborted => "the client's request body broke off".into(),
+        }
+    }
+
+    fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.flag.ended.notify_one();
+        }
+    }
+
+    /// Nothing came: checks the limits that time decides, and arms the
+    /// timer for the next check.
+    fn waiting(&mut self, cx: &mut Context<'_>) -> Option<BodyError> {
+        let now = Instant::now();
+        let idle_at = *self.idle_at.get_or_insert(now + self.limits.idle);
+        loop {
+            if now >= idle_at {
+                return Some(self.trip(Tripped::Idle));
+            }
+            if let Some(at) = self.rate_at.filter(|at| now >= *at) {
+                let elapsed = now.saturating_duration_since(self.started);
+                let due = self.limits.min_rate as f64 * elapsed.as_secs_f64();
+                if (self.received as f64) < due {
+                    return Some(self.trip(Tripped::TooSlow));
+                }
+                self.rate_at = Some(at.max(now) + Duration::from_secs(1));
+            }
+            let next = self.rate_at.map_or(idle_at, |r| r.min(idle_at));
+            let timer = match self.timer.as_mut() {
+                Some(t) => {
+                    if t.deadline() != next {
+                        t.as_mut().reset(next);
+                    }
+                    t
+                }
+                None => self.timer.insert(Box::pin(tokio::time::sleep_until(next))),
+            };
+            if timer.as_mut().poll(cx).is_pending() {
+                return None;
+            }
         }
     }
 }
@@ -109,31 +189,31 @@ impl HttpBody for GuardedBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(f))) => {
+                this.idle_at = None;
                 if let Some(d) = f.data_ref() {
                     this.received += d.len() as u64;
                     if this.limits.max.is_some_and(|m| this.received > m) {
                         return Poll::Ready(Some(Err(this.trip(Tripped::TooLarge))));
                     }
                 }
+                if this.inner.is_end_stream() {
+                    this.end();
+                }
                 Poll::Ready(Some(Ok(f)))
             }
-            Poll::Pending => {
-                // Nothing arrived: is the body too slow?
-                if let Some(sleep) = this.check.as_mut() {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        let elapsed = this.started.elapsed();
-                        let due = this.limits.min_rate as f64 * elapsed.as_secs_f64();
-                        if (this.received as f64) < due {
-                            return Poll::Ready(Some(Err(this.trip(Tripped::TooSlow))));
-                        }
-                        sleep.as_mut().reset(Instant::now() + Duration::from_secs(1));
-                        let _ = sleep.as_mut().poll(cx);
-                    }
-                }
-                Poll::Pending
+            Poll::Pending => match this.waiting(cx) {
+                Some(e) => Poll::Ready(Some(Err(e))),
+                None => Poll::Pending,
+            },
+            Poll::Ready(Some(Err(e))) => {
+                let aborted = Tripped::Aborted as u8;
+                let _ = this.flag.state.compare_exchange(0, aborted, Relaxed, Relaxed);
+                Poll::Ready(Some(Err(e)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(None) => {
+                this.end();
+                Poll::Ready(None)
+            }
         }
     }
 
@@ -145,3 +225,6 @@ impl HttpBody for GuardedBody {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -66,6 +66,7 @@ pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<
         route: None,
         server: None,
         refused: None,
+        error: None,
     };
     let result = match (framed, rt.listeners.get(cx.listener)) {
         (Err(e), _) => Err(e),
@@ -76,6 +77,14 @@ pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<
         Ok(resp) => resp,
         Err(e) => {
             x.record_refusal(&e, &method);
+            x.error = Some(e.code());
+            if matches!(e, ProxyError::ClientAborted) {
+                if let Some(Some(l)) = rt.listeners.get(cx.listener) {
+                    l.stats
+                        .client_aborts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             rescue::answer(&e, Some(&rid))
         }
     };
@@ -99,6 +108,8 @@ struct Exchange<'a> {
     server: Option<Arc<Backend>>,
     /// The (normalised) path of a request the firewall rules refused.
     refused: Option<String>,
+    /// What went wrong, for the access log.
+    error: Option<&'static str>,
 }
 
 /// The request as the route and rules see it (step 3).
@@ -311,7 +322,7 @@ impl<'a> Exchange<'a> {
         hit: &Hit<'_>,
         pool: &PoolRt,
         target: Target,
-        limits: Option<BodyLimits>,
+        limits: BodyLimits,
     ) -> Result<(Request<UpBody>, Option<ClientUpgrade>), ProxyError> {
         // Upgrades: only to protocols the route allows (never h2c); any other
         // `Upgrade` is stripped and the request goes on as a plain one.
@@ -331,9 +342,12 @@ impl<'a> Exchange<'a> {
         );
         let path = backend_path(&parts, target.normalized)?;
         target_for(&mut parts, pool.protocol, target.host_value, path)?;
-        let body = match limits {
-            Some(l) if !http_body::Body::is_end_stream(&body) => UpBody::Guarded(GuardedBody::new(body, l)),
-            _ => UpBody::Client(body),
+        // Every body is watched (its guard also tells when it has been
+        // sent whole, and whether the client broke it off).
+        let body = if http_body::Body::is_end_stream(&body) {
+            UpBody::Client(body)
+        } else {
+            UpBody::Guarded(GuardedBody::new(body, limits))
         };
         Ok((Request::from_parts(parts, body), client_upgrade))
     }
@@ -389,6 +403,7 @@ impl<'a> Exchange<'a> {
                 request_id: self.rid.clone(),
                 listener: l.log_name.clone(),
                 server: self.server.as_ref().map(|s| s.name.clone()),
+                error: self.error,
             });
         }
     }
@@ -437,12 +452,12 @@ fn normalise<B>(req: &Request<B>, l: &ListenerRt) -> Result<Target, ProxyError> 
 }
 
 /// Step 6: a declared length over the limit is refused at once; a streamed
-/// body will be watched for size and speed (the limits returned).
+/// body will be watched for size, speed and pauses (the limits returned).
 fn body_limits<B: http_body::Body>(
     req: &Request<B>,
     hit: &Hit<'_>,
     rt: &Runtime,
-) -> Result<Option<BodyLimits>, ProxyError> {
+) -> Result<BodyLimits, ProxyError> {
     let limits = &rt.limits;
     let max = hit.max_body.or(limits.max_body);
     if let Some(max) = max {
@@ -452,11 +467,12 @@ fn body_limits<B: http_body::Body>(
             return Err(ProxyError::BodyTooLarge(max));
         }
     }
-    Ok((max.is_some() || limits.min_body_rate > 0).then_some(BodyLimits {
+    Ok(BodyLimits {
         max,
         min_rate: limits.min_body_rate,
         grace: limits.body_grace,
-    }))
+        idle: rt.timeouts.request_body_idle,
+    })
 }
 
 /// The path the backend sees: the normalised one (and the query as sent).

@@ -30,6 +30,10 @@ pub enum ProxyError {
     BodyTooLarge(u64),
     #[error("the request body arrived too slowly")]
     BodyTooSlow,
+    #[error("the request body sent nothing for {0:?}")]
+    BodyIdle(Duration),
+    #[error("the client went away before its request was sent whole")]
+    ClientAborted,
     #[error("refused path: {0}")]
     BadPath(crate::firewall::path::PathError),
     #[error("denied by firewall rule `{rule}`")]
@@ -92,6 +96,44 @@ impl ProxyError {
         }
     }
 
+    /// The client's doing, not the server's: nothing is retried, and the
+    /// server's health and ejection do not hear of it.
+    pub fn is_client_fault(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::BodyTooLarge(_)
+                | ProxyError::BodyTooSlow
+                | ProxyError::BodyIdle(_)
+                | ProxyError::ClientAborted
+        )
+    }
+
+    /// A short name of what happened, for the access log (`error`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::HeadTooLarge => "head_too_large",
+            ProxyError::HeadTimeout => "head_timeout",
+            ProxyError::NotImplemented(_) => "not_implemented",
+            ProxyError::UriTooLong => "uri_too_long",
+            ProxyError::BodyTooLarge(_) => "body_too_large",
+            ProxyError::BodyTooSlow => "body_too_slow",
+            ProxyError::BodyIdle(_) => "body_idle",
+            ProxyError::ClientAborted => "client_aborted",
+            ProxyError::BadPath(_) => "bad_path",
+            ProxyError::Denied { .. } => "denied",
+            ProxyError::NoRoute { .. } => "no_route",
+            ProxyError::NoServer(_) => "no_server",
+            ProxyError::Overloaded(_) => "overloaded",
+            ProxyError::Connect { .. } => "connect_failed",
+            ProxyError::BackendTls { .. } => "backend_tls",
+            ProxyError::ConnectTimeout { .. } => "connect_timeout",
+            ProxyError::ResponseTimeout { .. } => "response_timeout",
+            ProxyError::BadResponse { .. } => "bad_response",
+            ProxyError::Backend { .. } | ProxyError::Upstream { .. } => "backend_failed",
+        }
+    }
+
     /// The status a client receives for this error.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -101,7 +143,10 @@ impl ProxyError {
             ProxyError::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BodyTooSlow => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::BodyTooSlow | ProxyError::BodyIdle(_) => StatusCode::REQUEST_TIMEOUT,
+            // nginx's "client closed request": the client is gone and
+            // sees nothing; the logs and counters do.
+            ProxyError::ClientAborted => client_closed(),
             ProxyError::Denied { status, .. } => *status,
             ProxyError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ProxyError::NoServer(_) | ProxyError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +160,12 @@ impl ProxyError {
             }
         }
     }
+}
+
+/// The status logged and counted for a request whose client went away
+/// (499, as nginx logs it).
+pub fn client_closed() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// Builds the answer for `err` and logs it. `request_id` is echoed so that

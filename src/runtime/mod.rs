@@ -66,6 +66,8 @@ pub struct PoolRt {
     /// 0 = no limit on requests in flight to the pool.
     pub max_requests: u32,
     pub retries: u32,
+    /// See [`model::Pool::per_try_timeout`].
+    pub per_try_timeout: Option<std::time::Duration>,
     pub budget: Arc<RetryBudget>,
     pub stats: Arc<PoolStats>,
     pub outlier: Outlier,
@@ -408,6 +410,7 @@ fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>, tcp: bool) -
         max_idle: p.max_idle_per_server,
         max_requests: p.max_requests,
         retries: p.retries,
+        per_try_timeout: p.per_try_timeout,
         budget: Arc::new(match prev {
             Some(pp) => pp.budget.reconfigured(p.retry_budget),
             None => RetryBudget::new(p.retry_budget),

@@ -13,6 +13,7 @@ mod daemon;
 mod database;
 mod engine;
 mod fault;
+mod faults;
 mod firewall;
 mod fuzz;
 mod h2attack;

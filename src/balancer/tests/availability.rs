@@ -113,3 +113,159 @@ fn ejection_grows_with_each_ejection() {
     assert!(st.ejected(crate::units::clock_ms()));
     assert_eq!(st.ejections(), 3);
 }
+
+/// How a server is kept out of rotation in [`an_unavailable_server_s_share_is_spread_by_weight`].
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    Down,
+    Drained,
+    Ejected,
+}
+
+impl Out {
+    fn apply(self, s: &Backend) {
+        match self {
+            Out::Down => {
+                s.state.set_health(Health::Down);
+            }
+            Out::Drained => s.state.set_admin(AdminState::Draining),
+            Out::Ejected => {
+                s.state.eject(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+/// Three servers, one out: 300 picks give each of the other two its
+/// weighted share of the 300 (within ±5 %), instead of the next server in
+/// order taking the missing one's turns (HAProxy and nginx spread them).
+#[test]
+fn an_unavailable_server_s_share_is_spread_by_weight() {
+    let weight_sets: [&[u32]; 3] = [&[1, 1, 1], &[3, 2, 1], &[1, 4, 2]];
+    for alg in [
+        Algorithm::RoundRobin,
+        Algorithm::Weighted,
+        Algorithm::LeastRequests,
+    ] {
+        for weights in weight_sets {
+            for out in [Out::Down, Out::Drained, Out::Ejected] {
+                for gone in 0..3 {
+                    let s = weighted(weights);
+                    out.apply(&s[gone]);
+                    let b = pool(alg, s.clone());
+                    let c = counts(&b, 300);
+                    // Round robin and least requests ignore weights.
+                    let w = |i: usize| match alg {
+                        Algorithm::Weighted => f64::from(weights[i]),
+                        _ => 1.0,
+                    };
+                    let total: f64 = (0..3).filter(|&i| i != gone).map(w).sum();
+                    for i in (0..3).filter(|&i| i != gone) {
+                        let want = 300.0 * w(i) / total;
+                        let got = c.get(&format!("s{i}")).copied().unwrap_or(0) as f64;
+                        assert!(
+                            (got - want).abs() <= want * 0.05,
+                            "{alg:?} weights {weights:?}, s{gone} {out:?}: s{i} got {got}, its share is {want:.0}: {c:?}"
+                        );
+                    }
+                    assert_eq!(c.get(&format!("s{gone}")), None, "{alg:?}: {c:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Power of two choices draws its two candidates among the servers that
+/// can take the request: with one of three out, the other two share
+/// evenly (over many picks, as the draw is random).
+#[test]
+fn p2c_draws_among_available_servers() {
+    for gone in 0..3 {
+        let s = servers(3);
+        s[gone].state.set_health(Health::Down);
+        let b = pool(Algorithm::P2cEwma, s);
+        let c = counts(&b, 20_000);
+        for i in (0..3).filter(|&i| i != gone) {
+            let got = c.get(&format!("s{i}")).copied().unwrap_or(0) as f64;
+            assert!((got - 10_000.0).abs() <= 500.0, "s{gone} down: {c:?}");
+        }
+    }
+}
+
+/// Hashing keeps every key of an available server where it was, and
+/// spreads the keys of a server that is out over the others (instead of
+/// handing them all to its neighbour).
+#[test]
+fn hash_spreads_an_unavailable_server_s_keys() {
+    let s = servers(3);
+    let b = pool(Algorithm::Hash, s.clone());
+    let ips: Vec<IpAddr> = (0..3000u32)
+        .map(|i| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+        .collect();
+    let h = HeaderMap::new();
+    let pick = |b: &Balancer, ip: IpAddr| {
+        b.pick(&PickInput {
+            client_ip: ip,
+            headers: &h,
+        })
+        .expect("pick")
+        .index
+    };
+    let before: Vec<usize> = ips.iter().map(|&ip| pick(&b, ip)).collect();
+    s[0].state.set_health(Health::Down);
+    let mut moved = [0usize; 3];
+    for (ip, was) in ips.iter().zip(&before) {
+        let now = pick(&b, *ip);
+        if *was != 0 {
+            assert_eq!(now, *was, "a key of an available server moved");
+        } else {
+            moved[now] += 1;
+        }
+    }
+    let total = moved[1] + moved[2];
+    assert!(total > 500, "{moved:?}");
+    for m in &moved[1..] {
+        let share = *m as f64 / total as f64;
+        assert!((0.35..=0.65).contains(&share), "s0's keys went {moved:?}");
+    }
+}
+
+/// Failures of requests sent before an ejection, or arriving while the
+/// server is ejected, do not count: they cannot eject it again (each
+/// ejection would double the time).
+#[tokio::test(start_paused = true)]
+async fn failures_of_requests_sent_before_an_ejection_do_not_extend_it() {
+    let st = crate::balancer::ServerState::default();
+    let base = Duration::from_secs(30);
+    let sent_early = crate::units::clock_ms();
+    tokio::time::advance(Duration::from_millis(5)).await;
+    for _ in 0..4 {
+        assert!(st.record_failure(crate::units::clock_ms()).is_some());
+    }
+    assert_eq!(st.eject(base), base);
+    // In flight before the ejection: 306 ms later they fail too.
+    tokio::time::advance(Duration::from_millis(306)).await;
+    for _ in 0..10 {
+        assert_eq!(st.record_failure(sent_early), None);
+        assert_eq!(st.record_failure(crate::units::clock_ms()), None, "while ejected");
+    }
+    assert_eq!(st.ejections(), 1);
+    // Once the ejection is over, new requests count again from zero.
+    tokio::time::advance(base).await;
+    assert!(!st.ejected(crate::units::clock_ms()));
+    assert_eq!(st.record_failure(sent_early), None, "sent before the ejection");
+    assert_eq!(st.record_failure(crate::units::clock_ms()), Some(1));
+}
+
+/// With an active check, an ejection marks the server down and the check
+/// brings it back: the ejection ends when the check finds it up.
+#[test]
+fn an_up_verdict_ends_an_ejection() {
+    let st = crate::balancer::ServerState::default();
+    st.set_health(Health::Up);
+    st.eject(Duration::from_secs(60));
+    st.set_health(Health::Down);
+    assert!(st.ejected(crate::units::clock_ms()));
+    st.set_health(Health::Up);
+    assert!(!st.ejected(crate::units::clock_ms()));
+}

@@ -4,7 +4,7 @@ use super::{counts, pick_name, pool, weighted, TestRng};
 
 /// `n` picks from a Weighted pool, as server indices.
 fn sequence(w: &Weighted, n: usize) -> Vec<usize> {
-    (0..n).map(|_| w.pick()).collect()
+    (0..n).map(|_| w.pick(|_| true).expect("a server")).collect()
 }
 
 /// A plain SWRR simulation to compare against.
@@ -113,7 +113,7 @@ fn weighted_huge_sum_falls_back_to_running_state() {
 
 #[test]
 fn swrr_of_empty_pool_does_not_panic() {
-    assert_eq!(Swrr::new(&[]).step(), 0);
+    assert_eq!(Swrr::new(&[]).step(|_| true), None);
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -122,4 +122,16 @@ fn gcd(a: u32, b: u32) -> u32 {
     } else {
         gcd(b, a % b)
     }
+}
+
+/// The running state (weights too large for a table) leaves a server that
+/// is out of the step: the others share by their weights.
+#[test]
+fn running_state_shares_an_unavailable_server_s_turns_by_weight() {
+    let mut s = Swrr::new(&[5, 3, 1]);
+    let mut got = [0usize; 3];
+    for _ in 0..4000 {
+        got[s.step(|i| i != 0).expect("a server")] += 1;
+    }
+    assert_eq!(got, [0, 3000, 1000]);
 }

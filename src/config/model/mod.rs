@@ -322,8 +322,11 @@ pub struct Timeouts {
     pub backend_idle: Duration,
     /// A TCP-mode session idle both ways for this long is closed.
     pub tcp_idle: Duration,
-    /// Whole request: from arrival to the end of the response header.
+    /// Whole request: from arrival to the end of the response header, the
+    /// time the client takes to send its body aside.
     pub request: Duration,
+    /// The longest wait for the next piece of a request body; past it, 408.
+    pub request_body_idle: Duration,
     /// How long shutdown waits for requests in flight.
     pub drain: Duration,
     /// On shutdown, how long rampart keeps accepting after it stopped
@@ -341,6 +344,7 @@ impl Default for Timeouts {
             backend_idle: d::BACKEND_IDLE,
             tcp_idle: d::TCP_IDLE,
             request: d::REQUEST,
+            request_body_idle: d::REQUEST_BODY_IDLE,
             drain: d::DRAIN,
             shutdown_delay: d::SHUTDOWN_DELAY,
         }

@@ -132,6 +132,9 @@ pub struct Pool {
     pub max_requests: u32,
     pub slow_start: Duration,
     pub retries: u32,
+    /// A try of a replayable request with no response head within this
+    /// counts as failed and the request goes to another server; None: off.
+    pub per_try_timeout: Option<Duration>,
     pub retry_budget: RetryBudget,
     pub health_check: Option<HealthCheck>,
     pub outlier: Outlier,

@@ -118,6 +118,19 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A duration that must not be zero.
+    pub(super) fn nonzero_duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        key: &str,
+        default: Duration,
+    ) -> R<Duration> {
+        match self.duration(v, key, default)? {
+            d if d.is_zero() => Err(self.at_opt(v, key, "must be more than 0")),
+            d => Ok(d),
+        }
+    }
+
     /// A size such as `"64KiB"`, in bytes; None when absent.
     pub(super) fn size(&self, v: &Option<Spanned<String>>, key: &str) -> R<Option<u64>> {
         match v {

@@ -21,6 +21,11 @@ impl Cx<'_> {
             backend_idle: self.duration(&t.backend_idle, "timeouts.backend_idle", d.backend_idle)?,
             tcp_idle: self.duration(&t.tcp_idle, "timeouts.tcp_idle", d.tcp_idle)?,
             request: self.duration(&t.request, "timeouts.request", d.request)?,
+            request_body_idle: self.nonzero_duration(
+                &t.request_body_idle,
+                "timeouts.request_body_idle",
+                d.request_body_idle,
+            )?,
             drain: self.duration(&t.drain, "timeouts.drain", d.drain)?,
             shutdown_delay: self.duration(&t.shutdown_delay, "timeouts.shutdown_delay", d.shutdown_delay)?,
         })

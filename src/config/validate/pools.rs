@@ -117,6 +117,14 @@ impl Cx<'_> {
                 }
                 r => r.as_ref().map_or(d::RETRIES, |r| *r.get_ref()),
             },
+            per_try_timeout: match &p.per_try_timeout {
+                None => None,
+                Some(_) => Some(self.nonzero_duration(
+                    &p.per_try_timeout,
+                    &format!("{key}.per_try_timeout"),
+                    std::time::Duration::ZERO,
+                )?),
+            },
             retry_budget: self.retry_budget(p, key)?,
             health_check: match &p.health_check {
                 None => None,

@@ -11,6 +11,7 @@ use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::request::Parts;
@@ -55,6 +56,10 @@ pub enum ClientError {
     Write(#[from] WriteError),
     #[error("the request body failed: {0}")]
     Body(BodyError),
+    #[error("no response head within {0:?} of the request being sent")]
+    HeadTimeout(std::time::Duration),
+    #[error("the backend took no more of the request body for {0:?}")]
+    WriteStalled(std::time::Duration),
 }
 
 impl ClientError {
@@ -66,11 +71,13 @@ impl ClientError {
 }
 
 /// A failed exchange; `unsent`: the request head did not reach the
-/// backend whole, so the backend cannot have acted on it.
+/// backend whole, so the backend cannot have acted on it;
+/// `answered`: some of a response had arrived.
 #[derive(Debug)]
 pub struct Failure {
     pub error: ClientError,
     pub unsent: bool,
+    pub answered: bool,
 }
 
 /// How a request body goes on the wire.
@@ -84,24 +91,31 @@ enum Framing {
 /// Sends the request (`parts`, `body`) on `stream` and reads the response
 /// head (skipping interim 1xx answers other than 101). The response's
 /// body reads from the same connection.
+///
+/// `wait` bounds the wait for the response head, counted from when the
+/// request has been sent whole (so an upload may take longer), and each
+/// wait for the backend to take more of the body. How long the client
+/// may take to send its body is the body's own business (its guard).
 pub async fn exchange<B>(
     mut stream: BackendStream,
     parts: &Parts,
     body: &mut B,
     scratch: &mut Vec<u8>,
+    wait: Duration,
 ) -> Result<(Response<()>, BodyReader), Failure>
 where
     B: HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<BodyError>,
 {
-    let failed = |error| Failure { error, unsent: false };
     let framing = request_head(scratch, parts, body).map_err(|e| Failure {
         error: e.into(),
         unsent: true,
+        answered: false,
     })?;
     let unsent = |e: io::Error| Failure {
         error: e.into(),
         unsent: true,
+        answered: false,
     };
     stream.write_all(scratch).await.map_err(unsent)?;
     if framing == Framing::None {
@@ -113,13 +127,25 @@ where
     let answered = if framing == Framing::None {
         false
     } else {
-        let sent = send_body(&mut stream, body, framing, scratch, &mut early)
-            .await
-            .map_err(failed)?;
-        sent == Sent::Answered
+        let sent = send_body(&mut stream, body, framing, scratch, &mut early, wait).await;
+        sent.map_err(|error| Failure {
+            error,
+            unsent: false,
+            answered: !early.is_empty(),
+        })? == Sent::Answered
     };
     let head_only = parts.method == Method::HEAD;
-    let (resp, mut reader) = read_response(stream, head_only, early).await.map_err(failed)?;
+    let mut got = false;
+    let read = read_response(stream, head_only, early, &mut got);
+    let (resp, mut reader) = match tokio::time::timeout(wait, read).await {
+        Ok(r) => r,
+        Err(_) => Err(ClientError::HeadTimeout(wait)),
+    }
+    .map_err(|error| Failure {
+        error,
+        unsent: false,
+        answered: got,
+    })?;
     if answered {
         reader.reusable = false;
     }
@@ -181,6 +207,7 @@ async fn send_body<B>(
     framing: Framing,
     scratch: &mut Vec<u8>,
     early: &mut BytesMut,
+    wait: Duration,
 ) -> Result<Sent, ClientError>
 where
     B: HttpBody<Data = Bytes> + Unpin,
@@ -216,34 +243,42 @@ where
             bufs_store = [IoSlice::new(&data), IoSlice::new(&[]), IoSlice::new(&[])];
             &mut bufs_store[..1]
         };
-        if !write_watching(stream, bufs, early).await? {
+        if !write_watching(stream, bufs, early, wait).await? {
             return Ok(Sent::Answered);
         }
     }
     let mut last = [IoSlice::new(write::LAST_CHUNK)];
-    if framing == Framing::Chunked && !write_watching(stream, &mut last, early).await? {
+    if framing == Framing::Chunked && !write_watching(stream, &mut last, early, wait).await? {
         return Ok(Sent::Answered);
     }
-    poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx)).await?;
+    let flush = poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx));
+    tokio::time::timeout(wait, flush)
+        .await
+        .map_err(|_| ClientError::WriteStalled(wait))??;
     Ok(Sent::All)
 }
 
 /// Writes all of `bufs` unless the backend begins to answer while the
-/// socket has no room (false then).
+/// socket has no room (false then). A backend that takes none of it for
+/// `wait` has stalled.
 async fn write_watching(
     stream: &mut BackendStream,
     mut bufs: &mut [IoSlice<'_>],
     early: &mut BytesMut,
-) -> io::Result<bool> {
+    wait: Duration,
+) -> Result<bool, ClientError> {
     while !bufs.is_empty() {
-        let n = poll_fn(|cx| match Pin::new(&mut *stream).poll_write_vectored(cx, bufs) {
+        // The timer is registered only if the write has to wait.
+        let write = poll_fn(|cx| match Pin::new(&mut *stream).poll_write_vectored(cx, bufs) {
             Poll::Ready(r) => Poll::Ready(r.map(Some)),
             Poll::Pending => stream.poll_answering(cx, early).map_ok(|()| None),
-        })
-        .await?;
+        });
+        let n = tokio::time::timeout(wait, write)
+            .await
+            .map_err(|_| ClientError::WriteStalled(wait))??;
         match n {
             None => return Ok(false),
-            Some(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Some(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
             Some(n) => IoSlice::advance_slices(&mut bufs, n),
         }
     }
@@ -251,16 +286,18 @@ async fn write_watching(
 }
 
 /// Reads and parses the response head; the bytes after it stay in the
-/// reader for the body.
+/// reader for the body. `got` is raised once any byte has arrived.
 async fn read_response(
     mut stream: BackendStream,
     head_only: bool,
     early: BytesMut,
+    got: &mut bool,
 ) -> Result<(Response<()>, BodyReader), ClientError> {
     // What the backend sent while the request's body was being written
     // (over TLS) comes first.
     let mut buf = early;
     loop {
+        *got |= !buf.is_empty();
         while !buf.is_empty() {
             let Some(h) = head::parse_response(&buf, MAX_RESPONSE_HEADERS, head_only)? else {
                 break;

@@ -12,6 +12,7 @@
 
 mod body;
 pub mod pool;
+mod replay;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -104,6 +105,9 @@ pub struct SendError {
     /// The backend closed or reset the connection before a response
     /// header: a request that can be replayed may go elsewhere.
     pub reset: bool,
+    /// No response header came within the wait: a request that can be
+    /// replayed may go elsewhere (the pool's `per_try_timeout`).
+    pub timed_out: bool,
 }
 
 impl SendError {
@@ -112,18 +116,26 @@ impl SendError {
             error,
             unsent: Some(Box::new(req)),
             reset: false,
+            timed_out: false,
+        }
+    }
+
+    /// The client's doing (a body cut off for a limit, a client gone):
+    /// that is the error, nothing is retried, and no server is blamed.
+    fn client(error: ProxyError) -> Self {
+        SendError {
+            error,
+            unsent: None,
+            reset: false,
+            timed_out: false,
         }
     }
 
     /// A send that failed after the request went out. When the client's
-    /// body broke a limit (`flag`), that is the error, and nothing is retried.
+    /// body broke a limit or off (`flag`), that is the error.
     fn upstream(server: &str, source: hyper::Error, flag: Option<&BodyFlag>) -> Self {
         if let Some(error) = flag.and_then(BodyFlag::error) {
-            return SendError {
-                error,
-                unsent: None,
-                reset: false,
-            };
+            return SendError::client(error);
         }
         // Anything but a timeout or a local cancellation means the peer
         // went away before answering.
@@ -135,19 +147,33 @@ impl SendError {
             },
             unsent: None,
             reset,
+            timed_out: false,
         }
     }
-}
 
-impl SendError {
+    /// No response header within `after`.
+    fn timeout(server: &str, after: Duration) -> Self {
+        SendError {
+            error: ProxyError::ResponseTimeout {
+                server: server.to_string(),
+                after,
+            },
+            unsent: None,
+            reset: false,
+            timed_out: true,
+        }
+    }
+
     /// A failed HTTP/1.1 exchange after the request head went out.
     fn engine(server: &str, source: ClientError, flag: Option<&BodyFlag>) -> Self {
         if let Some(error) = flag.and_then(BodyFlag::error) {
-            return SendError {
-                error,
-                unsent: None,
-                reset: false,
-            };
+            return SendError::client(error);
+        }
+        match source {
+            ClientError::HeadTimeout(after) | ClientError::WriteStalled(after) => {
+                return SendError::timeout(server, after)
+            }
+            _ => {}
         }
         let reset = source.is_reset();
         SendError {
@@ -157,12 +183,15 @@ impl SendError {
             },
             unsent: None,
             reset,
+            timed_out: false,
         }
     }
 }
 
 thread_local! {
-    static H2_CONNS: RefCell<HashMap<SocketAddr, H2Sender>> = RefCell::new(HashMap::new());
+    /// This worker's HTTP/2 connection to each server, by the server's
+    /// identity and the TLS settings it was made with.
+    static H2_CONNS: RefCell<HashMap<(u64, usize), H2Sender>> = RefCell::new(HashMap::new());
 }
 
 impl Meta {
@@ -178,7 +207,7 @@ impl Meta {
     }
 }
 
-/// Where and how to reach one backend for one request.
+/// Where and how to reach one backend for one try.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub server: &'a str,
@@ -189,38 +218,83 @@ pub struct Target<'a> {
     pub max_idle: usize,
     /// TLS to the server (the pool's `[pool.tls]`).
     pub tls: Option<&'a UpstreamTls>,
+    /// The longest wait for the response head once the request has been
+    /// sent whole (and for the backend to take more of the body).
+    pub wait: Duration,
 }
 
 /// Sends a request over a pooled (or new) HTTP/1.1 connection. The
 /// response body returns the connection to the pool when finished.
+///
+/// A request that fails on a reused connection before any byte of an
+/// answer came (the backend closed it as the request went out: the
+/// keep-alive race) is sent again on a new connection to the same
+/// server when it is idempotent or carries `Idempotency-Key`, as HTTP
+/// clients do; its body, if any, was kept for that while it was being
+/// sent (up to [`replay::KEEP`] bytes). Other requests are not resent.
 pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<PooledBody>, SendError> {
     let (parts, mut body) = req.into_parts();
     let flag = body.flag();
     // The request head is written in a buffer of the worker's free list.
     let mut scratch = Pooled::take();
+    let replayable = replay::allowed(&parts);
+    let mut kept = replay::Kept::default();
+    let mut fresh_only = false;
     loop {
         // The most recently idled connection first, else a new one (the
         // cold path: boxed, it keeps the per-request future small).
         let tls_id = t.tls.map_or(0, |x| x.id);
-        let (stream, meta, pooled) = match pool::checkout(t.addr, tls_id) {
+        let checked_out = if fresh_only {
+            None
+        } else {
+            pool::checkout(t.addr, tls_id)
+        };
+        let (stream, meta, pooled) = match checked_out {
             Some(Conn { stream, meta }) => (stream, meta, true),
             None => match Box::pin(connect(t)).await {
                 Ok(stream) => (stream, Meta::for_target(&t), false),
-                Err(e) => return Err(SendError::unsent(e, Request::from_parts(parts, body))),
+                // Unsent, with the body whole: it may go elsewhere.
+                Err(e) if kept.is_empty() => {
+                    return Err(SendError::unsent(e, Request::from_parts(parts, body)))
+                }
+                Err(e) => return Err(SendError::client(e)),
             },
         };
-        match client::exchange(stream, &parts, &mut body, &mut scratch).await {
+        let keep = pooled && replayable;
+        let result = if keep || !kept.is_empty() {
+            let mut b = std::mem::take(&mut kept).replaying(&mut body, keep);
+            let r = client::exchange(stream, &parts, &mut b, &mut scratch, t.wait).await;
+            kept = b.finish();
+            r
+        } else {
+            client::exchange(stream, &parts, &mut body, &mut scratch, t.wait).await
+        };
+        match result {
             Ok((resp, reader)) => return Ok(resp.map(|()| PooledBody::h1(reader, meta))),
             // A pooled connection whose head could not be written (the
             // backend closed it meanwhile) leaves the request untouched:
             // it goes out on the next one.
             Err(f) if f.unsent && pooled => continue,
-            Err(f) if f.unsent => {
+            Err(f) if f.unsent && kept.is_empty() => {
                 let error = ProxyError::Backend {
                     server: t.server.to_string(),
                     source: f.error,
                 };
                 return Err(SendError::unsent(error, Request::from_parts(parts, body)));
+            }
+            // The keep-alive race: the backend had closed this reused
+            // connection. Once more, on a new one.
+            Err(f)
+                if pooled
+                    && replayable
+                    && !f.answered
+                    && f.error.is_reset()
+                    && kept.whole()
+                    && flag.as_deref().and_then(BodyFlag::error).is_none() =>
+            {
+                t.backend.stats.stale_retry();
+                tracing::debug!(server = %t.server, error = %f.error, "a reused connection was closed by the backend; sending again on a new one");
+                fresh_only = true;
             }
             Err(f) => return Err(SendError::engine(t.server, f.error, flag.as_deref())),
         }
@@ -228,14 +302,20 @@ pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Poo
 }
 
 /// Sends a request over this thread's HTTP/2 connection to the server.
+/// The wait for the response head starts once the body has been sent.
 pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Incoming>, SendError> {
     let flag = req.body().flag();
-    let existing = H2_CONNS.with(|m| m.borrow().get(&t.addr).filter(|s| !s.is_closed()).cloned());
+    let key = (t.backend.id(), t.tls.map_or(0, |x| x.id));
+    let existing = H2_CONNS.with(|m| m.borrow().get(&key).filter(|s| !s.is_closed()).cloned());
     let mut sender = match existing {
         Some(s) => s,
         None => match Box::pin(connect_h2(t)).await {
             Ok(sender) => {
-                H2_CONNS.with(|m| m.borrow_mut().insert(t.addr, sender.clone()));
+                H2_CONNS.with(|m| {
+                    let mut m = m.borrow_mut();
+                    m.retain(|_, s| !s.is_closed());
+                    m.insert(key, sender.clone());
+                });
                 sender
             }
             Err(e) => return Err(SendError::unsent(e, req)),
@@ -248,10 +328,22 @@ pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Inc
         };
         return Err(SendError::unsent(error, req));
     }
-    sender
-        .try_send_request(req)
-        .await
-        .map_err(|e| failed_try(t.server, e, flag.as_deref()))
+    let bodyless = req.body().is_end_stream();
+    let sending = sender.try_send_request(req);
+    let waiting = async {
+        if let (false, Some(f)) = (bodyless, flag.as_deref()) {
+            f.sent().await;
+        }
+        tokio::time::sleep(t.wait).await;
+    };
+    tokio::select! {
+        biased;
+        r = sending => r.map_err(|e| failed_try(t.server, e, flag.as_deref())),
+        () = waiting => Err(match flag.as_deref().and_then(BodyFlag::error) {
+            Some(error) => SendError::client(error),
+            None => SendError::timeout(t.server, t.wait),
+        }),
+    }
 }
 
 /// A failed send: with the request handed back when it was never sent.

@@ -20,7 +20,7 @@ fn timeouts() {
                 "every unit",
                 "[timeouts]\nconnect = \"250ms\"\nresponse_header = \"2s\"\nclient_idle = \"2m\"\n\
                  request_header = \"1h\"\nbackend_idle = \"1d\"\ntcp_idle = \"30m\"\nrequest = \"0s\"\ndrain = \" 5s \"\n\
-                 shutdown_delay = \"3s\"\n"
+                 shutdown_delay = \"3s\"\nrequest_body_idle = \"90s\"\n"
                     .into(),
                 Timeouts {
                     connect: ms(250),
@@ -30,6 +30,7 @@ fn timeouts() {
                     backend_idle: ms(86_400_000),
                     tcp_idle: ms(1_800_000),
                     request: Duration::ZERO,
+                    request_body_idle: ms(90_000),
                     drain: ms(5_000),
                     shutdown_delay: ms(3_000),
                 },
@@ -74,7 +75,7 @@ fn timeout_mistakes() {
             "an unknown timeout",
             "[timeouts]\nidle = \"5s\"\n".into(),
             "2:1: timeouts: unknown field `idle`, expected one of `connect`, `response_header`, \
-             `client_idle`, `request_header`, `backend_idle`, `tcp_idle`, `request`, `drain`, `shutdown_delay`",
+             `client_idle`, `request_header`, `backend_idle`, `tcp_idle`, `request`, `request_body_idle`, `drain`, `shutdown_delay`",
         ),
     ]);
 }

@@ -35,6 +35,7 @@ fn defaults() -> Pool {
         max_requests: 0,
         slow_start: Duration::ZERO,
         retries: 2,
+        per_try_timeout: None,
         retry_budget: RetryBudget {
             ratio: 0.2,
             min_per_second: 10,
@@ -75,7 +76,7 @@ fn pools() {
                 pool(
                     "algorithm = \"p2c_ewma\"\nsticky_cookie = \"srv\"\nprotocol = \"h2c\"\n\
                      max_idle_per_server = 0\nmax_requests = 100\nslow_start = \"30s\"\nretries = 10\n\
-                     retry_budget_ratio = 1.0\nretry_budget_min_per_second = 0\n",
+                     retry_budget_ratio = 1.0\nretry_budget_min_per_second = 0\nper_try_timeout = \"750ms\"\n",
                 ),
                 Pool {
                     algorithm: Algorithm::P2cEwma,
@@ -85,6 +86,7 @@ fn pools() {
                     max_requests: 100,
                     slow_start: Duration::from_secs(30),
                     retries: 10,
+                    per_try_timeout: Some(Duration::from_millis(750)),
                     retry_budget: RetryBudget {
                         ratio: 1.0,
                         min_per_second: 0,
@@ -237,6 +239,11 @@ fn pool_mistakes() {
             "a budget share above 1",
             pool("retry_budget_ratio = 1.5\n"),
             "3:22: pool[0].retry_budget_ratio: a share between 0.0 and 1.0",
+        ),
+        (
+            "a per-try timeout of zero",
+            pool("per_try_timeout = \"0s\"\n"),
+            "3:19: pool[0].per_try_timeout: must be more than 0",
         ),
         (
             "a bad slow start",

@@ -70,6 +70,7 @@ where
         parts,
         body,
         &mut Vec::new(),
+        std::time::Duration::from_secs(30),
     )
     .await
 }
@@ -334,5 +335,75 @@ impl HttpBody for Drip {
             None if self.hang => Poll::Pending,
             None => Poll::Ready(None),
         }
+    }
+}
+
+/// The wait for the response head starts once the request has been sent
+/// whole: a body that takes longer than the wait to arrive is no timeout.
+#[tokio::test(start_paused = true)]
+async fn the_head_wait_counts_from_the_end_of_the_body() {
+    let (addr, task) = backend(
+        b"0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        true,
+    )
+    .await;
+    let parts = get(Method::POST, "/upload");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let mut body = Streamed(rx);
+    let feeder = tokio::spawn(async move {
+        for _ in 0..5 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            tx.send(Bytes::from_static(b"data")).await.expect("send");
+        }
+    });
+    let stream = BackendStream::Plain(connect(addr).await);
+    let wait = std::time::Duration::from_secs(2);
+    let (resp, _) = exchange(stream, &parts, &mut body, &mut Vec::new(), wait)
+        .await
+        .expect("a five-second upload with a two-second wait");
+    assert_eq!(resp.status(), 200);
+    feeder.await.expect("feeder");
+    task.abort();
+}
+
+/// A backend that says nothing once the request is sent: a head timeout,
+/// with nothing of a response received.
+#[tokio::test(start_paused = true)]
+async fn a_silent_backend_is_a_head_timeout() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let hold = tokio::spawn(async move {
+        let (s, _) = l.accept().await.expect("accept");
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        drop(s);
+    });
+    let parts = get(Method::GET, "/");
+    let stream = BackendStream::Plain(connect(addr).await);
+    let wait = std::time::Duration::from_millis(500);
+    let f = exchange(stream, &parts, &mut Empty::<Bytes>::new(), &mut Vec::new(), wait)
+        .await
+        .expect_err("no answer");
+    assert!(
+        matches!(f.error, ClientError::HeadTimeout(w) if w == wait),
+        "{:?}",
+        f.error
+    );
+    assert!(!f.unsent && !f.answered);
+    hold.abort();
+}
+
+/// A body of unknown length fed from a channel.
+struct Streamed(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl HttpBody for Streamed {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|d| d.map(|d| Ok(Frame::data(d))))
     }
 }
