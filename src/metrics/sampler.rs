@@ -402,6 +402,8 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
         "weight": s.weight(),
         "in_flight": s.in_flight(),
         "max_requests": s.max_in_flight(),
+        // Peak-EWMA of the time to the response head (what P2C weighs).
+        "latency_ewma_ms": (s.latency_ewma().as_secs_f64() * 1e6).round() / 1e3,
         "ejected": s.state.ejected(now),
         "ejections": s.state.ejections(),
         "available": s.available(now, gate),

@@ -23,6 +23,7 @@ mod hostfw;
 mod live;
 mod mariadb;
 mod monitor;
+mod netns;
 mod packaging;
 mod proxy;
 mod rfc9112;

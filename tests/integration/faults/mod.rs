@@ -2,6 +2,9 @@
 //! uploads broken off or stalled, servers that go dark, keep-alive races,
 //! backend connections that pile up, refusals that must be counted.
 
+mod balancing;
+mod blackhole;
+mod stale;
 mod uploads;
 
 use std::net::SocketAddr;
