@@ -39,6 +39,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod conns;
 pub mod daemon;
 pub mod firewall;
 pub mod hash;

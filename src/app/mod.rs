@@ -471,8 +471,10 @@ fn s_addr(m: &Model) -> SocketAddr {
 
 /// The TLS client configuration of each pool with `[pool.tls]` (the
 /// internal CA and rampart's client certificate are made in the state
-/// directory when a pool asks for them).
-fn upstream_tls(m: &Model) -> Result<HashMap<String, Arc<rustls::ClientConfig>>, AppError> {
+/// directory when a pool asks for them), each with a generation number of
+/// its own.
+fn upstream_tls(m: &Model) -> Result<HashMap<String, (Arc<rustls::ClientConfig>, usize)>, AppError> {
+    static GENERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     let mut out = HashMap::new();
     for p in &m.pools {
         if let Some(t) = &p.tls {
@@ -482,7 +484,8 @@ fn upstream_tls(m: &Model) -> Result<HashMap<String, Arc<rustls::ClientConfig>>,
                     source: e,
                 }
             })?;
-            out.insert(p.name.clone(), cfg);
+            let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            out.insert(p.name.clone(), (cfg, generation));
         }
     }
     Ok(out)

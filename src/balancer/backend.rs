@@ -35,6 +35,8 @@ pub struct Backend {
     /// Raised when the server leaves the running configuration, so that
     /// its pooled connections close.
     retired: tokio::sync::watch::Sender<bool>,
+    /// Its idle HTTP/1.1 connections, shared by every worker thread.
+    pub conns: crate::conns::IdleConns,
 }
 
 impl Backend {
@@ -58,6 +60,7 @@ impl Backend {
             latency: PeakEwma::new(),
             born: Instant::now(),
             retired: tokio::sync::watch::Sender::new(false),
+            conns: Default::default(),
         }
     }
 
@@ -65,6 +68,7 @@ impl Backend {
     /// by a reload): connections kept open for it should close.
     pub fn retire(&self) {
         self.retired.send_replace(true);
+        self.conns.retire();
     }
 
     /// Resolves `changed`/`wait_for` when [`Self::retire`] is called.

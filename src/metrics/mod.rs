@@ -170,6 +170,8 @@ impl Collector for PoolCollector {
         let mut draining = Vec::new();
         let mut in_flight = Vec::new();
         let mut weight = Vec::new();
+        let (mut c_opened, mut c_reused, mut c_closed, mut c_open, mut c_idle) =
+            (vec![], vec![], vec![], vec![], vec![]);
         let (mut retries, mut overloaded, mut pool_ejections, mut available) =
             (vec![], vec![], vec![], vec![]);
         for p in &rt.pools {
@@ -191,7 +193,15 @@ impl Collector for PoolCollector {
                 ejections.push((l.clone(), u64::from(s.state.ejections())));
                 draining.push((l.clone(), i64::from(s.state.admin() == AdminState::Draining)));
                 in_flight.push((l.clone(), i64::from(s.in_flight())));
-                weight.push((l, i64::from(s.weight())));
+                weight.push((l.clone(), i64::from(s.weight())));
+                if !p.tcp && p.protocol == crate::config::model::UpstreamProtocol::Http1 {
+                    let c = s.conns.counts();
+                    c_opened.push((l.clone(), c.opened));
+                    c_reused.push((l.clone(), c.reused));
+                    c_closed.push((l.clone(), c.closed));
+                    c_open.push((l.clone(), i64::try_from(c.open()).unwrap_or(i64::MAX)));
+                    c_idle.push((l, i64::try_from(c.idle).unwrap_or(i64::MAX)));
+                }
             }
         }
         use names::*;
@@ -232,6 +242,36 @@ impl Collector for PoolCollector {
             &in_flight,
         )?;
         gauge(&mut enc, BACKEND_WEIGHT, "The server's weight", &weight)?;
+        counter(
+            &mut enc,
+            BACKEND_CONNS_OPENED,
+            "HTTP/1.1 connections opened to the server",
+            &c_opened,
+        )?;
+        counter(
+            &mut enc,
+            BACKEND_CONNS_REUSED,
+            "Requests that went out on an idle connection kept open",
+            &c_reused,
+        )?;
+        counter(
+            &mut enc,
+            BACKEND_CONNS_CLOSED,
+            "HTTP/1.1 connections to the server closed",
+            &c_closed,
+        )?;
+        gauge(
+            &mut enc,
+            BACKEND_CONNS_OPEN,
+            "HTTP/1.1 connections to the server open now (idle or carrying a request)",
+            &c_open,
+        )?;
+        gauge(
+            &mut enc,
+            BACKEND_CONNS_IDLE,
+            "HTTP/1.1 connections to the server kept idle now",
+            &c_idle,
+        )?;
         counter(
             &mut enc,
             POOL_RETRIES,

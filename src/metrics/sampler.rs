@@ -393,9 +393,24 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
         (AdminState::Draining, 0) => "drained",
         (AdminState::Draining, _) => "draining",
     };
+    let c = s.conns.counts();
+    let reuse = match c.opened + c.reused {
+        0 => Value::Null,
+        uses => json!(((c.reused as f64 / uses as f64) * 1000.0).round() / 1000.0),
+    };
     let v = json!({
         "name": s.name,
         "address": s.addr,
+        // HTTP/1.1 connections to the server, shared by every worker:
+        // `reuse` is the share of requests that found one open.
+        "connections": {
+            "opened": c.opened,
+            "reused": c.reused,
+            "closed": c.closed,
+            "open": c.open(),
+            "idle": c.idle,
+            "reuse": reuse,
+        },
         "health": s.state.health().as_str(),
         "last_check_passed": s.state.last_check(),
         "state": state,

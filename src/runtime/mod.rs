@@ -157,8 +157,9 @@ pub struct Bindings {
     /// Rate-limit buckets, one set per rule, kept across rebuilds.
     pub limiters: Arc<crate::firewall::rules::RuleLimiters>,
     /// The TLS client configuration of each pool with `[pool.tls]`, by
-    /// pool name (built by the application, which owns TLS material).
-    pub upstream_tls: HashMap<String, Arc<rustls::ClientConfig>>,
+    /// pool name (built by the application, which owns TLS material), with
+    /// the generation it was built in.
+    pub upstream_tls: HashMap<String, (Arc<rustls::ClientConfig>, usize)>,
     /// ACME HTTP-01 answers (they outlive reloads).
     pub acme_http01: Arc<AcmeHttp01>,
     /// Shared state with the other instances (`[cluster] redis`).
@@ -210,7 +211,9 @@ impl AcmeHttp01 {
 pub struct UpstreamTls {
     pub connector: tokio_rustls::TlsConnector,
     /// Tells connections made with different settings apart (pooled
-    /// connections are shared only within one).
+    /// connections are shared only within one): a generation number,
+    /// new each time the settings are built (never 0, which is plaintext;
+    /// never reused, unlike an address).
     pub id: usize,
     /// The name each server's certificate is checked for, by server name.
     pub names: Arc<HashMap<String, rustls::pki_types::ServerName<'static>>>,
@@ -387,10 +390,10 @@ fn build_pool(p: &model::Pool, b: &Bindings, prev: Option<&PoolRt>, tcp: bool) -
         .tls
         .as_ref()
         .and_then(|_| b.upstream_tls.get(&p.name))
-        .map(|config| UpstreamTls {
+        .map(|(config, generation)| UpstreamTls {
             mutual: p.tls.as_ref().is_some_and(|t| t.client.is_some()),
             connector: tokio_rustls::TlsConnector::from(config.clone()),
-            id: Arc::as_ptr(config) as usize,
+            id: *generation,
             names: Arc::new(
                 p.servers
                     .iter()

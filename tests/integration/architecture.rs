@@ -22,6 +22,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("hash", &[]),
     // systemd's notify protocol.
     ("daemon", &[]),
+    // Connections to backends that outlive a request (streams, idle sets).
+    ("conns", &[]),
     // The validated model (what the code runs) and its loader.
     ("config", &["units"]),
     ("client", &["config"]),
@@ -29,7 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("accesslog", &["config"]),
     ("listener", &["stats"]),
     // Runtime pieces built from the model.
-    ("balancer", &["config", "hash", "stats", "units"]),
+    ("balancer", &["config", "conns", "hash", "stats", "units"]),
     ("firewall", &["config", "hash", "stats", "units"]),
     ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "hash", "listener", "units"]),
@@ -69,6 +71,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "balancer",
             "body",
             "config",
+            "conns",
             "firewall",
             "listener",
             "runtime",

@@ -487,3 +487,114 @@ async fn new_connections_to_a_backend_resume_the_tls_session() {
     );
     app.shutdown().await;
 }
+
+/// A CA of the test's own, a server certificate for 127.0.0.1 and client
+/// certificates named `clients` it signed, written to `dir` as
+/// `ca.pem`, `server.pem`/`server-key.pem` and `NAME.pem`/`NAME-key.pem`.
+fn test_pki(dir: &Path, clients: &[&str]) {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write");
+    let issue = |name: &str, sans: Vec<String>| {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut p = rcgen::CertificateParams::new(sans).expect("params");
+        p.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let cert = p.signed_by(&key, &ca_cert, &ca_key).expect("signed");
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write");
+        std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).expect("write");
+    };
+    issue("server", vec!["127.0.0.1".to_string()]);
+    for c in clients {
+        issue(c, Vec::new());
+    }
+}
+
+/// A TLS backend (HTTP/1.1 and h2) that requires a client certificate
+/// from `dir/ca.pem` and answers with its common name.
+async fn names_its_client(dir: &Path) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let (chain, key) = chain_and_key(
+        &std::fs::read(dir.join("server.pem")).expect("cert"),
+        &std::fs::read(dir.join("server-key.pem")).expect("key"),
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.join("ca.pem")).expect("ca") {
+        roots.add(c.expect("ca cert")).expect("root");
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .expect("verifier");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .expect("server cert");
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(s).await else { return };
+                let name = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(|c| {
+                        let (_, x) = x509_parser::parse_x509_certificate(c.as_ref()).ok()?;
+                        let cn = x.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+                        Some(cn)
+                    })
+                    .unwrap_or_default();
+                let svc = service_fn(move |_req: http::Request<hyper::body::Incoming>| {
+                    let name = name.clone();
+                    async move { Ok::<_, std::convert::Infallible>(Response::new(full(name))) }
+                });
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// Two pools reach the same address over HTTP/2 with different client
+/// certificates: each request goes out on a connection of its own pool,
+/// with that pool's certificate (connections are not keyed by address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pools_on_one_address_each_show_their_own_client_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    test_pki(dir.path(), &["pool-one", "pool-two"]);
+    let (addr, task) = names_its_client(dir.path()).await;
+    let pool = |name: &str, client: &str| {
+        format!(
+            "[[pool]]\nname = \"{name}\"\nprotocol = \"h2\"\n\
+             [pool.tls]\nca = \"ca.pem\"\nclient_cert = \"{client}.pem\"\nclient_key = \"{client}-key.pem\"\n\
+             [[pool.server]]\nname = \"s\"\naddress = \"{addr}\"\n"
+        )
+    };
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n{}{}\
+         [[route]]\npath = \"/one\"\npool = \"one\"\n[[route]]\npath = \"/two\"\npool = \"two\"\n",
+        pool("one", "pool-one"),
+        pool("two", "pool-two")
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let web = listener(&app, "web");
+    let mut c = h1(web).await;
+    for _ in 0..5 {
+        for (path, want) in [("/one", "pool-one"), ("/two", "pool-two")] {
+            let (status, _, body) = read(c.go(get(path, "x")).await.expect("response")).await;
+            assert_eq!((status, body.as_str()), (200, want), "{path}");
+        }
+    }
+    task.abort();
+    app.shutdown().await;
+}

@@ -17,13 +17,18 @@ use tokio::sync::Notify;
 use crate::support::*;
 
 /// An h2c backend: `/stream` sends one chunk, then holds the body open
-/// until `gate` is notified; anything else answers at once.
-async fn h2c_streaming(gate: Arc<Notify>) -> SocketAddr {
+/// until `gate` is notified; anything else answers at once. Counts the
+/// connections open to it.
+async fn h2c_streaming(gate: Arc<Notify>) -> (SocketAddr, Arc<AtomicUsize>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
+    let open = Arc::new(AtomicUsize::new(0));
+    let o = open.clone();
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
             let gate = gate.clone();
+            let o = o.clone();
+            o.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let gate = gate.clone();
@@ -51,16 +56,17 @@ async fn h2c_streaming(gate: Arc<Notify>) -> SocketAddr {
                 let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(s), svc)
                     .await;
+                o.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
-    addr
+    (addr, open)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_streams_count_in_flight_until_their_body_ends() {
     let gate = Arc::new(Notify::new());
-    let addr = h2c_streaming(gate.clone()).await;
+    let (addr, _) = h2c_streaming(gate.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let toml = format!(
         "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
@@ -269,5 +275,62 @@ async fn a_removed_server_keeps_no_connection_after_its_drain() {
     }
     assert_eq!(one.open(), 0);
     assert!(two.open() >= 1, "the other server's connections stay pooled");
+    app.shutdown().await;
+}
+
+/// A removed h2c server: its connection stays while a response on it is
+/// still streaming, and closes once that is done (on every worker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_h2c_server_s_connection_closes_after_its_drain() {
+    let gate = Arc::new(Notify::new());
+    let (gone_addr, gone_open) = h2c_streaming(gate.clone()).await;
+    let (kept_addr, kept_open) = h2c_streaming(Arc::new(Notify::new())).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"p\"\nprotocol = \"h2c\"\n[[pool.server]]\nname = \"gone\"\naddress = \"{gone_addr}\"\n\
+         [[pool.server]]\nname = \"kept\"\naddress = \"{kept_addr}\"\n[[route]]\npool = \"p\"\n"
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let admin_addr = app.admin().expect("admin");
+    let web = listener(&app, "web");
+    // Round robin: the first request goes to `gone`, and streams.
+    let mut streaming = h1(web).await;
+    let resp = streaming.go(get("/stream", "x")).await.expect("response header");
+    let mut body = resp.into_body();
+    body.frame().await.expect("a frame").expect("data");
+    let mut c = h1(web).await;
+    for _ in 0..4 {
+        assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
+    }
+    assert!(gone_open.load(Ordering::SeqCst) >= 1 && kept_open.load(Ordering::SeqCst) >= 1);
+    let (status, v) = admin(admin_addr, "DELETE", "/api/pools/p/servers/gone", None).await;
+    assert_eq!(status, 202, "{v}");
+    // The stream in flight keeps its connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        gone_open.load(Ordering::SeqCst) >= 1,
+        "closed under a response in flight"
+    );
+    gate.notify_one();
+    let rest = body.collect().await.expect("rest").to_bytes();
+    assert_eq!(&rest[..], b"last");
+    let closed = wait_until(Duration::from_secs(3), || async {
+        gone_open.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert!(
+        closed.is_some(),
+        "{} connections left to the removed server",
+        gone_open.load(Ordering::SeqCst)
+    );
+    for _ in 0..4 {
+        let (status, _, text) = read(c.go(get("/", "x")).await.expect("response")).await;
+        assert_eq!((status, text.as_str()), (200, "quick"));
+    }
+    assert!(
+        kept_open.load(Ordering::SeqCst) >= 1,
+        "the other server's connection stays"
+    );
     app.shutdown().await;
 }

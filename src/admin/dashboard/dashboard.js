@@ -154,7 +154,7 @@ const PANELS = [
     id: "servers", title: "Pools and servers", wide: true,
     build(root) { root.append(el("table", { id: "servers-table" })); },
     update(stats) {
-      const head = el("tr", {}, ...["pool", "server", "address", "link", "health", "state", "weight", "in flight", "req/s", "p50", "p99", "requests", "5xx"].map((h) => el("th", {}, h)));
+      const head = el("tr", {}, ...["pool", "server", "address", "link", "health", "state", "weight", "in flight", "req/s", "p50", "p99", "requests", "5xx", "conns", "reuse"].map((h) => el("th", {}, h)));
       const rows = servers(stats).map((s) => el("tr", { "data-server": s.name },
         el("td", {}, s.pool), el("td", {}, s.name), el("td", { class: "muted" }, s.address),
         el("td", { class: "link" }, link(s)),
@@ -162,7 +162,10 @@ const PANELS = [
         el("td", {}, s.state), el("td", { class: "num" }, s.weight), el("td", { class: "num" }, s.in_flight),
         el("td", { class: "num qps" }, fmt.n(s.qps["10s"])), el("td", { class: "num" }, fmt.ms(s.latency_ms.p50)),
         el("td", { class: "num" }, fmt.ms(s.latency_ms.p99)), el("td", { class: "num" }, fmt.n(s.requests)),
-        el("td", { class: "num" }, fmt.n(s.by_class["5xx"]))));
+        el("td", { class: "num" }, fmt.n(s.by_class["5xx"])),
+        el("td", { class: "num", title: s.connections ? s.connections.idle + " idle, " + fmt.n(s.connections.opened) + " opened, " + fmt.n(s.connections.closed) + " closed" : "" },
+          s.connections ? s.connections.open : "–"),
+        el("td", { class: "num reuse" }, s.connections ? fmt.pct(s.connections.reuse) : "–")));
       document.getElementById("servers-table").replaceChildren(head, ...rows);
     },
   },

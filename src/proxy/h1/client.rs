@@ -22,9 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::chunked::{ChunkError, Decoder};
 use super::head::{self, HeadError, ResponseBody};
 use super::interim;
-use super::stream::BackendStream;
 use super::write::{self, WriteError};
 use crate::body::BodyError;
+use crate::conns::BackendStream;
 
 /// Largest response head accepted from a backend.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;

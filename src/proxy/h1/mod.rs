@@ -2,7 +2,7 @@
 //! with their framing rules ([`head`]), the chunked body decoder
 //! ([`chunked`]), the writer of heads and chunk framing ([`write`]), and
 //! the client half that talks to backends ([`client`]) over plain or TLS
-//! connections ([`stream`]), the server half
+//! connections ([`crate::conns::BackendStream`]), the server half
 //! that serves client connections ([`server`]) with the request bodies it
 //! feeds ([`reqbody`]), the interim answers (103) passed from one to the
 //! other ([`interim`]), and the per-worker buffers both use ([`buffers`]).
@@ -14,7 +14,6 @@ pub mod head;
 pub mod interim;
 pub mod reqbody;
 pub mod server;
-pub mod stream;
 pub mod write;
 
 /// A byte of a token, such as a field name (RFC 9110 `tchar`).

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use super::stream::BackendStream;
+use crate::conns::BackendStream;
 use bytes::Bytes;
 use http::{header, HeaderName, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body as HttpBody;

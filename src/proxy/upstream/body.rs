@@ -5,22 +5,21 @@
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use crate::proxy::h1::stream::BackendStream;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::pool::{self, Conn, Meta};
 use crate::balancer::budget::PoolGuard;
 use crate::body::BodyError;
+use crate::conns::{BackendStream, Lease};
 use crate::proxy::attempt::InFlight;
 use crate::proxy::h1::client::BodyReader;
 
 enum Inner {
-    /// Read from an HTTP/1.1 connection; `meta` until it is given back.
+    /// Read from an HTTP/1.1 connection; its lease until it is given back.
     H1 {
         reader: BodyReader,
-        meta: Option<Meta>,
+        lease: Option<Lease>,
     },
     H2(Incoming),
 }
@@ -43,12 +42,12 @@ impl std::fmt::Debug for PooledBody {
 }
 
 impl PooledBody {
-    /// A body read from an HTTP/1.1 connection described by `meta`.
-    pub(super) fn h1(reader: BodyReader, meta: Meta) -> Self {
+    /// A body read from an HTTP/1.1 connection held under `lease`.
+    pub(super) fn h1(reader: BodyReader, lease: Lease) -> Self {
         PooledBody {
             inner: Inner::H1 {
                 reader,
-                meta: Some(meta),
+                lease: Some(lease),
             },
             in_flight: None,
             pool_guard: None,
@@ -80,8 +79,9 @@ impl PooledBody {
     /// and the bytes that came after the head.
     pub fn take_upgrade(&mut self) -> Option<(BackendStream, Bytes)> {
         match &mut self.inner {
-            Inner::H1 { reader, meta } => {
-                meta.take();
+            Inner::H1 { reader, lease } => {
+                // A tunnel now: no longer the pool's.
+                lease.take();
                 reader.take_upgraded()
             }
             Inner::H2(_) => None,
@@ -89,9 +89,9 @@ impl PooledBody {
     }
 
     fn release(&mut self) {
-        if let Inner::H1 { reader, meta } = &mut self.inner {
-            if let (Some(stream), Some(meta)) = (reader.take_reusable(), meta.take()) {
-                pool::checkin(Conn { stream, meta });
+        if let Inner::H1 { reader, lease } = &mut self.inner {
+            if let (Some(stream), Some(lease)) = (reader.take_reusable(), lease.take()) {
+                lease.checkin(stream);
             }
         }
     }
@@ -107,7 +107,7 @@ impl HttpBody for PooledBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         match &mut this.inner {
-            Inner::H1 { reader, meta } => match ready!(reader.poll_data(cx)) {
+            Inner::H1 { reader, lease } => match ready!(reader.poll_data(cx)) {
                 Some(Ok(data)) => {
                     if reader.is_done() {
                         this.release();
@@ -115,7 +115,7 @@ impl HttpBody for PooledBody {
                     Poll::Ready(Some(Ok(Frame::data(data))))
                 }
                 Some(Err(e)) => {
-                    meta.take();
+                    lease.take();
                     Poll::Ready(Some(Err(e.into())))
                 }
                 None => {

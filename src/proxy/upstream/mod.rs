@@ -1,7 +1,9 @@
 //! Connections to backend servers: HTTP/1.1 through rampart's own engine
-//! ([`crate::proxy::h1::client`]) over bare sockets pooled per worker
-//! thread ([`pool`]), and one multiplexed HTTP/2 (h2c) connection per
-//! server and thread, through hyper, for pools that ask for it.
+//! ([`crate::proxy::h1::client`]) over sockets each server keeps idle for
+//! every worker thread ([`crate::conns::IdleConns`]), and one multiplexed
+//! HTTP/2 connection per server and thread, through hyper, for pools that
+//! ask for it (closed once its server has left the configuration and its
+//! requests are done).
 //!
 //! An HTTP/1.1 exchange runs in the task of the client connection that
 //! needs it: the request is written and the response head read there, and
@@ -11,7 +13,6 @@
 //! bytes would corrupt the next response.
 
 mod body;
-pub mod pool;
 mod replay;
 
 use std::cell::RefCell;
@@ -34,12 +35,11 @@ use super::bodyguard::BodyFlag;
 use super::h1::buffers::Pooled;
 use super::h1::client::{self, ClientError};
 use super::h1::reqbody::ClientBody;
-use super::h1::stream::BackendStream;
 use super::rescue::ProxyError;
 use crate::balancer::Backend;
+use crate::conns::{BackendStream, Settings};
 use crate::runtime::UpstreamTls;
 pub use body::PooledBody;
-use pool::{Conn, Meta};
 
 type H2Sender = http2::SendRequest<UpBody>;
 
@@ -194,15 +194,13 @@ thread_local! {
     static H2_CONNS: RefCell<HashMap<(u64, usize), H2Sender>> = RefCell::new(HashMap::new());
 }
 
-impl Meta {
-    /// What a new connection to `t`'s server may be pooled with.
-    fn for_target(t: &Target<'_>) -> Self {
-        Meta {
-            addr: t.addr,
-            tls: t.tls.map_or(0, |x| x.id),
-            idle_for: t.idle_timeout,
-            max_idle: t.max_idle,
-            retired: t.backend.retirement(),
+impl Target<'_> {
+    /// What a connection to this target is made with and kept for.
+    fn conn_settings(&self) -> Settings {
+        Settings {
+            key: self.tls.map_or(0, |x| x.id),
+            idle_for: self.idle_timeout,
+            max_idle: self.max_idle,
         }
     }
 }
@@ -211,7 +209,7 @@ impl Meta {
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub server: &'a str,
-    pub backend: &'a Backend,
+    pub backend: &'a Arc<Backend>,
     pub addr: SocketAddr,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
@@ -243,16 +241,16 @@ pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Poo
     loop {
         // The most recently idled connection first, else a new one (the
         // cold path: boxed, it keeps the per-request future small).
-        let tls_id = t.tls.map_or(0, |x| x.id);
+        let settings = t.conn_settings();
         let checked_out = if fresh_only {
             None
         } else {
-            pool::checkout(t.addr, tls_id)
+            t.backend.conns.checkout(settings)
         };
-        let (stream, meta, pooled) = match checked_out {
-            Some(Conn { stream, meta }) => (stream, meta, true),
+        let (stream, lease, pooled) = match checked_out {
+            Some((stream, lease)) => (stream, lease, true),
             None => match Box::pin(connect(t)).await {
-                Ok(stream) => (stream, Meta::for_target(&t), false),
+                Ok(stream) => (stream, t.backend.conns.opened(settings), false),
                 // Unsent, with the body whole: it may go elsewhere.
                 Err(e) if kept.is_empty() => {
                     return Err(SendError::unsent(e, Request::from_parts(parts, body)))
@@ -270,7 +268,7 @@ pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Poo
             client::exchange(stream, &parts, &mut body, &mut scratch, t.wait).await
         };
         match result {
-            Ok((resp, reader)) => return Ok(resp.map(|()| PooledBody::h1(reader, meta))),
+            Ok((resp, reader)) => return Ok(resp.map(|()| PooledBody::h1(reader, lease))),
             // A pooled connection whose head could not be written (the
             // backend closed it meanwhile) leaves the request untouched:
             // it goes out on the next one.
@@ -370,9 +368,33 @@ async fn connect_h2(t: Target<'_>) -> Result<H2Sender, ProxyError> {
             server: t.server.to_string(),
             source,
         })?;
-    tokio::spawn(conn);
+    tokio::spawn(drive_h2(conn, t.backend.clone()));
     Ok(sender)
 }
+
+/// Drives an HTTP/2 connection to `server` until it ends, or until the
+/// server has left the configuration and its requests in flight are done
+/// (or [`H2_DRAIN`] has passed): then it is closed.
+async fn drive_h2<C: std::future::Future>(conn: C, server: Arc<Backend>) {
+    let mut conn = std::pin::pin!(conn);
+    let mut retired = server.retirement();
+    tokio::select! {
+        _ = &mut conn => return,
+        _ = retired.wait_for(|r| *r) => {}
+    }
+    let deadline = tokio::time::Instant::now() + H2_DRAIN;
+    while server.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            _ = &mut conn => return,
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    tracing::debug!(server = %server.name, "closing the HTTP/2 connection to a server that left the configuration");
+}
+
+/// The longest an HTTP/2 connection to a removed server stays open for
+/// the requests it still carries.
+const H2_DRAIN: Duration = Duration::from_secs(60);
 
 /// A new connection to the server: TCP, then TLS when the pool asks for
 /// it, both within `connect_timeout`. A certificate that does not verify

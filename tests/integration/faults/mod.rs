@@ -4,6 +4,7 @@
 
 mod balancing;
 mod blackhole;
+mod pooling;
 mod stale;
 mod uploads;
 

@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::proxy::h1::stream::BackendStream;
+use crate::conns::BackendStream;
 
 /// A backend that reads until it has seen `until` (or the end), answers
 /// `answer`, then closes if `close`. Returns what it read.
