@@ -234,6 +234,72 @@ pub fn cert_not_after(der: &[u8]) -> Option<i64> {
     Some(cert.validity().not_after.timestamp())
 }
 
+/// Why a request was refused as the client's fault (a label of
+/// `rampart_requests_refused_total`); the order is the counters' index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `Content-Length` and `Transfer-Encoding` that two parsers could
+    /// read differently (request smuggling).
+    Framing,
+    /// A chunked body that is not well formed.
+    BadChunking,
+    /// A head not whole within `timeouts.request_header` (408).
+    HeaderTimeout,
+    /// A head larger than allowed (431).
+    HeadTooLarge,
+    /// A target longer than allowed (414).
+    UriTooLong,
+    /// Any other malformed request (400).
+    Malformed,
+    /// A method or form rampart does not serve (501).
+    NotImplemented,
+    /// A path refused by normalisation.
+    BadPath,
+    BodyTooLarge,
+    BodyTooSlow,
+    BodyIdle,
+    /// A firewall rule's deny (or tarpit).
+    Denied,
+    RateLimited,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 13] = [
+        Refusal::Framing,
+        Refusal::BadChunking,
+        Refusal::HeaderTimeout,
+        Refusal::HeadTooLarge,
+        Refusal::UriTooLong,
+        Refusal::Malformed,
+        Refusal::NotImplemented,
+        Refusal::BadPath,
+        Refusal::BodyTooLarge,
+        Refusal::BodyTooSlow,
+        Refusal::BodyIdle,
+        Refusal::Denied,
+        Refusal::RateLimited,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Framing => "framing",
+            Refusal::BadChunking => "bad_chunking",
+            Refusal::HeaderTimeout => "header_timeout",
+            Refusal::HeadTooLarge => "head_too_large",
+            Refusal::UriTooLong => "uri_too_long",
+            Refusal::Malformed => "malformed",
+            Refusal::NotImplemented => "not_implemented",
+            Refusal::BadPath => "bad_path",
+            Refusal::BodyTooLarge => "body_too_large",
+            Refusal::BodyTooSlow => "body_too_slow",
+            Refusal::BodyIdle => "body_idle",
+            Refusal::Denied => "denied",
+            Refusal::RateLimited => "rate_limited",
+        }
+    }
+}
+
 /// A listener's counters.
 #[derive(Debug, Default)]
 pub struct ListenerStats {
@@ -251,6 +317,8 @@ pub struct ListenerStats {
     /// Requests whose client went away before sending them whole (an
     /// upload broken off): not held against any server.
     pub client_aborts: AtomicU64,
+    /// Requests refused as the client's fault, by [`Refusal`].
+    refusals: [AtomicU64; Refusal::ALL.len()],
     /// `mode = "tcp"` listeners: sessions relayed.
     pub tcp: TcpStats,
 }
@@ -260,6 +328,15 @@ pub struct ListenerStats {
 pub struct ConnectionGuard(Arc<ListenerStats>);
 
 impl ListenerStats {
+    pub fn refused(&self, why: Refusal) {
+        self.refusals[why as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Requests refused, by reason (in [`Refusal::ALL`]'s order).
+    pub fn refusals(&self) -> [u64; Refusal::ALL.len()] {
+        std::array::from_fn(|i| self.refusals[i].load(Relaxed))
+    }
+
     pub fn connection(self: &Arc<Self>) -> ConnectionGuard {
         self.connections.fetch_add(1, Relaxed);
         ConnectionGuard(self.clone())

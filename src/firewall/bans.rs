@@ -9,9 +9,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::config::model::BanPolicy;
 
@@ -36,22 +38,35 @@ pub struct Ban {
     pub reason: String,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    banned: HashMap<IpAddr, (Instant, String)>,
-    strikes: HashMap<IpAddr, (Instant, u32)>,
-    policy: Option<BanPolicy>,
-}
+/// Bans in force: until when, and why.
+type BanMap = HashMap<IpAddr, (Instant, Arc<str>)>;
+
+/// Strike counts of one shard of the clients: when the window began, how
+/// many so far.
+type Strikes = HashMap<IpAddr, (Instant, u32)>;
+
+/// Strike shards: a flood of refusals from many clients spreads over them.
+const SHARDS: usize = 16;
 
 /// The ban list and the strike counts.
-#[derive(Debug, Default)]
+///
+/// Every new connection asks whether its client is banned, so that read
+/// takes no lock: the list is an immutable map swapped whole
+/// (`arc-swap`) when a ban is made or lifted, which is rare next to the
+/// reads. Strikes are counted in shards by client address, each under a
+/// lock of its own.
+#[derive(Debug)]
 pub struct Bans {
-    state: Mutex<State>,
-    /// Bans in force (a cheap check before taking the lock).
+    /// Bans in force, as readers see them.
+    banned: ArcSwap<BanMap>,
+    /// Writers of `banned`, one at a time.
+    write: Mutex<()>,
+    strikes: [Mutex<Strikes>; SHARDS],
+    /// The automatic policy, if any (checked before any lock: refusals at
+    /// accept count too, and can come in floods).
+    policy: ArcSwapOption<BanPolicy>,
+    /// Bans in force (a cheap check before the map).
     active: AtomicUsize,
-    /// Whether a policy counts violations (a cheap check before the lock:
-    /// refusals at accept count too, and can come in floods).
-    counting: AtomicBool,
     /// Bans made here (automatic and by hand), not those applied from
     /// other instances: summed over a fleet, each ban counts once.
     pub total: AtomicU64,
@@ -61,71 +76,86 @@ pub struct Bans {
     outbox: std::sync::OnceLock<tokio::sync::mpsc::Sender<BanNote>>,
 }
 
-/// More strike entries than this and the stale ones are dropped.
-const MAX_STRIKES: usize = 100_000;
+impl Default for Bans {
+    fn default() -> Self {
+        Bans {
+            banned: ArcSwap::default(),
+            write: Mutex::new(()),
+            strikes: std::array::from_fn(|_| Mutex::default()),
+            policy: ArcSwapOption::empty(),
+            active: AtomicUsize::new(0),
+            total: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            outbox: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// More strike entries than this in a shard and the stale ones are dropped.
+const MAX_STRIKES: usize = 100_000 / SHARDS;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl Bans {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Sets (or clears) the automatic policy; bans in force stay.
     pub fn configure(&self, policy: Option<BanPolicy>) {
-        let mut st = self.lock();
-        st.policy = policy;
-        self.counting.store(policy.is_some(), Relaxed);
+        self.policy.store(policy.map(Arc::new));
     }
 
-    /// Is `ip` banned now? Counts a refusal when it is.
+    /// Is `ip` banned now? Counts a refusal when it is. No lock.
     pub fn refuses(&self, ip: IpAddr) -> bool {
         if self.active.load(Relaxed) == 0 {
             return false;
         }
-        let mut st = self.lock();
-        match st.banned.get(&ip) {
-            Some((until, _)) if *until > Instant::now() => {
-                self.refused.fetch_add(1, Relaxed);
-                true
-            }
-            Some(_) => {
-                st.banned.remove(&ip);
-                self.active.store(st.banned.len(), Relaxed);
-                false
-            }
-            None => false,
+        let expired = match self.banned.load().get(&ip) {
+            None => return false,
+            Some((until, _)) => *until <= Instant::now(),
+        };
+        if expired {
+            // Rare: once per expired ban met, and only one writer at a time.
+            self.change(|m| {
+                m.retain(|_, (until, _)| *until > Instant::now());
+            });
+            return false;
         }
+        self.refused.fetch_add(1, Relaxed);
+        true
     }
 
     /// Counts a violation by `ip`; bans it when the policy says so.
     pub fn violation(&self, ip: IpAddr, what: &str) {
-        if !self.counting.load(Relaxed) {
+        let Some(p) = self.policy.load_full() else {
             return;
-        }
-        let mut st = self.lock();
-        let Some(p) = st.policy else { return };
+        };
+        let shard =
+            &self.strikes[crate::hash::hash64(crate::hash::SEED_KEY, &ip_bytes(ip)) as usize % SHARDS];
         let now = Instant::now();
-        if st.strikes.len() > MAX_STRIKES {
-            st.strikes
-                .retain(|_, (start, _)| now.duration_since(*start) < p.window);
+        {
+            let mut st = lock(shard);
+            if st.len() > MAX_STRIKES {
+                st.retain(|_, (start, _)| now.duration_since(*start) < p.window);
+            }
+            let e = st.entry(ip).or_insert((now, 0));
+            if now.duration_since(e.0) >= p.window {
+                *e = (now, 0);
+            }
+            e.1 += 1;
+            if e.1 < p.after {
+                return;
+            }
+            st.remove(&ip);
         }
-        let e = st.strikes.entry(ip).or_insert((now, 0));
-        if now.duration_since(e.0) >= p.window {
-            *e = (now, 0);
-        }
-        e.1 += 1;
-        if e.1 >= p.after {
-            st.strikes.remove(&ip);
-            let reason = format!("{} violations within {:?} (last: {what})", p.after, p.window);
-            tracing::warn!(client = %ip, for_ = ?p.duration, "client banned: {reason}");
-            self.insert_locked(&mut st, ip, p.duration, reason.clone());
-            drop(st);
-            self.total.fetch_add(1, Relaxed);
-            self.send(BanNote::Banned {
-                address: ip,
-                duration: p.duration,
-                reason,
-            });
-        }
+        let reason = format!("{} violations within {:?} (last: {what})", p.after, p.window);
+        tracing::warn!(client = %ip, for_ = ?p.duration, "client banned: {reason}");
+        self.insert(ip, p.duration, reason.clone());
+        self.total.fetch_add(1, Relaxed);
+        self.send(BanNote::Banned {
+            address: ip,
+            duration: p.duration,
+            reason,
+        });
     }
 
     /// Bans `ip` by hand.
@@ -139,13 +169,20 @@ impl Bans {
         });
     }
 
-    fn insert(&self, ip: IpAddr, duration: Duration, reason: String) {
-        self.insert_locked(&mut self.lock(), ip, duration, reason);
+    /// Publishes a new list made from the current one by `f`.
+    fn change(&self, f: impl FnOnce(&mut BanMap)) {
+        let _one = lock(&self.write);
+        let mut m = BanMap::clone(&self.banned.load());
+        f(&mut m);
+        self.active.store(m.len(), Relaxed);
+        self.banned.store(Arc::new(m));
     }
 
-    fn insert_locked(&self, st: &mut State, ip: IpAddr, duration: Duration, reason: String) {
-        st.banned.insert(ip, (Instant::now() + duration, reason));
-        self.active.store(st.banned.len(), Relaxed);
+    fn insert(&self, ip: IpAddr, duration: Duration, reason: String) {
+        let until = Instant::now() + duration;
+        self.change(|m| {
+            m.insert(ip, (until, Arc::from(reason)));
+        });
     }
 
     /// Lifts a ban; says whether there was one.
@@ -156,10 +193,11 @@ impl Bans {
     }
 
     fn remove(&self, ip: IpAddr) -> bool {
-        let mut st = self.lock();
-        let had = st.banned.remove(&ip).is_some();
-        st.strikes.remove(&ip);
-        self.active.store(st.banned.len(), Relaxed);
+        let mut had = false;
+        self.change(|m| had = m.remove(&ip).is_some());
+        for shard in &self.strikes {
+            lock(shard).remove(&ip);
+        }
         had
     }
 
@@ -191,19 +229,20 @@ impl Bans {
         }
     }
 
-    /// Bans in force.
+    /// Bans in force (those that ran out are dropped on the way).
     pub fn list(&self) -> Vec<Ban> {
         let now = Instant::now();
-        let mut st = self.lock();
-        st.banned.retain(|_, (until, _)| *until > now);
-        self.active.store(st.banned.len(), Relaxed);
-        let mut out: Vec<Ban> = st
-            .banned
+        if self.banned.load().values().any(|(until, _)| *until <= now) {
+            self.change(|m| m.retain(|_, (until, _)| *until > now));
+        }
+        let m = self.banned.load();
+        let mut out: Vec<Ban> = m
             .iter()
+            .filter(|(_, (until, _))| *until > now)
             .map(|(ip, (until, reason))| Ban {
                 address: *ip,
                 remaining: until.duration_since(now),
-                reason: reason.clone(),
+                reason: reason.to_string(),
             })
             .collect();
         out.sort_by_key(|b| b.address);
@@ -212,6 +251,14 @@ impl Bans {
 
     pub fn active(&self) -> usize {
         self.active.load(Relaxed)
+    }
+}
+
+/// The address as bytes, for the shard's hash.
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
     }
 }
 

@@ -369,7 +369,7 @@ impl Collector for RequestCollector {
         let (mut requests, mut durations, mut conns, mut bytes_in, mut bytes_out) =
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut handshakes, mut failures, mut expiry, mut routes) = (vec![], vec![], vec![], vec![]);
-        let mut aborts = vec![];
+        let (mut aborts, mut refused_by) = (vec![], vec![]);
         // Owned here: an ACME listener's certificate changes while running.
         let cert_lists: Vec<(&str, Vec<(String, i64)>)> = rt
             .listeners
@@ -395,6 +395,14 @@ impl Collector for RequestCollector {
                 vec![("listener", name)],
                 ConstCounter::new(l.stats.client_aborts.load(Relaxed)),
             ));
+            for (why, n) in stats::Refusal::ALL.iter().zip(l.stats.refusals()) {
+                if n > 0 {
+                    refused_by.push((
+                        vec![("listener", name), ("reason", why.as_str())],
+                        ConstCounter::new(n),
+                    ));
+                }
+            }
             conns.push((
                 vec![("listener", name)],
                 ConstGauge::new(l.stats.connections.load(Relaxed)),
@@ -510,6 +518,13 @@ impl Collector for RequestCollector {
             "Requests sent again on a new connection because the server had closed the reused one",
             MetricType::Counter,
             &stale,
+        )?;
+        encode_all(
+            &mut enc,
+            REQUESTS_REFUSED,
+            "Requests refused as the client's fault, by reason (framing, bad_chunking, header_timeout, head_too_large, uri_too_long, malformed, not_implemented, bad_path, body_too_large, body_too_slow, body_idle, denied, rate_limited)",
+            MetricType::Counter,
+            &refused_by,
         )?;
         encode_all(
             &mut enc,
@@ -634,6 +649,13 @@ impl Collector for RequestCollector {
             "Connections of banned clients closed at accept",
             MetricType::Counter,
             &[(Vec::new(), ConstCounter::new(bans.refused.load(Relaxed)))],
+        )?;
+        encode_all(
+            &mut enc,
+            FIREWALL_EVENTS_DROPPED,
+            "Firewall events counted but not kept for the dashboard (each worker keeps at most 200 a second)",
+            MetricType::Counter,
+            &[(Vec::new(), ConstCounter::new(rt.events.dropped.load(Relaxed)))],
         )?;
         if let Some(log) = &rt.access_log {
             let written = [(Vec::new(), ConstCounter::new(log.written.load(Relaxed)))];

@@ -20,6 +20,8 @@ pub const POOL_SERVERS_AVAILABLE: &str = "rampart_pool_servers_available";
 
 pub const REQUESTS: &str = "rampart_requests";
 pub const CLIENT_ABORTED: &str = "rampart_client_aborted_requests";
+pub const REQUESTS_REFUSED: &str = "rampart_requests_refused";
+pub const FIREWALL_EVENTS_DROPPED: &str = "rampart_firewall_events_dropped";
 pub const BACKEND_STALE_RETRIES: &str = "rampart_backend_stale_connection_retries";
 pub const REQUEST_DURATION: &str = "rampart_request_duration_seconds";
 pub const ROUTE_REQUESTS: &str = "rampart_route_requests";

@@ -45,9 +45,10 @@ enum Tripped {
     TooLarge = 1,
     TooSlow = 2,
     Idle = 3,
-    /// The client's side of the body failed (the client went away, or
-    /// framed the body wrongly).
+    /// The client's side of the body failed: the client went away.
     Aborted = 4,
+    /// The client framed the body wrongly (a malformed chunk).
+    Malformed = 5,
 }
 
 impl BodyFlag {
@@ -59,6 +60,7 @@ impl BodyFlag {
             2 => Some(ProxyError::BodyTooSlow),
             3 => Some(ProxyError::BodyIdle(self.idle)),
             4 => Some(ProxyError::ClientAborted),
+            5 => Some(ProxyError::BadChunking),
             _ => None,
         }
     }
@@ -134,6 +136,7 @@ impl GuardedBody {
             Tripped::TooSlow => "request body slower than allowed".into(),
             Tripped::Idle => "request body idle for longer than allowed".into(),
             Tripped::Aborted => "the client's request body broke off".into(),
+            Tripped::Malformed => "the client's request body is malformed".into(),
         }
     }
 
@@ -206,8 +209,12 @@ impl HttpBody for GuardedBody {
                 None => Poll::Pending,
             },
             Poll::Ready(Some(Err(e))) => {
-                let aborted = Tripped::Aborted as u8;
-                let _ = this.flag.state.compare_exchange(0, aborted, Relaxed, Relaxed);
+                let why = if e.is::<super::h1::reqbody::BadChunking>() {
+                    Tripped::Malformed
+                } else {
+                    Tripped::Aborted
+                };
+                let _ = this.flag.state.compare_exchange(0, why as u8, Relaxed, Relaxed);
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {

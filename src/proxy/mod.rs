@@ -23,6 +23,7 @@ pub mod h1;
 pub mod h2streams;
 pub mod headers;
 pub mod pipeline;
+pub mod refusals;
 pub mod rescue;
 pub mod server;
 pub mod upstream;

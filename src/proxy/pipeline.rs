@@ -352,24 +352,20 @@ impl<'a> Exchange<'a> {
         Ok((Request::from_parts(parts, body), client_upgrade))
     }
 
-    /// Step 10 for a refused request: a violation towards a ban and a
-    /// firewall event, for the errors that are the client's doing.
+    /// Step 10 for a refused request: counted by reason, a violation
+    /// towards a ban and a firewall event, for the errors that are the
+    /// client's doing.
     fn record_refusal(&mut self, e: &ProxyError, method: &http::Method) {
-        let Some(what) = e.violation() else {
+        if e.refusal().is_none() {
             return;
+        }
+        let target = self.refused.take();
+        let what = Described {
+            method,
+            target: target.as_deref(),
+            e,
         };
-        self.rt.bans.violation(self.client, what);
-        let (rule, action) = match e {
-            ProxyError::Denied { rule, status, .. } if status.as_u16() == 429 => {
-                (rule.as_str(), "rate_limit")
-            }
-            ProxyError::Denied { rule, .. } => (rule.as_str(), "deny"),
-            _ => (what, "reject"),
-        };
-        let target = self.refused.take().unwrap_or_else(|| logged_path(e));
-        self.rt
-            .events
-            .record(self.client, rule, action, &format!("{method} {target}"));
+        super::refusals::record(self.rt, self.cx.listener, self.client, e, what);
     }
 
     /// Step 10: listener, route and server counters; the access log.
@@ -417,14 +413,14 @@ fn framing<B>(req: &Request<B>, rt: &Runtime) -> Result<(), ProxyError> {
     if req.version() == Version::HTTP_2 {
         let h = req.headers();
         if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
-            return Err(ProxyError::BadRequest(
+            return Err(ProxyError::Framing(
                 "both Content-Length and Transfer-Encoding are present",
             ));
         }
         let mut lens = h.get_all(header::CONTENT_LENGTH).iter();
         if let Some(first) = lens.next() {
             if lens.any(|v| v != first) {
-                return Err(ProxyError::BadRequest("differing Content-Length headers"));
+                return Err(ProxyError::Framing("differing Content-Length headers"));
             }
         }
     }
@@ -579,11 +575,21 @@ enum ClientUpgrade {
     Connection,
 }
 
-/// A short description of what was refused, for firewall events.
-fn logged_path(e: &ProxyError) -> String {
-    match e {
-        ProxyError::BadPath(p) => format!("({p})"),
-        other => other.to_string(),
+/// What was refused, for firewall events: the method and the target the
+/// rules saw, or why the path was refused, or the error.
+struct Described<'a> {
+    method: &'a http::Method,
+    target: Option<&'a str>,
+    e: &'a ProxyError,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.target, self.e) {
+            (Some(t), _) => write!(f, "{} {t}", self.method),
+            (None, ProxyError::BadPath(p)) => write!(f, "{} ({p})", self.method),
+            (None, other) => write!(f, "{} {other}", self.method),
+        }
     }
 }
 

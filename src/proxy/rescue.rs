@@ -12,12 +12,17 @@ use std::time::Duration;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::Body;
+use crate::stats::Refusal;
 
 /// Why a request could not be proxied.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    #[error("bad request: {0}")]
+    Framing(&'static str),
+    #[error("bad request: invalid chunked request body")]
+    BadChunking,
     #[error("the request head is larger than allowed")]
     HeadTooLarge,
     #[error("the request head did not arrive in time")]
@@ -79,21 +84,48 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    /// What kind of client misbehaviour this is, if any (for bans).
-    pub fn violation(&self) -> Option<&'static str> {
-        match self {
-            ProxyError::BadRequest(_) => Some("malformed request"),
-            ProxyError::BadPath(_) => Some("refused path"),
+    /// Why this is a refusal of the client's request, if it is one: such
+    /// a request is counted by reason, recorded as a firewall event and
+    /// counted towards a ban (`proxy::refusals`).
+    pub fn refusal(&self) -> Option<Refusal> {
+        Some(match self {
+            ProxyError::Framing(_) => Refusal::Framing,
+            ProxyError::BadChunking => Refusal::BadChunking,
+            ProxyError::HeadTimeout => Refusal::HeaderTimeout,
+            ProxyError::HeadTooLarge => Refusal::HeadTooLarge,
+            ProxyError::UriTooLong => Refusal::UriTooLong,
+            ProxyError::BadRequest(_) => Refusal::Malformed,
+            ProxyError::NotImplemented(_) => Refusal::NotImplemented,
+            ProxyError::BadPath(_) => Refusal::BadPath,
+            ProxyError::BodyTooLarge(_) => Refusal::BodyTooLarge,
+            ProxyError::BodyTooSlow => Refusal::BodyTooSlow,
+            ProxyError::BodyIdle(_) => Refusal::BodyIdle,
             ProxyError::Denied { status, .. } if *status == StatusCode::TOO_MANY_REQUESTS => {
-                Some("rate limited")
+                Refusal::RateLimited
             }
-            ProxyError::Denied { .. } => Some("denied by a rule"),
-            ProxyError::UriTooLong => Some("target too long"),
-            ProxyError::HeadTooLarge => Some("head too large"),
-            ProxyError::BodyTooLarge(_) => Some("body too large"),
-            ProxyError::BodyTooSlow => Some("body too slow"),
-            _ => None,
-        }
+            ProxyError::Denied { .. } => Refusal::Denied,
+            _ => return None,
+        })
+    }
+
+    /// What kind of client misbehaviour this is, if any (the reason a ban
+    /// names): every refusal.
+    pub fn violation(&self) -> Option<&'static str> {
+        Some(match self.refusal()? {
+            Refusal::Framing => "conflicting framing headers (request smuggling)",
+            Refusal::BadChunking => "malformed chunked body",
+            Refusal::HeaderTimeout => "request head too slow",
+            Refusal::HeadTooLarge => "head too large",
+            Refusal::UriTooLong => "target too long",
+            Refusal::Malformed => "malformed request",
+            Refusal::NotImplemented => "method not implemented",
+            Refusal::BadPath => "refused path",
+            Refusal::BodyTooLarge => "body too large",
+            Refusal::BodyTooSlow => "body too slow",
+            Refusal::BodyIdle => "body stalled",
+            Refusal::Denied => "denied by a rule",
+            Refusal::RateLimited => "rate limited",
+        })
     }
 
     /// The client's doing, not the server's: nothing is retried, and the
@@ -112,6 +144,8 @@ impl ProxyError {
     pub fn code(&self) -> &'static str {
         match self {
             ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::Framing(_) => "framing",
+            ProxyError::BadChunking => "bad_chunking",
             ProxyError::HeadTooLarge => "head_too_large",
             ProxyError::HeadTimeout => "head_timeout",
             ProxyError::NotImplemented(_) => "not_implemented",
@@ -137,7 +171,10 @@ impl ProxyError {
     /// The status a client receives for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadRequest(_) | ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_)
+            | ProxyError::Framing(_)
+            | ProxyError::BadChunking
+            | ProxyError::BadPath(_) => StatusCode::BAD_REQUEST,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -199,7 +236,8 @@ pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Bo
         return resp;
     }
     let text = match err {
-        ProxyError::BadRequest(why) => format!("400 Bad Request: {why}\n"),
+        ProxyError::BadRequest(why) | ProxyError::Framing(why) => format!("400 Bad Request: {why}\n"),
+        ProxyError::BadChunking => "400 Bad Request: invalid chunked request body\n".to_string(),
         ProxyError::BadPath(why) => format!("400 Bad Request: {why}\n"),
         _ => format!(
             "{} {}\n",

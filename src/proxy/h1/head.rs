@@ -68,6 +68,19 @@ pub enum HeadError {
 }
 
 impl HeadError {
+    /// A conflict in how the body's length is given, which two parsers
+    /// could read differently (request smuggling).
+    pub fn is_framing(&self) -> bool {
+        matches!(
+            self,
+            HeadError::LengthAndEncoding
+                | HeadError::EncodingOnHttp10
+                | HeadError::NotChunked
+                | HeadError::BadLength
+                | HeadError::DifferingLengths
+        )
+    }
+
     /// A short reason, for the 400 answer.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -13,6 +13,12 @@ use tokio::sync::mpsc;
 
 use crate::body::BodyError;
 
+/// The error a body ends with when the client framed it wrongly (a
+/// malformed chunk): the request is refused, not the backend blamed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid chunked request body")]
+pub struct BadChunking;
+
 /// The body of a request from a client: read by rampart's engine, or by
 /// hyper (HTTP/2).
 #[derive(Debug)]

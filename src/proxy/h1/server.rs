@@ -34,6 +34,7 @@ use super::interim::{self, Polled};
 use super::reqbody::{ClientBody, Feed, RequestBody};
 use super::write;
 use crate::listener::DrainWatch;
+use crate::proxy::refusals;
 use crate::proxy::rescue::{self, ProxyError};
 use crate::proxy::{pipeline, Body, ConnCtx};
 
@@ -62,11 +63,11 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
         let head = match read_head(&mut io, &mut held, &s, idle_end, &mut watch).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
-            Err(e) => return Box::pin(refuse(&mut io, &e)).await,
+            Err(e) => return Box::pin(refuse(&mut io, &cx, &e)).await,
         };
         let request = match request_of(held.data(), &head) {
             Ok(r) => r,
-            Err(e) => return Box::pin(refuse(&mut io, &e)).await,
+            Err(e) => return Box::pin(refuse(&mut io, &cx, &e)).await,
         };
         held.consume(head.len);
         // Boxed: what a request in flight needs (its pipeline, the body
@@ -147,8 +148,14 @@ async fn answer<T: Transport>(
     // A body left unread (an early answer) cannot be told apart from
     // the next request: the connection closes after this answer.
     let unread = feeder.as_ref().is_some_and(|f| !f.done || f.broken);
-    let resp = if feeder.as_ref().is_some_and(|f| f.malformed) {
-        rescue::answer(&ProxyError::BadRequest("invalid chunked request body"), None)
+    // A malformed chunk is a 400 whatever the backend made of the body's
+    // end (the pipeline refused it already unless the backend answered
+    // first).
+    let resp = if feeder.as_ref().is_some_and(|f| f.malformed) && resp.status() != 400 {
+        let e = ProxyError::BadChunking;
+        let rt = cx.runtime.load();
+        refusals::record(&rt, cx.listener, cx.peer.ip(), &e, "(request body) invalid chunk");
+        rescue::answer(&e, None)
     } else {
         resp
     };
@@ -184,6 +191,7 @@ async fn read_head<T: Transport>(
                 Ok(None) if held.data().len() >= s.max_header_bytes => return Err(ProxyError::HeadTooLarge),
                 Ok(None) => {}
                 Err(HeadError::TooManyHeaders(_)) => return Err(ProxyError::HeadTooLarge),
+                Err(e) if e.is_framing() => return Err(ProxyError::Framing(e.reason())),
                 Err(e) => return Err(ProxyError::BadRequest(e.reason())),
             }
         }
@@ -289,8 +297,19 @@ async fn write_interim<T: Transport>(io: &mut T, resp: Response<()>) -> io::Resu
     Ok(())
 }
 
-/// Answers a request that never reached the pipeline, then closes.
-async fn refuse<T: Transport>(io: &mut T, e: &ProxyError) {
+/// Answers a request that never reached the pipeline, then closes. The
+/// refusal is counted, recorded and held against the client as the
+/// pipeline's are.
+async fn refuse<T: Transport>(io: &mut T, cx: &ConnCtx, e: &ProxyError) {
+    let rt = cx.runtime.load();
+    refusals::record(
+        &rt,
+        cx.listener,
+        cx.peer.ip(),
+        e,
+        format_args!("(request head) {e}"),
+    );
+    drop(rt);
     let resp = rescue::answer(e, None);
     let _ = write_response(io, &mut Held::default(), resp, false, 1, true).await;
     let _ = io.shutdown().await;
@@ -636,7 +655,10 @@ impl Feeder {
                         }
                         Err(_) => {
                             self.malformed = true;
-                            return self.fail(permit, "invalid chunked request body");
+                            permit.send(Err(Box::new(super::reqbody::BadChunking)));
+                            self.done = true;
+                            self.broken = true;
+                            return;
                         }
                     },
                 };

@@ -5,6 +5,7 @@
 mod balancing;
 mod blackhole;
 mod pooling;
+mod refusals;
 mod stale;
 mod uploads;
 
