@@ -285,6 +285,8 @@ pub const DOCUMENTED: &[Documented] = &[
     d("listener.role", "none", Words),
     d("listener.send_proxy", "none", Words),
     d("listener.client_ca", "none", Words),
+    d("listener.client_crl", "none", Words),
+    d("listener.crl_expired", "`\"fail_closed\"`", Text("fail_closed")),
     d("listener.acme", "none", Words),
     d("listener.hsts_max_age", "none", Words),
     // serde's default for the plain `bool` in schema.rs.
@@ -388,6 +390,8 @@ pub const DOCUMENTED: &[Documented] = &[
     d("pool.tls.client_cert", "none", Words),
     d("pool.tls.client_key", "none", Words),
     d("pool.tls.pin_sha256", "none", Words),
+    d("pool.tls.crl", "none", Words),
+    d("pool.tls.crl_expired", "`\"fail_closed\"`", Text("fail_closed")),
     d("route.host", "any", Words),
     d("route.path", "`\"/\"`", Text(ROUTE_PATH)),
     d("route.listeners", "all", Words),

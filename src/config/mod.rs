@@ -31,3 +31,4 @@ pub use env::{CertFacts, CertFault, Env};
 pub use error::{ConfigError, Located};
 pub use load::{load_file, load_str};
 pub use model::Model;
+pub use validate::crl_ders;

@@ -403,6 +403,13 @@ pub struct Listener {
     pub client_auth: Option<Spanned<String>>,
     /// Who signs client certificates: `internal` or a PEM CA file.
     pub client_ca: Option<Spanned<String>>,
+    /// Certificate revocation lists of `client_ca` (PEM or DER files):
+    /// a revoked client certificate is refused.
+    pub client_crl: Option<Spanned<OneOrMany>>,
+    /// What an expired revocation list means: `fail_closed` (default:
+    /// every client certificate is refused) or `fail_open` (the list is
+    /// still used).
+    pub crl_expired: Option<Spanned<String>>,
     /// Certificates from an ACME CA (Let's Encrypt and others).
     pub acme: Option<Spanned<Acme>>,
     /// Expect a PROXY protocol (v1 or v2) header from trusted proxies.
@@ -502,6 +509,28 @@ pub struct PoolTls {
     /// SHA-256 of the servers' public keys (SubjectPublicKeyInfo, hex): when
     /// set, a server's key must be one of these, besides verifying.
     pub pin_sha256: Option<Spanned<Vec<String>>>,
+    /// Certificate revocation lists of `ca` (PEM or DER files): a server
+    /// whose certificate is revoked gets no request.
+    pub crl: Option<Spanned<OneOrMany>>,
+    /// `fail_closed` (default) or `fail_open`, as for a listener.
+    pub crl_expired: Option<Spanned<String>>,
+}
+
+/// A file name, or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> &[String] {
+        match self {
+            OneOrMany::One(s) => std::slice::from_ref(s),
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 /// `[pool.health_check]`: active checks.

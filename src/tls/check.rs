@@ -14,7 +14,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 
-use crate::config::model::{CertSpec, ListenerKind, Model, TlsRoots};
+use crate::config::model::{CertSpec, ListenerKind, Model, Revocation, TlsRoots};
 
 /// Every warning, each naming what it is about. Certificates warn within
 /// `[audit] cert_warning` of their expiry.
@@ -28,12 +28,18 @@ pub fn warnings(m: &Model) -> Vec<String> {
         if let ListenerKind::Https(s) = &l.kind {
             if let Some(a) = &s.client_auth {
                 ca_warnings(&format!("listener `{}` client_ca", l.name), &a.roots, &mut out);
+                if let Some(r) = &a.revocation {
+                    crl_warnings(&format!("listener `{}` client_crl", l.name), r, &mut out);
+                }
             }
         }
     }
     for p in &m.pools {
         if let Some(t) = &p.tls {
             ca_warnings(&format!("pool `{}` tls.ca", p.name), &t.roots, &mut out);
+            if let Some(r) = &t.revocation {
+                crl_warnings(&format!("pool `{}` tls.crl", p.name), r, &mut out);
+            }
         }
     }
     for o in &m.origins {
@@ -42,6 +48,25 @@ pub fn warnings(m: &Model) -> Vec<String> {
         }
     }
     out
+}
+
+/// Revocation lists past their `nextUpdate`, and what that does.
+fn crl_warnings(what: &str, r: &Revocation, out: &mut Vec<String>) {
+    for f in &r.files {
+        let Some(at) = f.next_update.filter(|t| *t <= now()) else {
+            continue;
+        };
+        let when = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64));
+        let effect = if r.enforce_expiry {
+            "every certificate is refused until it is replaced (crl_expired = \"fail_closed\")"
+        } else {
+            "it is still used (crl_expired = \"fail_open\")"
+        };
+        out.push(format!(
+            "{what}: {} expired on {when}: {effect}",
+            f.path.display()
+        ));
+    }
 }
 
 fn now() -> i64 {

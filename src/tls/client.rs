@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
@@ -50,9 +50,25 @@ pub fn upstream_config(
     if roots.is_empty() {
         return Err(TlsError::Config(format!("{from} holds no usable CA certificate")));
     }
-    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut builder = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if let Some(r) = &t.revocation {
+        // The lists are the CAs' own: only the server's certificate is
+        // looked up (a certificate of a CA with no list is refused).
+        let lists = r
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.ders
+                    .iter()
+                    .map(|d| CertificateRevocationListDer::from(d.clone()))
+            })
+            .collect::<Vec<_>>();
+        builder = builder.with_crls(lists).only_check_end_entity_revocation();
+        if r.enforce_expiry {
+            builder = builder.enforce_revocation_expiration();
+        }
+    }
+    let webpki = builder.build().map_err(|e| TlsError::Config(e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = if t.pins.is_empty() {
         webpki
     } else {

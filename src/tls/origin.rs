@@ -17,7 +17,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConf
 use rustls_pki_types::pem::PemObject;
 
 use super::{ca, provider, TlsError};
-use crate::config::model::{CertSource, OriginTls, TlsRoots};
+use crate::config::model::{CertSource, OriginTls, Revocation, TlsRoots};
 
 /// Builds the server configuration of origin `name` bound to `addr`.
 pub fn origin_config(
@@ -31,7 +31,7 @@ pub fn origin_config(
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match &t.client_ca {
         None => builder.with_no_client_auth(),
-        Some(roots) => builder.with_client_cert_verifier(client_verifier(roots, true, state_dir)?),
+        Some(roots) => builder.with_client_cert_verifier(client_verifier(roots, true, state_dir, None)?),
     };
     let mut cfg = match &t.cert {
         CertSource::Files(spec) => {
@@ -56,14 +56,16 @@ pub fn internal_names(name: &str, addr: SocketAddr) -> Vec<String> {
     vec![name.to_string(), addr.ip().to_string(), "localhost".to_string()]
 }
 
-/// Checks client certificates from `roots` (the internal CA's with its
-/// revocation list); with `required` false, clients without one pass too.
+/// Checks client certificates from `roots` against the revocation lists
+/// of `revocation` (and, for the internal CA, its own list); with
+/// `required` false, clients without one pass too.
 pub fn client_verifier(
     roots: &TlsRoots,
     required: bool,
     state_dir: &Path,
+    revocation: Option<&Revocation>,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
-    let (pem, crl) = match roots {
+    let (pem, internal_crl) = match roots {
         TlsRoots::File { pem, .. } => (pem.0.to_vec(), None),
         TlsRoots::Internal => (read(&ca::ensure_ca(state_dir)?)?, Some(ca::crl_path(state_dir))),
         TlsRoots::System => return Err(TlsError::Config("client certificates need a CA".into())),
@@ -77,7 +79,40 @@ pub fn client_verifier(
             "the client CA holds no usable certificate".into(),
         ));
     }
-    Ok(Arc::new(Revocable::new(Arc::new(store), crl, required)?))
+    // The internal CA's list exists once something was revoked; a
+    // configured one must be there.
+    let mut crls: Vec<Crl> = internal_crl
+        .into_iter()
+        .map(|path| Crl {
+            path,
+            required: false,
+        })
+        .collect();
+    let enforce_expiry = revocation.is_some_and(|r| r.enforce_expiry);
+    for f in revocation.iter().flat_map(|r| &r.files) {
+        if enforce_expiry && f.next_update.is_some_and(|t| t <= now_unix()) {
+            tracing::warn!(
+                crl = %f.path.display(),
+                "the revocation list has expired: every client certificate is refused until it is replaced (crl_expired = \"fail_closed\")"
+            );
+        }
+        crls.push(Crl {
+            path: f.path.clone(),
+            required: true,
+        });
+    }
+    Ok(Arc::new(Revocable::new(
+        Arc::new(store),
+        crls,
+        enforce_expiry,
+        required,
+    )?))
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The chain and key of a configured certificate.
@@ -116,42 +151,67 @@ pub(super) fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|e| TlsError::Config(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Client certificates from `roots`, not revoked by the CRL at `crl` (when
-/// one exists); the verifier is built again when the file changes.
+/// A revocation list file; a `required` one must be readable.
+#[derive(Debug, Clone)]
+struct Crl {
+    path: PathBuf,
+    required: bool,
+}
+
+/// Client certificates from `roots`, not revoked by the lists in `crls`;
+/// the verifier is built again when one of the files changes (a list
+/// that cannot be read then keeps the previous verifier, with a warning).
 #[derive(Debug)]
 struct Revocable {
     roots: Arc<RootCertStore>,
-    crl: Option<PathBuf>,
+    crls: Vec<Crl>,
+    enforce_expiry: bool,
     required: bool,
     hints: Vec<DistinguishedName>,
-    current: Mutex<(Option<SystemTime>, Arc<dyn ClientCertVerifier>)>,
+    current: Mutex<Current>,
 }
 
+/// The lists' modification times the verifier was built from, and it.
+type Current = (Vec<Option<SystemTime>>, Arc<dyn ClientCertVerifier>);
+
 impl Revocable {
-    fn new(roots: Arc<RootCertStore>, crl: Option<PathBuf>, required: bool) -> Result<Self, TlsError> {
-        let stamp = crl.as_deref().and_then(modified);
-        let inner = build(&roots, crl.as_deref(), required)?;
+    fn new(
+        roots: Arc<RootCertStore>,
+        crls: Vec<Crl>,
+        enforce_expiry: bool,
+        required: bool,
+    ) -> Result<Self, TlsError> {
+        let stamps = stamps(&crls);
+        let inner = build(&roots, &crls, enforce_expiry, required)?;
         Ok(Revocable {
             hints: inner.root_hint_subjects().to_vec(),
             roots,
-            crl,
+            crls,
+            enforce_expiry,
             required,
-            current: Mutex::new((stamp, inner)),
+            current: Mutex::new((stamps, inner)),
         })
     }
 
-    /// The verifier for the CRL as it is on disk now.
+    /// The verifier for the lists as they are on disk now.
     fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
         let mut cur = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        let stamp = self.crl.as_deref().and_then(modified);
-        if stamp != cur.0 {
-            match build(&self.roots, self.crl.as_deref(), self.required) {
-                Ok(v) => *cur = (stamp, v),
-                Err(e) => tracing::warn!("revocation list not used: {e}"),
+        if self.crls.is_empty() {
+            return cur.1.clone();
+        }
+        let stamps = stamps(&self.crls);
+        if stamps != cur.0 {
+            match build(&self.roots, &self.crls, self.enforce_expiry, self.required) {
+                Ok(v) => *cur = (stamps, v),
+                Err(e) => tracing::warn!("revocation list not used, the previous one stays: {e}"),
             }
         }
         cur.1.clone()
     }
+}
+
+fn stamps(crls: &[Crl]) -> Vec<Option<SystemTime>> {
+    crls.iter().map(|c| modified(&c.path)).collect()
 }
 
 fn modified(p: &Path) -> Option<SystemTime> {
@@ -160,19 +220,37 @@ fn modified(p: &Path) -> Option<SystemTime> {
 
 fn build(
     roots: &Arc<RootCertStore>,
-    crl: Option<&Path>,
+    crls: &[Crl],
+    enforce_expiry: bool,
     required: bool,
 ) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let mut b = WebPkiClientVerifier::builder_with_provider(roots.clone(), Arc::new(provider()));
     if !required {
         b = b.allow_unauthenticated();
     }
-    if let Some(pem) = crl.and_then(|p| std::fs::read(p).ok()) {
-        let crls: Vec<CertificateRevocationListDer<'static>> =
-            CertificateRevocationListDer::pem_slice_iter(&pem)
-                .flatten()
-                .collect();
-        b = b.with_crls(crls);
+    let mut lists: Vec<CertificateRevocationListDer<'static>> = Vec::new();
+    for c in crls {
+        let bytes = match std::fs::read(&c.path) {
+            Ok(b) => b,
+            Err(_) if !c.required => continue,
+            Err(e) => return Err(TlsError::Config(format!("cannot read {}: {e}", c.path.display()))),
+        };
+        let ders = crate::config::crl_ders(&bytes);
+        if ders.is_empty() && c.required {
+            return Err(TlsError::Config(format!(
+                "{} holds no certificate revocation list",
+                c.path.display()
+            )));
+        }
+        lists.extend(ders.into_iter().map(CertificateRevocationListDer::from));
+    }
+    if !lists.is_empty() {
+        // The lists are the CAs' own: only the client's certificate is
+        // looked up (a certificate of a CA with no list is refused).
+        b = b.with_crls(lists).only_check_end_entity_revocation();
+        if enforce_expiry {
+            b = b.enforce_revocation_expiration();
+        }
     }
     b.build().map_err(|e| TlsError::Config(e.to_string()))
 }

@@ -58,8 +58,12 @@ pub fn server_config(
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let builder = match client_auth {
         None => builder.with_no_client_auth(),
-        Some(a) => builder
-            .with_client_cert_verifier(super::origin::client_verifier(&a.roots, a.required, state_dir)?),
+        Some(a) => builder.with_client_cert_verifier(super::origin::client_verifier(
+            &a.roots,
+            a.required,
+            state_dir,
+            a.revocation.as_deref(),
+        )?),
     };
     let mut cfg = builder.with_cert_resolver(resolver);
     cfg.alpn_protocols = match alpn {

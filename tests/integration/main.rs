@@ -26,6 +26,7 @@ mod monitor;
 mod netns;
 mod packaging;
 mod proxy;
+mod revocation;
 mod rfc9112;
 mod streaming;
 mod tcp;

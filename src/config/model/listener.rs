@@ -119,6 +119,8 @@ pub struct ClientAuth {
     /// no identity).
     pub required: bool,
     pub roots: super::TlsRoots,
+    /// Revocation lists of `roots` (`client_crl`).
+    pub revocation: Option<Box<super::Revocation>>,
 }
 
 /// How a route matches the request's host.

@@ -31,8 +31,8 @@ pub use listener::{
     ListenerKind, Origin, OriginContent, OriginTls, ProxyVersion, Route,
 };
 pub use pool::{
-    Algorithm, BackendTls, CertSource, CheckKind, HashKey, HealthCheck, Outlier, Password, Pool, RetryBudget,
-    Server, TlsRoots, UpstreamProtocol,
+    Algorithm, BackendTls, CertSource, CheckKind, CrlFile, HashKey, HealthCheck, Outlier, Password, Pool,
+    RetryBudget, Revocation, Server, TlsRoots, UpstreamProtocol,
 };
 
 /// A whole validated configuration.

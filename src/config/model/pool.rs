@@ -94,6 +94,28 @@ pub struct BackendTls {
     pub client: Option<CertSource>,
     /// SHA-256 of accepted SubjectPublicKeyInfos; empty = no pinning.
     pub pins: Vec<[u8; 32]>,
+    /// Revocation lists of `roots` (`crl`).
+    pub revocation: Option<Revocation>,
+}
+
+/// Certificate revocation lists checked for the certificates a CA signed,
+/// and what one past its `nextUpdate` means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub files: Vec<CrlFile>,
+    /// An expired list refuses every certificate (`fail_closed`); else it
+    /// is still used (`fail_open`).
+    pub enforce_expiry: bool,
+}
+
+/// One revocation list file, read and parsed at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlFile {
+    pub path: std::path::PathBuf,
+    /// Its lists, DER.
+    pub ders: Vec<Vec<u8>>,
+    /// When the earliest of them should have been replaced (Unix seconds).
+    pub next_update: Option<i64>,
 }
 
 /// Who signs backend certificates.

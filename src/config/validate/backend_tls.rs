@@ -57,7 +57,19 @@ impl Cx<'_> {
                 })?);
             }
         }
-        Ok(model::BackendTls { roots, client, pins })
+        let revocation = self.revocation(
+            &tls.crl,
+            &format!("{key}.crl"),
+            &tls.crl_expired,
+            &format!("{key}.crl_expired"),
+            &roots,
+        )?;
+        Ok(model::BackendTls {
+            roots,
+            client,
+            pins,
+            revocation,
+        })
     }
 
     /// `system`, `internal` or a PEM file of CA certificates (read here).
@@ -160,7 +172,23 @@ impl Cx<'_> {
     /// A listener's `client_auth` and `client_ca`.
     pub(super) fn client_auth(&self, l: &schema::Listener, key: &str) -> R<Option<model::ClientAuth>> {
         let (auth, ca) = match (&l.client_auth, &l.client_ca) {
-            (None, None) => return Ok(None),
+            (None, None) => {
+                if let Some(c) = &l.client_crl {
+                    return Err(self.at(
+                        c,
+                        &format!("{key}.client_crl"),
+                        "`client_crl` is for client certificates: add `client_auth` and `client_ca`",
+                    ));
+                }
+                if let Some(e) = &l.crl_expired {
+                    return Err(self.at(
+                        e,
+                        &format!("{key}.crl_expired"),
+                        "`crl_expired` is for client certificates' revocation lists (`client_crl`)",
+                    ));
+                }
+                return Ok(None);
+            }
             (Some(a), Some(c)) => (a, c),
             (Some(a), None) => {
                 return Err(self.at(
@@ -196,7 +224,18 @@ impl Cx<'_> {
             ));
         }
         let roots = self.roots(ca, &format!("{key}.client_ca"))?;
-        Ok(Some(model::ClientAuth { required, roots }))
+        let revocation = self.revocation(
+            &l.client_crl,
+            &format!("{key}.client_crl"),
+            &l.crl_expired,
+            &format!("{key}.crl_expired"),
+            &roots,
+        )?;
+        Ok(Some(model::ClientAuth {
+            required,
+            roots,
+            revocation: revocation.map(Box::new),
+        }))
     }
 
     /// `[origin.tls]`: its certificate, and who signs its clients'.

@@ -128,8 +128,16 @@ impl Cx<'_> {
                         "ACME certificates need `protocol = \"https\"`",
                     ));
                 }
-                if let Some(a) = l.client_auth.as_ref().or(l.client_ca.as_ref()) {
+                if let Some(a) = l
+                    .client_auth
+                    .as_ref()
+                    .or(l.client_ca.as_ref())
+                    .or(l.crl_expired.as_ref())
+                {
                     return Err(self.at(a, key, "client certificates need `protocol = \"https\"`"));
+                }
+                if let Some(c) = &l.client_crl {
+                    return Err(self.at(c, key, "client certificates need `protocol = \"https\"`"));
                 }
                 Ok(model::ListenerKind::Http {
                     redirect_to: l.redirect_to.as_ref().map(|r| r.get_ref().clone()),

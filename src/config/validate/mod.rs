@@ -16,6 +16,7 @@
 
 mod alerts;
 mod backend_tls;
+mod crl;
 mod cx;
 mod firewall;
 mod health;
@@ -30,6 +31,7 @@ mod rules;
 mod tests;
 mod topology;
 
+pub use crl::crl_ders;
 pub(crate) use cx::{Cx, R};
 
 use super::defaults as d;

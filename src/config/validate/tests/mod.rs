@@ -4,6 +4,7 @@
 //! name lookups.
 
 mod alerts;
+mod crl;
 mod firewall;
 mod health;
 mod limits;
