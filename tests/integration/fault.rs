@@ -266,6 +266,14 @@ async fn connect_failures_are_retried_for_any_method() {
     let (status, _, body) = read(c.go(post).await.expect("response")).await;
     assert_eq!((status, body.as_str()), (200, "good"));
     assert_eq!(good.hits(), 1);
+    // The dead server was tried first (round robin starts there): the
+    // request was sent again, once.
+    let text = metrics(app.admin().expect("admin")).await;
+    assert_eq!(
+        metric(&text, "rampart_pool_retries_total{pool=\"p\"}"),
+        Some(1.0),
+        "{text}"
+    );
     app.shutdown().await;
 }
 

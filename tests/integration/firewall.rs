@@ -245,12 +245,20 @@ async fn rate_limit_per_client_admits_the_rate_and_answers_429() {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    // The rate over the run plus the bucket (2), which absorbs scheduling jitter.
-    let expected = 20.0 * secs + 2.0;
-    // Real time on a shared machine: a wider band than the fake-clock unit test's 5 %.
+    // The limiter can never admit more than the rate over the run plus the
+    // bucket (2): a hard bound, whatever the machine does (one more for
+    // the rounding of a bucket that refilled as the run began).
+    let most = 20.0 * secs + 2.0;
     assert!(
-        (f64::from(ok) - expected).abs() <= expected * 0.10,
-        "admitted {ok} in {secs:.2} s (expected {expected:.0}), limited {limited}"
+        f64::from(ok) <= most + 1.0,
+        "admitted {ok} in {secs:.2} s (at most {most:.0}), limited {limited}"
+    );
+    // A loaded machine can only make the client slower, and a stall makes
+    // it miss tokens the limiter had (the paced ticks then come in a burst
+    // that the bucket of 2 absorbs): the lower bound is wider, at 75 %.
+    assert!(
+        f64::from(ok) >= 0.75 * most,
+        "admitted only {ok} in {secs:.2} s (up to {most:.0}), limited {limited}"
     );
     assert_eq!(ok + limited, 120);
     assert_eq!(be.hits() as u32, ok);
@@ -365,15 +373,15 @@ async fn slowloris_and_slow_post_are_cut_off_while_others_are_served() {
         assert_eq!(read(c.go(get("/", "x")).await.expect("response")).await.0, 200);
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf))
+    // A head begun and not finished: 408, then the connection closes.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer))
         .await
-        .expect("slowloris closed in time");
+        .expect("slowloris closed in time")
+        .expect("read");
     let took = started.elapsed();
-    assert!(
-        matches!(n, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
-        "{n:?}"
-    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "slowloris got: {answer:?}");
     assert!(took < Duration::from_secs(3), "slowloris lasted {took:?}");
     let mut got = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), post.read_to_end(&mut got))

@@ -310,8 +310,10 @@ async fn slow_heads_get_408_after_request_header_while_idle_clients_wait_for_cli
     for task in tasks {
         let (resp, took) = task.await.expect("drip task");
         assert!(resp.starts_with("HTTP/1.1 408"), "{resp:?} after {took:?}");
+        // Not before request_header (500 ms); the upper bound is wide (51
+        // connections dripping on a machine CI may load).
         assert!(
-            took >= Duration::from_millis(450) && took < Duration::from_millis(2500),
+            took >= Duration::from_millis(450) && took < Duration::from_secs(6),
             "closed after {took:?}"
         );
     }
@@ -344,7 +346,7 @@ async fn idle_http2_connections_get_goaway_after_client_idle_but_busy_ones_do_no
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let timeouts = "[timeouts]\nclient_idle = \"700ms\"\n";
+    let timeouts = "[timeouts]\nclient_idle = \"1s\"\n";
     let app = start_app(
         &format!("{}[[route]]\npool = \"p\"\n", config(be.addr, timeouts)),
         dir.path(),
@@ -369,12 +371,14 @@ async fn idle_http2_connections_get_goaway_after_client_idle_but_busy_ones_do_no
     })
     .await
     .expect("idle HTTP/2 connection closed");
+    // Not before client_idle (1 s); within a wide margin after it.
     assert!(
-        closed >= Duration::from_millis(500) && started.elapsed() < Duration::from_secs(3),
+        closed >= Duration::from_millis(800) && started.elapsed() < Duration::from_secs(5),
         "closed after {closed:?}"
     );
     // A connection used more often than client_idle stays open (requests
-    // paced 200 ms apart in real time, against a 700 ms idle limit).
+    // paced 200 ms apart in real time, against a 1 s idle limit: a stall of
+    // most of a second would be needed to close it).
     let mut steady = h2_over(tls_connect(tls, "localhost", &ca, &[b"h2"]).await).await;
     for _ in 0..8 {
         assert_eq!(read(steady.go(h2_get("/")).await.expect("response")).await.0, 200);
@@ -515,7 +519,7 @@ async fn a_slow_reload_does_not_delay_requests_meanwhile() {
         use std::io::{Read, Write};
         let started = Instant::now();
         let mut s = std::net::TcpStream::connect(web).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(4))).expect("timeout");
         s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             .expect("write");
         let mut out = Vec::new();
@@ -525,8 +529,10 @@ async fn a_slow_reload_does_not_delay_requests_meanwhile() {
             text.starts_with("HTTP/1.1 200"),
             "request {i} during the reload: {text:?}"
         );
+        // A worker stuck in the reload would never answer; a loaded
+        // machine answers in milliseconds, so 3 s is a wide margin.
         assert!(
-            started.elapsed() < Duration::from_secs(1),
+            started.elapsed() < Duration::from_secs(3),
             "request {i} took {:?}",
             started.elapsed()
         );

@@ -59,9 +59,27 @@ async fn large_upload_and_download_stream_with_bounded_memory() {
         .header("host", "x")
         .body(chunks(TOTAL))
         .expect("req");
+    // Sampled while the upload runs (a buffered body would be freed by
+    // the time it ends), every 20 ms.
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (rp, sampling) = (rp.clone(), sampling.clone());
+        tokio::spawn(async move {
+            let (mut peak, mut samples) = (0u64, 0usize);
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rp.rss_kib());
+                samples += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            (peak, samples)
+        })
+    };
     let (status, _, body) = read(client.go(req).await.expect("upload")).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (peak_up, samples) = sampler.await.expect("sampler");
     assert_eq!((status, body), (200, TOTAL.to_string()));
-    let after_up = rp.rss_kib();
+    assert!(samples >= 5, "only {samples} samples during the upload");
+    let after_up = rp.rss_kib().max(peak_up);
 
     let resp = client.go(get("/download", "x")).await.expect("download");
     assert_eq!(resp.status(), 200);
@@ -77,7 +95,9 @@ async fn large_upload_and_download_stream_with_bounded_memory() {
     assert_eq!(got, TOTAL);
     let after_down = rp.rss_kib().max(peak);
     let growth = after_up.max(after_down).saturating_sub(before);
-    eprintln!("rss before {before} KiB, after upload {after_up} KiB, peak during download {after_down} KiB");
+    eprintln!(
+        "rss before {before} KiB, peak during the upload {after_up} KiB ({samples} samples), peak during download {after_down} KiB"
+    );
     assert!(
         growth < 16 * 1024,
         "rampart grew by {growth} KiB while streaming {} MiB each way",
