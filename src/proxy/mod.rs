@@ -2,17 +2,18 @@
 //! and a backend.
 //!
 //! ```text
-//! client ──TLS/TCP──▶ server::serve_* ──▶ pipeline::handle ──▶ attempt::send ──▶ upstream::send_* ──▶ backend
-//!                       (hyper h1/h2)       1 framing checks     (retries,           (per-worker pool)
-//!                                           2 request id          passive ejection,
-//!                                           3 redirect listener?  circuit breaking)
-//!                                           4 route (host, path)
-//!                                           5 rewrite headers
-//!                                           6 pick a server (balancer)
-//!                                           7 forward, with timeouts; retry when safe
-//!                                           8 rewrite the response, relay upgrades
-//!                      errors anywhere ───▶ rescue::answer (the one error → HTTP mapping)
+//! client ──TLS/TCP──▶ server::serve ──▶ pipeline::handle ─────────────────────────▶ attempt::send ──▶ upstream::send_h1/h2 ──▶ backend
+//!                     HTTP/1.1: h1::server  1 framing         6 body limits         8 pick a server     (h1::client over
+//!                     (rampart's engine)    2 request id      7 forward headers       and send; retry    conns::IdleConns, or
+//!                     HTTP/2: hyper,        3 normalise                               when safe          one HTTP/2 connection
+//!                     h2streams             4 route                              9 response rewrite      per server and worker)
+//!                                           5 firewall rules                    10 account
+//!                      errors anywhere ───▶ rescue::answer (the one error → HTTP mapping);
+//!                                           refusals::record (counted, an event, a strike)
 //! ```
+//!
+//! The steps are numbered the same way in `pipeline.rs`, `attempt.rs` and
+//! `docs/ARCHITECTURE.md`.
 //!
 //! Reads the running state ([`crate::runtime::Runtime`], swapped atomically
 //! on reload). Exposes [`ConnCtx`] and the connection servers.

@@ -112,14 +112,14 @@ struct Exchange<'a> {
     error: Option<&'static str>,
 }
 
-/// The request as the route and rules see it (step 3).
-struct Target {
+/// The request's host and path as the route and rules see them (step 3).
+struct Normalised {
     host_value: Option<HeaderValue>,
     /// The normalised path when it differs from the request's.
     normalized: Option<String>,
 }
 
-impl Target {
+impl Normalised {
     /// Lower case, without port (borrowed when already so).
     fn host(&self) -> std::borrow::Cow<'_, str> {
         self.host_value
@@ -321,7 +321,7 @@ impl<'a> Exchange<'a> {
         mut req: Request<ClientBody>,
         hit: &Hit<'_>,
         pool: &PoolRt,
-        target: Target,
+        target: Normalised,
         limits: BodyLimits,
     ) -> Result<(Request<UpBody>, Option<ClientUpgrade>), ProxyError> {
         // Upgrades: only to protocols the route allows (never h2c); any other
@@ -432,7 +432,7 @@ fn framing<B>(req: &Request<B>, rt: &Runtime) -> Result<(), ProxyError> {
 
 /// Step 3: the host and the path in normal form, refusing dangerous
 /// encodings.
-fn normalise<B>(req: &Request<B>, l: &ListenerRt) -> Result<Target, ProxyError> {
+fn normalise<B>(req: &Request<B>, l: &ListenerRt) -> Result<Normalised, ProxyError> {
     let host_value = host_of(req);
     // `None`: the path is already in normal form (no allocation).
     let normalized = crate::firewall::path::normalize_changed(req.uri().path()).map_err(|e| {
@@ -441,7 +441,7 @@ fn normalise<B>(req: &Request<B>, l: &ListenerRt) -> Result<Target, ProxyError> 
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ProxyError::BadPath(e)
     })?;
-    Ok(Target {
+    Ok(Normalised {
         host_value,
         normalized,
     })

@@ -80,9 +80,9 @@ pub struct Failure {
     pub answered: bool,
 }
 
-/// How a request body goes on the wire.
+/// How a request body goes on the wire to the backend.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Framing {
+enum BodyOut {
     None,
     Length,
     Chunked,
@@ -118,13 +118,13 @@ where
         answered: false,
     };
     stream.write_all(scratch).await.map_err(unsent)?;
-    if framing == Framing::None {
+    if framing == BodyOut::None {
         stream.flush().await.map_err(unsent)?;
     }
     // The body goes out while the response is watched for: a backend may
     // answer early (413, 401) and stop reading.
     let mut early = BytesMut::new();
-    let answered = if framing == Framing::None {
+    let answered = if framing == BodyOut::None {
         false
     } else {
         let sent = send_body(&mut stream, body, framing, scratch, &mut early, wait).await;
@@ -155,7 +155,7 @@ where
 /// Writes the request head to `out`: the fields as they are, less the
 /// framing ones (written here from the body) and `Expect` (the client's
 /// `100-continue` was answered on its side).
-fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Result<Framing, WriteError> {
+fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Result<BodyOut, WriteError> {
     out.clear();
     let skip =
         |n: &HeaderName| n == header::CONTENT_LENGTH || n == header::TRANSFER_ENCODING || n == header::EXPECT;
@@ -167,16 +167,16 @@ fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Resu
         .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut digits = [0u8; 20];
-    let (framing, extra): (Framing, Option<Field<'_>>) = match body.size_hint().exact() {
+    let (framing, extra): (BodyOut, Option<Field<'_>>) = match body.size_hint().exact() {
         _ if body.is_end_stream() => {
             let wants = declared || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
-            (Framing::None, wants.then_some((b"content-length", b"0")))
+            (BodyOut::None, wants.then_some((b"content-length", b"0")))
         }
         Some(n) => (
-            Framing::Length,
+            BodyOut::Length,
             Some((b"content-length", write::decimal(n, &mut digits))),
         ),
-        None => (Framing::Chunked, Some((b"transfer-encoding", b"chunked"))),
+        None => (BodyOut::Chunked, Some((b"transfer-encoding", b"chunked"))),
     };
     write::request_head(
         out,
@@ -204,7 +204,7 @@ enum Sent {
 async fn send_body<B>(
     stream: &mut BackendStream,
     body: &mut B,
-    framing: Framing,
+    framing: BodyOut,
     scratch: &mut Vec<u8>,
     early: &mut BytesMut,
     wait: Duration,
@@ -231,7 +231,7 @@ where
         }
         scratch.clear();
         let mut bufs_store;
-        let bufs: &mut [IoSlice<'_>] = if framing == Framing::Chunked {
+        let bufs: &mut [IoSlice<'_>] = if framing == BodyOut::Chunked {
             write::chunk_head(scratch, data.len());
             bufs_store = [
                 IoSlice::new(scratch),
@@ -248,7 +248,7 @@ where
         }
     }
     let mut last = [IoSlice::new(write::LAST_CHUNK)];
-    if framing == Framing::Chunked && !write_watching(stream, &mut last, early, wait).await? {
+    if framing == BodyOut::Chunked && !write_watching(stream, &mut last, early, wait).await? {
         return Ok(Sent::Answered);
     }
     let flush = poll_fn(|cx| Pin::new(&mut *stream).poll_flush(cx));

@@ -107,11 +107,11 @@ async fn answer<T: Transport>(
         BodyLength::None => (RequestBody::empty(), None),
         BodyLength::Length(n) => {
             let (b, tx) = RequestBody::channel(Some(n));
-            (b, Some(Feeder::new(tx, Framing::Length(n), head.expect_continue)))
+            (b, Some(Feeder::new(tx, BodyIn::Length(n), head.expect_continue)))
         }
         BodyLength::Chunked => {
             let (b, tx) = RequestBody::channel(None);
-            let framing = Framing::Chunked(Decoder::default());
+            let framing = BodyIn::Chunked(Decoder::default());
             (b, Some(Feeder::new(tx, framing, head.expect_continue)))
         }
     };
@@ -291,7 +291,7 @@ fn valid_host(value: &[u8]) -> bool {
 async fn write_interim<T: Transport>(io: &mut T, resp: Response<()>) -> io::Result<()> {
     let (parts, ()) = resp.into_parts();
     let mut out = Pooled::take();
-    if head_fields(&mut out, &parts, &Body::Empty, Out::None, 1, false, false).is_ok() {
+    if head_fields(&mut out, &parts, &Body::Empty, BodyOut::None, 1, false, false).is_ok() {
         io.write_all(&out).await?;
     }
     Ok(())
@@ -380,14 +380,14 @@ async fn write_response<T: Transport>(
     let bodyless = head_only || status.is_informational() || status == 204 || status == 304;
     let mut out = Pooled::take();
     let framing = if bodyless {
-        Out::None
+        BodyOut::None
     } else {
         match body.size_hint().exact() {
-            Some(_) => Out::Length,
-            None if minor == 1 => Out::Chunked,
+            Some(_) => BodyOut::Length,
+            None if minor == 1 => BodyOut::Chunked,
             None => {
                 close = true;
-                Out::UntilClose
+                BodyOut::UntilClose
             }
         }
     };
@@ -420,7 +420,7 @@ async fn write_response<T: Transport>(
     }
     // The first frame goes with the head when it is ready now.
     let first = match framing {
-        Out::None => None,
+        BodyOut::None => None,
         _ => match poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await {
             Poll::Ready(Some(Ok(f))) => f.into_data().ok(),
             Poll::Ready(Some(Err(e))) => return Err(io::Error::other(e)),
@@ -429,7 +429,7 @@ async fn write_response<T: Transport>(
     };
     send_frame(io, &mut out, first.as_ref(), framing).await?;
     drop(out);
-    if framing != Out::None {
+    if framing != BodyOut::None {
         let mut frame_head = Vec::new();
         loop {
             // While the backend is slow to send more, a client that goes
@@ -453,7 +453,7 @@ async fn write_response<T: Transport>(
             frame_head.clear();
             send_frame(io, &mut frame_head, Some(&data), framing).await?;
         }
-        if framing == Out::Chunked {
+        if framing == BodyOut::Chunked {
             io.write_all(write::LAST_CHUNK).await?;
         }
     }
@@ -465,9 +465,9 @@ async fn write_response<T: Transport>(
     })
 }
 
-/// How a response body goes on the wire.
+/// How a response body goes on the wire to the client.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Out {
+enum BodyOut {
     None,
     Length,
     Chunked,
@@ -479,11 +479,11 @@ async fn send_frame<T: Transport>(
     io: &mut T,
     pre: &mut Vec<u8>,
     data: Option<&Bytes>,
-    framing: Out,
+    framing: BodyOut,
 ) -> io::Result<()> {
     let data = data.filter(|d| !d.is_empty());
     match (data, framing) {
-        (Some(d), Out::Chunked) => {
+        (Some(d), BodyOut::Chunked) => {
             write::chunk_head(pre, d.len());
             if io.is_write_vectored() {
                 let mut bufs = [IoSlice::new(pre), IoSlice::new(d), IoSlice::new(write::CHUNK_END)];
@@ -512,7 +512,7 @@ fn head_fields(
     out: &mut Vec<u8>,
     parts: &http::response::Parts,
     body: &Body,
-    framing: Out,
+    framing: BodyOut,
     minor: u8,
     close: bool,
     switching: bool,
@@ -521,7 +521,7 @@ fn head_fields(
         !switching && n == header::CONNECTION
             || n == header::TRANSFER_ENCODING
             || n == "keep-alive"
-            || (framing != Out::None && n == header::CONTENT_LENGTH)
+            || (framing != BodyOut::None && n == header::CONTENT_LENGTH)
     };
     let fields = parts
         .headers
@@ -530,12 +530,12 @@ fn head_fields(
         .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
     let mut digits = [0u8; 20];
     let length = match framing {
-        Out::Length => body
+        BodyOut::Length => body
             .size_hint()
             .exact()
             .map(|n| (&b"content-length"[..], write::decimal(n, &mut digits))),
-        Out::Chunked => Some((&b"transfer-encoding"[..], &b"chunked"[..])),
-        Out::None | Out::UntilClose => None,
+        BodyOut::Chunked => Some((&b"transfer-encoding"[..], &b"chunked"[..])),
+        BodyOut::None | BodyOut::UntilClose => None,
     };
     let connection = match (switching, close, minor) {
         (true, _, _) => None,
@@ -570,8 +570,8 @@ async fn write_all_vectored<T: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// How a request body is framed.
-enum Framing {
+/// How the client frames its request body (`Content-Length` or chunked).
+enum BodyIn {
     Length(u64),
     Chunked(Decoder),
 }
@@ -580,7 +580,7 @@ enum Framing {
 /// pipeline's side makes room for it.
 struct Feeder {
     tx: Option<Feed>,
-    framing: Framing,
+    framing: BodyIn,
     /// `Expect: 100-continue` not yet answered.
     continue_due: bool,
     /// The body ended (or failed, or nobody wants it any more).
@@ -593,7 +593,7 @@ struct Feeder {
 }
 
 impl Feeder {
-    fn new(tx: Feed, framing: Framing, expect_continue: bool) -> Self {
+    fn new(tx: Feed, framing: BodyIn, expect_continue: bool) -> Self {
         Feeder {
             tx: Some(tx),
             framing,
@@ -638,7 +638,7 @@ impl Feeder {
         loop {
             if !held.is_empty() {
                 let (data, ended) = match &mut self.framing {
-                    Framing::Length(left) => {
+                    BodyIn::Length(left) => {
                         let take = usize::try_from(*left)
                             .unwrap_or(usize::MAX)
                             .min(held.data().len());
@@ -647,7 +647,7 @@ impl Feeder {
                         *left -= take as u64;
                         (Some(data), *left == 0)
                     }
-                    Framing::Chunked(dec) => match dec.feed(held.data()) {
+                    BodyIn::Chunked(dec) => match dec.feed(held.data()) {
                         Ok(p) => {
                             let data = p.data.map(|r| Bytes::copy_from_slice(&held.data()[r]));
                             held.consume(p.consumed);

@@ -5,7 +5,7 @@ use http::{HeaderValue, Response};
 
 use super::*;
 
-fn head(resp: Response<Body>, framing: Out, minor: u8, close: bool) -> String {
+fn head(resp: Response<Body>, framing: BodyOut, minor: u8, close: bool) -> String {
     let (parts, body) = resp.into_parts();
     let mut out = Vec::new();
     head_fields(&mut out, &parts, &body, framing, minor, close, false).expect("head");
@@ -22,7 +22,7 @@ fn framing_and_connection_fields_are_decided_here() {
     h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
     h.insert("date", HeaderValue::from_static("Mon, 30 Nov 2026 00:00:00 GMT"));
     h.insert("x-kept", HeaderValue::from_static("yes"));
-    let text = head(resp, Out::Length, 1, false);
+    let text = head(resp, BodyOut::Length, 1, false);
     assert_eq!(
         text,
         "HTTP/1.1 200 OK\r\ndate: Mon, 30 Nov 2026 00:00:00 GMT\r\nx-kept: yes\r\ncontent-length: 5\r\n\r\n"
@@ -37,13 +37,13 @@ fn http10_clients_are_told_whether_the_connection_stays() {
             .insert("date", HeaderValue::from_static("Mon, 30 Nov 2026 00:00:00 GMT"));
         r
     };
-    assert!(head(resp(), Out::None, 0, false).contains("connection: keep-alive\r\n"));
-    assert!(head(resp(), Out::None, 0, true).contains("connection: close\r\n"));
-    assert!(!head(resp(), Out::None, 1, false).contains("connection:"));
-    assert!(head(resp(), Out::Chunked, 1, false).contains("transfer-encoding: chunked\r\n"));
+    assert!(head(resp(), BodyOut::None, 0, false).contains("connection: keep-alive\r\n"));
+    assert!(head(resp(), BodyOut::None, 0, true).contains("connection: close\r\n"));
+    assert!(!head(resp(), BodyOut::None, 1, false).contains("connection:"));
+    assert!(head(resp(), BodyOut::Chunked, 1, false).contains("transfer-encoding: chunked\r\n"));
     // A date is added when the answer has none.
     let bare = Response::new(Body::Empty);
-    assert!(head(bare, Out::None, 1, false).contains("\r\ndate: "));
+    assert!(head(bare, BodyOut::None, 1, false).contains("\r\ndate: "));
 }
 
 /// Every connection's task is sized by `serve`'s future, idle or not:
