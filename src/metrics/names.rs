@@ -61,3 +61,27 @@ pub const START_TIME: &str = "rampart_start_time_seconds";
 pub const CLUSTER_UP: &str = "rampart_cluster_up";
 pub const CLUSTER_DECISIONS: &str = "rampart_cluster_decisions";
 pub const CLUSTER_FALLBACKS: &str = "rampart_cluster_fallbacks";
+
+#[cfg(test)]
+mod tests {
+    /// Every metric named here is documented in `docs/metrics.md`.
+    #[test]
+    fn every_metric_is_documented() {
+        let docs = include_str!("../../docs/metrics.md");
+        let names: Vec<&str> = include_str!("names.rs")
+            .lines()
+            .filter(|l| l.starts_with("pub const"))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert!(names.len() > 40);
+        let missing: Vec<&str> = names
+            .into_iter()
+            .filter(|n| {
+                ["`", "_total`", "{"]
+                    .iter()
+                    .all(|end| !docs.contains(&format!("`{n}{end}")))
+            })
+            .collect();
+        assert!(missing.is_empty(), "not in docs/metrics.md: {missing:?}");
+    }
+}
