@@ -86,6 +86,7 @@ async fn p2c_does_not_avoid_a_server_whose_client_reads_slowly() {
     let (ha, hb) = (a.hits() - before_a, b.hits() - before_b);
     assert_eq!(ha + hb, 400);
     let slowed_share = if slowed == "a" { ha } else { hb };
+    eprintln!("after a slow download from {slowed} (estimate {ewma} ms): a served {ha}, b {hb}");
     assert!(
         slowed_share >= 60,
         "after a slow download from {slowed}: a served {ha}, b {hb}; {state}"
