@@ -41,6 +41,7 @@ pub mod cluster;
 pub mod config;
 pub mod conns;
 pub mod daemon;
+pub mod fields;
 pub mod firewall;
 pub mod hash;
 pub mod health;

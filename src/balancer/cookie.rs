@@ -1,15 +1,16 @@
 //! Reading cookies from request headers, without allocating.
 
-use http::header::COOKIE;
-use http::HeaderMap;
+use crate::fields::HeaderView;
 
 /// The value of the first cookie called `name` in the `Cookie` header(s),
 /// with surrounding double quotes removed.
-pub(super) fn find<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .find_map(|line| in_line(line.as_bytes(), name.as_bytes()))
+pub(super) fn find<'h>(headers: &'h dyn HeaderView, name: &str) -> Option<&'h [u8]> {
+    let mut found = None;
+    headers.each_value("cookie", &mut |line| {
+        found = in_line(line, name.as_bytes());
+        found.is_none()
+    });
+    found
 }
 
 /// Looks for `name` in one `Cookie` line: `a=1; b=2`.

@@ -12,7 +12,7 @@ use crate::hash::{hash64, SEED_KEY};
 pub(super) fn key_hash(key: &HashKey, input: &PickInput<'_>) -> u64 {
     let value = match key {
         HashKey::ClientIp => None,
-        HashKey::Header(name) => input.headers.get(name).map(|v| v.as_bytes()),
+        HashKey::Header(name) => input.headers.get(name.as_str()),
         HashKey::Cookie(name) => cookie::find(input.headers, name),
     };
     match value {

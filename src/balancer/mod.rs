@@ -56,10 +56,17 @@ use sticky::Sticky;
 use weighted::Weighted;
 
 /// What [`Balancer::pick`] may look at.
-#[derive(Debug)]
 pub struct PickInput<'a> {
     pub client_ip: IpAddr,
-    pub headers: &'a http::HeaderMap,
+    pub headers: &'a dyn crate::fields::HeaderView,
+}
+
+impl std::fmt::Debug for PickInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PickInput")
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The server picked for one request.

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
+
+use crate::fields::HeaderView;
 
 use super::cookie;
 use super::Backend;
@@ -35,7 +37,7 @@ impl Sticky {
     }
 
     /// The index of the server named by the request's cookie, if any.
-    pub(super) fn lookup(&self, headers: &HeaderMap) -> Option<usize> {
+    pub(super) fn lookup(&self, headers: &dyn HeaderView) -> Option<usize> {
         let value = cookie::find(headers, &self.name)?;
         self.ids.iter().position(|id| id.as_bytes() == value)
     }

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
+
+use crate::fields::HeaderView;
 
 use super::ratelimit::{Digest, Limiter, RateKey};
 use crate::config::model::{Action, Condition, HeaderTest, KeyPart, Rule};
 
 /// What rules may look at.
-#[derive(Debug)]
 pub struct RequestView<'a> {
     pub method: &'a Method,
     /// Lower-case, without port.
@@ -26,11 +27,22 @@ pub struct RequestView<'a> {
     /// Normalised.
     pub path: &'a str,
     pub query: Option<&'a str>,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a dyn HeaderView,
     pub client: IpAddr,
     pub sni: Option<&'a str>,
     /// The route's key (`host/path -> pool`), or `-` without a route.
     pub route: &'a str,
+}
+
+impl std::fmt::Debug for RequestView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestView")
+            .field("method", self.method)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A rule as the proxy runs it, with its counter and log limiter.
@@ -180,7 +192,7 @@ fn fleet_key(rule: &str, parts: &[KeyPart], v: &RequestView<'_>) -> String {
         let _ = match p {
             KeyPart::Ip => write!(out, "ip={};", v.client),
             KeyPart::Header(h) => {
-                let value = v.headers.get(h).map_or(&b""[..], |x| x.as_bytes());
+                let value = v.headers.get(h.as_str()).unwrap_or_default();
                 let digest = crate::hash::hash64(crate::hash::SEED_FLEET, value);
                 write!(out, "h:{h}={digest:016x};")
             }
@@ -199,7 +211,7 @@ fn rate_key(parts: &[KeyPart], v: &RequestView<'_>) -> RateKey {
         match p {
             KeyPart::Ip => key.ip = Some(v.client),
             KeyPart::Header(h) => {
-                let value = v.headers.get(h).map_or(&b""[..], |x| x.as_bytes());
+                let value = v.headers.get(h.as_str()).unwrap_or_default();
                 digest.get_or_insert_with(Digest::new).part(1, value);
             }
             KeyPart::Route => digest.get_or_insert_with(Digest::new).part(2, v.route.as_bytes()),
@@ -227,12 +239,20 @@ fn matches(c: &Condition, v: &RequestView<'_>) -> bool {
             .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes())),
         Condition::PathRegex(r) => r.is_match(v.path),
         Condition::Header { name, test } => {
-            let mut values = v.headers.get_all(name).iter();
-            match test {
-                HeaderTest::Present => values.next().is_some(),
-                HeaderTest::Equals(want) => values.any(|x| x.as_bytes() == want.as_bytes()),
-                HeaderTest::Regex(r) => values.any(|x| x.to_str().is_ok_and(|s| r.is_match(s))),
-            }
+            let mut hit = false;
+            v.headers.each_value(name.as_str(), &mut |x| {
+                hit = match test {
+                    HeaderTest::Present => true,
+                    HeaderTest::Equals(want) => x == want.as_bytes(),
+                    // As `HeaderValue::to_str`: visible ASCII only.
+                    HeaderTest::Regex(r) => std::str::from_utf8(x)
+                        .ok()
+                        .filter(|s| s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)))
+                        .is_some_and(|s| r.is_match(s)),
+                };
+                !hit
+            });
+            hit
         }
         Condition::Query { name, equals } => v.query.is_some_and(|q| {
             q.split('&').any(|kv| {
@@ -307,7 +327,7 @@ pub fn evaluate<'a>(rules: &'a [RuleRt], v: &RequestView<'_>, shared: bool) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderName;
+    use http::{HeaderMap, HeaderName};
 
     fn rule(name: &str, conditions: Vec<Condition>, action: Action) -> RuleRt {
         RuleRt::new(

@@ -22,19 +22,21 @@ use std::time::{Duration, Instant};
 
 use crate::units::clock_ms_at;
 
-use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
+use http::HeaderValue;
 
+use super::message::{Answer, Outgoing};
 use super::rescue::ProxyError;
-use super::upstream::{self, PooledBody, SendError, Target, UpBody};
+use super::upstream::{self, SendError, Target, UpBody};
 use super::Body;
 use crate::balancer::{Backend, Health, PickInput, RequestGuard};
 use crate::config::model::UpstreamProtocol;
+use crate::fields::{Edited, Edits};
 use crate::runtime::{PoolRt, Runtime};
 
 /// A response header from a backend, with what the pipeline still needs.
 #[derive(Debug)]
 pub struct Answered {
-    pub resp: Response<Body>,
+    pub answer: Answer,
     pub server: Arc<Backend>,
     pub set_cookie: Option<HeaderValue>,
 }
@@ -53,44 +55,14 @@ pub struct InFlight {
     _server: RequestGuard,
 }
 
-/// The parts needed to send a bodyless request again.
-struct Replay {
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: HeaderMap,
-}
-
-impl Replay {
-    fn of(req: &Request<UpBody>, pool: &PoolRt) -> Option<Replay> {
-        let idempotent = matches!(
-            *req.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-        );
-        let bodyless = http_body::Body::is_end_stream(req.body());
-        (pool.retries > 0 && idempotent && bodyless && pool.balancer.servers().len() > 1).then(|| Replay {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            headers: req.headers().clone(),
-        })
-    }
-
-    fn request(&self) -> Request<UpBody> {
-        let mut r = Request::new(UpBody::Empty);
-        *r.method_mut() = self.method.clone();
-        *r.uri_mut() = self.uri.clone();
-        *r.version_mut() = self.version;
-        *r.headers_mut() = self.headers.clone();
-        r
-    }
-}
-
-/// Sends `req` (already rewritten for the backend) to a server of `pool`.
-/// One async function, not a wrapper around another: each level of
-/// nesting would copy this large future once more per request.
+/// Sends `out` (the request as the backend gets it) with `body` to a
+/// server of `pool`. The request is borrowed, so a try that may be
+/// repeated sends the same head again (no copy for requests that are never
+/// retried). One async function, not a wrapper around another: each level
+/// of nesting would copy this large future once more per request.
 pub async fn send(
-    req: Request<UpBody>,
+    out: &Outgoing<'_>,
+    body: UpBody,
     pool: &PoolRt,
     rt: &Runtime,
     started: Instant,
@@ -102,33 +74,36 @@ pub async fn send(
         .enter(pool.max_requests)
         .map_err(|_| failed(ProxyError::Overloaded(pool.name.clone()), None))?;
     pool.budget.record_request();
-    let replay = Replay::of(&req, pool);
+    // Idempotent with no body: it can be sent again to another server.
+    let replayable = pool.retries > 0
+        && out.idempotent()
+        && http_body::Body::is_end_stream(&body)
+        && pool.balancer.servers().len() > 1;
     // A try that gets no response head within this goes elsewhere (only
     // requests that can be replayed; others keep the response timeout).
-    let per_try = pool.per_try_timeout.filter(|_| replay.is_some());
-    let mut next = Some(req);
+    let per_try = pool.per_try_timeout.filter(|_| replayable);
+    let mut next = Some(body);
     let mut avoid = [usize::MAX; 11];
     let mut last: Option<ProxyError> = None;
     // The last server tried, for its counters when all tries fail.
     let mut tried: Option<Arc<Backend>> = None;
     let t = &rt.timeouts;
+    let headers = Edited {
+        head: out.head,
+        edits: out.edits,
+    };
     for attempt in 0..=pool.retries as usize {
-        let headers = match (&next, &replay) {
-            (Some(r), _) => r.headers(),
-            (None, Some(p)) => &p.headers,
-            (None, None) => break,
-        };
         let Some(pick) = pool.balancer.pick_avoiding(
             &PickInput {
                 client_ip: client,
-                headers,
+                headers: &headers,
             },
             &avoid[..attempt],
         ) else {
             return Err(failed(last.unwrap_or_else(|| nothing_available(pool)), tried));
         };
         let (server, index, set_cookie) = (pick.server.clone(), pick.index, pick.set_cookie);
-        let Some(req) = next.take().or_else(|| replay.as_ref().map(Replay::request)) else {
+        let Some(body) = next.take().or_else(|| replayable.then_some(UpBody::Empty)) else {
             break;
         };
         tried = Some(server.clone());
@@ -153,29 +128,30 @@ pub async fn send(
             wait,
         };
         let sent = match pool.protocol {
-            UpstreamProtocol::Http1 => upstream::send_h1(target, req).await,
-            // One stream of a shared connection: nothing to pool, but the
-            // server's and the pool's in-flight counts last until the
-            // response body ends, as for HTTP/1.1.
-            UpstreamProtocol::H2c | UpstreamProtocol::H2 => upstream::send_h2(target, req)
-                .await
-                .map(|resp| resp.map(PooledBody::stream)),
+            UpstreamProtocol::Http1 => upstream::send_h1(target, out, body).await,
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => upstream::send_h2(target, out, body).await,
         };
         match sent {
-            Ok(resp) => {
+            Ok(reply) => {
                 // Time to first byte: what the server did, not how fast
                 // the client reads the body (P2C's latency).
                 let took = try_started.elapsed();
                 server.stats.header_latency.observe(took);
                 guard.record(took);
-                let bad = pool.outlier.on_5xx && resp.status().is_server_error();
+                let bad = pool.outlier.on_5xx && reply.status.is_server_error();
                 record(pool, &server, !bad, sent_ms);
-                let mut resp = resp.map(|b| Body::Stream(b.with_in_flight(InFlight { _server: guard })));
-                if let (Body::Stream(b), Some(g)) = (resp.body_mut(), pool_guard) {
-                    b.keep_pool_guard(g);
+                let mut body = reply.body.with_in_flight(InFlight { _server: guard });
+                if let Some(g) = pool_guard {
+                    body.keep_pool_guard(g);
                 }
+                let answer = Answer {
+                    status: reply.status,
+                    head: reply.head,
+                    edits: Edits::default(),
+                    body: Body::Stream(body),
+                };
                 return Ok(Answered {
-                    resp,
+                    answer,
                     server,
                     set_cookie,
                 });
@@ -191,8 +167,8 @@ pub async fn send(
                 timed_out,
             }) => {
                 record(pool, &server, false, sent_ms);
-                let replayable = replay.is_some() && (reset || (timed_out && per_try.is_some()));
-                let safe = unsent.is_some() || replayable;
+                let again = replayable && (reset || (timed_out && per_try.is_some()));
+                let safe = unsent.is_some() || again;
                 if !safe || attempt >= pool.retries as usize || !pool.budget.try_retry() {
                     return Err(failed(error, Some(server)));
                 }
@@ -201,7 +177,7 @@ pub async fn send(
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(pool = %pool.name, server = %server.name, "{error}; trying another server");
                 avoid[attempt] = index;
-                next = unsent.map(|r| *r);
+                next = unsent;
                 last = Some(error);
             }
         }

@@ -1,7 +1,8 @@
-//! Header rewriting at the proxy boundary: hop-by-hop headers removed
-//! (RFC 9110 §7.6.1, including those a `Connection` header names), the
-//! `X-Forwarded-*` and `Forwarded` headers set, and the request id kept or
-//! created.
+//! Header rewriting at the proxy boundary, as [`Edits`] to a head that is
+//! never copied: hop-by-hop headers dropped (RFC 9110 §7.6.1, including
+//! those a `Connection` header names), the `X-Forwarded-*` and `Forwarded`
+//! headers set, the client-certificate headers replaced by the verified
+//! identity, and the request id kept or created.
 
 use std::cell::{Cell, RefCell};
 use std::sync::OnceLock;
@@ -10,7 +11,9 @@ use bytes::BytesMut;
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
+
+use crate::fields::{Class, Classes, Edits, Head, HeaderView, HOP_BY_HOP};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// A verified client certificate's subject, SANs (comma-separated) and
@@ -45,23 +48,22 @@ impl ClientCertId {
     }
 }
 
-/// Removes every client-sent copy of the client-certificate headers (no
+/// The client-certificate headers.
+const CLIENT_CERT: Classes =
+    Class::ClientCertSubject.bit() | Class::ClientCertSan.bit() | Class::ClientCertSha256.bit();
+
+/// Drops every client-sent copy of the client-certificate headers (no
 /// client can set them), then adds the verified identity, if any: so that
-/// rules and backends see only what the TLS handshake proved.
-pub fn client_cert(h: &mut HeaderMap, id: Option<&ClientCertId>) {
-    for name in [X_CLIENT_CERT_SUBJECT, X_CLIENT_CERT_SAN, X_CLIENT_CERT_SHA256] {
-        h.remove(name);
-    }
+/// rules and backends see only what the TLS handshake proved. A bit in the
+/// drop set, tested per field only when the head is written.
+pub fn client_cert(e: &mut Edits, id: Option<&ClientCertId>) {
+    e.drop |= CLIENT_CERT;
     if let Some(id) = id {
-        h.insert(X_CLIENT_CERT_SUBJECT, id.subject.clone());
-        h.insert(X_CLIENT_CERT_SAN, id.san.clone());
-        h.insert(X_CLIENT_CERT_SHA256, id.sha256.clone());
+        e.add.push("x-client-cert-subject", id.subject.clone());
+        e.add.push("x-client-cert-san", id.san.clone());
+        e.add.push("x-client-cert-sha256", id.sha256.clone());
     }
 }
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// The `X-Forwarded-For` lines of a request from a trusted proxy, read
 /// once: the client they name and the chain to pass on.
@@ -76,13 +78,15 @@ pub struct ForwardedFor {
 }
 
 impl ForwardedFor {
-    pub fn read(h: &HeaderMap, trusted: &[ipnet::IpNet]) -> Self {
+    pub fn read(h: &dyn HeaderView, trusted: &[ipnet::IpNet]) -> Self {
         let mut client = None;
         let mut all_addresses = true;
+        let mut text = true;
         let mut chain = String::new();
-        for v in h.get_all(&X_FORWARDED_FOR) {
-            let Ok(line) = v.to_str() else {
-                return ForwardedFor::default();
+        h.each_value("x-forwarded-for", &mut |v| {
+            let Some(line) = visible(v) else {
+                text = false;
+                return false;
             };
             for part in line.split(',') {
                 match part.trim().parse::<IpAddr>() {
@@ -98,6 +102,10 @@ impl ForwardedFor {
                 }
                 chain.push_str(line);
             }
+            true
+        });
+        if !text {
+            return ForwardedFor::default();
         }
         ForwardedFor {
             client: client.filter(|_| all_addresses),
@@ -106,97 +114,65 @@ impl ForwardedFor {
     }
 }
 
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-/// Only meaningful with an `h2c` upgrade, which is never forwarded.
-const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+/// A value as text when it is visible ASCII (as `HeaderValue::to_str`).
+fn visible(v: &[u8]) -> Option<&str> {
+    v.iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+        .then(|| std::str::from_utf8(v).ok())
+        .flatten()
+}
 
-/// The fixed hop-by-hop set; `Upgrade` is handled by the caller because a
-/// WebSocket handshake must carry it through.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    KEEP_ALIVE,
-    PROXY_CONNECTION,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    HTTP2_SETTINGS,
-];
-
-/// Removes hop-by-hop headers, and every header the `Connection` header
-/// names. `Transfer-Encoding` is hyper's to set on each side. With
-/// `keep_upgrade`, `Upgrade` stays and `Connection: upgrade` is restored.
-pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none of them: one pass over the names decides.
-    let any = h
-        .keys()
-        .any(|k| HOP_BY_HOP.contains(k) || k == header::TRANSFER_ENCODING || k == header::UPGRADE);
-    if !any && !keep_upgrade {
-        return;
-    }
-    if h.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = list_items(h, header::CONNECTION)
-            .filter_map(|t| HeaderName::from_bytes(t).ok())
-            .collect();
-        for n in named {
-            if !(keep_upgrade && n == header::UPGRADE) {
-                h.remove(n);
-            }
-        }
-    }
-    for n in &HOP_BY_HOP {
-        h.remove(n);
-    }
-    h.remove(header::TRANSFER_ENCODING);
-    if keep_upgrade {
-        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        h.remove(header::UPGRADE);
+/// Drops the hop-by-hop headers, and every header the `Connection`
+/// header names; `Transfer-Encoding` is the writer's to set on each side.
+/// With `upgrade` (the offers an allowed upgrade keeps), `Upgrade` carries
+/// them and `Connection: upgrade` is set; otherwise `Upgrade` goes too.
+pub fn strip_hop_by_hop(e: &mut Edits, upgrade: Option<HeaderValue>) {
+    e.drop |= HOP_BY_HOP | Class::Upgrade.bit();
+    if let Some(offers) = upgrade {
+        e.add.push("connection", HeaderValue::from_static("upgrade"));
+        e.add.push("upgrade", offers);
     }
 }
 
 /// The items of a comma-separated header on all its lines, trimmed, read
 /// from the bytes (a value with a byte that is not visible ASCII still
 /// lists its items).
-fn list_items(h: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &[u8]> {
-    h.get_all(name)
-        .into_iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
+fn list_items<'h>(h: &'h dyn HeaderView, name: &str) -> Vec<&'h [u8]> {
+    let mut out = Vec::new();
+    h.each_value(name, &mut |v| {
+        out.extend(v.split(|&b| b == b',').map(<[u8]>::trim_ascii));
+        true
+    });
+    out
 }
 
-/// Decides an HTTP/1.1 upgrade request: true when `Connection` names
-/// `upgrade` and `Upgrade` offers at least one protocol of `allowed`
-/// (lower-case names; a protocol's `/version` is ignored when matching).
-/// `Upgrade` is then rewritten to the allowed offers only; the caller strips
-/// it (and everything else hop-by-hop) when this returns false, so that
+/// Decides an HTTP/1.1 upgrade request: the offers to keep when
+/// `Connection` names `upgrade` and `Upgrade` offers at least one
+/// protocol of `allowed` (lower-case names; a protocol's `/version` is
+/// ignored when matching), as the new `Upgrade` value. None: no upgrade,
+/// and the caller drops `Upgrade` with everything else hop-by-hop, so that
 /// such a request goes on as a plain request (the `h2c` smuggling defence).
-pub fn allowed_upgrade(h: &mut HeaderMap, allowed: &[String]) -> bool {
-    if !h.contains_key(header::UPGRADE) {
-        return false;
+pub fn allowed_upgrade(h: &Head, allowed: &[String]) -> Option<HeaderValue> {
+    if allowed.is_empty() || !h.contains("upgrade") {
+        return None;
     }
-    let asked = list_items(h, header::CONNECTION).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
-    if !asked || allowed.is_empty() {
-        return false;
+    let asked = list_items(h, "connection")
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(b"upgrade"));
+    if !asked {
+        return None;
     }
-    let mut offers = list_items(h, header::UPGRADE)
+    let offers: Vec<&[u8]> = list_items(h, "upgrade")
+        .into_iter()
         .filter(|p| {
             let name = p.split(|&b| b == b'/').next().unwrap_or_default();
-            allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(name))
+            !p.is_empty() && allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(name))
         })
-        .peekable();
-    if offers.peek().is_none() {
-        return false;
+        .collect();
+    if offers.is_empty() {
+        return None;
     }
-    let kept: Vec<u8> = offers.collect::<Vec<_>>().join(&b", "[..]);
-    match HeaderValue::from_bytes(&kept) {
-        Ok(v) => {
-            h.insert(header::UPGRADE, v);
-            true
-        }
-        Err(_) => false,
-    }
+    HeaderValue::from_bytes(&offers.join(&b", "[..])).ok()
 }
 
 /// The forwarding header values of one client connection, built once per
@@ -245,7 +221,7 @@ impl ClientHeaders {
 /// for a request on `c` for `host`. `trusted`: what a trusted proxy
 /// forwarded (`None`: the peer is not trusted).
 pub fn set_forwarded(
-    h: &mut HeaderMap,
+    e: &mut Edits,
     c: &ClientHeaders,
     host: Option<&HeaderValue>,
     trusted: Option<&ForwardedFor>,
@@ -253,31 +229,32 @@ pub fn set_forwarded(
     if trusted.is_none() {
         // The peer is not a trusted proxy: whatever it says about earlier
         // hops is dropped, not passed on.
-        h.remove(X_REAL_IP);
+        e.drop |= Class::XRealIp.bit();
     }
-    match trusted.and_then(|t| t.chain.as_deref()) {
-        Some(prev) => {
-            if let Ok(v) = HeaderValue::try_from(format!("{prev}, {}", c.ip)) {
-                h.insert(X_FORWARDED_FOR, v);
-            }
-        }
-        None => {
-            if let Some(v) = &c.xff {
-                h.insert(X_FORWARDED_FOR, v.clone());
-            }
-        }
+    let xff = match trusted.and_then(|t| t.chain.as_deref()) {
+        Some(prev) => HeaderValue::try_from(format!("{prev}, {}", c.ip)).ok(),
+        None => c.xff.clone(),
+    };
+    e.drop |= Class::XForwardedFor.bit();
+    if let Some(v) = xff {
+        e.add.push("x-forwarded-for", v);
     }
     let proto = if c.https { "https" } else { "http" };
-    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    e.set(
+        Class::XForwardedProto,
+        "x-forwarded-proto",
+        HeaderValue::from_static(proto),
+    );
     // Forwarded (RFC 7239): IPv6 and host:port are quoted.
-    let host = host.filter(|v| v.to_str().is_ok_and(|s| !s.contains(['"', '\\'])));
+    let host = host.filter(|v| visible(v.as_bytes()).is_some_and(|s| !s.contains(['"', '\\'])));
+    e.drop |= Class::XForwardedHost.bit() | Class::Forwarded.bit();
     let fwd = match host {
         Some(hv) => {
-            h.insert(X_FORWARDED_HOST, hv.clone());
+            e.add.push("x-forwarded-host", hv.clone());
             match c.fwd.get() {
                 Some((cached_host, v)) if cached_host == hv => Some(v.clone()),
                 _ => {
-                    let v = c.forwarded(hv.to_str().ok());
+                    let v = c.forwarded(visible(hv.as_bytes()));
                     if let Some(v) = &v {
                         let _ = c.fwd.set((hv.clone(), v.clone()));
                     }
@@ -285,30 +262,28 @@ pub fn set_forwarded(
                 }
             }
         }
-        None => {
-            h.remove(X_FORWARDED_HOST);
-            c.forwarded(None)
-        }
+        None => c.forwarded(None),
     };
     if let Some(v) = fwd {
-        h.insert(header::FORWARDED, v);
+        e.add.push("forwarded", v);
     }
 }
 
-/// Keeps a sane incoming `X-Request-Id` or creates one; returns the value.
-pub fn request_id(h: &mut HeaderMap) -> HeaderValue {
-    if let Some(v) = h.get(&X_REQUEST_ID) {
+/// Keeps a sane incoming `X-Request-Id` or creates one (set in `e`);
+/// returns the value.
+pub fn request_id(h: &Head, e: &mut Edits) -> HeaderValue {
+    if let Some(v) = h.value_of(Class::XRequestId, "x-request-id") {
         let ok = !v.is_empty()
             && v.len() <= 128
             && v.as_bytes()
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
         if ok {
-            return v.clone();
+            return v;
         }
     }
     let v = new_request_id();
-    h.insert(X_REQUEST_ID, v.clone());
+    e.set(Class::XRequestId, "x-request-id", v.clone());
     v
 }
 
@@ -355,140 +330,4 @@ fn new_request_id() -> HeaderValue {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strips_hop_by_hop_and_connection_named() {
-        let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret"));
-        h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert(KEEP_ALIVE, HeaderValue::from_static("timeout=5"));
-        h.insert(header::TE, HeaderValue::from_static("trailers"));
-        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
-        h.insert("x-keep", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h, false);
-        assert_eq!(h.len(), 1, "{h:?}");
-        assert!(h.contains_key("x-keep"));
-    }
-
-    /// Found by `tests/integration/fuzz.rs`: a `Connection` value with a
-    /// byte that is not visible ASCII named nothing, so the headers it
-    /// listed were forwarded; a trusted chain on two lines lost the second.
-    #[test]
-    fn obs_text_connection_values_and_multi_line_chains() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_bytes(b"x-secret, close\x80").expect("value"),
-        );
-        h.insert("x-secret", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut h, false);
-        assert!(h.is_empty(), "{h:?}");
-        let mut h = HeaderMap::new();
-        h.append(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.1"));
-        h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
-        let c = ClientHeaders::new("192.0.2.7".parse().expect("ip"), false);
-        let t = ForwardedFor::read(&h, &[]);
-        set_forwarded(&mut h, &c, None, Some(&t));
-        assert_eq!(
-            h.get_all(&X_FORWARDED_FOR).iter().collect::<Vec<_>>(),
-            ["198.51.100.1, 10.0.0.1, 192.0.2.7"]
-        );
-    }
-
-    #[test]
-    fn only_allowed_upgrades_pass() {
-        let ws = ["websocket".to_string()];
-        let offer = |conn: &'static str, up: &'static str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::CONNECTION, HeaderValue::from_static(conn));
-            h.insert(header::UPGRADE, HeaderValue::from_static(up));
-            h.insert(HTTP2_SETTINGS, HeaderValue::from_static("AAMAAABkAAQAAP__"));
-            h
-        };
-        for (conn, up) in [
-            ("Upgrade, HTTP2-Settings", "h2c"),
-            ("HTTP2-Settings, upgrade", "H2C"),
-            ("keep-alive, UPGRADE , http2-settings", "h2c"),
-        ] {
-            let mut h = offer(conn, up);
-            assert!(!allowed_upgrade(&mut h, &ws), "{conn} / {up}");
-            strip_hop_by_hop(&mut h, false);
-            assert!(h.is_empty(), "{conn} / {up}: {h:?}");
-        }
-        let mut h = offer("Upgrade", "h2c, WebSocket/13, foo");
-        assert!(allowed_upgrade(&mut h, &ws));
-        assert_eq!(h[header::UPGRADE], "WebSocket/13");
-        strip_hop_by_hop(&mut h, true);
-        assert_eq!(h[header::UPGRADE], "WebSocket/13");
-        assert_eq!(h[header::CONNECTION], "upgrade");
-        assert!(h.get(HTTP2_SETTINGS).is_none());
-        // `Upgrade` without `Connection: upgrade` is no upgrade; nor is an empty allow-list.
-        assert!(!allowed_upgrade(&mut offer("keep-alive", "websocket"), &ws));
-        assert!(!allowed_upgrade(&mut offer("upgrade", "websocket"), &[]));
-    }
-
-    #[test]
-    fn forwarded_headers() {
-        let mut h = HeaderMap::new();
-        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
-        let host = HeaderValue::from_static("example.com:8443");
-        let c = ClientHeaders::new("::1".parse().expect("ip"), true);
-        let t = ForwardedFor::read(&h, &[]);
-        set_forwarded(&mut h, &c, Some(&host), Some(&t));
-        assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.1, ::1");
-        assert_eq!(h[&X_FORWARDED_PROTO], "https");
-        assert_eq!(h[&X_FORWARDED_HOST], "example.com:8443");
-        assert_eq!(
-            h[header::FORWARDED],
-            "for=\"[::1]\";proto=https;host=\"example.com:8443\""
-        );
-    }
-
-    #[test]
-    fn untrusted_chains_are_replaced_and_trusted_ones_read_from_the_right() {
-        let mut h = HeaderMap::new();
-        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
-        h.insert(X_REAL_IP, HeaderValue::from_static("10.0.0.1"));
-        let c = ClientHeaders::new("192.0.2.7".parse().expect("ip"), false);
-        set_forwarded(&mut h, &c, None, None);
-        assert_eq!(h[&X_FORWARDED_FOR], "192.0.2.7");
-        assert!(h.get(&X_REAL_IP).is_none());
-        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
-        let mut h = HeaderMap::new();
-        h.insert(
-            X_FORWARDED_FOR,
-            HeaderValue::from_static("198.51.100.1, 203.0.113.9, 10.1.1.1"),
-        );
-        assert_eq!(
-            ForwardedFor::read(&h, &trusted).client,
-            Some("203.0.113.9".parse().expect("ip"))
-        );
-        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("garbage, 10.1.1.1"));
-        assert_eq!(ForwardedFor::read(&h, &trusted).client, None);
-        // Several lines are one list; empty ones add nothing to the chain.
-        h.insert(X_FORWARDED_FOR, HeaderValue::from_static(" 198.51.100.1 "));
-        h.append(X_FORWARDED_FOR, HeaderValue::from_static(""));
-        h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.1.1.1"));
-        let t = ForwardedFor::read(&h, &trusted);
-        assert_eq!(t.chain.as_deref(), Some("198.51.100.1, 10.1.1.1"));
-        // An empty line is not an address: no client from this chain.
-        assert_eq!(t.client, None);
-    }
-
-    #[test]
-    fn request_ids() {
-        let mut h = HeaderMap::new();
-        let a = request_id(&mut h);
-        assert_eq!(a.len(), 16);
-        let mut h2 = HeaderMap::new();
-        assert_ne!(request_id(&mut h2), a);
-        let mut h3 = HeaderMap::new();
-        h3.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
-        assert_eq!(request_id(&mut h3), "abc-123");
-        let mut h4 = HeaderMap::new();
-        h4.insert(X_REQUEST_ID, HeaderValue::from_static("bad value with spaces"));
-        assert_ne!(request_id(&mut h4), "bad value with spaces");
-    }
-}
+mod tests;

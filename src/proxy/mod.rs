@@ -23,6 +23,7 @@ pub mod bodyguard;
 pub mod h1;
 pub mod h2streams;
 pub mod headers;
+pub mod message;
 pub mod pipeline;
 pub mod refusals;
 pub mod rescue;

@@ -19,16 +19,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{self, HeaderValue};
-use http::request::Parts;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, StatusCode, Uri, Version};
-use hyper_util::rt::TokioIo;
+use http::header::HeaderValue;
+use http::uri::{Authority, PathAndQuery};
+use http::{StatusCode, Version};
 
 use super::attempt::{self, Answered, Failed};
 use super::bodyguard::{BodyLimits, GuardedBody};
-use super::h1::reqbody::ClientBody;
-use super::headers::{self, ForwardedFor, X_REQUEST_ID};
+use super::headers::{self, ForwardedFor};
+use super::message::{Answer, ClientRequest, Outgoing};
 use super::rescue::{self, ProxyError};
 use super::upstream::UpBody;
 use super::Body;
@@ -36,25 +34,27 @@ use super::ConnCtx;
 use crate::accesslog::Record;
 use crate::balancer::Backend;
 use crate::config::model::{Action, UpstreamProtocol};
+use crate::fields::{Class, Edited, Edits, Head, HeaderView};
 use crate::firewall::rules::{evaluate, RequestView, RuleRt, Verdict};
 use crate::runtime::router::{normalise_host, Hit};
 use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::RequestStats;
 
 /// Answers one client request.
-pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<Body> {
+pub async fn handle(req: ClientRequest, cx: Arc<ConnCtx>) -> Answer {
     let rt = cx.runtime.load_full();
     let started = Instant::now();
     let framed = framing(&req, &rt);
-    let rid = headers::request_id(req.headers_mut());
+    let mut edits = Edits::default();
+    let rid = headers::request_id(&req.head, &mut edits);
     // Before the firewall's rules, which may match on them.
-    headers::client_cert(req.headers_mut(), cx.client_cert.get());
-    let method = req.method().clone();
+    headers::client_cert(&mut edits, cx.client_cert.get());
+    let method = req.method.clone();
     let logged = rt.access_log.as_ref().map(|_| LogParts::of(&req));
     // The client: the connection's, or the one a trusted proxy forwarded for.
     let forwarded = cx
         .via_trusted
-        .then(|| ForwardedFor::read(req.headers(), &rt.trusted_proxies));
+        .then(|| ForwardedFor::read(&req.head, &rt.trusted_proxies));
     let client = forwarded.as_ref().and_then(|f| f.client).unwrap_or(cx.peer.ip());
     let mut x = Exchange {
         rt: &rt,
@@ -70,7 +70,7 @@ pub async fn handle(mut req: Request<ClientBody>, cx: Arc<ConnCtx>) -> Response<
     };
     let result = match (framed, rt.listeners.get(cx.listener)) {
         (Err(e), _) => Err(e),
-        (Ok(()), Some(Some(l))) => x.forward(req, l).await,
+        (Ok(()), Some(Some(l))) => x.forward(req, edits, l).await,
         (Ok(()), _) => Err(ProxyError::BadRequest("listener is gone")),
     };
     let resp = match result {
@@ -115,6 +115,8 @@ struct Exchange<'a> {
 /// The request's host and path as the route and rules see them (step 3).
 struct Normalised {
     host_value: Option<HeaderValue>,
+    /// `host_value` is the request's own `Host` field (kept as it is).
+    host_field: bool,
     /// The normalised path when it differs from the request's.
     normalized: Option<String>,
 }
@@ -139,9 +141,10 @@ impl<'a> Exchange<'a> {
     /// Steps 3–9.
     async fn forward(
         &mut self,
-        req: Request<ClientBody>,
+        req: ClientRequest,
+        mut edits: Edits,
         l: &'a ListenerRt,
-    ) -> Result<Response<Body>, ProxyError> {
+    ) -> Result<Answer, ProxyError> {
         // 3. an ACME HTTP-01 validation, and a redirect-only listener,
         // are answered at once; then host and path.
         if !l.https && !self.rt.acme_http01.is_empty() {
@@ -150,11 +153,11 @@ impl<'a> Exchange<'a> {
             }
         }
         if let Some(port) = l.redirect_port {
-            return Ok(redirect(&req, host_of(&req).as_ref(), port, self.rid));
+            return Ok(redirect(&req, req.host().0.as_ref(), port, self.rid));
         }
         let target = normalise(&req, l)?;
         let hit = {
-            let (host, path) = (target.host(), target.path(req.uri().path()));
+            let (host, path) = (target.host(), target.path(req.uri.path()));
             // 4. route; the rules below may count by route.
             let found = l.router.find(&host, path);
             // 5. firewall rules (a tarpit waits before answering); a
@@ -162,12 +165,19 @@ impl<'a> Exchange<'a> {
             // rules after it run.
             let mut from = 0;
             loop {
-                match self.rules(&req, l, &host, path, found.as_ref(), from) {
+                match self.rules(&req, &edits, l, &host, path, found.as_ref(), from) {
                     Verdict::Shared { at, rule, key } => {
                         // Boxed: the Redis call's future would otherwise
                         // grow every request's future, cluster rule or not.
-                        let asked =
-                            Box::pin(self.shared_limit(&req, rule, &host, path, found.as_ref(), &key));
+                        let asked = Box::pin(self.shared_limit(
+                            &req,
+                            &edits,
+                            rule,
+                            &host,
+                            path,
+                            found.as_ref(),
+                            &key,
+                        ));
                         if let Some(refusal) = asked.await {
                             return Err(refusal);
                         }
@@ -193,10 +203,42 @@ impl<'a> Exchange<'a> {
         // 6. body limits.
         let limits = body_limits(&req, &hit, self.rt)?;
         let pool = &self.rt.pools[hit.pool];
-        // 7. rewrite the request for the backend.
-        let (up, upgrade) = self.rewrite(req, &hit, pool, target, limits)?;
+        // 7. rewrite the request for the backend: edits, the head as it is.
+        let ClientRequest {
+            method,
+            uri,
+            version,
+            head,
+            body,
+        } = req;
+        let upgrade = self.rewrite(&head, version, &mut edits, &hit, pool, &target);
+        let path = backend_path(&uri, target.normalized)?;
+        let authority = match pool.protocol {
+            UpstreamProtocol::Http1 => None,
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => Some(
+                target
+                    .host_value
+                    .as_ref()
+                    .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+                    .unwrap_or_else(|| Authority::from_static("backend")),
+            ),
+        };
+        let body = if http_body::Body::is_end_stream(&body) {
+            UpBody::Client(body)
+        } else {
+            // Every body is watched (its guard also tells when it has been
+            // sent whole, and whether the client broke it off).
+            UpBody::Guarded(GuardedBody::new(body, limits))
+        };
+        let out = Outgoing {
+            method: &method,
+            target: &path,
+            authority: authority.as_ref(),
+            head: &head,
+            edits: &edits,
+        };
         // 8. pick a server and forward, trying another one when that is safe.
-        let answered = match attempt::send(up, pool, self.rt, self.started, self.client).await {
+        let answered = match attempt::send(&out, body, pool, self.rt, self.started, self.client).await {
             Ok(a) => a,
             Err(Failed { error, server }) => {
                 self.server = server;
@@ -204,17 +246,20 @@ impl<'a> Exchange<'a> {
             }
         };
         self.server = Some(answered.server.clone());
-        // 9. rewrite the response; relay the upgraded connection if any.
-        respond(answered, upgrade, l, self.rid)
+        // 9. rewrite the response; an upgraded connection is relayed by
+        // the engine's connection loop once the 101 is written.
+        respond(answered, upgrade.is_some(), l, self.rid)
     }
 
     /// Step 5: the listener's rules from rule `from` on, in order; a
     /// cluster-scope rate limit stops the walk for the caller to ask Redis,
     /// its `at` counted from the listener's first rule. (Not async: a
     /// future of its own would be one more copy per request.)
+    #[allow(clippy::too_many_arguments)]
     fn rules(
         &self,
-        req: &Request<ClientBody>,
+        req: &ClientRequest,
+        edits: &Edits,
         l: &'a ListenerRt,
         host: &str,
         path: &str,
@@ -224,7 +269,11 @@ impl<'a> Exchange<'a> {
         let Some(rules) = l.rules.get(from..).filter(|r| !r.is_empty()) else {
             return Verdict::Pass;
         };
-        let view = self.view(req, host, path, found);
+        let headers = Edited {
+            head: &req.head,
+            edits,
+        };
+        let view = self.view(req, &headers, host, path, found);
         // With a cluster configured, its rules always ask it: while Redis is
         // away the answer comes at once, counted as a local decision.
         let shared = self.rt.cluster.is_some();
@@ -238,10 +287,13 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    /// What the rules see of a request.
+    /// What the rules see of a request: its fields as the backend would
+    /// get them so far (a client's copy of the client-certificate headers
+    /// is gone, the verified identity is there).
     fn view<'v>(
         &self,
-        req: &'v Request<ClientBody>,
+        req: &'v ClientRequest,
+        headers: &'v Edited<'v>,
         host: &'v str,
         path: &'v str,
         found: Option<&'v Hit<'_>>,
@@ -250,11 +302,11 @@ impl<'a> Exchange<'a> {
         'a: 'v,
     {
         RequestView {
-            method: req.method(),
+            method: &req.method,
             host,
             path,
-            query: req.uri().query(),
-            headers: req.headers(),
+            query: req.uri.query(),
+            headers,
             client: self.client,
             sni: self.cx.sni.get().map(|s| &**s),
             route: found.map_or("-", |hit| hit.key),
@@ -285,9 +337,11 @@ impl<'a> Exchange<'a> {
 
     /// `rule`, a cluster-scope rate limit: the fleet's bucket `key`
     /// decides; when Redis cannot, the rule's local bucket does.
+    #[allow(clippy::too_many_arguments)]
     async fn shared_limit(
         &mut self,
-        req: &Request<ClientBody>,
+        req: &ClientRequest,
+        edits: &Edits,
         rule: &RuleRt,
         host: &str,
         path: &str,
@@ -303,7 +357,11 @@ impl<'a> Exchange<'a> {
             ) => c.rate(key, per_second, burst).await,
             _ => None,
         };
-        let view = self.view(req, host, path, found);
+        let headers = Edited {
+            head: &req.head,
+            edits,
+        };
+        let view = self.view(req, &headers, host, path, found);
         let verdict = match decided {
             Some(Ok(())) => return None,
             Some(Err(wait)) => rule.limited(wait, &view),
@@ -312,44 +370,44 @@ impl<'a> Exchange<'a> {
         self.refusal(verdict, path).map(|(refusal, _)| refusal)
     }
 
-    /// Step 7: hop-by-hop headers out, forwarding headers in, the host and
-    /// the normalised path in the form the pool's protocol wants, the body
-    /// under its limits. Returns the request and, for an upgrade the route
-    /// allows, the client's side of it.
+    /// Step 7: hop-by-hop headers out, forwarding headers in, the host in
+    /// the form the pool's protocol wants, as edits. Returns the `Upgrade`
+    /// offers of an upgrade the route allows (never h2c).
     fn rewrite(
         &self,
-        mut req: Request<ClientBody>,
+        head: &Head,
+        version: Version,
+        edits: &mut Edits,
         hit: &Hit<'_>,
         pool: &PoolRt,
-        target: Normalised,
-        limits: BodyLimits,
-    ) -> Result<(Request<UpBody>, Option<ClientUpgrade>), ProxyError> {
-        // Upgrades: only to protocols the route allows (never h2c); any other
-        // `Upgrade` is stripped and the request goes on as a plain one.
-        let upgrade =
-            req.version() == Version::HTTP_11 && headers::allowed_upgrade(req.headers_mut(), hit.upgrades);
-        let client_upgrade = upgrade.then(|| match req.body() {
-            ClientBody::Hyper(_) => ClientUpgrade::Hyper(hyper::upgrade::on(&mut req)),
-            ClientBody::Engine(_) => ClientUpgrade::Connection,
-        });
-        let (mut parts, body) = req.into_parts();
-        headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+        target: &Normalised,
+    ) -> Option<HeaderValue> {
+        // Upgrades: only to protocols the route allows; any other
+        // `Upgrade` is dropped and the request goes on as a plain one.
+        let upgrade = (version == Version::HTTP_11 && !hit.upgrades.is_empty())
+            .then(|| headers::allowed_upgrade(head, hit.upgrades))
+            .flatten();
+        headers::strip_hop_by_hop(edits, upgrade.clone());
         headers::set_forwarded(
-            &mut parts.headers,
+            edits,
             &self.cx.client,
             target.host_value.as_ref(),
             self.forwarded.as_ref(),
         );
-        let path = backend_path(&parts, target.normalized)?;
-        target_for(&mut parts, pool.protocol, target.host_value, path)?;
-        // Every body is watched (its guard also tells when it has been
-        // sent whole, and whether the client broke it off).
-        let body = if http_body::Body::is_end_stream(&body) {
-            UpBody::Client(body)
-        } else {
-            UpBody::Guarded(GuardedBody::new(body, limits))
-        };
-        Ok((Request::from_parts(parts, body), client_upgrade))
+        match pool.protocol {
+            // HTTP/1.1: `Host`, as the request's own field when it is one.
+            UpstreamProtocol::Http1 => {
+                // A `Host` the `Connection` field names is dropped with the
+                // hop-by-hop ones: the backend still gets the host.
+                let named = matches!(head, Head::Raw(r) if r.is_named(Class::Host));
+                if let (false, Some(h)) = (target.host_field && !named, &target.host_value) {
+                    edits.set(Class::Host, "host", h.clone());
+                }
+            }
+            // HTTP/2: the host goes as the authority.
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => edits.drop |= Class::Host.bit(),
+        }
+        upgrade
     }
 
     /// Step 10 for a refused request: counted by reason, a violation
@@ -369,8 +427,8 @@ impl<'a> Exchange<'a> {
     }
 
     /// Step 10: listener, route and server counters; the access log.
-    fn account(self, method: &http::Method, resp: &Response<Body>, logged: Option<LogParts>) {
-        let (status, latency) = (resp.status().as_u16(), self.started.elapsed());
+    fn account(self, method: &http::Method, resp: &Answer, logged: Option<LogParts>) {
+        let (status, latency) = (resp.status.as_u16(), self.started.elapsed());
         let listener = self.rt.listeners.get(self.cx.listener).and_then(Option::as_ref);
         if self.rt.metrics_enabled {
             if let Some(l) = listener {
@@ -394,7 +452,7 @@ impl<'a> Exchange<'a> {
                 user_agent: p.user_agent,
                 referer: p.referer,
                 status,
-                bytes: http_body::Body::size_hint(resp.body()).exact(),
+                bytes: http_body::Body::size_hint(&resp.body).exact(),
                 duration: latency,
                 request_id: self.rid.clone(),
                 listener: l.log_name.clone(),
@@ -409,22 +467,26 @@ impl<'a> Exchange<'a> {
 /// on, and targets longer than allowed. HTTP/1.x heads were refused for
 /// their framing by the engine's parser (`h1::head`) before they got here;
 /// HTTP/2 requests are checked here.
-fn framing<B>(req: &Request<B>, rt: &Runtime) -> Result<(), ProxyError> {
-    if req.version() == Version::HTTP_2 {
-        let h = req.headers();
-        if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+fn framing(req: &ClientRequest, rt: &Runtime) -> Result<(), ProxyError> {
+    if req.version == Version::HTTP_2 {
+        let h = &req.head;
+        if h.contains("transfer-encoding") && h.contains("content-length") {
             return Err(ProxyError::Framing(
                 "both Content-Length and Transfer-Encoding are present",
             ));
         }
-        let mut lens = h.get_all(header::CONTENT_LENGTH).iter();
-        if let Some(first) = lens.next() {
-            if lens.any(|v| v != first) {
-                return Err(ProxyError::Framing("differing Content-Length headers"));
-            }
+        let mut first: Option<&[u8]> = None;
+        let mut differ = false;
+        h.each_value("content-length", &mut |v| {
+            differ = first.is_some_and(|f| f != v);
+            first.get_or_insert(v);
+            !differ
+        });
+        if differ {
+            return Err(ProxyError::Framing("differing Content-Length headers"));
         }
     }
-    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > rt.limits.max_uri_length {
+    if req.uri.path_and_query().map_or(0, |p| p.as_str().len()) > rt.limits.max_uri_length {
         return Err(ProxyError::UriTooLong);
     }
     Ok(())
@@ -432,10 +494,10 @@ fn framing<B>(req: &Request<B>, rt: &Runtime) -> Result<(), ProxyError> {
 
 /// Step 3: the host and the path in normal form, refusing dangerous
 /// encodings.
-fn normalise<B>(req: &Request<B>, l: &ListenerRt) -> Result<Normalised, ProxyError> {
-    let host_value = host_of(req);
+fn normalise(req: &ClientRequest, l: &ListenerRt) -> Result<Normalised, ProxyError> {
+    let (host_value, host_field) = req.host();
     // `None`: the path is already in normal form (no allocation).
-    let normalized = crate::firewall::path::normalize_changed(req.uri().path()).map_err(|e| {
+    let normalized = crate::firewall::path::normalize_changed(req.uri.path()).map_err(|e| {
         l.stats
             .bad_paths
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -443,22 +505,20 @@ fn normalise<B>(req: &Request<B>, l: &ListenerRt) -> Result<Normalised, ProxyErr
     })?;
     Ok(Normalised {
         host_value,
+        host_field,
         normalized,
     })
 }
 
 /// Step 6: a declared length over the limit is refused at once; a streamed
 /// body will be watched for size, speed and pauses (the limits returned).
-fn body_limits<B: http_body::Body>(
-    req: &Request<B>,
-    hit: &Hit<'_>,
-    rt: &Runtime,
-) -> Result<BodyLimits, ProxyError> {
+fn body_limits(req: &ClientRequest, hit: &Hit<'_>, rt: &Runtime) -> Result<BodyLimits, ProxyError> {
     let limits = &rt.limits;
     let max = hit.max_body.or(limits.max_body);
     if let Some(max) = max {
-        // hyper has validated Content-Length; read it only when a limit applies.
-        let declared = req.body().size_hint().exact();
+        // The length was validated with the head; read it only when a
+        // limit applies.
+        let declared = http_body::Body::size_hint(&req.body).exact();
         if declared.is_some_and(|len| len > max) {
             return Err(ProxyError::BodyTooLarge(max));
         }
@@ -471,108 +531,62 @@ fn body_limits<B: http_body::Body>(
     })
 }
 
-/// The path the backend sees: the normalised one (and the query as sent).
-fn backend_path(parts: &Parts, normalized: Option<String>) -> Result<PathAndQuery, ProxyError> {
+/// The target the backend sees: the normalised path (and the query as
+/// sent); the request's own when nothing changed (no copy).
+fn backend_path(uri: &http::Uri, normalized: Option<String>) -> Result<PathAndQuery, ProxyError> {
     let cannot = |_| ProxyError::BadRequest("the request target cannot be forwarded");
     match normalized {
-        None => Ok(parts
-            .uri
+        None => Ok(uri
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/"))),
-        Some(p) => match parts.uri.query() {
+        Some(p) => match uri.query() {
             None => PathAndQuery::try_from(p).map_err(cannot),
             Some(q) => PathAndQuery::try_from(format!("{p}?{q}")).map_err(cannot),
         },
     }
 }
 
-/// The version, target and host for the pool's protocol: HTTP/1.1 with an
-/// origin-form target and `Host`, or HTTP/2 (h2c) with the host as the
-/// authority and no `Host` header.
-fn target_for(
-    parts: &mut Parts,
-    protocol: UpstreamProtocol,
-    host: Option<HeaderValue>,
-    path: PathAndQuery,
-) -> Result<(), ProxyError> {
-    match protocol {
-        UpstreamProtocol::Http1 => {
-            parts.version = Version::HTTP_11;
-            parts.uri = Uri::from(path);
-            if let Some(h) = host {
-                parts.headers.insert(header::HOST, h);
-            }
-        }
-        UpstreamProtocol::H2c | UpstreamProtocol::H2 => {
-            parts.version = Version::HTTP_2;
-            let authority = host
-                .and_then(|h| Authority::try_from(h.as_bytes()).ok())
-                .unwrap_or_else(|| Authority::from_static("backend"));
-            parts.uri = Uri::builder()
-                .scheme(if protocol == UpstreamProtocol::H2 {
-                    Scheme::HTTPS
-                } else {
-                    Scheme::HTTP
-                })
-                .authority(authority)
-                .path_and_query(path)
-                .build()
-                .map_err(|_| ProxyError::BadRequest("the request target cannot be forwarded"))?;
-            parts.headers.remove(header::HOST);
-        }
-    }
-    Ok(())
-}
-
-/// Step 9: the backend's response made the client's.
+/// Step 9: the backend's answer made the client's, as edits: hop-by-hop
+/// headers dropped (an upgrade the client asked for keeps `Upgrade`),
+/// the request id, HSTS, a sticky cookie.
 fn respond(
     answered: Answered,
-    upgrade: Option<ClientUpgrade>,
+    upgrading: bool,
     l: &ListenerRt,
     rid: &HeaderValue,
-) -> Result<Response<Body>, ProxyError> {
+) -> Result<Answer, ProxyError> {
     let Answered {
-        mut resp,
+        mut answer,
         server,
         set_cookie,
     } = answered;
-    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let client_upgrade = match (switching, upgrade) {
+    let switching = answer.status == StatusCode::SWITCHING_PROTOCOLS;
+    if switching && !upgrading {
         // A switch nobody asked for (or that was not forwarded) would leave
         // the client speaking HTTP to a tunnel.
-        (true, None) => {
-            return Err(ProxyError::BadResponse {
-                server: server.name.clone(),
-                what: "101 Switching Protocols to a request that asked for no upgrade",
-            })
-        }
-        (true, Some(u)) => Some(u),
-        (false, _) => None,
-    };
-    let h = resp.headers_mut();
-    headers::strip_hop_by_hop(h, switching);
-    h.insert(X_REQUEST_ID, rid.clone());
+        return Err(ProxyError::BadResponse {
+            server: server.name.clone(),
+            what: "101 Switching Protocols to a request that asked for no upgrade",
+        });
+    }
+    let e = &mut answer.edits;
+    let upgrade = switching
+        .then(|| answer.head.value_of(Class::Upgrade, "upgrade"))
+        .flatten();
+    headers::strip_hop_by_hop(e, upgrade);
+    e.set(Class::XRequestId, "x-request-id", rid.clone());
     if let Some(hsts) = &l.hsts {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        e.set(
+            Class::StrictTransportSecurity,
+            "strict-transport-security",
+            hsts.clone(),
+        );
     }
     if let Some(c) = set_cookie {
-        h.append(header::SET_COOKIE, c);
+        e.add.push("set-cookie", c);
     }
-    // The engine's connection loop takes the backend's socket from the
-    // body once the 101 is written; hyper hands its side over here.
-    if let Some(ClientUpgrade::Hyper(client)) = client_upgrade {
-        relay_upgrade(client, &mut resp, server.name.clone());
-    }
-    Ok(resp)
-}
-
-/// Who relays an upgraded connection on the client's side.
-enum ClientUpgrade {
-    /// hyper: its upgraded connection, joined here to the backend's.
-    Hyper(hyper::upgrade::OnUpgrade),
-    /// The engine's connection loop, after writing the 101.
-    Connection,
+    Ok(answer)
 }
 
 /// What was refused, for firewall events: the method and the target the
@@ -593,9 +607,10 @@ impl std::fmt::Display for Described<'_> {
     }
 }
 
-/// What the access log needs of a request, taken before it is forwarded.
+/// What the access log needs of a request, taken before it is forwarded
+/// (the values share the head's bytes).
 struct LogParts {
-    uri: Uri,
+    uri: http::Uri,
     version: Version,
     host: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
@@ -603,90 +618,45 @@ struct LogParts {
 }
 
 impl LogParts {
-    fn of<B>(req: &Request<B>) -> Self {
-        let h = req.headers();
+    fn of(req: &ClientRequest) -> Self {
+        let h = &req.head;
         LogParts {
-            uri: req.uri().clone(),
-            version: req.version(),
-            host: host_of(req),
-            user_agent: h.get(header::USER_AGENT).cloned(),
-            referer: h.get(header::REFERER).cloned(),
+            uri: req.uri.clone(),
+            version: req.version,
+            host: req.host().0,
+            user_agent: h.value_of(Class::UserAgent, "user-agent"),
+            referer: h.value_of(Class::Referer, "referer"),
         }
     }
 }
 
-/// The request's host: `Host` for HTTP/1.1, the `:authority` for HTTP/2.
-fn host_of<B>(req: &Request<B>) -> Option<HeaderValue> {
-    if let Some(h) = req.headers().get(header::HOST) {
-        return Some(h.clone());
-    }
-    req.uri()
-        .authority()
-        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+/// The key authorization for a token being validated (RFC 8555 §8.3).
+fn acme_http01(req: &ClientRequest, rt: &Runtime) -> Option<Answer> {
+    let token = req.uri.path().strip_prefix("/.well-known/acme-challenge/")?;
+    let answer = rt.acme_http01.get(token)?;
+    Some(Answer::new(StatusCode::OK, Body::full(answer)).with(
+        "content-type",
+        HeaderValue::from_static("application/octet-stream"),
+    ))
 }
 
 /// A 308 to the same host and path on the HTTPS listener's port.
-/// The key authorization for a token being validated (RFC 8555 §8.3).
-fn acme_http01<B>(req: &Request<B>, rt: &Runtime) -> Option<Response<Body>> {
-    let token = req.uri().path().strip_prefix("/.well-known/acme-challenge/")?;
-    let answer = rt.acme_http01.get(token)?;
-    let mut resp = Response::new(Body::full(answer));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    Some(resp)
-}
-
-fn redirect<B>(req: &Request<B>, host: Option<&HeaderValue>, port: u16, rid: &HeaderValue) -> Response<Body> {
+fn redirect(req: &ClientRequest, host: Option<&HeaderValue>, port: u16, rid: &HeaderValue) -> Answer {
     let raw = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let name = match raw.strip_prefix('[') {
         Some(rest) => format!("[{}]", rest.split(']').next().unwrap_or(rest)),
         None => raw.rsplit_once(':').map_or(raw, |(h, _)| h).to_string(),
     };
-    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let pq = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let location = if port == 443 {
         format!("https://{name}{pq}")
     } else {
         format!("https://{name}:{port}{pq}")
     };
-    let mut resp = Response::new(Body::Empty);
-    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
-    if let Ok(v) = HeaderValue::try_from(location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp.headers_mut().insert(X_REQUEST_ID, rid.clone());
-    resp
-}
-
-/// Joins the client's and the backend's upgraded connections and copies
-/// bytes both ways until either side closes (the bytes the backend sent
-/// right after its 101 first).
-fn relay_upgrade(client: hyper::upgrade::OnUpgrade, resp: &mut Response<Body>, server: String) {
-    let backend = match std::mem::replace(resp.body_mut(), Body::Empty) {
-        Body::Stream(mut b) => b.take_upgrade(),
-        _ => None,
+    let a = Answer::new(StatusCode::PERMANENT_REDIRECT, Body::Empty);
+    let a = match HeaderValue::try_from(location) {
+        Ok(v) => a.with("location", v),
+        Err(_) => a,
     };
-    tokio::spawn(async move {
-        let Some((mut b, early)) = backend else {
-            tracing::debug!(server = %server, "upgrade failed: no backend connection");
-            return;
-        };
-        let mut c = match client.await {
-            Ok(c) => TokioIo::new(c),
-            Err(e) => {
-                tracing::debug!(server = %server, error = %e, "upgrade failed");
-                return;
-            }
-        };
-        if !early.is_empty() {
-            if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut c, &early).await {
-                tracing::debug!(server = %server, error = %e, "upgraded connection ended");
-                return;
-            }
-        }
-        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut b).await {
-            tracing::debug!(server = %server, error = %e, "upgraded connection ended");
-        }
-    });
+    a.with("x-request-id", rid.clone())
 }

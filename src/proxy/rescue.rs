@@ -9,8 +9,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{HeaderValue, StatusCode};
 
+use super::message::Answer;
 use super::Body;
 use crate::stats::Refusal;
 
@@ -207,7 +208,7 @@ pub fn client_closed() -> StatusCode {
 
 /// Builds the answer for `err` and logs it. `request_id` is echoed so that
 /// a user can quote it when reporting the failure.
-pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Body> {
+pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Answer {
     let status = err.status();
     let rid = request_id.and_then(|v| v.to_str().ok()).unwrap_or("-");
     if status.is_server_error() {
@@ -215,48 +216,36 @@ pub fn answer(err: &ProxyError, request_id: Option<&HeaderValue>) -> Response<Bo
     } else {
         tracing::debug!(status = status.as_u16(), request_id = rid, "{err}");
     }
-    if let ProxyError::Denied {
+    let plain = HeaderValue::from_static("text/plain; charset=utf-8");
+    let mut a = if let ProxyError::Denied {
         body, retry_after, ..
     } = err
     {
-        let mut resp = Response::new(Body::full(body.clone()));
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        if let Some(secs) = retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        let a = Answer::new(status, Body::full(body.clone())).with("content-type", plain);
+        match retry_after {
+            Some(secs) => a.with("retry-after", HeaderValue::from(*secs)),
+            None => a,
         }
-        if let Some(id) = request_id {
-            resp.headers_mut()
-                .insert(super::headers::X_REQUEST_ID, id.clone());
+    } else {
+        let text = match err {
+            ProxyError::BadRequest(why) | ProxyError::Framing(why) => format!("400 Bad Request: {why}\n"),
+            ProxyError::BadChunking => "400 Bad Request: invalid chunked request body\n".to_string(),
+            ProxyError::BadPath(why) => format!("400 Bad Request: {why}\n"),
+            _ => format!(
+                "{} {}\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
+        };
+        let a = Answer::new(status, Body::full(text)).with("content-type", plain);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            a.with("retry-after", HeaderValue::from_static("1"))
+        } else {
+            a
         }
-        return resp;
-    }
-    let text = match err {
-        ProxyError::BadRequest(why) | ProxyError::Framing(why) => format!("400 Bad Request: {why}\n"),
-        ProxyError::BadChunking => "400 Bad Request: invalid chunked request body\n".to_string(),
-        ProxyError::BadPath(why) => format!("400 Bad Request: {why}\n"),
-        _ => format!(
-            "{} {}\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        ),
     };
-    let mut resp = Response::new(Body::full(text));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
     if let Some(id) = request_id {
-        h.insert(super::headers::X_REQUEST_ID, id.clone());
+        a.edits.add.push("x-request-id", id.clone());
     }
-    resp
+    a
 }

@@ -21,9 +21,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::h1::reqbody::ClientBody;
 use super::h1::server::Transport;
 use super::h2streams::{Driver, StreamExec};
+use super::message::ClientRequest;
+use super::rescue::{self, ProxyError};
 use super::Body;
 use super::{pipeline, ConnCtx};
 use crate::config::model::Timeouts;
@@ -122,6 +123,10 @@ where
     }
 }
 
+/// Fields an HTTP/2 response does not carry (connection-specific, RFC 9113
+/// §8.2.2), whatever the backend sent.
+const NOT_IN_H2: crate::fields::Classes = crate::fields::HOP_BY_HOP | crate::fields::Class::Upgrade.bit();
+
 /// Requests in flight on one HTTP/2 connection, and when the last ended.
 #[derive(Debug, Default)]
 struct Activity {
@@ -190,7 +195,17 @@ where
         act.open.fetch_add(1, Ordering::Relaxed);
         async move {
             let busy = Busy { act, base };
-            let resp = pipeline::handle(req.map(ClientBody::Hyper), cx).await;
+            let answer = pipeline::handle(ClientRequest::from_hyper(req), cx).await;
+            // The fields as hyper's map, less those HTTP/2 does not carry.
+            let resp = answer.into_response(NOT_IN_H2).unwrap_or_else(|| {
+                let e = ProxyError::BadResponse {
+                    server: "-".into(),
+                    what: "a response field that HTTP/2 cannot carry",
+                };
+                rescue::answer(&e, None)
+                    .into_response(NOT_IN_H2)
+                    .unwrap_or_else(|| http::Response::new(Body::Empty))
+            });
             Ok::<_, Infallible>(resp.map(|inner| TrackedBody { inner, _busy: busy }))
         }
     });

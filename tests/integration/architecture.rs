@@ -24,6 +24,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("daemon", &[]),
     // Connections to backends that outlive a request (streams, idle sets).
     ("conns", &[]),
+    // Header fields as the request path reads and rewrites them.
+    ("fields", &[]),
     // The validated model (what the code runs) and its loader.
     ("config", &["units"]),
     ("client", &["config"]),
@@ -31,8 +33,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("accesslog", &["config"]),
     ("listener", &["stats"]),
     // Runtime pieces built from the model.
-    ("balancer", &["config", "conns", "hash", "stats", "units"]),
-    ("firewall", &["config", "hash", "stats", "units"]),
+    (
+        "balancer",
+        &["config", "conns", "fields", "hash", "stats", "units"],
+    ),
+    ("firewall", &["config", "fields", "hash", "stats", "units"]),
     ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "hash", "listener", "units"]),
     // State shared with the other instances of a fleet (Redis).
@@ -72,6 +77,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "body",
             "config",
             "conns",
+            "fields",
             "firewall",
             "listener",
             "runtime",

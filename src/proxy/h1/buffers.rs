@@ -109,6 +109,14 @@ impl Held {
         &self.buf[self.start..]
     }
 
+    /// The first `n` bytes held, taken out (a head, kept for its request).
+    pub fn freeze(&mut self, n: usize) -> bytes::Bytes {
+        let n = n.min(self.data().len());
+        let head = bytes::Bytes::copy_from_slice(&self.data()[..n]);
+        self.consume(n);
+        head
+    }
+
     /// Marks `n` bytes as used.
     pub fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.buf.len());

@@ -14,8 +14,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::request::Parts;
-use http::{header, HeaderName, Method, Response, StatusCode, Version};
+use http::{Method, Response, StatusCode, Version};
 use http_body::Body as HttpBody;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -25,6 +24,8 @@ use super::interim;
 use super::write::{self, WriteError};
 use crate::body::BodyError;
 use crate::conns::BackendStream;
+use crate::fields::{Class, Classes, HeaderView, RawFields};
+use crate::proxy::message::Outgoing;
 
 /// Largest response head accepted from a backend.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -88,7 +89,16 @@ enum BodyOut {
     Chunked,
 }
 
-/// Sends the request (`parts`, `body`) on `stream` and reads the response
+/// A response head read from a backend: its status and its fields, kept
+/// where they were read; and its body, read from the same connection.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub status: StatusCode,
+    pub fields: RawFields,
+    pub body: BodyReader,
+}
+
+/// Sends the request (`out`, `body`) on `stream` and reads the response
 /// head (skipping interim 1xx answers other than 101). The response's
 /// body reads from the same connection.
 ///
@@ -98,16 +108,16 @@ enum BodyOut {
 /// may take to send its body is the body's own business (its guard).
 pub async fn exchange<B>(
     mut stream: BackendStream,
-    parts: &Parts,
+    out: &Outgoing<'_>,
     body: &mut B,
     scratch: &mut Vec<u8>,
     wait: Duration,
-) -> Result<(Response<()>, BodyReader), Failure>
+) -> Result<Exchanged, Failure>
 where
     B: HttpBody<Data = Bytes> + Unpin,
     B::Error: Into<BodyError>,
 {
-    let framing = request_head(scratch, parts, body).map_err(|e| Failure {
+    let framing = request_head(scratch, out, body).map_err(|e| Failure {
         error: e.into(),
         unsent: true,
         answered: false,
@@ -134,10 +144,10 @@ where
             answered: !early.is_empty(),
         })? == Sent::Answered
     };
-    let head_only = parts.method == Method::HEAD;
+    let head_only = *out.method == Method::HEAD;
     let mut got = false;
     let read = read_response(stream, head_only, early, &mut got);
-    let (resp, mut reader) = match tokio::time::timeout(wait, read).await {
+    let mut exchanged = match tokio::time::timeout(wait, read).await {
         Ok(r) => r,
         Err(_) => Err(ClientError::HeadTimeout(wait)),
     }
@@ -147,29 +157,31 @@ where
         answered: got,
     })?;
     if answered {
-        reader.reusable = false;
+        exchanged.body.reusable = false;
     }
-    Ok((resp, reader))
+    Ok(exchanged)
 }
 
-/// Writes the request head to `out`: the fields as they are, less the
-/// framing ones (written here from the body) and `Expect` (the client's
-/// `100-continue` was answered on its side).
-fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Result<BodyOut, WriteError> {
-    out.clear();
-    let skip =
-        |n: &HeaderName| n == header::CONTENT_LENGTH || n == header::TRANSFER_ENCODING || n == header::EXPECT;
-    let declared = parts.headers.contains_key(header::CONTENT_LENGTH);
-    let fields = parts
-        .headers
-        .iter()
-        .filter(|(n, _)| !skip(n))
-        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
-    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+/// Writes the request head to `scratch`: the fields as they came, less
+/// those the edits drop and the framing ones (written here from the body)
+/// and `Expect` (the client's `100-continue` was answered on its side),
+/// then the edits' additions.
+fn request_head<B: HttpBody>(
+    scratch: &mut Vec<u8>,
+    out: &Outgoing<'_>,
+    body: &B,
+) -> Result<BodyOut, WriteError> {
+    scratch.clear();
+    const FRAMING: Classes = Class::ContentLength.bit() | Class::TransferEncoding.bit() | Class::Expect.bit();
+    let declared = out.head.contains("content-length");
+    let fields = out
+        .head
+        .kept(out.edits.drop | FRAMING)
+        .chain(out.edits.add.fields());
     let mut digits = [0u8; 20];
     let (framing, extra): (BodyOut, Option<Field<'_>>) = match body.size_hint().exact() {
         _ if body.is_end_stream() => {
-            let wants = declared || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
+            let wants = declared || matches!(*out.method, Method::POST | Method::PUT | Method::PATCH);
             (BodyOut::None, wants.then_some((b"content-length", b"0")))
         }
         Some(n) => (
@@ -179,9 +191,9 @@ fn request_head<B: HttpBody>(out: &mut Vec<u8>, parts: &Parts, body: &B) -> Resu
         None => (BodyOut::Chunked, Some((b"transfer-encoding", b"chunked"))),
     };
     write::request_head(
-        out,
-        parts.method.as_str().as_bytes(),
-        target.as_bytes(),
+        scratch,
+        out.method.as_str().as_bytes(),
+        out.target.as_str().as_bytes(),
         fields.chain(extra),
     )?;
     Ok(framing)
@@ -292,7 +304,7 @@ async fn read_response(
     head_only: bool,
     early: BytesMut,
     got: &mut bool,
-) -> Result<(Response<()>, BodyReader), ClientError> {
+) -> Result<Exchanged, ClientError> {
     // What the backend sent while the request's body was being written
     // (over TLS) comes first.
     let mut buf = early;
@@ -315,7 +327,8 @@ async fn read_response(
                 }
                 continue;
             }
-            let resp = build(&head, &h)?;
+            let status = StatusCode::from_u16(h.status).map_err(|_| ClientError::Field)?;
+            let fields = RawFields::new(head, &h.headers);
             let reusable = !h.close
                 && (h.minor == 1 || h.keep_alive)
                 && h.status != 101
@@ -326,13 +339,13 @@ async fn read_response(
                 ResponseBody::Chunked => State::Chunked(Decoder::default()),
                 ResponseBody::UntilClose => State::UntilClose,
             };
-            let reader = BodyReader {
+            let body = BodyReader {
                 stream: Some(stream),
                 buf,
                 state,
                 reusable,
             };
-            return Ok((resp, reader));
+            return Ok(Exchanged { status, fields, body });
         }
         if buf.capacity() == 0 {
             buf.reserve(FIRST_READ);

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::conns::BackendStream;
 use bytes::Bytes;
-use http::{header, HeaderName, Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Method, Response, StatusCode, Uri, Version};
 use http_body::Body as HttpBody;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -33,7 +33,9 @@ use super::head::{self, BodyLength, HeadError, RequestHead};
 use super::interim::{self, Polled};
 use super::reqbody::{ClientBody, Feed, RequestBody};
 use super::write;
+use crate::fields::{Class, Head, HeaderView, RawFields};
 use crate::listener::DrainWatch;
+use crate::proxy::message::{Answer, ClientRequest};
 use crate::proxy::refusals;
 use crate::proxy::rescue::{self, ProxyError};
 use crate::proxy::{pipeline, Body, ConnCtx};
@@ -65,11 +67,10 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
             Ok(None) => return,
             Err(e) => return Box::pin(refuse(&mut io, &cx, &e)).await,
         };
-        let request = match request_of(held.data(), &head) {
+        let request = match request_of(held.freeze(head.len), &head) {
             Ok(r) => r,
             Err(e) => return Box::pin(refuse(&mut io, &cx, &e)).await,
         };
-        held.consume(head.len);
         // Boxed: what a request in flight needs (its pipeline, the body
         // fed to it, the answer written) exists only while there is one,
         // so an idle connection's task stays small.
@@ -97,11 +98,11 @@ async fn answer<T: Transport>(
     cx: &Arc<ConnCtx>,
     s: &Settings,
     head: &RequestHead,
-    request: Request<()>,
+    request: RequestLine,
     watch: &DrainWatch,
 ) -> io::Result<Next> {
     let keep_alive = !head.close && (head.minor == 1 || head.keep_alive);
-    let head_only = request.method() == Method::HEAD;
+    let head_only = request.method == Method::HEAD;
     let minor = head.minor;
     let (body, mut feeder) = match head.body {
         BodyLength::None => (RequestBody::empty(), None),
@@ -115,7 +116,7 @@ async fn answer<T: Transport>(
             (b, Some(Feeder::new(tx, framing, head.expect_continue)))
         }
     };
-    let req = request.map(|()| ClientBody::Engine(body));
+    let req = request.with_body(ClientBody::Engine(body));
     let resp = {
         let mut pipeline = std::pin::pin!(pipeline::handle(req, cx.clone()));
         loop {
@@ -151,7 +152,7 @@ async fn answer<T: Transport>(
     // A malformed chunk is a 400 whatever the backend made of the body's
     // end (the pipeline refused it already unless the backend answered
     // first).
-    let resp = if feeder.as_ref().is_some_and(|f| f.malformed) && resp.status() != 400 {
+    let resp = if feeder.as_ref().is_some_and(|f| f.malformed) && resp.status != 400 {
         let e = ProxyError::BadChunking;
         let rt = cx.runtime.load();
         refusals::record(&rt, cx.listener, cx.peer.ip(), &e, "(request body) invalid chunk");
@@ -218,11 +219,33 @@ async fn read_head<T: Transport>(
     }
 }
 
-/// The head as `http` types (values share one copy of the head's bytes).
-fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
-    let bytes = Bytes::copy_from_slice(&data[..h.len]);
+/// A request's start line and fields, before its body is attached.
+#[derive(Debug)]
+struct RequestLine {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    fields: RawFields,
+}
+
+impl RequestLine {
+    fn with_body(self, body: ClientBody) -> ClientRequest {
+        ClientRequest {
+            method: self.method,
+            uri: self.uri,
+            version: self.version,
+            head: Head::Raw(self.fields),
+            body,
+        }
+    }
+}
+
+/// The head as the pipeline takes it: the method and target parsed, the
+/// fields left where they are (`head`, the head's bytes frozen out of the
+/// read buffer) with their offsets.
+fn request_of(head: Bytes, h: &RequestHead) -> Result<RequestLine, ProxyError> {
     let method =
-        Method::from_bytes(&bytes[h.method.clone()]).map_err(|_| ProxyError::BadRequest("invalid method"))?;
+        Method::from_bytes(&head[h.method.clone()]).map_err(|_| ProxyError::BadRequest("invalid method"))?;
     if method == Method::CONNECT {
         return Err(ProxyError::NotImplemented("CONNECT"));
     }
@@ -231,7 +254,7 @@ fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
         (_, n) if n > 1 => return Err(ProxyError::BadRequest("more than one Host header")),
         _ => {}
     }
-    let uri = Uri::from_maybe_shared(bytes.slice(h.target.clone()))
+    let uri = Uri::from_maybe_shared(head.slice(h.target.clone()))
         .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
     // RFC 9112 §3.2: authority-form is CONNECT's (refused above), the
     // asterisk OPTIONS'.
@@ -245,34 +268,29 @@ fn request_of(data: &[u8], h: &RequestHead) -> Result<Request<()>, ProxyError> {
     }
     if let Some(i) = h.host {
         // uri-host [ ":" port ], or empty (§3.2).
-        let value = &bytes[h.headers[i].1.clone()];
+        let value = &head[h.headers[i].1.clone()];
         if !value.is_empty() && !valid_host(value) {
             return Err(ProxyError::BadRequest("invalid Host header"));
         }
     }
-    let headers =
-        head::header_map(&bytes, &h.headers).ok_or(ProxyError::BadRequest("invalid header field"))?;
-    let mut req = Request::new(());
-    *req.method_mut() = method;
-    *req.uri_mut() = uri;
-    *req.version_mut() = if h.minor == 1 {
+    if let Some(a) = uri.authority() {
+        // An absolute-form target's authority replaces Host (§3.2.2): it
+        // must be one too.
+        if HeaderValue::from_str(a.as_str()).is_err() {
+            return Err(ProxyError::BadRequest("invalid request target"));
+        }
+    }
+    let version = if h.minor == 1 {
         Version::HTTP_11
     } else {
         Version::HTTP_10
     };
-    *req.headers_mut() = headers;
-    // An absolute-form target's authority replaces Host (RFC 9112 §3.2.2).
-    if let Some(a) = req.uri().authority() {
-        // Without user info, which Host never carries.
-        let value = match a.port() {
-            Some(p) => format!("{}:{}", a.host(), p.as_str()),
-            None => a.host().to_string(),
-        };
-        let host = header::HeaderValue::from_str(&value)
-            .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
-        req.headers_mut().insert(header::HOST, host);
-    }
-    Ok(req)
+    Ok(RequestLine {
+        method,
+        uri,
+        version,
+        fields: RawFields::new(head, &h.headers),
+    })
 }
 
 /// A `Host` value: a host and an optional port of digits, no user info.
@@ -290,8 +308,14 @@ fn valid_host(value: &[u8]) -> bool {
 /// Writes an interim answer (its fields less the connection's own).
 async fn write_interim<T: Transport>(io: &mut T, resp: Response<()>) -> io::Result<()> {
     let (parts, ()) = resp.into_parts();
+    let a = Answer {
+        status: parts.status,
+        head: Head::Map(parts.headers),
+        edits: Default::default(),
+        body: Body::Empty,
+    };
     let mut out = Pooled::take();
-    if head_fields(&mut out, &parts, &Body::Empty, BodyOut::None, 1, false, false).is_ok() {
+    if head_fields(&mut out, &a, BodyOut::None, 1, false, false).is_ok() {
         io.write_all(&out).await?;
     }
     Ok(())
@@ -369,20 +393,19 @@ enum Next {
 async fn write_response<T: Transport>(
     io: &mut T,
     held: &mut Held,
-    resp: Response<Body>,
+    mut resp: Answer,
     head_only: bool,
     minor: u8,
     mut close: bool,
 ) -> io::Result<Next> {
-    let (parts, mut body) = resp.into_parts();
-    let status = parts.status;
+    let status = resp.status;
     let switching = status == StatusCode::SWITCHING_PROTOCOLS;
     let bodyless = head_only || status.is_informational() || status == 204 || status == 304;
     let mut out = Pooled::take();
     let framing = if bodyless {
         BodyOut::None
     } else {
-        match body.size_hint().exact() {
+        match resp.body.size_hint().exact() {
             Some(_) => BodyOut::Length,
             None if minor == 1 => BodyOut::Chunked,
             None => {
@@ -391,7 +414,9 @@ async fn write_response<T: Transport>(
             }
         }
     };
-    let r = head_fields(&mut out, &parts, &body, framing, minor, close, switching);
+    let r = head_fields(&mut out, &resp, framing, minor, close, switching);
+    let mut body = std::mem::replace(&mut resp.body, Body::Empty);
+    drop(resp);
     if r.is_err() {
         drop(out);
         let e = ProxyError::BadResponse {
@@ -506,31 +531,28 @@ async fn send_frame<T: Transport>(
     }
 }
 
-/// The response head: status line, the fields as they are less those that
-/// frame the body or the connection (decided here), then those.
+/// The response head: status line, the fields as they came less those the
+/// edits drop and those that frame the body or the connection (decided
+/// here), the edits' additions, then the framing ones.
 fn head_fields(
     out: &mut Vec<u8>,
-    parts: &http::response::Parts,
-    body: &Body,
+    a: &Answer,
     framing: BodyOut,
     minor: u8,
     close: bool,
     switching: bool,
 ) -> Result<(), write::WriteError> {
-    let skip = |n: &HeaderName| {
-        !switching && n == header::CONNECTION
-            || n == header::TRANSFER_ENCODING
-            || n == "keep-alive"
-            || (framing != BodyOut::None && n == header::CONTENT_LENGTH)
-    };
-    let fields = parts
-        .headers
-        .iter()
-        .filter(|(n, _)| !skip(n))
-        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+    let mut drop = a.edits.drop | Class::TransferEncoding.bit() | Class::KeepAlive.bit();
+    if !switching {
+        drop |= Class::Connection.bit();
+    }
+    if framing != BodyOut::None {
+        drop |= Class::ContentLength.bit();
+    }
     let mut digits = [0u8; 20];
     let length = match framing {
-        BodyOut::Length => body
+        BodyOut::Length => a
+            .body
             .size_hint()
             .exact()
             .map(|n| (&b"content-length"[..], write::decimal(n, &mut digits))),
@@ -543,12 +565,14 @@ fn head_fields(
         (false, false, 0) => Some((&b"connection"[..], &b"keep-alive"[..])),
         (false, false, _) => None,
     };
-    let date = (!parts.headers.contains_key(header::DATE)).then(super::buffers::date);
+    let date = (!a.head.contains("date") && !a.edits.add.iter().any(|(n, _)| *n == "date"))
+        .then(super::buffers::date);
     let date = date.as_ref().map(|d| (&b"date"[..], d.as_bytes()));
-    let reason = parts.status.canonical_reason().unwrap_or("");
+    let reason = a.status.canonical_reason().unwrap_or("");
+    let fields = a.head.kept(drop).chain(a.edits.add.fields());
     write::response_head(
         out,
-        parts.status.as_u16(),
+        a.status.as_u16(),
         reason.as_bytes(),
         fields.chain(length).chain(connection).chain(date),
     )

@@ -24,10 +24,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::StatusCode;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use hyper::body::Incoming;
 use hyper::client::conn::{http2, TrySendError};
-use hyper::{Request, Response};
+use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
@@ -35,9 +35,11 @@ use super::bodyguard::BodyFlag;
 use super::h1::buffers::Pooled;
 use super::h1::client::{self, ClientError};
 use super::h1::reqbody::ClientBody;
+use super::message::Outgoing;
 use super::rescue::ProxyError;
 use crate::balancer::Backend;
 use crate::conns::{BackendStream, Settings};
+use crate::fields::Head;
 use crate::runtime::UpstreamTls;
 pub use body::PooledBody;
 
@@ -95,13 +97,21 @@ impl HttpBody for UpBody {
     }
 }
 
+/// A backend's answer: its status, its fields as they came, its body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub head: Head,
+    pub body: PooledBody,
+}
+
 /// A failed try, and what may be done about it.
 #[derive(Debug)]
 pub struct SendError {
     pub error: ProxyError,
-    /// The request, untouched: nothing reached the backend, so it may go
-    /// to another server whatever its method.
-    pub unsent: Option<Box<Request<UpBody>>>,
+    /// The request's body, untouched: nothing reached the backend, so the
+    /// request may go to another server whatever its method.
+    pub unsent: Option<UpBody>,
     /// The backend closed or reset the connection before a response
     /// header: a request that can be replayed may go elsewhere.
     pub reset: bool,
@@ -111,10 +121,10 @@ pub struct SendError {
 }
 
 impl SendError {
-    fn unsent(error: ProxyError, req: Request<UpBody>) -> Self {
+    fn unsent(error: ProxyError, body: UpBody) -> Self {
         SendError {
             error,
-            unsent: Some(Box::new(req)),
+            unsent: Some(body),
             reset: false,
             timed_out: false,
         }
@@ -230,12 +240,11 @@ pub struct Target<'a> {
 /// server when it is idempotent or carries `Idempotency-Key`, as HTTP
 /// clients do; its body, if any, was kept for that while it was being
 /// sent (up to [`replay::KEEP`] bytes). Other requests are not resent.
-pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<PooledBody>, SendError> {
-    let (parts, mut body) = req.into_parts();
+pub async fn send_h1(t: Target<'_>, out: &Outgoing<'_>, mut body: UpBody) -> Result<Reply, SendError> {
     let flag = body.flag();
     // The request head is written in a buffer of the worker's free list.
     let mut scratch = Pooled::take();
-    let replayable = replay::allowed(&parts);
+    let replayable = out.repeatable();
     let mut kept = replay::Kept::default();
     let mut fresh_only = false;
     loop {
@@ -252,23 +261,27 @@ pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Poo
             None => match Box::pin(connect(t)).await {
                 Ok(stream) => (stream, t.backend.conns.opened(settings), false),
                 // Unsent, with the body whole: it may go elsewhere.
-                Err(e) if kept.is_empty() => {
-                    return Err(SendError::unsent(e, Request::from_parts(parts, body)))
-                }
+                Err(e) if kept.is_empty() => return Err(SendError::unsent(e, body)),
                 Err(e) => return Err(SendError::client(e)),
             },
         };
         let keep = pooled && replayable;
         let result = if keep || !kept.is_empty() {
             let mut b = std::mem::take(&mut kept).replaying(&mut body, keep);
-            let r = client::exchange(stream, &parts, &mut b, &mut scratch, t.wait).await;
+            let r = client::exchange(stream, out, &mut b, &mut scratch, t.wait).await;
             kept = b.finish();
             r
         } else {
-            client::exchange(stream, &parts, &mut body, &mut scratch, t.wait).await
+            client::exchange(stream, out, &mut body, &mut scratch, t.wait).await
         };
         match result {
-            Ok((resp, reader)) => return Ok(resp.map(|()| PooledBody::h1(reader, lease))),
+            Ok(r) => {
+                return Ok(Reply {
+                    status: r.status,
+                    head: Head::Raw(r.fields),
+                    body: PooledBody::h1(r.body, lease),
+                })
+            }
             // A pooled connection whose head could not be written (the
             // backend closed it meanwhile) leaves the request untouched:
             // it goes out on the next one.
@@ -278,7 +291,7 @@ pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Poo
                     server: t.server.to_string(),
                     source: f.error,
                 };
-                return Err(SendError::unsent(error, Request::from_parts(parts, body)));
+                return Err(SendError::unsent(error, body));
             }
             // The keep-alive race: the backend had closed this reused
             // connection. Once more, on a new one.
@@ -301,8 +314,8 @@ pub async fn send_h1(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Poo
 
 /// Sends a request over this thread's HTTP/2 connection to the server.
 /// The wait for the response head starts once the body has been sent.
-pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Incoming>, SendError> {
-    let flag = req.body().flag();
+pub async fn send_h2(t: Target<'_>, out: &Outgoing<'_>, body: UpBody) -> Result<Reply, SendError> {
+    let flag = body.flag();
     let key = (t.backend.id(), t.tls.map_or(0, |x| x.id));
     let existing = H2_CONNS.with(|m| m.borrow().get(&key).filter(|s| !s.is_closed()).cloned());
     let mut sender = match existing {
@@ -316,7 +329,7 @@ pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Inc
                 });
                 sender
             }
-            Err(e) => return Err(SendError::unsent(e, req)),
+            Err(e) => return Err(SendError::unsent(e, body)),
         },
     };
     if let Err(source) = sender.ready().await {
@@ -324,9 +337,18 @@ pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Inc
             server: t.server.to_string(),
             source,
         };
-        return Err(SendError::unsent(error, req));
+        return Err(SendError::unsent(error, body));
     }
-    let bodyless = req.body().is_end_stream();
+    let bodyless = body.is_end_stream();
+    let Some((uri, headers)) = h2_parts(t, out) else {
+        let error = ProxyError::BadRequest("a request field that HTTP/2 cannot carry");
+        return Err(SendError::unsent(error, body));
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = out.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = http::Version::HTTP_2;
+    *req.headers_mut() = headers;
     let sending = sender.try_send_request(req);
     let waiting = async {
         if let (false, Some(f)) = (bodyless, flag.as_deref()) {
@@ -334,17 +356,41 @@ pub async fn send_h2(t: Target<'_>, req: Request<UpBody>) -> Result<Response<Inc
         }
         tokio::time::sleep(t.wait).await;
     };
-    tokio::select! {
+    let resp = tokio::select! {
         biased;
-        r = sending => r.map_err(|e| failed_try(t.server, e, flag.as_deref())),
-        () = waiting => Err(match flag.as_deref().and_then(BodyFlag::error) {
+        r = sending => r.map_err(|e| failed_try(t.server, e, flag.as_deref()))?,
+        () = waiting => return Err(match flag.as_deref().and_then(BodyFlag::error) {
             Some(error) => SendError::client(error),
             None => SendError::timeout(t.server, t.wait),
         }),
-    }
+    };
+    let (parts, body) = resp.into_parts();
+    Ok(Reply {
+        status: parts.status,
+        head: Head::Map(parts.headers),
+        body: PooledBody::stream(body),
+    })
 }
 
-/// A failed send: with the request handed back when it was never sent.
+/// The target and fields as hyper's HTTP/2 client takes them: the target
+/// with the scheme and authority, the fields as a map; None when a field
+/// is one `http` refuses.
+fn h2_parts(t: Target<'_>, out: &Outgoing<'_>) -> Option<(http::Uri, http::HeaderMap)> {
+    let scheme = if t.tls.is_some() { "https" } else { "http" };
+    let authority = out
+        .authority
+        .cloned()
+        .unwrap_or_else(|| http::uri::Authority::from_static("backend"));
+    let uri = http::Uri::builder()
+        .scheme(scheme)
+        .authority(authority)
+        .path_and_query(out.target.clone())
+        .build()
+        .ok()?;
+    Some((uri, out.head.to_map(out.edits.drop, &out.edits.add)?))
+}
+
+/// A failed send: with the body handed back when it was never sent.
 fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>, flag: Option<&BodyFlag>) -> SendError {
     match e.take_message() {
         Some(r) => SendError::unsent(
@@ -352,7 +398,7 @@ fn failed_try(server: &str, mut e: TrySendError<Request<UpBody>>, flag: Option<&
                 server: server.to_string(),
                 source: e.into_error(),
             },
-            r,
+            r.into_body(),
         ),
         None => SendError::upstream(server, e.into_error(), flag),
     }

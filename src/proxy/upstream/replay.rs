@@ -1,16 +1,15 @@
 //! A request's body kept while it goes out on a reused backend
 //! connection, so that the request can go out again on a new one when the
 //! backend had closed the reused one (the keep-alive race). Only requests
-//! that may be sent twice are kept ([`allowed`]), and only up to [`KEEP`]
-//! bytes of body; the pieces are shared with what was sent, not copied.
+//! that may be sent twice are kept (`Outgoing::repeatable`), and only up to
+//! [`KEEP`] bytes of body; the pieces are shared with what was sent, not
+//! copied.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::request::Parts;
-use http::Method;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::UpBody;
@@ -18,16 +17,6 @@ use crate::body::BodyError;
 
 /// The most body kept for a replay.
 pub const KEEP: usize = 64 * 1024;
-
-/// May this request be sent again after a reused connection failed it?
-/// Idempotent methods (RFC 9110 §9.2.2) and requests that carry an
-/// `Idempotency-Key` (the client made them safe to repeat).
-pub fn allowed(parts: &Parts) -> bool {
-    matches!(
-        parts.method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    ) || parts.headers.contains_key("idempotency-key")
-}
 
 /// The body pieces sent so far.
 #[derive(Debug, Default)]
@@ -152,22 +141,6 @@ mod tests {
         poll_fn(|cx| Pin::new(&mut *b).poll_frame(cx))
             .await
             .map(|r| r.expect("frame").into_data().expect("data"))
-    }
-
-    #[test]
-    fn idempotent_methods_and_idempotency_keys_may_go_again() {
-        let parts = |m: Method, key: bool| {
-            let mut b = http::Request::builder().method(m).uri("/");
-            if key {
-                b = b.header("idempotency-key", "8e03978e");
-            }
-            b.body(()).expect("request").into_parts().0
-        };
-        assert!(allowed(&parts(Method::GET, false)));
-        assert!(allowed(&parts(Method::PUT, false)));
-        assert!(!allowed(&parts(Method::POST, false)));
-        assert!(!allowed(&parts(Method::PATCH, false)));
-        assert!(allowed(&parts(Method::POST, true)));
     }
 
     #[tokio::test]

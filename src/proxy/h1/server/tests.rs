@@ -7,8 +7,14 @@ use super::*;
 
 fn head(resp: Response<Body>, framing: BodyOut, minor: u8, close: bool) -> String {
     let (parts, body) = resp.into_parts();
+    let a = Answer {
+        status: parts.status,
+        head: Head::Map(parts.headers),
+        edits: Default::default(),
+        body,
+    };
     let mut out = Vec::new();
-    head_fields(&mut out, &parts, &body, framing, minor, close, false).expect("head");
+    head_fields(&mut out, &a, framing, minor, close, false).expect("head");
     String::from_utf8(out).expect("utf-8")
 }
 
