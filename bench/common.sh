@@ -1,5 +1,5 @@
-# Shared by the bench/ scripts (sourced): waiting for a port, the median of
-# a list.
+# Shared by the bench/ scripts (sourced): waiting for a port, the origin
+# nginx of ../shared/bench, the median of a list.
 
 wait_port() { # PORT [SECONDS, default 10]
     local tries=$((${2:-10} * 10))
@@ -12,3 +12,14 @@ wait_port() { # PORT [SECONDS, default 10]
 
 # The median of numbers separated by spaces on standard input.
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# Starts the harness's origin nginx on CPU 1 (its config is written by
+# ../shared/bench/run.sh), adds its PID to the caller's `pids` array and
+# waits for its port. Exits the script when it cannot.
+start_origin() {
+    local conf=/tmp/bench-origin/nginx.conf
+    [ -f "$conf" ] || { echo "no $conf: run ../shared/bench/run.sh once first" >&2; exit 2; }
+    taskset -c 1 nginx -c "$conf" -g 'daemon off;' &
+    pids+=("$!")
+    wait_port 9101 || { echo "origin did not start" >&2; exit 1; }
+}

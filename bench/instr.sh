@@ -21,18 +21,14 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
 done
 [ "${1:-}" = "--" ] && shift
 scen=${1:-s1} n1=${2:-5000} n2=${3:-25000}
-conf=/tmp/bench-origin/nginx.conf
-[ -f "$conf" ] || { echo "no $conf: run ../shared/bench/run.sh once first" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-taskset -c 1 nginx -c "$conf" -g 'daemon off;' &
-pids+=("$!")
 
 # shellcheck source=bench/common.sh
 . "$root/bench/common.sh"
-wait_port 9101 || { echo "origin did not start" >&2; exit 1; }
+start_origin
 
 load() { # N
     if [ "$scen" = s4 ]; then

@@ -127,17 +127,23 @@ impl Backend {
     /// Marks a request as started; the guard decrements in-flight when dropped and records
     /// the elapsed time (start → drop, or → `guard.record(latency)`) into the peak-EWMA.
     pub fn begin(self: &Arc<Self>) -> RequestGuard {
+        self.begin_at(Instant::now())
+    }
+
+    /// [`Backend::begin`] for a request that started at `start` (a time
+    /// the caller read already).
+    pub fn begin_at(self: &Arc<Self>, start: Instant) -> RequestGuard {
         self.in_flight.fetch_add(1, Relaxed);
         RequestGuard {
             backend: Arc::clone(self),
-            start: Instant::now(),
+            start,
             recorded: false,
         }
     }
 
-    /// Feeds one latency sample into the peak-EWMA.
-    pub(crate) fn record_latency(&self, latency: Duration) {
-        let now = self.clock(Instant::now());
+    /// Feeds one latency sample, taken at `at`, into the peak-EWMA.
+    pub(crate) fn record_latency(&self, latency: Duration, at: Instant) {
+        let now = self.clock(at);
         self.latency.observe(latency.as_nanos() as f64, now);
     }
 
@@ -179,9 +185,14 @@ impl RequestGuard {
     /// time until drop. Only the first call records; the request stays in
     /// flight until the guard is dropped.
     pub fn record(&mut self, latency: Duration) {
+        self.record_at(latency, Instant::now());
+    }
+
+    /// [`RequestGuard::record`] of a latency measured at `at`.
+    pub fn record_at(&mut self, latency: Duration, at: Instant) {
         if !self.recorded {
             self.recorded = true;
-            self.backend.record_latency(latency);
+            self.backend.record_latency(latency, at);
         }
     }
 }
@@ -189,7 +200,9 @@ impl RequestGuard {
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         if !self.recorded {
-            self.backend.record_latency(self.start.elapsed());
+            let now = Instant::now();
+            self.backend
+                .record_latency(now.saturating_duration_since(self.start), now);
         }
         self.backend.in_flight.fetch_sub(1, Relaxed);
     }

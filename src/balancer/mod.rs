@@ -177,10 +177,15 @@ impl Balancer {
     /// Like [`Balancer::pick`], but never one of the servers at `avoid`
     /// (indices of servers already tried for this request).
     pub fn pick_avoiding(&self, input: &PickInput<'_>, avoid: &[usize]) -> Option<Pick<'_>> {
+        self.pick_at(input, avoid, clock_ms())
+    }
+
+    /// [`Balancer::pick_avoiding`] at `now` (a `clock_ms()` value the
+    /// caller read already).
+    pub fn pick_at(&self, input: &PickInput<'_>, avoid: &[usize], now: u64) -> Option<Pick<'_>> {
         if self.servers.is_empty() {
             return None;
         }
-        let now = clock_ms();
         if let Some(i) = self.sticky.as_ref().and_then(|s| s.lookup(input.headers)) {
             if let Some(server) = self.servers.get(i) {
                 if server.available(now, self.gate) && !avoid.contains(&i) {

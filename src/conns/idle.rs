@@ -113,11 +113,15 @@ impl IdleConns {
     /// The most recently idled fit connection made with `s.key`. Unfit
     /// ones met on the way are closed.
     pub fn checkout(&self, s: Settings) -> Option<(BackendStream, Lease)> {
+        self.checkout_at(s, Instant::now())
+    }
+
+    /// [`IdleConns::checkout`] at `now` (a time the caller read already).
+    pub fn checkout_at(&self, s: Settings, now: Instant) -> Option<(BackendStream, Lease)> {
         let i = &self.inner;
         if i.idle.load(Relaxed) == 0 {
             return None;
         }
-        let now = Instant::now();
         let mut list = lock(&i.list);
         while let Some(idle) = list.idle.pop() {
             i.idle.fetch_sub(1, Relaxed);
@@ -171,7 +175,12 @@ impl Lease {
     /// Gives back a connection whose last response ended cleanly: kept
     /// for the next request, or closed when its server left or enough are
     /// kept.
-    pub fn checkin(mut self, stream: BackendStream) {
+    pub fn checkin(self, stream: BackendStream) {
+        self.checkin_at(stream, Instant::now());
+    }
+
+    /// [`Lease::checkin`], idle since `since` (a time the caller read).
+    pub fn checkin_at(mut self, stream: BackendStream, since: Instant) {
         let i = self.home.clone();
         if i.retired.load(Relaxed) {
             return; // dropped: counted as closed
@@ -182,7 +191,7 @@ impl Lease {
         }
         list.idle.push(Idle {
             stream,
-            since: Instant::now(),
+            since,
             key: self.settings.key,
             idle_for: self.settings.idle_for,
         });

@@ -18,7 +18,7 @@
 //! server's last ejection.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::units::clock_ms_at;
 
@@ -65,7 +65,7 @@ pub async fn send(
     body: UpBody,
     pool: &PoolRt,
     rt: &Runtime,
-    started: Instant,
+    started: tokio::time::Instant,
     client: std::net::IpAddr,
 ) -> Result<Answered, Failed> {
     let failed = |error, server| Failed { error, server };
@@ -93,12 +93,21 @@ pub async fn send(
         edits: out.edits,
     };
     for attempt in 0..=pool.retries as usize {
-        let Some(pick) = pool.balancer.pick_avoiding(
+        // The request's arrival is the first try's start (no clock read);
+        // a retry reads the clock.
+        let try_started = if attempt == 0 {
+            started
+        } else {
+            tokio::time::Instant::now()
+        };
+        let sent_ms = clock_ms_at(try_started);
+        let Some(pick) = pool.balancer.pick_at(
             &PickInput {
                 client_ip: client,
                 headers: &headers,
             },
             &avoid[..attempt],
+            sent_ms,
         ) else {
             return Err(failed(last.unwrap_or_else(|| nothing_available(pool)), tried));
         };
@@ -107,13 +116,13 @@ pub async fn send(
             break;
         };
         tried = Some(server.clone());
-        let mut guard = server.begin();
-        let try_started = tokio::time::Instant::now();
-        let sent_ms = clock_ms_at(try_started);
+        let mut guard = server.begin_at(try_started.into_std());
         // The wait for the response head, counted from when the request
         // has been sent whole: the response-header timeout, within what is
         // left of the whole-request one, and the per-try timeout.
-        let left = t.request.saturating_sub(started.elapsed());
+        let left = t
+            .request
+            .saturating_sub(try_started.saturating_duration_since(started));
         let wait = per_try
             .map_or(t.response_header, |p| p.min(t.response_header))
             .min(left);
@@ -126,6 +135,7 @@ pub async fn send(
             max_idle: pool.max_idle,
             tls: pool.tls.as_ref(),
             wait,
+            now: try_started,
         };
         let sent = match pool.protocol {
             UpstreamProtocol::Http1 => upstream::send_h1(target, out, body).await,
@@ -135,9 +145,9 @@ pub async fn send(
             Ok(reply) => {
                 // Time to first byte: what the server did, not how fast
                 // the client reads the body (P2C's latency).
-                let took = try_started.elapsed();
+                let took = reply.at.saturating_duration_since(try_started);
                 server.stats.header_latency.observe(took);
-                guard.record(took);
+                guard.record_at(took, reply.at.into_std());
                 let bad = pool.outlier.on_5xx && reply.status.is_server_error();
                 record(pool, &server, !bad, sent_ms);
                 let mut body = reply.body.with_in_flight(InFlight { _server: guard });
@@ -149,6 +159,7 @@ pub async fn send(
                     head: reply.head,
                     edits: Edits::default(),
                     body: Body::Stream(body),
+                    at: Some(reply.at),
                 };
                 return Ok(Answered {
                     answer,

@@ -99,6 +99,8 @@ pub struct Answer {
     pub head: Head,
     pub edits: Edits,
     pub body: Body,
+    /// When a backend's head arrived (None: rampart's own answer).
+    pub at: Option<tokio::time::Instant>,
 }
 
 impl Answer {
@@ -109,6 +111,7 @@ impl Answer {
             head: Head::default(),
             edits: Edits::default(),
             body,
+            at: None,
         }
     }
 

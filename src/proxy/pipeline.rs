@@ -17,7 +17,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use http::header::HeaderValue;
 use http::uri::{Authority, PathAndQuery};
@@ -40,10 +40,10 @@ use crate::runtime::router::{normalise_host, Hit};
 use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::RequestStats;
 
-/// Answers one client request.
-pub async fn handle(req: ClientRequest, cx: Arc<ConnCtx>) -> Answer {
+/// Answers one client request that arrived at `started` (read by the
+/// connection once: the request's latency is measured from there).
+pub async fn handle(req: ClientRequest, cx: Arc<ConnCtx>, started: Instant) -> Answer {
     let rt = cx.runtime.load_full();
-    let started = Instant::now();
     let framed = framing(&req, &rt);
     let mut edits = Edits::default();
     let rid = headers::request_id(&req.head, &mut edits);
@@ -426,9 +426,12 @@ impl<'a> Exchange<'a> {
         super::refusals::record(self.rt, self.cx.listener, self.client, e, what);
     }
 
-    /// Step 10: listener, route and server counters; the access log.
+    /// Step 10: listener, route and server counters; the access log. The
+    /// latency ends with the backend's head (read when it arrived), or now
+    /// for an answer of rampart's own.
     fn account(self, method: &http::Method, resp: &Answer, logged: Option<LogParts>) {
-        let (status, latency) = (resp.status.as_u16(), self.started.elapsed());
+        let end = resp.at.unwrap_or_else(Instant::now);
+        let (status, latency) = (resp.status.as_u16(), end.saturating_duration_since(self.started));
         let listener = self.rt.listeners.get(self.cx.listener).and_then(Option::as_ref);
         if self.rt.metrics_enabled {
             if let Some(l) = listener {

@@ -195,7 +195,8 @@ where
         act.open.fetch_add(1, Ordering::Relaxed);
         async move {
             let busy = Busy { act, base };
-            let answer = pipeline::handle(ClientRequest::from_hyper(req), cx).await;
+            let arrived = tokio::time::Instant::now();
+            let answer = pipeline::handle(ClientRequest::from_hyper(req), cx, arrived).await;
             // The fields as hyper's map, less those HTTP/2 does not carry.
             let resp = answer.into_response(NOT_IN_H2).unwrap_or_else(|| {
                 let e = ProxyError::BadResponse {

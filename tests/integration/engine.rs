@@ -151,6 +151,29 @@ async fn an_early_answer_to_an_unread_body_closes_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_answer_to_a_body_already_received_keeps_the_connection() {
+    // The whole body came with the head: rampart skips it and the next
+    // request on the connection is served.
+    let be = Backend::echo_length().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(be.addr, "[limits]\nmax_body = \"1KiB\"\n"), dir.path()).await;
+    let mut s = TcpStream::connect(listener(&app, "web")).await.expect("connect");
+    let mut req = b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n".to_vec();
+    req.extend_from_slice(&[b'a'; 2000]);
+    req.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    s.write_all(&req).await.expect("write");
+    let text = read_until(&mut s, "/next 0").await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    assert!(
+        text.ends_with("/next 0"),
+        "the body was taken for a request: {text}"
+    );
+    assert_eq!(be.hits(), 1, "only GET /next reached the backend");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_over_tls_do_not_wait_for_the_socket() {
     // Both requests arrive in one TLS write: once the first is answered,
     // the second is already decrypted inside rustls and the socket has

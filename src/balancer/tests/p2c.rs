@@ -16,7 +16,8 @@ fn p2c_prefers_fast_server() {
         if p.server.name == "s0" {
             fast += 1;
         }
-        p.server.record_latency(latency(&p.server.name));
+        p.server
+            .record_latency(latency(&p.server.name), std::time::Instant::now());
     }
     assert!(fast > 8_000, "fast server got {fast} of 10000");
 }
@@ -36,7 +37,7 @@ fn p2c_spreads_over_many_servers() {
 fn p2c_avoids_loaded_and_slow_servers() {
     let b = pool(Algorithm::P2cEwma, servers(4));
     let s = b.servers();
-    s[1].record_latency(Duration::from_millis(50));
+    s[1].record_latency(Duration::from_millis(50), std::time::Instant::now());
     let _held: Vec<_> = (0..20).map(|_| s[2].begin()).collect();
     let c = counts(&b, 4_000);
     // s1 and s2 only win against each other, i.e. in 1/6 of the pairs.
@@ -48,7 +49,7 @@ fn p2c_avoids_loaded_and_slow_servers() {
 fn p2c_tries_new_server() {
     // An established 5 ms server versus a new one at the default estimate.
     let b = pool(Algorithm::P2cEwma, servers(2));
-    b.servers()[0].record_latency(Duration::from_millis(5));
+    b.servers()[0].record_latency(Duration::from_millis(5), std::time::Instant::now());
     let c = counts(&b, 100);
     assert_eq!(c.get("s1"), Some(&100));
 }

@@ -19,6 +19,8 @@ thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     /// The `Date` value of the current second.
     static DATE: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+    /// Both clocks read at one moment, to turn one into the other.
+    static BASE: std::cell::Cell<Option<(tokio::time::Instant, std::time::SystemTime)>> = const { std::cell::Cell::new(None) };
 }
 
 /// An empty buffer from this worker's free list (or a new one).
@@ -74,7 +76,30 @@ impl Drop for Pooled {
 /// The `Date` header value of the current second, formatted once per
 /// second per worker (a copy shares its bytes).
 pub fn date() -> HeaderValue {
-    let now = std::time::SystemTime::now();
+    date_of(std::time::SystemTime::now())
+}
+
+/// The `Date` value at `at`, a time the caller read on tokio's clock: the
+/// wall clock derived from it (the pair of clocks read again every ten
+/// seconds), so that no clock is read per answer.
+pub fn date_at(at: tokio::time::Instant) -> HeaderValue {
+    let wall = BASE.with(|b| {
+        let (mono, wall) = match b.get() {
+            Some((mono, wall)) if at >= mono && at - mono < std::time::Duration::from_secs(10) => {
+                (mono, wall)
+            }
+            _ => {
+                let pair = (tokio::time::Instant::now(), std::time::SystemTime::now());
+                b.set(Some(pair));
+                pair
+            }
+        };
+        wall + at.saturating_duration_since(mono)
+    });
+    date_of(wall)
+}
+
+fn date_of(now: std::time::SystemTime) -> HeaderValue {
     let secs = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -140,25 +165,32 @@ impl Held {
     /// only looked readable (tokio reports a new socket ready before it
     /// knows) holds no buffer.
     pub async fn read_from<R: AsyncRead + Unpin>(&mut self, io: &mut R, limit: usize) -> io::Result<usize> {
-        poll_fn(|cx| {
-            if let Err(e) = self.make_room(limit) {
-                return Poll::Ready(Err(e));
-            }
-            let polled = {
-                // `read_buf` fills only the spare capacity (no zeroing); its
-                // future keeps no state, so one poll of a fresh one is a
-                // read attempt.
-                let spare = self.buf.capacity() - self.buf.len();
-                let mut limited = bytes::BufMut::limit(&mut self.buf, spare);
-                let read = std::pin::pin!(io.read_buf(&mut limited));
-                read.poll(cx)
-            };
-            if polled.is_pending() {
-                self.release();
-            }
-            polled
-        })
-        .await
+        poll_fn(|cx| self.poll_read_from(io, limit, cx)).await
+    }
+
+    /// [`Held::read_from`], polled.
+    pub fn poll_read_from<R: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut R,
+        limit: usize,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        if let Err(e) = self.make_room(limit) {
+            return Poll::Ready(Err(e));
+        }
+        let polled = {
+            // `read_buf` fills only the spare capacity (no zeroing); its
+            // future keeps no state, so one poll of a fresh one is a
+            // read attempt.
+            let spare = self.buf.capacity() - self.buf.len();
+            let mut limited = bytes::BufMut::limit(&mut self.buf, spare);
+            let read = std::pin::pin!(io.read_buf(&mut limited));
+            read.poll(cx)
+        };
+        if polled.is_pending() {
+            self.release();
+        }
+        polled
     }
 
     /// Takes a buffer if none is held, and makes room at its end.

@@ -112,6 +112,7 @@ pub async fn exchange<B>(
     body: &mut B,
     scratch: &mut Vec<u8>,
     wait: Duration,
+    now: tokio::time::Instant,
 ) -> Result<Exchanged, Failure>
 where
     B: HttpBody<Data = Bytes> + Unpin,
@@ -147,7 +148,14 @@ where
     let head_only = *out.method == Method::HEAD;
     let mut got = false;
     let read = read_response(stream, head_only, early, &mut got);
-    let mut exchanged = match tokio::time::timeout(wait, read).await {
+    // Without a body the request went out at once: the wait counts from
+    // `now` (no clock read); after a body, from its end.
+    let sent = if framing == BodyOut::None {
+        now
+    } else {
+        tokio::time::Instant::now()
+    };
+    let mut exchanged = match tokio::time::timeout_at(sent + wait, read).await {
         Ok(r) => r,
         Err(_) => Err(ClientError::HeadTimeout(wait)),
     }

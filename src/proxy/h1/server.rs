@@ -13,7 +13,7 @@
 //! is boxed apart, so an idle connection's task holds only the socket, its
 //! context and one timer.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -58,11 +58,27 @@ pub struct Settings {
 /// `client_idle`, or a drain ends it between requests. The cold paths
 /// (refusals, lingering, upgrades) and the request in flight ([`answer`])
 /// are boxed: every connection's task is sized by this future, idle or not.
-pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut watch: DrainWatch) {
+pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, watch: DrainWatch) {
     let mut held = Held::default();
+    // One deadline for the connection, moved as it changes state: a later
+    // deadline only updates the timer's entry, no registration per request.
+    let mut deadline = std::pin::pin!(tokio::time::sleep(s.client_idle));
+    // One wait for a drain, registered once for the connection's life.
+    let mut drained: Pin<Box<dyn Future<Output = ()> + Send>> = {
+        let mut w = watch.clone();
+        Box::pin(async move { w.signalled().await })
+    };
     loop {
-        let idle_end = Instant::now() + s.client_idle;
-        let head = match read_head(&mut io, &mut held, &s, idle_end, &mut watch).await {
+        let waiting_since = Instant::now();
+        let idle_end = waiting_since + s.client_idle;
+        deadline.as_mut().reset(idle_end);
+        let waits = Waits {
+            since: waiting_since,
+            idle_end,
+            deadline: deadline.as_mut(),
+            drained: drained.as_mut(),
+        };
+        let (head, arrived) = match read_head(&mut io, &mut held, &s, waits).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(e) => return Box::pin(refuse(&mut io, &cx, &e)).await,
@@ -75,7 +91,12 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
         // fed to it, the answer written) exists only while there is one,
         // so an idle connection's task stays small.
         let draining = &watch;
-        match Box::pin(answer(&mut io, &mut held, &cx, &s, &head, request, draining)).await {
+        let asked = Asked {
+            head: &head,
+            request,
+            arrived,
+        };
+        match Box::pin(answer(&mut io, &mut held, &cx, &s, asked, draining)).await {
             Ok(Next::KeepAlive) => {}
             Ok(Next::Close { unread }) => return Box::pin(linger(io, unread)).await,
             Ok(Next::Upgrade(backend, early)) => {
@@ -90,6 +111,14 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, mut w
     }
 }
 
+/// A request read: its parsed head, its start line and fields, and when
+/// its first bytes were held.
+struct Asked<'h> {
+    head: &'h RequestHead,
+    request: RequestLine,
+    arrived: Instant,
+}
+
 /// Serves one parsed request: its body fed from the socket as the
 /// pipeline asks for it, then its answer written.
 async fn answer<T: Transport>(
@@ -97,10 +126,14 @@ async fn answer<T: Transport>(
     held: &mut Held,
     cx: &Arc<ConnCtx>,
     s: &Settings,
-    head: &RequestHead,
-    request: RequestLine,
+    asked: Asked<'_>,
     watch: &DrainWatch,
 ) -> io::Result<Next> {
+    let Asked {
+        head,
+        request,
+        arrived,
+    } = asked;
     let keep_alive = !head.close && (head.minor == 1 || head.keep_alive);
     let head_only = request.method == Method::HEAD;
     let minor = head.minor;
@@ -118,7 +151,7 @@ async fn answer<T: Transport>(
     };
     let req = request.with_body(ClientBody::Engine(body));
     let resp = {
-        let mut pipeline = std::pin::pin!(pipeline::handle(req, cx.clone()));
+        let mut pipeline = std::pin::pin!(pipeline::handle(req, cx.clone(), arrived));
         loop {
             // Polled with this worker's interim slot armed: a backend's
             // 103 Early Hints comes out here before the final answer.
@@ -148,7 +181,9 @@ async fn answer<T: Transport>(
     };
     // A body left unread (an early answer) cannot be told apart from
     // the next request: the connection closes after this answer.
-    let unread = feeder.as_ref().is_some_and(|f| !f.done || f.broken);
+    // Unless what is left of it is already buffered (a small body the
+    // answer overtook): that is skipped and the connection stays open.
+    let unread = feeder.as_mut().is_some_and(|f| !f.rest_skipped(held));
     // A malformed chunk is a 400 whatever the backend made of the body's
     // end (the pipeline refused it already unless the backend answered
     // first).
@@ -168,27 +203,48 @@ async fn answer<T: Transport>(
     })
 }
 
+/// What waiting for a head may end it: the connection's deadline and
+/// the drain.
+struct Waits<'a> {
+    /// When the connection began to wait for this head.
+    since: Instant,
+    /// `client_idle` after that.
+    idle_end: Instant,
+    deadline: Pin<&'a mut tokio::time::Sleep>,
+    drained: Pin<&'a mut (dyn Future<Output = ()> + Send)>,
+}
+
+/// How a wait for more of a head ended.
+enum Woken {
+    Read(io::Result<usize>),
+    Drained,
+    Deadline,
+}
+
 /// Reads until a whole head is buffered; `None`: the client closed
 /// between requests, stayed idle until `idle_end` (`client_idle` after the
 /// connection began to wait), or a drain came while nothing of a head was
 /// held. A started head must be whole by `idle_end` and `request_header`
-/// after its first bytes were read. One timer runs at a time.
+/// after its first bytes were read. The connection's one deadline is moved
+/// earlier only for a head that is not whole in its first read.
 async fn read_head<T: Transport>(
     io: &mut T,
     held: &mut Held,
     s: &Settings,
-    idle_end: Instant,
-    watch: &mut DrainWatch,
-) -> Result<Option<RequestHead>, ProxyError> {
+    mut w: Waits<'_>,
+) -> Result<Option<(RequestHead, Instant)>, ProxyError> {
     // When the head's first bytes were held (a socket can look readable
-    // before anything came, so this is not when the wait began).
+    // before anything came, so this is not when the wait began): the start
+    // of the wait when they came with the first read (no clock read).
     let mut started = None;
+    let mut first_read = true;
     loop {
         if !held.is_empty() {
-            started.get_or_insert_with(Instant::now);
+            let since = w.since;
+            started.get_or_insert_with(|| if first_read { since } else { Instant::now() });
             match head::parse_request(held.data(), s.max_headers) {
                 Ok(Some(h)) if h.len > s.max_header_bytes => return Err(ProxyError::HeadTooLarge),
-                Ok(Some(h)) => return Ok(Some(h)),
+                Ok(Some(h)) => return Ok(Some((h, started.unwrap_or(w.since)))),
                 Ok(None) if held.data().len() >= s.max_header_bytes => return Err(ProxyError::HeadTooLarge),
                 Ok(None) => {}
                 Err(HeadError::TooManyHeaders(_)) => return Err(ProxyError::HeadTooLarge),
@@ -196,25 +252,34 @@ async fn read_head<T: Transport>(
                 Err(e) => return Err(ProxyError::BadRequest(e.reason())),
             }
         }
-        let at = started.map_or(idle_end, |t| idle_end.min(t + s.request_header));
+        let at = started.map_or(w.idle_end, |t| w.idle_end.min(t + s.request_header));
+        if at < w.deadline.deadline() {
+            w.deadline.as_mut().reset(at);
+        }
         let room = s.max_header_bytes.saturating_add(1);
         // The buffer is held only while a read finds bytes (see
         // `Held::read_from`): an idle connection holds none.
-        let read = tokio::time::timeout_at(at, held.read_from(io, room));
-        let r = if started.is_none() {
-            tokio::select! {
-                biased;
-                () = watch.signalled() => return Ok(None),
-                r = read => r,
+        let idle = started.is_none();
+        let woken = poll_fn(|c| {
+            if idle && w.drained.as_mut().poll(c).is_ready() {
+                return Poll::Ready(Woken::Drained);
             }
-        } else {
-            read.await
-        };
-        match r {
-            Err(_) if held.is_empty() => return Ok(None),
-            Err(_) => return Err(ProxyError::HeadTimeout),
-            Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
-            Ok(Ok(_)) => {}
+            if let Poll::Ready(r) = held.poll_read_from(io, room, c) {
+                return Poll::Ready(Woken::Read(r));
+            }
+            first_read = false;
+            match w.deadline.as_mut().poll(c) {
+                Poll::Ready(()) => Poll::Ready(Woken::Deadline),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match woken {
+            Woken::Drained => return Ok(None),
+            Woken::Deadline if held.is_empty() => return Ok(None),
+            Woken::Deadline => return Err(ProxyError::HeadTimeout),
+            Woken::Read(Ok(0)) | Woken::Read(Err(_)) => return Ok(None),
+            Woken::Read(Ok(_)) => {}
         }
     }
 }
@@ -313,6 +378,7 @@ async fn write_interim<T: Transport>(io: &mut T, resp: Response<()>) -> io::Resu
         head: Head::Map(parts.headers),
         edits: Default::default(),
         body: Body::Empty,
+        at: None,
     };
     let mut out = Pooled::take();
     if head_fields(&mut out, &a, BodyOut::None, 1, false, false).is_ok() {
@@ -565,8 +631,11 @@ fn head_fields(
         (false, false, 0) => Some((&b"connection"[..], &b"keep-alive"[..])),
         (false, false, _) => None,
     };
-    let date = (!a.head.contains("date") && !a.edits.add.iter().any(|(n, _)| *n == "date"))
-        .then(super::buffers::date);
+    let date =
+        (!a.head.contains("date") && !a.edits.add.iter().any(|(n, _)| *n == "date")).then(|| match a.at {
+            Some(at) => super::buffers::date_at(at),
+            None => super::buffers::date(),
+        });
     let date = date.as_ref().map(|d| (&b"date"[..], d.as_bytes()));
     let reason = a.status.canonical_reason().unwrap_or("");
     let fields = a.head.kept(drop).chain(a.edits.add.fields());
@@ -611,6 +680,9 @@ struct Feeder {
     done: bool,
     /// It failed: the connection cannot carry another request.
     broken: bool,
+    /// The pipeline stopped reading it (an answer came first): what is
+    /// left may still be skipped.
+    dropped: bool,
     /// It failed on the client's framing: the answer is 400, whatever the
     /// pipeline made of the body's end.
     malformed: bool,
@@ -624,7 +696,43 @@ impl Feeder {
             continue_due: expect_continue,
             done: false,
             broken: false,
+            dropped: false,
             malformed: false,
+        }
+    }
+
+    /// After the answer: whether the body has been read to its end,
+    /// skipping the rest of it if that is already in `held`.
+    fn rest_skipped(&mut self, held: &mut Held) -> bool {
+        if self.broken || self.continue_due {
+            return false;
+        }
+        if self.done && !self.dropped {
+            return true;
+        }
+        match &mut self.framing {
+            BodyIn::Length(left) => match usize::try_from(*left) {
+                Ok(n) if n <= held.data().len() => {
+                    held.consume(n);
+                    *left = 0;
+                    true
+                }
+                _ => false,
+            },
+            BodyIn::Chunked(dec) => loop {
+                match dec.feed(held.data()) {
+                    Ok(p) => {
+                        held.consume(p.consumed);
+                        if p.done {
+                            break true;
+                        }
+                        if p.consumed == 0 || held.is_empty() {
+                            break false;
+                        }
+                    }
+                    Err(_) => break false,
+                }
+            },
         }
     }
 
@@ -646,7 +754,7 @@ impl Feeder {
         let Ok(permit) = tx.reserve().await else {
             // The body is not wanted any more (an answer is on its way).
             self.done = true;
-            self.broken = true;
+            self.dropped = true;
             return;
         };
         if self.continue_due {

@@ -46,7 +46,14 @@ pub fn response_head<'a>(
     if !(100..=999).contains(&status) || reason.iter().any(|&b| b < b' ' && b != b'\t' || b == 0x7f) {
         return Err(WriteError::StartLine);
     }
-    let _ = write!(out, "HTTP/1.1 {status} ");
+    let digits = [
+        b'0' + (status / 100) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ];
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&digits);
+    out.push(b' ');
     out.extend_from_slice(reason);
     out.extend_from_slice(b"\r\n");
     write_fields(out, fields)
@@ -60,7 +67,16 @@ fn write_fields<'a>(
         if !is_token(name) {
             return Err(WriteError::Name);
         }
-        if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+        // Values come from parsers and types that refuse these already;
+        // checked again so that no field can break the framing (a loop for
+        // the short values most fields have, vectorised for long ones).
+        let bad = |b: &u8| *b == b'\r' || *b == b'\n' || *b == 0;
+        let unsafe_value = if value.len() < 64 {
+            value.iter().any(bad)
+        } else {
+            memchr::memchr3(b'\r', b'\n', 0, value).is_some()
+        };
+        if unsafe_value {
             return Err(WriteError::Value);
         }
         out.extend_from_slice(name);

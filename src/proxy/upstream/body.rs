@@ -16,10 +16,14 @@ use crate::proxy::attempt::InFlight;
 use crate::proxy::h1::client::BodyReader;
 
 enum Inner {
-    /// Read from an HTTP/1.1 connection; its lease until it is given back.
+    /// Read from an HTTP/1.1 connection; its lease until it is given back;
+    /// when its head arrived (the connection is idle from its body's end,
+    /// which is no later than the client's next use of it: close enough
+    /// for `backend_idle`, without a clock read).
     H1 {
         reader: BodyReader,
         lease: Option<Lease>,
+        at: tokio::time::Instant,
     },
     H2(Incoming),
 }
@@ -43,11 +47,12 @@ impl std::fmt::Debug for PooledBody {
 
 impl PooledBody {
     /// A body read from an HTTP/1.1 connection held under `lease`.
-    pub(super) fn h1(reader: BodyReader, lease: Lease) -> Self {
+    pub(super) fn h1(reader: BodyReader, lease: Lease, at: tokio::time::Instant) -> Self {
         PooledBody {
             inner: Inner::H1 {
                 reader,
                 lease: Some(lease),
+                at,
             },
             in_flight: None,
             pool_guard: None,
@@ -79,7 +84,7 @@ impl PooledBody {
     /// and the bytes that came after the head.
     pub fn take_upgrade(&mut self) -> Option<(BackendStream, Bytes)> {
         match &mut self.inner {
-            Inner::H1 { reader, lease } => {
+            Inner::H1 { reader, lease, .. } => {
                 // A tunnel now: no longer the pool's.
                 lease.take();
                 reader.take_upgraded()
@@ -89,9 +94,9 @@ impl PooledBody {
     }
 
     fn release(&mut self) {
-        if let Inner::H1 { reader, lease } = &mut self.inner {
+        if let Inner::H1 { reader, lease, at } = &mut self.inner {
             if let (Some(stream), Some(lease)) = (reader.take_reusable(), lease.take()) {
-                lease.checkin(stream);
+                lease.checkin_at(stream, *at);
             }
         }
     }
@@ -107,7 +112,7 @@ impl HttpBody for PooledBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         match &mut this.inner {
-            Inner::H1 { reader, lease } => match ready!(reader.poll_data(cx)) {
+            Inner::H1 { reader, lease, .. } => match ready!(reader.poll_data(cx)) {
                 Some(Ok(data)) => {
                     if reader.is_done() {
                         this.release();

@@ -97,12 +97,14 @@ impl HttpBody for UpBody {
     }
 }
 
-/// A backend's answer: its status, its fields as they came, its body.
+/// A backend's answer: its status, its fields as they came, its body, and
+/// when its head arrived (the one clock read of a try).
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub head: Head,
     pub body: PooledBody,
+    pub at: tokio::time::Instant,
 }
 
 /// A failed try, and what may be done about it.
@@ -229,6 +231,8 @@ pub struct Target<'a> {
     /// The longest wait for the response head once the request has been
     /// sent whole (and for the backend to take more of the body).
     pub wait: Duration,
+    /// When the try began (read once for the request, not again here).
+    pub now: tokio::time::Instant,
 }
 
 /// Sends a request over a pooled (or new) HTTP/1.1 connection. The
@@ -254,7 +258,7 @@ pub async fn send_h1(t: Target<'_>, out: &Outgoing<'_>, mut body: UpBody) -> Res
         let checked_out = if fresh_only {
             None
         } else {
-            t.backend.conns.checkout(settings)
+            t.backend.conns.checkout_at(settings, t.now)
         };
         let (stream, lease, pooled) = match checked_out {
             Some((stream, lease)) => (stream, lease, true),
@@ -268,19 +272,21 @@ pub async fn send_h1(t: Target<'_>, out: &Outgoing<'_>, mut body: UpBody) -> Res
         let keep = pooled && replayable;
         let result = if keep || !kept.is_empty() {
             let mut b = std::mem::take(&mut kept).replaying(&mut body, keep);
-            let r = client::exchange(stream, out, &mut b, &mut scratch, t.wait).await;
+            let r = client::exchange(stream, out, &mut b, &mut scratch, t.wait, t.now).await;
             kept = b.finish();
             r
         } else {
-            client::exchange(stream, out, &mut body, &mut scratch, t.wait).await
+            client::exchange(stream, out, &mut body, &mut scratch, t.wait, t.now).await
         };
         match result {
             Ok(r) => {
+                let at = tokio::time::Instant::now();
                 return Ok(Reply {
                     status: r.status,
                     head: Head::Raw(r.fields),
-                    body: PooledBody::h1(r.body, lease),
-                })
+                    body: PooledBody::h1(r.body, lease, at),
+                    at,
+                });
             }
             // A pooled connection whose head could not be written (the
             // backend closed it meanwhile) leaves the request untouched:
@@ -369,6 +375,7 @@ pub async fn send_h2(t: Target<'_>, out: &Outgoing<'_>, body: UpBody) -> Result<
         status: parts.status,
         head: Head::Map(parts.headers),
         body: PooledBody::stream(body),
+        at: tokio::time::Instant::now(),
     })
 }
 

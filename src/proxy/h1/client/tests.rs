@@ -116,6 +116,7 @@ where
         body,
         &mut Vec::new(),
         std::time::Duration::from_secs(30),
+        tokio::time::Instant::now(),
     )
     .await
     .map(resp)
@@ -401,7 +402,8 @@ async fn the_head_wait_counts_from_the_end_of_the_body() {
     });
     let stream = BackendStream::Plain(connect(addr).await);
     let wait = std::time::Duration::from_secs(2);
-    let e = exchange(stream, &parts.out(), &mut body, &mut Vec::new(), wait)
+    let now = tokio::time::Instant::now();
+    let e = exchange(stream, &parts.out(), &mut body, &mut Vec::new(), wait, now)
         .await
         .expect("a five-second upload with a two-second wait");
     assert_eq!(e.status, 200);
@@ -429,6 +431,7 @@ async fn a_silent_backend_is_a_head_timeout() {
         &mut Empty::<Bytes>::new(),
         &mut Vec::new(),
         wait,
+        tokio::time::Instant::now(),
     )
     .await
     .expect_err("no answer");

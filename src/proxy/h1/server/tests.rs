@@ -12,6 +12,7 @@ fn head(resp: Response<Body>, framing: BodyOut, minor: u8, close: bool) -> Strin
         head: Head::Map(parts.headers),
         edits: Default::default(),
         body,
+        at: None,
     };
     let mut out = Vec::new();
     head_fields(&mut out, &a, framing, minor, close, false).expect("head");
