@@ -16,7 +16,8 @@
 //!
 //! A leaf: it knows `http`'s types and nothing of rampart.
 
-use std::ops::Range;
+use std::cell::RefCell;
+use std::ops::{Deref, DerefMut, Range};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -32,6 +33,86 @@ pub trait HeaderView: Sync {
     /// Whether a field named `name` is present.
     fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+}
+
+// === Spare lists ===
+
+/// How many spare lists a worker keeps of each kind, and the longest it
+/// keeps (a head with more fields is rare; its list is freed).
+const SPARE_KEEP: usize = 256;
+const SPARE_LEN: usize = 64;
+
+/// The name and value offsets of a field in its head.
+pub type Span = (Range<usize>, Range<usize>);
+
+thread_local! {
+    static SPARE_SPANS: RefCell<Vec<Vec<Span>>> = const { RefCell::new(Vec::new()) };
+    static SPARE_FIELDS: RefCell<Vec<Vec<Field>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty list from `spare` (or a new one).
+fn spare_take<T: 'static>(spare: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>) -> Vec<T> {
+    spare.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Keeps `v`, emptied, for the next head parsed on this worker.
+fn spare_give<T: 'static>(spare: &'static std::thread::LocalKey<RefCell<Vec<Vec<T>>>>, mut v: Vec<T>) {
+    if v.capacity() == 0 || v.capacity() > SPARE_LEN {
+        return;
+    }
+    v.clear();
+    // `try_with`: a list dropped while the thread ends is just freed.
+    let _ = spare.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_KEEP {
+            s.push(v);
+        }
+    });
+}
+
+/// The fields' offsets of a head as parsed, in a list that goes back to
+/// the worker's spare lists when dropped: parsing a head allocates
+/// nothing once the worker has served a few.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Spans(Vec<Span>);
+
+impl Spans {
+    pub fn take() -> Self {
+        Spans(spare_take(&SPARE_SPANS))
+    }
+}
+
+impl Default for Spans {
+    fn default() -> Self {
+        Spans::take()
+    }
+}
+
+impl Clone for Spans {
+    fn clone(&self) -> Self {
+        let mut c = Spans::take();
+        c.0.extend_from_slice(&self.0);
+        c
+    }
+}
+
+impl Deref for Spans {
+    type Target = Vec<Span>;
+    fn deref(&self) -> &Vec<Span> {
+        &self.0
+    }
+}
+
+impl DerefMut for Spans {
+    fn deref_mut(&mut self) -> &mut Vec<Span> {
+        &mut self.0
+    }
+}
+
+impl Drop for Spans {
+    fn drop(&mut self) {
+        spare_give(&SPARE_SPANS, std::mem::take(&mut self.0));
     }
 }
 
@@ -177,7 +258,8 @@ impl RawFields {
     /// The fields at `ranges` (name, value) of `bytes`, classified; fields
     /// a `Connection` field names are marked [`Class::Named`].
     pub fn new(bytes: Bytes, ranges: &[(Range<usize>, Range<usize>)]) -> Self {
-        let mut fields = Vec::with_capacity(ranges.len());
+        let mut fields = spare_take(&SPARE_FIELDS);
+        fields.reserve(ranges.len());
         let mut present = 0;
         for (n, v) in ranges {
             let class = bytes.get(n.clone()).map_or(Class::Other, Class::of);
@@ -286,6 +368,12 @@ impl RawFields {
 
 fn slice(bytes: &Bytes, (a, b): (u32, u32)) -> &[u8] {
     bytes.get(a as usize..b as usize).unwrap_or_default()
+}
+
+impl Drop for RawFields {
+    fn drop(&mut self) {
+        spare_give(&SPARE_FIELDS, std::mem::take(&mut self.fields));
+    }
 }
 
 impl HeaderView for RawFields {

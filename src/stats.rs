@@ -1,15 +1,81 @@
-//! Counters the request path updates: plain atomics, cumulative, one set per
-//! listener, route and server (a pool is the sum of its servers). A sampler
-//! turns them into rates and percentiles once a second, off the hot path.
+//! Counters the request path updates: cumulative, one set per listener,
+//! route and server (a pool is the sum of its servers). A sampler turns
+//! them into rates and percentiles once a second, off the hot path.
+//!
+//! Each set is split into cells, one per worker thread (as many cells as
+//! CPUs, each on cache lines of its own): a request adds to its worker's
+//! cell, so workers do not pass cache lines to each other per request,
+//! and whoever reads ([`Histogram::read`], [`RequestStats::counts`]) sums
+//! the cells.
 //!
 //! The counters of a listener (by name), a route (by host, path and pool)
 //! and a server (on its `Backend`) live as long as the process, so reloads
 //! do not reset them.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+
+// === Cells ===
+
+/// How many cells a counter set has: the CPUs, rounded up to a power of
+/// two (at most 64).
+static CELLS: LazyLock<usize> = LazyLock::new(|| {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 64)
+        .next_power_of_two()
+});
+
+thread_local! {
+    /// This thread's cell (`usize::MAX` until first used).
+    static MINE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The cell index of the calling thread: threads take cells in turn as
+/// they first count something.
+fn mine() -> usize {
+    MINE.with(|m| {
+        let i = m.get();
+        if i != usize::MAX {
+            return i;
+        }
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let i = NEXT.fetch_add(1, Relaxed) & (*CELLS - 1);
+        m.set(i);
+        i
+    })
+}
+
+/// A value on cache lines of its own (128 bytes: adjacent-line
+/// prefetching pairs 64-byte lines).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// One `T` per cell.
+#[derive(Debug)]
+struct Cells<T>(Box<[Padded<T>]>);
+
+impl<T: Default> Default for Cells<T> {
+    fn default() -> Self {
+        Cells((0..*CELLS).map(|_| Padded::default()).collect())
+    }
+}
+
+impl<T> Cells<T> {
+    /// The calling thread's cell.
+    fn mine(&self) -> &T {
+        // The length is CELLS, a power of two, and `mine()` is below it.
+        &self.0[mine() & (self.0.len() - 1)].0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|p| &p.0)
+    }
+}
 
 /// Seconds of chart history kept, for this instance and each fleet peer
 /// (15 minutes).
@@ -29,25 +95,40 @@ pub const BUCKETS_US: [u64; 14] = [
 #[derive(Debug)]
 pub struct Histogram<const N: usize = 15> {
     bounds: &'static [u64],
+    cells: Cells<HistogramCell<N>>,
+}
+
+/// One worker's counts of a [`Histogram`].
+#[derive(Debug)]
+struct HistogramCell<const N: usize> {
     buckets: [AtomicU64; N],
     sum_us: AtomicU64,
 }
 
+impl<const N: usize> Default for HistogramCell<N> {
+    fn default() -> Self {
+        HistogramCell {
+            buckets: [const { AtomicU64::new(0) }; N],
+            sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
 impl<const N: usize> Histogram<N> {
-    const fn on(bounds: &'static [u64]) -> Self {
+    fn on(bounds: &'static [u64]) -> Self {
         assert!(bounds.len() + 1 == N, "one more bucket than bounds");
         Histogram {
             bounds,
-            buckets: [const { AtomicU64::new(0) }; N],
-            sum_us: AtomicU64::new(0),
+            cells: Cells::default(),
         }
     }
 
     pub fn observe(&self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let i = self.bounds.iter().position(|b| us <= *b).unwrap_or(N - 1);
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.sum_us.fetch_add(us, Relaxed);
+        let cell = self.cells.mine();
+        cell.buckets[i].fetch_add(1, Relaxed);
+        cell.sum_us.fetch_add(us, Relaxed);
     }
 
     /// The upper bounds of the buckets, in µs.
@@ -57,10 +138,15 @@ impl<const N: usize> Histogram<N> {
 
     /// Per-bucket counts (not cumulative) and the sum in µs.
     pub fn read(&self) -> ([u64; N], u64) {
-        (
-            std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
-            self.sum_us.load(Relaxed),
-        )
+        let mut buckets = [0u64; N];
+        let mut sum = 0u64;
+        for c in self.cells.iter() {
+            for (b, a) in buckets.iter_mut().zip(&c.buckets) {
+                *b = b.wrapping_add(a.load(Relaxed));
+            }
+            sum = sum.wrapping_add(c.sum_us.load(Relaxed));
+        }
+        (buckets, sum)
     }
 }
 
@@ -100,8 +186,8 @@ fn method_index(m: &http::Method) -> usize {
 /// Requests of one listener, route or server.
 #[derive(Debug, Default)]
 pub struct RequestStats {
-    /// [method][class]
-    counts: [[AtomicU64; 5]; 8],
+    /// [method][class], per cell.
+    counts: Cells<[[AtomicU64; 5]; 8]>,
     /// Time from the request's arrival to the response header.
     pub latency: Histogram,
 }
@@ -109,23 +195,25 @@ pub struct RequestStats {
 impl RequestStats {
     pub fn record(&self, method: &http::Method, status: u16, latency: Duration) {
         let class = usize::from((status / 100).clamp(1, 5)) - 1;
-        self.counts[method_index(method)][class].fetch_add(1, Relaxed);
+        self.counts.mine()[method_index(method)][class].fetch_add(1, Relaxed);
         self.latency.observe(latency);
     }
 
     /// [method][class] counts.
     pub fn counts(&self) -> [[u64; 5]; 8] {
         let mut out = [[0u64; 5]; 8];
-        for (o, row) in out.iter_mut().zip(&self.counts) {
-            for (v, c) in o.iter_mut().zip(row) {
-                *v = c.load(Relaxed);
+        for cell in self.counts.iter() {
+            for (o, row) in out.iter_mut().zip(cell) {
+                for (v, c) in o.iter_mut().zip(row) {
+                    *v = v.wrapping_add(c.load(Relaxed));
+                }
             }
         }
         out
     }
 
     pub fn total(&self) -> u64 {
-        self.counts.iter().flatten().map(|c| c.load(Relaxed)).sum()
+        self.counts().iter().flatten().sum()
     }
 }
 
@@ -390,6 +478,33 @@ mod tests {
         assert_eq!(b[1], 1);
         assert_eq!(b[BUCKETS_US.len()], 1);
         assert_eq!(sum, 400 + 1_000 + 60_000_000);
+    }
+
+    #[test]
+    fn counts_from_many_threads_land_in_cells_of_their_own_and_add_up() {
+        let r = Arc::new(RequestStats::default());
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        r.record(&http::Method::GET, 200, Duration::from_micros(t * 1000));
+                    }
+                    mine()
+                })
+            })
+            .collect();
+        let cells: std::collections::HashSet<usize> =
+            threads.into_iter().map(|t| t.join().expect("thread")).collect();
+        // Threads take cells in turn: eight threads use more than one.
+        assert!(cells.len() > 1 || *CELLS == 1, "{cells:?}");
+        assert_eq!(r.total(), 8000);
+        assert_eq!(r.counts()[0][1], 8000);
+        let (b, sum) = r.latency.read();
+        assert_eq!(b.iter().sum::<u64>(), 8000);
+        assert_eq!(sum, (0..8u64).map(|t| t * 1000 * 1000).sum::<u64>());
+        // Each cell has cache lines of its own.
+        assert_eq!(std::mem::align_of::<Padded<[[AtomicU64; 5]; 8]>>(), 128);
     }
 
     #[test]

@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 use super::ewma::PeakEwma;
 use super::state::{AdminState, Health, ServerState};
 
+/// The counters a request to a [`Backend`] updates (see `Backend::hot`).
+#[derive(Debug)]
+#[repr(align(128))]
+struct Hot {
+    in_flight: AtomicU32,
+    latency: PeakEwma,
+}
+
 /// One backend server with live counters (shared by all worker threads).
 #[derive(Debug)]
 pub struct Backend {
@@ -28,8 +36,9 @@ pub struct Backend {
     pub stats: crate::stats::ServerStats,
     /// Database role, for pools with a `mysql` check.
     pub db: super::db::DbState,
-    in_flight: AtomicU32,
-    latency: PeakEwma,
+    /// What every request to the server writes, on cache lines of its
+    /// own: the fields above, read on every pick, stay shared-clean.
+    hot: Hot,
     /// Origin of the latency estimate's clock.
     born: Instant,
     /// Raised when the server leaves the running configuration, so that
@@ -56,8 +65,10 @@ impl Backend {
             state: ServerState::default(),
             stats: Default::default(),
             db: Default::default(),
-            in_flight: AtomicU32::new(0),
-            latency: PeakEwma::new(),
+            hot: Hot {
+                in_flight: AtomicU32::new(0),
+                latency: PeakEwma::new(),
+            },
             born: Instant::now(),
             retired: tokio::sync::watch::Sender::new(false),
             conns: Default::default(),
@@ -115,12 +126,12 @@ impl Backend {
 
     /// Requests started with [`Backend::begin`] whose guard is still alive.
     pub fn in_flight(&self) -> u32 {
-        self.in_flight.load(Relaxed)
+        self.hot.in_flight.load(Relaxed)
     }
 
     /// The current peak-EWMA latency estimate.
     pub fn latency_ewma(&self) -> Duration {
-        let ns = self.latency.estimate(self.clock(Instant::now()));
+        let ns = self.hot.latency.estimate(self.clock(Instant::now()));
         Duration::try_from_secs_f64(ns / 1e9).unwrap_or(Duration::MAX)
     }
 
@@ -133,7 +144,7 @@ impl Backend {
     /// [`Backend::begin`] for a request that started at `start` (a time
     /// the caller read already).
     pub fn begin_at(self: &Arc<Self>, start: Instant) -> RequestGuard {
-        self.in_flight.fetch_add(1, Relaxed);
+        self.hot.in_flight.fetch_add(1, Relaxed);
         RequestGuard {
             backend: Arc::clone(self),
             start,
@@ -144,12 +155,12 @@ impl Backend {
     /// Feeds one latency sample, taken at `at`, into the peak-EWMA.
     pub(crate) fn record_latency(&self, latency: Duration, at: Instant) {
         let now = self.clock(at);
-        self.latency.observe(latency.as_nanos() as f64, now);
+        self.hot.latency.observe(latency.as_nanos() as f64, now);
     }
 
     /// The P2C cost at `now`: latency estimate × (in flight + 1).
     pub(super) fn cost(&self, now: Instant) -> f64 {
-        self.latency.estimate(self.clock(now)) * (f64::from(self.in_flight()) + 1.0)
+        self.hot.latency.estimate(self.clock(now)) * (f64::from(self.in_flight()) + 1.0)
     }
 
     /// Nanoseconds from `born` to `now`.
@@ -204,6 +215,6 @@ impl Drop for RequestGuard {
             self.backend
                 .record_latency(now.saturating_duration_since(self.start), now);
         }
-        self.backend.in_flight.fetch_sub(1, Relaxed);
+        self.backend.hot.in_flight.fetch_sub(1, Relaxed);
     }
 }

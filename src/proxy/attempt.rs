@@ -35,18 +35,20 @@ use crate::runtime::{PoolRt, Runtime};
 
 /// A response header from a backend, with what the pipeline still needs.
 #[derive(Debug)]
-pub struct Answered {
+pub struct Answered<'a> {
     pub answer: Answer,
-    pub server: Arc<Backend>,
+    /// Borrowed from the runtime the request runs on: no reference count
+    /// of a shared server is touched to name it.
+    pub server: &'a Arc<Backend>,
     pub set_cookie: Option<HeaderValue>,
 }
 
 /// A request no server answered: why, and the last server tried (for the
 /// server's counters).
 #[derive(Debug)]
-pub struct Failed {
+pub struct Failed<'a> {
     pub error: ProxyError,
-    pub server: Option<Arc<Backend>>,
+    pub server: Option<&'a Arc<Backend>>,
 }
 
 /// What stays in flight until the response body is done.
@@ -60,14 +62,14 @@ pub struct InFlight {
 /// repeated sends the same head again (no copy for requests that are never
 /// retried). One async function, not a wrapper around another: each level
 /// of nesting would copy this large future once more per request.
-pub async fn send(
+pub async fn send<'a>(
     out: &Outgoing<'_>,
     body: UpBody,
-    pool: &PoolRt,
+    pool: &'a PoolRt,
     rt: &Runtime,
     started: tokio::time::Instant,
     client: std::net::IpAddr,
-) -> Result<Answered, Failed> {
+) -> Result<Answered<'a>, Failed<'a>> {
     let failed = |error, server| Failed { error, server };
     let pool_guard = pool
         .stats
@@ -86,7 +88,7 @@ pub async fn send(
     let mut avoid = [usize::MAX; 11];
     let mut last: Option<ProxyError> = None;
     // The last server tried, for its counters when all tries fail.
-    let mut tried: Option<Arc<Backend>> = None;
+    let mut tried: Option<&'a Arc<Backend>> = None;
     let t = &rt.timeouts;
     let headers = Edited {
         head: out.head,
@@ -111,11 +113,14 @@ pub async fn send(
         ) else {
             return Err(failed(last.unwrap_or_else(|| nothing_available(pool)), tried));
         };
-        let (server, index, set_cookie) = (pick.server.clone(), pick.index, pick.set_cookie);
+        let (index, set_cookie) = (pick.index, pick.set_cookie);
+        let Some(server) = pool.balancer.servers().get(index) else {
+            break;
+        };
         let Some(body) = next.take().or_else(|| replayable.then_some(UpBody::Empty)) else {
             break;
         };
-        tried = Some(server.clone());
+        tried = Some(server);
         let mut guard = server.begin_at(try_started.into_std());
         // The wait for the response head, counted from when the request
         // has been sent whole: the response-header timeout, within what is
@@ -128,7 +133,7 @@ pub async fn send(
             .min(left);
         let target = Target {
             server: &server.name,
-            backend: &server,
+            backend: server,
             addr: server.addr,
             connect_timeout: t.connect,
             idle_timeout: t.backend_idle,
@@ -149,7 +154,7 @@ pub async fn send(
                 server.stats.header_latency.observe(took);
                 guard.record_at(took, reply.at.into_std());
                 let bad = pool.outlier.on_5xx && reply.status.is_server_error();
-                record(pool, &server, !bad, sent_ms);
+                record(pool, server, !bad, sent_ms);
                 let mut body = reply.body.with_in_flight(InFlight { _server: guard });
                 if let Some(g) = pool_guard {
                     body.keep_pool_guard(g);
@@ -177,7 +182,7 @@ pub async fn send(
                 reset,
                 timed_out,
             }) => {
-                record(pool, &server, false, sent_ms);
+                record(pool, server, false, sent_ms);
                 let again = replayable && (reset || (timed_out && per_try.is_some()));
                 let safe = unsent.is_some() || again;
                 if !safe || attempt >= pool.retries as usize || !pool.budget.try_retry() {

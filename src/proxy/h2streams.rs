@@ -1,40 +1,40 @@
 //! HTTP/2 streams run inside their connection's task. hyper hands every
 //! stream's future to the executor its HTTP/2 builder holds; a
-//! [`StreamExec`] keeps them for the connection's [`Driver`], which polls
+//! [`StreamExec`] leaves them for the connection's [`Driver`], which polls
 //! them in a `FuturesUnordered` beside the connection. No task is spawned
 //! per stream, and a stream and its connection wake each other without
 //! going through the scheduler.
+//!
+//! hyper calls the executor only from the connection's own poll, which
+//! runs inside [`Driver::poll`] on the worker's thread: a new stream is
+//! left in a list of that thread's and adopted by the driver right after
+//! (no lock, no shared counter per stream).
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 type StreamFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// New stream futures, handed over by hyper during the connection's poll.
-#[derive(Clone, Default)]
-pub struct StreamExec {
-    new: Arc<Mutex<Vec<StreamFuture>>>,
+thread_local! {
+    /// Streams handed over during the connection poll running now on
+    /// this thread.
+    static NEW: RefCell<Vec<StreamFuture>> = const { RefCell::new(Vec::new()) };
 }
 
-impl std::fmt::Debug for StreamExec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StreamExec")
-    }
-}
+/// The executor an HTTP/2 connection's builder holds (see the module doc).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct StreamExec;
 
 impl<F> hyper::rt::Executor<F> for StreamExec
 where
     F: Future<Output = ()> + Send + 'static,
 {
     fn execute(&self, fut: F) {
-        self.new
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Box::pin(fut));
+        NEW.with(|n| n.borrow_mut().push(Box::pin(fut)));
     }
 }
 
@@ -45,16 +45,14 @@ pub struct Driver<C: Future> {
     conn: Pin<Box<C>>,
     done: Option<C::Output>,
     streams: FuturesUnordered<StreamFuture>,
-    exec: StreamExec,
 }
 
 impl<C: Future> Driver<C> {
-    pub fn new(conn: C, exec: StreamExec) -> Self {
+    pub fn new(conn: C) -> Self {
         Driver {
             conn: Box::pin(conn),
             done: None,
             streams: FuturesUnordered::new(),
-            exec,
         }
     }
 
@@ -77,10 +75,15 @@ where
                 this.done = Some(r);
             }
         }
-        // Streams the connection just accepted; hyper calls the executor
-        // only from the connection's own poll, just above.
-        let new = std::mem::take(&mut *this.exec.new.lock().unwrap_or_else(|p| p.into_inner()));
-        this.streams.extend(new);
+        // Streams the connection just accepted (hyper calls the executor
+        // only from the connection's own poll, just above, on this
+        // thread); drained, so the list keeps its room.
+        NEW.with(|n| {
+            let mut n = n.borrow_mut();
+            if !n.is_empty() {
+                this.streams.extend(n.drain(..));
+            }
+        });
         while let Poll::Ready(Some(())) = this.streams.poll_next_unpin(cx) {}
         if this.streams.is_empty() {
             if let Some(r) = this.done.take() {
@@ -105,13 +108,14 @@ mod tests {
     use super::*;
     use hyper::rt::Executor;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn streams_run_in_the_connection_task_and_the_driver_waits_for_them() {
-        let exec = StreamExec::default();
+        let exec = StreamExec;
         let ran = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (e, r) = (exec.clone(), ran.clone());
+        let (e, r) = (exec, ran.clone());
         // A "connection" that hands over two streams, then ends at once.
         let conn = async move {
             let r2 = r.clone();
@@ -124,7 +128,7 @@ mod tests {
             });
             7
         };
-        let driver = tokio::spawn(Driver::new(conn, exec));
+        let driver = tokio::spawn(Driver::new(conn));
         tokio::task::yield_now().await;
         assert_eq!(ran.load(SeqCst), 1, "the first stream ran, the second waits");
         assert!(!driver.is_finished(), "a stream is still open");

@@ -42,9 +42,11 @@ use crate::stats::RequestStats;
 
 /// Answers one client request that arrived at `started` (read by the
 /// connection once: the request's latency is measured from there).
-pub async fn handle(req: ClientRequest, cx: Arc<ConnCtx>, started: Instant) -> Answer {
-    let rt = cx.runtime.load_full();
-    let framed = framing(&req, &rt);
+/// `rt` is the runtime snapshot the connection holds (HTTP/1.1: its
+/// cache of the shared one, refreshed per request without touching a
+/// shared reference count).
+pub async fn handle(req: ClientRequest, cx: &ConnCtx, rt: &Runtime, started: Instant) -> Answer {
+    let framed = framing(&req, rt);
     let mut edits = Edits::default();
     let rid = headers::request_id(&req.head, &mut edits);
     // Before the firewall's rules, which may match on them.
@@ -57,8 +59,8 @@ pub async fn handle(req: ClientRequest, cx: Arc<ConnCtx>, started: Instant) -> A
         .then(|| ForwardedFor::read(&req.head, &rt.trusted_proxies));
     let client = forwarded.as_ref().and_then(|f| f.client).unwrap_or(cx.peer.ip());
     let mut x = Exchange {
-        rt: &rt,
-        cx: &cx,
+        rt,
+        cx,
         rid: &rid,
         started,
         client,
@@ -105,7 +107,7 @@ struct Exchange<'a> {
     forwarded: Option<ForwardedFor>,
     route: Option<&'a Arc<RequestStats>>,
     /// The last server tried.
-    server: Option<Arc<Backend>>,
+    server: Option<&'a Arc<Backend>>,
     /// The (normalised) path of a request the firewall rules refused.
     refused: Option<String>,
     /// What went wrong, for the access log.
@@ -245,7 +247,7 @@ impl<'a> Exchange<'a> {
                 return Err(error);
             }
         };
-        self.server = Some(answered.server.clone());
+        self.server = Some(answered.server);
         // 9. rewrite the response; an upgraded connection is relayed by
         // the engine's connection loop once the 101 is written.
         respond(answered, upgrade.is_some(), l, self.rid)
@@ -554,7 +556,7 @@ fn backend_path(uri: &http::Uri, normalized: Option<String>) -> Result<PathAndQu
 /// headers dropped (an upgrade the client asked for keeps `Upgrade`),
 /// the request id, HSTS, a sticky cookie.
 fn respond(
-    answered: Answered,
+    answered: Answered<'_>,
     upgrading: bool,
     l: &ListenerRt,
     rid: &HeaderValue,

@@ -196,7 +196,8 @@ where
         async move {
             let busy = Busy { act, base };
             let arrived = tokio::time::Instant::now();
-            let answer = pipeline::handle(ClientRequest::from_hyper(req), cx, arrived).await;
+            let rt = cx.runtime.load_full();
+            let answer = pipeline::handle(ClientRequest::from_hyper(req), &cx, &rt, arrived).await;
             // The fields as hyper's map, less those HTTP/2 does not carry.
             let resp = answer.into_response(NOT_IN_H2).unwrap_or_else(|| {
                 let e = ProxyError::BadResponse {
@@ -210,9 +211,8 @@ where
             Ok::<_, Infallible>(resp.map(|inner| TrackedBody { inner, _busy: busy }))
         }
     });
-    let exec = StreamExec::default();
-    let conn = b.h2.builder(exec.clone()).serve_connection(TokioIo::new(io), svc);
-    let mut conn = Driver::new(conn, exec);
+    let conn = b.h2.builder(StreamExec).serve_connection(TokioIo::new(io), svc);
+    let mut conn = Driver::new(conn);
     let idle = b.client_idle;
     // The drain and the idle timer are watched by a task of their own, so
     // that the connection's many wake-ups poll only a one-shot receiver;

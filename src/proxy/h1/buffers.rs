@@ -7,6 +7,7 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::task::Poll;
 
+use bytes::BytesMut;
 use http::HeaderValue;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -17,6 +18,8 @@ const KEEP: usize = 256;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// Free read buffers (see [`Held`]).
+    static FREE_READ: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
     /// The `Date` value of the current second.
     static DATE: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
     /// Both clocks read at one moment, to turn one into the other.
@@ -27,6 +30,30 @@ thread_local! {
 pub fn take() -> Vec<u8> {
     FREE.with(|f| f.borrow_mut().pop())
         .unwrap_or_else(|| Vec::with_capacity(SIZE))
+}
+
+/// An empty read buffer from this worker's free list (or a new one).
+pub fn take_read() -> BytesMut {
+    FREE_READ
+        .with(|f| f.borrow_mut().pop())
+        .unwrap_or_else(|| BytesMut::with_capacity(SIZE))
+}
+
+/// Gives a read buffer back when it is the only reference to its memory
+/// and that is of the pooled size; otherwise it is dropped (its memory
+/// is freed with the last piece that refers to it).
+pub fn give_read(mut b: BytesMut) {
+    b.clear();
+    if !b.try_reclaim(SIZE) || b.capacity() != SIZE {
+        return;
+    }
+    // `try_with`: a buffer dropped while its thread ends is just freed.
+    let _ = FREE_READ.try_with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < KEEP {
+            f.push(b);
+        }
+    });
 }
 
 /// Gives a buffer back (one that grew past the pooled size is freed).
@@ -118,44 +145,40 @@ fn date_of(now: std::time::SystemTime) -> HeaderValue {
 }
 
 /// Bytes read from a connection and not yet used, in a pooled buffer
-/// held only while there are any.
+/// held only while there are any. A head taken out shares the buffer
+/// (no copy); the buffer goes back to the free list once nothing else
+/// refers to it.
 #[derive(Debug, Default)]
 pub struct Held {
-    buf: Vec<u8>,
-    start: usize,
+    buf: BytesMut,
 }
 
 impl Held {
     pub fn is_empty(&self) -> bool {
-        self.start == self.buf.len()
+        self.buf.is_empty()
     }
 
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf
     }
 
-    /// The first `n` bytes held, taken out (a head, kept for its request).
+    /// The first `n` bytes held, taken out without a copy (a head, kept
+    /// for its request; a piece of a body on its way).
     pub fn freeze(&mut self, n: usize) -> bytes::Bytes {
-        let n = n.min(self.data().len());
-        let head = bytes::Bytes::copy_from_slice(&self.data()[..n]);
-        self.consume(n);
-        head
+        let n = n.min(self.buf.len());
+        self.buf.split_to(n).freeze()
     }
 
     /// Marks `n` bytes as used.
     pub fn consume(&mut self, n: usize) {
-        self.start = (self.start + n).min(self.buf.len());
-        if self.is_empty() {
-            self.buf.clear();
-            self.start = 0;
-        }
+        let n = n.min(self.buf.len());
+        bytes::Buf::advance(&mut self.buf, n);
     }
 
     /// Gives the buffer back when nothing is in it.
     pub fn release(&mut self) {
         if self.is_empty() && self.buf.capacity() > 0 {
-            give(std::mem::take(&mut self.buf));
-            self.start = 0;
+            give_read(std::mem::take(&mut self.buf));
         }
     }
 
@@ -193,21 +216,18 @@ impl Held {
         polled
     }
 
-    /// Takes a buffer if none is held, and makes room at its end.
+    /// Takes a buffer if none is held, and makes room at its end (the
+    /// bytes held move to its start when nothing else refers to it).
     fn make_room(&mut self, limit: usize) -> io::Result<()> {
         if self.buf.capacity() == 0 {
-            self.buf = take();
-        }
-        if self.start > 0 && self.buf.len() == self.buf.capacity() {
-            self.buf.drain(..self.start);
-            self.start = 0;
+            self.buf = take_read();
         }
         if self.buf.len() == self.buf.capacity() {
-            let held = self.buf.len() - self.start;
+            let held = self.buf.len();
             if held >= limit {
                 return Err(io::Error::other("buffer limit reached"));
             }
-            self.buf.reserve((limit - held).min(self.buf.capacity()));
+            self.buf.reserve((limit - held).min(held.max(SIZE)));
         }
         Ok(())
     }
@@ -235,5 +255,36 @@ mod tests {
         held.consume(16);
         held.release();
         assert_eq!(held.buf.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_head_taken_out_shares_the_buffer_which_is_pooled_once_it_is_dropped() {
+        let pooled = || FREE_READ.with(|f| f.borrow().len());
+        let (mut ours, mut peer) = tokio::io::duplex(64);
+        for keep_head in [true, false] {
+            let mut held = Held::default();
+            peer.write_all(b"GET / HTTP/1.1\r\n\r\nrest")
+                .await
+                .expect("write");
+            held.read_from(&mut ours, 1024).await.expect("read");
+            let at = held.data().as_ptr();
+            let head = held.freeze(18);
+            assert_eq!(&head[..], b"GET / HTTP/1.1\r\n\r\n");
+            assert_eq!(head.as_ptr(), at, "the head was copied");
+            assert_eq!(held.data(), b"rest");
+            held.consume(4);
+            let before = pooled();
+            if keep_head {
+                // The head still refers to the buffer: it is not pooled.
+                held.release();
+                assert_eq!(pooled(), before);
+            } else {
+                drop(head);
+                held.release();
+                assert_eq!(pooled(), before + 1);
+                let back = take_read();
+                assert_eq!(back.capacity(), SIZE, "the whole buffer came back");
+            }
+        }
     }
 }

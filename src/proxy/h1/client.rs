@@ -18,6 +18,7 @@ use http::{Method, Response, StatusCode, Version};
 use http_body::Body as HttpBody;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::buffers;
 use super::chunked::{ChunkError, Decoder};
 use super::head::{self, HeadError, ResponseBody};
 use super::interim;
@@ -31,8 +32,6 @@ use crate::proxy::message::Outgoing;
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Most header fields accepted in a response head.
 pub const MAX_RESPONSE_HEADERS: usize = 128;
-/// The first read of a response: most heads (and small bodies) fit.
-const FIRST_READ: usize = 4 * 1024;
 /// Each later read of a body.
 const BODY_READ: usize = 16 * 1024;
 
@@ -356,7 +355,9 @@ async fn read_response(
             return Ok(Exchanged { status, fields, body });
         }
         if buf.capacity() == 0 {
-            buf.reserve(FIRST_READ);
+            // From the worker's free list; it goes back there when the
+            // body reader is dropped with nothing else referring to it.
+            buf = buffers::take_read();
         } else if buf.len() == buf.capacity() {
             if buf.len() >= MAX_RESPONSE_HEAD {
                 return Err(ClientError::HeadTooLarge);
@@ -407,6 +408,12 @@ pub struct BodyReader {
     state: State,
     /// The connection may carry another request once the body has ended.
     reusable: bool,
+}
+
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        buffers::give_read(std::mem::take(&mut self.buf));
+    }
 }
 
 impl BodyReader {

@@ -14,6 +14,9 @@
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use crate::fields::Spans;
 
 /// How long a message's body is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +34,7 @@ pub struct RequestHead {
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
     /// Name and value of each header, in order.
-    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    pub headers: Spans,
     pub body: BodyLength,
     /// Bytes of the head, blank line included.
     pub len: usize,
@@ -117,7 +120,7 @@ fn request_in<'b>(
     };
     // The target must be a URI (origin, absolute, authority or asterisk
     // form) as `http` reads one: what routing and forwarding will use.
-    if http::Uri::try_from(target.as_bytes()).is_err() {
+    if !valid_target(target.as_bytes()) {
         return Err(HeadError::BadTarget);
     }
     let at = |s: &[u8]| offset(buf, s);
@@ -125,7 +128,7 @@ fn request_in<'b>(
         method: at(method.as_bytes()),
         target: at(target.as_bytes()),
         minor,
-        headers: Vec::with_capacity(req.headers.len()),
+        headers: Spans::take(),
         body: BodyLength::None,
         len,
         host: None,
@@ -180,7 +183,7 @@ pub struct ResponseHead {
     pub reason: Range<usize>,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
-    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    pub headers: Spans,
     pub body: ResponseBody,
     pub len: usize,
     pub close: bool,
@@ -218,7 +221,7 @@ fn response_in<'b>(
     let (Some(status), Some(minor)) = (resp.code, resp.version) else {
         return Err(HeadError::Malformed("incomplete status line"));
     };
-    let mut headers = Vec::with_capacity(resp.headers.len());
+    let mut headers = Spans::take();
     let f = Fields::read(resp.headers, buf, &mut headers)?;
     let body = match (f.encoded, f.length) {
         (true, Some(_)) => return Err(HeadError::LengthAndEncoding),
@@ -361,6 +364,49 @@ fn error_text(e: httparse::Error) -> &'static str {
         httparse::Error::TooManyHeaders => "too many headers",
         httparse::Error::Version => "invalid HTTP version",
     }
+}
+
+/// Whether `target` is a URI as `http` reads one (what routing and
+/// forwarding use), without the copy `http` makes to check: an
+/// origin-form target is scanned here with the bytes `http` accepts in a
+/// path and in a query (asked of `http` once); other forms, rare, are
+/// handed to `http`.
+fn valid_target(target: &[u8]) -> bool {
+    /// For each ASCII byte: accepted in a path, accepted in a query.
+    static ACCEPTED: LazyLock<[(bool, bool); 128]> = LazyLock::new(|| {
+        let mut t = [(false, false); 128];
+        for (b, slot) in (0u8..128).zip(t.iter_mut()) {
+            *slot = (
+                http::uri::PathAndQuery::try_from(&[b'/', b][..]).is_ok(),
+                http::uri::PathAndQuery::try_from(&[b'/', b'?', b][..]).is_ok(),
+            );
+        }
+        t
+    });
+    if target.first() != Some(&b'/') || target.len() >= usize::from(u16::MAX) {
+        return http::Uri::try_from(target).is_ok();
+    }
+    let accepted = &*ACCEPTED;
+    let mut in_query = false;
+    let mut high = false;
+    let mut end = target.len();
+    for (i, &b) in target.iter().enumerate() {
+        match b {
+            b'#' => {
+                end = i;
+                break;
+            }
+            b'?' if !in_query => in_query = true,
+            0x80.. => high = true,
+            _ => {
+                let (path, query) = accepted[usize::from(b)];
+                if !(if in_query { query } else { path }) {
+                    return false;
+                }
+            }
+        }
+    }
+    !high || std::str::from_utf8(&target[..end]).is_ok()
 }
 
 #[cfg(test)]

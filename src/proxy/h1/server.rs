@@ -39,6 +39,7 @@ use crate::proxy::message::{Answer, ClientRequest};
 use crate::proxy::refusals;
 use crate::proxy::rescue::{self, ProxyError};
 use crate::proxy::{pipeline, Body, ConnCtx};
+use crate::runtime::Runtime;
 
 /// A client connection the engine can serve (plain or TLS).
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -60,6 +61,9 @@ pub struct Settings {
 /// are boxed: every connection's task is sized by this future, idle or not.
 pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, watch: DrainWatch) {
     let mut held = Held::default();
+    // The runtime snapshot, refreshed per request: an unchanged snapshot
+    // costs one load, no shared reference count.
+    let mut runtime = arc_swap::Cache::new(Arc::clone(&cx.runtime));
     // One deadline for the connection, moved as it changes state: a later
     // deadline only updates the timer's entry, no registration per request.
     let mut deadline = std::pin::pin!(tokio::time::sleep(s.client_idle));
@@ -96,7 +100,8 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, watch
             request,
             arrived,
         };
-        match Box::pin(answer(&mut io, &mut held, &cx, &s, asked, draining)).await {
+        let rt: &Runtime = arc_swap::cache::Access::load(&mut runtime);
+        match Box::pin(answer(&mut io, &mut held, &cx, rt, &s, asked, draining)).await {
             Ok(Next::KeepAlive) => {}
             Ok(Next::Close { unread }) => return Box::pin(linger(io, unread)).await,
             Ok(Next::Upgrade(backend, early)) => {
@@ -124,7 +129,8 @@ struct Asked<'h> {
 async fn answer<T: Transport>(
     io: &mut T,
     held: &mut Held,
-    cx: &Arc<ConnCtx>,
+    cx: &ConnCtx,
+    rt: &Runtime,
     s: &Settings,
     asked: Asked<'_>,
     watch: &DrainWatch,
@@ -151,7 +157,7 @@ async fn answer<T: Transport>(
     };
     let req = request.with_body(ClientBody::Engine(body));
     let resp = {
-        let mut pipeline = std::pin::pin!(pipeline::handle(req, cx.clone(), arrived));
+        let mut pipeline = std::pin::pin!(pipeline::handle(req, cx, rt, arrived));
         loop {
             // Polled with this worker's interim slot armed: a backend's
             // 103 Early Hints comes out here before the final answer.
@@ -189,8 +195,7 @@ async fn answer<T: Transport>(
     // first).
     let resp = if feeder.as_ref().is_some_and(|f| f.malformed) && resp.status != 400 {
         let e = ProxyError::BadChunking;
-        let rt = cx.runtime.load();
-        refusals::record(&rt, cx.listener, cx.peer.ip(), &e, "(request body) invalid chunk");
+        refusals::record(rt, cx.listener, cx.peer.ip(), &e, "(request body) invalid chunk");
         rescue::answer(&e, None)
     } else {
         resp
@@ -333,7 +338,7 @@ fn request_of(head: Bytes, h: &RequestHead) -> Result<RequestLine, ProxyError> {
     }
     if let Some(i) = h.host {
         // uri-host [ ":" port ], or empty (§3.2).
-        let value = &head[h.headers[i].1.clone()];
+        let value = head.slice(h.headers[i].1.clone());
         if !value.is_empty() && !valid_host(value) {
             return Err(ProxyError::BadRequest("invalid Host header"));
         }
@@ -359,8 +364,9 @@ fn request_of(head: Bytes, h: &RequestHead) -> Result<RequestLine, ProxyError> {
 }
 
 /// A `Host` value: a host and an optional port of digits, no user info.
-fn valid_host(value: &[u8]) -> bool {
-    let Ok(a) = http::uri::Authority::try_from(value) else {
+fn valid_host(value: Bytes) -> bool {
+    // Shared with the head, not copied.
+    let Ok(a) = http::uri::Authority::from_maybe_shared(value) else {
         return false;
     };
     let port_ok = match a.as_str().rsplit_once(':') {
@@ -774,15 +780,22 @@ impl Feeder {
                         let take = usize::try_from(*left)
                             .unwrap_or(usize::MAX)
                             .min(held.data().len());
-                        let data = Bytes::copy_from_slice(&held.data()[..take]);
-                        held.consume(take);
+                        let data = held.freeze(take);
                         *left -= take as u64;
                         (Some(data), *left == 0)
                     }
                     BodyIn::Chunked(dec) => match dec.feed(held.data()) {
                         Ok(p) => {
-                            let data = p.data.map(|r| Bytes::copy_from_slice(&held.data()[r]));
-                            held.consume(p.consumed);
+                            // The data shares the read buffer (no copy).
+                            let data = p.data.map(|r| {
+                                held.consume(r.start);
+                                let d = held.freeze(r.len());
+                                held.consume(p.consumed - r.end);
+                                d
+                            });
+                            if data.is_none() {
+                                held.consume(p.consumed);
+                            }
                             (data, p.done)
                         }
                         Err(_) => {

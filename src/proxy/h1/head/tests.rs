@@ -411,3 +411,33 @@ fn cases_from_other_parsers() {
         assert_eq!(parse_request(part, 16), Ok(Option::None), "{part:?}");
     }
 }
+
+#[test]
+fn the_target_check_agrees_with_http_on_every_short_target() {
+    let mut targets: Vec<Vec<u8>> = Vec::new();
+    for a in 0u8..=255 {
+        targets.push(vec![b'/', a]);
+        targets.push(vec![b'/', b'?', a]);
+        targets.push(vec![b'/', a, b'?', b'x']);
+        targets.push(vec![b'/', b'#', a]);
+        for b in [b'a', b'?', b'#', b'%', 0x80, 0xa9, b' '] {
+            targets.push(vec![b'/', a, b]);
+            targets.push(vec![b'/', b'?', a, b]);
+        }
+    }
+    targets.extend([
+        "/\u{e9}t\u{e9}".as_bytes().to_vec(),
+        b"/a\xc3".to_vec(),
+        b"/\xc3\xa9#\xff".to_vec(),
+        b"*".to_vec(),
+        b"http://h/x".to_vec(),
+    ]);
+    for t in targets {
+        assert_eq!(
+            super::valid_target(&t),
+            http::Uri::try_from(&t[..]).is_ok(),
+            "{:?}",
+            String::from_utf8_lossy(&t)
+        );
+    }
+}
