@@ -218,7 +218,7 @@ pub fn start(
                         }
                         if let Some(p) = done.peer {
                             let id = crate::proxy::headers::ClientCertId::new(&p.subject, &p.sans, &p.sha256);
-                            let _ = cx.client_cert.set(id);
+                            let _ = cx.client_cert.set(Box::new(id));
                         }
                         if crate::tcp::is_tcp(&runtime, slot) {
                             Box::pin(crate::tcp::relay(done.stream, &runtime, slot, cx.peer, w)).await;

@@ -184,8 +184,9 @@ pub struct ClientHeaders {
     /// `X-Forwarded-For` when the request brings none.
     xff: Option<HeaderValue>,
     /// The `Forwarded` value for the first host seen on this connection
-    /// (almost every connection only ever names one).
-    fwd: OnceLock<(HeaderValue, HeaderValue)>,
+    /// (almost every connection only ever names one); the host is the end
+    /// of the value (`;host="…"`), so it is not kept apart.
+    fwd: OnceLock<HeaderValue>,
 }
 
 impl ClientHeaders {
@@ -193,7 +194,8 @@ impl ClientHeaders {
         ClientHeaders {
             ip,
             https,
-            xff: HeaderValue::try_from(ip.to_string()).ok(),
+            // Copied to its exact size (kept for the connection's life).
+            xff: HeaderValue::from_bytes(ip.to_string().as_bytes()).ok(),
             fwd: OnceLock::new(),
         }
     }
@@ -212,8 +214,17 @@ impl ClientHeaders {
         if let Some(hs) = host {
             let _ = write!(fwd, ";host=\"{hs}\"");
         }
-        HeaderValue::try_from(fwd).ok()
+        // Copied to its exact size (kept for the connection's life).
+        HeaderValue::from_bytes(fwd.as_bytes()).ok()
     }
+}
+
+/// Whether a cached `Forwarded` value ends with `;host="HOST"`.
+fn names_host(fwd: &HeaderValue, host: &HeaderValue) -> bool {
+    fwd.as_bytes()
+        .strip_suffix(b"\"")
+        .and_then(|r| r.strip_suffix(host.as_bytes()))
+        .is_some_and(|r| r.ends_with(b";host=\""))
 }
 
 /// Sets `X-Forwarded-For` (appended to `trusted`'s chain, or replacing an
@@ -252,11 +263,11 @@ pub fn set_forwarded(
         Some(hv) => {
             e.add.push("x-forwarded-host", hv.clone());
             match c.fwd.get() {
-                Some((cached_host, v)) if cached_host == hv => Some(v.clone()),
+                Some(v) if names_host(v, hv) => Some(v.clone()),
                 _ => {
                     let v = c.forwarded(visible(hv.as_bytes()));
                     if let Some(v) = &v {
-                        let _ = c.fwd.set((hv.clone(), v.clone()));
+                        let _ = c.fwd.set(v.clone());
                     }
                     v
                 }

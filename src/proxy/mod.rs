@@ -58,7 +58,8 @@ pub struct ConnCtx {
     /// The TLS server name the client asked for.
     pub sni: std::sync::OnceLock<Box<str>>,
     /// The client certificate the TLS handshake verified, if any.
-    pub client_cert: std::sync::OnceLock<headers::ClientCertId>,
+    /// Boxed: most connections have none, and the context stays small.
+    pub client_cert: std::sync::OnceLock<Box<headers::ClientCertId>>,
 }
 
 impl ConnCtx {

@@ -50,7 +50,7 @@ pub async fn handle(req: ClientRequest, cx: &ConnCtx, rt: &Runtime, started: Ins
     let mut edits = Edits::default();
     let rid = headers::request_id(&req.head, &mut edits);
     // Before the firewall's rules, which may match on them.
-    headers::client_cert(&mut edits, cx.client_cert.get());
+    headers::client_cert(&mut edits, cx.client_cert.get().map(|b| &**b));
     let method = req.method.clone();
     let logged = rt.access_log.as_ref().map(|_| LogParts::of(&req));
     // The client: the connection's, or the one a trusted proxy forwarded for.

@@ -287,4 +287,23 @@ mod tests {
             }
         }
     }
+
+    #[tokio::test]
+    async fn a_buffer_goes_round_the_free_list_more_than_once() {
+        let pooled = || FREE_READ.with(|f| f.borrow().len());
+        let (mut ours, mut peer) = tokio::io::duplex(64);
+        for round in 0..3 {
+            let mut held = Held::default();
+            peer.write_all(b"GET / HTTP/1.1\r\n\r\n").await.expect("write");
+            held.read_from(&mut ours, 1024).await.expect("read");
+            let head = held.freeze(18);
+            drop(head);
+            let before = pooled();
+            held.release();
+            assert_eq!(pooled(), before + 1, "round {round}: the buffer came back");
+            let b = take_read();
+            assert_eq!(b.capacity(), SIZE, "round {round}");
+            give_read(b);
+        }
+    }
 }
