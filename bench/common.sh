@@ -1,5 +1,5 @@
 # Shared by the bench/ scripts (sourced): waiting for a port, the origin
-# nginx of ../shared/bench, the median of a list.
+# nginx of ../shared/bench, HAProxy's config, the median of a list.
 
 wait_port() { # PORT [SECONDS, default 10]
     local tries=$((${2:-10} * 10))
@@ -22,4 +22,29 @@ start_origin() {
     taskset -c 1 nginx -c "$conf" -g 'daemon off;' &
     pids+=("$!")
     wait_port 9101 || { echo "origin did not start" >&2; exit 1; }
+}
+
+# Writes to FILE the HAProxy config the comparisons run (the harness's:
+# one thread, keep-alive both ways, round robin over the three origins).
+haproxy_cfg() {
+    cat >"$1" <<CFG
+global
+    nbthread 1
+    maxconn 9000
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend fe
+    bind 127.0.0.1:8080
+    default_backend be
+backend be
+    balance roundrobin
+    server o1 127.0.0.1:9101
+    server o2 127.0.0.1:9102
+    server o3 127.0.0.1:9103
+CFG
 }

@@ -26,26 +26,7 @@ trap cleanup EXIT
 . "$root/bench/common.sh"
 start_origin
 work=$(mktemp -d)
-cat >"$work/haproxy.cfg" <<CFG
-global
-    nbthread 1
-    maxconn 9000
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    timeout connect 5s
-    timeout client 300s
-    timeout server 300s
-frontend fe
-    bind 127.0.0.1:8080
-    default_backend be
-backend be
-    balance roundrobin
-    server o1 127.0.0.1:9101
-    server o2 127.0.0.1:9102
-    server o3 127.0.0.1:9103
-CFG
+haproxy_cfg "$work/haproxy.cfg"
 
 ticks() { # PID -> "utime stime" in clock ticks
     awk '{print $14, $15}' "/proc/$1/stat"

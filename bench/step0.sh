@@ -28,26 +28,7 @@ taskset -c 1 nginx -c "$conf" -g 'daemon off;' &
 pids+=("$!")
 wait_port 9101 || { echo "origin did not start" >&2; exit 1; }
 
-cat >"$work/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 9000
-defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
-    timeout connect 5s
-    timeout client 300s
-    timeout server 300s
-frontend fe
-    bind 127.0.0.1:8080
-    default_backend be
-backend be
-    balance roundrobin
-    server o1 127.0.0.1:9101
-    server o2 127.0.0.1:9102
-    server o3 127.0.0.1:9103
-EOF
+haproxy_cfg "$work/haproxy.cfg"
 
 start() { # TARGET [WRAPPER...] -> pid of the proxy process in $proxy
     local target=$1

@@ -534,16 +534,26 @@ fn init_logging(cli: &Cli, model: &Model) {
     }
 }
 
+fn rampart_clock_refresh() {
+    crate::clock::refresh();
+}
+
 fn serve(cli: &Cli, model: Model, demo: bool) -> ExitCode {
     init_logging(cli, &model);
-    let rt = if model.workers <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    let mut builder = if model.workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(model.workers)
-            .enable_all()
-            .build()
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(model.workers);
+        b
     };
+    // Each wake-up of a worker reads the clock once for the coarse clock
+    // the request path uses (crate::clock).
+    let rt = builder
+        .enable_all()
+        .on_thread_start(rampart_clock_refresh)
+        .on_thread_unpark(rampart_clock_refresh)
+        .build();
     let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {

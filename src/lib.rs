@@ -37,6 +37,7 @@ pub mod balancer;
 pub mod body;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod conns;

@@ -26,6 +26,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("conns", &[]),
     // Header fields as the request path reads and rewrites them.
     ("fields", &[]),
+    // The precise and the coarse clock of the request path.
+    ("clock", &[]),
     // The validated model (what the code runs) and its loader.
     ("config", &["units"]),
     ("client", &["config"]),
@@ -75,6 +77,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "accesslog",
             "balancer",
             "body",
+            "clock",
             "config",
             "conns",
             "fields",
@@ -119,7 +122,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "app", "audit", "client", "config", "daemon", "firewall", "plan", "top", "tls", "units",
+            "app", "audit", "client", "clock", "config", "daemon", "firewall", "plan", "top", "tls", "units",
         ],
     ),
 ];

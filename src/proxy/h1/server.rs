@@ -73,7 +73,8 @@ pub async fn serve<T: Transport>(mut io: T, cx: Arc<ConnCtx>, s: Settings, watch
         Box::pin(async move { w.signalled().await })
     };
     loop {
-        let waiting_since = Instant::now();
+        // The idle deadline needs milliseconds: no clock read.
+        let waiting_since = crate::clock::coarse();
         let idle_end = waiting_since + s.client_idle;
         deadline.as_mut().reset(idle_end);
         let waits = Waits {
@@ -239,14 +240,12 @@ async fn read_head<T: Transport>(
     mut w: Waits<'_>,
 ) -> Result<Option<(RequestHead, Instant)>, ProxyError> {
     // When the head's first bytes were held (a socket can look readable
-    // before anything came, so this is not when the wait began): the start
-    // of the wait when they came with the first read (no clock read).
+    // before anything came, so this is not when the wait began).
     let mut started = None;
-    let mut first_read = true;
     loop {
         if !held.is_empty() {
-            let since = w.since;
-            started.get_or_insert_with(|| if first_read { since } else { Instant::now() });
+            // The request's arrival: where its latency starts.
+            started.get_or_insert_with(crate::clock::precise);
             match head::parse_request(held.data(), s.max_headers) {
                 Ok(Some(h)) if h.len > s.max_header_bytes => return Err(ProxyError::HeadTooLarge),
                 Ok(Some(h)) => return Ok(Some((h, started.unwrap_or(w.since)))),
@@ -272,7 +271,6 @@ async fn read_head<T: Transport>(
             if let Poll::Ready(r) = held.poll_read_from(io, room, c) {
                 return Poll::Ready(Woken::Read(r));
             }
-            first_read = false;
             match w.deadline.as_mut().poll(c) {
                 Poll::Ready(()) => Poll::Ready(Woken::Deadline),
                 Poll::Pending => Poll::Pending,

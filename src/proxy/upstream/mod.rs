@@ -280,7 +280,7 @@ pub async fn send_h1(t: Target<'_>, out: &Outgoing<'_>, mut body: UpBody) -> Res
         };
         match result {
             Ok(r) => {
-                let at = tokio::time::Instant::now();
+                let at = crate::clock::precise();
                 return Ok(Reply {
                     status: r.status,
                     head: Head::Raw(r.fields),
@@ -375,7 +375,7 @@ pub async fn send_h2(t: Target<'_>, out: &Outgoing<'_>, body: UpBody) -> Result<
         status: parts.status,
         head: Head::Map(parts.headers),
         body: PooledBody::stream(body),
-        at: tokio::time::Instant::now(),
+        at: crate::clock::precise(),
     })
 }
 
