@@ -130,10 +130,12 @@ pub fn sample(rt: &Runtime) -> Sample {
         let p = Point::of(&l.stats.requests);
         all.add(&p);
         points.insert(format!("listener/{}", l.name), p);
+        // A route's point is the sum over the listeners it serves.
         for (key, stats) in l.router.routes() {
             points
                 .entry(format!("route/{key}"))
-                .or_insert_with(|| Point::of(stats));
+                .or_default()
+                .add(&Point::of(stats));
         }
     }
     points.insert("all".to_string(), all);

@@ -58,14 +58,20 @@ impl Router {
                     .as_ref()
                     .is_none_or(|ls| ls.iter().any(|l| l == listener))
             })
-            .map(|r| Entry {
-                host: r.host.clone(),
-                prefix: r.path_prefix.clone(),
-                pool: r.pool,
-                key: route_key(r, pool_names.get(r.pool).copied().unwrap_or("?")),
-                stats: store.route(&route_key(r, pool_names.get(r.pool).copied().unwrap_or("?"))),
-                max_body: r.max_body,
-                upgrades: r.upgrades.clone().into_boxed_slice(),
+            .map(|r| {
+                let key = route_key(r, pool_names.get(r.pool).copied().unwrap_or("?"));
+                Entry {
+                    host: r.host.clone(),
+                    prefix: r.path_prefix.clone(),
+                    pool: r.pool,
+                    // Counted per listener: a route several listeners
+                    // share has one set of counters on each, so that a
+                    // sum over listeners counts every request once.
+                    stats: store.route(&format!("{listener}\u{1f}{key}")),
+                    key,
+                    max_body: r.max_body,
+                    upgrades: r.upgrades.clone().into_boxed_slice(),
+                }
             })
             .collect();
         entries.sort_by_key(|e| {

@@ -481,3 +481,52 @@ async fn sigusr1_reopens_the_access_log_after_rotation() {
     let second = std::fs::read_to_string(&log).expect("new log");
     assert!(second.lines().all(|l| l.contains("GET /second")), "{second}");
 }
+
+/// Sums `rampart_NAME_total` lines of `text` whose labels contain `part`.
+fn sum_metric(text: &str, name: &str, part: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(part))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_counters_add_up_to_the_listener_counters() {
+    let a = counting_backend("a").await;
+    // One route serves both listeners; only one of them gets traffic,
+    // then the other a different amount.
+    let toml = format!(
+        "[[listener]]\nname = \"one\"\naddress = \"127.0.0.1:0\"\n[[listener]]\nname = \"two\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\nname = \"a\"\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        a.addr
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+    for (name, n) in [("one", 7), ("two", 0)] {
+        for _ in 0..n {
+            get_text(listener(&app, name), "/").await;
+        }
+    }
+    let text = get_text(ad, "/metrics").await;
+    let route = |l: &str| {
+        sum_metric(
+            &text,
+            "rampart_route_requests_total",
+            &format!("listener=\"{l}\""),
+        )
+    };
+    let listener_total = |l: &str| sum_metric(&text, "rampart_requests_total", &format!("listener=\"{l}\""));
+    assert_eq!((route("one"), listener_total("one")), (7, 7), "{text}");
+    assert_eq!((route("two"), listener_total("two")), (0, 0), "{text}");
+    for _ in 0..3 {
+        get_text(listener(&app, "two"), "/missing").await;
+    }
+    let text = get_text(ad, "/metrics").await;
+    let all_routes = sum_metric(&text, "rampart_route_requests_total", "");
+    let all_listeners = sum_metric(&text, "rampart_requests_total", "");
+    assert_eq!((all_routes, all_listeners), (10, 10), "{text}");
+    // The API's route is the sum over the listeners it serves.
+    let stats: serde_json::Value = serde_json::from_str(&get_text(ad, "/api/stats").await).expect("json");
+    assert_eq!(stats["routes"][0]["requests"], 10, "{}", stats["routes"]);
+    app.shutdown().await;
+}
