@@ -36,13 +36,31 @@ fn stats_stream<C>(app: &Admin<C>) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let mut updates = app.sampler.subscribe();
     let first = app.sampler.snapshot(&app.runtime.load()).to_string();
+    let readiness = app.readiness.clone();
     tokio::spawn(async move {
         let event = |data: &str| Bytes::from(format!("event: stats\ndata: {data}\n\n"));
         if tx.send(event(&first)).await.is_err() {
             return;
         }
+        let mut shutdown = readiness.shutdown_watch();
         loop {
-            match updates.recv().await {
+            // A shutdown ends the stream with an event that says so (the
+            // page shows it instead of "live").
+            let update = tokio::select! {
+                biased;
+                r = shutdown.wait_for(|d| *d) => {
+                    drop(r);
+                    None
+                }
+                u = updates.recv() => Some(u),
+            };
+            let Some(update) = update else {
+                let _ = tx
+                    .send(Bytes::from_static(b"event: shutdown\ndata: {}\n\n"))
+                    .await;
+                return;
+            };
+            match update {
                 Ok(s) => {
                     if tx.send(event(&s)).await.is_err() {
                         return;
@@ -198,8 +216,16 @@ async fn route<C: Control>(
                 .uri()
                 .query()
                 .is_some_and(|q| q.split('&').any(|kv| kv == "history=1"));
+            // What a page needs once, when it opens: the history, and
+            // whether there is an infrastructure diagram to ask for.
+            let plan = if wants_history {
+                app.control.plan_svg().await.is_some()
+            } else {
+                false
+            };
             if let (true, Some(o)) = (wants_history, doc.as_object_mut()) {
                 o.insert("history".into(), app.sampler.history());
+                o.insert("plan".into(), Value::Bool(plan));
                 if let Some(f) = &app.runtime.load().fleet {
                     o.insert("fleet_history".into(), f.history());
                 }

@@ -47,7 +47,7 @@ pub use db::{
     eligible as db_eligible, no_fallback as db_no_fallback, no_replica as db_no_replica,
     readers as db_readers, writer as db_writer, DbRole, DbState, DbStatus,
 };
-pub use state::{AdminState, Health, ServerState};
+pub use state::{AdminState, CheckResult, Health, HealthLog, ServerState, Transition};
 
 use least::LeastRequests;
 use maglev::Maglev;

@@ -2,11 +2,17 @@
 //! request: health (from active checks), passive ejection, the operator's
 //! drain, slow start after recovery, and a cap on requests in flight.
 //!
-//! Everything is atomics: the proxy reads it on every pick, health-check
-//! tasks and the admin API write it.
+//! What a pick reads is atomics: the proxy reads it on every pick,
+//! health-check tasks and the admin API write it. What the checks saw, for
+//! operators ([`HealthLog`]: the last check with its detail and timing,
+//! why the server is down, since when, the recent transitions), sits
+//! behind a lock that only a check (once per interval), a verdict and the
+//! admin API take.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use crate::units::clock_ms;
 
@@ -55,6 +61,42 @@ pub struct ServerState {
     last_check: AtomicU8,
     /// Health verdict changes so far.
     transitions: AtomicU64,
+    log: Mutex<HealthLog>,
+}
+
+/// Transitions kept per server.
+pub const RECENT_TRANSITIONS: usize = 10;
+
+/// What the health checks saw of a server, for operators.
+#[derive(Debug, Clone, Default)]
+pub struct HealthLog {
+    /// The last active check.
+    pub last: Option<CheckResult>,
+    /// Why the server is down (the check's failure, or the ejection).
+    pub reason: Option<String>,
+    /// When the current verdict began (none yet: unknown since start).
+    pub since: Option<SystemTime>,
+    /// The latest verdict changes, oldest first.
+    pub recent: VecDeque<Transition>,
+}
+
+/// One active check.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub at: SystemTime,
+    pub passed: bool,
+    /// What it saw: `HTTP 200`, `connect to …: Connection refused`, `no
+    /// answer within 2s`, a database role.
+    pub detail: String,
+    pub took: Duration,
+}
+
+/// One verdict change.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub at: SystemTime,
+    pub to: Health,
+    pub reason: Option<String>,
 }
 
 impl Default for ServerState {
@@ -69,6 +111,7 @@ impl Default for ServerState {
             available_since: AtomicU64::new(0),
             last_check: AtomicU8::new(0),
             transitions: AtomicU64::new(0),
+            log: Mutex::default(),
         }
     }
 }
@@ -84,6 +127,27 @@ impl ServerState {
 
     /// Sets the health verdict; returns the previous one.
     pub fn set_health(&self, h: Health) -> Health {
+        self.set_health_because(h, None)
+    }
+
+    /// Sets the health verdict, saying why (kept while the server is
+    /// down, and with the transition); returns the previous one.
+    pub fn set_health_because(&self, h: Health, reason: Option<String>) -> Health {
+        let prev = self.set_verdict(h);
+        if prev != h {
+            let at = SystemTime::now();
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            log.since = Some(at);
+            log.reason = (h == Health::Down).then(|| reason.clone()).flatten();
+            if log.recent.len() == RECENT_TRANSITIONS {
+                log.recent.pop_front();
+            }
+            log.recent.push_back(Transition { at, to: h, reason });
+        }
+        prev
+    }
+
+    fn set_verdict(&self, h: Health) -> Health {
         let v = match h {
             Health::Unknown => 0,
             Health::Up => 1,
@@ -115,6 +179,23 @@ impl ServerState {
     /// Records the result of an active check.
     pub fn record_check(&self, passed: bool) {
         self.last_check.store(if passed { 1 } else { 2 }, Relaxed);
+    }
+
+    /// Records an active check with what it saw and how long it took.
+    pub fn record_check_result(&self, passed: bool, detail: String, took: Duration) {
+        self.record_check(passed);
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.last = Some(CheckResult {
+            at: SystemTime::now(),
+            passed,
+            detail,
+            took,
+        });
+    }
+
+    /// What the checks saw (a copy).
+    pub fn health_log(&self) -> HealthLog {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The last active check's result, if any.

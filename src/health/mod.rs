@@ -129,7 +129,7 @@ async fn run(pool: String, server: Arc<Backend>, check: HealthCheck, tls: Option
 async fn watch<P, F>(pool: String, server: Arc<Backend>, check: HealthCheck, mut probe: P)
 where
     P: FnMut() -> F,
-    F: std::future::Future<Output = Result<(), String>>,
+    F: std::future::Future<Output = Result<String, String>>,
 {
     let (mut passes, mut fails) = (0u32, 0u32);
     let mut seen = server.state.health();
@@ -142,14 +142,21 @@ where
             fails = 0;
             seen = now;
         }
+        let began = tokio::time::Instant::now();
         let result = probe().await;
-        server.state.record_check(result.is_ok());
+        let took = began.elapsed();
+        let detail = match &result {
+            Ok(saw) | Err(saw) => saw.clone(),
+        };
+        server.state.record_check_result(result.is_ok(), detail, took);
         match result {
-            Ok(()) => {
+            Ok(_) => {
                 passes += 1;
                 fails = 0;
                 if seen != Health::Up && passes >= check.rise {
-                    server.state.set_health(Health::Up);
+                    server
+                        .state
+                        .set_health_because(Health::Up, Some(format!("{passes} checks passed")));
                     seen = Health::Up;
                     tracing::info!(pool = %pool, server = %server.name, passes, "server is up");
                 }
@@ -158,7 +165,9 @@ where
                 fails += 1;
                 passes = 0;
                 if seen != Health::Down && fails >= check.fall {
-                    server.state.set_health(Health::Down);
+                    server
+                        .state
+                        .set_health_because(Health::Down, Some(reason.clone()));
                     seen = Health::Down;
                     tracing::warn!(pool = %pool, server = %server.name, fails, reason = %reason, "server is down");
                 } else {

@@ -16,8 +16,13 @@ use crate::runtime::UpstreamTls;
 const MAX_BODY: usize = 64 * 1024;
 
 /// Probes `server` (over TLS when its pool has `[pool.tls]`: a certificate
-/// that does not verify fails the check); the error says why it failed.
-pub async fn probe(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamTls>) -> Result<(), String> {
+/// that does not verify fails the check); what it saw (`HTTP 200`,
+/// `TCP connect`, a database role), or why it failed.
+pub async fn probe(
+    server: &Backend,
+    check: &HealthCheck,
+    tls: Option<&UpstreamTls>,
+) -> Result<String, String> {
     let result = match tokio::time::timeout(check.timeout, probe_inner(server, check, tls)).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {:?}", check.timeout)),
@@ -33,11 +38,16 @@ pub async fn probe(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamT
     result
 }
 
-async fn probe_inner(server: &Backend, check: &HealthCheck, tls: Option<&UpstreamTls>) -> Result<(), String> {
+async fn probe_inner(
+    server: &Backend,
+    check: &HealthCheck,
+    tls: Option<&UpstreamTls>,
+) -> Result<String, String> {
     if let CheckKind::Mysql { user, password } = &check.kind {
         let status = super::mysql::check(server.addr, user, &password.0).await?;
+        let saw = format!("MySQL {}", status.role.as_str());
         server.db.set(status);
-        return Ok(());
+        return Ok(saw);
     }
     let stream = TcpStream::connect(server.addr)
         .await
@@ -61,7 +71,7 @@ async fn probe_inner(server: &Backend, check: &HealthCheck, tls: Option<&Upstrea
 }
 
 /// The HTTP part of a check (nothing more for a TCP check).
-async fn http_probe<IO>(stream: IO, server: &Backend, check: &HealthCheck) -> Result<(), String>
+async fn http_probe<IO>(stream: IO, server: &Backend, check: &HealthCheck) -> Result<String, String>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -73,7 +83,7 @@ where
         body_contains,
     } = &check.kind
     else {
-        return Ok(());
+        return Ok("TCP connect".to_string());
     };
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
         .await
@@ -102,12 +112,12 @@ where
             .map_err(|e| format!("reading the body: {e}"))?
             .to_bytes();
         if memfind(&body, needle.as_bytes()) {
-            Ok(())
+            Ok(format!("HTTP {status}, body matches"))
         } else {
             Err(format!("body does not contain {needle:?}"))
         }
     } else {
-        Ok(())
+        Ok(format!("HTTP {status}"))
     };
     driver.abort();
     result

@@ -37,7 +37,7 @@ fn start(rise: u32, fall: u32) -> (Arc<Backend>, Arc<Script>) {
         async move {
             sc.calls.fetch_add(1, SeqCst);
             if sc.healthy.load(SeqCst) {
-                Ok(())
+                Ok("HTTP 200".to_string())
             } else {
                 Err("refused".to_string())
             }

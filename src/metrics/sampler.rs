@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-use crate::balancer::{db_eligible, AdminState, Backend, HealthGate};
+use crate::balancer::{db_eligible, AdminState, Backend, Health, HealthGate};
 use crate::config::model::DbEndpoint;
 use crate::runtime::{ListenerRt, PoolRt, Runtime};
 use crate::stats::{Histogram, RequestStats, TcpStats, BUCKETS_US, CLASSES, METHODS};
@@ -395,6 +395,32 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
         (AdminState::Draining, 0) => "drained",
         (AdminState::Draining, _) => "draining",
     };
+    let log = s.state.health_log();
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| (d.as_secs_f64() * 1e3).round() / 1e3)
+    };
+    let ejected = s.state.ejected(now);
+    // Why it takes no traffic: the check's failure (or the ejection that
+    // marked it down) while down; an ejection without an active check.
+    let reason = match (s.state.health(), &log.reason) {
+        (Health::Down, Some(r)) => Some(r.clone()),
+        _ if ejected => Some("ejected after failed requests".to_string()),
+        _ => None,
+    };
+    let last_check = log.last.as_ref().map(|c| {
+        json!({
+            "passed": c.passed,
+            "detail": c.detail,
+            "took_ms": (c.took.as_secs_f64() * 1e6).round() / 1e3,
+            "at": unix(c.at),
+        })
+    });
+    let transitions: Vec<Value> = log
+        .recent
+        .iter()
+        .map(|t| json!({"at": unix(t.at), "to": t.to.as_str(), "reason": t.reason}))
+        .collect();
     let c = s.conns.counts();
     let reuse = match c.opened + c.reused {
         0 => Value::Null,
@@ -414,14 +440,20 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
             "reuse": reuse,
         },
         "health": s.state.health().as_str(),
+        "reason": reason,
+        // When the current health verdict began (Unix seconds; null: none
+        // since start).
+        "since": log.since.map(unix),
+        "last_check": last_check,
         "last_check_passed": s.state.last_check(),
+        "transitions": transitions,
         "state": state,
         "weight": s.weight(),
         "in_flight": s.in_flight(),
         "max_requests": s.max_in_flight(),
         // Peak-EWMA of the time to the response head (what P2C weighs).
         "latency_ewma_ms": (s.latency_ewma().as_secs_f64() * 1e6).round() / 1e3,
-        "ejected": s.state.ejected(now),
+        "ejected": ejected,
         "ejections": s.state.ejections(),
         "available": s.available(now, gate),
         "tls": link,

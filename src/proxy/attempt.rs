@@ -239,7 +239,10 @@ fn record(pool: &PoolRt, server: &Backend, ok: bool, sent_ms: u64) {
     let d: Duration = server.state.eject(o.base_ejection_time);
     if pool.has_check {
         // Back only through the active check.
-        server.state.set_health(Health::Down);
+        server.state.set_health_because(
+            Health::Down,
+            Some(format!("ejected after {failures} failed requests in a row")),
+        );
     }
     pool.stats
         .ejections

@@ -11,16 +11,35 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use super::Runtime;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Readiness {
     settled: AtomicBool,
     draining: AtomicBool,
+    /// Raised with `draining`, for whoever waits for a shutdown (the
+    /// dashboard's event stream).
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness {
+            settled: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 impl Readiness {
     /// Shutting down: not ready any more, for good.
     pub fn start_draining(&self) {
         self.draining.store(true, Relaxed);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves (`wait_for(|d| *d)`) once a shutdown has begun.
+    pub fn shutdown_watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// Ready, or what it waits for, in words.

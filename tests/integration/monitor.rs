@@ -530,3 +530,69 @@ async fn route_counters_add_up_to_the_listener_counters() {
     assert_eq!(stats["routes"][0]["requests"], 10, "{}", stats["routes"]);
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_server_says_why_since_when_and_what_its_checks_saw() {
+    let good = counting_backend("good").await;
+    // A port nothing listens on: connections are refused.
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let toml = format!(
+        "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+         [pool.health_check]\ntype = \"http\"\npath = \"/\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\nrise = 1\nfall = 2\n\
+         [[pool.server]]\nname = \"good\"\naddress = \"{}\"\n[[pool.server]]\nname = \"gone\"\naddress = \"{refused}\"\n\
+         [[route]]\npool = \"p\"\n",
+        good.addr
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+    let down = wait_until(Duration::from_secs(10), || async {
+        server_info(ad, "p", "gone")
+            .await
+            .is_some_and(|s| s["health"] == "down")
+    })
+    .await;
+    assert!(down.is_some(), "the refused server went down");
+    let gone = server_info(ad, "p", "gone").await.expect("gone");
+    let reason = gone["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("refused"), "reason: {gone}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let since = gone["since"].as_f64().expect("since");
+    assert!(since <= now && now - since < 10.0, "since {since}, now {now}");
+    assert_eq!(gone["last_check"]["passed"], false, "{gone}");
+    assert!(
+        gone["last_check"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{gone}"
+    );
+    let t = gone["transitions"].as_array().expect("transitions");
+    assert_eq!(t.last().map(|t| t["to"].clone()), Some("down".into()), "{gone}");
+    assert!(t
+        .last()
+        .and_then(|t| t["reason"].as_str())
+        .unwrap_or_default()
+        .contains("refused"));
+
+    let up = wait_until(Duration::from_secs(10), || async {
+        server_info(ad, "p", "good")
+            .await
+            .is_some_and(|s| s["health"] == "up")
+    })
+    .await;
+    assert!(up.is_some(), "the answering server went up");
+    let good_info = server_info(ad, "p", "good").await.expect("good");
+    assert_eq!(good_info["reason"], serde_json::Value::Null, "{good_info}");
+    assert_eq!(good_info["last_check"]["detail"], "HTTP 200", "{good_info}");
+    assert!(good_info["last_check"]["took_ms"]
+        .as_f64()
+        .is_some_and(|ms| (0.0..500.0).contains(&ms)));
+    assert_eq!(good_info["transitions"][0]["to"], "up", "{good_info}");
+    app.shutdown().await;
+}

@@ -4,6 +4,14 @@
 
 const HISTORY = 900; // seconds kept in the charts (what /api/stats?history=1 holds)
 const COLORS = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#bc8cff", "#39c5cf", "#ff7b72", "#a5d6ff"];
+// Servers' lines: no red (errors are red), a colour per server kept as
+// servers come and go (picked from its name).
+const SERVER_COLORS = ["#58a6ff", "#3fb950", "#d29922", "#bc8cff", "#39c5cf", "#a5d6ff", "#e3b341", "#7ee787", "#d2a8ff", "#79c0ff"];
+function serverColor(key) {
+  let h = 0;
+  for (const c of key) h = (h * 31 + c.codePointAt(0)) >>> 0;
+  return SERVER_COLORS[h % SERVER_COLORS.length];
+}
 const history = []; // [{t, stats}]
 const fleetHistory = new Map(); // peer name -> [[t, req/s or null]]
 
@@ -54,6 +62,37 @@ function servers(stats) {
   const out = [];
   for (const p of stats.pools) for (const s of p.servers) out.push({ pool: p.name, ...s });
   return out;
+}
+
+/* One state per server, as an operator reads it: an operator's drain
+   first, then the health verdict, then a passive ejection. */
+function stateOf(s) {
+  if (s.state === "drained" || s.state === "draining") return s.state;
+  if (s.health === "down") return "down";
+  if (s.ejected) return "ejected";
+  if (s.health === "unknown") return "unknown";
+  return "up";
+}
+
+/* "5 m 12 s" */
+function ago(unixSeconds) {
+  if (unixSeconds == null) return "";
+  let left = Math.max(0, Math.round(Date.now() / 1000 - unixSeconds));
+  const parts = [];
+  for (const [unit, n] of [["d", 86400], ["h", 3600], ["m", 60]]) {
+    if (left >= n) { parts.push(Math.floor(left / n) + " " + unit); left %= n; }
+  }
+  if (parts.length < 2) parts.push(left + " s");
+  return parts.slice(0, 2).join(" ");
+}
+
+/* What the checks say of a server: why it is down, or the last check. */
+function checkText(s) {
+  const st = stateOf(s);
+  const since = s.since != null ? " for " + ago(s.since) : "";
+  if (s.reason && (st === "down" || st === "ejected")) return st + since + ": " + s.reason;
+  if (s.last_check) return s.last_check.detail + " in " + fmt.ms(s.last_check.took_ms) + (since ? " · " + s.health + since : "");
+  return since ? s.health + since : "";
 }
 
 // A small line chart: series = [{name, color, points: [[t, v], ...]}].
@@ -112,10 +151,11 @@ const PANELS = [
     { name: "total", color: COLORS[0], points: history.map((h) => [h.t, h.stats.totals.qps["1s"]]) },
   ], "/s"),
   chartPanel("server-qps", "Requests per second by server", () => {
-    const names = new Map();
-    for (const h of history) for (const s of servers(h.stats)) names.set(s.pool + "/" + s.name, true);
-    return [...names.keys()].map((key, i) => ({
-      name: key, color: COLORS[i % COLORS.length],
+    // The servers there are now (a removed one leaves the legend).
+    const last = history.length ? history[history.length - 1].stats : null;
+    const names = last ? servers(last).map((s) => s.pool + "/" + s.name) : [];
+    return names.map((key) => ({
+      name: key, color: serverColor(key),
       points: history.map((h) => {
         const s = servers(h.stats).find((x) => x.pool + "/" + x.name === key);
         return [h.t, s ? s.qps["1s"] : null];
@@ -154,12 +194,13 @@ const PANELS = [
     id: "servers", title: "Pools and servers", wide: true,
     build(root) { root.append(el("table", { id: "servers-table" })); },
     update(stats) {
-      const head = el("tr", {}, ...["pool", "server", "address", "link", "health", "state", "weight", "in flight", "req/s", "p50", "p99", "requests", "5xx", "conns", "reuse"].map((h) => el("th", {}, h)));
-      const rows = servers(stats).map((s) => el("tr", { "data-server": s.name },
+      const head = el("tr", {}, ...["pool", "server", "address", "link", "state", "check", "weight", "in flight", "req/s", "p50", "p99", "requests", "5xx", "conns", "reuse"].map((h) => el("th", {}, h)));
+      const rows = servers(stats).map((s) => el("tr", { "data-server": s.name, "data-state": stateOf(s), class: "row-" + stateOf(s) },
         el("td", {}, s.pool), el("td", {}, s.name), el("td", { class: "muted" }, s.address),
         el("td", { class: "link" }, link(s)),
-        el("td", {}, el("span", { class: "pill " + s.health }, s.health + (s.ejected ? " (ejected)" : ""))),
-        el("td", {}, s.state), el("td", { class: "num" }, s.weight), el("td", { class: "num" }, s.in_flight),
+        el("td", {}, el("span", { class: "pill " + stateOf(s) }, stateOf(s))),
+        el("td", { class: "check" }, checkText(s)),
+        el("td", { class: "num" }, s.weight), el("td", { class: "num" }, s.in_flight),
         el("td", { class: "num qps" }, fmt.n(s.qps["10s"])), el("td", { class: "num" }, fmt.ms(s.latency_ms.p50)),
         el("td", { class: "num" }, fmt.ms(s.latency_ms.p99)), el("td", { class: "num" }, fmt.n(s.requests)),
         el("td", { class: "num" }, fmt.n(s.by_class["5xx"])),
@@ -251,7 +292,8 @@ function buildPanels() {
 
 function summary(stats) {
   const t = stats.totals;
-  const up = servers(stats).filter((s) => s.health !== "down" && !s.ejected).length;
+  // Up: what would be picked for a new request now (not drained, down or ejected).
+  const up = servers(stats).filter((s) => s.available).length;
   const items = [
     ["req/s (10 s)", fmt.n(t.qps["10s"])], ["requests", fmt.n(t.requests)], ["p50", fmt.ms(t.latency_ms.p50)],
     ["p99", fmt.ms(t.latency_ms.p99)], ["5xx (10 s)", fmt.pct(t.error_ratio_10s)], ["servers up", up + " / " + servers(stats).length],
@@ -283,6 +325,8 @@ async function start() {
       while (history.length > HISTORY) history.shift();
       delete doc.history;
       delete doc.fleet_history;
+      if (doc.plan) showPlan();
+      delete doc.plan;
       render(doc);
     }
   } catch (e) {
@@ -295,11 +339,21 @@ function connect() {
   const status = document.getElementById("status");
   const token = new URLSearchParams(location.search).get("token");
   const src = new EventSource("/api/stats/stream" + (token ? "?token=" + encodeURIComponent(token) : ""));
+  let last = Date.now();
+  let shutdown = false;
+  const show = (text, cls) => { status.textContent = text; status.className = "status " + cls; };
   src.addEventListener("stats", (e) => {
-    status.textContent = "live"; status.className = "status live";
+    last = Date.now(); shutdown = false;
+    show("live", "live");
     render(JSON.parse(e.data));
   });
-  src.onerror = () => { status.textContent = "connection lost, retrying…"; status.className = "status lost"; };
+  src.addEventListener("shutdown", () => { shutdown = true; show("shutting down", "lost"); });
+  src.onerror = () => show((shutdown ? "shut down" : "connection lost") + ", retrying…", "lost");
+  // Events come once a second: past 3 s without one, say so.
+  setInterval(() => {
+    const quiet = Math.round((Date.now() - last) / 1000);
+    if (quiet >= 3) show((shutdown ? "shutting down · " : "") + "no data for " + quiet + " s", "lost");
+  }, 1000);
 }
 
 // The infrastructure diagram (`rampart plan`), when the config has a
@@ -320,4 +374,3 @@ async function showPlan() {
 
 buildPanels();
 start();
-showPlan();
