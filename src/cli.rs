@@ -403,16 +403,29 @@ fn check(path: &Path) -> ExitCode {
             for w in crate::tls::check::warnings(&model) {
                 eprintln!("warning: {w}");
             }
+            if let Some(w) = serves_nothing(&model) {
+                // Fine for `plan` and `audit`; `run` refuses it.
+                eprintln!("warning: {w}");
+            }
             println!(
-                "{}: ok ({} listeners, {} pools, {} routes, {} origins)",
+                "{}: ok ({}, {}, {}, {})",
                 path.display(),
-                model.listeners.len(),
-                model.pools.len(),
-                model.routes.len(),
-                model.origins.len()
+                count(model.listeners.len(), "listener"),
+                count(model.pools.len(), "pool"),
+                count(model.routes.len(), "route"),
+                count(model.origins.len(), "origin")
             );
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// "1 listener", "2 listeners".
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
@@ -538,7 +551,26 @@ fn rampart_clock_refresh() {
     crate::clock::refresh();
 }
 
+/// Why a config would serve nothing, if it would not: no listener and
+/// no origin.
+fn serves_nothing(model: &Model) -> Option<String> {
+    let source = model
+        .source
+        .as_ref()
+        .map_or_else(|| "the config".to_string(), |p| p.display().to_string());
+    (model.listeners.is_empty() && model.origins.is_empty()).then(|| {
+        format!(
+            "{source} has no [[listener]] (and no [[origin]]): rampart would serve nothing; \
+             add one, e.g. [[listener]] name = \"web\" address = \"0.0.0.0:80\" (docs/config.md)"
+        )
+    })
+}
+
 fn serve(cli: &Cli, model: Model, demo: bool) -> ExitCode {
+    if let Some(why) = serves_nothing(&model) {
+        eprintln!("error: {why}");
+        return ExitCode::FAILURE;
+    }
     init_logging(cli, &model);
     let mut builder = if model.workers <= 1 {
         tokio::runtime::Builder::new_current_thread()

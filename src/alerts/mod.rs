@@ -79,10 +79,12 @@ where
             }
             state.insert((i, v.instance.clone()), v.firing);
             let status = if v.firing { "firing" } else { "resolved" };
+            // The value, or nothing when there is none to show (not "None").
+            let value = v.value.map(|x| x.to_string()).unwrap_or_default();
             if v.firing {
-                tracing::warn!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert firing");
+                tracing::warn!(alert = %rule.name, instance = %v.instance, %value, "alert firing");
             } else {
-                tracing::info!(alert = %rule.name, instance = %v.instance, value = ?v.value, "alert resolved");
+                tracing::info!(alert = %rule.name, instance = %v.instance, %value, "alert resolved");
             }
             let note = json!({
                 "alert": rule.name,

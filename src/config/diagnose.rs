@@ -212,7 +212,7 @@ fn kind_of(key: &str) -> Option<Kind> {
 
 /// serde's name of an expected value, in words; None to keep serde's.
 fn plain_expectation(expected: &str, kind: Option<Kind>) -> Option<String> {
-    let range = |max: &str| format!("a whole number from 0 to {max}");
+    let range = |max: &str| format!("a whole number, at most {max}");
     Some(match expected {
         "a string" | "string" => match kind {
             Some(Kind::Duration) => "a duration such as \"30s\"".to_string(),
@@ -283,7 +283,7 @@ mod tests {
             (
                 "string weight",
                 format!("{POOL}[[pool.server]]\nname = \"b\"\naddress = \"127.0.0.1:8\"\nweight = \"3\"\n"),
-                "t.toml:9:10: pool[0].server[1].weight: invalid type: string \"3\", expected a whole number from 0 to 4294967295",
+                "t.toml:9:10: pool[0].server[1].weight: invalid type: string \"3\", expected a whole number, at most 4294967295",
             ),
             (
                 "integer duration",
@@ -303,7 +303,7 @@ mod tests {
             (
                 "negative count",
                 "[runtime]\nworkers = -1\n".to_string(),
-                "t.toml:2:11: runtime.workers: invalid value: integer `-1`, expected a whole number from 0 to 4294967295",
+                "t.toml:2:11: runtime.workers: invalid value: integer `-1`, expected a whole number, at most 4294967295",
             ),
             (
                 "string count",

@@ -128,7 +128,34 @@ fn chain_problem(chain: &[CertificateDer<'static>], names: &[String]) -> Option<
     verifier
         .verify_server_cert(&chain[0], &chain[1..], &name, &[], now)
         .err()
-        .map(|e| e.to_string())
+        .map(|e| in_words(&e))
+}
+
+/// What a verification error means, in words (rustls's own text for the
+/// errors it reaches through webpki reads like
+/// `Other(OtherError(CaUsedAsEndEntity))`).
+fn in_words(e: &rustls::Error) -> String {
+    let debug = format!("{e:?}");
+    let known = [
+        (
+            "CaUsedAsEndEntity",
+            "the first certificate is a CA's, not a server's (put the server's certificate first)",
+        ),
+        ("NotValidYet", "it is not valid yet"),
+        ("Expired", "it has expired"),
+        (
+            "UnknownIssuer",
+            "its issuer is not in the system's trust store, and the file does not end with the CA",
+        ),
+        ("NotValidForName", "it is not valid for its first name"),
+        ("BadSignature", "a signature in the chain does not verify"),
+        ("Revoked", "it is revoked"),
+        ("InvalidPurpose", "it is not for server authentication"),
+    ];
+    known
+        .iter()
+        .find(|(k, _)| debug.contains(k))
+        .map_or_else(|| e.to_string(), |(_, words)| words.to_string())
 }
 
 /// A CA file with no CA certificate in it.
@@ -142,5 +169,24 @@ fn ca_warnings(what: &str, roots: &TlsRoots, out: &mut Vec<String>) {
             "{what}: {} holds no CA certificate (none has basicConstraints CA:TRUE), so no certificate can be verified with it",
             path.display()
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::{CertificateError, Error};
+
+    #[test]
+    fn verification_errors_read_as_words() {
+        let issuer = super::in_words(&Error::InvalidCertificate(CertificateError::UnknownIssuer));
+        assert!(
+            issuer.contains("issuer is not in the system's trust store"),
+            "{issuer}"
+        );
+        let expired = super::in_words(&Error::InvalidCertificate(CertificateError::Expired));
+        assert_eq!(expired, "it has expired");
+        for e in [issuer, expired] {
+            assert!(!e.contains('(') && !e.contains("Other"), "{e}");
+        }
     }
 }

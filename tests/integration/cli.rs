@@ -472,6 +472,8 @@ fn check_warns_about_expiry_unverifiable_chains_ca_files_and_refuses_short_rsa_k
     let soon = err.contains("expires in 9 days") || err.contains("expires in 10 days");
     assert!(err.contains("listener `s`") && soon, "{err}");
     assert!(err.contains("the chain does not verify"), "{err}");
+    // In words, not rustls's debug form.
+    assert!(!err.contains("Other(") && !err.contains("OtherError"), "{err}");
     assert!(
         err.contains("pool `p` tls.ca") && err.contains("holds no CA certificate"),
         "{err}"
@@ -673,4 +675,32 @@ fn plan_describes_each_host_in_text_json_and_svg() {
     let (code, _, err) = rampart(&["plan", "-c", &path], none.path());
     assert_eq!(code, 2);
     assert!(err.contains("no [topology] section"), "{err}");
+}
+
+#[test]
+fn a_config_that_would_serve_nothing_is_a_warning_to_check_and_an_error_to_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in [("empty.toml", ""), ("pool-only.toml", POOL)] {
+        let path = write(dir.path(), name, text);
+        let (code, out, err) = rampart(&["check", "-c", &path], dir.path());
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("ok (0 listeners, "), "{out}");
+        assert!(
+            err.contains("warning:") && err.contains("no [[listener]]"),
+            "{err}"
+        );
+        let (code, _, err) = rampart(&["run", "-c", &path], dir.path());
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("error:") && err.contains(name) && err.contains("would serve nothing"),
+            "{err}"
+        );
+    }
+    let path = write(dir.path(), "one.toml", OK);
+    let (code, out, err) = rampart(&["check", "-c", &path], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("ok (1 listener, 1 pool, 1 route, 0 origins)"),
+        "{out}"
+    );
 }

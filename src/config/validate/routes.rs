@@ -73,7 +73,7 @@ impl Cx<'_> {
             return Err(self.err(
                 0..0,
                 "route",
-                "no [[route]] sends traffic to a pool: add one, e.g. `[[route]]\\npool = \"NAME\"`",
+                "no [[route]] sends traffic to a pool: add a [[route]] table with `pool = \"NAME\"`",
             ));
         }
         Ok(out)

@@ -40,8 +40,8 @@ fn firewall() {
         (
             "a negative limit",
             "[firewall]\nmax_connections_per_client = -1\n".into(),
-            "2:30: firewall.max_connections_per_client: invalid value: integer `-1`, expected a whole number \
-             from 0 to 4294967295",
+            "2:30: firewall.max_connections_per_client: invalid value: integer `-1`, expected a whole number, \
+             at most 4294967295",
         ),
     ]);
 }

@@ -154,7 +154,7 @@ fn route_mistakes() {
         (
             "listeners and pools but no route",
             format!("[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:8080\"\n{POOL}"),
-            "1:1: route: no [[route]] sends traffic to a pool: add one, e.g. `[[route]]\\npool = \"NAME\"`",
+            "1:1: route: no [[route]] sends traffic to a pool: add a [[route]] table with `pool = \"NAME\"`",
         ),
     ]);
 }

@@ -60,12 +60,12 @@ fn runtime_mistakes() {
         (
             "negative workers",
             "[runtime]\nworkers = -1\n".into(),
-            "2:11: runtime.workers: invalid value: integer `-1`, expected a whole number from 0 to 4294967295",
+            "2:11: runtime.workers: invalid value: integer `-1`, expected a whole number, at most 4294967295",
         ),
         (
             "workers as text",
             "[runtime]\nworkers = \"4\"\n".into(),
-            "2:11: runtime.workers: invalid type: string \"4\", expected a whole number from 0 to 4294967295",
+            "2:11: runtime.workers: invalid type: string \"4\", expected a whole number, at most 4294967295",
         ),
         (
             "a misspelt key",

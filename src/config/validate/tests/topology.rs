@@ -227,7 +227,7 @@ fn topology_mistakes() {
         (
             "a port out of range",
             topology("ssh_port = 70000\n", LB),
-            "3:12: topology.ssh_port: invalid value: integer `70000`, expected a whole number from 0 to 65535",
+            "3:12: topology.ssh_port: invalid value: integer `70000`, expected a whole number, at most 65535",
         ),
     ]);
 }
