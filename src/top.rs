@@ -3,12 +3,18 @@
 //! server with health, state, weight, in-flight, rates and latencies,
 //! listeners and certificates, and TCP listeners with their sessions,
 //! bytes and database roles.
+//!
+//! In a terminal it fits the terminal's width (columns dropped by
+//! priority, every line cut to the width), colours server states (down
+//! red, unknown yellow, draining and drained blue; none with `NO_COLOR` or
+//! when not a terminal), quits on `q`, and when the admin API goes away
+//! keeps the last screen with a "disconnected for N s" line.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -24,14 +30,27 @@ pub fn run(admin: SocketAddr, token: Option<String>, once: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(async move {
+    let tty = std::io::stdout().is_terminal();
+    let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // Keys (`q`) are read in raw mode, only when both ends are a terminal.
+    let keys = (tty && !once && std::io::stdin().is_terminal())
+        .then(Keys::start)
+        .flatten();
+    let keys = &keys;
+    let code = rt.block_on(async move {
         let auth = token.map(|t| format!("Bearer {t}"));
         // Until one frame has been shown, a failure ends the command (with
-        // --once, every failure does); afterwards the view shows it and
-        // keeps trying, so that it outlives a restart of the instance.
-        let mut shown = false;
+        // --once, every failure does); afterwards the view shows it below
+        // the last frame and keeps trying, so that it outlives a restart of
+        // the instance.
+        let mut last: Option<(Value, Instant)> = None;
         loop {
-            let frame = match crate::client::send(
+            let width = if tty {
+                crossterm::terminal::size().map_or(80, |(w, _)| usize::from(w))
+            } else {
+                std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(usize::MAX)
+            };
+            let got = match crate::client::send(
                 admin,
                 "GET",
                 "/api/stats",
@@ -42,7 +61,6 @@ pub fn run(admin: SocketAddr, token: Option<String>, once: bool) -> ExitCode {
             .await
             {
                 Ok((200, body)) => serde_json::from_str::<Value>(&body)
-                    .map(|v| render(&v, admin))
                     .map_err(|e| format!("unexpected answer from the admin API at {admin}: {e}")),
                 Ok((401, _)) => Err(format!(
                     "the admin API at {admin} refused the token (401): check [admin] token in the config"
@@ -55,29 +73,148 @@ pub fn run(admin: SocketAddr, token: Option<String>, once: bool) -> ExitCode {
                     "cannot reach the admin API at {admin}: {e} (is rampart running, with its admin API there?)"
                 )),
             };
-            let frame = match frame {
-                Ok(f) => {
-                    shown = true;
+            let frame = match got {
+                Ok(v) => {
+                    let f = render_fit(&v, admin, width, color);
+                    last = Some((v, Instant::now()));
                     f
                 }
-                Err(e) if once || !shown => {
+                Err(e) if once || last.is_none() => {
                     eprintln!("error: {e}");
                     return ExitCode::FAILURE;
                 }
-                Err(e) => format!("{e}\n"),
+                Err(e) => {
+                    let (v, at) = last.as_ref().map_or((&Value::Null, Instant::now()), |(v, at)| (v, *at));
+                    let mut f = render_fit(v, admin, width, color);
+                    let gone = format!("disconnected for {} s: {e}", at.elapsed().as_secs());
+                    let _ = writeln!(f, "{}", fit(&paint(&gone, "31", color), width));
+                    f
+                }
             };
             let mut out = std::io::stdout().lock();
             if once {
                 let _ = out.write_all(frame.as_bytes());
                 return ExitCode::SUCCESS;
             }
-            // Home, clear, frame.
+            // Home, clear, frame (raw mode: lines end with CR LF).
+            let frame = if keys.is_some() { frame.replace('\n', "\r\n") } else { frame };
             let _ = write!(out, "\x1b[H\x1b[2J{frame}");
             let _ = out.flush();
             drop(out);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            let quit = match keys {
+                Some(k) => k.quit_within(Duration::from_secs(1)).await,
+                None => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    false
+                }
+            };
+            if quit {
+                return ExitCode::SUCCESS;
+            }
         }
-    })
+    });
+    code
+}
+
+/// `q` (or Ctrl-C) read from the terminal in raw mode; the terminal is
+/// restored when dropped.
+struct Keys {
+    quit: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Keys {
+    fn start() -> Option<Keys> {
+        crossterm::terminal::enable_raw_mode().ok()?;
+        let quit = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let q = quit.clone();
+        std::thread::spawn(move || {
+            use crossterm::event::{read, Event, KeyCode, KeyEvent, KeyModifiers};
+            while let Ok(e) = read() {
+                if let Event::Key(KeyEvent { code, modifiers, .. }) = e {
+                    let ctrl_c = code == KeyCode::Char('c') && modifiers.contains(KeyModifiers::CONTROL);
+                    if matches!(code, KeyCode::Char('q' | 'Q') | KeyCode::Esc) || ctrl_c {
+                        q.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        });
+        Some(Keys { quit })
+    }
+
+    /// Waits up to `d`; whether a quit key came.
+    async fn quit_within(&self, d: Duration) -> bool {
+        let end = tokio::time::Instant::now() + d;
+        while tokio::time::Instant::now() < end {
+            if self.quit.load(std::sync::atomic::Ordering::SeqCst) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.quit.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+        println!();
+    }
+}
+
+/// `text` in an ANSI colour (`31` red, …) when `on`.
+fn paint(text: &str, code: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `line` cut to `width` visible characters (colour codes do not count).
+fn fit(line: &str, width: usize) -> String {
+    let mut out = String::new();
+    let (mut seen, mut in_escape, mut cut) = (0, false, false);
+    for c in line.chars() {
+        if in_escape {
+            out.push(c);
+            in_escape = c != 'm';
+            continue;
+        }
+        if c == '\x1b' {
+            in_escape = true;
+            out.push(c);
+            continue;
+        }
+        if seen == width {
+            cut = true;
+            continue;
+        }
+        seen += 1;
+        out.push(c);
+    }
+    if cut && line.contains('\x1b') {
+        out.push_str("\x1b[0m");
+    }
+    out
+}
+
+/// Bytes in binary units (`12.3 MiB`).
+fn bytes_h(v: &Value) -> String {
+    let Some(mut x) = v.as_f64() else {
+        return "-".to_string();
+    };
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut i = 0;
+    while x >= 1024.0 && i < units.len() - 1 {
+        x /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{x:.0} B")
+    } else {
+        format!("{x:.1} {}", units[i])
+    }
 }
 
 fn num(v: &Value) -> String {
@@ -92,13 +229,130 @@ fn ms(v: &Value) -> String {
     v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"))
 }
 
-/// One screen of text.
+/// One screen of text, lines as long as they need.
 pub fn render(s: &Value, admin: SocketAddr) -> String {
+    render_fit(s, admin, usize::MAX, false)
+}
+
+/// A column of the servers' table: its title, width, whether numbers
+/// (right-aligned), and its rank (1 kept longest, dropped last).
+struct Column {
+    title: &'static str,
+    width: usize,
+    right: bool,
+    rank: u8,
+}
+
+const COLUMNS: [Column; 12] = [
+    Column {
+        title: "POOL",
+        width: 10,
+        right: false,
+        rank: 4,
+    },
+    Column {
+        title: "SERVER",
+        width: 14,
+        right: false,
+        rank: 1,
+    },
+    Column {
+        title: "HEALTH",
+        width: 8,
+        right: false,
+        rank: 1,
+    },
+    Column {
+        title: "STATE",
+        width: 9,
+        right: false,
+        rank: 3,
+    },
+    Column {
+        title: "WEIGHT",
+        width: 6,
+        right: true,
+        rank: 6,
+    },
+    Column {
+        title: "INFLIGHT",
+        width: 8,
+        right: true,
+        rank: 5,
+    },
+    Column {
+        title: "REQ/S",
+        width: 9,
+        right: true,
+        rank: 1,
+    },
+    Column {
+        title: "P50 ms",
+        width: 9,
+        right: true,
+        rank: 5,
+    },
+    Column {
+        title: "P99 ms",
+        width: 9,
+        right: true,
+        rank: 2,
+    },
+    Column {
+        title: "REQUESTS",
+        width: 10,
+        right: true,
+        rank: 4,
+    },
+    Column {
+        title: "4XX",
+        width: 7,
+        right: true,
+        rank: 3,
+    },
+    Column {
+        title: "5XX",
+        width: 7,
+        right: true,
+        rank: 1,
+    },
+];
+
+/// Which columns fit in `width`: the lowest ranks go first.
+fn columns_for(width: usize) -> Vec<usize> {
+    let mut keep: Vec<usize> = (0..COLUMNS.len()).collect();
+    let total = |k: &[usize]| k.iter().map(|&i| COLUMNS[i].width + 1).sum::<usize>();
+    for rank in (2..=6).rev() {
+        if total(&keep) <= width.saturating_add(1) {
+            break;
+        }
+        keep.retain(|&i| COLUMNS[i].rank != rank);
+    }
+    keep
+}
+
+/// `text` padded to `c`'s width (cut if longer), coloured by `code`.
+fn cell(c: &Column, text: &str, code: Option<&str>, color: bool) -> String {
+    let text: String = text.chars().take(c.width).collect();
+    let padded = if c.right {
+        format!("{text:>w$}", w = c.width)
+    } else {
+        format!("{text:<w$}", w = c.width)
+    };
+    match code {
+        Some(code) => paint(&padded, code, color),
+        None => padded,
+    }
+}
+
+/// One screen of text at most `width` columns wide, coloured when `color`.
+pub fn render_fit(s: &Value, admin: SocketAddr, width: usize, color: bool) -> String {
     let mut o = String::new();
     let t = &s["totals"];
+    let _ = writeln!(o, "rampart top — {admin}   q to quit");
     let _ = writeln!(
         o,
-        "rampart top — {admin}   req/s 1s {}  10s {}  60s {}   p50 {} ms  p99 {} ms   5xx {:.2}%   requests {}",
+        "req/s {} (10s {}, 60s {})  p50 {} ms  p99 {} ms  5xx {:.2}%  requests {}",
         num(&t["qps"]["1s"]),
         num(&t["qps"]["10s"]),
         num(&t["qps"]["60s"]),
@@ -108,21 +362,12 @@ pub fn render(s: &Value, admin: SocketAddr) -> String {
         num(&t["requests"]),
     );
     let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "{:<12} {:<14} {:<8} {:<9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>7}",
-        "POOL",
-        "SERVER",
-        "HEALTH",
-        "STATE",
-        "WEIGHT",
-        "INFLIGHT",
-        "REQ/S",
-        "P50 ms",
-        "P99 ms",
-        "REQUESTS",
-        "5XX"
-    );
+    let cols = columns_for(width);
+    let head: Vec<String> = cols
+        .iter()
+        .map(|&i| cell(&COLUMNS[i], COLUMNS[i].title, None, false))
+        .collect();
+    let _ = writeln!(o, "{}", head.join(" ").trim_end());
     for p in s["pools"].as_array().into_iter().flatten() {
         for v in p["servers"].as_array().into_iter().flatten() {
             let health = format!(
@@ -130,38 +375,58 @@ pub fn render(s: &Value, admin: SocketAddr) -> String {
                 v["health"].as_str().unwrap_or("?"),
                 if v["ejected"] == true { "*" } else { "" }
             );
-            let _ = writeln!(
-                o,
-                "{:<12} {:<14} {:<8} {:<9} {:>6} {:>8} {:>9} {:>9} {:>9} {:>10} {:>7}",
-                p["name"].as_str().unwrap_or(""),
-                v["name"].as_str().unwrap_or(""),
-                health,
-                v["state"].as_str().unwrap_or(""),
-                num(&v["weight"]),
-                num(&v["in_flight"]),
-                num(&v["qps"]["10s"]),
-                ms(&v["latency_ms"]["p50"]),
-                ms(&v["latency_ms"]["p99"]),
-                num(&v["requests"]),
-                num(&v["by_class"]["5xx"]),
-            );
+            let state = v["state"].as_str().unwrap_or("");
+            let values: [(String, Option<&str>); 12] = [
+                (p["name"].as_str().unwrap_or("").to_string(), None),
+                (v["name"].as_str().unwrap_or("").to_string(), None),
+                (
+                    health.clone(),
+                    match v["health"].as_str() {
+                        Some("down") => Some("31"),
+                        Some("unknown") => Some("33"),
+                        Some("up") if v["ejected"] == true => Some("33"),
+                        Some("up") => Some("32"),
+                        _ => None,
+                    },
+                ),
+                (
+                    state.to_string(),
+                    (state == "draining" || state == "drained").then_some("34"),
+                ),
+                (num(&v["weight"]), None),
+                (num(&v["in_flight"]), None),
+                (num(&v["qps"]["10s"]), None),
+                (ms(&v["latency_ms"]["p50"]), None),
+                (ms(&v["latency_ms"]["p99"]), None),
+                (num(&v["requests"]), None),
+                (num(&v["by_class"]["4xx"]), None),
+                (num(&v["by_class"]["5xx"]), None),
+            ];
+            let row: Vec<String> = cols
+                .iter()
+                .map(|&i| cell(&COLUMNS[i], &values[i].0, values[i].1, color))
+                .collect();
+            let _ = writeln!(o, "{}", row.join(" ").trim_end());
+            if let Some(why) = v["reason"].as_str() {
+                let _ = writeln!(o, "  {}: {why}", v["name"].as_str().unwrap_or(""));
+            }
         }
     }
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "{:<16} {:>11} {:>9} {:>12} {:>12}",
+        "{:<16} {:>11} {:>9} {:>11} {:>11}",
         "LISTENER", "CONNECTIONS", "REQ/S", "BYTES IN", "BYTES OUT"
     );
     for l in s["listeners"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
-            "{:<16} {:>11} {:>9} {:>12} {:>12}",
+            "{:<16} {:>11} {:>9} {:>11} {:>11}",
             l["name"].as_str().unwrap_or(""),
             num(&l["connections"]),
             num(&l["qps"]["10s"]),
-            num(&l["bytes_in"]),
-            num(&l["bytes_out"]),
+            bytes_h(&l["bytes_in"]),
+            bytes_h(&l["bytes_out"]),
         );
         for c in l["certificates"].as_array().into_iter().flatten() {
             let days = c["expires_in_seconds"].as_f64().unwrap_or(0.0) / 86_400.0;
@@ -174,8 +439,15 @@ pub fn render(s: &Value, admin: SocketAddr) -> String {
     }
     tcp(&mut o, s);
     fleet(&mut o, s);
-    let _ = writeln!(o, "\n(* = ejected)  Ctrl-C to quit");
-    o
+    let _ = writeln!(o, "\n(* = ejected)");
+    if width == usize::MAX {
+        return o;
+    }
+    let mut cut = String::with_capacity(o.len());
+    for line in o.lines() {
+        let _ = writeln!(cut, "{}", fit(line, width));
+    }
+    cut
 }
 
 /// The fleet (`[cluster] peers`): each instance and the totals.

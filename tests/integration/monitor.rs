@@ -596,3 +596,98 @@ async fn a_down_server_says_why_since_when_and_what_its_checks_saw() {
     assert_eq!(good_info["transitions"][0]["to"], "up", "{good_info}");
     app.shutdown().await;
 }
+
+/// The screen's lines, colour codes taken out.
+fn screen_lines(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut plain = String::new();
+    let mut escape = false;
+    for c in text.chars() {
+        match (escape, c) {
+            (false, '\x1b') => escape = true,
+            (true, c) => escape = !(c.is_ascii_alphabetic()),
+            (false, '\r') => {}
+            (false, c) => plain.push(c),
+        }
+    }
+    plain.lines().map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rampart_top_fits_80_columns_colours_states_keeps_its_screen_and_quits_on_q() {
+    use base64::Engine;
+    use std::io::{BufRead, Write};
+    let a = counting_backend("alpha").await;
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone_addr = gone.local_addr().expect("addr");
+    drop(gone);
+    let toml = format!(
+        "[[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"backends-with-a-long-name\"\n\
+         [pool.health_check]\ntype = \"tcp\"\ninterval = \"200ms\"\ntimeout = \"200ms\"\nrise = 1\nfall = 1\n\
+         [[pool.server]]\nname = \"alpha\"\naddress = \"{}\"\n[[pool.server]]\nname = \"a-server-with-a-long-name\"\naddress = \"{gone_addr}\"\n\
+         [[route]]\npool = \"backends-with-a-long-name\"\n",
+        a.addr
+    );
+    let app = start_app(&toml, std::path::Path::new(".")).await;
+    let ad = app.admin().expect("admin");
+    wait_ready(ad).await;
+    for _ in 0..5 {
+        get_text(listener(&app, "web"), "/missing").await;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/top_pty.py");
+    let mut py = std::process::Command::new("python3")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_rampart"))
+        .arg(ad.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdin = py.stdin.take().expect("stdin");
+    let mut lines = std::io::BufReader::new(py.stdout.take().expect("stdout")).lines();
+    let mut next = move |tag: &str| -> Vec<u8> {
+        let line = lines.next().expect("a line").expect("read");
+        let data = line.strip_prefix(tag).unwrap_or_else(|| panic!("{tag}: {line}"));
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .unwrap_or_else(|_| data.as_bytes().to_vec())
+    };
+    let before = tokio::task::block_in_place(|| next("BEFORE "));
+    let screen = screen_lines(&before);
+    assert!(screen.iter().any(|l| l.contains("SERVER")), "{screen:#?}");
+    for l in &screen {
+        assert!(l.chars().count() <= 80, "{} columns: {l:?}", l.chars().count());
+    }
+    let alpha = screen
+        .iter()
+        .rev()
+        .find(|l| l.contains("alpha"))
+        .expect("alpha listed");
+    assert!(
+        alpha.contains("up") && alpha.contains('5'),
+        "the 4XX column: {alpha}"
+    );
+    assert!(screen.iter().any(|l| l.contains("4XX")), "{screen:#?}");
+    // Colours: up green, down red.
+    let raw = String::from_utf8_lossy(&before);
+    assert!(
+        raw.contains("\x1b[32mup") && raw.contains("\x1b[31mdown"),
+        "{raw:?}"
+    );
+    // The admin API goes away: the last screen stays, with a line that says so.
+    app.shutdown().await;
+    tokio::task::block_in_place(|| writeln!(stdin, "go").expect("go"));
+    let after = tokio::task::block_in_place(|| next("AFTER "));
+    let screen = screen_lines(&after);
+    assert!(
+        screen.iter().any(|l| l.contains("disconnected for")),
+        "{screen:#?}"
+    );
+    assert!(
+        screen.iter().any(|l| l.contains("alpha")),
+        "the last screen is kept: {screen:#?}"
+    );
+    let exit = tokio::task::block_in_place(|| next("EXIT "));
+    assert_eq!(String::from_utf8_lossy(&exit).trim(), "0", "q exits 0");
+    let _ = py.wait();
+}
