@@ -4,7 +4,8 @@
 //! pool" has one per server) fires once when its condition starts to hold
 //! and resolves once when it stops: one notification per episode, not per
 //! evaluation. Notifications are logged and, with a webhook, POSTed as JSON
-//! by their own task with a timeout and retries, so a slow webhook never
+//! (over TLS for an `https://` webhook, its certificate checked against
+//! `webhook_ca`) by their own task with a timeout and retries, so a slow webhook never
 //! holds anything up (when its queue is full, notifications are dropped and
 //! logged).
 //!
@@ -35,7 +36,13 @@ pub struct Verdict {
 }
 
 /// Starts the evaluator (and the webhook sender); None without rules.
-pub fn start(cfg: &Alerts, sampler: Arc<Sampler>, runtime: Arc<ArcSwap<Runtime>>) -> Option<JoinHandle<()>> {
+/// `tls`: the client configuration for an `https://` webhook.
+pub fn start(
+    cfg: &Alerts,
+    sampler: Arc<Sampler>,
+    runtime: Arc<ArcSwap<Runtime>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Option<JoinHandle<()>> {
     if cfg.rules.is_empty() {
         return None;
     }
@@ -45,7 +52,7 @@ pub fn start(cfg: &Alerts, sampler: Arc<Sampler>, runtime: Arc<ArcSwap<Runtime>>
         let sender = cfg
             .webhook
             .clone()
-            .map(|uri| tokio::spawn(webhook(uri, rx, cfg.webhook_timeout, cfg.webhook_retries)));
+            .map(|uri| tokio::spawn(webhook(uri, tls, rx, cfg.webhook_timeout, cfg.webhook_retries)));
         let evaluate_all = |rules: &[AlertRule]| {
             let rt = runtime.load_full();
             let snap = sampler.snapshot(&rt);
@@ -259,9 +266,21 @@ pub fn evaluate(rule: &AlertRule, snap: &Value, rt: &Runtime) -> Vec<Verdict> {
 mod tests;
 
 /// POSTs notifications to the webhook, one at a time, with retries.
-async fn webhook(uri: http::Uri, mut rx: mpsc::Receiver<Value>, timeout: Duration, retries: u32) {
-    let host = uri.host().unwrap_or("127.0.0.1").to_string();
-    let port = uri.port_u16().unwrap_or(80);
+async fn webhook(
+    uri: http::Uri,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    mut rx: mpsc::Receiver<Value>,
+    timeout: Duration,
+    retries: u32,
+) {
+    let https = uri.scheme_str() == Some("https");
+    let host = uri
+        .host()
+        .unwrap_or("127.0.0.1")
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let authority = uri.authority().map_or(host.clone(), |a| a.as_str().to_string());
     let path = uri
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
@@ -272,17 +291,37 @@ async fn webhook(uri: http::Uri, mut rx: mpsc::Receiver<Value>, timeout: Duratio
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
-            let addr: Option<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .ok()
-                .and_then(|mut a| a.next());
-            let Some(addr) = addr else { continue };
-            match crate::client::send(addr, "POST", &path, None, body.clone(), timeout).await {
-                Ok((s, _)) if (200..300).contains(&s) => {
+            let sent = tokio::time::timeout(timeout, async {
+                let addr: SocketAddr = tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("{host} has no address"))?;
+                let tcp = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| format!("connect to {addr}: {e}"))?;
+                if !https {
+                    return post(tcp, &authority, &path, body.clone()).await;
+                }
+                let cfg = tls
+                    .clone()
+                    .ok_or("no TLS client configuration for an https:// webhook")?;
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| format!("{host} is not a TLS server name: {e}"))?;
+                let stream = tokio_rustls::TlsConnector::from(cfg)
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS with {host}: {e}"))?;
+                post(stream, &authority, &path, body.clone()).await
+            })
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")));
+            match sent {
+                Ok(s) if (200..300).contains(&s) => {
                     delivered = true;
                     break;
                 }
-                Ok((s, _)) => tracing::warn!(status = s, attempt, "alert webhook refused the notification"),
+                Ok(s) => tracing::warn!(status = s, attempt, "alert webhook refused the notification"),
                 Err(e) => tracing::warn!(attempt, "alert webhook failed: {e}"),
             }
         }
@@ -290,4 +329,26 @@ async fn webhook(uri: http::Uri, mut rx: mpsc::Receiver<Value>, timeout: Duratio
             tracing::error!(notification = %note, "alert notification not delivered after {} attempts", retries + 1);
         }
     }
+}
+
+/// One JSON POST over `io`; the answer's status.
+async fn post<IO>(io: IO, authority: &str, path: &str, body: Bytes) -> Result<u16, String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, http_body_util::Full<Bytes>>(
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(conn);
+    let req = http::Request::post(path)
+        .header(http::header::HOST, authority)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, "rampart-alerts")
+        .body(http_body_util::Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string());
+    driver.abort();
+    Ok(resp?.status().as_u16())
 }

@@ -377,7 +377,12 @@ impl App {
         });
         {
             let mut st = app.state.lock().await;
-            st.alerts = crate::alerts::start(&effective.alerts, app.sampler.clone(), app.runtime.clone());
+            st.alerts = crate::alerts::start(
+                &effective.alerts,
+                app.sampler.clone(),
+                app.runtime.clone(),
+                webhook_tls(&effective.alerts, &effective.state_dir),
+            );
         }
         if let Some(sock) = admin_socket {
             let admin = crate::admin::Admin {
@@ -460,6 +465,29 @@ impl App {
             tracing::warn!(after = ?self.drain_timeout, "drain timeout: closing the connections still open");
         }
         ok
+    }
+}
+
+/// The TLS client configuration for an `https://` alert webhook (the
+/// certificate checked against `webhook_ca`); None for `http://` or when
+/// it cannot be built (logged: notifications then fail and say so).
+pub(crate) fn webhook_tls(
+    a: &crate::config::model::Alerts,
+    state_dir: &std::path::Path,
+) -> Option<Arc<rustls::ClientConfig>> {
+    let uri = a.webhook.as_ref().filter(|u| u.scheme_str() == Some("https"))?;
+    let t = crate::config::model::BackendTls {
+        roots: a.webhook_roots.clone(),
+        client: None,
+        pins: Vec::new(),
+        revocation: None,
+    };
+    match crate::tls::client::upstream_config(&t, crate::config::model::UpstreamProtocol::Http1, state_dir) {
+        Ok(cfg) => Some(cfg),
+        Err(e) => {
+            tracing::error!(webhook = %uri, "alert webhook: no TLS client configuration: {e}");
+            None
+        }
     }
 }
 

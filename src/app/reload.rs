@@ -179,7 +179,12 @@ impl App {
             if let Some(a) = st.alerts.take() {
                 a.abort();
             }
-            st.alerts = crate::alerts::start(&effective.alerts, self.sampler.clone(), self.runtime.clone());
+            st.alerts = crate::alerts::start(
+                &effective.alerts,
+                self.sampler.clone(),
+                self.runtime.clone(),
+                super::webhook_tls(&effective.alerts, &effective.state_dir),
+            );
         }
         st.listeners = kept;
         st.bindings = bindings;

@@ -291,8 +291,12 @@ pub struct AccessLog {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Alerts {
-    /// `http://HOST:PORT/PATH` to POST notifications to (JSON).
+    /// `http://HOST:PORT/PATH` or `https://…` to POST notifications to
+    /// (JSON).
     pub webhook: Option<Spanned<String>>,
+    /// Whom an `https://` webhook's certificate must chain to: `system`
+    /// (default), `internal`, or a CA file.
+    pub webhook_ca: Option<Spanned<String>>,
     pub webhook_timeout: Option<Spanned<String>>,
     /// Further attempts after a failed POST (default 3).
     pub webhook_retries: Option<u32>,

@@ -119,17 +119,7 @@ async fn tls_backend_with(
 
 /// A CA of its own and a certificate for 127.0.0.1 it signed.
 fn other_ca_cert() -> (String, String) {
-    let ca_key = rcgen::KeyPair::generate().expect("key");
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "another CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("ca");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("params")
-        .signed_by(&key, &ca_cert, &ca_key)
-        .expect("leaf");
+    let (_, leaf, key) = ca_and_leaf("another CA", &["127.0.0.1"]);
     (leaf.pem(), key.serialize_pem())
 }
 

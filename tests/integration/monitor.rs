@@ -691,3 +691,99 @@ async fn rampart_top_fits_80_columns_colours_states_keeps_its_screen_and_quits_o
     assert_eq!(String::from_utf8_lossy(&exit).trim(), "0", "q exits 0");
     let _ = py.wait();
 }
+
+/// An HTTPS webhook: a CA of its own, a certificate for `localhost` it
+/// signed, and what was POSTed to it.
+async fn https_webhook_sink(
+    dir: &std::path::Path,
+) -> (
+    u16,
+    Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (ca_cert, leaf, key) = ca_and_leaf("webhook test CA", &["localhost"]);
+    std::fs::write(dir.join("hook-ca.pem"), ca_cert.pem()).expect("write ca");
+    let cfg =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der"),
+            )
+            .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let n = notes.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let (acceptor, n) = (acceptor.clone(), n.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(s).await else { return };
+                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let n = n.clone();
+                    async move {
+                        let host = req.headers().get("host").cloned();
+                        if let Some(mut v) = json_body(req).await {
+                            v["_host"] =
+                                serde_json::json!(host.and_then(|h| h.to_str().ok().map(str::to_string)));
+                            n.lock().expect("lock").push(v);
+                        }
+                        Ok::<_, std::convert::Infallible>(http::Response::new(full("ok")))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (port, notes, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_an_https_webhook_whose_certificate_is_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, notes, sink) = https_webhook_sink(dir.path()).await;
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone_addr = gone.local_addr().expect("addr");
+    drop(gone);
+    let config = |ca: &str| {
+        format!(
+            "[alerts]\nwebhook = \"https://localhost:{port}/hook\"\n{ca}interval = \"100ms\"\nwebhook_retries = 0\n\
+             [[alert]]\nname = \"a is down\"\nkind = \"server_down\"\npool = \"p\"\nserver = \"a\"\n\
+             [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n[[pool]]\nname = \"p\"\n\
+             [pool.health_check]\ntype = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nrise = 1\nfall = 1\n\
+             [[pool.server]]\nname = \"a\"\naddress = \"{gone_addr}\"\n[[route]]\npool = \"p\"\n"
+        )
+    };
+    // Against the system's trust store, the test CA is unknown: nothing
+    // arrives (the failure is logged).
+    let app = start_app(&config(""), dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        notes.lock().expect("lock").is_empty(),
+        "delivered to an untrusted certificate"
+    );
+    app.shutdown().await;
+    // With webhook_ca, the notification arrives over TLS, Host naming the URL's host.
+    let app = start_app(&config("webhook_ca = \"hook-ca.pem\"\n"), dir.path()).await;
+    let fired = wait_until(Duration::from_secs(10), || async {
+        !notes.lock().expect("lock").is_empty()
+    })
+    .await;
+    assert!(fired.is_some(), "no notification over https");
+    let n = notes.lock().expect("lock")[0].clone();
+    assert_eq!(
+        (n["alert"].as_str(), n["status"].as_str()),
+        (Some("a is down"), Some("firing")),
+        "{n}"
+    );
+    assert_eq!(n["_host"], format!("localhost:{port}"), "{n}");
+    app.shutdown().await;
+    sink.abort();
+}

@@ -671,20 +671,39 @@ pub async fn metrics(admin: SocketAddr) -> String {
 
 /// An HTTP server that keeps every JSON document POSTed to it (alert
 /// webhooks), and the documents.
+/// A request's body as JSON, if it is JSON.
+pub async fn json_body(req: Request<Incoming>) -> Option<serde_json::Value> {
+    use http_body_util::BodyExt;
+    let body = req.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&body).ok()
+}
+
+/// A CA of its own (named `ca_name`) and a certificate for `names` it
+/// signed: the CA, the certificate and its key.
+pub fn ca_and_leaf(
+    ca_name: &str,
+    names: &[&str],
+) -> (rcgen::Certificate, rcgen::Certificate, rcgen::KeyPair) {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, ca_name);
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .expect("params")
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("leaf");
+    (ca_cert, leaf, key)
+}
+
 pub async fn webhook_sink() -> (Backend, std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
     let notes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
     let n2 = notes.clone();
     let hook = Backend::start(move |req| {
         let n = n2.clone();
         async move {
-            use http_body_util::BodyExt;
-            let body = req
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            if let Ok(v) = serde_json::from_slice(&body) {
+            if let Some(v) = json_body(req).await {
                 n.lock().expect("lock").push(v);
             }
             http::Response::new(full("ok"))

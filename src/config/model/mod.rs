@@ -239,6 +239,8 @@ pub struct AccessLog {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alerts {
     pub webhook: Option<http::Uri>,
+    /// For an `https://` webhook: whom its certificate must chain to.
+    pub webhook_roots: TlsRoots,
     pub webhook_timeout: Duration,
     pub webhook_retries: u32,
     pub interval: Duration,
@@ -249,6 +251,7 @@ impl Default for Alerts {
     fn default() -> Self {
         Alerts {
             webhook: None,
+            webhook_roots: TlsRoots::System,
             webhook_timeout: d::WEBHOOK_TIMEOUT,
             webhook_retries: d::WEBHOOK_RETRIES,
             interval: d::ALERT_INTERVAL,

@@ -26,11 +26,23 @@ impl Cx<'_> {
                         "not a URL: write it like \"http://127.0.0.1:9000/hook\"",
                     )
                 })?;
-                if uri.scheme_str() != Some("http") || uri.host().is_none() {
-                    return Err(self.at(w, "alerts.webhook", "an http:// URL with a host is needed"));
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(self.at(
+                        w,
+                        "alerts.webhook",
+                        "an http:// or https:// URL with a host is needed",
+                    ));
                 }
                 Some(uri)
             }
+        };
+        let https = webhook.as_ref().is_some_and(|u| u.scheme_str() == Some("https"));
+        let webhook_roots = match &a.webhook_ca {
+            None => model::TlsRoots::System,
+            Some(c) if !https => {
+                return Err(self.at(c, "alerts.webhook_ca", "webhook_ca is for an https:// webhook"));
+            }
+            Some(c) => self.roots(c, "alerts.webhook_ca")?,
         };
         let mut out = Vec::new();
         for (i, r) in rules.iter().enumerate() {
@@ -135,6 +147,7 @@ impl Cx<'_> {
         }
         Ok(model::Alerts {
             webhook,
+            webhook_roots,
             webhook_timeout: self.duration(
                 &a.webhook_timeout,
                 "alerts.webhook_timeout",

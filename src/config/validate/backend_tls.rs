@@ -73,7 +73,7 @@ impl Cx<'_> {
     }
 
     /// `system`, `internal` or a PEM file of CA certificates (read here).
-    fn roots(&self, c: &Spanned<String>, ca_key: &str) -> R<model::TlsRoots> {
+    pub(super) fn roots(&self, c: &Spanned<String>, ca_key: &str) -> R<model::TlsRoots> {
         match c.get_ref().as_str() {
             "system" => return Ok(model::TlsRoots::System),
             "internal" => return Ok(model::TlsRoots::Internal),

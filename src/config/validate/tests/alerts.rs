@@ -147,14 +147,19 @@ fn alert_mistakes() {
             "2:11: alerts.webhook: not a URL: write it like \"http://127.0.0.1:9000/hook\"",
         ),
         (
-            "an https webhook",
-            "[alerts]\nwebhook = \"https://hooks.test/x\"\n".into(),
-            "2:11: alerts.webhook: an http:// URL with a host is needed",
+            "an ftp webhook",
+            "[alerts]\nwebhook = \"ftp://hooks.test/x\"\n".into(),
+            "2:11: alerts.webhook: an http:// or https:// URL with a host is needed",
         ),
         (
             "a webhook without a host",
             "[alerts]\nwebhook = \"/hook\"\n".into(),
-            "2:11: alerts.webhook: an http:// URL with a host is needed",
+            "2:11: alerts.webhook: an http:// or https:// URL with a host is needed",
+        ),
+        (
+            "a CA for a plain webhook",
+            "[alerts]\nwebhook = \"http://127.0.0.1:9/x\"\nwebhook_ca = \"system\"\n".into(),
+            "3:14: alerts.webhook_ca: webhook_ca is for an https:// webhook",
         ),
         (
             "interval zero",
@@ -206,4 +211,30 @@ fn alert_mistakes() {
             "15:8: alert[1].name: alert names must be unique",
         ),
     ]);
+}
+
+#[test]
+fn an_https_webhook_and_whom_its_certificate_must_chain_to() {
+    use crate::config::model::TlsRoots;
+    let https = |ca: &str| format!("[alerts]\nwebhook = \"https://hooks.test/x\"\n{ca}");
+    loads(
+        |m| {
+            (
+                m.alerts.webhook.as_ref().map(|u| u.to_string()),
+                m.alerts.webhook_roots.clone(),
+            )
+        },
+        vec![
+            (
+                "the system's store by default",
+                https(""),
+                (Some("https://hooks.test/x".into()), TlsRoots::System),
+            ),
+            (
+                "rampart's internal CA",
+                https("webhook_ca = \"internal\"\n"),
+                (Some("https://hooks.test/x".into()), TlsRoots::Internal),
+            ),
+        ],
+    );
 }
