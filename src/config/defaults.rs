@@ -275,6 +275,7 @@ pub const DOCUMENTED: &[Documented] = &[
         Value::Duration(WEBHOOK_TIMEOUT),
     ),
     d("alerts.webhook_retries", "`3`", Count(WEBHOOK_RETRIES as u64)),
+    d("alerts.webhook_ca", "`\"system\"`", Text("system")),
     d("alerts.interval", "`\"1s\"`", Value::Duration(ALERT_INTERVAL)),
     d("listener.protocol", "`\"http\"`", Text(LISTENER_PROTOCOL)),
     d("listener.redirect_to", "none", Words),
