@@ -12,6 +12,8 @@
 //! and a server (on its `Backend`) live as long as the process, so reloads
 //! do not reset them.
 
+pub mod journal;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -225,6 +227,8 @@ pub struct ServerStats {
     /// TLS handshakes to the server that failed (a certificate that does
     /// not verify, a refused client certificate).
     pub tls_failures: AtomicU64,
+    /// The last TLS failure: when (Unix ms) and why.
+    last_tls_failure: Mutex<Option<(u64, String)>>,
     /// When the certificate it showed at the last TLS connection expires
     /// (Unix seconds; 0 unknown).
     tls_not_after: AtomicI64,
@@ -298,8 +302,21 @@ impl ServerStats {
         self.stale_retries.fetch_add(1, Relaxed);
     }
 
-    pub fn tls_failure(&self) {
+    /// Counts a failed TLS handshake to the server and keeps why.
+    pub fn tls_failure(&self, why: &str) {
         self.tls_failures.fetch_add(1, Relaxed);
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        *self.last_tls_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, why.to_string()));
+    }
+
+    /// The last TLS failure to the server: when (Unix ms) and why.
+    pub fn last_tls_failure(&self) -> Option<(u64, String)> {
+        self.last_tls_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records the certificate (DER) a server showed on a new TLS connection.
@@ -398,6 +415,9 @@ pub struct ListenerStats {
     /// TLS handshakes completed: [TLS 1.2, TLS 1.3].
     pub tls_handshakes: [AtomicU64; 2],
     pub tls_failures: AtomicU64,
+    /// Client connections by the protocol they speak: [HTTP/1.1, HTTP/2]
+    /// (on TLS listeners as ALPN chose; counted once per connection).
+    pub protocols: [AtomicU64; 2],
     /// Connections closed at accept by the CIDR filter.
     pub refused: AtomicU64,
     /// Requests refused by path normalisation.
@@ -443,6 +463,8 @@ pub struct StatsStore {
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     routes: Mutex<HashMap<String, Arc<RequestStats>>>,
     rules: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Recent failing requests and changes.
+    pub journal: Arc<journal::Journal>,
 }
 
 impl StatsStore {

@@ -48,6 +48,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A duration as config files write it: `2s`, `250ms`, `5m`.
+pub fn words_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".to_string(),
+        _ if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
+        _ if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        _ if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        _ if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
 /// Parses a size in bytes: a whole number with an optional unit
 /// (`B`, `KB`, `KiB`, `MB`, `MiB`, `GB`, `GiB`).
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -87,6 +100,9 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("s").is_err());
+        for d in ["250ms", "2s", "5m", "1h", "1d", "1500ms"] {
+            assert_eq!(words_duration(parse_duration(d).expect("parses")), d);
+        }
     }
 
     #[test]

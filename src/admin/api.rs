@@ -19,6 +19,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 const INDEX: &str = include_str!("dashboard/index.html");
 const SCRIPT: &str = include_str!("dashboard/dashboard.js");
+const CHART: &str = include_str!("dashboard/chart.js");
 const STYLE: &str = include_str!("dashboard/dashboard.css");
 
 fn text(body: impl Into<Bytes>, ctype: &'static str) -> Response<Body> {
@@ -88,6 +89,7 @@ pub async fn handle<C: Control>(req: Request<Incoming>, app: &Admin<C>) -> Respo
         let asset = match req.uri().path() {
             "/" => Some((INDEX, "text/html; charset=utf-8")),
             "/dashboard.js" => Some((SCRIPT, "text/javascript; charset=utf-8")),
+            "/chart.js" => Some((CHART, "text/javascript; charset=utf-8")),
             "/dashboard.css" => Some((STYLE, "text/css; charset=utf-8")),
             _ => None,
         };
@@ -154,6 +156,34 @@ fn authorize<B>(req: &Request<B>, token: Option<&str>) -> Result<(), AdminError>
     Ok(())
 }
 
+/// Refuses a change (any method but GET and HEAD) that a browser says
+/// comes from another site: `Sec-Fetch-Site` other than `same-origin` or
+/// `none`, or an `Origin` whose host and port are not the `Host` asked.
+fn same_site<B>(req: &Request<B>) -> Result<(), AdminError> {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    let h = req.headers();
+    let text = |name: header::HeaderName| h.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        if !matches!(site, "same-origin" | "none") {
+            return Err(AdminError::CrossSite(format!(
+                "a change from another site is refused (Sec-Fetch-Site: {site})"
+            )));
+        }
+    }
+    if let Some(origin) = text(header::ORIGIN) {
+        let host = text(header::HOST).unwrap_or("");
+        let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
+            return Err(AdminError::CrossSite(format!(
+                "a change from another site is refused (Origin: {origin}, this API: {host})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn route<C: Control>(
     req: Request<Incoming>,
     app: &Admin<C>,
@@ -175,12 +205,14 @@ async fn route<C: Control>(
         }
         _ => {}
     }
+    same_site(&req)?;
     authorize(&req, token)?;
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let method = req.method().clone();
     match (method, parts.as_slice()) {
         (Method::GET, ["api", "health"]) => Ok((StatusCode::OK, json!({"status": "ok"}))),
         (Method::GET, ["api", "pools"]) => Ok((StatusCode::OK, pools(&app.runtime.load()))),
+        (Method::GET, ["api", "config"]) => Ok((StatusCode::OK, app.control.config_view().await)),
         (Method::GET, ["api", "bans"]) => Ok((StatusCode::OK, bans(&app.runtime.load()))),
         (Method::POST, ["api", "bans"]) => {
             let body: NewBan = read_json(req).await?;
@@ -289,7 +321,12 @@ async fn route<C: Control>(
         }
         (
             _,
-            ["api", "health"] | ["api", "pools"] | ["api", "reload"] | ["api", "stats"] | ["api", "bans"],
+            ["api", "health"]
+            | ["api", "pools"]
+            | ["api", "reload"]
+            | ["api", "stats"]
+            | ["api", "bans"]
+            | ["api", "config"],
         )
         | (_, ["api", "bans", _])
         | (_, ["metrics"] | ["api", "stats", "stream"])
@@ -347,6 +384,17 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
     serde_json::from_slice(&bytes).map_err(|e| AdminError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
+/// A pool's health check settings: the numbers and a sentence.
+pub fn check_json(c: &crate::config::model::HealthCheck) -> Value {
+    json!({
+        "interval_ms": c.interval.as_millis() as u64,
+        "timeout_ms": c.timeout.as_millis() as u64,
+        "rise": c.rise,
+        "fall": c.fall,
+        "words": c.words(),
+    })
+}
+
 /// Every pool and server with its live state.
 fn pools(rt: &Runtime) -> Value {
     let now = clock_ms();
@@ -368,6 +416,7 @@ fn pools(rt: &Runtime) -> Value {
                 "name": p.name,
                 "algorithm": p.balancer.algorithm().as_str(),
                 "health_check": p.has_check,
+                "check": p.health_check.as_ref().map(check_json),
                 "in_flight": p.stats.in_flight(),
                 "retries": p.stats.retries.load(std::sync::atomic::Ordering::Relaxed),
                 "overloaded": p.stats.overloaded.load(std::sync::atomic::Ordering::Relaxed),

@@ -11,7 +11,9 @@
 //! | PUT | `/api/pools/{pool}/servers/{server}/weight` | set a weight `{"weight": N}` |
 //! | POST | `/api/pools/{pool}/servers/{server}/drain` | stop new requests to a server |
 //! | DELETE | `/api/pools/{pool}/servers/{server}` | drain, then remove a server |
+//! | POST | `/api/pools/{pool}/servers/{server}/undrain` | take new requests again |
 //! | POST | `/api/reload` | load the config file again |
+//! | GET | `/api/config` | the running configuration as the dashboard shows it (no secrets), version, uptime, last reload |
 //! | GET | `/api/bans` | bans in force |
 //! | POST | `/api/bans` | ban `{"address", "duration"?, "reason"?}` |
 //! | DELETE | `/api/bans/{address}` | lift a ban |
@@ -21,7 +23,13 @@
 //! | GET | `/metrics` | Prometheus text format (see `docs/metrics.md`) |
 //! | GET | `/api/stats` | counts, rates (1 s/10 s/60 s) and percentiles of every listener, route, pool and server |
 //! | GET | `/api/stats/stream` | the same as server-sent events, one `stats` event a second |
-//! | GET | `/`, `/dashboard.js`, `/dashboard.css` | the live dashboard (assets embedded in the binary; no token needed for these three) |
+//! | GET | `/`, `/dashboard.js`, `/chart.js`, `/dashboard.css` | the live dashboard (assets embedded in the binary; no token needed for these four: they hold no data) |
+//!
+//! Requests that change something (any method but GET and HEAD) are
+//! refused with 403 when a browser says they come from another site
+//! (`Sec-Fetch-Site: cross-site` or `same-site`, or an `Origin` that is not
+//! the admin API's own), token or not: a page elsewhere cannot drain a
+//! server through an operator's browser.
 //!
 //! It reads the running state ([`Runtime`], the sampler, the metrics
 //! registry) and asks the application for changes through [`Control`],
@@ -70,6 +78,9 @@ pub trait Control: Send + Sync + 'static {
     /// Whether the server was drained.
     fn undrain(&self, pool: &str, server: &str) -> impl Future<Output = Result<bool, AdminError>> + Send;
     fn remove(&self, pool: &str, server: &str) -> impl Future<Output = Result<(), AdminError>> + Send;
+    /// The running configuration as the dashboard shows it (no secrets),
+    /// with the version, uptime and the last reload's result.
+    fn config_view(&self) -> impl Future<Output = serde_json::Value> + Send;
     /// The infrastructure diagram (SVG) of the running config's
     /// `[topology]`; None without one.
     fn plan_svg(&self) -> impl Future<Output = Option<String>> + Send;
@@ -108,6 +119,8 @@ pub enum AdminError {
     #[error("method not allowed here")]
     MethodNotAllowed,
     #[error("{0}")]
+    CrossSite(String),
+    #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
@@ -122,6 +135,7 @@ pub fn answer(err: &AdminError) -> Response<Body> {
         AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
         AdminError::NotFound(_) => StatusCode::NOT_FOUND,
         AdminError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        AdminError::CrossSite(_) => StatusCode::FORBIDDEN,
         AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
         AdminError::Conflict(_) => StatusCode::CONFLICT,
         AdminError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -13,6 +13,8 @@ impl Control for Arc<App> {
     }
 
     async fn add_server(&self, s: NewServer) -> Result<(), AdminError> {
+        let target = format!("{}/{}", s.pool, s.name);
+        let detail = s.address.to_string();
         let added = AddedServer {
             pool: s.pool,
             name: s.name,
@@ -20,19 +22,30 @@ impl Control for Arc<App> {
             weight: s.weight,
             max_requests: s.max_requests,
         };
-        App::add_server(self, added).await.map_err(refusal)
+        App::add_server(self, added).await.map_err(refusal)?;
+        self.journal().changed("add", target, detail);
+        Ok(())
     }
 
     async fn set_weight(&self, pool: &str, server: &str, weight: u32) -> Result<(), AdminError> {
-        App::set_weight(self, pool, server, weight).await.map_err(refusal)
+        App::set_weight(self, pool, server, weight)
+            .await
+            .map_err(refusal)?;
+        self.journal()
+            .changed("weight", format!("{pool}/{server}"), format!("weight {weight}"));
+        Ok(())
     }
 
     async fn drain(&self, pool: &str, server: &str) -> Result<(), AdminError> {
-        App::drain(self, pool, server).await.map_err(refusal)
+        App::drain(self, pool, server).await.map_err(refusal)?;
+        self.journal().changed("drain", format!("{pool}/{server}"), "");
+        Ok(())
     }
 
     async fn undrain(&self, pool: &str, server: &str) -> Result<bool, AdminError> {
-        App::undrain(self, pool, server).await.map_err(refusal)
+        let was = App::undrain(self, pool, server).await.map_err(refusal)?;
+        self.journal().changed("undrain", format!("{pool}/{server}"), "");
+        Ok(was)
     }
 
     async fn plan_svg(&self) -> Option<String> {
@@ -41,7 +54,21 @@ impl Control for Arc<App> {
     }
 
     async fn remove(&self, pool: &str, server: &str) -> Result<(), AdminError> {
-        App::remove(self, pool, server).await.map_err(refusal)
+        App::remove(self, pool, server).await.map_err(refusal)?;
+        self.journal().changed("remove", format!("{pool}/{server}"), "");
+        Ok(())
+    }
+
+    async fn config_view(&self) -> serde_json::Value {
+        let model = self.state.lock().await.model.clone();
+        let journal = self.journal();
+        super::view::config_view(&model, &self.runtime.load(), &journal)
+    }
+}
+
+impl App {
+    fn journal(&self) -> Arc<crate::stats::journal::Journal> {
+        self.runtime.load().journal.clone()
     }
 }
 

@@ -17,6 +17,7 @@ mod changes;
 mod control;
 mod listeners;
 mod reload;
+mod view;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -159,6 +160,7 @@ pub struct RunningApp {
 impl RunningApp {
     /// Binds and starts everything the model describes.
     pub async fn start(model: &Model) -> Result<Self, AppError> {
+        view::mark_start();
         let app = App::start(model.clone()).await?;
         let listeners = app.listeners().await;
         let local_ca = app.local_ca().await;
@@ -520,10 +522,13 @@ fn upstream_tls(m: &Model) -> Result<HashMap<String, (Arc<rustls::ClientConfig>,
 }
 
 /// The local certificate's name and expiry, for metrics.
-fn local_cert_info(local: &Option<(PathBuf, Arc<LoadedCert>)>) -> Option<(String, i64)> {
-    local
-        .as_ref()
-        .map(|(_, c)| ("localhost".to_string(), c.spec.not_after))
+fn local_cert_info(local: &Option<(PathBuf, Arc<LoadedCert>)>) -> Option<crate::runtime::CertInfo> {
+    local.as_ref().map(|(_, c)| crate::runtime::CertInfo {
+        name: "localhost".to_string(),
+        sans: c.spec.cert_names.clone(),
+        issuer: c.spec.issuer.clone(),
+        not_after: c.spec.not_after,
+    })
 }
 
 /// The per-client connection limits a model asks for.

@@ -51,8 +51,22 @@ impl App {
     /// asked (SIGHUP, `rampart reload`, `POST /api/reload`).
     pub async fn reload(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
         let r = self.reload_file().await;
-        if let Err(e) = &r {
-            tracing::error!("reload refused, the running config stays: {e}");
+        let journal = self.runtime.load().journal.clone();
+        match &r {
+            Ok(report) => {
+                let detail = format!(
+                    "{} listener(s) added, {} removed, {} kept; {} warning(s)",
+                    report.listeners_added.len(),
+                    report.listeners_removed.len(),
+                    report.listeners_kept.len(),
+                    report.warnings.len()
+                );
+                journal.changed("reload", "config", detail);
+            }
+            Err(e) => {
+                tracing::error!("reload refused, the running config stays: {e}");
+                journal.changed("reload_refused", "config", e.to_string());
+            }
         }
         r
     }

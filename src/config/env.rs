@@ -43,6 +43,8 @@ pub struct CertFacts {
     pub cert_names: Vec<String>,
     /// Expiry, seconds since the Unix epoch.
     pub not_after: i64,
+    /// Who signed it (the issuer's common name and organisation).
+    pub issuer: String,
 }
 
 /// Why a certificate and key pair cannot be used: the message, said of the

@@ -51,6 +51,7 @@ impl FakeEnv {
         let facts = CertFacts {
             cert_names: names.iter().map(|n| n.to_string()).collect(),
             not_after,
+            issuer: "Test CA".into(),
         };
         self.cert_result(cert, key, Ok(facts))
     }

@@ -62,8 +62,9 @@ async fn probe_inner(
         .cloned()
         .ok_or_else(|| "no TLS name for this server".to_string())?;
     let stream = tls.connector.connect(name, stream).await.map_err(|e| {
-        server.stats.tls_failure();
-        format!("TLS: {e}")
+        let why = format!("TLS: {e}");
+        server.stats.tls_failure(&why);
+        why
     })?;
     let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
     server.stats.tls_connected(cert.map(|c| c.as_ref()));

@@ -369,7 +369,7 @@ impl Collector for RequestCollector {
         let (mut requests, mut durations, mut conns, mut bytes_in, mut bytes_out) =
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut handshakes, mut failures, mut expiry, mut routes) = (vec![], vec![], vec![], vec![]);
-        let (mut aborts, mut refused_by) = (vec![], vec![]);
+        let (mut aborts, mut refused_by, mut protocols) = (vec![], vec![], vec![]);
         // Owned here: an ACME listener's certificate changes while running.
         let cert_lists: Vec<(&str, Vec<(String, i64)>)> = rt
             .listeners
@@ -425,6 +425,12 @@ impl Collector for RequestCollector {
                 vec![("listener", name)],
                 ConstCounter::new(l.stats.tls_failures.load(Relaxed)),
             ));
+            for (i, p) in ["HTTP/1.1", "HTTP/2"].iter().enumerate() {
+                protocols.push((
+                    vec![("listener", name), ("protocol", *p)],
+                    ConstCounter::new(l.stats.protocols[i].load(Relaxed)),
+                ));
+            }
             for (cert, exp) in cert_lists.iter().filter(|(n, _)| *n == name).flat_map(|(_, c)| c) {
                 expiry.push((
                     vec![("listener", name), ("certificate", cert.as_str())],
@@ -567,6 +573,13 @@ impl Collector for RequestCollector {
             "TLS handshakes completed, by version",
             MetricType::Counter,
             &handshakes,
+        )?;
+        encode_all(
+            &mut enc,
+            CONNECTIONS_BY_PROTOCOL,
+            "Client connections by the protocol they speak",
+            MetricType::Counter,
+            &protocols,
         )?;
         encode_all(
             &mut enc,

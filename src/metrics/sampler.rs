@@ -83,16 +83,19 @@ pub struct Sample {
     points: BTreeMap<String, Point>,
 }
 
+/// A server's request rate and p99 in one second: (pool, server, req/s, p99).
+type ServerPoint = (Arc<str>, Arc<str>, Option<f64>, Option<f64>);
+
 /// What the dashboard's charts show of one second.
 #[derive(Debug, Clone)]
 struct ChartPoint {
     unix_ms: u64,
     qps: Option<f64>,
-    p50: Option<f64>,
-    p99: Option<f64>,
+    qps_5xx: Option<f64>,
+    /// p50, p90, p99, p99.9.
+    latency: [Option<f64>; 4],
     error_ratio: Option<f64>,
-    /// Request rate by server: (pool, server, req/s).
-    servers: Vec<(Arc<str>, Arc<str>, Option<f64>)>,
+    servers: Vec<ServerPoint>,
 }
 
 /// The ring of samples, the chart history and the stream of snapshots.
@@ -203,14 +206,15 @@ impl Sampler {
                     pool.clone(),
                     sv["name"].as_str().unwrap_or("").into(),
                     sv["qps"]["1s"].as_f64(),
+                    sv["latency_ms"]["p99"].as_f64(),
                 ));
             }
         }
         let point = ChartPoint {
             unix_ms: doc["time_unix_ms"].as_u64().unwrap_or(0),
             qps: t["qps"]["1s"].as_f64(),
-            p50: t["latency_ms"]["p50"].as_f64(),
-            p99: t["latency_ms"]["p99"].as_f64(),
+            qps_5xx: t["qps_5xx"].as_f64(),
+            latency: ["p50", "p90", "p99", "p999"].map(|q| t["latency_ms"][q].as_f64()),
             error_ratio: t["error_ratio_10s"].as_f64(),
             servers,
         };
@@ -223,14 +227,15 @@ impl Sampler {
 
     /// The chart history, oldest first: each second as a document shaped
     /// like `/api/stats` with only what the charts read (`time_unix_ms`;
-    /// `totals` with `qps.1s`, `latency_ms.p50`/`p99`, `error_ratio_10s`;
-    /// `pools[].servers[]` with `name` and `qps.1s`).
+    /// `totals` with `qps.1s`, `qps_5xx`, `latency_ms.p50`/`p90`/`p99`/`p999`,
+    /// `error_ratio_10s`; `pools[].servers[]` with `name`, `qps.1s` and
+    /// `latency_ms.p99`).
     pub fn history(&self) -> Value {
         let charts = self.charts.lock().unwrap_or_else(|p| p.into_inner());
         let docs = charts.iter().map(|c| {
             let mut pools: Vec<(Arc<str>, Vec<Value>)> = Vec::new();
-            for (pool, server, qps) in &c.servers {
-                let entry = json!({"name": server.as_ref(), "qps": {"1s": qps}});
+            for (pool, server, qps, p99) in &c.servers {
+                let entry = json!({"name": server.as_ref(), "qps": {"1s": qps}, "latency_ms": {"p99": p99}});
                 match pools.iter_mut().find(|(p, _)| p == pool) {
                     Some((_, list)) => list.push(entry),
                     None => pools.push((pool.clone(), vec![entry])),
@@ -238,7 +243,12 @@ impl Sampler {
             }
             json!({
                 "time_unix_ms": c.unix_ms,
-                "totals": {"qps": {"1s": c.qps}, "latency_ms": {"p50": c.p50, "p99": c.p99}, "error_ratio_10s": c.error_ratio},
+                "totals": {
+                    "qps": {"1s": c.qps},
+                    "qps_5xx": c.qps_5xx,
+                    "latency_ms": {"p50": c.latency[0], "p90": c.latency[1], "p99": c.latency[2], "p999": c.latency[3]},
+                    "error_ratio_10s": c.error_ratio,
+                },
                 "pools": pools.into_iter().map(|(name, servers)| json!({"name": name.as_ref(), "servers": servers})).collect::<Vec<_>>(),
             })
         });
@@ -285,10 +295,17 @@ impl Sampler {
                             "failures": s.tls_failures.load(Relaxed),
                         }),
                     );
+                    o.insert(
+                        "protocols".into(),
+                        json!({"HTTP/1.1": s.protocols[0].load(Relaxed), "HTTP/2": s.protocols[1].load(Relaxed)}),
+                    );
                     let certs: Vec<Value> = l
-                        .certificates()
-                        .iter()
-                        .map(|(n, exp)| json!({"name": n, "expires_in_seconds": exp - now_unix}))
+                        .certificate_details()
+                        .into_iter()
+                        .map(|c| {
+                            json!({"name": c.name, "sans": c.sans, "issuer": c.issuer, "not_after": c.not_after,
+                                   "expires_in_seconds": c.not_after - now_unix})
+                        })
                         .collect();
                     o.insert("certificates".into(), Value::Array(certs));
                     if let Some(e) = tcp_endpoint(l, rt) {
@@ -338,6 +355,13 @@ impl Sampler {
                     o.insert("retries".into(), json!(p.stats.retries.load(Relaxed)));
                     o.insert("ejections".into(), json!(p.stats.ejections.load(Relaxed)));
                     o.insert("overloaded".into(), json!(p.stats.overloaded.load(Relaxed)));
+                    o.insert("algorithm".into(), json!(p.balancer.algorithm().as_str()));
+                    o.insert(
+                        "check".into(),
+                        p.health_check.as_ref().map_or(Value::Null, |c| {
+                            json!({"words": c.words(), "interval_ms": c.interval.as_millis() as u64, "rise": c.rise, "fall": c.fall})
+                        }),
+                    );
                     o.insert("servers".into(), Value::Array(servers));
                 }
                 v
@@ -350,9 +374,13 @@ impl Sampler {
         let mut rules: Vec<Value> = Vec::new();
         let mut refused = Map::new();
         let mut bad_paths = 0u64;
+        let mut by_reason = [0u64; crate::stats::Refusal::ALL.len()];
         for l in rt.listeners.iter().flatten() {
             refused.insert(l.name.clone(), json!(l.stats.refused.load(Relaxed)));
             bad_paths += l.stats.bad_paths.load(Relaxed);
+            for (sum, n) in by_reason.iter_mut().zip(l.stats.refusals()) {
+                *sum += n;
+            }
             for r in &l.rules {
                 if !rules.iter().any(|x| x["name"] == r.rule.name.as_str()) {
                     rules.push(json!({"name": r.rule.name, "action": r.rule.action.name(), "hits": r.hits.load(Relaxed)}));
@@ -366,6 +394,9 @@ impl Sampler {
                 "rules": rules,
                 "connections_refused": refused,
                 "bad_paths": bad_paths,
+                // Requests refused as the client's fault, by reason (the
+                // labels of rampart_requests_refused_total).
+                "refusals": crate::stats::Refusal::ALL.iter().zip(by_reason).map(|(r, n)| (r.as_str().to_string(), json!(n))).collect::<Map<String, Value>>(),
                 "bans": rt.bans.list().into_iter().map(|b| json!({"address": b.address, "remaining_seconds": b.remaining.as_secs(), "reason": b.reason})).collect::<Vec<_>>(),
                 "banned_connections_refused": rt.bans.refused.load(Relaxed),
                 "connection_limit_refused": rt.conn_limits.as_ref().map_or(0, |l| l.refused.load(Relaxed)),
@@ -373,6 +404,14 @@ impl Sampler {
                 "recent_events": rt.events.recent().into_iter().take(20).map(|e| json!({"time_unix_ms": e.unix_ms, "client": e.client, "rule": e.rule, "action": e.action, "request": e.what})).collect::<Vec<_>>(),
             },
             "totals": entity("all"),
+            "failures": rt.journal.failures().into_iter().take(20).map(|f| json!({
+                "time_unix_ms": f.unix_ms, "listener": f.listener, "client": f.client, "method": f.method,
+                "host": f.host, "path": f.path, "server": f.server, "status": f.status,
+                "duration_ms": round2(f.duration.as_secs_f64() * 1e3), "request_id": f.request_id, "error": f.error,
+            })).collect::<Vec<_>>(),
+            "changes": rt.journal.changes().into_iter().map(|c| json!({
+                "time_unix_ms": c.unix_ms, "kind": c.kind, "target": c.target, "detail": c.detail,
+            })).collect::<Vec<_>>(),
             "listeners": listeners,
             "routes": routes,
             "pools": pools,
@@ -458,6 +497,8 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
         "available": s.available(now, gate),
         "tls": link,
         "cert_expires": s.stats.cert_expires(),
+        "tls_failures": s.stats.tls_failures.load(std::sync::atomic::Ordering::Relaxed),
+        "last_tls_failure": s.stats.last_tls_failure().map(|(at, why)| json!({"time_unix_ms": at, "reason": why})),
     });
     match v {
         Value::Object(m) => m,
@@ -571,6 +612,17 @@ fn entity_json(
         });
         qps.insert((*name).into(), json!(rate.map(round2)));
     }
+    // The 5xx answers' rate over the last second.
+    let qps_5xx = windows[0].1.as_ref().map(|s| {
+        let before = s.points.get(key).copied().unwrap_or_default();
+        let secs = now.at.saturating_duration_since(s.at).as_secs_f64();
+        let n = p.class(4).saturating_sub(before.class(4));
+        if secs > 0.0 {
+            round2(n as f64 / secs)
+        } else {
+            0.0
+        }
+    });
     let errors = ten.map(|s| {
         let b = s.points.get(key).copied().unwrap_or_default();
         let total = p.total().saturating_sub(b.total());
@@ -586,6 +638,7 @@ fn entity_json(
         "by_class": by_class,
         "by_method": by_method,
         "qps": qps,
+        "qps_5xx": qps_5xx,
         "error_ratio_10s": errors,
         "latency_ms": window_quantiles(now, ten, key),
     })
@@ -669,7 +722,7 @@ mod tests {
         assert_eq!(last["pools"][0]["name"], "web");
         assert_eq!(
             last["pools"][0]["servers"][0],
-            json!({"name": "a", "qps": {"1s": 2.0}})
+            json!({"name": "a", "qps": {"1s": 2.0}, "latency_ms": {"p99": null}})
         );
         assert_eq!(last["pools"][0]["servers"][1]["qps"]["1s"], Value::Null);
     }

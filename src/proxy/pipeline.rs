@@ -69,6 +69,7 @@ pub async fn handle(req: ClientRequest, cx: &ConnCtx, rt: &Runtime, started: Ins
         server: None,
         refused: None,
         error: None,
+        failed: None,
     };
     let result = match (framed, rt.listeners.get(cx.listener)) {
         (Err(e), _) => Err(e),
@@ -112,6 +113,19 @@ struct Exchange<'a> {
     refused: Option<String>,
     /// What went wrong, for the access log.
     error: Option<&'static str>,
+    /// The host and path of a request no server answered well (set only
+    /// then), for the tail of failing requests.
+    failed: Option<Box<(String, String)>>,
+}
+
+/// The host (as routes see it) and path of a request that failed.
+#[cold]
+fn failed_at(host: Option<&HeaderValue>, path: &PathAndQuery) -> Option<Box<(String, String)>> {
+    let host = host
+        .and_then(|v| v.to_str().ok())
+        .map(normalise_host)
+        .unwrap_or_default();
+    Some(Box::new((host.into_owned(), path.to_string())))
 }
 
 /// The request's host and path as the route and rules see them (step 3).
@@ -244,10 +258,14 @@ impl<'a> Exchange<'a> {
             Ok(a) => a,
             Err(Failed { error, server }) => {
                 self.server = server;
+                self.failed = failed_at(target.host_value.as_ref(), &path);
                 return Err(error);
             }
         };
         self.server = Some(answered.server);
+        if answered.answer.status.is_server_error() {
+            self.failed = failed_at(target.host_value.as_ref(), &path);
+        }
         // 9. rewrite the response; an upgraded connection is relayed by
         // the engine's connection loop once the 101 is written.
         respond(answered, upgrade.is_some(), l, self.rid)
@@ -428,6 +446,27 @@ impl<'a> Exchange<'a> {
         super::refusals::record(self.rt, self.cx.listener, self.client, e, what);
     }
 
+    /// A 5xx answer, into the tail of failing requests (off the path of
+    /// every request that succeeds).
+    #[cold]
+    fn remember_failure(&self, method: &http::Method, status: u16, latency: std::time::Duration) {
+        let (host, path) = self.failed.as_deref().cloned().unwrap_or_default();
+        let listener = self.rt.listeners.get(self.cx.listener).and_then(Option::as_ref);
+        self.rt.journal.failed(crate::stats::journal::Failure {
+            unix_ms: crate::stats::journal::unix_ms(),
+            listener: listener.map(|l| l.name.clone()).unwrap_or_default(),
+            client: self.client,
+            method: method.to_string(),
+            host,
+            path,
+            server: self.server.map(|s| s.name.clone()),
+            status,
+            duration: latency,
+            request_id: String::from_utf8_lossy(self.rid.as_bytes()).into_owned(),
+            error: self.error,
+        });
+    }
+
     /// Step 10: listener, route and server counters; the access log. The
     /// latency ends with the backend's head (read when it arrived), or now
     /// for an answer of rampart's own.
@@ -445,6 +484,9 @@ impl<'a> Exchange<'a> {
             if let Some(s) = &self.server {
                 s.stats.requests.record(method, status, latency);
             }
+        }
+        if status >= 500 {
+            self.remember_failure(method, status, latency);
         }
         if let (Some(log), Some(p), Some(l)) = (&self.rt.access_log, logged, listener) {
             log.log(Record {

@@ -44,6 +44,8 @@ pub struct Runtime {
     /// Per-client connection limits (None = no limits).
     pub conn_limits: Option<Arc<crate::firewall::conn_limits::ConnLimits>>,
     pub events: Arc<crate::firewall::events::Events>,
+    /// Recent failing requests and changes (outlives reloads).
+    pub journal: Arc<crate::stats::journal::Journal>,
     /// Shared state with the other instances, when configured.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The fleet view's peers, when configured.
@@ -109,8 +111,8 @@ pub struct ListenerRt {
     pub admission: Arc<ConnFilter>,
     /// The firewall rules that apply to this listener, in order.
     pub rules: Vec<crate::firewall::rules::RuleRt>,
-    /// Certificates served (name, expiry as Unix seconds), for metrics.
-    certificates: Vec<(String, i64)>,
+    /// Certificates served, for metrics, alerts and the dashboard.
+    certificates: Vec<CertInfo>,
     /// `mode = "tcp"`: the pool connections are relayed to.
     pub tcp_pool: Option<String>,
     /// A database endpoint over `tcp_pool`.
@@ -120,20 +122,47 @@ pub struct ListenerRt {
     /// With ACME: the first name and the issued certificate's expiry (0
     /// until one is issued), kept up to date by the ACME task.
     acme: Option<(String, Arc<std::sync::atomic::AtomicI64>)>,
+    /// With ACME: the names ordered.
+    acme_names: Vec<String>,
 }
 
 impl ListenerRt {
     /// Certificates served (name, expiry as Unix seconds), for metrics and
     /// alerts: the ACME certificate once issued, else the configured ones.
     pub fn certificates(&self) -> Vec<(String, i64)> {
+        self.certificate_details()
+            .into_iter()
+            .map(|c| (c.name, c.not_after))
+            .collect()
+    }
+
+    /// The same with each certificate's names and issuer.
+    pub fn certificate_details(&self) -> Vec<CertInfo> {
         if let Some((name, at)) = &self.acme {
             let at = at.load(std::sync::atomic::Ordering::Relaxed);
             if at > 0 {
-                return vec![(name.clone(), at)];
+                return vec![CertInfo {
+                    name: name.clone(),
+                    sans: self.acme_names.clone(),
+                    issuer: "ACME".to_string(),
+                    not_after: at,
+                }];
             }
         }
         self.certificates.clone()
     }
+}
+
+/// A certificate a listener serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// The first name it is selected for.
+    pub name: String,
+    /// The names it holds.
+    pub sans: Vec<String>,
+    pub issuer: String,
+    /// Expiry, Unix seconds.
+    pub not_after: i64,
 }
 
 /// Where things really are, which a model alone does not say: each
@@ -145,7 +174,7 @@ pub struct Bindings {
     /// Counters that outlive reloads.
     pub stats: Arc<StatsStore>,
     /// The generated local certificate (name, expiry), when one is in use.
-    pub local_cert: Option<(String, i64)>,
+    pub local_cert: Option<CertInfo>,
     /// The running access log, when enabled.
     pub access_log: Option<Arc<crate::accesslog::AccessLog>>,
     /// Bans (they outlive reloads).
@@ -260,7 +289,12 @@ impl Runtime {
                 ListenerKind::Https(s) => s
                     .certs
                     .iter()
-                    .map(|c| (c.sni_names.first().cloned().unwrap_or_default(), c.not_after))
+                    .map(|c| CertInfo {
+                        name: c.sni_names.first().cloned().unwrap_or_default(),
+                        sans: c.cert_names.clone(),
+                        issuer: c.issuer.clone(),
+                        not_after: c.not_after,
+                    })
                     .collect(),
                 ListenerKind::Http { .. } => Vec::new(),
             };
@@ -311,6 +345,10 @@ impl Runtime {
                     }),
                     ListenerKind::Http { .. } => None,
                 },
+                acme_names: match &l.kind {
+                    ListenerKind::Https(s) => s.acme.as_ref().map(|a| a.names.clone()).unwrap_or_default(),
+                    ListenerKind::Http { .. } => Vec::new(),
+                },
             });
         }
         Runtime {
@@ -322,6 +360,7 @@ impl Runtime {
             trusted_proxies: model.trusted_proxies.clone(),
             conn_limits: b.conn_limits.clone(),
             events: b.events.clone(),
+            journal: b.stats.journal.clone(),
             pools,
             listeners,
             acme_http01: b.acme_http01.clone(),

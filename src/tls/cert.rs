@@ -76,7 +76,7 @@ pub(super) fn check_pair(
     let leaf = chain
         .first()
         .ok_or_else(|| TlsError::NoCert { path: cpath.clone() })?;
-    let (cert_names, not_after) = inspect(leaf).map_err(|reason| TlsError::CertParse {
+    let (cert_names, not_after, issuer) = inspect(leaf).map_err(|reason| TlsError::CertParse {
         path: cpath.clone(),
         reason,
     })?;
@@ -97,6 +97,7 @@ pub(super) fn check_pair(
         CertFacts {
             cert_names,
             not_after,
+            issuer,
         },
     ))
 }
@@ -111,7 +112,7 @@ fn rsa_bits(der: &CertificateDer<'_>) -> Option<usize> {
 }
 
 /// Names and expiry of a DER certificate.
-fn inspect(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), String> {
+fn inspect(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64, String), String> {
     use x509_parser::extensions::GeneralName;
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| e.to_string())?;
     let mut names = Vec::new();
@@ -137,7 +138,25 @@ fn inspect(der: &CertificateDer<'_>) -> Result<(Vec<String>, i64), String> {
             }
         }
     }
-    Ok((names, cert.validity().not_after.timestamp()))
+    Ok((names, cert.validity().not_after.timestamp(), issuer_name(&cert)))
+}
+
+/// Who signed a certificate, as people name it: the issuer's common name
+/// (with its organisation when it has one), else the whole name.
+fn issuer_name(cert: &x509_parser::certificate::X509Certificate<'_>) -> String {
+    let issuer = cert.issuer();
+    let cn = issuer
+        .iter_common_name()
+        .find_map(|a| a.as_str().ok().map(str::to_string));
+    let org = issuer
+        .iter_organization()
+        .find_map(|a| a.as_str().ok().map(str::to_string));
+    match (cn, org) {
+        (Some(cn), Some(o)) if !cn.contains(&o) => format!("{cn} ({o})"),
+        (Some(cn), _) => cn,
+        (None, Some(o)) => o,
+        (None, None) => issuer.to_string(),
+    }
 }
 
 /// A client certificate's subject, SANs and SHA-256 fingerprint.

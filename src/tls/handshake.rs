@@ -70,6 +70,7 @@ where
     let v13 = conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
     stats.tls_handshakes[usize::from(v13)].fetch_add(1, Relaxed);
     let h2 = conn.alpn_protocol() == Some(b"h2");
+    stats.protocols[usize::from(h2)].fetch_add(1, Relaxed);
     let sni = conn.server_name().map(Box::from);
     let peer = conn
         .peer_certificates()

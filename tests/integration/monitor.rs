@@ -787,3 +787,134 @@ async fn alerts_reach_an_https_webhook_whose_certificate_is_checked() {
     app.shutdown().await;
     sink.abort();
 }
+
+/// What the dashboard reads beyond counters, from the API: the tail of
+/// failing requests (a server that refuses connections: 502 with where
+/// it went), the changes made (a drain, a weight, a refused reload), the
+/// configuration view without secrets, connections by protocol, and
+/// changes refused when a browser says they come from another site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_keeps_failures_changes_and_the_config_and_refuses_cross_site_changes() {
+    let up = Backend::named("up").await;
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone_addr = gone.local_addr().expect("addr");
+    drop(gone);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("rampart.toml");
+    let toml = format!(
+        "[admin]\naddress = \"127.0.0.1:0\"\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"web\"\n[[pool.server]]\nname = \"up\"\naddress = \"{}\"\n\
+         [[pool]]\nname = \"dead\"\nretries = 0\n[[pool.server]]\nname = \"gone\"\naddress = \"{gone_addr}\"\n\
+         [[route]]\npool = \"web\"\n[[route]]\npath = \"/dead\"\npool = \"dead\"\n",
+        up.addr
+    );
+    std::fs::write(&config, &toml).expect("config");
+    let app = start_app_file(&config).await;
+    let ad = app.admin().expect("admin");
+    let web = listener(&app, "web");
+    let mut c = h1(web).await;
+    let resp = c.go(get("/dead/end?q=1", "shop.test")).await.expect("answer");
+    assert_eq!(resp.status(), 502);
+    let rid = resp.headers()["x-request-id"].to_str().expect("id").to_string();
+    let _ = read(resp).await;
+    let resp = c.go(get("/", "shop.test")).await.expect("answer");
+    assert_eq!(resp.status(), 200);
+    let _ = read(resp).await;
+
+    let (status, _) = admin(ad, "POST", "/api/pools/web/servers/up/drain", None).await;
+    assert_eq!(status, 202);
+    let (status, _) = admin(
+        ad,
+        "PUT",
+        "/api/pools/web/servers/up/weight",
+        Some("{\"weight\": 3}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    std::fs::write(&config, "[[listener]]\nname = \"web\"\n").expect("broken config");
+    let (status, v) = admin(ad, "POST", "/api/reload", None).await;
+    assert_eq!(status, 400, "{v}");
+
+    let (_, stats) = admin(ad, "GET", "/api/stats", None).await;
+    let f = &stats["failures"][0];
+    assert_eq!(f["status"], 502, "{stats}");
+    assert_eq!(f["host"], "shop.test", "{f}");
+    assert_eq!(f["path"], "/dead/end?q=1", "{f}");
+    assert_eq!(f["server"], "gone", "{f}");
+    assert_eq!(f["request_id"], rid.as_str(), "{f}");
+    assert_eq!(f["method"], "GET", "{f}");
+    assert!(f["error"].is_string(), "{f}");
+    assert_eq!(
+        stats["failures"].as_array().map(Vec::len),
+        Some(1),
+        "a 200 is not a failure"
+    );
+    let kinds: Vec<&str> = stats["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["drain", "weight", "reload_refused"], "{stats}");
+    assert_eq!(stats["changes"][0]["target"], "web/up");
+    assert_eq!(stats["changes"][1]["detail"], "weight 3");
+    let web_listener = &stats["listeners"][0];
+    assert_eq!(web_listener["protocols"]["HTTP/1.1"], 1, "{web_listener}");
+    assert_eq!(web_listener["protocols"]["HTTP/2"], 0, "{web_listener}");
+    assert!(stats["totals"]["qps_5xx"].is_number(), "{stats}");
+
+    let (status, view) = admin(ad, "GET", "/api/config", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["version"], env!("CARGO_PKG_VERSION"));
+    assert!(view["uptime_seconds"].is_u64(), "{view}");
+    assert_eq!(view["last_reload"]["ok"], false, "{view}");
+    assert!(
+        view["last_reload"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("rampart.toml")),
+        "the refusal names the file: {view}"
+    );
+    assert_eq!(view["routes"][1]["path_prefix"], "/dead", "{view}");
+    assert_eq!(view["routes"][1]["pool"], "dead", "{view}");
+    assert_eq!(view["pools"][0]["algorithm"], "round_robin", "{view}");
+    assert_eq!(view["listeners"][0]["protocol"], "http", "{view}");
+
+    // Changes from another site: refused whatever the method; reads are not.
+    for (header, value) in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Site", "same-site"),
+        ("Origin", "http://evil.example"),
+        ("Origin", "null"),
+    ] {
+        let answer = raw(
+            ad,
+            format!(
+                "POST /api/pools/web/servers/up/undrain HTTP/1.1\r\nHost: {ad}\r\n{header}: {value}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 403"), "{header}: {value}: {answer}");
+        assert!(answer.contains("another site"), "{answer}");
+    }
+    let same = raw(
+        ad,
+        format!(
+            "POST /api/pools/web/servers/up/undrain HTTP/1.1\r\nHost: {ad}\r\nOrigin: http://{ad}\r\n\
+             Sec-Fetch-Site: same-origin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(same.starts_with("HTTP/1.1 200"), "{same}");
+    let read_ok = raw(
+        ad,
+        format!("GET /api/pools HTTP/1.1\r\nHost: {ad}\r\nSec-Fetch-Site: cross-site\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(read_ok.starts_with("HTTP/1.1 200"), "{read_ok}");
+    app.shutdown().await;
+}

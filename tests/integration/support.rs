@@ -539,6 +539,11 @@ impl Load {
         self.ok.load(Ordering::SeqCst)
     }
 
+    /// Waits for the load to end by its own bounds.
+    pub async fn finish(self) -> LoadReport {
+        self.task.await.expect("load task")
+    }
+
     pub async fn stop(self) -> LoadReport {
         self.stop.store(true, Ordering::SeqCst);
         self.task.await.expect("load task")

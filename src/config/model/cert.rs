@@ -24,6 +24,8 @@ pub struct CertSpec {
     pub cert_names: Vec<String>,
     /// Expiry, seconds since the Unix epoch.
     pub not_after: i64,
+    /// Who signed it.
+    pub issuer: String,
 }
 
 /// PEM text; `Debug` gives its length only.
@@ -81,6 +83,7 @@ impl CertSpec {
             sni_names,
             cert_names: facts.cert_names,
             not_after: facts.not_after,
+            issuer: facts.issuer,
         }
     }
 
@@ -173,6 +176,7 @@ mod tests {
             CertFacts {
                 cert_names: vec!["Example.com".into()],
                 not_after: 0,
+                issuer: String::new(),
             },
         );
         let shown = format!("{spec:?}");

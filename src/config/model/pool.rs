@@ -210,6 +210,26 @@ pub struct HealthCheck {
     pub traffic_when_unknown: bool,
 }
 
+impl HealthCheck {
+    /// The check in words, as an operator reads it: `HTTP GET /health
+    /// every 2s, timeout 1s, up after 2 passes, down after 3 fails`.
+    pub fn words(&self) -> String {
+        let what = match &self.kind {
+            CheckKind::Tcp => "TCP connect".to_string(),
+            CheckKind::Http { method, path, .. } => format!("HTTP {method} {path}"),
+            CheckKind::Mysql { user, .. } => format!("MySQL role as {user}"),
+        };
+        let plural = |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{what} every {}, timeout {}, up after {}, down after {}",
+            crate::units::words_duration(self.interval),
+            crate::units::words_duration(self.timeout),
+            plural(self.rise, "pass", "passes"),
+            plural(self.fall, "failure", "failures"),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outlier {
     /// 0 = passive ejection off.

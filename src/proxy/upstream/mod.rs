@@ -472,7 +472,7 @@ async fn connect(t: Target<'_>) -> Result<BackendStream, ProxyError> {
         return Ok(BackendStream::Plain(stream));
     };
     let failed = |reason: String| {
-        t.backend.stats.tls_failure();
+        t.backend.stats.tls_failure(&reason);
         tracing::warn!(server = %t.server, addr = %t.addr, "TLS to backend failed: {reason}");
         ProxyError::BackendTls {
             server: t.server.to_string(),
