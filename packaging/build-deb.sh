@@ -27,9 +27,13 @@ rm -rf "$out" && mkdir -p "$out"
 "$bin" completions bash >"$out/rampart.bash"
 "$bin" completions zsh >"$out/_rampart"
 "$bin" completions fish >"$out/rampart.fish"
-"$bin" man | gzip -9n >"$out/rampart.1.gz"
+# One manual page per command and subcommand (rampart.1 refers to
+# rampart-up(1), rampart-ca-issue(1), ...).
+"$bin" man --dir "$out/man" >/dev/null
+gzip -9n "$out"/man/*.1
 
-args=(--no-build --locked --profile "$profile")
+# The binary goes stripped (line tables for backtraces stay out of it).
+args=(--no-build --locked --profile "$profile" --strip)
 # The debug binary is large: compress fast, the package is only inspected.
 [ "$profile" = dev ] && args+=(--fast)
 cargo deb "${args[@]}"

@@ -6,6 +6,7 @@
 //! or arguments.
 
 mod firewall;
+mod fleet;
 mod proxy;
 
 pub use firewall::FirewallCmd;
@@ -88,6 +89,12 @@ pub enum Command {
         #[command(subcommand)]
         action: FirewallCmd,
     },
+    /// The fleet's configuration in etcd ([fleet]): push, history, diff,
+    /// rollback, status.
+    Fleet {
+        #[command(subcommand)]
+        action: fleet::FleetCmd,
+    },
     /// rampart's internal CA (in the state directory): create it, issue and list certificates.
     Ca {
         /// The state directory that holds the CA (`[runtime] state_dir`).
@@ -139,8 +146,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print rampart's manual page (roff), generated from these commands.
-    Man,
+    /// Print rampart's manual page (roff), generated from these commands;
+    /// with --dir, write it and one page per subcommand (rampart-up.1, ...)
+    /// there, the pages the main one refers to.
+    Man {
+        /// Write every page into this directory instead of printing one.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// A reverse proxy without a config file: HTTPS (local CA) in front of
     /// the given servers, with health checks and the dashboard.
     Proxy(proxy::ProxyArgs),
@@ -218,18 +231,7 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "rampart", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            match clap_mangen::Man::new(cmd).render(&mut out) {
-                Ok(()) if std::io::stdout().write_all(&out).is_ok() => ExitCode::SUCCESS,
-                Ok(()) => ExitCode::FAILURE,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Man { ref dir } => man(dir.as_deref()),
         Command::Reload { ref config, admin } => crate::client::reload(config, admin, &SystemEnv),
         Command::Top {
             ref config,
@@ -237,6 +239,7 @@ pub fn main() -> ExitCode {
             once,
         } => top(config, admin, once),
         Command::Firewall { ref action } => firewall::run(action),
+        Command::Fleet { ref action } => fleet::run(action),
         Command::Ca {
             ref state_dir,
             ref action,
@@ -250,7 +253,9 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Proxy(ref args) => match proxy::model(args) {
-            Ok(model) => serve(&cli, model, false),
+            // Told as `up` tells it: the URL with a name the certificate
+            // holds, the curl line, the dashboard.
+            Ok(model) => serve(&cli, model, true),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)
@@ -558,7 +563,8 @@ fn serves_nothing(model: &Model) -> Option<String> {
         .source
         .as_ref()
         .map_or_else(|| "the config".to_string(), |p| p.display().to_string());
-    (model.listeners.is_empty() && model.origins.is_empty()).then(|| {
+    // A fleet instance gets its configuration from etcd.
+    (model.listeners.is_empty() && model.origins.is_empty() && model.fleet.is_none()).then(|| {
         format!(
             "{source} has no [[listener]] (and no [[origin]]): rampart would serve nothing; \
              add one, e.g. [[listener]] name = \"web\" address = \"0.0.0.0:80\" (docs/config.md)"
@@ -731,4 +737,46 @@ async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// `rampart man`: the main page on stdout, or every page into `dir`.
+fn man(dir: Option<&Path>) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let Some(dir) = dir else {
+        let mut out = Vec::new();
+        return match clap_mangen::Man::new(cmd).render(&mut out) {
+            Ok(()) if std::io::stdout().write_all(&out).is_ok() => ExitCode::SUCCESS,
+            Ok(()) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    };
+    match write_pages(&cmd, dir) {
+        Ok(n) => {
+            println!("{n} manual pages written to {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `cmd`'s page (named as its references name it: `rampart-ca-issue`)
+/// and its subcommands' pages; how many.
+fn write_pages(cmd: &clap::Command, dir: &Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let name = cmd.get_display_name().unwrap_or(cmd.get_name()).to_string();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    std::fs::write(dir.join(format!("{name}.1")), out)?;
+    let mut n = 1;
+    for sub in cmd.get_subcommands() {
+        n += write_pages(sub, dir)?;
+    }
+    Ok(n)
 }

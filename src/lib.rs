@@ -44,6 +44,7 @@ pub mod conns;
 pub mod daemon;
 pub mod fields;
 pub mod firewall;
+pub mod fleet;
 pub mod hash;
 pub mod health;
 pub mod listener;

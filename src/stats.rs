@@ -457,6 +457,17 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// A fleet instance's gauges and counters (`rampart_fleet_*`).
+#[derive(Debug, Default)]
+pub struct FleetStats {
+    /// The fleet revision applied (0: none yet).
+    pub revision: AtomicU64,
+    /// 1 while etcd answers.
+    pub up: AtomicI64,
+    pub applies: AtomicU64,
+    pub refusals: AtomicU64,
+}
+
 /// Where listener and route counters live across reloads.
 #[derive(Debug, Default)]
 pub struct StatsStore {
@@ -465,6 +476,8 @@ pub struct StatsStore {
     rules: Mutex<HashMap<String, Arc<AtomicU64>>>,
     /// Recent failing requests and changes.
     pub journal: Arc<journal::Journal>,
+    /// The fleet's revision and connection (with `[fleet]`).
+    pub fleet: Arc<FleetStats>,
 }
 
 impl StatsStore {

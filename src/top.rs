@@ -6,7 +6,7 @@
 //!
 //! In a terminal it fits the terminal's width (columns dropped by
 //! priority, every line cut to the width), colours server states (down
-//! red, unknown yellow, draining and drained blue; none with `NO_COLOR` or
+//! red, unknown yellow, draining, drained and removing blue; none with `NO_COLOR` or
 //! when not a terminal), quits on `q`, and when the admin API goes away
 //! keeps the last screen with a "disconnected for N s" line.
 
@@ -391,7 +391,7 @@ pub fn render_fit(s: &Value, admin: SocketAddr, width: usize, color: bool) -> St
                 ),
                 (
                     state.to_string(),
-                    (state == "draining" || state == "drained").then_some("34"),
+                    (state == "draining" || state == "drained" || state == "removing").then_some("34"),
                 ),
                 (num(&v["weight"]), None),
                 (num(&v["in_flight"]), None),

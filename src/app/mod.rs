@@ -15,6 +15,7 @@
 
 mod changes;
 mod control;
+pub mod fleet;
 mod listeners;
 mod reload;
 mod view;
@@ -140,6 +141,10 @@ pub struct App {
     pub origins: Vec<Bound>,
     pub admin: Option<Bound>,
     state_path: PathBuf,
+    /// `[runtime] state_dir`, as started.
+    state_dir: PathBuf,
+    /// The fleet revision applied last (with `[fleet]`).
+    fleet_applied: std::sync::Mutex<Option<crate::fleet::Revision>>,
     drain_timeout: Duration,
     /// Origins and the admin API drain with the process.
     service_drain: Drain,
@@ -161,7 +166,31 @@ impl RunningApp {
     /// Binds and starts everything the model describes.
     pub async fn start(model: &Model) -> Result<Self, AppError> {
         view::mark_start();
-        let app = App::start(model.clone()).await?;
+        // A fleet instance starts from the fleet's revision (or the last
+        // one it applied, without etcd).
+        let (model, revision) = fleet::initial(model.clone()).await;
+        let settings = model.fleet.clone();
+        let app = App::start(model).await?;
+        if let Some(settings) = settings {
+            let stats = app.runtime.load().fleet_stats.clone().unwrap_or_default();
+            if let Some(r) = revision {
+                stats
+                    .revision
+                    .store(r.revision, std::sync::atomic::Ordering::Relaxed);
+                if let Err(e) = crate::fleet::cache::save(&app.state_dir, &r) {
+                    tracing::warn!(
+                        "fleet: cannot keep revision {} in {}: {e}",
+                        r.revision,
+                        app.state_dir.display()
+                    );
+                }
+                *app.fleet_applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            }
+            let task = tokio::spawn(fleet::run(app.clone(), settings, stats));
+            if let Ok(mut t) = app.service_tasks.lock() {
+                t.push(task);
+            }
+        }
         let listeners = app.listeners().await;
         let local_ca = app.local_ca().await;
         Ok(RunningApp {
@@ -372,6 +401,8 @@ impl App {
             origins,
             admin,
             state_path,
+            state_dir: effective.state_dir.clone(),
+            fleet_applied: std::sync::Mutex::new(None),
             drain_timeout: effective.timeouts.drain,
             readiness: Default::default(),
             service_drain,

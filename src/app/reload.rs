@@ -73,6 +73,19 @@ impl App {
 
     async fn reload_file(self: &Arc<Self>) -> Result<ReloadReport, AppError> {
         let _one_at_a_time = self.reload_gate.lock().await;
+        let (source, mut model) = self.load_source().await?;
+        // With [fleet], the file gives [fleet]; the configuration served is
+        // the fleet revision applied last (the file's own until one is).
+        if model.fleet.is_some() {
+            if let Some(rev) = self.fleet_applied() {
+                model = super::fleet::compose(&model, &rev)?;
+            }
+        }
+        self.apply_locked(model, &source.display().to_string()).await
+    }
+
+    /// The config file read again, off the worker threads.
+    async fn load_source(&self) -> Result<(std::path::PathBuf, config::model::Model), AppError> {
         let source = self.state.lock().await.model.source.clone();
         let source = source.ok_or(AppError::NoSource)?;
         // Reading files, parsing certificates and resolving names may take
@@ -82,6 +95,52 @@ impl App {
         let model = tokio::task::spawn_blocking(move || config::load_file(&path, &crate::tls::SystemEnv))
             .await
             .map_err(|e| AppError::Loader(e.to_string()))??;
+        Ok((source, model))
+    }
+
+    /// Applies a fleet revision as a reload: the config file's `[fleet]`
+    /// with the revision's configuration. On success it is the revision
+    /// later reloads start from.
+    pub async fn apply_revision(
+        self: &Arc<Self>,
+        rev: &crate::fleet::Revision,
+    ) -> Result<ReloadReport, AppError> {
+        let _one_at_a_time = self.reload_gate.lock().await;
+        let (_, local) = self.load_source().await?;
+        let (rev2, local2) = (rev.clone(), local.clone());
+        let model = tokio::task::spawn_blocking(move || super::fleet::compose(&local2, &rev2))
+            .await
+            .map_err(|e| AppError::Loader(e.to_string()))??;
+        let journal = self.runtime.load().journal.clone();
+        let what = format!("fleet revision {}", rev.revision);
+        match self.apply_locked(model, &what).await {
+            Ok(report) => {
+                *self.fleet_applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(rev.clone());
+                journal.changed("reload", what, "applied");
+                Ok(report)
+            }
+            Err(e) => {
+                journal.changed("reload_refused", what, e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// The fleet revision applied last, if any.
+    pub fn fleet_applied(&self) -> Option<crate::fleet::Revision> {
+        self.fleet_applied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `model` in force (the caller holds the reload gate); `origin`
+    /// names where it came from, for the log.
+    async fn apply_locked(
+        self: &Arc<Self>,
+        model: config::model::Model,
+        origin: &str,
+    ) -> Result<ReloadReport, AppError> {
         let mut st = self.state.lock().await;
         let mut report = ReloadReport {
             warnings: restart_only(&st.model, &model),
@@ -209,8 +268,7 @@ impl App {
         tracing::info!(
             added = ?report.listeners_added,
             removed = ?report.listeners_removed,
-            "configuration reloaded from {}",
-            source.display()
+            "configuration reloaded from {origin}"
         );
         Ok(report)
     }
@@ -317,6 +375,7 @@ impl App {
         }
         let b = self.find(pool, server)?;
         b.state.set_admin(AdminState::Draining);
+        b.state.set_removing();
         st.changes.forget(pool, server);
         if in_file(&st, pool, server) {
             st.changes.mark_removed(pool, server);

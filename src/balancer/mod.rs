@@ -140,6 +140,15 @@ impl Balancer {
     }
 
     /// Which health verdicts take traffic in this pool.
+    /// The share of its traffic server `s` takes at `now` in its slow start
+    /// (1.0 when it is done, or the pool has none).
+    pub fn slow_start_factor(&self, s: &Backend, now: u64) -> f64 {
+        if self.slow_start.is_zero() {
+            return 1.0;
+        }
+        s.state.slow_start_factor(now, self.slow_start)
+    }
+
     pub fn gate(&self) -> HealthGate {
         self.gate
     }

@@ -48,6 +48,8 @@ pub enum AdminState {
 pub struct ServerState {
     health: AtomicU8,
     admin: AtomicU8,
+    /// Draining to be removed (an operator's DELETE).
+    removing: std::sync::atomic::AtomicBool,
     /// `clock_ms()` until which the server is ejected; 0 = not ejected.
     ejected_until: AtomicU64,
     /// `clock_ms()` of the last ejection (0: never): failures of requests
@@ -104,6 +106,7 @@ impl Default for ServerState {
         ServerState {
             health: AtomicU8::new(0),
             admin: AtomicU8::new(0),
+            removing: std::sync::atomic::AtomicBool::new(false),
             ejected_until: AtomicU64::new(0),
             ejected_at: AtomicU64::new(0),
             ejections: AtomicU32::new(0),
@@ -213,6 +216,16 @@ impl ServerState {
         } else {
             AdminState::Active
         }
+    }
+
+    /// Marks the server as draining to be removed.
+    pub fn set_removing(&self) {
+        self.removing.store(true, Relaxed);
+    }
+
+    /// Whether the server drains to be removed.
+    pub fn removing(&self) -> bool {
+        self.removing.load(Relaxed)
     }
 
     pub fn set_admin(&self, a: AdminState) {

@@ -18,7 +18,8 @@ pub struct ProxyArgs {
     /// A server to send requests to, `HOST:PORT` (repeat for several).
     #[arg(long = "to", required = true, value_name = "HOST:PORT")]
     pub to: Vec<String>,
-    /// Where to serve HTTPS: `IP:PORT`, or `:PORT` for every address.
+    /// Where to serve HTTPS: `IP:PORT`, or `:PORT` (or just `PORT`) for
+    /// every address.
     #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
     pub from: String,
     /// Check each server with `GET PATH` (any 2xx or 3xx passes) instead of
@@ -58,10 +59,9 @@ fn quote(s: &str) -> String {
 
 /// The configuration `rampart proxy` runs, as TOML.
 pub fn config_text(a: &ProxyArgs) -> String {
-    let from = match a.from.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => a.from.clone(),
-    };
+    // An invalid --from is refused before this runs (see `model`); printed
+    // as given otherwise.
+    let from = listen_address(&a.from).map_or_else(|_| a.from.clone(), |s| s.to_string());
     let check = match &a.health_path {
         Some(path) => format!("type = \"http\"\npath = {}\n", quote(path)),
         None => "type = \"tcp\"\n".to_string(),
@@ -130,8 +130,23 @@ fn not_public(name: &str) -> Option<String> {
     ))
 }
 
+/// `--from` as a socket address: `IP:PORT`, `[IPv6]:PORT`, or `:PORT` and
+/// `PORT` for every IPv4 address.
+pub fn listen_address(from: &str) -> Result<std::net::SocketAddr, String> {
+    let bare = from.strip_prefix(':').unwrap_or(from);
+    if let Ok(port) = bare.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    from.parse().map_err(|_| {
+        format!(
+            "--from {from}: give IP:PORT (127.0.0.1:8443, [::1]:8443), or :PORT or PORT for every address"
+        )
+    })
+}
+
 /// The configuration, validated like any other.
 pub fn model(a: &ProxyArgs) -> Result<Model, String> {
+    listen_address(&a.from)?;
     if a.acme_directory.is_none() && !a.domains.is_empty() {
         if !a.from.ends_with(":443") {
             return Err(format!(

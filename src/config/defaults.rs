@@ -31,6 +31,8 @@ pub const REQUEST_BODY_IDLE: Duration = Duration::from_secs(60);
 pub const DRAIN: Duration = Duration::from_secs(30);
 pub const SHUTDOWN_DELAY: Duration = Duration::ZERO;
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_millis(100);
+pub const FLEET_PREFIX: &str = "/rampart";
+pub const FLEET_TIMEOUT: Duration = Duration::from_secs(2);
 
 // [tls]
 pub const GENERATE_LOCAL_CA: bool = true;
@@ -208,6 +210,15 @@ pub const DOCUMENTED: &[Documented] = &[
     d("cluster.redis", "none", Words),
     d("cluster.peers", "none", Words),
     d("cluster.timeout", "`\"100ms\"`", Value::Duration(CLUSTER_TIMEOUT)),
+    d("fleet.prefix", "`\"/rampart\"`", Text(FLEET_PREFIX)),
+    d("fleet.node", "the host name", Words),
+    d("fleet.username", "none", Words),
+    d("fleet.password", "none", Words),
+    d("fleet.password_file", "none", Words),
+    d("fleet.ca", "none", Words),
+    d("fleet.cert", "none", Words),
+    d("fleet.key", "none", Words),
+    d("fleet.timeout", "`\"2s\"`", Value::Duration(FLEET_TIMEOUT)),
     d("rule.scope", "`\"local\"`", Text("local")),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),
     d("admin.enabled", "`true`", Flag(ADMIN_ENABLED)),

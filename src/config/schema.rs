@@ -49,8 +49,33 @@ pub struct File {
     pub rules: Vec<Rule>,
     #[serde(default)]
     pub cluster: Cluster,
+    pub fleet: Option<Fleet>,
     #[serde(default)]
     pub audit: Audit,
+}
+
+/// `[fleet]`: the configuration comes from etcd, shared by every instance.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fleet {
+    /// etcd's client URLs, `http://HOST:PORT` or `https://HOST:PORT`.
+    pub etcd: Spanned<Vec<String>>,
+    /// Where the fleet's keys live (default `/rampart`).
+    pub prefix: Option<Spanned<String>>,
+    /// This instance's name in the fleet (default: the host name).
+    pub node: Option<Spanned<String>>,
+    /// etcd credentials: a user and its password (inline or in a file).
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    /// For `https://` endpoints: the CA that signs etcd's certificate (a
+    /// PEM file; default: the host's trust store).
+    pub ca: Option<Spanned<String>>,
+    /// A client certificate and key for etcd, PEM files.
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    /// How long a call to etcd may take.
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// `[audit]`: how `rampart audit` judges, and findings accepted on purpose.

@@ -688,6 +688,39 @@ impl Collector for RequestCollector {
                 &dropped,
             )?;
         }
+        if let Some(f) = &rt.fleet_stats {
+            let gauge = |v: i64| [(Vec::new(), ConstGauge::new(v))];
+            let counter = |v: u64| [(Vec::new(), ConstCounter::new(v))];
+            let revision = i64::try_from(f.revision.load(Relaxed)).unwrap_or(i64::MAX);
+            encode_all(
+                &mut enc,
+                FLEET_REVISION,
+                "The fleet revision this instance serves (0: none yet)",
+                MetricType::Gauge,
+                &gauge(revision),
+            )?;
+            encode_all(
+                &mut enc,
+                FLEET_UP,
+                "1 while etcd answers, 0 while this instance serves without it",
+                MetricType::Gauge,
+                &gauge(f.up.load(Relaxed)),
+            )?;
+            encode_all(
+                &mut enc,
+                FLEET_APPLIES,
+                "Fleet revisions applied",
+                MetricType::Counter,
+                &counter(f.applies.load(Relaxed)),
+            )?;
+            encode_all(
+                &mut enc,
+                FLEET_REFUSALS,
+                "Fleet revisions refused (the previous one stays)",
+                MetricType::Counter,
+                &counter(f.refusals.load(Relaxed)),
+            )?;
+        }
         Ok(())
     }
 }

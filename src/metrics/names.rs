@@ -62,6 +62,10 @@ pub const START_TIME: &str = "rampart_start_time_seconds";
 pub const CLUSTER_UP: &str = "rampart_cluster_up";
 pub const CLUSTER_DECISIONS: &str = "rampart_cluster_decisions";
 pub const CLUSTER_FALLBACKS: &str = "rampart_cluster_fallbacks";
+pub const FLEET_REVISION: &str = "rampart_fleet_revision";
+pub const FLEET_UP: &str = "rampart_fleet_up";
+pub const FLEET_APPLIES: &str = "rampart_fleet_applies";
+pub const FLEET_REFUSALS: &str = "rampart_fleet_refusals";
 
 #[cfg(test)]
 mod tests {

@@ -430,6 +430,7 @@ impl Sampler {
 /// `link`: how rampart reaches it (`TLS`, `mTLS`, or None for plaintext).
 pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>) -> Map<String, Value> {
     let state = match (s.state.admin(), s.in_flight()) {
+        (AdminState::Draining, _) if s.state.removing() => "removing",
         (AdminState::Active, _) => "active",
         (AdminState::Draining, 0) => "drained",
         (AdminState::Draining, _) => "draining",
@@ -511,6 +512,16 @@ pub fn server_state(s: &Backend, gate: HealthGate, now: u64, link: Option<&str>)
 /// listeners).
 pub fn server_extras(s: &Backend, p: &PoolRt) -> Map<String, Value> {
     let mut m = Map::new();
+    // In its slow start: the share of its traffic it takes now.
+    let ramp = p.balancer.slow_start_factor(s, clock_ms());
+    m.insert(
+        "slow_start".into(),
+        if ramp < 1.0 {
+            json!((ramp * 100.0).round() / 100.0)
+        } else {
+            Value::Null
+        },
+    );
     if p.is_database() {
         let d = s.db.get();
         m.insert(

@@ -46,6 +46,8 @@ pub struct Runtime {
     pub events: Arc<crate::firewall::events::Events>,
     /// Recent failing requests and changes (outlives reloads).
     pub journal: Arc<crate::stats::journal::Journal>,
+    /// With `[fleet]`: the revision applied and etcd's state.
+    pub fleet_stats: Option<Arc<crate::stats::FleetStats>>,
     /// Shared state with the other instances, when configured.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The fleet view's peers, when configured.
@@ -361,6 +363,7 @@ impl Runtime {
             conn_limits: b.conn_limits.clone(),
             events: b.events.clone(),
             journal: b.stats.journal.clone(),
+            fleet_stats: model.fleet.is_some().then(|| b.stats.fleet.clone()),
             pools,
             listeners,
             acme_http01: b.acme_http01.clone(),

@@ -42,6 +42,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("firewall", &["config", "fields", "hash", "stats", "units"]),
     ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "hash", "listener", "units"]),
+    // The fleet's configuration revisions in etcd.
+    ("fleet", &["config"]),
     // State shared with the other instances of a fleet (Redis).
     ("cluster", &["client", "config", "firewall", "stats"]),
     // The running state: one snapshot per configuration, swapped on reload.
@@ -106,6 +108,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "cluster",
             "config",
             "firewall",
+            "fleet",
             "health",
             "listener",
             "metrics",
@@ -122,7 +125,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "app", "audit", "client", "clock", "config", "daemon", "firewall", "plan", "top", "tls", "units",
+            "app", "audit", "client", "clock", "config", "daemon", "firewall", "fleet", "plan", "top", "tls",
+            "units",
         ],
     ),
 ];

@@ -530,6 +530,19 @@ async fn proxy_serves_https_in_front_of_its_servers_without_a_config_file() {
     assert_eq!(code, 0, "{err}");
     let parsed: toml::Table = toml.parse().unwrap_or_else(|e| panic!("{e}\n{toml}"));
     assert_eq!(parsed["runtime"]["state_dir"].as_str(), Some(odd), "{toml}");
+    // A bare port is every address, as `:PORT` is; anything else that is
+    // not an address is refused naming --from.
+    for bare in ["21443", ":21443"] {
+        let (code, toml, err) = rampart(
+            &["proxy", "--to", &to, "--from", bare, "--print-config"],
+            dir.path(),
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(toml.contains("address = \"0.0.0.0:21443\""), "{toml}");
+    }
+    let (code, out, err) = rampart(&["proxy", "--to", &to, "--from", "localhost"], dir.path());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--from localhost: give IP:PORT"), "{err}");
     let rp = Process::spawn(
         &[
             "proxy",
@@ -546,6 +559,14 @@ async fn proxy_serves_https_in_front_of_its_servers_without_a_config_file() {
     );
     let ca = dir.path().join("st/tls/ca.pem");
     let ad = rp.addr("admin");
+    // Told as `up` tells it: a URL the certificate matches, curl, the dashboard.
+    let port = rp.addr("https").port();
+    let url = format!("https://localhost:{port}/");
+    let said = |needles: &[&str]| rp.banner.lines().any(|l| needles.iter().all(|n| l.contains(n)));
+    assert!(said(&["load balancer:", &url]), "{}", rp.banner);
+    assert!(said(&["curl --cacert", "ca.pem", &url]), "{}", rp.banner);
+    assert!(said(&["dashboard:", "http://127.0.0.1:"]), "{}", rp.banner);
+    assert!(!rp.banner.contains("0.0.0.0"), "{}", rp.banner);
     wait_ready(ad).await;
     let (status, body) = get_h2(rp.addr("https"), &ca).await;
     assert_eq!(status, 200);

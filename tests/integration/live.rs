@@ -162,7 +162,7 @@ async fn added_server_gets_traffic_once_healthy_and_drained_server_finishes_then
     let info = server_info(admin_addr, "p", "n")
         .await
         .expect("still listed while draining");
-    assert_eq!(info["state"], "draining", "{info}");
+    assert_eq!(info["state"], "removing", "draining to be removed: {info}");
     // Requests picked just before the drain may still be on their way: wait
     // until only the slow one is in flight.
     wait_until(Duration::from_secs(5), || async {

@@ -102,6 +102,60 @@ fn the_debian_package_holds_the_binary_unit_config_completions_and_manual() {
         tree.join("usr/share/man/man1/rampart.1.gz").display()
     )));
     assert!(man.contains(".TH rampart") && man.contains("audit"), "{man}");
+    // Every page a page refers to is in the package.
+    let man1 = tree.join("usr/share/man/man1");
+    let pages: Vec<String> = std::fs::read_dir(&man1)
+        .expect("man1")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(pages.len() > 10, "one page per subcommand: {pages:?}");
+    for page in &pages {
+        let text = run(Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -dc {}", man1.join(page).display())));
+        for word in text.split(|c: char| c.is_whitespace() || c == ',') {
+            let Some(name) = word.strip_suffix("(1)") else {
+                continue;
+            };
+            let name = name.replace("\\-", "-");
+            assert!(
+                pages.contains(&format!("{name}.1.gz")),
+                "{page} refers to {name}(1), which the package lacks: {pages:?}"
+            );
+        }
+    }
+    // Every example shipped passes `rampart check` where it is installed.
+    let shipped = tree.join("usr/share/doc/rampart/examples");
+    let mut configs = vec![shipped.join("rampart.toml")];
+    configs.extend(
+        std::fs::read_dir(shipped.join("audit"))
+            .expect("audit examples")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml")),
+    );
+    for config in &configs {
+        let out = Command::new(&bin)
+            .args(["check", "-c"])
+            .arg(config)
+            .current_dir(config.parent().expect("dir"))
+            .output()
+            .expect("check");
+        assert!(
+            out.status.success(),
+            "{} fails check where it is installed: {}{}",
+            config.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The binary is stripped: no debug sections, no symbol table.
+    let sections = run(Command::new("readelf").arg("-S").arg(&bin));
+    assert!(
+        !sections.contains(".debug_info") && !sections.contains(".symtab"),
+        "the packaged binary is not stripped"
+    );
     let bash =
         std::fs::read_to_string(tree.join("usr/share/bash-completion/completions/rampart")).expect("bash");
     assert!(bash.contains("complete -F _rampart"), "bash completion");

@@ -364,6 +364,8 @@ pub struct Process {
     pub child: Child,
     pub listeners: HashMap<String, SocketAddr>,
     pub stderr: PathBuf,
+    /// What it printed before `ready`.
+    pub banner: String,
 }
 
 impl Process {
@@ -390,11 +392,14 @@ impl Process {
             .expect("spawn rampart");
         let out = child.stdout.take().expect("stdout");
         let mut listeners = HashMap::new();
+        let mut banner = String::new();
         for line in BufReader::new(out).lines() {
             let line = line.expect("stdout line");
             if line == "ready" {
                 break;
             }
+            banner.push_str(&line);
+            banner.push('\n');
             if let Some(rest) = line.strip_prefix("listening ") {
                 let mut parts = rest.split_whitespace();
                 let (Some(name), Some(url)) = (parts.next(), parts.next()) else {
@@ -413,6 +418,7 @@ impl Process {
             child,
             listeners,
             stderr,
+            banner,
         }
     }
 

@@ -93,10 +93,11 @@ function servers(stats) {
 /* One state per server, as an operator reads it: an operator's drain
    first, then the health verdict, then a passive ejection. */
 function stateOf(s) {
-  if (s.state === "drained" || s.state === "draining") return s.state;
+  if (s.state === "drained" || s.state === "draining" || s.state === "removing") return s.state;
   if (s.health === "down") return "down";
   if (s.ejected) return "ejected";
   if (s.health === "unknown") return "unknown";
+  if (s.slow_start != null) return "slow-start";
   return "up";
 }
 
@@ -229,6 +230,7 @@ async function control(method, path, body, what) {
 function actions(s) {
   const base = "/api/pools/" + encodeURIComponent(s.pool) + "/servers/" + encodeURIComponent(s.name);
   const who = s.pool + "/" + s.name;
+  if (s.state === "removing") return el("span", { class: "muted small" }, "being removed");
   const drained = s.state !== "active";
   const btn = drained
     ? el("button", { class: "act undrain", onclick: () => control("POST", base + "/undrain", null, "undrain " + who) }, "undrain")
@@ -303,7 +305,7 @@ const PANELS = [
           const slow = odd.has(p.name + "/" + s.name);
           rows.push(el("tr", { "data-server": s.name, "data-state": st, class: "row-" + st },
             el("td", {}, el("i", { class: "swatch", style: "background:" + serverColor(p.name + "/" + s.name) }), s.name, el("div", { class: "muted small" }, s.address)),
-            el("td", {}, el("span", { class: "pill " + st }, st), strip(s)),
+            el("td", {}, el("span", { class: "pill " + st }, st === "slow-start" ? "slow start " + Math.round(s.slow_start * 100) + " %" : st), strip(s)),
             el("td", { class: "check" }, checkText(s)),
             el("td", { class: "num" }, s.weight), el("td", { class: "num" }, s.in_flight),
             el("td", { class: "num qps" }, fmt.n(s.qps["10s"])), el("td", { class: "num" }, fmt.ms(s.latency_ms.p50)),

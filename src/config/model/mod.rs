@@ -71,6 +71,8 @@ pub struct Model {
     pub cluster: Option<ClusterSettings>,
     /// The other instances' admin APIs, shown with this one as the fleet.
     pub peers: Vec<Peer>,
+    /// `[fleet]`: the configuration comes from etcd; None: from this file.
+    pub fleet: Option<FleetSettings>,
     /// `[audit]`.
     pub audit: Audit,
 }
@@ -179,6 +181,34 @@ impl std::fmt::Debug for Peer {
             .field("name", &self.name)
             .field("addr", &self.addr)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// `[fleet]`, validated: files read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FleetSettings {
+    pub endpoints: Vec<String>,
+    pub prefix: String,
+    pub node: String,
+    /// User and password.
+    pub credentials: Option<(String, String)>,
+    /// The CA (PEM) that signs etcd's certificate, for `https://`.
+    pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate and key (PEM).
+    pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for FleetSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetSettings")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.prefix)
+            .field("node", &self.node)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("tls", &self.ca_pem.is_some())
+            .field("timeout", &self.timeout)
             .finish()
     }
 }

@@ -13,12 +13,14 @@
 //!   `alerts.rs`: `[alerts]`, `[[alert]]`
 //! - `firewall.rs`: `[firewall]`, `[bans]`; `rules.rs`: `[[rule]]`
 //! - `topology.rs`: `[topology]`, `[audit]`
+//! - `fleet.rs`: `[fleet]`
 
 mod alerts;
 mod backend_tls;
 mod crl;
 mod cx;
 mod firewall;
+mod fleet;
 mod health;
 mod limits;
 mod listeners;
@@ -102,6 +104,7 @@ impl Cx<'_> {
             rules: self.rules(&f.rules, &listener_names, f.cluster.redis.is_some())?,
             cluster: self.cluster(&f.cluster)?,
             peers: self.peers(&f.cluster.peers)?,
+            fleet: f.fleet.as_ref().map(|x| self.fleet(x)).transpose()?,
             audit: self.audit(&f.audit)?,
             listeners,
             pools,

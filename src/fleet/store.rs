@@ -1,0 +1,216 @@
+//! The fleet's revisions and statuses in etcd.
+
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp, WatchOptions};
+
+use super::{now_unix, sha256_hex, FleetError, NodeStatus, Revision};
+use crate::config::model::FleetSettings;
+
+/// A connection to the fleet's etcd, under its prefix.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    prefix: String,
+    endpoints: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("endpoints", &self.endpoints)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects (TLS and credentials as configured), within `s.timeout`.
+    pub async fn connect(s: &FleetSettings) -> Result<Store, FleetError> {
+        let endpoints = s.endpoints.join(", ");
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(s.timeout)
+            .with_timeout(s.timeout)
+            .with_keep_alive(Duration::from_secs(10), s.timeout);
+        if let Some((user, password)) = &s.credentials {
+            opts = opts.with_user(user.clone(), password.clone());
+        }
+        if s.ca_pem.is_some() || s.client_identity.is_some() {
+            let mut tls = etcd_client::TlsOptions::new();
+            if let Some(ca) = &s.ca_pem {
+                tls = tls.ca_certificate(etcd_client::Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = &s.client_identity {
+                tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            opts = opts.with_tls(tls);
+        }
+        let connect = Client::connect(s.endpoints.clone(), Some(opts));
+        let client = match tokio::time::timeout(s.timeout, connect).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(source)) => return Err(FleetError::Etcd { endpoints, source }),
+            Err(_) => {
+                return Err(FleetError::Etcd {
+                    endpoints,
+                    source: etcd_client::Error::InvalidArgs(format!(
+                        "no connection within {} ms",
+                        s.timeout.as_millis()
+                    )),
+                })
+            }
+        };
+        let mut store = Store {
+            client,
+            prefix: s.prefix.trim_end_matches('/').to_string(),
+            endpoints,
+        };
+        // A first read: a store that does not answer fails here, not later.
+        store.current().await?;
+        Ok(store)
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.prefix)
+    }
+
+    /// The key watched for new revisions.
+    pub fn current_key(&self) -> String {
+        self.key("config/current")
+    }
+
+    fn etcd(&self, source: etcd_client::Error) -> FleetError {
+        FleetError::Etcd {
+            endpoints: self.endpoints.clone(),
+            source,
+        }
+    }
+
+    /// The current revision and the etcd revision that wrote it.
+    pub async fn current(&mut self) -> Result<Option<(Revision, i64)>, FleetError> {
+        let key = self.current_key();
+        let resp = self
+            .client
+            .get(key.clone(), None)
+            .await
+            .map_err(|e| self.etcd(e))?;
+        match resp.kvs().first() {
+            None => Ok(None),
+            Some(kv) => Ok(Some((decode(&key, kv.value())?, kv.mod_revision()))),
+        }
+    }
+
+    /// Revision `n`.
+    pub async fn revision(&mut self, n: u64) -> Result<Revision, FleetError> {
+        let key = self.key(&format!("config/rev/{n:010}"));
+        let resp = self
+            .client
+            .get(key.clone(), None)
+            .await
+            .map_err(|e| self.etcd(e))?;
+        let kv = resp.kvs().first().ok_or(FleetError::NoRevision(n))?;
+        decode(&key, kv.value())
+    }
+
+    /// Every revision, oldest first.
+    pub async fn history(&mut self) -> Result<Vec<Revision>, FleetError> {
+        self.list("config/rev/").await
+    }
+
+    /// Every value under `rest`, decoded, in key order.
+    async fn list<T: serde::de::DeserializeOwned>(&mut self, rest: &str) -> Result<Vec<T>, FleetError> {
+        let key = self.key(rest);
+        let resp = self
+            .client
+            .get(key, Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| self.etcd(e))?;
+        resp.kvs()
+            .iter()
+            .map(|kv| decode(&String::from_utf8_lossy(kv.key()), kv.value()))
+            .collect()
+    }
+
+    /// Stores `document` as the next revision, if the current one is still
+    /// `expected` (None: the one read now; 0: there must be none yet).
+    pub async fn push(
+        &mut self,
+        document: &str,
+        author: &str,
+        message: &str,
+        expected: Option<u64>,
+    ) -> Result<Revision, FleetError> {
+        let current = self.current().await?;
+        let (now, mod_rev) = current.as_ref().map_or((0, 0), |(r, m)| (r.revision, *m));
+        if let Some(e) = expected {
+            if e != now {
+                return Err(FleetError::Conflict {
+                    expected: e,
+                    current: now,
+                });
+            }
+        }
+        let rev = Revision {
+            revision: now + 1,
+            hash: sha256_hex(document.as_bytes()),
+            author: author.to_string(),
+            time_unix: now_unix(),
+            message: message.to_string(),
+            document: document.to_string(),
+        };
+        let value = serde_json::to_vec(&rev).map_err(|e| FleetError::Settings(e.to_string()))?;
+        let current_key = self.current_key();
+        // Compare-and-swap: `config/current` unchanged since it was read
+        // (mod revision 0: the key does not exist).
+        let txn = Txn::new()
+            .when([Compare::mod_revision(
+                current_key.clone(),
+                CompareOp::Equal,
+                mod_rev,
+            )])
+            .and_then([
+                TxnOp::put(current_key, value.clone(), None),
+                TxnOp::put(self.key(&format!("config/rev/{:010}", rev.revision)), value, None),
+            ]);
+        let resp = self.client.txn(txn).await.map_err(|e| self.etcd(e))?;
+        if !resp.succeeded() {
+            let current = self.current().await?.map_or(0, |(r, _)| r.revision);
+            return Err(FleetError::Conflict {
+                expected: now,
+                current,
+            });
+        }
+        Ok(rev)
+    }
+
+    /// Writes what this node runs.
+    pub async fn set_status(&mut self, status: &NodeStatus) -> Result<(), FleetError> {
+        let value = serde_json::to_vec(status).map_err(|e| FleetError::Settings(e.to_string()))?;
+        let key = self.key(&format!("status/{}", status.node));
+        self.client
+            .put(key, value, None)
+            .await
+            .map_err(|e| self.etcd(e))?;
+        Ok(())
+    }
+
+    /// What every node said it runs, by node name.
+    pub async fn statuses(&mut self) -> Result<Vec<NodeStatus>, FleetError> {
+        self.list("status/").await
+    }
+
+    /// Waits for the current revision to change after etcd revision
+    /// `after`; the new one with its etcd revision, or an error when the
+    /// watch breaks (the caller reconnects).
+    pub async fn watch_current(&mut self, after: i64) -> Result<etcd_client::WatchStream, FleetError> {
+        let key = self.current_key();
+        let opts = WatchOptions::new().with_start_revision(after + 1);
+        self.client.watch(key, Some(opts)).await.map_err(|e| self.etcd(e))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, FleetError> {
+    serde_json::from_slice(value).map_err(|e| FleetError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}

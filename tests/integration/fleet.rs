@@ -1,0 +1,342 @@
+//! One configuration for the fleet, in a real etcd (Debian's `etcd-server`,
+//! started and stopped here): `rampart fleet push` reaches two instances
+//! under load with no failed request, `fleet status` says both are
+//! current; history, diff, a refused revision (the instance keeps the last
+//! good one, and status says so), a push that lost a race, a rollback; an
+//! instance that starts without etcd serves its last revision and catches
+//! up once etcd is back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// An etcd of its own, on free ports, in a temporary data directory.
+struct Etcd {
+    child: Child,
+    client: u16,
+    peer: u16,
+    data: PathBuf,
+}
+
+impl Etcd {
+    async fn start(data: &Path) -> Etcd {
+        let (client, peer) = (free_port(), free_port());
+        let mut e = Etcd {
+            child: Etcd::spawn(data, client, peer),
+            client,
+            peer,
+            data: data.to_path_buf(),
+        };
+        e.wait().await;
+        e
+    }
+
+    fn spawn(data: &Path, client: u16, peer: u16) -> Child {
+        Command::new("etcd")
+            .arg("--name=t")
+            .arg(format!("--data-dir={}", data.display()))
+            .arg(format!("--listen-client-urls=http://127.0.0.1:{client}"))
+            .arg(format!("--advertise-client-urls=http://127.0.0.1:{client}"))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!("--initial-cluster=t=http://127.0.0.1:{peer}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (Debian package etcd-server) is installed")
+    }
+
+    /// Until etcd says it is healthy (at most 20 s).
+    async fn wait(&mut self) {
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", self.client).parse().expect("addr");
+        let healthy = wait_until(Duration::from_secs(20), || async move {
+            tokio::net::TcpStream::connect(addr).await.is_ok()
+                && raw(
+                    addr,
+                    b"GET /health HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n",
+                )
+                .await
+                .contains("\"health\":\"true\"")
+        })
+        .await;
+        assert!(healthy.is_some(), "etcd did not become healthy");
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn restart(&mut self) {
+        self.child = Etcd::spawn(&self.data, self.client, self.peer);
+        self.wait().await;
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A node's own file: where etcd is, its name and state directory.
+fn node_file(dir: &Path, etcd: &str, node: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join("rampart.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[runtime]\nstate_dir = \"state\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
+             [fleet]\netcd = [\"{etcd}\"]\nnode = \"{node}\"\ntimeout = \"1s\"\n"
+        ),
+    )
+    .expect("node file");
+    path
+}
+
+/// A revision: one listener on a free port, its pool the given server.
+fn revision(etcd: &str, server: std::net::SocketAddr, extra: &str) -> String {
+    format!(
+        "[admin]\naddress = \"127.0.0.1:0\"\n[fleet]\netcd = [\"{etcd}\"]\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n{extra}\
+         [[pool]]\nname = \"app\"\n[[pool.server]]\nname = \"s\"\naddress = \"{server}\"\n[[route]]\npool = \"app\"\n"
+    )
+}
+
+/// The body `GET /` gets from the instance's `web` listener, if it has one.
+async fn served(app: &rampart::app::RunningApp) -> Option<String> {
+    let web = app.app.listeners().await.into_iter().find(|l| l.name == "web")?;
+    let mut c = tokio::time::timeout(Duration::from_secs(2), h1(web.addr))
+        .await
+        .ok()?;
+    let resp = c.go(get("/", "fleet.test")).await.ok()?;
+    Some(read(resp).await.2)
+}
+
+async fn wait_served(app: &rampart::app::RunningApp, want: &str, limit: Duration) -> Option<Duration> {
+    wait_until(limit, || async { served(app).await.as_deref() == Some(want) }).await
+}
+
+/// What both tests start with: etcd, two servers answering `v1` and
+/// `v2`, and revision 1 (to `v1`) pushed from an operator's folder.
+struct Setup {
+    work: tempfile::TempDir,
+    etcd: Etcd,
+    url: String,
+    v1: Backend,
+    v2: Backend,
+    ops: PathBuf,
+}
+
+async fn setup() -> Setup {
+    let work = tempfile::tempdir().expect("tempdir");
+    let etcd = Etcd::start(&work.path().join("etcd")).await;
+    let url = etcd.url();
+    let (v1, v2) = (Backend::named("v1").await, Backend::named("v2").await);
+    let ops = work.path().join("ops");
+    std::fs::create_dir_all(&ops).expect("ops");
+    std::fs::write(ops.join("web.toml"), revision(&url, v1.addr, "")).expect("rev");
+    let (code, out, err) = fleet(&["push", "-c", "web.toml", "-m", "first"], &ops);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pushed revision 1"), "{out}");
+    Setup {
+        work,
+        etcd,
+        url,
+        v1,
+        v2,
+        ops,
+    }
+}
+
+fn fleet(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let mut all = vec!["fleet"];
+    all.extend_from_slice(args);
+    rampart(&all, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_reaches_every_instance_under_load_and_the_fleet_reports_it() {
+    let Setup {
+        work,
+        etcd: _etcd,
+        url,
+        v1,
+        v2,
+        ops,
+    } = setup().await;
+
+    let lb1 = start_app_file(&node_file(&work.path().join("lb1"), &url, "lb1")).await;
+    let lb2 = start_app_file(&node_file(&work.path().join("lb2"), &url, "lb2")).await;
+    for app in [&lb1, &lb2] {
+        assert!(
+            wait_served(app, "v1", Duration::from_secs(10)).await.is_some(),
+            "an instance did not start from revision 1"
+        );
+    }
+    let (code, out, err) = fleet(&["status", "-c", "web.toml"], &ops);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("lb1") && out.contains("lb2") && out.matches("current").count() >= 2,
+        "{out}"
+    );
+
+    // Under load on both, revision 2 sends the traffic to another server.
+    let web = |app: &rampart::app::RunningApp| {
+        let app = app.app.clone();
+        async move {
+            app.listeners()
+                .await
+                .into_iter()
+                .find(|l| l.name == "web")
+                .map(|l| l.addr)
+                .expect("web")
+        }
+    };
+    let loads = [
+        Load::start(web(&lb1).await, "/", 1_000_000, Duration::from_secs(20)),
+        Load::start(web(&lb2).await, "/", 1_000_000, Duration::from_secs(20)),
+    ];
+    std::fs::write(ops.join("web.toml"), revision(&url, v2.addr, "")).expect("rev");
+    let pushed = Instant::now();
+    let (code, out, err) = fleet(&["push", "-c", "web.toml", "-m", "to v2"], &ops);
+    assert_eq!(code, 0, "{out}{err}");
+    for app in [&lb1, &lb2] {
+        let took = wait_served(app, "v2", Duration::from_secs(5)).await;
+        assert!(took.is_some(), "revision 2 did not arrive");
+    }
+    let reached = pushed.elapsed();
+    assert!(
+        reached <= Duration::from_secs(2),
+        "revision 2 reached both in {reached:?}"
+    );
+    for l in loads {
+        let r = l.stop().await;
+        assert!(r.ok > 0, "no traffic");
+        assert_eq!(r.failed, 0, "requests failed during the change: {:?}", r.errors);
+    }
+    let (code, out, err) = fleet(&["status", "-c", "web.toml"], &ops);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("current revision: 2"), "{out}");
+    let (_, history, _) = fleet(&["history", "-c", "web.toml"], &ops);
+    assert!(
+        history.contains("first") && history.contains("to v2"),
+        "{history}"
+    );
+    let (_, diff, _) = fleet(&["diff", "-c", "web.toml", "1", "2"], &ops);
+    assert!(
+        diff.contains(&format!("-name = \"s\"\n-address = \"{}\"", v1.addr))
+            || (diff.contains(&format!("-address = \"{}\"", v1.addr))
+                && diff.contains(&format!("+address = \"{}\"", v2.addr))),
+        "{diff}"
+    );
+    let m = metrics(lb1.admin().expect("admin")).await;
+    assert_eq!(metric(&m, "rampart_fleet_revision"), Some(2.0), "{m}");
+    assert_eq!(metric(&m, "rampart_fleet_up"), Some(1.0), "{m}");
+
+    // A revision one node cannot load (a file only the operator has): that
+    // node keeps revision 2 and says why; the other applies it.
+    std::fs::write(ops.join("allow.txt"), "127.0.0.0/8\n").expect("allow");
+    std::fs::write(
+        ops.join("web.toml"),
+        revision(&url, v1.addr, "allow_file = \"allow.txt\"\n"),
+    )
+    .expect("rev");
+    std::fs::write(work.path().join("lb1").join("allow.txt"), "127.0.0.0/8\n").expect("allow");
+    let (code, out, err) = fleet(&["push", "-c", "web.toml", "-m", "allow list"], &ops);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(wait_served(&lb1, "v1", Duration::from_secs(5)).await.is_some());
+    let refused = wait_until(Duration::from_secs(5), || async {
+        let (code, out, _) = fleet(&["status", "-c", "web.toml"], &ops);
+        code == 1 && out.contains("REFUSED revision 3") && out.contains("allow.txt")
+    })
+    .await;
+    let (_, status, _) = fleet(&["status", "-c", "web.toml"], &ops);
+    assert!(refused.is_some(), "{status}");
+    assert_eq!(served(&lb2).await.as_deref(), Some("v2"), "lb2 keeps revision 2");
+
+    // A change made from revision 2 lost the race to revision 3.
+    let (code, out, err) = fleet(&["push", "-c", "web.toml", "--expect", "2"], &ops);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("revision 3 was pushed meanwhile") && err.contains("rebase"),
+        "{err}"
+    );
+
+    // Back to revision 2's configuration, as revision 4: everyone current.
+    let (code, out, err) = fleet(&["rollback", "-c", "web.toml", "2"], &ops);
+    assert_eq!(code, 0, "{out}{err}");
+    for app in [&lb1, &lb2] {
+        assert!(wait_served(app, "v2", Duration::from_secs(5)).await.is_some());
+    }
+    let ok = wait_until(Duration::from_secs(5), || async {
+        fleet(&["status", "-c", "web.toml"], &ops).0 == 0
+    })
+    .await;
+    let (_, status, _) = fleet(&["status", "-c", "web.toml"], &ops);
+    assert!(ok.is_some() && status.contains("current revision: 4"), "{status}");
+    lb1.shutdown().await;
+    lb2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_etcd_an_instance_starts_from_its_last_revision_and_catches_up() {
+    let Setup {
+        work,
+        mut etcd,
+        url,
+        v1: _v1,
+        v2,
+        ops,
+    } = setup().await;
+    let node = node_file(&work.path().join("lb1"), &url, "lb1");
+    let lb1 = start_app_file(&node).await;
+    assert!(wait_served(&lb1, "v1", Duration::from_secs(10)).await.is_some());
+    let kept = work.path().join("lb1/state/fleet-revision.json");
+    let listing = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .map(|r| {
+                r.filter_map(Result::ok)
+                    .map(|e| e.path().display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        kept.exists(),
+        "not kept: {:?} {:?}",
+        listing(&work.path().join("lb1")),
+        listing(&work.path().join("lb1/state"))
+    );
+    lb1.shutdown().await;
+
+    // etcd gone: the instance starts from what it applied last.
+    etcd.stop();
+    let lb1 = start_app_file(&node).await;
+    assert_eq!(
+        served(&lb1).await.as_deref(),
+        Some("v1"),
+        "not started from the kept revision"
+    );
+    let m = metrics(lb1.admin().expect("admin")).await;
+    assert_eq!(metric(&m, "rampart_fleet_up"), Some(0.0), "{m}");
+    assert_eq!(metric(&m, "rampart_fleet_revision"), Some(1.0), "{m}");
+
+    // etcd back with a new revision: the instance reconnects and applies it.
+    etcd.restart().await;
+    std::fs::write(ops.join("web.toml"), revision(&url, v2.addr, "")).expect("rev");
+    assert_eq!(fleet(&["push", "-c", "web.toml"], &ops).0, 0);
+    assert!(
+        wait_served(&lb1, "v2", Duration::from_secs(40)).await.is_some(),
+        "did not catch up after etcd came back"
+    );
+    let m = metrics(lb1.admin().expect("admin")).await;
+    assert_eq!(metric(&m, "rampart_fleet_up"), Some(1.0), "{m}");
+    lb1.shutdown().await;
+}
