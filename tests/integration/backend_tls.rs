@@ -193,6 +193,11 @@ async fn mtls_backends_serve_rampart_over_reused_connections_and_refuse_others()
         "rampart_backend_tls_failures_total{pool=\"wrong\",server=\"stranger\"}",
     );
     assert_eq!(failures, Some(1.0), "{text}");
+    // The API (and the dashboard) says why, not only how many.
+    let stranger_info = server_info(ad, "wrong", "stranger").await.expect("server");
+    assert_eq!(stranger_info["tls_failures"], 1, "{stranger_info}");
+    let why = stranger_info["last_tls_failure"]["reason"].as_str().unwrap_or("");
+    assert!(why.to_lowercase().contains("certificate"), "{stranger_info}");
     // Without rampart's client certificate, the mTLS backend refuses.
     let refused = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let mut s = tls_connect(mtls.addr, "127.0.0.1", &local.ca_path, &[b"http/1.1"]).await;
