@@ -438,6 +438,19 @@ pub fn render_fit(s: &Value, admin: SocketAddr, width: usize, color: bool) -> St
         }
     }
     tcp(&mut o, s);
+    if let Some(f) = s["fleet_sync"].as_object() {
+        let _ = writeln!(
+            o,
+            "\nfleet node {}: revision {}, etcd {}",
+            f.get("node").and_then(Value::as_str).unwrap_or(""),
+            f.get("revision").and_then(Value::as_u64).unwrap_or(0),
+            if f.get("etcd_up") == Some(&Value::Bool(true)) {
+                "up"
+            } else {
+                "DOWN (serving the last revision)"
+            }
+        );
+    }
     fleet(&mut o, s);
     let _ = writeln!(o, "\n(* = ejected)");
     if width == usize::MAX {
@@ -458,8 +471,8 @@ fn fleet(o: &mut String, s: &Value) {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "{:<28} {:<8} {:>9} {:>7} {:>9} {:>10} {:>10}",
-        "FLEET", "STATUS", "REQ/S", "5XX %", "P99 ms", "SERVERS UP", "REQUESTS"
+        "{:<28} {:<8} {:>9} {:>7} {:>9} {:>10} {:>10} {:>5}",
+        "FLEET", "STATUS", "REQ/S", "5XX %", "P99 ms", "SERVERS UP", "REQUESTS", "REV"
     );
     let row = |o: &mut String, name: &str, status: &str, v: &Value| {
         let servers = match (v["servers_up"].as_f64(), v["servers"].as_f64()) {
@@ -468,7 +481,7 @@ fn fleet(o: &mut String, s: &Value) {
         };
         let _ = writeln!(
             o,
-            "{:<28} {:<8} {:>9} {:>7} {:>9} {:>10} {:>10}",
+            "{:<28} {:<8} {:>9} {:>7} {:>9} {:>10} {:>10} {:>5}",
             name,
             status,
             num(&v["qps"]["10s"]),
@@ -478,6 +491,7 @@ fn fleet(o: &mut String, s: &Value) {
             ms(&v["latency_ms"]["p99"]),
             servers,
             num(&v["requests"]),
+            v["revision"].as_u64().map_or("-".to_string(), |r| r.to_string()),
         );
     };
     for i in instances {

@@ -75,7 +75,10 @@ impl App {
 fn refusal(e: ChangeError) -> AdminError {
     match e {
         ChangeError::NoPool(_) | ChangeError::NoServer { .. } => AdminError::NotFound(e.to_string()),
-        ChangeError::Duplicate { .. } | ChangeError::Removing { .. } => AdminError::Conflict(e.to_string()),
+        ChangeError::Duplicate { .. } | ChangeError::Removing { .. } | ChangeError::Conflict(_) => {
+            AdminError::Conflict(e.to_string())
+        }
+        ChangeError::Fleet(_) => AdminError::Failed(e.to_string()),
         ChangeError::Invalid(_) => AdminError::BadRequest(e.to_string()),
         ChangeError::App(_) => AdminError::Failed(e.to_string()),
     }

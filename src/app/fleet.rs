@@ -1,16 +1,19 @@
 //! An instance of a fleet (`[fleet]`): the configuration it starts from,
 //! and the task that watches etcd for new revisions, applies each as a hot
 //! reload, keeps the last applied one on disk, and reports what it runs
-//! under `status/NODE`. Without etcd it keeps serving and reconnects with
-//! backoff (1 s doubling to 30 s), then catches up.
+//! under `status/NODE`; the same task applies the runtime changes (add,
+//! weight, drain, remove) other instances made, one record per server.
+//! Without etcd it keeps serving and reconnects with backoff (1 s doubling
+//! to 30 s), then catches up.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::changes::{AddedServer, Changes};
 use super::{App, AppError};
 use crate::config::{self, model::Model};
-use crate::fleet::{cache, now_unix, NodeStatus, Revision, Store};
+use crate::fleet::{cache, now_unix, AddedRecord, NodeStatus, Revision, ServerRecord, Store, Update};
 use crate::stats::FleetStats;
 
 /// `local` (the config file: its `[fleet]` and `[runtime] state_dir`, and
@@ -93,49 +96,151 @@ pub async fn run(app: Arc<App>, settings: crate::config::model::FleetSettings, s
     }
 }
 
-/// One connection's life: catch up with the current revision, then apply
-/// each new one as it comes.
+/// One connection's life: catch up with the current revision and the
+/// servers' runtime records (publishing this instance's own that the
+/// fleet does not have yet), then apply each change as it comes.
 async fn follow(
     app: &Arc<App>,
     settings: &crate::config::model::FleetSettings,
     stats: &FleetStats,
 ) -> Result<(), crate::fleet::FleetError> {
     let mut store = Store::connect(settings).await?;
-    if stats.up.swap(1, Relaxed) == 0 {
-        tracing::info!(node = %settings.node, "fleet: connected to etcd");
-    }
-    let (current, mut seen) = match store.current().await? {
-        Some((r, m)) => (Some(r), m),
-        None => (None, 0),
-    };
-    if let Some(r) = current {
-        consider(app, &mut store, settings, stats, r).await?;
-    } else {
-        report(&mut store, settings, stats, None).await?;
-    }
-    let mut watch = store.watch_current(seen).await?;
-    loop {
-        let Some(resp) = watch
-            .message()
-            .await
-            .map_err(|e| crate::fleet::FleetError::Etcd {
+    let start = store.etcd_revision().await?;
+    let result = async {
+        match store.current().await? {
+            Some((r, _)) => consider(app, &mut store, settings, stats, r).await?,
+            None => report(&mut store, settings, stats, None).await?,
+        }
+        let records = store.runtime_records().await?;
+        for (pool, server, record, rev) in &records {
+            if let Err(e) = app.adopt(pool, server, record, *rev).await {
+                tracing::warn!(pool = %pool, server = %server, "fleet: a runtime change cannot be made here: {e}");
+            }
+        }
+        seed(app, &mut store, settings, &records).await;
+        *app.fleet_store.lock().await = Some(store.clone());
+        // Up: caught up, and changes made here now reach the fleet.
+        if stats.up.swap(1, Relaxed) == 0 {
+            tracing::info!(node = %settings.node, "fleet: connected to etcd");
+        }
+        let mut watch = store.watch_all(start).await?;
+        loop {
+            let Some(resp) = watch.message().await.map_err(|e| crate::fleet::FleetError::Etcd {
                 endpoints: settings.endpoints.join(", "),
                 source: e,
             })?
-        else {
-            return Ok(());
-        };
-        for ev in resp.events() {
-            let Some(kv) = ev.kv() else { continue };
-            if kv.mod_revision() <= seen || kv.value().is_empty() {
-                continue;
-            }
-            seen = kv.mod_revision();
-            match serde_json::from_slice::<Revision>(kv.value()) {
-                Ok(r) => consider(app, &mut store, settings, stats, r).await?,
-                Err(e) => tracing::error!("fleet: the current revision in etcd cannot be read: {e}"),
+            else {
+                return Ok(());
+            };
+            for ev in resp.events() {
+                let Some(kv) = ev.kv() else { continue };
+                match store.update(kv.key(), kv.value(), kv.mod_revision()) {
+                    Some(Update::Revision(r)) => consider(app, &mut store, settings, stats, r).await?,
+                    Some(Update::Server {
+                        pool,
+                        server,
+                        record,
+                        mod_revision,
+                    }) => {
+                        if let Err(e) = app.adopt(&pool, &server, &record, mod_revision).await {
+                            tracing::warn!(pool = %pool, server = %server, "fleet: a runtime change cannot be made here: {e}");
+                        }
+                    }
+                    None => {}
+                }
             }
         }
+    }
+    .await;
+    *app.fleet_store.lock().await = None;
+    result
+}
+
+/// Publishes this instance's runtime changes to servers the fleet has no
+/// record of (changes made before `[fleet]`, or while etcd was away).
+async fn seed(
+    app: &Arc<App>,
+    store: &mut Store,
+    settings: &crate::config::model::FleetSettings,
+    known: &[(String, String, ServerRecord, i64)],
+) {
+    let changes = app.state.lock().await.changes.clone();
+    for (pool, server) in servers_of(&changes) {
+        if known.iter().any(|(p, s, _, _)| *p == pool && *s == server) {
+            continue;
+        }
+        let record = record_of(&changes, &pool, &server, &settings.node);
+        match store.put_record(&pool, &server, &record, 0).await {
+            Ok(rev) => app.fleet_saw((pool, server), rev),
+            Err(e) => tracing::debug!("fleet: {e}"),
+        }
+    }
+}
+
+/// Every (pool, server) a runtime change names.
+fn servers_of(c: &Changes) -> std::collections::BTreeSet<(String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    out.extend(c.added.iter().map(|a| (a.pool.clone(), a.name.clone())));
+    for (map, _) in [(&c.drained, ()), (&c.removed, ())] {
+        for (p, servers) in map {
+            out.extend(servers.iter().map(|s| (p.clone(), s.clone())));
+        }
+    }
+    for (p, w) in &c.weights {
+        out.extend(w.keys().map(|s| (p.clone(), s.clone())));
+    }
+    out
+}
+
+/// One server's runtime changes as the fleet keeps them.
+pub fn record_of(c: &Changes, pool: &str, server: &str, node: &str) -> ServerRecord {
+    ServerRecord {
+        added: c
+            .added
+            .iter()
+            .find(|a| a.pool == pool && a.name == server)
+            .map(|a| AddedRecord {
+                address: a.address,
+                weight: a.weight,
+                max_requests: a.max_requests,
+            }),
+        weight: c.weights.get(pool).and_then(|w| w.get(server)).copied(),
+        drained: c.is_drained(pool, server),
+        removed: c.removed.get(pool).is_some_and(|r| r.contains(server)),
+        by: node.to_string(),
+    }
+}
+
+/// Replaces one server's runtime changes with a fleet record.
+pub fn apply_record(c: &mut Changes, pool: &str, server: &str, r: &ServerRecord) {
+    c.forget(pool, server);
+    if let Some(removed) = c.removed.get_mut(pool) {
+        removed.remove(server);
+    }
+    c.removed.retain(|_, r| !r.is_empty());
+    if let Some(a) = &r.added {
+        c.added.push(AddedServer {
+            pool: pool.to_string(),
+            name: server.to_string(),
+            address: a.address,
+            weight: a.weight,
+            max_requests: a.max_requests,
+        });
+    }
+    if let Some(w) = r.weight {
+        c.weights
+            .entry(pool.to_string())
+            .or_default()
+            .insert(server.to_string(), w);
+    }
+    if r.drained {
+        c.drained
+            .entry(pool.to_string())
+            .or_default()
+            .insert(server.to_string());
+    }
+    if r.removed {
+        c.mark_removed(pool, server);
     }
 }
 
@@ -200,4 +305,35 @@ async fn report(
             refused_revision,
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_round_trips_through_the_changes() {
+        let mut c = Changes::default();
+        c.added.push(AddedServer {
+            pool: "web".into(),
+            name: "n".into(),
+            address: "127.0.0.1:9".parse().expect("addr"),
+            weight: 3,
+            max_requests: 0,
+        });
+        c.drained.entry("web".into()).or_default().insert("n".into());
+        c.mark_removed("web", "old");
+        let n = record_of(&c, "web", "n", "lb1");
+        assert!(n.added.is_some() && n.drained && !n.removed);
+        let old = record_of(&c, "web", "old", "lb1");
+        assert!(old.removed && old.added.is_none());
+        let mut other = Changes::default();
+        apply_record(&mut other, "web", "n", &n);
+        apply_record(&mut other, "web", "old", &old);
+        assert_eq!(other, c);
+        // An empty record: the server as the configuration says.
+        apply_record(&mut other, "web", "n", &ServerRecord::default());
+        assert!(other.added.is_empty() && !other.is_drained("web", "n"));
+        assert_eq!(servers_of(&c).len(), 2);
+    }
 }

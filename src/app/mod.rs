@@ -145,6 +145,10 @@ pub struct App {
     state_dir: PathBuf,
     /// The fleet revision applied last (with `[fleet]`).
     fleet_applied: std::sync::Mutex<Option<crate::fleet::Revision>>,
+    /// The fleet's etcd while connected (with `[fleet]`).
+    fleet_store: Mutex<Option<crate::fleet::Store>>,
+    /// The etcd revision of each server's runtime record last seen.
+    fleet_seen: std::sync::Mutex<std::collections::HashMap<(String, String), i64>>,
     drain_timeout: Duration,
     /// Origins and the admin API drain with the process.
     service_drain: Drain,
@@ -403,6 +407,8 @@ impl App {
             state_path,
             state_dir: effective.state_dir.clone(),
             fleet_applied: std::sync::Mutex::new(None),
+            fleet_store: Mutex::new(None),
+            fleet_seen: Default::default(),
             drain_timeout: effective.timeouts.drain,
             readiness: Default::default(),
             service_drain,

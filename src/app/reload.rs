@@ -33,6 +33,10 @@ pub struct ReloadReport {
 pub enum ChangeError {
     #[error("no pool is named `{0}`")]
     NoPool(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Fleet(String),
     #[error("pool `{pool}` has no server named `{server}`")]
     NoServer { pool: String, server: String },
     #[error("pool `{pool}` already has a server named `{server}`")]
@@ -300,6 +304,7 @@ impl App {
                 server: a.name,
             });
         }
+        let before = st.changes.clone();
         st.changes.forget(&a.pool, &a.name);
         if in_file(&st, &a.pool, &a.name) {
             // The file's server stays dropped; this one takes its place.
@@ -308,8 +313,14 @@ impl App {
             r.remove(&a.name);
             st.changes.removed.retain(|_, r| !r.is_empty());
         }
-        tracing::info!(pool = %a.pool, server = %a.name, address = %a.address, "server added");
-        st.changes.added.push(a);
+        let (pool, name) = (a.pool.clone(), a.name.clone());
+        st.changes.added.push(a.clone());
+        self.publish(&mut st, before, &pool, &name, |c| {
+            c.forget(&a.pool, &a.name);
+            c.added.push(a.clone());
+        })
+        .await?;
+        tracing::info!(pool = %pool, server = %name, "server added");
         self.rebuild(&mut st)
     }
 
@@ -325,11 +336,19 @@ impl App {
         }
         let mut st = self.state.lock().await;
         self.find_settled(&st, pool, server)?;
+        let before = st.changes.clone();
         st.changes
             .weights
             .entry(pool.to_string())
             .or_default()
             .insert(server.to_string(), weight);
+        self.publish(&mut st, before, pool, server, |c| {
+            c.weights
+                .entry(pool.to_string())
+                .or_default()
+                .insert(server.to_string(), weight);
+        })
+        .await?;
         tracing::info!(pool, server, weight, "weight set");
         self.rebuild(&mut st)
     }
@@ -338,12 +357,20 @@ impl App {
     pub async fn drain(self: &Arc<Self>, pool: &str, server: &str) -> Result<(), ChangeError> {
         let mut st = self.state.lock().await;
         let b = self.find_settled(&st, pool, server)?;
-        b.state.set_admin(AdminState::Draining);
+        let before = st.changes.clone();
         st.changes
             .drained
             .entry(pool.to_string())
             .or_default()
             .insert(server.to_string());
+        self.publish(&mut st, before, pool, server, |c| {
+            c.drained
+                .entry(pool.to_string())
+                .or_default()
+                .insert(server.to_string());
+        })
+        .await?;
+        b.state.set_admin(AdminState::Draining);
         tracing::info!(pool, server, in_flight = b.in_flight(), "server draining");
         self.save(&st)
     }
@@ -354,8 +381,15 @@ impl App {
         let mut st = self.state.lock().await;
         let b = self.find_settled(&st, pool, server)?;
         let was = b.state.admin() == AdminState::Draining;
-        b.state.set_admin(AdminState::Active);
+        let before = st.changes.clone();
         let recorded = st.changes.undrain(pool, server);
+        if recorded {
+            self.publish(&mut st, before, pool, server, |c| {
+                c.undrain(pool, server);
+            })
+            .await?;
+        }
+        b.state.set_admin(AdminState::Active);
         tracing::info!(pool, server, "server undrained");
         if recorded {
             self.save(&st)?;
@@ -374,12 +408,21 @@ impl App {
             return Ok(());
         }
         let b = self.find(pool, server)?;
-        b.state.set_admin(AdminState::Draining);
-        b.state.set_removing();
+        let before = st.changes.clone();
         st.changes.forget(pool, server);
-        if in_file(&st, pool, server) {
+        let file_server = in_file(&st, pool, server);
+        if file_server {
             st.changes.mark_removed(pool, server);
         }
+        self.publish(&mut st, before, pool, server, |c| {
+            c.forget(pool, server);
+            if file_server {
+                c.mark_removed(pool, server);
+            }
+        })
+        .await?;
+        b.state.set_admin(AdminState::Draining);
+        b.state.set_removing();
         self.save(&st)?;
         st.removing.insert(key.clone());
         tracing::info!(
@@ -441,6 +484,129 @@ impl App {
 
     /// Builds and swaps in a runtime from the file's model and the runtime
     /// changes, then saves the changes.
+    /// With `[fleet]`: writes the server's runtime changes to etcd before
+    /// they are made here, so that every instance makes them. `op` is the
+    /// change, already made to `st.changes` (from `before`). When the
+    /// server was changed on another instance since this one saw it, its
+    /// record is taken and `op` made again on top (so a weight here and a
+    /// drain there both stand); a server removed there stays removed and
+    /// this change is refused. An etcd that cannot be reached refuses the
+    /// change. On refusal the changes go back to `before`.
+    async fn publish(
+        &self,
+        st: &mut State,
+        before: super::changes::Changes,
+        pool: &str,
+        server: &str,
+        op: impl Fn(&mut super::changes::Changes),
+    ) -> Result<(), ChangeError> {
+        let Some(node) = st.model.fleet.as_ref().map(|f| f.node.clone()) else {
+            return Ok(());
+        };
+        let key = (pool.to_string(), server.to_string());
+        let mut store = self.fleet_store.lock().await;
+        let Some(store) = store.as_mut() else {
+            st.changes = before;
+            return Err(ChangeError::Fleet(
+                "the fleet's etcd cannot be reached: a change now would reach this instance only; try again when it is back".into(),
+            ));
+        };
+        let mut seen = self.fleet_seen(&key);
+        let mut merged_in = false;
+        for _ in 0..3 {
+            let record = super::fleet::record_of(&st.changes, pool, server, &node);
+            match store.put_record(pool, server, &record, seen).await {
+                Ok(rev) => {
+                    self.fleet_saw(key, rev);
+                    // Another instance's change came in with this one: the
+                    // running pools take both now.
+                    if merged_in {
+                        self.rebuild(st)?;
+                    }
+                    return Ok(());
+                }
+                Err(crate::fleet::FleetError::ChangedElsewhere { by, current, .. }) => {
+                    let (theirs, rev) = current.map(|c| *c).unwrap_or_default();
+                    let was_added = before.added.iter().any(|a| a.pool == pool && a.name == server);
+                    if theirs.removed || (was_added && theirs.added.is_none()) {
+                        st.changes = before;
+                        return Err(ChangeError::Conflict(format!(
+                            "{pool}/{server} was removed on another instance ({by}) meanwhile"
+                        )));
+                    }
+                    let mut merged = before.clone();
+                    super::fleet::apply_record(&mut merged, pool, server, &theirs);
+                    op(&mut merged);
+                    st.changes = merged;
+                    seen = rev;
+                    merged_in = true;
+                }
+                Err(e) => {
+                    st.changes = before;
+                    return Err(ChangeError::Fleet(e.to_string()));
+                }
+            }
+        }
+        st.changes = before;
+        Err(ChangeError::Conflict(format!(
+            "{pool}/{server} keeps changing on other instances: try again"
+        )))
+    }
+
+    /// The etcd revision of a server's record this instance last saw (0:
+    /// none).
+    pub(super) fn fleet_seen(&self, key: &(String, String)) -> i64 {
+        self.fleet_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(super) fn fleet_saw(&self, key: (String, String), rev: i64) {
+        self.fleet_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, rev);
+    }
+
+    /// A server's record from another instance, made here: the server's
+    /// runtime changes replaced by the record's, then the pools rebuilt.
+    pub(super) async fn adopt(
+        &self,
+        pool: &str,
+        server: &str,
+        record: &crate::fleet::ServerRecord,
+        rev: i64,
+    ) -> Result<(), ChangeError> {
+        let key = (pool.to_string(), server.to_string());
+        // Under the state lock: what was seen and the changes made move
+        // together (a change made here meanwhile compares with both).
+        let mut st = self.state.lock().await;
+        if self.fleet_seen(&key) >= rev {
+            return Ok(());
+        }
+        super::fleet::apply_record(&mut st.changes, pool, server, record);
+        self.fleet_saw(key, rev);
+        self.rebuild(&mut st)?;
+        // Drains are states of the running servers: set both ways.
+        if let Some(b) = self
+            .runtime
+            .load()
+            .pool(pool)
+            .and_then(|p| p.balancer.servers().iter().find(|s| s.name == server).cloned())
+        {
+            b.state.set_admin(if record.drained {
+                AdminState::Draining
+            } else {
+                AdminState::Active
+            });
+        }
+        tracing::info!(pool, server, by = %record.by, "fleet: runtime change from another instance applied");
+        Ok(())
+    }
+
     fn rebuild(&self, st: &mut State) -> Result<(), ChangeError> {
         let mut effective = st.model.clone();
         for w in st.changes.apply(&mut effective) {

@@ -190,6 +190,8 @@ pub fn summary(doc: &Value) -> Value {
         "latency_ms": {"p99": t["latency_ms"]["p99"]},
         "servers_up": up,
         "servers": servers.len(),
+        // With [fleet]: the configuration revision it serves.
+        "revision": doc["fleet_sync"]["revision"],
     })
 }
 

@@ -10,6 +10,7 @@
 //! | `config/current` | the current [`Revision`] (JSON) |
 //! | `config/rev/NNNNNNNNNN` | every revision pushed, by number |
 //! | `status/NODE` | what NODE runs: a [`NodeStatus`] (JSON) |
+//! | `runtime/POOL/SERVER` | the runtime changes to one server made through any instance's admin API: a [`ServerRecord`] (JSON) |
 //!
 //! Exposes [`Store`] (the etcd side), [`Revision`], [`NodeStatus`],
 //! [`cache`] (the last applied revision on disk, for starts without etcd)
@@ -18,7 +19,7 @@
 pub mod cache;
 mod store;
 
-pub use store::Store;
+pub use store::{Store, Update};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,29 @@ pub struct NodeStatus {
     pub refused_revision: Option<u64>,
 }
 
+/// The runtime changes to one server (admin API: add, weight, drain,
+/// remove), as every instance applies them. A record with nothing set is
+/// a server back to what the configuration says (an added server gone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    /// Added through the API: its address, weight and request limit.
+    pub added: Option<AddedRecord>,
+    pub weight: Option<u32>,
+    pub drained: bool,
+    /// A server of the configuration removed.
+    pub removed: bool,
+    /// Which node made the change.
+    pub by: String,
+}
+
+/// A server added through the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedRecord {
+    pub address: std::net::SocketAddr,
+    pub weight: u32,
+    pub max_requests: u32,
+}
+
 /// What can go wrong with the fleet's store.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -61,6 +85,14 @@ pub enum FleetError {
     },
     #[error("revision {expected} is no longer the current one: revision {current} was pushed meanwhile; look at it (`rampart fleet diff {expected} {current}`), rebase your change on it and push again")]
     Conflict { expected: u64, current: u64 },
+    #[error("{pool}/{server} was changed on another instance ({by}) meanwhile: look at it and try again")]
+    ChangedElsewhere {
+        pool: String,
+        server: String,
+        by: String,
+        /// Its record now, with its etcd revision (None: deleted).
+        current: Option<Box<(ServerRecord, i64)>>,
+    },
     #[error("the fleet has no revision {0}")]
     NoRevision(u64),
     #[error("{key} in etcd is not what rampart wrote: {reason}")]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp, WatchOptions};
 
-use super::{now_unix, sha256_hex, FleetError, NodeStatus, Revision};
+use super::{now_unix, sha256_hex, FleetError, NodeStatus, Revision, ServerRecord};
 use crate::config::model::FleetSettings;
 
 /// A connection to the fleet's etcd, under its prefix.
@@ -198,6 +198,106 @@ impl Store {
         self.list("status/").await
     }
 
+    /// Every server's runtime changes: (pool, server, record, etcd
+    /// revision of the record).
+    pub async fn runtime_records(&mut self) -> Result<Vec<(String, String, ServerRecord, i64)>, FleetError> {
+        let key = self.key("runtime/");
+        let resp = self
+            .client
+            .get(key, Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| self.etcd(e))?;
+        let mut out = Vec::new();
+        for kv in resp.kvs() {
+            let k = String::from_utf8_lossy(kv.key()).into_owned();
+            if let Some((pool, server)) = self.runtime_key(&k) {
+                out.push((pool, server, decode(&k, kv.value())?, kv.mod_revision()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// (pool, server) of a `runtime/POOL/SERVER` key.
+    pub fn runtime_key(&self, key: &str) -> Option<(String, String)> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix("/runtime/")?;
+        let (pool, server) = rest.split_once('/')?;
+        Some((pool.to_string(), server.to_string()))
+    }
+
+    /// Writes one server's record if nobody changed it since etcd
+    /// revision `seen` (0: it did not exist); the revision written.
+    pub async fn put_record(
+        &mut self,
+        pool: &str,
+        server: &str,
+        record: &ServerRecord,
+        seen: i64,
+    ) -> Result<i64, FleetError> {
+        let key = self.key(&format!("runtime/{pool}/{server}"));
+        let value = serde_json::to_vec(record).map_err(|e| FleetError::Settings(e.to_string()))?;
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key.clone(), CompareOp::Equal, seen)])
+            .and_then([TxnOp::put(key.clone(), value, None)])
+            .or_else([TxnOp::get(key.clone(), None)]);
+        let resp = self.client.txn(txn).await.map_err(|e| self.etcd(e))?;
+        if !resp.succeeded() {
+            let current = match resp.op_responses().into_iter().next() {
+                Some(etcd_client::TxnOpResponse::Get(g)) => g.kvs().first().and_then(|kv| {
+                    serde_json::from_slice::<ServerRecord>(kv.value())
+                        .ok()
+                        .map(|r| Box::new((r, kv.mod_revision())))
+                }),
+                _ => None,
+            };
+            return Err(FleetError::ChangedElsewhere {
+                pool: pool.to_string(),
+                server: server.to_string(),
+                by: current
+                    .as_ref()
+                    .map_or_else(|| "?".to_string(), |c| c.0.by.clone()),
+                current,
+            });
+        }
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
+    /// Watches every key of the fleet after etcd revision `after`.
+    pub async fn watch_all(&mut self, after: i64) -> Result<etcd_client::WatchStream, FleetError> {
+        let key = format!("{}/", self.prefix);
+        let opts = WatchOptions::new().with_prefix().with_start_revision(after + 1);
+        self.client.watch(key, Some(opts)).await.map_err(|e| self.etcd(e))
+    }
+
+    /// What a watched key's change means.
+    pub fn update(&self, key: &[u8], value: &[u8], mod_revision: i64) -> Option<Update> {
+        let key = String::from_utf8_lossy(key);
+        if key == self.current_key() {
+            return serde_json::from_slice(value).ok().map(Update::Revision);
+        }
+        let (pool, server) = self.runtime_key(&key)?;
+        let record = if value.is_empty() {
+            ServerRecord::default()
+        } else {
+            serde_json::from_slice(value).ok()?
+        };
+        Some(Update::Server {
+            pool,
+            server,
+            record,
+            mod_revision,
+        })
+    }
+
+    /// The etcd revision now (what a watch starts after).
+    pub async fn etcd_revision(&mut self) -> Result<i64, FleetError> {
+        let resp = self
+            .client
+            .get(self.key("config/current"), None)
+            .await
+            .map_err(|e| self.etcd(e))?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
     /// Waits for the current revision to change after etcd revision
     /// `after`; the new one with its etcd revision, or an error when the
     /// watch breaks (the caller reconnects).
@@ -213,4 +313,18 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, 
         key: key.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// A change seen in the fleet's keys.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// A new current revision.
+    Revision(Revision),
+    /// One server's runtime changes (its record; empty when deleted).
+    Server {
+        pool: String,
+        server: String,
+        record: ServerRecord,
+        mod_revision: i64,
+    },
 }

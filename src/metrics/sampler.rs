@@ -416,6 +416,14 @@ impl Sampler {
             "routes": routes,
             "pools": pools,
         });
+        if let (Some(f), Some(node)) = (&rt.fleet_stats, &rt.fleet_node) {
+            if let Some(o) = doc.as_object_mut() {
+                o.insert(
+                    "fleet_sync".into(),
+                    json!({"node": node, "revision": f.revision.load(Relaxed), "etcd_up": f.up.load(Relaxed) == 1}),
+                );
+            }
+        }
         if let Some(f) = &rt.fleet {
             let fleet = f.view(&doc);
             if let Some(o) = doc.as_object_mut() {

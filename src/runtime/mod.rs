@@ -48,6 +48,8 @@ pub struct Runtime {
     pub journal: Arc<crate::stats::journal::Journal>,
     /// With `[fleet]`: the revision applied and etcd's state.
     pub fleet_stats: Option<Arc<crate::stats::FleetStats>>,
+    /// With `[fleet]`: this instance's name in it.
+    pub fleet_node: Option<String>,
     /// Shared state with the other instances, when configured.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The fleet view's peers, when configured.
@@ -364,6 +366,7 @@ impl Runtime {
             events: b.events.clone(),
             journal: b.stats.journal.clone(),
             fleet_stats: model.fleet.is_some().then(|| b.stats.fleet.clone()),
+            fleet_node: model.fleet.as_ref().map(|f| f.node.clone()),
             pools,
             listeners,
             acme_http01: b.acme_http01.clone(),

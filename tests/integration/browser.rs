@@ -661,12 +661,21 @@ async fn dashboard_is_what_an_operator_drives() {
         ))
         .await;
     assert_eq!(browser.eval(&click("web-02", "drain")).await, true);
-    browser
+    // Typed as an operator types: focus, input events, then "set" (the
+    // table's redraw each second must not lose it).
+    let seen = browser
         .eval(
-            "document.querySelector('#servers-table tr[data-server=\"web-01\"] input.weight').value = '5'; \
-             JSON.stringify(1)",
+            "(() => { const i = document.querySelector('#servers-table tr[data-server=\"web-01\"] input.weight'); \
+             i.focus(); i.value = '5'; i.dispatchEvent(new Event('input', {bubbles: true})); return JSON.stringify(history.length); })()",
         )
-        .await;
+        .await
+        .as_u64()
+        .unwrap_or(0);
+    // Two more seconds of stats arrive while the field holds 5.
+    wait_for(&mut browser, "JSON.stringify(history.length)", |v| {
+        v.as_u64().is_some_and(|n| n >= seen + 2)
+    })
+    .await;
     assert_eq!(browser.eval(&click("web-01", "set-weight")).await, true);
     let drained = wait_for(
         &mut browser,

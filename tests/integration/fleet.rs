@@ -239,6 +239,14 @@ async fn a_push_reaches_every_instance_under_load_and_the_fleet_reports_it() {
     let m = metrics(lb1.admin().expect("admin")).await;
     assert_eq!(metric(&m, "rampart_fleet_revision"), Some(2.0), "{m}");
     assert_eq!(metric(&m, "rampart_fleet_up"), Some(1.0), "{m}");
+    // The stats (dashboard) and `rampart top` say which revision it runs.
+    let a1 = lb1.admin().expect("admin").to_string();
+    let (_, stats) = admin(lb1.admin().expect("admin"), "GET", "/api/stats", None).await;
+    assert_eq!(stats["fleet_sync"]["revision"], 2, "{}", stats["fleet_sync"]);
+    assert_eq!(stats["fleet_sync"]["node"], "lb1");
+    let (code, top, err) = rampart(&["top", "--admin", &a1, "--once"], &ops);
+    assert_eq!(code, 0, "{err}");
+    assert!(top.contains("fleet node lb1: revision 2, etcd up"), "{top}");
 
     // A revision one node cannot load (a file only the operator has): that
     // node keeps revision 2 and says why; the other applies it.
@@ -339,4 +347,136 @@ async fn without_etcd_an_instance_starts_from_its_last_revision_and_catches_up()
     let m = metrics(lb1.admin().expect("admin")).await;
     assert_eq!(metric(&m, "rampart_fleet_up"), Some(1.0), "{m}");
     lb1.shutdown().await;
+}
+
+/// Sets a weight in pool `app` through an instance's admin API.
+async fn set_weight(a: std::net::SocketAddr, server: &str, weight: u32) -> (u16, serde_json::Value) {
+    let body = format!("{{\"weight\": {weight}}}");
+    admin(
+        a,
+        "PUT",
+        &format!("/api/pools/app/servers/{server}/weight"),
+        Some(&body),
+    )
+    .await
+}
+
+/// `/api/pools`' entry for `server` of pool `app` on an instance.
+async fn app_server(app: &rampart::app::RunningApp, server: &str) -> Option<serde_json::Value> {
+    server_info(app.admin().expect("admin"), "app", server).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_changes_made_on_one_instance_reach_every_instance() {
+    let Setup {
+        work,
+        mut etcd,
+        url,
+        v1: _v1,
+        v2,
+        ops: _ops,
+    } = setup().await;
+    let lb1_file = node_file(&work.path().join("lb1"), &url, "lb1");
+    let lb1 = start_app_file(&lb1_file).await;
+    let lb2_file = node_file(&work.path().join("lb2"), &url, "lb2");
+    let lb2 = start_app_file(&lb2_file).await;
+    for app in [&lb1, &lb2] {
+        assert!(wait_served(app, "v1", Duration::from_secs(10)).await.is_some());
+    }
+    // Wait until both watch (their status is written once connected).
+    let a1 = lb1.admin().expect("admin");
+    let a2 = lb2.admin().expect("admin");
+    for a in [a1, a2] {
+        let up = wait_until(Duration::from_secs(10), || async move {
+            metric(&metrics(a).await, "rampart_fleet_up") == Some(1.0)
+        })
+        .await;
+        assert!(up.is_some(), "not connected to etcd");
+    }
+
+    // An added server, a weight and a drain, each made on one instance,
+    // are made on the other within a second.
+    let body = format!(
+        "{{\"name\": \"extra\", \"address\": \"{}\", \"weight\": 2}}",
+        v2.addr
+    );
+    let (status, v) = admin(a1, "POST", "/api/pools/app/servers", Some(&body)).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = set_weight(a2, "s", 7).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = admin(a1, "POST", "/api/pools/app/servers/s/drain", None).await;
+    assert_eq!(status, 202, "{v}");
+    let everywhere = wait_until(Duration::from_secs(1), || async {
+        let mut ok = true;
+        for app in [&lb1, &lb2] {
+            let s = app_server(app, "s").await.unwrap_or_default();
+            let extra = app_server(app, "extra").await.unwrap_or_default();
+            ok &= s["weight"] == 7 && s["state"] != "active" && extra["weight"] == 2;
+        }
+        ok
+    })
+    .await;
+    assert!(
+        everywhere.is_some(),
+        "lb1 {:?} {:?} / lb2 {:?} {:?}",
+        app_server(&lb1, "s").await,
+        app_server(&lb1, "extra").await,
+        app_server(&lb2, "s").await,
+        app_server(&lb2, "extra").await
+    );
+
+    // They outlast a restart of an instance.
+    lb2.shutdown().await;
+    let lb2 = start_app_file(&lb2_file).await;
+    let a2 = lb2.admin().expect("admin");
+    let s = app_server(&lb2, "s").await.expect("s");
+    let up = wait_until(Duration::from_secs(10), || async move {
+        metric(&metrics(a2).await, "rampart_fleet_up") == Some(1.0)
+    })
+    .await;
+    assert!(up.is_some(), "lb2 did not reconnect");
+    assert!(s["weight"] == 7 && s["state"] != "active", "{s}");
+    assert!(
+        app_server(&lb2, "extra").await.is_some(),
+        "the added server is back"
+    );
+
+    // An undrain on lb2 reaches lb1; a removal on lb1 reaches lb2.
+    let (status, v) = admin(a2, "POST", "/api/pools/app/servers/s/undrain", None).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = admin(a1, "DELETE", "/api/pools/app/servers/extra", None).await;
+    assert_eq!(status, 202, "{v}");
+    let both = wait_until(Duration::from_secs(2), || async {
+        app_server(&lb1, "s")
+            .await
+            .is_some_and(|s| s["state"] == "active")
+            && app_server(&lb2, "extra").await.is_none()
+    })
+    .await;
+    assert!(
+        both.is_some(),
+        "{:?} {:?}",
+        app_server(&lb1, "s").await,
+        app_server(&lb2, "extra").await
+    );
+
+    // Without etcd a change would reach one instance only: refused, and
+    // nothing changes.
+    etcd.stop();
+    let lost = wait_until(Duration::from_secs(20), || async move {
+        metric(&metrics(a1).await, "rampart_fleet_up") == Some(0.0)
+    })
+    .await;
+    assert!(lost.is_some(), "etcd's loss not noticed");
+    let (status, v) = set_weight(a1, "s", 9).await;
+    assert_eq!(status, 500, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot be reached")),
+        "{v}"
+    );
+    assert_eq!(app_server(&lb1, "s").await.expect("s")["weight"], 7);
+    lb1.shutdown().await;
+    lb2.shutdown().await;
 }

@@ -19,6 +19,7 @@ let range = 300; // seconds the charts show (1, 5 or 15 minutes)
 let latest = null; // the newest stats document
 let changes = []; // [{t, kind, target, detail}]
 let config = null; // the last /api/config document
+const weightDraft = new Map(); // "pool/server" -> a weight being typed
 
 // === The admin token: kept for this tab only, never in the page's URL ===
 
@@ -235,8 +236,10 @@ function actions(s) {
   const btn = drained
     ? el("button", { class: "act undrain", onclick: () => control("POST", base + "/undrain", null, "undrain " + who) }, "undrain")
     : el("button", { class: "act drain", onclick: () => control("POST", base + "/drain", null, "drain " + who) }, "drain");
-  const weight = el("input", { class: "weight", type: "number", min: "0", max: "1000", value: s.weight, "aria-label": "weight of " + who });
-  const set = el("button", { class: "act set-weight", onclick: () => control("PUT", base + "/weight", { weight: Number(weight.value) }, "weight " + who) }, "set");
+  // A weight being typed survives the table's redraw each second.
+  const weight = el("input", { class: "weight", type: "number", min: "1", max: "10000", value: weightDraft.get(who) ?? s.weight, "aria-label": "weight of " + who, "data-who": who,
+    oninput: (e) => weightDraft.set(who, e.target.value) });
+  const set = el("button", { class: "act set-weight", onclick: () => { weightDraft.delete(who); control("PUT", base + "/weight", { weight: Number(weight.value) }, "weight " + who); } }, "set");
   return el("span", { class: "actions" }, btn, weight, set);
 }
 
@@ -277,14 +280,15 @@ const PANELS = [
     update(stats) {
       const f = stats.fleet;
       if (!f) return;
-      const head = el("tr", {}, ...["instance", "status", "req/s", "5xx (10 s)", "p99", "servers up", "requests"].map((h) => el("th", {}, h)));
+      const head = el("tr", {}, ...["instance", "status", "req/s", "5xx (10 s)", "p99", "servers up", "requests", "revision"].map((h) => el("th", {}, h)));
       const row = (i, total) => el("tr", { "data-instance": i.name || "total", class: total ? "total" : "" },
         el("td", {}, total ? "fleet total" : i.name + (i.address ? " (" + i.address + ")" : "")),
         el("td", {}, total ? f.totals.instances_up + " / " + f.totals.instances + " up"
           : el("span", { class: "pill " + (i.up ? "up" : "down") }, i.up ? "up" : "down: " + i.error)),
         el("td", { class: "num" }, fmt.n(i.qps ? i.qps["10s"] : null)), el("td", { class: "num" }, fmt.pct(i.error_ratio_10s)),
         el("td", { class: "num" }, total ? "" : fmt.ms(i.latency_ms ? i.latency_ms.p99 : null)),
-        el("td", { class: "num" }, i.servers == null ? "–" : i.servers_up + " / " + i.servers), el("td", { class: "num" }, fmt.n(i.requests)));
+        el("td", { class: "num" }, i.servers == null ? "–" : i.servers_up + " / " + i.servers), el("td", { class: "num" }, fmt.n(i.requests)),
+        el("td", { class: "num revision" }, total || i.revision == null ? "" : i.revision));
       document.getElementById("fleet-table").replaceChildren(head, ...f.instances.map((i) => row(i, false)), row(f.totals, true));
     },
   },
@@ -292,6 +296,9 @@ const PANELS = [
     id: "servers", title: "Pools and servers", wide: true,
     build(root) { root.append(el("div", { id: "control-note", class: "note" }), el("div", { class: "scroll" }, el("table", { id: "servers-table" }))); },
     update(stats) {
+      // The field the operator is typing in keeps its focus across the redraw.
+      const active = document.activeElement;
+      const typing = active && active.classList && active.classList.contains("weight") ? active.dataset.who : null;
       const odd = outliers(stats);
       const head = el("tr", {}, ...["server", "state", "check", "weight", "in flight", "req/s", "p50", "p99", "TTFB p99", ...classes, "5xx %", "conns", "link", ""].map((h) => el("th", {}, h)));
       const rows = [];
@@ -319,6 +326,10 @@ const PANELS = [
         }
       }
       document.getElementById("servers-table").replaceChildren(head, ...rows);
+      if (typing) {
+        const again = [...document.querySelectorAll("#servers-table input.weight")].find((i) => i.dataset.who === typing);
+        if (again) again.focus();
+      }
     },
   },
   {
@@ -439,8 +450,10 @@ const PANELS = [
 function about() {
   if (!config) return;
   const rel = config.last_reload;
+  const f = latest && latest.fleet_sync;
   document.getElementById("about").textContent = "v" + config.version + " · up " + ago(config.started_unix) +
-    (rel ? " · last reload " + new Date(rel.at_unix_ms).toLocaleTimeString() + (rel.ok ? " ok" : " refused") : "");
+    (rel ? " · last reload " + new Date(rel.at_unix_ms).toLocaleTimeString() + (rel.ok ? " ok" : " refused") : "") +
+    (f ? " · fleet " + f.node + " at revision " + f.revision + (f.etcd_up ? "" : " (etcd down)") : "");
   const line = document.getElementById("config-about");
   if (line) line.textContent = (config.file || "no file") + " · rampart " + config.version + " · up " + ago(config.started_unix);
 }
