@@ -305,9 +305,7 @@ impl ServerStats {
     /// Counts a failed TLS handshake to the server and keeps why.
     pub fn tls_failure(&self, why: &str) {
         self.tls_failures.fetch_add(1, Relaxed);
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let at = journal::unix_ms();
         *self.last_tls_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, why.to_string()));
     }
 

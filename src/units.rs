@@ -48,6 +48,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Replaces `path` with `data` so that a crash leaves the old file or the
+/// new one, never half of one: a temporary file beside it, synced, renamed
+/// over it, then the folder synced (folders are created as needed).
+pub fn write_durably(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// A duration as config files write it: `2s`, `250ms`, `5m`.
 pub fn words_duration(d: Duration) -> String {
     let ms = d.as_millis();

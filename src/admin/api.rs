@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{answer, same_secret, Admin, AdminError, Control, NewServer};
 use crate::body::Body;
-use crate::metrics::sampler::{link, server_extras, server_state};
+use crate::metrics::sampler::{check_json, link, server_extras, server_state};
 use crate::runtime::Runtime;
 use crate::units::clock_ms;
 
@@ -382,17 +382,6 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
         .map_err(|e| AdminError::BadRequest(format!("cannot read the body: {e}")))?
         .to_bytes();
     serde_json::from_slice(&bytes).map_err(|e| AdminError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
-/// A pool's health check settings: the numbers and a sentence.
-pub fn check_json(c: &crate::config::model::HealthCheck) -> Value {
-    json!({
-        "interval_ms": c.interval.as_millis() as u64,
-        "timeout_ms": c.timeout.as_millis() as u64,
-        "rise": c.rise,
-        "fall": c.fall,
-        "words": c.words(),
-    })
 }
 
 /// Every pool and server with its live state.

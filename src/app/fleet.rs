@@ -181,7 +181,7 @@ async fn seed(
 fn servers_of(c: &Changes) -> std::collections::BTreeSet<(String, String)> {
     let mut out = std::collections::BTreeSet::new();
     out.extend(c.added.iter().map(|a| (a.pool.clone(), a.name.clone())));
-    for (map, _) in [(&c.drained, ()), (&c.removed, ())] {
+    for map in [&c.drained, &c.removed] {
         for (p, servers) in map {
             out.extend(servers.iter().map(|s| (p.clone(), s.clone())));
         }

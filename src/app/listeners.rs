@@ -189,13 +189,16 @@ pub fn start(
                 else {
                     return;
                 };
-                let stream = Counting::new(stream, stats.clone());
-                if crate::tcp::is_tcp(&runtime, slot) {
+                let tcp = crate::tcp::is_tcp(&runtime, slot);
+                if !tcp {
+                    stats.protocols[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let stream = Counting::new(stream, stats);
+                if tcp {
                     // Boxed: a TCP session's future is larger than an
                     // HTTP connection's, and would size every task.
                     Box::pin(crate::tcp::relay(stream, &runtime, slot, cx.peer, w)).await;
                 } else {
-                    stats.protocols[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     server::serve(stream, false, cx, &b, w).await;
                 }
                 // The per-client connection slot is given back here.

@@ -304,19 +304,17 @@ impl App {
                 server: a.name,
             });
         }
-        let before = st.changes.clone();
-        st.changes.forget(&a.pool, &a.name);
-        if in_file(&st, &a.pool, &a.name) {
-            // The file's server stays dropped; this one takes its place.
-            st.changes.mark_removed(&a.pool, &a.name);
-        } else if let Some(r) = st.changes.removed.get_mut(&a.pool) {
-            r.remove(&a.name);
-            st.changes.removed.retain(|_, r| !r.is_empty());
-        }
+        let file_server = in_file(&st, &a.pool, &a.name);
         let (pool, name) = (a.pool.clone(), a.name.clone());
-        st.changes.added.push(a.clone());
-        self.publish(&mut st, before, &pool, &name, |c| {
+        self.change(&mut st, &pool, &name, |c| {
             c.forget(&a.pool, &a.name);
+            if file_server {
+                // The file's server stays dropped; this one takes its place.
+                c.mark_removed(&a.pool, &a.name);
+            } else if let Some(r) = c.removed.get_mut(&a.pool) {
+                r.remove(&a.name);
+                c.removed.retain(|_, r| !r.is_empty());
+            }
             c.added.push(a.clone());
         })
         .await?;
@@ -336,13 +334,7 @@ impl App {
         }
         let mut st = self.state.lock().await;
         self.find_settled(&st, pool, server)?;
-        let before = st.changes.clone();
-        st.changes
-            .weights
-            .entry(pool.to_string())
-            .or_default()
-            .insert(server.to_string(), weight);
-        self.publish(&mut st, before, pool, server, |c| {
+        self.change(&mut st, pool, server, |c| {
             c.weights
                 .entry(pool.to_string())
                 .or_default()
@@ -357,13 +349,7 @@ impl App {
     pub async fn drain(self: &Arc<Self>, pool: &str, server: &str) -> Result<(), ChangeError> {
         let mut st = self.state.lock().await;
         let b = self.find_settled(&st, pool, server)?;
-        let before = st.changes.clone();
-        st.changes
-            .drained
-            .entry(pool.to_string())
-            .or_default()
-            .insert(server.to_string());
-        self.publish(&mut st, before, pool, server, |c| {
+        self.change(&mut st, pool, server, |c| {
             c.drained
                 .entry(pool.to_string())
                 .or_default()
@@ -381,10 +367,9 @@ impl App {
         let mut st = self.state.lock().await;
         let b = self.find_settled(&st, pool, server)?;
         let was = b.state.admin() == AdminState::Draining;
-        let before = st.changes.clone();
-        let recorded = st.changes.undrain(pool, server);
+        let recorded = st.changes.is_drained(pool, server);
         if recorded {
-            self.publish(&mut st, before, pool, server, |c| {
+            self.change(&mut st, pool, server, |c| {
                 c.undrain(pool, server);
             })
             .await?;
@@ -408,13 +393,8 @@ impl App {
             return Ok(());
         }
         let b = self.find(pool, server)?;
-        let before = st.changes.clone();
-        st.changes.forget(pool, server);
         let file_server = in_file(&st, pool, server);
-        if file_server {
-            st.changes.mark_removed(pool, server);
-        }
-        self.publish(&mut st, before, pool, server, |c| {
+        self.change(&mut st, pool, server, |c| {
             c.forget(pool, server);
             if file_server {
                 c.mark_removed(pool, server);
@@ -484,6 +464,21 @@ impl App {
 
     /// Builds and swaps in a runtime from the file's model and the runtime
     /// changes, then saves the changes.
+    /// Makes runtime change `op` to one server's entries of `st.changes`
+    /// (the running pools are rebuilt by the caller); with `[fleet]`,
+    /// published first (see [`App::publish`]).
+    async fn change(
+        &self,
+        st: &mut State,
+        pool: &str,
+        server: &str,
+        op: impl Fn(&mut super::changes::Changes),
+    ) -> Result<(), ChangeError> {
+        let before = st.changes.clone();
+        op(&mut st.changes);
+        self.publish(st, before, pool, server, op).await
+    }
+
     /// With `[fleet]`: writes the server's runtime changes to etcd before
     /// they are made here, so that every instance makes them. `op` is the
     /// change, already made to `st.changes` (from `before`). When the

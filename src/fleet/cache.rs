@@ -24,14 +24,10 @@ pub fn load(state_dir: &Path) -> Option<Revision> {
     }
 }
 
-/// Keeps `r` (write to a temporary file, then rename).
+/// Keeps `r` (replacing the file durably).
 pub fn save(state_dir: &Path, r: &Revision) -> std::io::Result<()> {
-    std::fs::create_dir_all(state_dir)?;
-    let p = path(state_dir);
-    let tmp = p.with_extension("json.tmp");
     let bytes = serde_json::to_vec(r).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, &p)
+    crate::units::write_durably(&path(state_dir), &bytes)
 }
 
 #[cfg(test)]

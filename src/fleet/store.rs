@@ -113,11 +113,20 @@ impl Store {
 
     /// Every revision, oldest first.
     pub async fn history(&mut self) -> Result<Vec<Revision>, FleetError> {
-        self.list("config/rev/").await
+        Ok(self
+            .list("config/rev/")
+            .await?
+            .into_iter()
+            .map(|(_, v, _)| v)
+            .collect())
     }
 
-    /// Every value under `rest`, decoded, in key order.
-    async fn list<T: serde::de::DeserializeOwned>(&mut self, rest: &str) -> Result<Vec<T>, FleetError> {
+    /// Every value under `rest`, decoded, in key order: (key, value, etcd
+    /// revision that wrote it).
+    async fn list<T: serde::de::DeserializeOwned>(
+        &mut self,
+        rest: &str,
+    ) -> Result<Vec<(String, T, i64)>, FleetError> {
         let key = self.key(rest);
         let resp = self
             .client
@@ -126,7 +135,11 @@ impl Store {
             .map_err(|e| self.etcd(e))?;
         resp.kvs()
             .iter()
-            .map(|kv| decode(&String::from_utf8_lossy(kv.key()), kv.value()))
+            .map(|kv| {
+                let k = String::from_utf8_lossy(kv.key()).into_owned();
+                let v = decode(&k, kv.value())?;
+                Ok((k, v, kv.mod_revision()))
+            })
             .collect()
     }
 
@@ -195,26 +208,22 @@ impl Store {
 
     /// What every node said it runs, by node name.
     pub async fn statuses(&mut self) -> Result<Vec<NodeStatus>, FleetError> {
-        self.list("status/").await
+        Ok(self
+            .list("status/")
+            .await?
+            .into_iter()
+            .map(|(_, v, _)| v)
+            .collect())
     }
 
     /// Every server's runtime changes: (pool, server, record, etcd
     /// revision of the record).
     pub async fn runtime_records(&mut self) -> Result<Vec<(String, String, ServerRecord, i64)>, FleetError> {
-        let key = self.key("runtime/");
-        let resp = self
-            .client
-            .get(key, Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(|e| self.etcd(e))?;
-        let mut out = Vec::new();
-        for kv in resp.kvs() {
-            let k = String::from_utf8_lossy(kv.key()).into_owned();
-            if let Some((pool, server)) = self.runtime_key(&k) {
-                out.push((pool, server, decode(&k, kv.value())?, kv.mod_revision()));
-            }
-        }
-        Ok(out)
+        let all = self.list::<ServerRecord>("runtime/").await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(k, r, rev)| self.runtime_key(&k).map(|(p, s)| (p, s, r, rev)))
+            .collect())
     }
 
     /// (pool, server) of a `runtime/POOL/SERVER` key.
@@ -296,15 +305,6 @@ impl Store {
             .await
             .map_err(|e| self.etcd(e))?;
         Ok(resp.header().map_or(0, |h| h.revision()))
-    }
-
-    /// Waits for the current revision to change after etcd revision
-    /// `after`; the new one with its etcd revision, or an error when the
-    /// watch breaks (the caller reconnects).
-    pub async fn watch_current(&mut self, after: i64) -> Result<etcd_client::WatchStream, FleetError> {
-        let key = self.current_key();
-        let opts = WatchOptions::new().with_start_revision(after + 1);
-        self.client.watch(key, Some(opts)).await.map_err(|e| self.etcd(e))
     }
 }
 

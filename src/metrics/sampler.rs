@@ -358,9 +358,7 @@ impl Sampler {
                     o.insert("algorithm".into(), json!(p.balancer.algorithm().as_str()));
                     o.insert(
                         "check".into(),
-                        p.health_check.as_ref().map_or(Value::Null, |c| {
-                            json!({"words": c.words(), "interval_ms": c.interval.as_millis() as u64, "rise": c.rise, "fall": c.fall})
-                        }),
+                        p.health_check.as_ref().map_or(Value::Null, check_json),
                     );
                     o.insert("servers".into(), Value::Array(servers));
                 }
@@ -388,7 +386,7 @@ impl Sampler {
             }
         }
         let mut doc = json!({
-            "time_unix_ms": unix_ms(),
+            "time_unix_ms": crate::stats::journal::unix_ms(),
             "access_log": access_log,
             "firewall": {
                 "rules": rules,
@@ -582,15 +580,21 @@ pub fn tcp_endpoint(l: &ListenerRt, rt: &Runtime) -> Option<Value> {
     Some(json!({"pool": pool_name, "role": role, "using": using, "refusing": refusing}))
 }
 
+/// A pool's health check settings: the numbers and a sentence (the
+/// stats and `/api/pools` show the same).
+pub fn check_json(c: &crate::config::model::HealthCheck) -> Value {
+    json!({
+        "interval_ms": c.interval.as_millis() as u64,
+        "timeout_ms": c.timeout.as_millis() as u64,
+        "rise": c.rise,
+        "fall": c.fall,
+        "words": c.words(),
+    })
+}
+
 /// How a pool's servers are reached: `TLS`, `mTLS` or None (plaintext).
 pub fn link(p: &crate::runtime::PoolRt) -> Option<&'static str> {
     p.tls.as_ref().map(|t| if t.mutual { "mTLS" } else { "TLS" })
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn unix_secs() -> i64 {

@@ -449,9 +449,14 @@ impl<'a> Exchange<'a> {
     /// A 5xx answer, into the tail of failing requests (off the path of
     /// every request that succeeds).
     #[cold]
-    fn remember_failure(&self, method: &http::Method, status: u16, latency: std::time::Duration) {
+    fn remember_failure(
+        &self,
+        listener: Option<&ListenerRt>,
+        method: &http::Method,
+        status: u16,
+        latency: std::time::Duration,
+    ) {
         let (host, path) = self.failed.as_deref().cloned().unwrap_or_default();
-        let listener = self.rt.listeners.get(self.cx.listener).and_then(Option::as_ref);
         self.rt.journal.failed(crate::stats::journal::Failure {
             unix_ms: crate::stats::journal::unix_ms(),
             listener: listener.map(|l| l.name.clone()).unwrap_or_default(),
@@ -486,7 +491,7 @@ impl<'a> Exchange<'a> {
             }
         }
         if status >= 500 {
-            self.remember_failure(method, status, latency);
+            self.remember_failure(listener, method, status, latency);
         }
         if let (Some(log), Some(p), Some(l)) = (&self.rt.access_log, logged, listener) {
             log.log(Record {

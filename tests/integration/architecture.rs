@@ -43,7 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tls", &["config", "stats", "units"]),
     ("origin", &["body", "config", "hash", "listener", "units"]),
     // The fleet's configuration revisions in etcd.
-    ("fleet", &["config"]),
+    ("fleet", &["config", "units"]),
     // State shared with the other instances of a fleet (Redis).
     ("cluster", &["client", "config", "firewall", "stats"]),
     // The running state: one snapshot per configuration, swapped on reload.

@@ -806,8 +806,10 @@ async fn the_api_keeps_failures_changes_and_the_config_and_refuses_cross_site_ch
          [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
          [[pool]]\nname = \"web\"\n[[pool.server]]\nname = \"up\"\naddress = \"{}\"\n\
          [[pool]]\nname = \"dead\"\nretries = 0\n[[pool.server]]\nname = \"gone\"\naddress = \"{gone_addr}\"\n\
+         [[pool]]\nname = \"ramp\"\nslow_start = \"60s\"\n[pool.health_check]\ntype = \"tcp\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\nrise = 1\n\
+         [[pool.server]]\nname = \"new\"\naddress = \"{}\"\n\
          [[route]]\npool = \"web\"\n[[route]]\npath = \"/dead\"\npool = \"dead\"\n",
-        up.addr
+        up.addr, up.addr
     );
     std::fs::write(&config, &toml).expect("config");
     let app = start_app_file(&config).await;
@@ -863,6 +865,15 @@ async fn the_api_keeps_failures_changes_and_the_config_and_refuses_cross_site_ch
     assert_eq!(web_listener["protocols"]["HTTP/1.1"], 1, "{web_listener}");
     assert_eq!(web_listener["protocols"]["HTTP/2"], 0, "{web_listener}");
     assert!(stats["totals"]["qps_5xx"].is_number(), "{stats}");
+
+    // A server that just came up takes a growing share of its traffic.
+    let ramping = wait_until(Duration::from_secs(5), || async {
+        server_info(ad, "ramp", "new")
+            .await
+            .is_some_and(|s| s["slow_start"].as_f64().is_some_and(|f| f > 0.0 && f < 1.0))
+    })
+    .await;
+    assert!(ramping.is_some(), "{:?}", server_info(ad, "ramp", "new").await);
 
     let (status, view) = admin(ad, "GET", "/api/config", None).await;
     assert_eq!(status, 200);
