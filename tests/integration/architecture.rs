@@ -241,6 +241,76 @@ fn architecture_doc_draws_the_graph_as_it_is() {
     );
 }
 
+/// Features the tests' dependencies add to crates that `src/` uses too, and
+/// the paths each one opens. A test build has them and `cargo install` (no
+/// dev-dependencies) does not: code in `src/` that used one would pass every
+/// test and fail to install, so `src/` may not name them.
+const TEST_ONLY_FEATURES: &[(&str, &str, &[&str])] = &[
+    ("tokio", "process", &["tokio::process"]),
+    (
+        "tokio",
+        "test-util",
+        &["time::pause", "time::advance", "time::resume"],
+    ),
+    ("rustix", "thread", &["rustix::thread"]),
+    ("rustix", "fs", &["rustix::fs"]),
+];
+
+#[test]
+fn architecture_src_needs_no_feature_only_the_tests_enable() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+        .expect("Cargo.toml")
+        .parse()
+        .expect("Cargo.toml parses");
+    let features = |table: &str, krate: &str| -> BTreeSet<String> {
+        manifest[table]
+            .get(krate)
+            .and_then(|d| d.get("features"))
+            .and_then(|f| f.as_array())
+            .map(|f| f.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    let mut problems = Vec::new();
+    for krate in ["tokio", "rustix"] {
+        let dev = features("dev-dependencies", krate);
+        assert!(!dev.is_empty(), "{krate} is a dev-dependency with features");
+        let added: BTreeSet<_> = dev.difference(&features("dependencies", krate)).collect();
+        let listed: BTreeSet<_> = TEST_ONLY_FEATURES
+            .iter()
+            .filter(|(k, _, _)| *k == krate)
+            .map(|(_, f, _)| f.to_string())
+            .collect();
+        for f in added {
+            if !listed.contains(f) {
+                problems.push(format!(
+                    "[dev-dependencies] {krate} adds feature {f:?}: list it and what it opens in TEST_ONLY_FEATURES"
+                ));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    for file in files {
+        let text = strip(&std::fs::read_to_string(&file).expect("source"));
+        // Unit tests (at the end of a file, after `#[cfg(test)]`) run with
+        // the test features.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (krate, feature, paths) in TEST_ONLY_FEATURES {
+            for path in *paths {
+                if let Some(at) = code.find(path) {
+                    let line = code[..at].lines().count();
+                    problems.push(format!(
+                        "{}:{line}: {path} needs {krate}'s feature {feature:?}, which only the tests enable",
+                        file.strip_prefix(root).unwrap_or(&file).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 fn join(s: &BTreeSet<String>) -> String {
     if s.is_empty() {
         "nothing".to_string()
