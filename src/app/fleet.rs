@@ -30,6 +30,9 @@ pub fn compose(local: &Model, rev: &Revision) -> Result<Model, AppError> {
     m.fleet = local.fleet.clone();
     m.state_dir = local.state_dir.clone();
     m.source = source;
+    if let Some(problem) = m.fleet_problem() {
+        return Err(AppError::Loader(format!("{name}: {problem}")));
+    }
     Ok(m)
 }
 
@@ -144,6 +147,14 @@ async fn follow(
                     }) => {
                         if let Err(e) = app.adopt(&pool, &server, &record, mod_revision).await {
                             tracing::warn!(pool = %pool, server = %server, "fleet: a runtime change cannot be made here: {e}");
+                        }
+                    }
+                    Some(Update::Challenge { kind, id, answer }) => {
+                        let st = app.state.lock().await;
+                        match kind.as_str() {
+                            crate::tls::acme::TLS_ALPN_01 => st.acme.fleet_challenge(&id, answer.as_deref()),
+                            crate::tls::acme::HTTP_01 => st.bindings.acme_http01.set(&id, answer),
+                            _ => {}
                         }
                     }
                     None => {}

@@ -16,6 +16,7 @@
 mod changes;
 mod control;
 pub mod fleet;
+mod fleet_acme;
 mod listeners;
 mod reload;
 mod view;
@@ -349,7 +350,10 @@ impl App {
             scheme: "http",
         });
 
-        let acme = crate::tls::acme::AcmeRegistry::default();
+        let acme = match effective.fleet.as_ref().and_then(fleet_acme::FleetAcme::new) {
+            Some(shared) => crate::tls::acme::AcmeRegistry::shared(Arc::new(shared)),
+            None => crate::tls::acme::AcmeRegistry::default(),
+        };
         // Listeners: bind all, then build the runtime with the real ports.
         let mut local = None;
         let mut pending = Vec::new();
@@ -486,6 +490,9 @@ impl App {
         let (handles, _) = {
             let mut st = self.state.lock().await;
             st.health.stop();
+            // No order or renewal of certificates from a stopping instance
+            // (in a fleet another one takes over).
+            st.acme.stop();
             if let Some(a) = st.alerts.take() {
                 a.abort();
             }

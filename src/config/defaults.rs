@@ -219,6 +219,7 @@ pub const DOCUMENTED: &[Documented] = &[
     d("fleet.cert", "none", Words),
     d("fleet.key", "none", Words),
     d("fleet.timeout", "`\"2s\"`", Value::Duration(FLEET_TIMEOUT)),
+    d("fleet.secret_key_file", "none", Words),
     d("rule.scope", "`\"local\"`", Text("local")),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),
     d("admin.enabled", "`true`", Flag(ADMIN_ENABLED)),

@@ -76,6 +76,9 @@ pub struct Fleet {
     pub key: Option<Spanned<String>>,
     /// How long a call to etcd may take.
     pub timeout: Option<Spanned<String>>,
+    /// A file holding the fleet's secret key (64 hex digits): certificates
+    /// and keys are sealed with it before they go to etcd.
+    pub secret_key_file: Option<Spanned<String>>,
 }
 
 /// `[audit]`: how `rampart audit` judges, and findings accepted on purpose.

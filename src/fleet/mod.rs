@@ -11,15 +11,21 @@
 //! | `config/rev/NNNNNNNNNN` | every revision pushed, by number |
 //! | `status/NODE` | what NODE runs: a [`NodeStatus`] (JSON) |
 //! | `runtime/POOL/SERVER` | the runtime changes to one server made through any instance's admin API: a [`ServerRecord`] (JSON) |
+//! | `acme/cert/LISTENER` | an ACME listener's certificate chain and key, [`seal`]ed |
+//! | `acme/account/DIRECTORY` | the ACME account (its key), sealed |
+//! | `acme/leader/LISTENER` | the node ordering for the listener now (under its lease) |
+//! | `acme/challenge/KIND/ID` | a challenge answer every instance serves during an order (under the lease) |
 //!
-//! Exposes [`Store`] (the etcd side), [`Revision`], [`NodeStatus`],
+//! Exposes [`Store`] (the etcd side) and its [`Lead`] (a key held under a
+//! lease), [`seal`] (secrets sealed before they reach etcd), [`Revision`], [`NodeStatus`],
 //! [`cache`] (the last applied revision on disk, for starts without etcd)
 //! and [`FleetError`].
 
 pub mod cache;
+pub mod seal;
 mod store;
 
-pub use store::{Store, Update};
+pub use store::{Lead, Store, Update};
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp, WatchOptions};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Txn, TxnOp, WatchOptions,
+};
 
 use super::{now_unix, sha256_hex, FleetError, NodeStatus, Revision, ServerRecord};
 use crate::config::model::FleetSettings;
@@ -88,15 +90,19 @@ impl Store {
     /// The current revision and the etcd revision that wrote it.
     pub async fn current(&mut self) -> Result<Option<(Revision, i64)>, FleetError> {
         let key = self.current_key();
-        let resp = self
-            .client
-            .get(key.clone(), None)
-            .await
-            .map_err(|e| self.etcd(e))?;
-        match resp.kvs().first() {
+        match self.get_one(&key).await? {
             None => Ok(None),
-            Some(kv) => Ok(Some((decode(&key, kv.value())?, kv.mod_revision()))),
+            Some((value, rev)) => Ok(Some((decode(&key, &value)?, rev))),
         }
+    }
+
+    /// The value of `key` and the etcd revision that wrote it.
+    async fn get_one(&mut self, key: &str) -> Result<Option<(Vec<u8>, i64)>, FleetError> {
+        let resp = self.client.get(key, None).await.map_err(|e| self.etcd(e))?;
+        Ok(resp
+            .kvs()
+            .first()
+            .map(|kv| (kv.value().to_vec(), kv.mod_revision())))
     }
 
     /// Revision `n`.
@@ -283,6 +289,17 @@ impl Store {
         if key == self.current_key() {
             return serde_json::from_slice(value).ok().map(Update::Revision);
         }
+        if let Some(rest) = key
+            .strip_prefix(&self.prefix)
+            .and_then(|k| k.strip_prefix("/acme/challenge/"))
+        {
+            let (kind, id) = rest.split_once('/')?;
+            return Some(Update::Challenge {
+                kind: kind.to_string(),
+                id: id.to_string(),
+                answer: (!value.is_empty()).then(|| String::from_utf8_lossy(value).into_owned()),
+            });
+        }
         let (pool, server) = self.runtime_key(&key)?;
         let record = if value.is_empty() {
             ServerRecord::default()
@@ -295,6 +312,97 @@ impl Store {
             record,
             mod_revision,
         })
+    }
+
+    /// The sealed value at `rest`, opened with `secret`.
+    pub async fn get_sealed(&mut self, secret: &[u8; 32], rest: &str) -> Result<Option<Vec<u8>>, FleetError> {
+        let key = self.key(rest);
+        match self.get_one(&key).await? {
+            None => Ok(None),
+            Some((value, _)) => super::seal::open(secret, &key, &value).map(Some),
+        }
+    }
+
+    /// Seals `plain` with `secret` and stores it at `rest`.
+    pub async fn put_sealed(
+        &mut self,
+        secret: &[u8; 32],
+        rest: &str,
+        plain: &[u8],
+    ) -> Result<(), FleetError> {
+        let key = self.key(rest);
+        let sealed = super::seal::seal(secret, &key, plain)?;
+        self.client
+            .put(key, sealed, None)
+            .await
+            .map_err(|e| self.etcd(e))?;
+        Ok(())
+    }
+
+    /// Stores `value` at `rest` (None: deletes it) for as long as `lead`
+    /// holds its lease.
+    pub async fn put_under(
+        &mut self,
+        lead: &Lead,
+        rest: &str,
+        value: Option<&str>,
+    ) -> Result<(), FleetError> {
+        let key = self.key(rest);
+        let result = match value {
+            Some(v) => self
+                .client
+                .put(key, v, Some(PutOptions::new().with_lease(lead.lease)))
+                .await
+                .map(|_| ()),
+            None => self.client.delete(key, None).await.map(|_| ()),
+        };
+        result.map_err(|e| self.etcd(e))
+    }
+
+    /// Takes `rest` for `node` while this process lives and keeps the
+    /// lease alive (`ttl` seconds: a holder that dies loses it that much
+    /// later); None when another node holds it.
+    pub async fn lead(&mut self, rest: &str, node: &str, ttl: i64) -> Result<Option<Lead>, FleetError> {
+        let key = self.key(rest);
+        let lease = self
+            .client
+            .lease_grant(ttl, None)
+            .await
+            .map_err(|e| self.etcd(e))?
+            .id();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, node, Some(PutOptions::new().with_lease(lease)))]);
+        let won = match self.client.txn(txn).await {
+            Ok(r) => r.succeeded(),
+            Err(e) => {
+                let _ = self.client.lease_revoke(lease).await;
+                return Err(self.etcd(e));
+            }
+        };
+        if !won {
+            let _ = self.client.lease_revoke(lease).await;
+            return Ok(None);
+        }
+        let mut client = self.client.clone();
+        let keeper = tokio::spawn(async move {
+            let Ok((mut keeper, mut responses)) = client.lease_keep_alive(lease).await else {
+                return;
+            };
+            let every = Duration::from_secs(u64::try_from(ttl / 3).unwrap_or(1).max(1));
+            loop {
+                tokio::time::sleep(every).await;
+                if keeper.keep_alive().await.is_err() || !matches!(responses.message().await, Ok(Some(_))) {
+                    tracing::warn!("fleet: a lease could not be renewed; it ends within {ttl} s");
+                    return;
+                }
+            }
+        });
+        Ok(Some(Lead {
+            lease,
+            client: self.client.clone(),
+            keeper,
+        }))
     }
 
     /// The etcd revision now (what a watch starts after).
@@ -315,6 +423,32 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, 
     })
 }
 
+/// A key held by this instance under an etcd lease, renewed until this is
+/// dropped; then the lease is revoked (its keys vanish at once).
+pub struct Lead {
+    lease: i64,
+    client: Client,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Lead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lead").field("lease", &self.lease).finish()
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        self.keeper.abort();
+        let (mut client, lease) = (self.client.clone(), self.lease);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = client.lease_revoke(lease).await;
+            });
+        }
+    }
+}
+
 /// A change seen in the fleet's keys.
 #[derive(Debug, Clone)]
 pub enum Update {
@@ -326,5 +460,14 @@ pub enum Update {
         server: String,
         record: ServerRecord,
         mod_revision: i64,
+    },
+    /// An ACME challenge answer published by the instance ordering
+    /// (`kind` tls-alpn-01: `id` a name, the answer its digest in hex;
+    /// http-01: `id` a token, the answer its key authorization); None:
+    /// withdrawn.
+    Challenge {
+        kind: String,
+        id: String,
+        answer: Option<String>,
     },
 }

@@ -47,17 +47,17 @@ async fn renewal_replaces_the_certificate_while_requests_go_on() {
 /// A running Pebble and its fake DNS, on free ports: its API (trusted
 /// through `api_ca`), and the ports it validates on (`https_port` for
 /// TLS-ALPN-01, `http_port` for HTTP-01) where rampart must listen.
-struct Pebble {
-    api_port: u16,
+pub(crate) struct Pebble {
+    pub(crate) api_port: u16,
     mgmt_port: u16,
-    https_port: u16,
-    http_port: u16,
-    api_ca: std::path::PathBuf,
+    pub(crate) https_port: u16,
+    pub(crate) http_port: u16,
+    pub(crate) api_ca: std::path::PathBuf,
     _procs: (Proc, Proc),
 }
 
 impl Pebble {
-    async fn start(d: &std::path::Path, validity: Option<u64>) -> Pebble {
+    pub(crate) async fn start(d: &std::path::Path, validity: Option<u64>) -> Pebble {
         // Pebble's own HTTPS certificate, from a CA of the test's.
         let pebble_state = d.join("pebble");
         let api = rampart::tls::ca::issue(
@@ -137,7 +137,7 @@ impl Pebble {
     }
 
     /// Pebble's root (from its management interface), written to `d`.
-    async fn root(&self, d: &std::path::Path) -> std::path::PathBuf {
+    pub(crate) async fn root(&self, d: &std::path::Path) -> std::path::PathBuf {
         let mgmt: SocketAddr = format!("127.0.0.1:{}", self.mgmt_port).parse().expect("addr");
         let mut c = h1_over(tls_connect(mgmt, "localhost", &self.api_ca, &[b"http/1.1"]).await).await;
         let (status, _, root) = read(c.go(get("/roots/0", "localhost")).await.expect("root")).await;

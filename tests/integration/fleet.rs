@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// An etcd of its own, on free ports, in a temporary data directory.
-struct Etcd {
+pub(crate) struct Etcd {
     child: Child,
     client: u16,
     peer: u16,
@@ -21,7 +21,7 @@ struct Etcd {
 }
 
 impl Etcd {
-    async fn start(data: &Path) -> Etcd {
+    pub(crate) async fn start(data: &Path) -> Etcd {
         let (client, peer) = (free_port(), free_port());
         let mut e = Etcd {
             child: Etcd::spawn(data, client, peer),
@@ -64,7 +64,7 @@ impl Etcd {
         assert!(healthy.is_some(), "etcd did not become healthy");
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.client)
     }
 
@@ -87,13 +87,18 @@ impl Drop for Etcd {
 
 /// A node's own file: where etcd is, its name and state directory.
 fn node_file(dir: &Path, etcd: &str, node: &str) -> PathBuf {
+    node_file_with(dir, etcd, node, "")
+}
+
+/// A node's own file with more `[fleet]` lines.
+pub(crate) fn node_file_with(dir: &Path, etcd: &str, node: &str, fleet: &str) -> PathBuf {
     std::fs::create_dir_all(dir).expect("dir");
     let path = dir.join("rampart.toml");
     std::fs::write(
         &path,
         format!(
             "[runtime]\nstate_dir = \"state\"\n[admin]\naddress = \"127.0.0.1:0\"\n\
-             [fleet]\netcd = [\"{etcd}\"]\nnode = \"{node}\"\ntimeout = \"1s\"\n"
+             [fleet]\netcd = [\"{etcd}\"]\nnode = \"{node}\"\ntimeout = \"1s\"\n{fleet}"
         ),
     )
     .expect("node file");

@@ -16,6 +16,7 @@ mod fault;
 mod faults;
 mod firewall;
 mod fleet;
+mod fleet_acme;
 mod fuzz;
 mod h2attack;
 mod ha;

@@ -78,6 +78,26 @@ pub struct Model {
 }
 
 impl Model {
+    /// The first listener whose certificates come from an ACME CA.
+    pub fn first_acme_listener(&self) -> Option<&str> {
+        self.listeners.iter().find_map(|l| match &l.kind {
+            ListenerKind::Https(h) if h.acme.is_some() => Some(l.name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Why this configuration cannot run in its fleet as it is: a fleet
+    /// with ACME listeners needs the key that seals what it shares.
+    pub fn fleet_problem(&self) -> Option<String> {
+        let fleet = self.fleet.as_ref()?;
+        let listener = self.first_acme_listener()?;
+        fleet.secret_key.is_none().then(|| {
+            format!(
+                "listener `{listener}` orders certificates from an ACME CA, which a fleet orders once and shares through etcd sealed: set [fleet] secret_key_file (64 hex digits, the same on every instance; `openssl rand -hex 32`)"
+            )
+        })
+    }
+
     /// Every certificate chain read from files, with what holds it
     /// (`listener \`x\``, `pool \`x\` client_cert`, `origin \`x\``) and
     /// whether it is a server certificate: what `rampart check` and
@@ -198,6 +218,9 @@ pub struct FleetSettings {
     /// A client certificate and key (PEM).
     pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
     pub timeout: Duration,
+    /// The key that seals what the fleet keeps secret in etcd (ACME
+    /// certificates and account keys), from `secret_key_file`.
+    pub secret_key: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for FleetSettings {
@@ -209,6 +232,7 @@ impl std::fmt::Debug for FleetSettings {
             .field("user", &self.credentials.as_ref().map(|(u, _)| u))
             .field("tls", &self.ca_pem.is_some())
             .field("timeout", &self.timeout)
+            .field("secret_key", &self.secret_key.map(|_| "<redacted>"))
             .finish()
     }
 }

@@ -108,6 +108,22 @@ impl Cx<'_> {
             (None, Some(_)) => return Err(self.at_opt(&f.key, "fleet.key", "a client key needs `cert`")),
         };
         let timeout = self.nonzero_duration(&f.timeout, "fleet.timeout", d::FLEET_TIMEOUT)?;
+        let secret_key = match &f.secret_key_file {
+            None => None,
+            Some(v) => {
+                let text = file(&f.secret_key_file, "fleet.secret_key_file")?.unwrap_or_default();
+                Some(parse_secret_key(&text).ok_or_else(|| {
+                    self.at(
+                        v,
+                        "fleet.secret_key_file",
+                        format!(
+                            "{} must hold 64 hex digits (a 256-bit key), e.g. made by `openssl rand -hex 32`",
+                            self.path(v.get_ref()).display()
+                        ),
+                    )
+                })?)
+            }
+        };
         Ok(model::FleetSettings {
             endpoints: urls.clone(),
             prefix: prefix.trim_end_matches('/').to_string(),
@@ -116,6 +132,20 @@ impl Cx<'_> {
             ca_pem,
             client_identity,
             timeout,
+            secret_key,
         })
     }
+}
+
+/// 64 hex digits (surrounding white space allowed) as 32 bytes.
+fn parse_secret_key(text: &[u8]) -> Option<[u8; 32]> {
+    let hex = std::str::from_utf8(text).ok()?.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
 }

@@ -75,7 +75,7 @@ impl Cx<'_> {
             .filter(|l| l.db_endpoint == Some(model::DbEndpoint::Writer))
             .map(|l| l.name.clone())
             .collect();
-        Ok(Model {
+        let m = Model {
             source: None,
             workers,
             state_dir,
@@ -110,7 +110,11 @@ impl Cx<'_> {
             pools,
             routes,
             origins,
-        })
+        };
+        if let (Some(problem), Some(f)) = (m.fleet_problem(), &f.fleet) {
+            return Err(self.at(&f.etcd, "fleet.secret_key_file", problem));
+        }
+        Ok(m)
     }
 }
 

@@ -69,6 +69,11 @@ fn world() -> FakeEnv {
         )
         .file("/etc/rampart/bad-allow.txt", "10.0.0.0/8\nnope\n")
         .file("/etc/rampart/monitor.pw", "s3cret\nignored\n")
+        .file(
+            "/etc/rampart/fleet.key",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+        )
+        .file("/etc/rampart/short.key", "0001020304\n")
 }
 
 /// Loads `text` as `t.toml` in [`BASE`]; an error without the file name

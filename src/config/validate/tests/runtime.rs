@@ -116,3 +116,38 @@ fn tls_and_metrics_switches() {
         ),
     ]);
 }
+
+#[test]
+fn fleet_secret_key() {
+    let fleet = "[fleet]\netcd = [\"http://127.0.0.1:2379\"]\nnode = \"lb1\"\n";
+    let acme = "[[listener]]\nname = \"site\"\naddress = \"127.0.0.1:443\"\nprotocol = \"https\"\n\
+                [listener.acme]\ndirectory = \"https://ca.test/dir\"\nnames = [\"a.test\"]\n";
+    loads(
+        |m| m.fleet.as_ref().and_then(|f| f.secret_key).map(|k| (k[0], k[31])),
+        vec![
+            ("no key", fleet.into(), None),
+            (
+                "64 hex digits",
+                format!("{fleet}secret_key_file = \"fleet.key\"\n"),
+                Some((0, 31)),
+            ),
+            (
+                "a fleet with ACME and its key",
+                format!("{fleet}secret_key_file = \"fleet.key\"\n{acme}"),
+                Some((0, 31)),
+            ),
+        ],
+    );
+    refuses(vec![
+        (
+            "not a key",
+            format!("{fleet}secret_key_file = \"short.key\"\n"),
+            "4:19: fleet.secret_key_file: /etc/rampart/short.key must hold 64 hex digits (a 256-bit key), e.g. made by `openssl rand -hex 32`",
+        ),
+        (
+            "a fleet with ACME and no key",
+            format!("{fleet}{acme}"),
+            "2:8: fleet.secret_key_file: listener `site` orders certificates from an ACME CA, which a fleet orders once and shares through etcd sealed: set [fleet] secret_key_file (64 hex digits, the same on every instance; `openssl rand -hex 32`)",
+        ),
+    ]);
+}
