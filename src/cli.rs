@@ -96,10 +96,15 @@ pub enum Command {
         action: fleet::FleetCmd,
     },
     /// rampart's internal CA (in the state directory): create it, issue and list certificates.
+    /// With a config whose [fleet] has a secret_key_file, the CA is the fleet's (in etcd).
     Ca {
-        /// The state directory that holds the CA (`[runtime] state_dir`).
-        #[arg(long, default_value = ".rampart", global = true)]
-        state_dir: PathBuf,
+        /// The state directory that holds the CA (default: the config's
+        /// `[runtime] state_dir`, else `.rampart`).
+        #[arg(long, global = true)]
+        state_dir: Option<PathBuf>,
+        /// A config: its state directory, and with [fleet] the fleet's CA.
+        #[arg(short, long, global = true)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         action: CaCmd,
     },
@@ -242,8 +247,24 @@ pub fn main() -> ExitCode {
         Command::Fleet { ref action } => fleet::run(action),
         Command::Ca {
             ref state_dir,
+            ref config,
             ref action,
-        } => ca(state_dir, action),
+        } => {
+            let model = match config.as_deref().map(load).transpose() {
+                Ok(m) => m,
+                Err(code) => return code,
+            };
+            let dir = state_dir
+                .clone()
+                .or_else(|| model.as_ref().map(|m| m.state_dir.clone()))
+                .unwrap_or_else(|| PathBuf::from(".rampart"));
+            if let Some(settings) = model.as_ref().and_then(|m| m.fleet.as_ref()) {
+                if let Err(code) = fleet_ca(settings, &dir) {
+                    return code;
+                }
+            }
+            ca(&dir, action)
+        }
         Command::Run { ref config } => match load(config) {
             Ok(model) => serve(&cli, model, false),
             Err(code) => code,
@@ -287,6 +308,27 @@ fn top(config: &Path, admin: Option<std::net::SocketAddr>, once: bool) -> ExitCo
         return ExitCode::from(2);
     };
     crate::top::run(addr, token, once)
+}
+
+/// The fleet's CA made this state directory's before a `rampart ca` command.
+fn fleet_ca(settings: &config::model::FleetSettings, dir: &Path) -> Result<(), ExitCode> {
+    if settings.secret_key.is_none() {
+        eprintln!("error: [fleet] has no secret_key_file: the fleet's CA is sealed with it in etcd; without it, give --state-dir alone for this instance's own CA");
+        return Err(ExitCode::from(2));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })?;
+    rt.block_on(crate::app::share_ca(settings, dir))
+        .map(|_| ())
+        .map_err(|e| {
+            eprintln!("error: the fleet's CA: {e}");
+            ExitCode::from(2)
+        })
 }
 
 fn ca(state_dir: &Path, cmd: &CaCmd) -> ExitCode {
@@ -374,7 +416,8 @@ fn audit(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let report = crate::audit::audit(&model, &crate::audit::Local { host, live }, now);
+    let fleet = model.fleet.as_ref().map(fleet::facts);
+    let report = crate::audit::audit(&model, &crate::audit::Local { host, live, fleet }, now);
     let source = path.display().to_string();
     match format {
         ReportFormat::Text => print!("{}", crate::audit::text(&report, &source)),

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# Two rampart balancers sharing a floating address with keepalived, in
-# network namespaces on one machine (documentation addresses only):
+# Two rampart balancers sharing a floating address with keepalived and
+# their configuration through etcd, in network namespaces on one machine
+# (documentation addresses only):
 #
-#   192.0.2.2  lb1   rampart + keepalived   (host firewall from [topology])
-#   192.0.2.3  lb2   rampart + keepalived   (host firewall from [topology])
+#   192.0.2.2  lb1   rampart + keepalived + etcd member   (host firewall from [topology])
+#   192.0.2.3  lb2   rampart + keepalived + etcd member   (host firewall from [topology])
+#   192.0.2.20 etcd3 the third etcd member                (host firewall from [topology])
 #   192.0.2.10       the floating address: the site, on whichever lb holds it
 #   192.0.2.11-13    web1-web3: rampart's built-in origin on port 8080
 #   192.0.2.100      client
+#
+# The site's configuration ($LAB_DIR/ops/site.toml) is pushed to etcd as a
+# fleet revision; each balancer's own file names only etcd, itself and its
+# state directory (docs/fleet.md).
 #
 #   examples/ha/lab.sh up             build it; returns once the site answers on 192.0.2.10
 #   examples/ha/lab.sh status         which balancer holds the floating address
 #   examples/ha/lab.sh kill-active    stop the rampart of the balancer that holds it
 #   examples/ha/lab.sh start NAME     start the rampart of lb1 or lb2 again
 #   examples/ha/lab.sh client CMD...  run CMD in the client namespace
+#   examples/ha/lab.sh fleet ARGS...  rampart fleet ARGS -c ops/site.toml, run on lb1 (push, status...)
 #   examples/ha/lab.sh down           stop everything it started (by PID), remove the namespaces
 #
-# Needs root, iproute2, nftables and keepalived (Debian packages).
+# Needs root, iproute2, nftables, keepalived and etcd-server (Debian packages).
 # LAB_DIR (default /tmp/rampart-ha-lab) holds configs, logs and PIDs;
 # LAB_PREFIX (default rha) prefixes the namespace names; RAMPART_BIN picks
 # the rampart build (default target/debug/rampart, built if missing).
@@ -26,8 +33,11 @@ lab=${LAB_DIR:-/tmp/rampart-ha-lab}
 prefix=${LAB_PREFIX:-rha}
 bin=${RAMPART_BIN:-$root/target/debug/rampart}
 vip=192.0.2.10
-declare -A addr=([lb1]=192.0.2.2 [lb2]=192.0.2.3 [web1]=192.0.2.11 [web2]=192.0.2.12 [web3]=192.0.2.13 [client]=192.0.2.100)
-hosts=(lb1 lb2 web1 web2 web3 client)
+declare -A addr=([lb1]=192.0.2.2 [lb2]=192.0.2.3 [etcd3]=192.0.2.20 [web1]=192.0.2.11 [web2]=192.0.2.12 [web3]=192.0.2.13 [client]=192.0.2.100)
+hosts=(lb1 lb2 etcd3 web1 web2 web3 client)
+members=(lb1 lb2 etcd3)
+etcd_urls='"http://192.0.2.2:2379", "http://192.0.2.3:2379", "http://192.0.2.20:2379"'
+
 
 ns() { echo "$prefix-$1"; }
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
@@ -68,16 +78,22 @@ topology() {
 admin_cidr = ["192.0.2.100/32"]
 floating_addresses = ["$vip"]
 
-# Two lb hosts: their rulesets let VRRP adverts pass between them, in and out.
+# Two lb hosts: their rulesets let VRRP adverts pass between them, in and
+# out. With etcd3, they are the fleet's etcd: 2379 and 2380 between members.
 [[topology.host]]
 name = "lb1"
 addresses = ["192.0.2.2"]
-roles = ["lb"]
+roles = ["lb", "etcd"]
 
 [[topology.host]]
 name = "lb2"
 addresses = ["192.0.2.3"]
-roles = ["lb"]
+roles = ["lb", "etcd"]
+
+[[topology.host]]
+name = "etcd3"
+addresses = ["192.0.2.20"]
+roles = ["etcd"]
 EOF
     local w
     for w in web1 web2 web3; do
@@ -85,11 +101,26 @@ EOF
     done
 }
 
-balancer_config() { # NAME
+# A balancer's own file: etcd, its name, its state.
+node_config() { # NAME
     cat <<EOF
 [runtime]
 state_dir = "$lab/$1/state"
+
+[fleet]
+etcd = [$etcd_urls]
+node = "$1"
+EOF
+}
+
+# The site, pushed to etcd as the fleet's revision.
+site_config() {
+    cat <<EOF
+[runtime]
 workers = 1
+
+[fleet]
+etcd = [$etcd_urls]
 
 [admin]
 address = "127.0.0.1:9900"
@@ -164,6 +195,20 @@ vrrp_instance site {
 EOF
 }
 
+start_etcd() { # NAME
+    local cluster="lb1=http://192.0.2.2:2380,lb2=http://192.0.2.3:2380,etcd3=http://192.0.2.20:2380"
+    local a=${addr[$1]} dir="$lab/$1"
+    mkdir -p "$dir"
+    (exec ip netns exec "$(ns "$1")" etcd --name "$1" --data-dir "$dir/etcd" \
+        --listen-client-urls "http://$a:2379" --advertise-client-urls "http://$a:2379" \
+        --listen-peer-urls "http://$a:2380" --initial-advertise-peer-urls "http://$a:2380" \
+        --initial-cluster "$cluster" --initial-cluster-state new >>"$dir/etcd.log" 2>&1) &
+    echo $! >"$dir/etcd.pid"
+}
+
+# etcd answers healthy (a quorum is up), asked from lb1.
+etcd_healthy() { in_ns lb1 curl -fsS --max-time 1 http://192.0.2.2:2379/health | grep -q '"health":"true"'; }
+
 start_rampart() { # NAME CONFIG
     local dir="$lab/$1"
     (exec ip netns exec "$(ns "$1")" "$bin" --log-format text run -c "$2" >>"$dir/rampart.log" 2>&1) &
@@ -176,8 +221,8 @@ up() {
         echo "error: $lab exists: run '$0 down' first" >&2
         exit 1
     fi
-    for t in keepalived nft ip curl; do
-        command -v "$t" >/dev/null || { echo "error: $t is missing (apt install keepalived nftables iproute2 curl)" >&2; exit 1; }
+    for t in keepalived nft ip curl etcd; do
+        command -v "$t" >/dev/null || { echo "error: $t is missing (apt install keepalived nftables iproute2 curl etcd-server)" >&2; exit 1; }
     done
     [ -x "$bin" ] || cargo build --quiet --manifest-path "$root/Cargo.toml"
     mkdir -p "$lab"
@@ -198,11 +243,20 @@ EOF
         topology >"$lab/$w/topology.toml"
         in_ns "$w" "$bin" firewall apply -c "$lab/$w/topology.toml" --host "$w" >"$lab/$w/firewall.log" 2>&1
     done
+    # The fleet's etcd: a member on each balancer and one on etcd3, each
+    # behind its host firewall; then the site as revision 1.
+    mkdir -p "$lab/ops"
+    site_config >"$lab/ops/site.toml"
+    for m in "${members[@]}"; do
+        mkdir -p "$lab/$m"
+        in_ns "$m" "$bin" firewall apply -c "$lab/ops/site.toml" --host "$m" >"$lab/$m/firewall.log" 2>&1
+        start_etcd "$m"
+    done
+    wait_for "etcd did not become healthy" 30 etcd_healthy
+    in_ns lb1 "$bin" fleet push -c "$lab/ops/site.toml" -m "the lab's site" >"$lab/ops/push.log" 2>&1
     local prio=150
     for lb in lb1 lb2; do
-        mkdir -p "$lab/$lb"
-        balancer_config "$lb" >"$lab/$lb/rampart.toml"
-        in_ns "$lb" "$bin" firewall apply -c "$lab/$lb/rampart.toml" --host "$lb" >"$lab/$lb/firewall.log" 2>&1
+        node_config "$lb" >"$lab/$lb/rampart.toml"
         start_rampart "$lb" "$lab/$lb/rampart.toml"
         keepalived_config "$lb" "$prio" >"$lab/$lb/keepalived.conf"
         (exec ip netns exec "$(ns "$lb")" keepalived --dont-fork --log-console --vrrp \
@@ -263,6 +317,7 @@ down() {
         [ -d "$d" ] || continue
         stop_pid "$d/keepalived.run.pid"
         stop_pid "$d/rampart.pid"
+        stop_pid "$d/etcd.pid"
     done
     for h in "${hosts[@]}" sw; do
         ip netns del "$(ns "$h")" 2>/dev/null || true
@@ -277,6 +332,7 @@ case "${1:-}" in
     kill-active) kill_active ;;
     start) start "${2:-}" ;;
     client) shift; in_ns client "$@" ;;
+    fleet) shift; in_ns lb1 "$bin" fleet "$@" -c "$lab/ops/site.toml" ;;
     down) down ;;
-    *) sed -n '2,22p' "$0"; exit 2 ;;
+    *) sed -n '2,30p' "$0"; exit 2 ;;
 esac

@@ -43,6 +43,13 @@ pub async fn initial(local: Model) -> (Model, Option<Revision>) {
     let Some(settings) = local.fleet.clone() else {
         return (local, None);
     };
+    match super::fleet_acme::share_ca(&settings, &local.state_dir).await {
+        Ok(true) => tracing::info!("fleet: the internal CA is now the fleet's"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(
+            "fleet: the fleet's internal CA could not be read, this instance's own serves meanwhile: {e}"
+        ),
+    }
     let from_etcd = match Store::connect(&settings).await {
         Ok(mut s) => match s.current().await {
             Ok(r) => r.map(|(r, _)| r),

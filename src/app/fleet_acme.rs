@@ -3,6 +3,7 @@
 //! sealed with `[fleet] secret_key_file`, the right to order held under an
 //! etcd lease, challenge answers published under that lease. Its own
 //! connection to etcd, made when first needed and again after an error.
+//! Also [`share_ca`]: one internal CA for the fleet.
 
 use std::sync::Arc;
 
@@ -12,6 +13,54 @@ use tokio::sync::Mutex;
 use crate::config::model::FleetSettings;
 use crate::fleet::{FleetError, Lead, Store};
 use crate::tls::acme;
+
+/// The key of the fleet's internal CA.
+const CA_KEY: &str = "ca/internal";
+
+/// Makes the fleet's internal CA this instance's (in `state_dir`): the one
+/// in etcd when there is one, else this instance's own (created if needed)
+/// becomes the fleet's; of two instances racing, the first stored wins and
+/// the other takes it. Nothing to do without `secret_key_file`. Whether
+/// the local CA was replaced.
+pub async fn share_ca(settings: &FleetSettings, state_dir: &std::path::Path) -> Result<bool, String> {
+    let Some(secret) = settings.secret_key else {
+        return Ok(false);
+    };
+    let e = |e: FleetError| e.to_string();
+    let mut store = Store::connect(settings).await.map_err(e)?;
+    let install = |bytes: &[u8]| -> Result<bool, String> {
+        let b: CaBundle = serde_json::from_slice(bytes).map_err(|e| format!("{CA_KEY} in etcd: {e}"))?;
+        crate::tls::ca::install_ca(state_dir, b.cert.as_bytes(), b.key.as_bytes()).map_err(|e| e.to_string())
+    };
+    if let Some(bytes) = store.get_sealed(&secret, CA_KEY).await.map_err(e)? {
+        return install(&bytes);
+    }
+    crate::tls::ca::ensure_ca(state_dir).map_err(|e| e.to_string())?;
+    let (cert, key) = crate::tls::ca::ca_pem(state_dir).ok_or("the internal CA cannot be read")?;
+    let bundle = CaBundle {
+        cert: String::from_utf8_lossy(&cert).into_owned(),
+        key: String::from_utf8_lossy(&key).into_owned(),
+    };
+    let value = serde_json::to_vec(&bundle).map_err(|e| e.to_string())?;
+    if store
+        .put_sealed_if_absent(&secret, CA_KEY, &value)
+        .await
+        .map_err(e)?
+    {
+        return Ok(false);
+    }
+    match store.get_sealed(&secret, CA_KEY).await.map_err(e)? {
+        Some(bytes) => install(&bytes),
+        None => Err(format!("{CA_KEY} vanished from etcd")),
+    }
+}
+
+/// The internal CA as the fleet keeps it (sealed).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CaBundle {
+    cert: String,
+    key: String,
+}
 
 /// How long the right to order outlives an instance that dies holding it.
 const LEAD_TTL_SECONDS: i64 = 10;

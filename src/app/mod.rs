@@ -32,6 +32,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 pub use changes::{AddedServer, Changes};
+pub use fleet_acme::share_ca;
 pub use reload::{ChangeError, ReloadReport};
 
 use crate::balancer::AdminState;

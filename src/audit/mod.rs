@@ -10,6 +10,7 @@
 //! JSON. Nothing here changes anything.
 
 mod checks;
+mod fleet;
 mod hostfw;
 mod report;
 mod rules;
@@ -20,6 +21,7 @@ mod tests;
 
 use crate::config::model::Model;
 
+pub use fleet::{FleetFacts, FleetNode};
 pub use report::{json, text};
 
 /// How bad a finding is. `High` fails `rampart audit` by default.
@@ -79,6 +81,8 @@ pub struct Local {
     pub host: Option<String>,
     /// Read the kernel's ruleset (needs root).
     pub live: bool,
+    /// With `[fleet]`: what its etcd says, or why it could not be read.
+    pub fleet: Option<Result<FleetFacts, String>>,
 }
 
 /// What `rampart audit` found.
@@ -118,6 +122,13 @@ pub fn audit(m: &Model, local: &Local, now: i64) -> Report {
     checks::instance(m, &mut out);
     tls::check(m, now, &mut out, &mut notes);
     rules::check(m, &mut out);
+    match &local.fleet {
+        Some(Ok(f)) => fleet::check(f, &mut out),
+        Some(Err(e)) => notes.push(format!(
+            "the fleet's etcd could not be read ({e}): its nodes and members were not reviewed"
+        )),
+        None => {}
+    }
     for ack in &m.audit.acks {
         let mut used = false;
         for f in out

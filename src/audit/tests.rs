@@ -55,6 +55,7 @@ fn findings(toml: &str) -> Vec<Finding> {
         &Local {
             host: None,
             live: false,
+            fleet: None,
         },
         NOW,
     )
@@ -372,6 +373,7 @@ fn firewall_not_applied_and_drift() {
     let local = Local {
         host: Some("web1".into()),
         live: false,
+        fleet: None,
     };
     let got = ids(&audit(&m, &local, NOW).findings);
     assert_eq!(got, vec![("firewall-not-applied", Severity::High, "web1".into())]);
@@ -486,5 +488,72 @@ fn plain_http_on_a_private_address_and_catch_all_egress() {
     assert_eq!(
         ids(&findings(&t)),
         vec![("egress-open", Severity::Low, "mon".into())]
+    );
+}
+
+#[test]
+fn a_fleet_node_that_refused_or_lags_and_a_lone_etcd_are_findings() {
+    use super::{FleetFacts, FleetNode};
+    let m = crate::config::load_str("", "t.toml", Path::new(BASE), &env()).expect("loads");
+    let node = |name: &str, revision, refused: Option<(u64, &str)>| FleetNode {
+        node: name.into(),
+        revision,
+        refused: refused.map(|(r, e)| (r, e.to_string())),
+    };
+    let facts = FleetFacts {
+        current: 4,
+        nodes: vec![
+            node("lb1", 4, None),
+            node("lb2", 3, Some((4, "allow.txt: not found"))),
+            node("lb3", 2, Some((3, "old trouble"))),
+        ],
+        etcd_members: 1,
+    };
+    let local = Local {
+        host: None,
+        live: false,
+        fleet: Some(Ok(facts.clone())),
+    };
+    let report = audit(&m, &local, NOW);
+    let fleet: Vec<_> = ids(&report.findings)
+        .into_iter()
+        .filter(|(id, _, _)| id.starts_with("fleet-"))
+        .collect();
+    assert_eq!(
+        fleet,
+        vec![
+            ("fleet-etcd-single", Severity::High, "etcd".into()),
+            ("fleet-node-refused", Severity::High, "lb2".into()),
+            ("fleet-node-behind", Severity::Medium, "lb3".into()),
+        ]
+    );
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.reason.contains("allow.txt: not found")));
+    // Three members and every node current: nothing about the fleet.
+    let healthy = FleetFacts {
+        current: 4,
+        nodes: vec![node("lb1", 4, None), node("lb2", 4, Some((3, "fixed since")))],
+        etcd_members: 3,
+    };
+    let local = Local {
+        fleet: Some(Ok(healthy)),
+        ..local
+    };
+    assert!(!audit(&m, &local, NOW)
+        .findings
+        .iter()
+        .any(|f| f.id.starts_with("fleet-")));
+    // etcd away: a note, no finding.
+    let local = Local {
+        fleet: Some(Err("no connection".into())),
+        ..local
+    };
+    let report = audit(&m, &local, NOW);
+    assert!(
+        report.notes.iter().any(|n| n.contains("no connection")),
+        "{:?}",
+        report.notes
     );
 }

@@ -73,6 +73,37 @@ pub fn run(cmd: &FleetCmd) -> ExitCode {
     }
 }
 
+/// What `rampart audit` reviews of a fleet: its current revision, what
+/// each node reports, etcd's members.
+pub fn facts(settings: &FleetSettings) -> Result<crate::audit::FleetFacts, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async {
+        let e = |e: FleetError| e.to_string();
+        let mut store = Store::connect(settings).await.map_err(e)?;
+        let current = store.current().await.map_err(e)?.map_or(0, |(r, _)| r.revision);
+        let nodes = store
+            .statuses()
+            .await
+            .map_err(e)?
+            .into_iter()
+            .map(|s| crate::audit::FleetNode {
+                node: s.node,
+                revision: s.revision,
+                refused: s.refused_revision.zip(s.error),
+            })
+            .collect();
+        let etcd_members = store.members().await.map_err(e)?;
+        Ok(crate::audit::FleetFacts {
+            current,
+            nodes,
+            etcd_members,
+        })
+    })
+}
+
 fn config_of(cmd: &FleetCmd) -> &Path {
     match cmd {
         FleetCmd::Push { config, .. }

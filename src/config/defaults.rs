@@ -66,6 +66,9 @@ pub const AUDIT_CERT_WARNING: Duration = Duration::from_secs(30 * 86_400);
 pub const WEB_PORT: u16 = 80;
 /// The service port of an `app` host that lists no `ports`.
 pub const APP_PORT: u16 = 8080;
+/// etcd's client and peer ports (hosts with the `etcd` role).
+pub const ETCD_CLIENT_PORT: u16 = 2379;
+pub const ETCD_PEER_PORT: u16 = 2380;
 
 // [bans]
 pub const BAN_WINDOW: Duration = Duration::from_secs(60);

@@ -14,6 +14,7 @@
 //! | `acme/cert/LISTENER` | an ACME listener's certificate chain and key, [`seal`]ed |
 //! | `acme/account/DIRECTORY` | the ACME account (its key), sealed |
 //! | `acme/leader/LISTENER` | the node ordering for the listener now (under its lease) |
+//! | `ca/internal` | the internal CA (`rampart ca`): its certificate and key, sealed |
 //! | `acme/challenge/KIND/ID` | a challenge answer every instance serves during an order (under the lease) |
 //!
 //! Exposes [`Store`] (the etcd side) and its [`Lead`] (a key held under a

@@ -339,6 +339,23 @@ impl Store {
         Ok(())
     }
 
+    /// Seals `plain` and stores it at `rest` unless something is there
+    /// already; whether it was stored.
+    pub async fn put_sealed_if_absent(
+        &mut self,
+        secret: &[u8; 32],
+        rest: &str,
+        plain: &[u8],
+    ) -> Result<bool, FleetError> {
+        let key = self.key(rest);
+        let sealed = super::seal::seal(secret, &key, plain)?;
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, sealed, None)]);
+        let resp = self.client.txn(txn).await.map_err(|e| self.etcd(e))?;
+        Ok(resp.succeeded())
+    }
+
     /// Stores `value` at `rest` (None: deletes it) for as long as `lead`
     /// holds its lease.
     pub async fn put_under(
@@ -403,6 +420,12 @@ impl Store {
             client: self.client.clone(),
             keeper,
         }))
+    }
+
+    /// How many members etcd's cluster has.
+    pub async fn members(&mut self) -> Result<usize, FleetError> {
+        let resp = self.client.member_list().await.map_err(|e| self.etcd(e))?;
+        Ok(resp.members().len())
     }
 
     /// The etcd revision now (what a watch starts after).

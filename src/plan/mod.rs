@@ -66,7 +66,14 @@ pub const INTERNET: &str = "internet";
 
 /// The tiers in the order of the diagram's columns; a host sits in the
 /// first it has.
-pub(super) const TIERS: [Role; 5] = [Role::Lb, Role::Web, Role::App, Role::Db, Role::Monitor];
+pub(super) const TIERS: [Role; 6] = [
+    Role::Lb,
+    Role::Web,
+    Role::App,
+    Role::Db,
+    Role::Monitor,
+    Role::Etcd,
+];
 
 fn access(f: &Flow) -> Access {
     Access {
@@ -110,6 +117,7 @@ fn components(t: &Topology, roles: &[Role]) -> Vec<String> {
             Role::App => c.push("application server".into()),
             Role::Db => c.push("MySQL/MariaDB".into()),
             Role::Monitor => c.push("Prometheus (scrapes every host's metrics)".into()),
+            Role::Etcd => c.push("etcd: a member of the fleet's configuration store".into()),
         }
     }
     c.push("host firewall: nftables `inet rampart`, rendered by rampart".into());

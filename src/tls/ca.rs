@@ -112,6 +112,41 @@ pub fn ensure_ca(state_dir: &Path) -> Result<PathBuf, TlsError> {
     Ok(dir.join(CA_CERT))
 }
 
+/// The internal CA of `state_dir` (certificate, key; PEM), if it has one.
+pub fn ca_pem(state_dir: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
+    let dir = state_dir.join("tls");
+    Some((
+        std::fs::read(dir.join(CA_CERT)).ok()?,
+        std::fs::read(dir.join(CA_KEY)).ok()?,
+    ))
+}
+
+/// Makes `cert` and `key` (PEM) the internal CA of `state_dir` (a fleet's
+/// shared CA); whether it replaced another. The certificates rampart
+/// issued itself from the previous CA are issued again from this one when
+/// next needed (the local certificate at once).
+pub fn install_ca(state_dir: &Path, cert: &[u8], key: &[u8]) -> Result<bool, TlsError> {
+    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    // Only a pair that loads: a key that parses, a certificate beside it.
+    KeyPair::from_pem(&String::from_utf8_lossy(key)).map_err(gen)?;
+    if rustls_pki_types::CertificateDer::pem_slice_iter(cert)
+        .next()
+        .is_none()
+    {
+        return Err(TlsError::Config("the shared CA certificate is not PEM".into()));
+    }
+    if ca_pem(state_dir).is_some_and(|(c, k)| c == cert && k == key) {
+        return Ok(false);
+    }
+    let dir = tls_dir(state_dir)?;
+    write_file(&dir.join(CA_KEY), key, 0o600)?;
+    write_file(&dir.join(CA_CERT), cert, 0o644)?;
+    for leaf in [LEAF_CERT, LEAF_KEY] {
+        let _ = std::fs::remove_file(dir.join(leaf));
+    }
+    Ok(true)
+}
+
 /// A certificate the internal CA issued, on disk.
 #[derive(Debug)]
 pub struct Issued {

@@ -613,7 +613,12 @@ fn audit_finds_every_weak_point_of_the_weak_example_and_none_in_the_clean_one() 
         .iter()
         .filter_map(|f| f["id"].as_str())
         .collect();
-    let all: std::collections::BTreeSet<&str> = rampart::audit::CATALOG.iter().map(|(id, _)| *id).collect();
+    // The fleet's findings need a running fleet: fleet::a_push_reaches_every_instance_under_load_and_the_fleet_reports_it.
+    let all: std::collections::BTreeSet<&str> = rampart::audit::CATALOG
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !id.starts_with("fleet-"))
+        .collect();
     assert_eq!(found, all, "every finding, each at least once");
     for f in doc["findings"].as_array().expect("findings") {
         for key in ["severity", "subject", "reason", "mitigation"] {

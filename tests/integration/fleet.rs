@@ -282,7 +282,62 @@ async fn a_push_reaches_every_instance_under_load_and_the_fleet_reports_it() {
         "{err}"
     );
 
-    // Back to revision 2's configuration, as revision 4: everyone current.
+    // `rampart audit` reads the fleet: lb2 refused the current revision,
+    // and etcd is one member.
+    let (_, report, err) = rampart(&["audit", "-c", "web.toml", "--format", "json"], &ops);
+    let doc: serde_json::Value =
+        serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}{err}"));
+    let found: Vec<(String, String)> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap_or("").to_string(),
+                f["subject"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .filter(|(id, _)| id.starts_with("fleet-"))
+        .collect();
+    assert!(
+        found.contains(&("fleet-node-refused".into(), "lb2".into()))
+            && found.contains(&("fleet-etcd-single".into(), "etcd".into())),
+        "{found:?}"
+    );
+
+    // Two operators push from revision 3 at the same moment: exactly one wins.
+    let racers: Vec<_> = (0..2)
+        .map(|i| {
+            let ops = ops.clone();
+            std::thread::spawn(move || {
+                fleet(
+                    &[
+                        "push",
+                        "-c",
+                        "web.toml",
+                        "--expect",
+                        "3",
+                        "-m",
+                        &format!("racer {i}"),
+                    ],
+                    &ops,
+                )
+            })
+        })
+        .collect();
+    let results: Vec<(i32, String, String)> = racers.into_iter().map(|t| t.join().expect("racer")).collect();
+    let won = results.iter().filter(|(code, _, _)| *code == 0).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .any(|(code, _, err)| *code == 2 && err.contains("rebase")),
+        "{results:?}"
+    );
+    let (_, history, _) = fleet(&["history", "-c", "web.toml"], &ops);
+    assert_eq!(history.matches("racer").count(), 1, "{history}");
+
+    // Back to revision 2's configuration, as revision 5: everyone current.
     let (code, out, err) = fleet(&["rollback", "-c", "web.toml", "2"], &ops);
     assert_eq!(code, 0, "{out}{err}");
     for app in [&lb1, &lb2] {
@@ -293,9 +348,21 @@ async fn a_push_reaches_every_instance_under_load_and_the_fleet_reports_it() {
     })
     .await;
     let (_, status, _) = fleet(&["status", "-c", "web.toml"], &ops);
-    assert!(ok.is_some() && status.contains("current revision: 4"), "{status}");
-    lb1.shutdown().await;
+    assert!(ok.is_some() && status.contains("current revision: 5"), "{status}");
+
+    // lb2 stops; a revision after that leaves it behind, which audit says.
     lb2.shutdown().await;
+    let (code, out, err) = fleet(&["rollback", "-c", "web.toml", "1"], &ops);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(wait_served(&lb1, "v1", Duration::from_secs(5)).await.is_some());
+    let (code, report, _) = rampart(&["audit", "-c", "web.toml"], &ops);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("fleet-node-behind")
+            && report.contains("lb2 serves revision 5 while the fleet is at revision 6"),
+        "{report}"
+    );
+    lb1.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,8 @@
 //! the CA's validation reaches the instance that did not order (the
 //! answer was shared); etcd holds no private key in the clear; with the
 //! instance that ordered gone, the other renews a 30-second certificate
-//! before it expires.
+//! before it expires. The internal CA is the fleet's too: `rampart ca
+//! issue` on either node issues from the same CA.
 //!
 //! Pebble validates TLS-ALPN-01 at one address; in front of it a TCP relay
 //! plays the floating address: it sends each connection to the instance
@@ -44,6 +45,15 @@ async fn served_cert(addr: SocketAddr, root: &Path) -> Option<(Vec<u8>, i64)> {
     let der = tls.get_ref().1.peer_certificates()?.first()?.clone();
     let (_, c) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
     Some((c.raw_serial().to_vec(), c.validity().not_after.timestamp()))
+}
+
+/// The public key of the last certificate of a PEM chain.
+fn last_key(pem: &[u8]) -> Option<Vec<u8>> {
+    let der = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+        .last()?
+        .ok()?;
+    let (_, c) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(c.tbs_certificate.subject_pki.raw.to_vec())
 }
 
 async fn site(app: &rampart::app::RunningApp) -> SocketAddr {
@@ -178,6 +188,33 @@ async fn a_fleet_orders_a_certificate_once_shares_it_sealed_and_renews_it_withou
             .iter()
             .any(|(o, to)| o.as_deref() == Some(orderer.as_str()) && *to != orderer),
         "no validation reached the instance that did not order: {relayed:?}"
+    );
+
+    // One internal CA for the fleet: both instances took the one in etcd,
+    // and `rampart ca issue` issues from it on either node.
+    let ca_of =
+        |node: &str| std::fs::read_to_string(d.join(format!("{node}/state/tls/ca.pem"))).expect("ca.pem");
+    assert_eq!(ca_of("lb1"), ca_of("lb2"), "two CAs in one fleet");
+    for (node, name) in [("lb1", "api.internal"), ("lb2", "db.internal")] {
+        let dir = d.join(node);
+        let (code, out, err) = rampart(&["ca", "issue", name, "-c", "rampart.toml"], &dir);
+        assert_eq!(code, 0, "{out}{err}");
+        let chain = std::fs::read(dir.join(format!("state/tls/issued/{name}.pem"))).expect("issued");
+        let issuer = last_key(&chain);
+        assert!(
+            issuer.is_some() && issuer == last_key(ca_of("lb1").as_bytes()),
+            "{name} is not issued by the fleet's CA"
+        );
+    }
+    assert!(
+        client
+            .get("/rampart/ca/internal", None)
+            .await
+            .expect("get")
+            .kvs()
+            .len()
+            == 1,
+        "the fleet's CA is not in etcd"
     );
 
     // Nothing private in the clear in etcd: no PEM key, no account key,

@@ -232,6 +232,21 @@ fn keepalived_moves_the_floating_address_within_three_seconds_and_does_not_flap_
         "lb2"
     };
     assert!(status.contains(&format!("192.0.2.10: {first}")), "{status}");
+    // Both balancers run the site from the fleet's etcd (three members).
+    let current = std::time::Instant::now();
+    let mut fleet = ha_lab(&["fleet", "status"], &dir, &prefix);
+    while !fleet.0 && current.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+        fleet = ha_lab(&["fleet", "status"], &dir, &prefix);
+    }
+    assert!(
+        fleet.0
+            && fleet.1.contains("lb1")
+            && fleet.1.contains("lb2")
+            && fleet.1.matches("current").count() >= 2,
+        "fleet status: {}",
+        fleet.1
+    );
 
     // A client requesting the site in a loop, through the switch.
     let mut answers: Vec<(Instant, Option<String>)> = Vec::new();

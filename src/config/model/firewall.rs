@@ -114,10 +114,12 @@ pub enum Role {
     App,
     Db,
     Monitor,
+    /// A member of the fleet's etcd (`[fleet]`).
+    Etcd,
 }
 
 impl Role {
-    /// Parses `lb`, `web`, `app`, `db` or `monitor`.
+    /// Parses `lb`, `web`, `app`, `db`, `monitor` or `etcd`.
     pub fn parse(s: &str) -> Option<Role> {
         Some(match s {
             "lb" => Role::Lb,
@@ -125,6 +127,7 @@ impl Role {
             "app" => Role::App,
             "db" => Role::Db,
             "monitor" => Role::Monitor,
+            "etcd" => Role::Etcd,
             _ => return None,
         })
     }
@@ -215,6 +218,7 @@ impl Role {
             Role::App => "app",
             Role::Db => "db",
             Role::Monitor => "monitor",
+            Role::Etcd => "etcd",
         }
     }
 }

@@ -169,6 +169,15 @@ pub const FINDINGS: &[(&str, &str)] = &[
         "the balancers' firewalls refuse what the config connects to",
     ),
     ("limits-per-instance", "rate limits counted per balancer"),
+    (
+        "fleet-node-refused",
+        "a node of the fleet refused the current revision",
+    ),
+    (
+        "fleet-node-behind",
+        "a node of the fleet serves an older revision",
+    ),
+    ("fleet-etcd-single", "the fleet's etcd has one member"),
 ];
 
 /// `[audit]`, validated.

@@ -39,7 +39,7 @@ impl Cx<'_> {
                     self.at(
                         &h.roles,
                         &format!("{key}.roles"),
-                        format!("unknown role `{r}`: use lb, web, app, db or monitor"),
+                        format!("unknown role `{r}`: use lb, web, app, db, monitor or etcd"),
                     )
                 })?);
             }
@@ -225,6 +225,19 @@ pub(super) fn balancer_needs(m: &model::Model) -> model::BalancerNeeds {
             nets: vec![ipnet::IpNet::from(p.addr.ip())],
             port: p.addr.port(),
         });
+    }
+    if let Some(f) = &m.fleet {
+        for url in &f.endpoints {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+            let authority = rest.split('/').next().unwrap_or(rest);
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(':') && p.parse::<u16>().is_ok() => {
+                    (h, p.parse().unwrap_or(crate::config::defaults::ETCD_CLIENT_PORT))
+                }
+                _ => (authority, crate::config::defaults::ETCD_CLIENT_PORT),
+            };
+            endpoint("etcd", host, port, &mut n);
+        }
     }
     if let Some(w) = &m.alerts.webhook {
         let https = w.scheme_str() == Some("https");

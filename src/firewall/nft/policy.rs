@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::NftError;
-use crate::config::defaults::{APP_PORT, WEB_PORT};
+use crate::config::defaults::{APP_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, WEB_PORT};
 use crate::config::model::{Host, Role, Topology};
 
 /// The transport a flow uses.
@@ -221,6 +221,22 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             ));
         }
     }
+    if h.has(Role::Etcd) {
+        let clients = hosts(t, h, |x| x.has(Role::Lb) || x.has(Role::Etcd));
+        v.push(tcp(
+            from_hosts(&clients),
+            vec![ETCD_CLIENT_PORT],
+            "etcd clients: the balancers (the fleet's configuration) and the other members",
+        ));
+        let members = hosts(t, h, |x| x.has(Role::Etcd));
+        if !members.is_empty() {
+            v.push(tcp(
+                from_hosts(&members),
+                vec![ETCD_PEER_PORT],
+                "etcd peers: the other members",
+            ));
+        }
+    }
     if h.has(Role::Db) {
         let clients = hosts(t, h, |x| x.has(Role::Web) || x.has(Role::App));
         v.push(tcp(
@@ -312,6 +328,21 @@ fn outbound(t: &Topology, h: &Host) -> Vec<Flow> {
                 "VRRP adverts to the other balancers",
             ));
         }
+    }
+    let members = hosts(t, h, |x| x.has(Role::Etcd));
+    if h.has(Role::Lb) && !members.is_empty() {
+        v.push(tcp(
+            from_hosts(&members),
+            vec![ETCD_CLIENT_PORT],
+            "the fleet's etcd",
+        ));
+    }
+    if h.has(Role::Etcd) && !members.is_empty() {
+        v.push(tcp(
+            from_hosts(&members),
+            vec![ETCD_CLIENT_PORT, ETCD_PEER_PORT],
+            "etcd peers: the other members",
+        ));
     }
     if h.has(Role::Web) {
         for a in hosts(t, h, |x| x.has(Role::App) && !x.has(Role::Web)) {

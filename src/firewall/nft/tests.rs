@@ -126,3 +126,38 @@ fn a_database_endpoint_on_its_own_port_is_reachable_both_ways() {
     let out = lb.outbound.expect("restricted");
     assert!(admits(&out, "10.0.0.3", 3306), "{out:?}");
 }
+
+#[test]
+fn etcd_members_take_the_balancers_and_each_other_and_nothing_else() {
+    let t = topology(vec![
+        host("lb1", "10.0.0.1", &[Role::Lb, Role::Etcd]),
+        host("lb2", "10.0.0.2", &[Role::Lb, Role::Etcd]),
+        host("e3", "10.0.0.3", &[Role::Etcd]),
+        host("web", "10.0.0.4", &[Role::Web]),
+    ]);
+    let admits = |host: &str, from: &str, port: u16| {
+        policy(&t, host)
+            .expect("policy")
+            .inbound
+            .iter()
+            .any(|f| f.ports.contains(&port) && f.admits(from.parse().expect("ip")))
+    };
+    // Clients on 2379: the balancers and the members; peers on 2380: members.
+    assert!(admits("e3", "10.0.0.1", 2379) && admits("e3", "10.0.0.2", 2379));
+    assert!(admits("lb1", "10.0.0.3", 2379) && admits("lb1", "10.0.0.3", 2380));
+    assert!(admits("lb1", "10.0.0.2", 2380));
+    assert!(!admits("e3", "10.0.0.4", 2379), "a web host reaches etcd");
+    assert!(!admits("web", "10.0.0.3", 2379));
+    let reaches = |host: &str, to: &str, port: u16| {
+        policy(&t, host)
+            .expect("policy")
+            .outbound
+            .expect("restricted")
+            .iter()
+            .any(|f| f.ports.contains(&port) && f.admits(to.parse().expect("ip")))
+    };
+    assert!(reaches("lb1", "10.0.0.3", 2379) && reaches("e3", "10.0.0.1", 2380));
+    assert!(!reaches("web", "10.0.0.3", 2379));
+    let text = render(&t, "e3").expect("render");
+    assert!(text.contains("tcp dport 2380"), "{text}");
+}

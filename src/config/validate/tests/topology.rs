@@ -157,7 +157,7 @@ fn topology_mistakes() {
         (
             "an unknown role",
             topology("", "[[topology.host]]\nname = \"h\"\naddresses = [\"10.0.0.1\"]\nroles = [\"cache\"]\n"),
-            "6:9: topology.host[0].roles: unknown role `cache`: use lb, web, app, db or monitor",
+            "6:9: topology.host[0].roles: unknown role `cache`: use lb, web, app, db, monitor or etcd",
         ),
         (
             "two rules in one extra entry",
@@ -212,7 +212,7 @@ fn topology_mistakes() {
         (
             "an acknowledgement of an unknown finding",
             "[[audit.ack]]\nid = \"lb-double\"\nreason = \"x\"\n".to_string(),
-            "2:6: audit.ack[0].id: unknown finding `lb-double`: one of lb-single, db-single-writer, db-reachable-from-lb, backend-plaintext, tiers-colocated, tier-no-spare, admin-exposed, host-unmonitored, cert-expiring, tls-weak, rule-unreachable, firewall-not-applied, firewall-drift, egress-open, egress-blocked, limits-per-instance",
+            "2:6: audit.ack[0].id: unknown finding `lb-double`: one of lb-single, db-single-writer, db-reachable-from-lb, backend-plaintext, tiers-colocated, tier-no-spare, admin-exposed, host-unmonitored, cert-expiring, tls-weak, rule-unreachable, firewall-not-applied, firewall-drift, egress-open, egress-blocked, limits-per-instance, fleet-node-refused, fleet-node-behind, fleet-etcd-single",
         ),
         (
             "an acknowledgement without a reason",
