@@ -1,8 +1,9 @@
 //! One configuration for the fleet, in a real etcd (Debian's `etcd-server`,
 //! started and stopped here): `rampart fleet push` reaches two instances
 //! under load with no failed request, `fleet status` says both are
-//! current; history, diff, a refused revision (the instance keeps the last
-//! good one, and status says so), a push that lost a race, a rollback; an
+//! current; history, diff, a refused revision (a certificate file one node
+//! lacks: it keeps the last good one, and status and audit say so), a push
+//! that lost a race and two racing pushes, a rollback; an
 //! instance that starts without etcd serves its last revision and catches
 //! up once etcd is back.
 
@@ -253,21 +254,39 @@ async fn a_push_reaches_every_instance_under_load_and_the_fleet_reports_it() {
     assert_eq!(code, 0, "{err}");
     assert!(top.contains("fleet node lb1: revision 2, etcd up"), "{top}");
 
-    // A revision one node cannot load (a file only the operator has): that
-    // node keeps revision 2 and says why; the other applies it.
-    std::fs::write(ops.join("allow.txt"), "127.0.0.0/8\n").expect("allow");
+    // A revision one node cannot load (a certificate file that lb2 does not
+    // have): that node keeps revision 2 and says why; the other applies it.
+    let issued = rampart::tls::ca::issue(
+        &work.path().join("ca"),
+        "site",
+        &["fleet.test".to_string()],
+        30,
+        false,
+    )
+    .expect("a certificate");
+    for dir in [ops.clone(), work.path().join("lb1")] {
+        std::fs::copy(&issued.cert_path, dir.join("site.pem")).expect("cert");
+        std::fs::copy(&issued.key_path, dir.join("site-key.pem")).expect("key");
+    }
     std::fs::write(
         ops.join("web.toml"),
-        revision(&url, v1.addr, "allow_file = \"allow.txt\"\n"),
+        revision(
+            &url,
+            v1.addr,
+            "[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n\
+             [[listener.certificate]]\ncert = \"site.pem\"\nkey = \"site-key.pem\"\n",
+        ),
     )
     .expect("rev");
-    std::fs::write(work.path().join("lb1").join("allow.txt"), "127.0.0.0/8\n").expect("allow");
-    let (code, out, err) = fleet(&["push", "-c", "web.toml", "-m", "allow list"], &ops);
+    let (code, out, err) = fleet(
+        &["push", "-c", "web.toml", "-m", "a second listener, with TLS"],
+        &ops,
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(wait_served(&lb1, "v1", Duration::from_secs(5)).await.is_some());
     let refused = wait_until(Duration::from_secs(5), || async {
         let (code, out, _) = fleet(&["status", "-c", "web.toml"], &ops);
-        code == 1 && out.contains("REFUSED revision 3") && out.contains("allow.txt")
+        code == 1 && out.contains("REFUSED revision 3") && out.contains("site.pem")
     })
     .await;
     let (_, status, _) = fleet(&["status", "-c", "web.toml"], &ops);
@@ -496,6 +515,14 @@ async fn runtime_changes_made_on_one_instance_reach_every_instance() {
         app_server(&lb2, "s").await,
         app_server(&lb2, "extra").await
     );
+    // lb2 sends no new request to the server drained through lb1.
+    for _ in 0..20 {
+        assert_eq!(
+            served(&lb2).await.as_deref(),
+            Some("v2"),
+            "lb2 still uses the drained server"
+        );
+    }
 
     // They outlast a restart of an instance.
     lb2.shutdown().await;
