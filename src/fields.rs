@@ -468,6 +468,21 @@ impl HeaderView for Head {
 }
 
 impl Head {
+    /// Every field as (name, value), in order (what a WAF reads whole).
+    pub fn pairs(&self) -> Vec<(&[u8], &[u8])> {
+        match self {
+            Head::Raw(r) => r
+                .fields
+                .iter()
+                .map(|f| (slice(&r.bytes, f.name), slice(&r.bytes, f.value)))
+                .collect(),
+            Head::Map(m) => m
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+                .collect(),
+        }
+    }
+
     /// The first value of `class` as a `HeaderValue` (sharing the head's
     /// bytes when raw).
     pub fn value_of(&self, class: Class, name: &str) -> Option<HeaderValue> {

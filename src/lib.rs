@@ -58,3 +58,4 @@ pub mod tcp;
 pub mod tls;
 pub mod top;
 pub mod units;
+pub mod waf;

@@ -67,6 +67,8 @@ pub const WEB_PORT: u16 = 80;
 /// The service port of an `app` host that lists no `ports`.
 pub const APP_PORT: u16 = 8080;
 /// etcd's client and peer ports (hosts with the `etcd` role).
+/// `[waf] paranoia`.
+pub const WAF_PARANOIA: u8 = 1;
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
 
@@ -223,6 +225,8 @@ pub const DOCUMENTED: &[Documented] = &[
     d("fleet.key", "none", Words),
     d("fleet.timeout", "`\"2s\"`", Value::Duration(FLEET_TIMEOUT)),
     d("fleet.secret_key_file", "none", Words),
+    d("waf.paranoia", "`1`", Count(WAF_PARANOIA as u64)),
+    d("waf.mode", "`\"block\"`", Text("block")),
     d("rule.scope", "`\"local\"`", Text("local")),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),
     d("admin.enabled", "`true`", Flag(ADMIN_ENABLED)),

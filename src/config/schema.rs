@@ -50,8 +50,21 @@ pub struct File {
     #[serde(default)]
     pub cluster: Cluster,
     pub fleet: Option<Fleet>,
+    pub waf: Option<Waf>,
     #[serde(default)]
     pub audit: Audit,
+}
+
+/// `[waf]`: rules in ModSecurity's language run over every request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waf {
+    /// Rule files, in order (`*` in a file name).
+    pub rules: Spanned<Vec<String>>,
+    /// Sets `tx.paranoia_level` before the rules run (1 to 4).
+    pub paranoia: Option<Spanned<u8>>,
+    /// `block` (deny what the rules deny) or `detect` (log it only).
+    pub mode: Option<Spanned<String>>,
 }
 
 /// `[fleet]`: the configuration comes from etcd, shared by every instance.

@@ -8,7 +8,8 @@
 //!    headers: the client's removed, the verified identity set
 //! 3. normalise: a redirect-only listener answers; host and path normalised
 //! 4. route: by host and normalised path
-//! 5. rules: the firewall's request rules, in order
+//! 5. rules: the firewall's request rules, in order; then, with `[waf]`,
+//!    the web application firewall's rules over the head and query
 //! 6. limits: the request body's size and speed
 //! 7. forward headers: the request rewritten for the backend
 //! 8. pick and send: a server of the pool, another one when that is safe
@@ -215,6 +216,13 @@ impl<'a> Exchange<'a> {
                 path: path.to_string(),
             })?
         };
+        // 5b. the web application firewall's rules, when configured.
+        if let Some(waf) = &self.rt.waf {
+            if let Err(refusal) = self.waf(waf, &req) {
+                self.refused = Some(req.uri.path().to_string());
+                return Err(refusal);
+            }
+        }
         self.route = Some(hit.stats);
         // 6. body limits.
         let limits = body_limits(&req, &hit, self.rt)?;
@@ -334,6 +342,59 @@ impl<'a> Exchange<'a> {
     }
 
     /// A rejection as the error to answer, and the tarpit delay.
+    /// Runs the WAF's rules over the request's head and query; a denial
+    /// (in block mode) is a refusal answered with the rule's status.
+    fn waf(&self, waf: &crate::config::model::WafSettings, req: &ClientRequest) -> Result<(), ProxyError> {
+        let uri = req
+            .uri
+            .path_and_query()
+            .map_or_else(|| req.uri.path(), PathAndQuery::as_str);
+        let protocol = match req.version {
+            Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        };
+        let rid = String::from_utf8_lossy(self.rid.as_bytes());
+        let outcome = waf.rules.inspect(&crate::waf::Request {
+            method: req.method.as_str(),
+            uri,
+            protocol,
+            headers: req.head.pairs(),
+            remote_addr: self.client.to_string(),
+            unique_id: &rid,
+        });
+        let Some(deny) = outcome.deny else {
+            return Ok(());
+        };
+        let matched: Vec<String> = outcome.matched.iter().map(|h| h.id.to_string()).collect();
+        let verdict = if waf.block {
+            "denied"
+        } else {
+            "would deny (detect mode)"
+        };
+        tracing::warn!(
+            request_id = %rid,
+            rule = deny.id,
+            matched = %matched.join(","),
+            anomaly_score = outcome.anomaly_score,
+            "waf: {verdict}: {}",
+            deny.msg
+        );
+        if !waf.block {
+            return Ok(());
+        }
+        let status = StatusCode::from_u16(deny.status).unwrap_or(StatusCode::FORBIDDEN);
+        Err(ProxyError::Denied {
+            rule: format!("waf {}", deny.id),
+            status,
+            body: bytes::Bytes::from(format!(
+                "Request blocked by the web application firewall (rule {}). Request id: {rid}\n",
+                deny.id
+            )),
+            retry_after: None,
+        })
+    }
+
     fn refusal(&mut self, v: Verdict<'_>, path: &str) -> Option<(ProxyError, std::time::Duration)> {
         let Verdict::Reject {
             rule,

@@ -60,6 +60,9 @@ pub struct Runtime {
     pub listeners: Vec<Option<ListenerRt>>,
     /// ACME HTTP-01 answers to serve.
     pub acme_http01: Arc<AcmeHttp01>,
+    /// `[waf]`: the rules every request goes through (None: no WAF, and
+    /// nothing of it on the request path).
+    pub waf: Option<model::WafSettings>,
 }
 
 /// A pool as the proxy uses it.
@@ -372,6 +375,7 @@ impl Runtime {
             acme_http01: b.acme_http01.clone(),
             cluster: b.cluster.clone(),
             fleet: b.fleet.clone(),
+            waf: model.waf.clone(),
         }
     }
 

@@ -28,8 +28,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fields", &[]),
     // The precise and the coarse clock of the request path.
     ("clock", &[]),
+    // The web application firewall: ModSecurity-language rules and their engine.
+    ("waf", &[]),
     // The validated model (what the code runs) and its loader.
-    ("config", &["units"]),
+    ("config", &["units", "waf"]),
     ("client", &["config"]),
     ("top", &["client"]),
     ("accesslog", &["config"]),
@@ -88,6 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "runtime",
             "stats",
             "units",
+            "waf",
         ],
     ),
     (

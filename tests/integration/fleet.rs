@@ -567,6 +567,13 @@ async fn runtime_changes_made_on_one_instance_reach_every_instance() {
     })
     .await;
     assert!(lost.is_some(), "etcd's loss not noticed");
+    // Both keep serving without etcd.
+    for app in [&lb1, &lb2] {
+        assert!(
+            served(app).await.is_some(),
+            "an instance stopped serving without etcd"
+        );
+    }
     let (status, v) = set_weight(a1, "s", 9).await;
     assert_eq!(status, 500, "{v}");
     assert!(

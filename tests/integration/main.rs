@@ -35,3 +35,4 @@ mod streaming;
 mod tcp;
 mod tls;
 mod upstream;
+mod waf;

@@ -73,6 +73,7 @@ pub struct Model {
     pub peers: Vec<Peer>,
     /// `[fleet]`: the configuration comes from etcd; None: from this file.
     pub fleet: Option<FleetSettings>,
+    pub waf: Option<WafSettings>,
     /// `[audit]`.
     pub audit: Audit,
 }
@@ -212,6 +213,15 @@ impl std::fmt::Debug for Peer {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
+}
+
+/// `[waf]`, validated: the rules loaded.
+#[derive(Debug, Clone)]
+pub struct WafSettings {
+    pub rules: std::sync::Arc<crate::waf::RuleSet>,
+    pub paranoia: u8,
+    /// Deny what the rules deny; false: log it only (`mode = "detect"`).
+    pub block: bool,
 }
 
 /// `[fleet]`, validated: files read.

@@ -32,6 +32,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 mod topology;
+mod waf;
 
 pub use crl::crl_ders;
 pub(crate) use cx::{Cx, R};
@@ -105,6 +106,7 @@ impl Cx<'_> {
             cluster: self.cluster(&f.cluster)?,
             peers: self.peers(&f.cluster.peers)?,
             fleet: f.fleet.as_ref().map(|x| self.fleet(x)).transpose()?,
+            waf: f.waf.as_ref().map(|x| self.waf(x)).transpose()?,
             audit: self.audit(&f.audit)?,
             listeners,
             pools,

@@ -1,0 +1,405 @@
+//! Operators and transformations, with ModSecurity's documented behaviour.
+
+use std::path::Path;
+
+use super::model::{phrases::Phrases, OperatorKind, Transform};
+
+/// An operator from its name and parameter (`@pmFromFile` reads its file
+/// relative to the rule file's directory `dir`).
+pub(super) fn compile(name: &str, param: &str, dir: &Path) -> Result<OperatorKind, String> {
+    let words = |p: &str| -> Vec<Vec<u8>> {
+        p.split_whitespace()
+            .map(|w| w.as_bytes().to_ascii_lowercase())
+            .collect()
+    };
+    Ok(match name {
+        "rx" => OperatorKind::Rx(
+            regex::bytes::RegexBuilder::new(param)
+                .size_limit(1 << 24)
+                .build()
+                .map_err(|e| format!("@rx: {e}"))?,
+        ),
+        "pm" => OperatorKind::Pm(Phrases(words(param))),
+        "pmFromFile" | "pmf" => {
+            let mut all = Vec::new();
+            for f in param.split_whitespace() {
+                let path = dir.join(f);
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| format!("@{name} {}: {e}", path.display()))?;
+                all.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(|l| l.as_bytes().to_ascii_lowercase()),
+                );
+            }
+            OperatorKind::Pm(Phrases(all))
+        }
+        "streq" => OperatorKind::StrEq(param.to_string()),
+        "contains" => OperatorKind::Contains(param.to_string()),
+        "containsWord" => OperatorKind::ContainsWord(param.to_string()),
+        "beginsWith" => OperatorKind::BeginsWith(param.to_string()),
+        "endsWith" => OperatorKind::EndsWith(param.to_string()),
+        "within" => OperatorKind::Within(param.to_string()),
+        "eq" => OperatorKind::Eq(param.to_string()),
+        "ge" => OperatorKind::Ge(param.to_string()),
+        "gt" => OperatorKind::Gt(param.to_string()),
+        "le" => OperatorKind::Le(param.to_string()),
+        "lt" => OperatorKind::Lt(param.to_string()),
+        "unconditionalMatch" => OperatorKind::Unconditional,
+        "ipMatch" => OperatorKind::IpMatch(
+            param
+                .split(',')
+                .map(|a| {
+                    let a = a.trim();
+                    a.parse::<ipnet::IpNet>()
+                        .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| format!("@ipMatch: `{a}` is not an address or network"))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        "validateByteRange" => {
+            let mut allowed = Box::new([false; 256]);
+            for part in param.split(',') {
+                let part = part.trim();
+                let (a, b) = part.split_once('-').unwrap_or((part, part));
+                let (a, b): (u8, u8) = match (a.trim().parse(), b.trim().parse()) {
+                    (Ok(a), Ok(b)) if a <= b => (a, b),
+                    _ => return Err(format!("@validateByteRange: `{part}` is not a byte or a range")),
+                };
+                for x in a..=b {
+                    allowed[usize::from(x)] = true;
+                }
+            }
+            OperatorKind::ValidateByteRange(allowed)
+        }
+        other => return Err(format!("operator @{other} is not supported by rampart's WAF yet")),
+    })
+}
+
+/// Whether `value` matches (not counting negation), and what it matched
+/// (for `capture` and MATCHED_VAR). `expand` expands `%{...}` macros.
+pub(super) fn test(kind: &OperatorKind, value: &[u8], expand: &dyn Fn(&str) -> String) -> Option<Vec<u8>> {
+    let text = |p: &str| -> String {
+        if p.contains("%{") {
+            expand(p)
+        } else {
+            p.to_string()
+        }
+    };
+    let num = |v: &[u8]| -> i64 {
+        let s = String::from_utf8_lossy(v);
+        let s = s.trim();
+        let end = s
+            .char_indices()
+            .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+            .map_or(s.len(), |(i, _)| i);
+        s[..end].parse().unwrap_or(0)
+    };
+    let cmp = |p: &str, f: fn(i64, i64) -> bool| f(num(value), num(text(p).as_bytes())).then(Vec::new);
+    match kind {
+        OperatorKind::Rx(re) => re
+            .captures(value)
+            .map(|c| c.get(0).map_or(Vec::new(), |m| m.as_bytes().to_vec())),
+        OperatorKind::Pm(p) => p.find(value).map(<[u8]>::to_vec),
+        OperatorKind::StrEq(p) => (value == text(p).as_bytes()).then(|| value.to_vec()),
+        OperatorKind::Contains(p) => {
+            let p = text(p);
+            contains(value, p.as_bytes()).then(|| p.into_bytes())
+        }
+        OperatorKind::ContainsWord(p) => {
+            let p = text(p);
+            let pb = p.as_bytes();
+            let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+            let found = !pb.is_empty()
+                && value.windows(pb.len()).enumerate().any(|(i, w)| {
+                    w == pb
+                        && (i == 0 || !word(value[i - 1]))
+                        && value.get(i + pb.len()).is_none_or(|&b| !word(b))
+                });
+            found.then(|| p.into_bytes())
+        }
+        OperatorKind::BeginsWith(p) => value.starts_with(text(p).as_bytes()).then(|| value.to_vec()),
+        OperatorKind::EndsWith(p) => value.ends_with(text(p).as_bytes()).then(|| value.to_vec()),
+        OperatorKind::Within(p) => {
+            // True when the value is found inside the parameter.
+            let p = text(p);
+            (value.is_empty() || contains(p.as_bytes(), value)).then(|| value.to_vec())
+        }
+        OperatorKind::Eq(p) => cmp(p, |a, b| a == b),
+        OperatorKind::Ge(p) => cmp(p, |a, b| a >= b),
+        OperatorKind::Gt(p) => cmp(p, |a, b| a > b),
+        OperatorKind::Le(p) => cmp(p, |a, b| a <= b),
+        OperatorKind::Lt(p) => cmp(p, |a, b| a < b),
+        OperatorKind::IpMatch(nets) => {
+            let ip: Option<std::net::IpAddr> = std::str::from_utf8(value)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+            ip.filter(|ip| nets.iter().any(|n| n.contains(ip)))
+                .map(|_| value.to_vec())
+        }
+        OperatorKind::ValidateByteRange(allowed) => value
+            .iter()
+            .find(|b| !allowed[usize::from(**b)])
+            .map(|b| vec![*b]),
+        OperatorKind::Unconditional => Some(Vec::new()),
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || memchr::memmem::find(hay, needle).is_some()
+}
+
+/// Applies one transformation.
+pub(super) fn transform(t: Transform, v: Vec<u8>) -> Vec<u8> {
+    match t {
+        Transform::None => v,
+        Transform::Lowercase => v.to_ascii_lowercase(),
+        Transform::Uppercase => v.to_ascii_uppercase(),
+        Transform::UrlDecode => url_decode(&v, false),
+        Transform::UrlDecodeUni => url_decode(&v, true),
+        Transform::RemoveNulls => v.into_iter().filter(|&b| b != 0).collect(),
+        Transform::ReplaceNulls => v.into_iter().map(|b| if b == 0 { b' ' } else { b }).collect(),
+        Transform::RemoveWhitespace => v.into_iter().filter(|b| !is_space(*b)).collect(),
+        Transform::CompressWhitespace => {
+            let mut out = Vec::with_capacity(v.len());
+            let mut space = false;
+            for b in v {
+                if is_space(b) {
+                    if !space {
+                        out.push(b' ');
+                    }
+                    space = true;
+                } else {
+                    out.push(b);
+                    space = false;
+                }
+            }
+            out
+        }
+        Transform::Trim => trim(&v, true, true),
+        Transform::TrimLeft => trim(&v, true, false),
+        Transform::TrimRight => trim(&v, false, true),
+        Transform::Length => v.len().to_string().into_bytes(),
+        Transform::HtmlEntityDecode => html_entity_decode(&v),
+        Transform::NormalisePath => normalise_path(&v, false),
+        Transform::NormalisePathWin => normalise_path(&v, true),
+        Transform::HexDecode => {
+            let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+            v.chunks(2)
+                .filter_map(|p| match p {
+                    [a, b] => Some(hex(*a)? << 4 | hex(*b)?),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0)
+}
+
+fn trim(v: &[u8], left: bool, right: bool) -> Vec<u8> {
+    let mut s = 0;
+    let mut e = v.len();
+    if left {
+        while s < e && is_space(v[s]) {
+            s += 1;
+        }
+    }
+    if right {
+        while e > s && is_space(v[e - 1]) {
+            e -= 1;
+        }
+    }
+    v[s..e].to_vec()
+}
+
+/// `%XX` (and with `uni`, `%uXXXX`, keeping the low byte as ModSecurity
+/// does for code points it cannot map) and `+` as a space; invalid escapes
+/// are kept as they are.
+pub(super) fn url_decode(v: &[u8], uni: bool) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'%' if uni
+                && i + 5 < v.len()
+                && (v[i + 1] == b'u' || v[i + 1] == b'U')
+                && v[i + 2..i + 6].iter().all(|b| hex(*b).is_some()) =>
+            {
+                let code = v[i + 2..i + 6]
+                    .iter()
+                    .fold(0u32, |a, b| a * 16 + hex(*b).unwrap_or(0));
+                // Full-width ASCII (U+FF01..U+FF5E) maps to ASCII.
+                let byte = if (0xff01..=0xff5e).contains(&code) {
+                    (code - 0xfee0) as u8
+                } else {
+                    (code & 0xff) as u8
+                };
+                out.push(byte);
+                i += 6;
+            }
+            b'%' if i + 2 < v.len() && hex(v[i + 1]).is_some() && hex(v[i + 2]).is_some() => {
+                out.push((hex(v[i + 1]).unwrap_or(0) * 16 + hex(v[i + 2]).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn html_entity_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'&' {
+            let rest = &v[i + 1..];
+            let end = rest.iter().take(10).position(|&b| b == b';');
+            let body = end.unwrap_or_else(|| {
+                rest.iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'#')
+                    .count()
+            });
+            let name = &rest[..body];
+            let decoded: Option<u32> = if let Some(num) = name.strip_prefix(b"#") {
+                match num.first() {
+                    Some(b'x' | b'X') => {
+                        u32::from_str_radix(std::str::from_utf8(&num[1..]).unwrap_or(""), 16).ok()
+                    }
+                    _ => std::str::from_utf8(num).ok().and_then(|s| s.parse().ok()),
+                }
+            } else {
+                match name {
+                    b"lt" => Some(u32::from(b'<')),
+                    b"gt" => Some(u32::from(b'>')),
+                    b"amp" => Some(u32::from(b'&')),
+                    b"quot" => Some(u32::from(b'"')),
+                    b"apos" => Some(u32::from(b'\'')),
+                    b"nbsp" => Some(0xa0),
+                    _ => None,
+                }
+            };
+            if let Some(c) = decoded.filter(|_| !name.is_empty()) {
+                out.push((c & 0xff) as u8);
+                i += 1 + body + usize::from(end.is_some());
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Removes `./` and resolves `../` (with `win`, backslashes first become
+/// slashes); repeated slashes become one.
+fn normalise_path(v: &[u8], win: bool) -> Vec<u8> {
+    let v: Vec<u8> = if win {
+        v.iter().map(|&b| if b == b'\\' { b'/' } else { b }).collect()
+    } else {
+        v.to_vec()
+    };
+    let absolute = v.first() == Some(&b'/');
+    let trailing = v.last() == Some(&b'/');
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for seg in v.split(|&b| b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                if parts.last().is_some_and(|p| *p != b"..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push(seg);
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut out = Vec::with_capacity(v.len());
+    if absolute {
+        out.push(b'/');
+    }
+    out.extend(parts.join(&b'/'));
+    if trailing && !out.ends_with(b"/") {
+        out.push(b'/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(x: Transform, v: &str) -> String {
+        String::from_utf8_lossy(&transform(x, v.as_bytes().to_vec())).into_owned()
+    }
+
+    #[test]
+    fn transformations_behave_as_modsecurity_documents() {
+        assert_eq!(t(Transform::Lowercase, "SeLeCt"), "select");
+        assert_eq!(t(Transform::UrlDecode, "a%20b+c%zz%4"), "a b c%zz%4");
+        assert_eq!(t(Transform::UrlDecodeUni, "%u0041%uff1c"), "A<");
+        assert_eq!(t(Transform::RemoveNulls, "a\0b"), "ab");
+        assert_eq!(t(Transform::CompressWhitespace, "a \t\n b"), "a b");
+        assert_eq!(t(Transform::RemoveWhitespace, " a b "), "ab");
+        assert_eq!(t(Transform::Trim, "  a  "), "a");
+        assert_eq!(t(Transform::Length, "abcd"), "4");
+        assert_eq!(
+            t(Transform::HtmlEntityDecode, "&lt;script&gt;&#65;&#x42;&amp"),
+            "<script>AB&"
+        );
+        assert_eq!(
+            t(Transform::NormalisePath, "/a/./b/../../etc//passwd"),
+            "/etc/passwd"
+        );
+        assert_eq!(t(Transform::NormalisePathWin, "c:\\a\\..\\b"), "c:/b");
+        assert_eq!(t(Transform::HexDecode, "414243"), "ABC");
+    }
+
+    #[test]
+    fn operators_match_as_modsecurity_documents() {
+        let dir = Path::new(".");
+        let op = |n: &str, p: &str| compile(n, p, dir).expect("operator");
+        let no = |_: &str| String::new();
+        let m = |k: &OperatorKind, v: &str| test(k, v.as_bytes(), &no).is_some();
+        assert!(m(&op("rx", "(?i)<script"), "a<SCRIPT>"));
+        assert!(m(&op("pm", "union select"), "1 UNION all"));
+        assert!(!m(&op("pm", "union select"), "onion"));
+        assert!(m(&op("streq", "GET"), "GET") && !m(&op("streq", "GET"), "GETS"));
+        assert!(m(&op("contains", ".."), "/a/../b"));
+        assert!(m(&op("containsWord", "drop"), "x drop table") && !m(&op("containsWord", "drop"), "dropped"));
+        assert!(m(&op("beginsWith", "/admin"), "/admin/x") && m(&op("endsWith", ".php"), "a.php"));
+        assert!(m(&op("within", "GET HEAD POST"), "HEAD") && !m(&op("within", "GET HEAD"), "PUT"));
+        assert!(
+            m(&op("ge", "5"), "5")
+                && m(&op("gt", "5"), "6")
+                && m(&op("lt", "5"), "4")
+                && m(&op("le", "5"), "5")
+        );
+        assert!(m(&op("eq", "0"), "") && m(&op("eq", "3"), "3"));
+        assert!(
+            m(&op("ipMatch", "10.0.0.0/8,192.0.2.1"), "10.1.2.3")
+                && !m(&op("ipMatch", "10.0.0.0/8"), "11.0.0.1")
+        );
+        assert!(
+            m(&op("validateByteRange", "32-126"), "a\u{1}") && !m(&op("validateByteRange", "32-126"), "abc")
+        );
+        let expand = |p: &str| p.replace("%{tx.limit}", "3");
+        assert!(test(&op("ge", "%{tx.limit}"), b"4", &expand).is_some());
+        assert!(
+            compile("detectSQLi", "", dir).is_err(),
+            "what is not run is an error"
+        );
+    }
+}
