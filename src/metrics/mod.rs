@@ -688,6 +688,22 @@ impl Collector for RequestCollector {
                 &dropped,
             )?;
         }
+        if let Some(w) = &rt.waf {
+            let blocked = w.rules.blocked();
+            let ids: Vec<String> = blocked.iter().map(|(id, _)| id.to_string()).collect();
+            let rows: Vec<(Labels<'_>, ConstCounter)> = blocked
+                .iter()
+                .zip(&ids)
+                .map(|((_, n), id)| (vec![("rule", id.as_str())], ConstCounter::new(*n)))
+                .collect();
+            encode_all(
+                &mut enc,
+                WAF_BLOCKED,
+                "Requests the web application firewall denied, by the rule that denied them (from 0 again after a reload)",
+                MetricType::Counter,
+                &rows,
+            )?;
+        }
         if let Some(f) = &rt.fleet_stats {
             let gauge = |v: i64| [(Vec::new(), ConstGauge::new(v))];
             let counter = |v: u64| [(Vec::new(), ConstCounter::new(v))];

@@ -66,6 +66,7 @@ pub const FLEET_REVISION: &str = "rampart_fleet_revision";
 pub const FLEET_UP: &str = "rampart_fleet_up";
 pub const FLEET_APPLIES: &str = "rampart_fleet_applies";
 pub const FLEET_REFUSALS: &str = "rampart_fleet_refusals";
+pub const WAF_BLOCKED: &str = "rampart_waf_blocked";
 
 #[cfg(test)]
 mod tests {

@@ -383,6 +383,7 @@ impl<'a> Exchange<'a> {
         if !waf.block {
             return Ok(());
         }
+        waf.rules.count_blocked(deny.id);
         let status = StatusCode::from_u16(deny.status).unwrap_or(StatusCode::FORBIDDEN);
         Err(ProxyError::Denied {
             rule: format!("waf {}", deny.id),

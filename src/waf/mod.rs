@@ -55,6 +55,9 @@ pub struct RuleSet {
     paranoia: u8,
     /// The files read, in order.
     pub files: Vec<PathBuf>,
+    /// Requests each rule denied (by id), for the metrics; they start
+    /// again from 0 when a reload loads the rules again.
+    blocked: HashMap<u64, std::sync::atomic::AtomicU64>,
 }
 
 impl RuleSet {
@@ -65,6 +68,25 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Counts a request rule `id` denied.
+    pub fn count_blocked(&self, id: u64) {
+        if let Some(c) = self.blocked.get(&id) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// (rule id, requests it denied) for every rule that denied one, by id.
+    pub fn blocked(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = self
+            .blocked
+            .iter()
+            .map(|(id, c)| (*id, c.load(std::sync::atomic::Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        out.sort_unstable();
+        out
     }
 }
 
@@ -86,6 +108,7 @@ pub fn load(patterns: &[String], base: &Path, paranoia: u8) -> Result<RuleSet, W
         default_disruptive: Disruptive::Pass,
         paranoia,
         files,
+        blocked: HashMap::new(),
     };
     let mut open_chain = false;
     let mut ids = std::collections::HashSet::new();
@@ -145,6 +168,7 @@ pub fn load(patterns: &[String], base: &Path, paranoia: u8) -> Result<RuleSet, W
             "the last rule says `chain` but no rule follows".into(),
         ));
     }
+    set.blocked = set.rules.iter().map(|r| (r.id, Default::default())).collect();
     Ok(set)
 }
 

@@ -71,6 +71,9 @@ async fn the_waf_denies_what_its_rules_deny_and_lets_the_rest_through() {
         .body(full(""))
         .expect("request");
     assert_eq!(read(c.go(req).await.expect("answer")).await.0, 403);
+    // Counted by the rule that denied them.
+    let m = metrics(app.admin().expect("admin")).await;
+    assert!(m.contains("rampart_waf_blocked_total{rule=\"949110\"} 4"), "{m}");
     app.shutdown().await;
 
     // detect: the same request goes through.
