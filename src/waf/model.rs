@@ -218,6 +218,14 @@ pub enum Transform {
     NormalisePath,
     NormalisePathWin,
     HexDecode,
+    HexEncode,
+    Base64Decode,
+    Utf8ToUnicode,
+    JsDecode,
+    CssDecode,
+    CmdLine,
+    ReplaceComments,
+    Sha1,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -184,6 +184,20 @@ pub(super) fn transform(t: Transform, v: Vec<u8>) -> Vec<u8> {
         Transform::HtmlEntityDecode => html_entity_decode(&v),
         Transform::NormalisePath => normalise_path(&v, false),
         Transform::NormalisePathWin => normalise_path(&v, true),
+        Transform::HexEncode => v
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_bytes(),
+        Transform::Base64Decode => base64_decode(&v),
+        Transform::Utf8ToUnicode => utf8_to_unicode(&v),
+        Transform::JsDecode => js_decode(&v),
+        Transform::CssDecode => css_decode(&v),
+        Transform::CmdLine => cmd_line(&v),
+        Transform::ReplaceComments => replace_comments(&v),
+        Transform::Sha1 => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &v)
+            .as_ref()
+            .to_vec(),
         Transform::HexDecode => {
             let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
             v.chunks(2)
@@ -193,6 +207,200 @@ pub(super) fn transform(t: Transform, v: Vec<u8>) -> Vec<u8> {
                 })
                 .collect()
         }
+    }
+}
+
+/// Standard base64, stopping at the first byte outside its alphabet.
+fn base64_decode(v: &[u8]) -> Vec<u8> {
+    let val = |b: u8| -> Option<u32> {
+        Some(match b {
+            b'A'..=b'Z' => u32::from(b - b'A'),
+            b'a'..=b'z' => u32::from(b - b'a') + 26,
+            b'0'..=b'9' => u32::from(b - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    };
+    let mut out = Vec::with_capacity(v.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &b in v {
+        let Some(x) = val(b) else { break };
+        acc = (acc << 6) | x;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Multi-byte UTF-8 sequences as `%uHHHH` (what urlDecodeUni reads back).
+fn utf8_to_unicode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    for chunk in v.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_ascii() {
+                out.push(c as u8);
+            } else {
+                out.extend(format!("%u{:04x}", u32::from(c)).bytes());
+            }
+        }
+        out.extend_from_slice(chunk.invalid());
+    }
+    out
+}
+
+/// Runs `escape` at each backslash that has something after it: it gets
+/// the bytes after the backslash, writes what they decode to, and says how
+/// many of them it used.
+fn unescape(v: &[u8], mut escape: impl FnMut(&[u8], &mut Vec<u8>) -> usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' && i + 1 < v.len() {
+            i += 1 + escape(&v[i + 1..], &mut out);
+        } else {
+            out.push(v[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn hex_value(b: u8) -> Option<u32> {
+    (b as char).to_digit(16)
+}
+
+/// The number the first `max` hex digits of `r` (at least `min`) spell,
+/// and how many there were.
+fn hex_run(r: &[u8], min: usize, max: usize) -> Option<(u32, usize)> {
+    let n = r
+        .iter()
+        .take(max)
+        .take_while(|b| hex_value(**b).is_some())
+        .count();
+    (n >= min).then(|| {
+        let code = r[..n].iter().fold(0u32, |a, b| {
+            a.wrapping_mul(16).wrapping_add(hex_value(*b).unwrap_or(0))
+        });
+        (code, n)
+    })
+}
+
+/// JavaScript escapes: `\uHHHH` (the low byte; full-width ASCII to ASCII),
+/// `\xHH`, octal `\OOO`, `\b \f \n \r \t \v`, and `\c` as `c`.
+fn js_decode(v: &[u8]) -> Vec<u8> {
+    unescape(v, |r, out| match r[0] {
+        b'u' if hex_run(&r[1..], 4, 4).is_some() => {
+            out.push(low_byte(hex_run(&r[1..], 4, 4).map_or(0, |(c, _)| c)));
+            5
+        }
+        b'x' if hex_run(&r[1..], 2, 2).is_some() => {
+            out.push(hex_run(&r[1..], 2, 2).map_or(0, |(c, _)| c) as u8);
+            3
+        }
+        b'0'..=b'7' => {
+            let digits = r
+                .iter()
+                .take(3)
+                .take_while(|b| (b'0'..=b'7').contains(*b))
+                .count();
+            let code = r[..digits].iter().fold(0u32, |a, b| a * 8 + u32::from(b - b'0'));
+            out.push((code & 0xff) as u8);
+            digits
+        }
+        c => {
+            out.push(match c {
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'v' => 0x0b,
+                c => c,
+            });
+            1
+        }
+    })
+}
+
+/// CSS escapes: a backslash and 1 to 6 hex digits (one white space after
+/// them is part of the escape; the low byte is kept), a backslash and a
+/// newline removed, a backslash and another character as that character.
+fn css_decode(v: &[u8]) -> Vec<u8> {
+    unescape(v, |r, out| match hex_run(r, 1, 6) {
+        Some((code, n)) => {
+            out.push(low_byte(code));
+            n + usize::from(r.get(n).is_some_and(|b| is_space(*b)))
+        }
+        None if r[0] == b'\n' => 1,
+        None => {
+            out.push(r[0]);
+            1
+        }
+    })
+}
+
+/// What ModSecurity's cmdLine does: `\ " ' ^` deleted; runs of white
+/// space, `,` and `;` become one space; a space before `/` or `(` is
+/// dropped; all lower-cased.
+fn cmd_line(v: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(v.len());
+    let mut space = false;
+    for &b in v {
+        match b {
+            b'\\' | b'"' | b'\'' | b'^' => {}
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b',' | b';' => {
+                if !space {
+                    out.push(b' ');
+                    space = true;
+                }
+            }
+            b'/' | b'(' => {
+                if space {
+                    out.pop();
+                }
+                out.push(b);
+                space = false;
+            }
+            b => {
+                out.push(b.to_ascii_lowercase());
+                space = false;
+            }
+        }
+    }
+    out
+}
+
+/// Each C comment `/* ... */` (an unterminated one to the end) as one space.
+fn replace_comments(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'/' && v.get(i + 1) == Some(&b'*') {
+            out.push(b' ');
+            match memchr::memmem::find(&v[i + 2..], b"*/") {
+                Some(end) => i += 2 + end + 2,
+                None => break,
+            }
+        } else {
+            out.push(v[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A code point as one byte, as ModSecurity's decoders keep it:
+/// full-width ASCII (U+FF01..U+FF5E) as ASCII, anything else its low byte.
+fn low_byte(code: u32) -> u8 {
+    if (0xff01..=0xff5e).contains(&code) {
+        (code - 0xfee0) as u8
+    } else {
+        (code & 0xff) as u8
     }
 }
 
@@ -234,12 +442,7 @@ pub(super) fn url_decode(v: &[u8], uni: bool) -> Vec<u8> {
                     .iter()
                     .fold(0u32, |a, b| a * 16 + hex(*b).unwrap_or(0));
                 // Full-width ASCII (U+FF01..U+FF5E) maps to ASCII.
-                let byte = if (0xff01..=0xff5e).contains(&code) {
-                    (code - 0xfee0) as u8
-                } else {
-                    (code & 0xff) as u8
-                };
-                out.push(byte);
+                out.push(low_byte(code));
                 i += 6;
             }
             b'%' if i + 2 < v.len() && hex(v[i + 1]).is_some() && hex(v[i + 2]).is_some() => {
@@ -365,6 +568,26 @@ mod tests {
         );
         assert_eq!(t(Transform::NormalisePathWin, "c:\\a\\..\\b"), "c:/b");
         assert_eq!(t(Transform::HexDecode, "414243"), "ABC");
+        assert_eq!(t(Transform::HexEncode, "AB"), "4142");
+        assert_eq!(t(Transform::Base64Decode, "PHNjcmlwdD4=x"), "<script>");
+        assert_eq!(t(Transform::Utf8ToUnicode, "a\u{e9}"), "a%u00e9");
+        assert_eq!(t(Transform::JsDecode, "\\u003cs\\x3e\\74\\n\\q"), "<s><\nq");
+        assert_eq!(t(Transform::CssDecode, "\\3c script\\3e \\a"), "<script>\n");
+        assert_eq!(
+            t(Transform::CmdLine, "C^at  ;/e\"t\"c/pa'ss'wd"),
+            "cat/etc/passwd"
+        );
+        assert_eq!(
+            t(Transform::ReplaceComments, "un/**/ion sel/*x*/ect /* open"),
+            "un ion sel ect  "
+        );
+        assert_eq!(
+            transform(Transform::Sha1, b"abc".to_vec())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
     }
 
     #[test]

@@ -407,6 +407,14 @@ fn transform(t: &str) -> Result<Transform, String> {
         "normalisePath" | "normalizePath" => Transform::NormalisePath,
         "normalisePathWin" | "normalizePathWin" => Transform::NormalisePathWin,
         "hexDecode" => Transform::HexDecode,
+        "hexEncode" => Transform::HexEncode,
+        "base64Decode" => Transform::Base64Decode,
+        "utf8toUnicode" => Transform::Utf8ToUnicode,
+        "jsDecode" => Transform::JsDecode,
+        "cssDecode" => Transform::CssDecode,
+        "cmdLine" => Transform::CmdLine,
+        "replaceComments" => Transform::ReplaceComments,
+        "sha1" => Transform::Sha1,
         other => {
             return Err(format!(
                 "transformation `{other}` is not supported by rampart's WAF yet"

@@ -113,8 +113,8 @@ fn what_is_not_run_is_refused_naming_the_file_line_and_directive() {
             "variable `XML` is not supported",
         ),
         (
-            "SecRule ARGS \"@rx a\" \"id:1,t:jsDecode\"\n",
-            "transformation `jsDecode` is not supported",
+            "SecRule ARGS \"@rx a\" \"id:1,t:escapeSeqDecode\"\n",
+            "transformation `escapeSeqDecode` is not supported",
         ),
         (
             "SecRule ARGS \"@rx a\" \"id:1,ctl:ruleEngine=Off\"\n",
