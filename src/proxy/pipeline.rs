@@ -367,7 +367,8 @@ impl<'a> Exchange<'a> {
             return Ok(());
         };
         let matched: Vec<String> = outcome.matched.iter().map(|h| h.id.to_string()).collect();
-        let verdict = if waf.block {
+        let block = waf.block && !outcome.detection_only;
+        let verdict = if block {
             "denied"
         } else {
             "would deny (detect mode)"
@@ -380,7 +381,7 @@ impl<'a> Exchange<'a> {
             "waf: {verdict}: {}",
             deny.msg
         );
-        if !waf.block {
+        if !block {
             return Ok(());
         }
         waf.rules.count_blocked(deny.id);

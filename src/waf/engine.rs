@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::model::{Collection, Disruptive, Rule, Selector, SetVar, Target};
+use super::model::{Collection, Ctl, Disruptive, EngineMode, Rule, Selector, SetVar, Target};
 use super::ops;
 use super::RuleSet;
 
@@ -39,6 +39,8 @@ pub struct Outcome {
     pub matched: Vec<Hit>,
     /// `tx.anomaly_score` at the end (CRS's inbound score).
     pub anomaly_score: i64,
+    /// A rule said `ctl:ruleEngine=DetectionOnly`: log, do not deny.
+    pub detection_only: bool,
 }
 
 /// One value of a variable: its full name (`ARGS:q`) and bytes.
@@ -52,6 +54,28 @@ struct Tx<'r> {
     matched_var: Vec<u8>,
     matched_var_name: String,
     matched_vars: Vec<Value>,
+    /// What matched rules' `ctl:` actions changed for this request.
+    ctls: Vec<Ctl>,
+}
+
+impl Tx<'_> {
+    /// Whether a `ctl:` switched `rule` off for this request.
+    fn removed(&self, rule: &Rule) -> bool {
+        self.ctls.iter().any(|c| match c {
+            Ctl::RemoveById(a, b) => (*a..=*b).contains(&rule.id),
+            Ctl::RemoveByTag(t) => rule.tags.contains(t),
+            _ => false,
+        })
+    }
+
+    /// The variables a `ctl:` took out of `rule` for this request.
+    fn removed_targets<'c>(&'c self, rule: &'c Rule) -> impl Iterator<Item = &'c Target> + 'c {
+        self.ctls.iter().filter_map(move |c| match c {
+            Ctl::RemoveTargetById(a, b, t) if (*a..=*b).contains(&rule.id) => Some(t),
+            Ctl::RemoveTargetByTag(tag, t) if rule.tags.contains(tag) => Some(t),
+            _ => None,
+        })
+    }
 }
 
 impl RuleSet {
@@ -72,6 +96,7 @@ impl RuleSet {
             matched_var: Vec::new(),
             matched_var_name: String::new(),
             matched_vars: Vec::new(),
+            ctls: Vec::new(),
         };
         tx.vars.insert("paranoia_level".into(), self.paranoia.to_string());
         let mut out = Outcome::default();
@@ -80,11 +105,19 @@ impl RuleSet {
             while i < self.rules.len() {
                 let rule = &self.rules[i];
                 i += 1;
-                if rule.phase != phase || rule.removed {
+                if rule.phase != phase || rule.removed || tx.removed(rule) {
                     continue;
                 }
                 if !self.run_chain(rule, &mut tx) {
                     continue;
+                }
+                match tx.ctls.iter().rev().find_map(|c| match c {
+                    Ctl::Engine(m) => Some(*m),
+                    _ => None,
+                }) {
+                    Some(EngineMode::Off) => break 'phases,
+                    Some(EngineMode::DetectionOnly) => out.detection_only = true,
+                    _ => {}
                 }
                 if !rule.msg.is_empty() {
                     out.matched.push(hit(rule, &tx));
@@ -127,6 +160,7 @@ impl RuleSet {
             for s in &r.setvars {
                 setvar(s, r, tx);
             }
+            tx.ctls.extend(r.ctls.iter().cloned());
         }
         true
     }
@@ -146,7 +180,14 @@ fn matches(rule: &Rule, tx: &mut Tx<'_>) -> bool {
     let values = if rule.targets.is_empty() {
         vec![(String::new(), Vec::new())]
     } else {
-        values_of(&rule.targets, tx)
+        let mut v = values_of(&rule.targets, tx);
+        for t in tx.removed_targets(rule) {
+            v.retain(|(full, _)| {
+                let (coll, name) = full.split_once(':').unwrap_or((full, ""));
+                !(coll == t.collection.name() && select(t, name))
+            });
+        }
+        v
     };
     let mut matched = false;
     let mut found = Vec::new();

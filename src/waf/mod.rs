@@ -11,7 +11,8 @@
 //! the file, line and directive, never skipped.
 //!
 //! Not yet: request bodies (`ARGS_POST`, `REQUEST_BODY`, `FILES`, `XML`),
-//! `ctl`, `initcol`, `@detectSQLi`/`@detectXSS`, per-route settings; the
+//! `ctl` beyond rule removal and the engine switch, `initcol`,
+//! `@detectSQLi`/`@detectXSS`, per-route settings; the
 //! full Core Rule Set does not load yet.
 
 mod engine;

@@ -16,6 +16,7 @@ pub struct Rule {
     pub status: Option<u16>,
     pub setvars: Vec<SetVar>,
     pub skip_after: Option<String>,
+    pub ctls: Vec<Ctl>,
     pub chain: bool,
     pub capture: bool,
     pub multi_match: bool,
@@ -26,7 +27,7 @@ pub struct Rule {
 }
 
 /// A variable of a rule, with its selection.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Target {
     pub collection: Collection,
     pub selector: Option<Selector>,
@@ -37,7 +38,7 @@ pub struct Target {
 }
 
 /// Which member(s) of a collection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Selector {
     /// By name, lower-cased (names compare without case).
     Name(String),
@@ -261,5 +262,26 @@ pub enum Action {
     Status(u16),
     SetVar(SetVar),
     SkipAfter(String),
+    Ctl(Ctl),
     Ignored,
+}
+
+/// `ctl:`: a change to this request's rules, made when the rule matches.
+#[derive(Debug, Clone)]
+pub enum Ctl {
+    /// `ruleRemoveById=N` (or a range).
+    RemoveById(u64, u64),
+    RemoveByTag(String),
+    /// `ruleRemoveTargetById=N;VAR:sel`: the rule no longer reads VAR:sel.
+    RemoveTargetById(u64, u64, Target),
+    RemoveTargetByTag(String, Target),
+    /// `ruleEngine=On|Off|DetectionOnly`.
+    Engine(EngineMode),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineMode {
+    On,
+    Off,
+    DetectionOnly,
 }

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::{Action, Disruptive, Operator, OperatorKind, Rule, SetVar, Target, Transform};
+use super::model::{
+    Action, Ctl, Disruptive, EngineMode, Operator, OperatorKind, Rule, SetVar, Target, Transform,
+};
 use super::WafError;
 
 /// One logical line: where it starts and its text.
@@ -265,6 +267,7 @@ fn rule(matcher: Option<(&String, &String)>, actions: &str, dir: &Path) -> Resul
             Action::Status(s) => r.status = Some(s),
             Action::SetVar(s) => r.setvars.push(s),
             Action::SkipAfter(m) => r.skip_after = Some(m),
+            Action::Ctl(c) => r.ctls.push(c),
             Action::Severity(s) => r.severity = Some(s),
             Action::Ignored => {}
         }
@@ -356,12 +359,61 @@ fn action(a: &str, _dir: &Path) -> Result<Action, String> {
         ),
         "setvar" => Action::SetVar(setvar(&need(value)?)?),
         "skipAfter" => Action::SkipAfter(need(value)?),
+        "ctl" => match ctl(&need(value)?)? {
+            Some(c) => Action::Ctl(c),
+            None => Action::Ignored,
+        },
         // What only logging and reports read.
         "log" | "nolog" | "auditlog" | "noauditlog" | "ver" | "rev" | "maturity" | "accuracy" => {
             Action::Ignored
         }
         other => return Err(format!("action `{other}` is not supported by rampart's WAF yet")),
     })
+}
+
+/// A `ctl:` action; None for the audit log's settings (rampart keeps no
+/// ModSecurity audit log: its log lines carry the matched rules).
+fn ctl(v: &str) -> Result<Option<Ctl>, String> {
+    let (what, arg) = v
+        .split_once('=')
+        .ok_or_else(|| format!("ctl:{v}: write ctl:NAME=VALUE"))?;
+    let ids =
+        |s: &str| id_range(s.trim()).ok_or_else(|| format!("ctl:{what}: `{s}` is not a rule id or range"));
+    let target = |s: &str| -> Result<Target, String> {
+        let mut t = targets(s.trim())?;
+        match (t.pop(), t.is_empty()) {
+            (Some(t), true) => Ok(t),
+            _ => Err(format!("ctl:{what}: name one variable")),
+        }
+    };
+    Ok(Some(match what {
+        "ruleRemoveById" => {
+            let (a, b) = ids(arg)?;
+            Ctl::RemoveById(a, b)
+        }
+        "ruleRemoveByTag" => Ctl::RemoveByTag(arg.to_string()),
+        "ruleRemoveTargetById" => {
+            let (id, var) = arg
+                .split_once(';')
+                .ok_or_else(|| format!("ctl:{what}={arg}: write ID;VARIABLE"))?;
+            let (a, b) = ids(id)?;
+            Ctl::RemoveTargetById(a, b, target(var)?)
+        }
+        "ruleRemoveTargetByTag" => {
+            let (tag, var) = arg
+                .split_once(';')
+                .ok_or_else(|| format!("ctl:{what}={arg}: write TAG;VARIABLE"))?;
+            Ctl::RemoveTargetByTag(tag.to_string(), target(var)?)
+        }
+        "ruleEngine" => Ctl::Engine(match arg {
+            "On" => EngineMode::On,
+            "Off" => EngineMode::Off,
+            "DetectionOnly" => EngineMode::DetectionOnly,
+            other => return Err(format!("ctl:ruleEngine={other}: use On, Off or DetectionOnly")),
+        }),
+        "auditEngine" | "auditLogParts" => return Ok(None),
+        other => return Err(format!("ctl:{other} is not supported by rampart's WAF yet")),
+    }))
 }
 
 fn setvar(v: &str) -> Result<SetVar, String> {

@@ -117,8 +117,8 @@ fn what_is_not_run_is_refused_naming_the_file_line_and_directive() {
             "transformation `escapeSeqDecode` is not supported",
         ),
         (
-            "SecRule ARGS \"@rx a\" \"id:1,ctl:ruleEngine=Off\"\n",
-            "action `ctl` is not supported",
+            "SecRule ARGS \"@rx a\" \"id:1,ctl:requestBodyLimit=1\"\n",
+            "ctl:requestBodyLimit is not supported",
         ),
         (
             "SecRule ARGS \"@rx a\" \"id:1,phase:4\"\n",
@@ -139,4 +139,38 @@ fn what_is_not_run_is_refused_naming_the_file_line_and_directive() {
             assert!(e.contains("rules.conf:"), "{e}");
         }
     }
+}
+
+#[test]
+fn ctl_actions_change_this_request_s_rules_only() {
+    let set = rules(
+        r#"SecRule REQUEST_FILENAME "@beginsWith /wp-admin" "id:100,phase:1,pass,nolog,ctl:ruleRemoveTargetById=200;ARGS:content,ctl:ruleRemoveByTag=attack-sqli"
+SecRule REQUEST_FILENAME "@streq /trusted" "id:101,phase:1,pass,nolog,ctl:ruleEngine=Off"
+SecRule REQUEST_FILENAME "@streq /trial" "id:102,phase:1,pass,nolog,ctl:ruleEngine=DetectionOnly,ctl:auditLogParts=+E"
+SecRule ARGS "@rx <script" "id:200,phase:2,deny,t:lowercase"
+SecRule ARGS "@pm union" "id:201,phase:2,deny,tag:'attack-sqli'"
+"#,
+    )
+    .expect("loads");
+    // The editor's post body field may hold markup; other fields may not.
+    assert!(get(&set, "/wp-admin/post.php?content=%3Cscript%3E", &[])
+        .deny
+        .is_none());
+    assert_eq!(
+        get(&set, "/wp-admin/post.php?title=%3Cscript%3E", &[])
+            .deny
+            .map(|h| h.id),
+        Some(200)
+    );
+    assert_eq!(
+        get(&set, "/blog?content=%3Cscript%3E", &[]).deny.map(|h| h.id),
+        Some(200)
+    );
+    // The tag's rules are off there, not elsewhere.
+    assert!(get(&set, "/wp-admin/x?q=union", &[]).deny.is_none());
+    assert_eq!(get(&set, "/x?q=union", &[]).deny.map(|h| h.id), Some(201));
+    // Off: nothing runs after; DetectionOnly: the denial is reported, not made.
+    assert!(get(&set, "/trusted?q=union", &[]).deny.is_none());
+    let o = get(&set, "/trial?q=union", &[]);
+    assert!(o.detection_only && o.deny.map(|h| h.id) == Some(201));
 }
