@@ -112,3 +112,35 @@ fn a_rule_the_waf_cannot_run_is_an_error_naming_the_file_and_line() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn http2_requests_go_through_the_same_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("rules")).expect("dir");
+    std::fs::write(dir.path().join("rules/site.conf"), RULES).expect("rules");
+    let be = Backend::named("site").await;
+    let toml = format!(
+        "[runtime]\nstate_dir = \"state\"\n[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\n{}",
+        config("block", be.addr)
+    );
+    let app = start_app(&toml, dir.path()).await;
+    let ca = dir.path().join("state/tls/ca.pem");
+    let tls = listener(&app, "tls");
+    let send = |path: &'static str| {
+        let ca = ca.clone();
+        async move {
+            let mut c = h2_over(tls_connect(tls, "localhost", &ca, &[b"h2"]).await).await;
+            let req = http::Request::get(format!("https://localhost{path}"))
+                .header("x-request-id", "waf-h2")
+                .body(full(""))
+                .expect("request");
+            read(c.send_request(req).await.expect("answer")).await
+        }
+    };
+    let (status, _, body) = send("/?q=shoes").await;
+    assert_eq!((status, body.as_str()), (200, "site"));
+    let (status, _, body) = send("/?q=%3Cscript%3E").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("rule 949110") && body.contains("waf-h2"), "{body}");
+    app.shutdown().await;
+}
