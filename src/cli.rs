@@ -451,6 +451,11 @@ fn check(path: &Path) -> ExitCode {
             for w in crate::tls::check::warnings(&model) {
                 eprintln!("warning: {w}");
             }
+            if let Some(waf) = &model.waf {
+                for n in waf.rules.notes() {
+                    eprintln!("note: [waf] {n}");
+                }
+            }
             if let Some(w) = serves_nothing(&model) {
                 // Fine for `plan` and `audit`; `run` refuses it.
                 eprintln!("warning: {w}");

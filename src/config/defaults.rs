@@ -69,6 +69,8 @@ pub const APP_PORT: u16 = 8080;
 /// etcd's client and peer ports (hosts with the `etcd` role).
 /// `[waf] paranoia`.
 pub const WAF_PARANOIA: u8 = 1;
+/// How much of a request body the WAF reads.
+pub const WAF_BODY_LIMIT: u64 = 1024 * 1024;
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
 
@@ -227,6 +229,9 @@ pub const DOCUMENTED: &[Documented] = &[
     d("fleet.secret_key_file", "none", Words),
     d("waf.paranoia", "`1`", Count(WAF_PARANOIA as u64)),
     d("waf.mode", "`\"block\"`", Text("block")),
+    d("waf.body_limit", "`\"1MiB\"`", Size(WAF_BODY_LIMIT)),
+    d("waf.body_limit_action", "`\"reject\"`", Text("reject")),
+    d("waf.exclude", "none", Words),
     d("rule.scope", "`\"local\"`", Text("local")),
     d("tls.generate_local_ca", "`true`", Flag(GENERATE_LOCAL_CA)),
     d("admin.enabled", "`true`", Flag(ADMIN_ENABLED)),
@@ -417,6 +422,8 @@ pub const DOCUMENTED: &[Documented] = &[
     d("route.listeners", "all", Words),
     d("route.max_body", "`[limits] max_body`", Words),
     d("route.upgrades", "`[\"websocket\"]`", List(UPGRADES)),
+    d("route.waf", "`[waf] mode`", Words),
+    d("route.waf_exclude", "none", Words),
     d("rule.status", "`403`", Count(DENY_STATUS.as_u16() as u64)),
     d(
         "rule.body",

@@ -65,6 +65,14 @@ pub struct Waf {
     pub paranoia: Option<Spanned<u8>>,
     /// `block` (deny what the rules deny) or `detect` (log it only).
     pub mode: Option<Spanned<String>>,
+    /// How much of a request body the rules read (`"1MiB"`).
+    pub body_limit: Option<Spanned<String>>,
+    /// Past the limit: `reject` (413) or `inspect` (the first part is
+    /// inspected, the whole body forwarded).
+    pub body_limit_action: Option<Spanned<String>>,
+    /// Exclusions for every route: `"920350"`, `"942100-942199"`,
+    /// `"tag:attack-sqli"`, `"942100 ARGS:password"`.
+    pub exclude: Option<Spanned<Vec<String>>>,
 }
 
 /// `[fleet]`: the configuration comes from etcd, shared by every instance.
@@ -657,6 +665,11 @@ pub struct Route {
     /// Protocols a client may switch to with `Upgrade` (default `["websocket"]`;
     /// `[]` forwards no upgrade). Any other `Upgrade` is stripped.
     pub upgrades: Option<Spanned<Vec<String>>>,
+    /// The web application firewall on this route: `"off"`, `"detect"`,
+    /// `"block"` (default: `[waf] mode`).
+    pub waf: Option<Spanned<String>>,
+    /// WAF exclusions on this route only (as `[waf] exclude`).
+    pub waf_exclude: Option<Spanned<Vec<String>>>,
 }
 
 /// `[[origin]]`: a built-in static web server.

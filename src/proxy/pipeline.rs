@@ -9,7 +9,8 @@
 //! 3. normalise: a redirect-only listener answers; host and path normalised
 //! 4. route: by host and normalised path
 //! 5. rules: the firewall's request rules, in order; then, with `[waf]`,
-//!    the web application firewall's rules over the head and query
+//!    the web application firewall's rules over the head, the query and
+//!    the body read ahead up to `[waf] body_limit`
 //! 6. limits: the request body's size and speed
 //! 7. forward headers: the request rewritten for the backend
 //! 8. pick and send: a server of the pool, another one when that is safe
@@ -26,15 +27,16 @@ use http::{StatusCode, Version};
 
 use super::attempt::{self, Answered, Failed};
 use super::bodyguard::{BodyLimits, GuardedBody};
+use super::h1::reqbody::{ClientBody, RequestBody};
 use super::headers::{self, ForwardedFor};
 use super::message::{Answer, ClientRequest, Outgoing};
 use super::rescue::{self, ProxyError};
-use super::upstream::UpBody;
+use super::upstream::{ReadAhead, UpBody};
 use super::Body;
 use super::ConnCtx;
 use crate::accesslog::Record;
 use crate::balancer::Backend;
-use crate::config::model::{Action, UpstreamProtocol};
+use crate::config::model::{Action, RouteWaf, UpstreamProtocol};
 use crate::fields::{Class, Edited, Edits, Head, HeaderView};
 use crate::firewall::rules::{evaluate, RequestView, RuleRt, Verdict};
 use crate::runtime::router::{normalise_host, Hit};
@@ -119,6 +121,37 @@ struct Exchange<'a> {
     failed: Option<Box<(String, String)>>,
 }
 
+/// Reads a guarded body until `limit` bytes (or its end) for the WAF; the
+/// body's limits (size, rate, idle time) apply while it is read.
+async fn read_body_ahead(mut body: GuardedBody, limit: usize) -> Result<Box<ReadAhead>, ProxyError> {
+    use http_body_util::BodyExt;
+    let mut data = bytes::BytesMut::new();
+    let mut trailers = None;
+    while data.len() < limit {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(d) => data.extend_from_slice(&d),
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    break;
+                }
+            },
+            Some(Err(_)) => {
+                return Err(body
+                    .flag()
+                    .error()
+                    .unwrap_or(ProxyError::BadRequest("the request body could not be read")))
+            }
+        }
+    }
+    Ok(Box::new(ReadAhead {
+        data: (!data.is_empty()).then(|| data.freeze()),
+        trailers,
+        rest: body,
+    }))
+}
+
 /// The host (as routes see it) and path of a request that failed.
 #[cold]
 fn failed_at(host: Option<&HeaderValue>, path: &PathAndQuery) -> Option<Box<(String, String)>> {
@@ -158,7 +191,7 @@ impl<'a> Exchange<'a> {
     /// Steps 3–9.
     async fn forward(
         &mut self,
-        req: ClientRequest,
+        mut req: ClientRequest,
         mut edits: Edits,
         l: &'a ListenerRt,
     ) -> Result<Answer, ProxyError> {
@@ -216,9 +249,11 @@ impl<'a> Exchange<'a> {
                 path: path.to_string(),
             })?
         };
-        // 5b. the web application firewall's rules, when configured.
-        if let Some(waf) = &self.rt.waf {
-            if let Err(refusal) = self.waf(waf, &req) {
+        // 5b. the web application firewall's rules, when configured and
+        // not switched off for the route; they may read the body ahead.
+        let mut read_ahead = None;
+        if let Some(waf) = self.rt.waf.as_ref().filter(|_| hit.waf != Some(RouteWaf::Off)) {
+            if let Err(refusal) = self.waf(waf, &mut req, &hit, &mut read_ahead).await {
                 self.refused = Some(req.uri.path().to_string());
                 return Err(refusal);
             }
@@ -247,7 +282,9 @@ impl<'a> Exchange<'a> {
                     .unwrap_or_else(|| Authority::from_static("backend")),
             ),
         };
-        let body = if http_body::Body::is_end_stream(&body) {
+        let body = if let Some(read) = read_ahead {
+            UpBody::ReadAhead(read)
+        } else if http_body::Body::is_end_stream(&body) {
             UpBody::Client(body)
         } else {
             // Every body is watched (its guard also tells when it has been
@@ -341,10 +378,36 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    /// A rejection as the error to answer, and the tarpit delay.
-    /// Runs the WAF's rules over the request's head and query; a denial
-    /// (in block mode) is a refusal answered with the rule's status.
-    fn waf(&self, waf: &crate::config::model::WafSettings, req: &ClientRequest) -> Result<(), ProxyError> {
+    /// Runs the WAF's rules over the request's head, arguments and (when
+    /// the rules read bodies) the first `body_limit` bytes of its body,
+    /// read ahead into `read_ahead`; a denial (in block mode) is a refusal
+    /// answered with the rule's status.
+    async fn waf(
+        &self,
+        waf: &crate::config::model::WafSettings,
+        req: &mut ClientRequest,
+        hit: &Hit<'_>,
+        read_ahead: &mut Option<Box<ReadAhead>>,
+    ) -> Result<(), ProxyError> {
+        let mut truncated = false;
+        if waf.rules.reads_bodies() && !http_body::Body::is_end_stream(&req.body) {
+            let limits = body_limits(req, hit, self.rt)?;
+            let body = std::mem::replace(&mut req.body, ClientBody::Engine(RequestBody::empty()));
+            let read = read_body_ahead(GuardedBody::new(body, limits), waf.body_limit).await?;
+            let n = read.data.as_ref().map_or(0, bytes::Bytes::len);
+            truncated = n > waf.body_limit
+                || (n == waf.body_limit
+                    && read.trailers.is_none()
+                    && !http_body::Body::is_end_stream(&read.rest));
+            if truncated && waf.reject_over_limit {
+                return Err(ProxyError::BodyTooLarge(waf.body_limit as u64));
+            }
+            *read_ahead = Some(read);
+        }
+        let body: &[u8] = read_ahead
+            .as_ref()
+            .and_then(|r| r.data.as_deref())
+            .map_or(&[], |d| &d[..d.len().min(waf.body_limit)]);
         let uri = req
             .uri
             .path_and_query()
@@ -362,12 +425,19 @@ impl<'a> Exchange<'a> {
             headers: req.head.pairs(),
             remote_addr: self.client.to_string(),
             unique_id: &rid,
+            body,
+            body_truncated: truncated,
+            exclusions: [Some(&waf.exclude), Some(hit.waf_exclude)],
         });
         let Some(deny) = outcome.deny else {
             return Ok(());
         };
         let matched: Vec<String> = outcome.matched.iter().map(|h| h.id.to_string()).collect();
-        let block = waf.block && !outcome.detection_only;
+        let block = match hit.waf {
+            Some(RouteWaf::Block) => true,
+            Some(RouteWaf::Detect | RouteWaf::Off) => false,
+            None => waf.block,
+        } && !outcome.detection_only;
         let verdict = if block {
             "denied"
         } else {
@@ -397,6 +467,7 @@ impl<'a> Exchange<'a> {
         })
     }
 
+    /// A rejection as the error to answer, and the tarpit delay.
     fn refusal(&mut self, v: Verdict<'_>, path: &str) -> Option<(ProxyError, std::time::Duration)> {
         let Verdict::Reject {
             rule,

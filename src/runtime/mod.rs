@@ -358,6 +358,11 @@ impl Runtime {
                 },
             });
         }
+        if let Some(w) = &model.waf {
+            for n in w.rules.notes() {
+                tracing::info!("waf: {n}");
+            }
+        }
         Runtime {
             timeouts: model.timeouts,
             limits: model.limits,

@@ -17,6 +17,8 @@ struct Entry {
     stats: Arc<RequestStats>,
     max_body: Option<u64>,
     upgrades: Box<[String]>,
+    waf: Option<crate::config::model::RouteWaf>,
+    waf_exclude: crate::waf::Exclusions,
 }
 
 /// The route a request matched.
@@ -30,6 +32,10 @@ pub struct Hit<'a> {
     pub max_body: Option<u64>,
     /// Upgrade protocols the route forwards (lower-case names).
     pub upgrades: &'a [String],
+    /// The route's own WAF mode, if it has one.
+    pub waf: Option<crate::config::model::RouteWaf>,
+    /// The route's WAF exclusions.
+    pub waf_exclude: &'a crate::waf::Exclusions,
 }
 
 /// A route's key in metrics: `host/path -> pool` (`*` for any host).
@@ -71,6 +77,8 @@ impl Router {
                     key,
                     max_body: r.max_body,
                     upgrades: r.upgrades.clone().into_boxed_slice(),
+                    waf: r.waf,
+                    waf_exclude: r.waf_exclude.clone(),
                 }
             })
             .collect();
@@ -102,6 +110,8 @@ impl Router {
                 key: e.key.as_str(),
                 max_body: e.max_body,
                 upgrades: &e.upgrades,
+                waf: e.waf,
+                waf_exclude: &e.waf_exclude,
             })
     }
 }
@@ -159,6 +169,8 @@ mod tests {
             pool,
             max_body: None,
             upgrades: vec!["websocket".into()],
+            waf: None,
+            waf_exclude: Default::default(),
         }
     }
 

@@ -1,15 +1,25 @@
-//! Runs a rule set over one request: phase 1 (the head), then phase 2
-//! (the arguments), rules in order, chains, `skipAfter` to a marker,
-//! `setvar` with macros, and the first disruptive `deny` ends it.
+//! Runs a rule set over one request: phase 1 (the head), then the body
+//! read by its processor, then phase 2; rules in order, chains,
+//! `skipAfter` to a marker, `setvar` with macros, `ctl:` for this request,
+//! and the first disruptive `deny` (or `allow`) ends it.
+//!
+//! Values are borrowed from the request wherever they can be; a value's
+//! transformed form is computed once per transformation list and reused by
+//! every rule that asks for it (`Cache`), so the Core Rule Set's many
+//! rules with the same `t:` list decode an argument once.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::model::{Collection, Ctl, Disruptive, EngineMode, Rule, Selector, SetVar, Target};
+use super::body::{self, BodyVars};
+use super::model::{
+    BodyProcessor, Collection, Ctl, Disruptive, EngineMode, Rule, Selector, SetVar, Store, Target,
+};
 use super::ops;
 use super::RuleSet;
 
 /// What the WAF reads of a request.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Request<'a> {
     pub method: &'a str,
     /// The request target as sent (path and query).
@@ -19,6 +29,13 @@ pub struct Request<'a> {
     pub headers: Vec<(&'a [u8], &'a [u8])>,
     pub remote_addr: String,
     pub unique_id: &'a str,
+    /// The body as far as it was read (up to the inspection limit).
+    pub body: &'a [u8],
+    /// More body followed than was read.
+    pub body_truncated: bool,
+    /// Rules (or variables of rules) switched off for this request (the
+    /// configuration's, the route's).
+    pub exclusions: [Option<&'a super::Exclusions>; 2],
 }
 
 /// A rule that matched.
@@ -43,38 +60,101 @@ pub struct Outcome {
     pub detection_only: bool,
 }
 
-/// One value of a variable: its full name (`ARGS:q`) and bytes.
-type Value = (String, Vec<u8>);
+/// One value of a variable.
+struct Val<'t> {
+    coll: Collection,
+    /// The member's name (empty for a scalar).
+    name: Cow<'t, str>,
+    value: Cow<'t, [u8]>,
+}
+
+/// A parsed argument.
+struct Arg {
+    name: String,
+    value: Vec<u8>,
+    post: bool,
+}
 
 struct Tx<'r> {
     req: &'r Request<'r>,
-    args: Vec<(String, String)>,
-    cookies: Vec<(String, String)>,
-    vars: HashMap<String, String>,
+    path: &'r str,
+    query: Option<&'r str>,
+    content_type: &'r [u8],
+    args: Vec<Arg>,
+    cookies: Vec<(String, Vec<u8>)>,
+    body: BodyVars,
+    processor: Option<BodyProcessor>,
+    body_access: bool,
+    force_body_variable: bool,
+    /// TX, IP, GLOBAL (names lower-cased).
+    stores: [HashMap<String, String>; 3],
     matched_var: Vec<u8>,
     matched_var_name: String,
-    matched_vars: Vec<Value>,
+    matched_vars: Vec<(String, Vec<u8>)>,
     /// What matched rules' `ctl:` actions changed for this request.
     ctls: Vec<Ctl>,
+    started: std::time::Instant,
 }
+
+/// Transformed values, by (value address, length, transformation list).
+/// Only values that live as long as the request (the request's own bytes
+/// and what was parsed from them) are cached.
+#[derive(Default)]
+struct Cache(HashMap<(usize, usize, u32), Vec<u8>>);
 
 impl Tx<'_> {
     /// Whether a `ctl:` switched `rule` off for this request.
     fn removed(&self, rule: &Rule) -> bool {
-        self.ctls.iter().any(|c| match c {
-            Ctl::RemoveById(a, b) => (*a..=*b).contains(&rule.id),
-            Ctl::RemoveByTag(t) => rule.tags.contains(t),
-            _ => false,
+        !self.ctls.is_empty()
+            && self.ctls.iter().any(|c| match c {
+                Ctl::RemoveById(a, b) => (*a..=*b).contains(&rule.id),
+                Ctl::RemoveByTag(t) => rule.tags.contains(t),
+                _ => false,
+            })
+    }
+
+    fn engine_mode(&self) -> Option<EngineMode> {
+        self.ctls.iter().rev().find_map(|c| match c {
+            Ctl::Engine(m) => Some(*m),
+            _ => None,
         })
     }
 
-    /// The variables a `ctl:` took out of `rule` for this request.
-    fn removed_targets<'c>(&'c self, rule: &'c Rule) -> impl Iterator<Item = &'c Target> + 'c {
-        self.ctls.iter().filter_map(move |c| match c {
-            Ctl::RemoveTargetById(a, b, t) if (*a..=*b).contains(&rule.id) => Some(t),
-            Ctl::RemoveTargetByTag(tag, t) if rule.tags.contains(tag) => Some(t),
-            _ => None,
-        })
+    fn store(&self, s: Store) -> &HashMap<String, String> {
+        &self.stores[s.index()]
+    }
+
+    /// Reads the body with the processor chosen (by content type, or by
+    /// a phase-1 `ctl:`), before phase 2.
+    fn read_body(&mut self) {
+        for c in &self.ctls {
+            match c {
+                Ctl::BodyProcessor(p) => self.processor = Some(*p),
+                Ctl::BodyAccess(on) => self.body_access = *on,
+                Ctl::ForceBodyVariable(on) => self.force_body_variable = *on,
+                _ => {}
+            }
+        }
+        if !self.body_access || self.req.body.is_empty() {
+            return;
+        }
+        if let Some(p) = self.processor {
+            self.body = body::process(p, self.req.body, self.content_type);
+            let args = std::mem::take(&mut self.body.args);
+            self.args.extend(args.into_iter().map(|(name, value)| Arg {
+                name,
+                value,
+                post: true,
+            }));
+        }
+    }
+
+    /// REQUEST_BODY holds the raw body for URL-encoded forms, bodies no
+    /// processor reads, and when forced.
+    fn raw_body_visible(&self) -> bool {
+        self.body_access
+            && !self.req.body.is_empty()
+            && (self.force_body_variable || matches!(self.processor, None | Some(BodyProcessor::UrlEncoded)))
     }
 }
 
@@ -82,25 +162,65 @@ impl RuleSet {
     /// The rules' verdict on `req`, with `tx.paranoia_level` set to the
     /// configured level first.
     pub fn inspect(&self, req: &Request<'_>) -> Outcome {
-        let query = req.uri.split_once('?').map_or("", |(_, q)| q);
+        if self.engine == EngineMode::Off {
+            return Outcome::default();
+        }
+        let (path, query) = match req.uri.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (req.uri, None),
+        };
+        let content_type = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(b"content-type"))
+            .map_or(&b""[..], |(_, v)| *v);
         let mut tx = Tx {
             req,
-            args: parse_pairs(query, '&'),
+            path,
+            query,
+            content_type,
+            args: query
+                .map(|q| parse_pairs(q.as_bytes(), b'&'))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| Arg {
+                    name,
+                    value,
+                    post: false,
+                })
+                .collect(),
             cookies: req
                 .headers
                 .iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case(b"cookie"))
-                .flat_map(|(_, v)| parse_cookies(&String::from_utf8_lossy(v)))
+                .flat_map(|(_, v)| parse_cookies(v))
                 .collect(),
-            vars: HashMap::new(),
+            body: BodyVars::default(),
+            processor: body::processor_for(content_type),
+            body_access: self.body_access,
+            force_body_variable: false,
+            stores: Default::default(),
             matched_var: Vec::new(),
             matched_var_name: String::new(),
             matched_vars: Vec::new(),
-            ctls: Vec::new(),
+            ctls: req
+                .exclusions
+                .iter()
+                .flatten()
+                .flat_map(|e| e.ctls.iter().cloned())
+                .collect(),
+            started: std::time::Instant::now(),
         };
-        tx.vars.insert("paranoia_level".into(), self.paranoia.to_string());
-        let mut out = Outcome::default();
+        tx.stores[Store::Tx.index()].insert("paranoia_level".into(), self.paranoia.to_string());
+        let mut cache = Cache::default();
+        let mut out = Outcome {
+            detection_only: self.engine == EngineMode::DetectionOnly,
+            ..Outcome::default()
+        };
         'phases: for phase in [1u8, 2] {
+            if phase == 2 {
+                tx.read_body();
+            }
             let mut i = 0;
             while i < self.rules.len() {
                 let rule = &self.rules[i];
@@ -108,13 +228,10 @@ impl RuleSet {
                 if rule.phase != phase || rule.removed || tx.removed(rule) {
                     continue;
                 }
-                if !self.run_chain(rule, &mut tx) {
+                if !self.run_chain(rule, &mut tx, &mut cache) {
                     continue;
                 }
-                match tx.ctls.iter().rev().find_map(|c| match c {
-                    Ctl::Engine(m) => Some(*m),
-                    _ => None,
-                }) {
+                match tx.engine_mode() {
                     Some(EngineMode::Off) => break 'phases,
                     Some(EngineMode::DetectionOnly) => out.detection_only = true,
                     _ => {}
@@ -126,9 +243,13 @@ impl RuleSet {
                     Some(Disruptive::Block) | None => self.default_disruptive,
                     Some(d) => d,
                 };
-                if disruptive == Disruptive::Deny {
-                    out.deny = Some(hit(rule, &tx));
-                    break 'phases;
+                match disruptive {
+                    Disruptive::Deny => {
+                        out.deny = Some(hit(rule, &tx));
+                        break 'phases;
+                    }
+                    Disruptive::Allow => break 'phases,
+                    Disruptive::Pass | Disruptive::Block => {}
                 }
                 if let Some(marker) = &rule.skip_after {
                     if let Some(&at) = self.markers.get(marker) {
@@ -138,7 +259,7 @@ impl RuleSet {
             }
         }
         out.anomaly_score = tx
-            .vars
+            .store(Store::Tx)
             .get("anomaly_score")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
@@ -147,12 +268,12 @@ impl RuleSet {
 
     /// A rule and its chained links: all must match; then the actions of
     /// every link run.
-    fn run_chain(&self, rule: &Rule, tx: &mut Tx<'_>) -> bool {
-        if !matches(rule, tx) {
+    fn run_chain(&self, rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
+        if !matches(rule, tx, cache) {
             return false;
         }
         for link in &rule.chained {
-            if !matches(link, tx) {
+            if !matches(link, tx, cache) {
                 return false;
             }
         }
@@ -176,79 +297,140 @@ fn hit(rule: &Rule, tx: &Tx<'_>) -> Hit {
 
 /// Whether one rule's operator matches any of its values (or, negated,
 /// fails on one); records MATCHED_VAR(S) and captures.
-fn matches(rule: &Rule, tx: &mut Tx<'_>) -> bool {
-    let values = if rule.targets.is_empty() {
-        vec![(String::new(), Vec::new())]
-    } else {
-        let mut v = values_of(&rule.targets, tx);
-        for t in tx.removed_targets(rule) {
-            v.retain(|(full, _)| {
-                let (coll, name) = full.split_once(':').unwrap_or((full, ""));
-                !(coll == t.collection.name() && select(t, name))
-            });
-        }
-        v
-    };
-    let mut matched = false;
-    let mut found = Vec::new();
-    for (name, raw) in values {
-        let v = rule.transforms.iter().fold(raw, |v, t| ops::transform(*t, v));
-        let got = ops::test(&rule.operator.kind, &v, &|p| expand(p, rule, tx));
-        let hit = got.is_some() != rule.operator.negated;
-        if hit {
-            matched = true;
-            if rule.capture {
-                if let Some(c) = &got {
-                    tx.vars
-                        .insert("0".into(), String::from_utf8_lossy(c).into_owned());
+fn matches(rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
+    let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut captures: Option<Vec<Vec<u8>>> = None;
+    {
+        let tx: &Tx<'_> = tx;
+        let values: Vec<Val<'_>> = if rule.targets.is_empty() {
+            vec![Val {
+                coll: Collection::Tx,
+                name: Cow::Borrowed(""),
+                value: Cow::Borrowed(&[]),
+            }]
+        } else {
+            let mut v = values_of(&rule.targets, tx);
+            if !tx.ctls.is_empty() {
+                let removed: Vec<&Target> = removed_targets(rule, tx).collect();
+                if !removed.is_empty() {
+                    v.retain(|val| {
+                        !removed
+                            .iter()
+                            .any(|t| t.collection == val.coll && select(t, &val.name))
+                    });
                 }
             }
-            found.push((name, v));
+            v
+        };
+        let expander = |p: &str| expand(p, rule, tx);
+        for val in &values {
+            let mut test = |v: &[u8]| -> bool {
+                let got = ops::test(&rule.operator.kind, v, rule.capture, &expander);
+                let hit = got.is_some() != rule.operator.negated;
+                if hit {
+                    if rule.capture {
+                        if let Some(c) = got {
+                            captures = Some(c);
+                        }
+                    }
+                    found.push((full_name(val), v.to_vec()));
+                }
+                hit
+            };
+            if rule.multi_match {
+                // The value before and after each transformation.
+                let mut cur = val.value.to_vec();
+                if test(&cur) {
+                    continue;
+                }
+                for t in &rule.transforms {
+                    let next = ops::transform(*t, cur.clone());
+                    if next != cur && test(&next) {
+                        break;
+                    }
+                    cur = next;
+                }
+                continue;
+            }
+            if rule.transforms.is_empty() {
+                test(&val.value);
+                continue;
+            }
+            match &val.value {
+                Cow::Borrowed(b) => {
+                    let key = (b.as_ptr() as usize, b.len(), rule.chain_id);
+                    let t = cache
+                        .0
+                        .entry(key)
+                        .or_insert_with(|| apply(&rule.transforms, b.to_vec()));
+                    test(t);
+                }
+                Cow::Owned(o) => {
+                    let t = apply(&rule.transforms, o.clone());
+                    test(&t);
+                }
+            }
         }
     }
-    if matched {
-        if let Some((n, v)) = found.last() {
-            tx.matched_var = v.clone();
-            tx.matched_var_name = n.clone();
-        }
-        tx.matched_vars = found;
+    if found.is_empty() {
+        return false;
     }
-    matched
+    if let Some(c) = captures {
+        let txs = &mut tx.stores[Store::Tx.index()];
+        for (i, v) in c.into_iter().enumerate().take(10) {
+            txs.insert(i.to_string(), String::from_utf8_lossy(&v).into_owned());
+        }
+    }
+    if let Some((n, v)) = found.last() {
+        tx.matched_var = v.clone();
+        tx.matched_var_name = n.clone();
+    }
+    tx.matched_vars = found;
+    true
 }
 
-fn values_of(targets: &[Target], tx: &Tx<'_>) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut counts: Vec<Value> = Vec::new();
+fn apply(transforms: &[super::model::Transform], v: Vec<u8>) -> Vec<u8> {
+    transforms.iter().fold(v, |v, t| ops::transform(*t, v))
+}
+
+/// `ARGS:q`, `REQUEST_URI`.
+fn full_name(v: &Val<'_>) -> String {
+    if v.name.is_empty() {
+        v.coll.name().to_string()
+    } else {
+        format!("{}:{}", v.coll.name(), v.name)
+    }
+}
+
+/// The variables a `ctl:` took out of `rule` for this request.
+fn removed_targets<'c>(rule: &'c Rule, tx: &'c Tx<'_>) -> impl Iterator<Item = &'c Target> + 'c {
+    tx.ctls.iter().filter_map(move |c| match c {
+        Ctl::RemoveTargetById(a, b, t) if (*a..=*b).contains(&rule.id) => Some(t),
+        Ctl::RemoveTargetByTag(tag, t) if rule.tags.contains(tag) => Some(t),
+        _ => None,
+    })
+}
+
+fn values_of<'t>(targets: &[Target], tx: &'t Tx<'_>) -> Vec<Val<'t>> {
+    let mut out: Vec<Val<'t>> = Vec::new();
+    let mut counts: Vec<Val<'t>> = Vec::new();
     for t in targets.iter().filter(|t| !t.exclude) {
-        let all = collection(t.collection, tx);
-        let picked: Vec<Value> = all
-            .into_iter()
-            .filter(|(name, _)| select(t, name))
-            .map(|(name, v)| {
-                let full = if name.is_empty() {
-                    t.collection.name().to_string()
-                } else {
-                    format!("{}:{name}", t.collection.name())
-                };
-                (full, v)
-            })
-            .collect();
         if t.count {
-            counts.push((
-                format!("&{}", t.collection.name()),
-                picked.len().to_string().into_bytes(),
-            ));
+            let mut n = 0usize;
+            collection(t, tx, &mut |_| n += 1);
+            counts.push(Val {
+                coll: t.collection,
+                name: Cow::Borrowed(""),
+                value: Cow::Owned(n.to_string().into_bytes()),
+            });
         } else {
-            out.extend(picked);
+            collection(t, tx, &mut |v| out.push(v));
         }
     }
-    for t in targets.iter().filter(|t| t.exclude) {
-        out.retain(|(full, _)| {
-            let Some((coll, name)) = full.split_once(':') else {
-                return true;
-            };
-            !(coll == t.collection.name() && select(t, name))
-        });
+    if out.len() > 1 || targets.iter().any(|t| t.exclude) {
+        for t in targets.iter().filter(|t| t.exclude) {
+            out.retain(|v| !(v.coll == t.collection && select(t, &v.name)));
+        }
     }
     out.extend(counts);
     out
@@ -262,64 +444,223 @@ fn select(t: &Target, name: &str) -> bool {
     }
 }
 
-/// A collection's members: (member name, value); scalars have no name.
-fn collection(c: Collection, tx: &Tx<'_>) -> Vec<(String, Vec<u8>)> {
+/// Hands each selected member of `t`'s collection to `f`.
+fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
+    let c = t.collection;
     let req = tx.req;
-    let scalar = |v: &[u8]| vec![(String::new(), v.to_vec())];
-    let (path, query) = req.uri.split_once('?').unwrap_or((req.uri, ""));
-    let named = |list: &[(String, String)]| -> Vec<(String, Vec<u8>)> {
-        list.iter()
-            .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-            .collect()
+    let mut scalar = |v: Cow<'t, [u8]>| {
+        f(Val {
+            coll: c,
+            name: Cow::Borrowed(""),
+            value: v,
+        })
     };
-    let names = |list: &[(String, String)]| -> Vec<(String, Vec<u8>)> {
-        list.iter()
-            .map(|(n, _)| (n.clone(), n.clone().into_bytes()))
-            .collect()
-    };
+    let b = |s: &'t str| Cow::Borrowed(s.as_bytes());
     match c {
-        Collection::Args | Collection::ArgsGet => named(&tx.args),
-        Collection::ArgsNames | Collection::ArgsGetNames => names(&tx.args),
-        // Bodies are not read yet: no POST arguments, no body.
-        Collection::ArgsPost | Collection::ArgsPostNames | Collection::RequestBody => Vec::new(),
-        Collection::QueryString => scalar(query.as_bytes()),
-        Collection::RequestUri | Collection::RequestUriRaw => scalar(req.uri.as_bytes()),
-        Collection::RequestFilename => scalar(path.as_bytes()),
-        Collection::RequestBasename => scalar(path.rsplit('/').next().unwrap_or("").as_bytes()),
-        Collection::RequestLine => scalar(format!("{} {} {}", req.method, req.uri, req.protocol).as_bytes()),
-        Collection::RequestMethod => scalar(req.method.as_bytes()),
-        Collection::RequestProtocol => scalar(req.protocol.as_bytes()),
-        Collection::RequestHeaders => req
-            .headers
-            .iter()
-            .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.to_vec()))
-            .collect(),
-        Collection::RequestHeadersNames => req
-            .headers
-            .iter()
-            .map(|(n, _)| (String::from_utf8_lossy(n).into_owned(), n.to_vec()))
-            .collect(),
-        Collection::RequestCookies => named(&tx.cookies),
-        Collection::RequestCookiesNames => names(&tx.cookies),
-        Collection::RemoteAddr => scalar(req.remote_addr.as_bytes()),
-        Collection::UniqueId => scalar(req.unique_id.as_bytes()),
-        Collection::Tx => tx
-            .vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
-            .collect(),
-        Collection::MatchedVar => scalar(&tx.matched_var),
-        Collection::MatchedVarName => scalar(tx.matched_var_name.as_bytes()),
-        Collection::MatchedVars => tx
-            .matched_vars
-            .iter()
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect(),
-        Collection::MatchedVarsNames => tx
-            .matched_vars
-            .iter()
-            .map(|(n, _)| (n.clone(), n.clone().into_bytes()))
-            .collect(),
+        Collection::Args | Collection::ArgsGet | Collection::ArgsPost => {
+            for a in &tx.args {
+                let wanted = match c {
+                    Collection::ArgsGet => !a.post,
+                    Collection::ArgsPost => a.post,
+                    _ => true,
+                };
+                if wanted && select(t, &a.name) {
+                    f(Val {
+                        coll: c,
+                        name: Cow::Borrowed(&a.name),
+                        value: Cow::Borrowed(&a.value),
+                    });
+                }
+            }
+        }
+        Collection::ArgsNames | Collection::ArgsGetNames | Collection::ArgsPostNames => {
+            for a in &tx.args {
+                let wanted = match c {
+                    Collection::ArgsGetNames => !a.post,
+                    Collection::ArgsPostNames => a.post,
+                    _ => true,
+                };
+                if wanted && select(t, &a.name) {
+                    f(Val {
+                        coll: c,
+                        name: Cow::Borrowed(&a.name),
+                        value: Cow::Borrowed(a.name.as_bytes()),
+                    });
+                }
+            }
+        }
+        Collection::ArgsCombinedSize => {
+            let n: usize = tx.args.iter().map(|a| a.name.len() + a.value.len()).sum();
+            scalar(Cow::Owned(n.to_string().into_bytes()))
+        }
+        Collection::QueryString => {
+            if let Some(q) = tx.query {
+                scalar(b(q))
+            }
+        }
+        Collection::RequestUri | Collection::RequestUriRaw => scalar(b(req.uri)),
+        Collection::RequestFilename => scalar(b(tx.path)),
+        Collection::RequestBasename => scalar(b(tx.path.rsplit('/').next().unwrap_or(""))),
+        Collection::RequestLine => scalar(Cow::Owned(
+            format!("{} {} {}", req.method, req.uri, req.protocol).into_bytes(),
+        )),
+        Collection::RequestMethod => scalar(b(req.method)),
+        Collection::RequestProtocol => scalar(b(req.protocol)),
+        Collection::RequestHeaders | Collection::RequestHeadersNames => {
+            for (n, v) in &req.headers {
+                let name = String::from_utf8_lossy(n);
+                if select(t, &name) {
+                    let value = if c == Collection::RequestHeaders {
+                        Cow::Borrowed(*v)
+                    } else {
+                        Cow::Borrowed(*n)
+                    };
+                    f(Val { coll: c, name, value });
+                }
+            }
+        }
+        Collection::RequestCookies | Collection::RequestCookiesNames => {
+            for (n, v) in &tx.cookies {
+                if select(t, n) {
+                    let value = if c == Collection::RequestCookies {
+                        Cow::Borrowed(&v[..])
+                    } else {
+                        Cow::Borrowed(n.as_bytes())
+                    };
+                    f(Val {
+                        coll: c,
+                        name: Cow::Borrowed(n),
+                        value,
+                    });
+                }
+            }
+        }
+        Collection::RequestBody => {
+            if tx.raw_body_visible() {
+                scalar(Cow::Borrowed(req.body))
+            }
+        }
+        Collection::RequestBodyLength => scalar(Cow::Owned(req.body.len().to_string().into_bytes())),
+        Collection::ReqbodyProcessor => scalar(b(tx.processor.map_or("", BodyProcessor::name))),
+        Collection::ReqbodyError => scalar(b(if tx.body.error.is_some() { "1" } else { "0" })),
+        Collection::ReqbodyErrorMsg => {
+            scalar(Cow::Owned(tx.body.error.clone().unwrap_or_default().into_bytes()))
+        }
+        Collection::InboundDataError => scalar(b(if req.body_truncated { "1" } else { "0" })),
+        Collection::Files | Collection::FilesNames | Collection::FilesSizes => {
+            for (field, file, size) in &tx.body.files {
+                if select(t, field) {
+                    let value = match c {
+                        Collection::Files => Cow::Borrowed(file.as_bytes()),
+                        Collection::FilesNames => Cow::Borrowed(field.as_bytes()),
+                        _ => Cow::Owned(size.to_string().into_bytes()),
+                    };
+                    f(Val {
+                        coll: c,
+                        name: Cow::Borrowed(field),
+                        value,
+                    });
+                }
+            }
+        }
+        Collection::FilesCombinedSize => {
+            let n: usize = tx.body.files.iter().map(|(_, _, s)| s).sum();
+            scalar(Cow::Owned(n.to_string().into_bytes()))
+        }
+        Collection::MultipartPartHeaders => {
+            for (part, line) in &tx.body.part_headers {
+                if select(t, part) {
+                    f(Val {
+                        coll: c,
+                        name: Cow::Borrowed(part),
+                        value: Cow::Borrowed(line),
+                    });
+                }
+            }
+        }
+        Collection::MultipartStrictError => {
+            if tx.processor == Some(BodyProcessor::Multipart) {
+                scalar(b(if tx.body.multipart_strict_error { "1" } else { "0" }))
+            }
+        }
+        Collection::MultipartUnmatchedBoundary => {
+            if tx.processor == Some(BodyProcessor::Multipart) {
+                scalar(b(if tx.body.multipart_unmatched_boundary {
+                    "1"
+                } else {
+                    "0"
+                }))
+            }
+        }
+        Collection::MultipartFilename | Collection::MultipartName => {}
+        Collection::Xml => {
+            let attrs = matches!(&t.selector, Some(Selector::Name(n)) if n.contains('@'));
+            if attrs {
+                for a in &tx.body.xml_attrs {
+                    f(Val {
+                        coll: c,
+                        name: Cow::Borrowed("//@*"),
+                        value: Cow::Borrowed(a),
+                    });
+                }
+            } else if let Some(text) = &tx.body.xml_text {
+                f(Val {
+                    coll: c,
+                    name: Cow::Borrowed("/*"),
+                    value: Cow::Borrowed(text),
+                });
+            }
+        }
+        Collection::RemoteAddr => scalar(b(&req.remote_addr)),
+        Collection::UniqueId => scalar(b(req.unique_id)),
+        Collection::Duration => scalar(Cow::Owned(
+            tx.started.elapsed().as_micros().to_string().into_bytes(),
+        )),
+        // No GeoIP database: GEO is empty.
+        Collection::Geo => {}
+        Collection::Tx | Collection::Ip | Collection::Global => {
+            let store = match c {
+                Collection::Tx => Store::Tx,
+                Collection::Ip => Store::Ip,
+                _ => Store::Global,
+            };
+            for (n, v) in tx.store(store) {
+                if select(t, n) {
+                    f(Val {
+                        coll: c,
+                        name: Cow::Owned(n.clone()),
+                        value: Cow::Owned(v.clone().into_bytes()),
+                    });
+                }
+            }
+        }
+        Collection::MatchedVar => scalar(Cow::Owned(tx.matched_var.clone())),
+        Collection::MatchedVarName => scalar(Cow::Owned(tx.matched_var_name.clone().into_bytes())),
+        Collection::MatchedVars | Collection::MatchedVarsNames => {
+            for (n, v) in &tx.matched_vars {
+                if select(t, n) {
+                    let value = if c == Collection::MatchedVars {
+                        v.clone()
+                    } else {
+                        n.clone().into_bytes()
+                    };
+                    f(Val {
+                        coll: c,
+                        name: Cow::Owned(n.clone()),
+                        value: Cow::Owned(value),
+                    });
+                }
+            }
+        }
+        // Responses are not inspected: in the request phases these are
+        // empty, as in ModSecurity.
+        Collection::ResponseBody
+        | Collection::ResponseStatus
+        | Collection::ResponseProtocol
+        | Collection::ResponseHeaders
+        | Collection::ResponseHeadersNames
+        | Collection::ResponseContentType
+        | Collection::ResponseContentLength => {}
     }
 }
 
@@ -328,29 +669,31 @@ fn setvar(s: &SetVar, rule: &Rule, tx: &mut Tx<'_>) {
     match s {
         SetVar::Set(n, v) => {
             let v = expand(v, rule, tx);
-            tx.vars.insert(expand(n, rule, tx), v);
+            let name = expand(&n.name, rule, tx).to_ascii_lowercase();
+            tx.stores[n.store.index()].insert(name, v);
         }
         SetVar::Add(n, v) | SetVar::Sub(n, v) => {
             let by = num(&expand(v, rule, tx));
-            let name = expand(n, rule, tx);
-            let now = tx.vars.get(&name).map_or(0, |x| num(x));
+            let name = expand(&n.name, rule, tx).to_ascii_lowercase();
+            let store = &mut tx.stores[n.store.index()];
+            let now = store.get(&name).map_or(0, |x| num(x));
             let next = if matches!(s, SetVar::Add(..)) {
                 now.saturating_add(by)
             } else {
                 now.saturating_sub(by)
             };
-            tx.vars.insert(name, next.to_string());
+            store.insert(name, next.to_string());
         }
         SetVar::Delete(n) => {
-            let name = expand(n, rule, tx);
-            tx.vars.remove(&name);
+            let name = expand(&n.name, rule, tx).to_ascii_lowercase();
+            tx.stores[n.store.index()].remove(&name);
         }
     }
 }
 
-/// `%{tx.name}`, `%{MATCHED_VAR}`, `%{MATCHED_VAR_NAME}`, `%{rule.id}`,
-/// `%{rule.msg}`, `%{REQUEST_HEADERS.name}`, `%{REMOTE_ADDR}`; anything
-/// else expands to nothing.
+/// `%{COLLECTION.name}` and `%{VARIABLE}` macros (`%{tx.x}`,
+/// `%{MATCHED_VAR}`, `%{rule.id}`, `%{REQUEST_HEADERS.host}`, ...): the
+/// first value of the variable; unknown ones expand to nothing.
 fn expand(s: &str, rule: &Rule, tx: &Tx<'_>) -> String {
     if !s.contains("%{") {
         return s.to_string();
@@ -366,31 +709,31 @@ fn expand(s: &str, rule: &Rule, tx: &Tx<'_>) -> String {
         };
         let key = &after[..end];
         let (coll, name) = key.split_once('.').unwrap_or((key, ""));
-        let value = match coll.to_ascii_lowercase().as_str() {
-            "tx" => tx
-                .vars
-                .get(&name.to_ascii_lowercase())
-                .cloned()
-                .unwrap_or_default(),
-            "matched_var" => String::from_utf8_lossy(&tx.matched_var).into_owned(),
-            "matched_var_name" => tx.matched_var_name.clone(),
-            "rule" => match name {
-                "id" => rule.id.to_string(),
-                "msg" => rule.msg.clone(),
-                "severity" => rule.severity.clone().unwrap_or_default(),
-                _ => String::new(),
-            },
-            "request_headers" => tx
-                .req
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default(),
-            "remote_addr" => tx.req.remote_addr.clone(),
-            _ => String::new(),
-        };
-        out.push_str(&value);
+        if coll.eq_ignore_ascii_case("rule") {
+            match name.to_ascii_lowercase().as_str() {
+                "id" => out.push_str(&rule.id.to_string()),
+                "msg" => out.push_str(&rule.msg),
+                "severity" => out.push_str(rule.severity.as_deref().unwrap_or_default()),
+                "logdata" => out.push_str(&rule.logdata),
+                _ => {}
+            }
+        } else if let Some(c) = Collection::parse(coll) {
+            let t = Target {
+                collection: c,
+                selector: (!name.is_empty()).then(|| Selector::Name(name.to_ascii_lowercase())),
+                exclude: false,
+                count: false,
+            };
+            let mut first: Option<Vec<u8>> = None;
+            collection(&t, tx, &mut |v| {
+                if first.is_none() {
+                    first = Some(v.value.into_owned());
+                }
+            });
+            if let Some(v) = first {
+                out.push_str(&String::from_utf8_lossy(&v));
+            }
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -398,25 +741,37 @@ fn expand(s: &str, rule: &Rule, tx: &Tx<'_>) -> String {
 }
 
 /// `a=1&b=2` as decoded (name, value) pairs, as ModSecurity splits
-/// arguments.
-pub(super) fn parse_pairs(s: &str, sep: char) -> Vec<(String, String)> {
-    s.split(sep)
+/// arguments (`+` is a space; a name without `=` has an empty value).
+pub(super) fn parse_pairs(s: &[u8], sep: u8) -> Vec<(String, Vec<u8>)> {
+    s.split(|&b| b == sep)
         .filter(|p| !p.is_empty())
         .map(|p| {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            let d = |x: &str| String::from_utf8_lossy(&ops::url_decode(x.as_bytes(), false)).into_owned();
-            (d(n), d(v))
+            let (n, v) = match p.iter().position(|&b| b == b'=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, &b""[..]),
+            };
+            (
+                String::from_utf8_lossy(&ops::url_decode(n, false)).into_owned(),
+                ops::url_decode(v, false),
+            )
         })
         .collect()
 }
 
-fn parse_cookies(s: &str) -> Vec<(String, String)> {
-    s.split(';')
+/// `Cookie:` pairs (`a=1; b=2`), names and values as sent.
+fn parse_cookies(s: &[u8]) -> Vec<(String, Vec<u8>)> {
+    s.split(|&b| b == b';')
         .filter_map(|p| {
-            let p = p.trim();
+            let p = p.trim_ascii();
             (!p.is_empty()).then(|| {
-                let (n, v) = p.split_once('=').unwrap_or((p, ""));
-                (n.trim().to_string(), v.trim().to_string())
+                let (n, v) = match p.iter().position(|&b| b == b'=') {
+                    Some(i) => (&p[..i], &p[i + 1..]),
+                    None => (p, &b""[..]),
+                };
+                (
+                    String::from_utf8_lossy(n.trim_ascii()).into_owned(),
+                    v.trim_ascii().to_vec(),
+                )
             })
         })
         .collect()

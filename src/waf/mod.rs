@@ -1,20 +1,18 @@
 //! The web application firewall: rules in ModSecurity's language (as the
 //! OWASP Core Rule Set writes them) loaded from files and run over each
-//! request's head and query arguments.
+//! request's head, arguments and body.
 //!
 //! Owns the rule parser (`parse`), the rules as the engine runs them
-//! (`model`), operators and transformations (`ops`) and the engine
-//! (`engine`). Exposes [`load`], which reads rule files into a
-//! [`RuleSet`], [`RuleSet::inspect`], which gives an [`Outcome`] for a
-//! [`Request`], and [`WafError`]. A directive, variable, operator,
-//! transformation or action it does not run is a load error that names
-//! the file, line and directive, never skipped.
-//!
-//! Not yet: request bodies (`ARGS_POST`, `REQUEST_BODY`, `FILES`, `XML`),
-//! `ctl` beyond rule removal and the engine switch, `initcol`,
-//! `@detectSQLi`/`@detectXSS`, per-route settings; the
-//! full Core Rule Set does not load yet.
+//! (`model`), operators and transformations (`ops`), body processors
+//! (`body`) and the engine (`engine`). Exposes [`load`], which reads rule
+//! files into a [`RuleSet`], [`RuleSet::inspect`], which gives an
+//! [`Outcome`] for a [`Request`], and [`WafError`]. A directive, variable,
+//! operator, transformation or action it does not run is a load error
+//! that names the file, line and directive, never skipped; what loads
+//! and has no effect (response phases, `@rbl`, `@geoLookup`) is listed in
+//! [`RuleSet::notes`].
 
+pub mod body;
 mod engine;
 mod model;
 mod ops;
@@ -25,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use engine::{Hit, Outcome, Request};
 
-use model::{Disruptive, Rule};
+use model::{Disruptive, EngineMode, OperatorKind, Rule, Transform};
 use parse::Item;
 
 /// Why rules could not be loaded.
@@ -54,6 +52,12 @@ pub struct RuleSet {
     /// anomaly scoring wants).
     default_disruptive: Disruptive,
     paranoia: u8,
+    /// `SecRuleEngine` (On unless the rules say otherwise).
+    engine: EngineMode,
+    /// `SecRequestBodyAccess` (On unless the rules say otherwise).
+    body_access: bool,
+    /// What loaded and has no effect, for `rampart check` and the log.
+    notes: Vec<String>,
     /// The files read, in order.
     pub files: Vec<PathBuf>,
     /// Requests each rule denied (by id), for the metrics; they start
@@ -69,6 +73,18 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// What loaded and has no effect in rampart (response-phase rules,
+    /// operators it does not evaluate, collection timeouts).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Whether phase-2 rules may read the body (the pipeline reads it
+    /// only then).
+    pub fn reads_bodies(&self) -> bool {
+        self.body_access && self.engine != EngineMode::Off
     }
 
     /// Counts a request rule `id` denied.
@@ -108,6 +124,9 @@ pub fn load(patterns: &[String], base: &Path, paranoia: u8) -> Result<RuleSet, W
         markers: HashMap::new(),
         default_disruptive: Disruptive::Pass,
         paranoia,
+        engine: EngineMode::On,
+        body_access: true,
+        notes: Vec::new(),
         files,
         blocked: HashMap::new(),
     };
@@ -162,6 +181,28 @@ pub fn load(patterns: &[String], base: &Path, paranoia: u8) -> Result<RuleSet, W
                     r.removed |= r.tags.contains(&tag);
                 }
             }
+            Item::RemoveByMsg(msg) => {
+                for r in &mut set.rules {
+                    r.removed |= r.msg == msg;
+                }
+            }
+            Item::UpdateTargetById(ranges, vars) => {
+                for r in &mut set.rules {
+                    if ranges.iter().any(|(a, b)| (*a..=*b).contains(&r.id)) {
+                        r.targets.extend(vars.iter().cloned());
+                    }
+                }
+            }
+            Item::UpdateTargetByTag(tag, vars) => {
+                for r in &mut set.rules {
+                    if r.tags.contains(&tag) {
+                        r.targets.extend(vars.iter().cloned());
+                    }
+                }
+            }
+            Item::Engine(mode) => set.engine = mode,
+            Item::BodyAccess(on) => set.body_access = on,
+            Item::Note(n) => set.notes.push(n),
         }
     }
     if open_chain {
@@ -170,8 +211,97 @@ pub fn load(patterns: &[String], base: &Path, paranoia: u8) -> Result<RuleSet, W
         ));
     }
     set.blocked = set.rules.iter().map(|r| (r.id, Default::default())).collect();
+    number_transform_lists(&mut set.rules);
+    let later = set.rules.iter().filter(|r| r.phase > 2 && !r.removed).count();
+    if later > 0 {
+        set.notes.push(format!(
+            "{later} rules of phases 3-5 (response headers, response body, logging) are loaded and not run: \
+             rampart's WAF inspects requests"
+        ));
+    }
+    let mut unevaluated: Vec<String> = Vec::new();
+    for r in set.rules.iter().filter(|r| !r.removed) {
+        for link in std::iter::once(r).chain(r.chained.iter()) {
+            if let OperatorKind::NotEvaluated(what) = link.operator.kind {
+                unevaluated.push(format!("rule {}: {what} never matches", r.id));
+            }
+        }
+    }
+    set.notes.extend(unevaluated);
     Ok(set)
+}
+
+/// Gives each distinct transformation list an id (the engine caches a
+/// value's transformed form per list).
+fn number_transform_lists(rules: &mut [Rule]) {
+    let mut ids: HashMap<Vec<Transform>, u32> = HashMap::new();
+    fn walk(r: &mut Rule, ids: &mut HashMap<Vec<Transform>, u32>) {
+        let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        r.chain_id = *ids.entry(r.transforms.clone()).or_insert(next);
+        for link in &mut r.chained {
+            walk(link, ids);
+        }
+    }
+    for r in rules {
+        walk(r, &mut ids);
+    }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Rules, or some of their variables, switched off (for a route, or for
+/// every route): written `"920350"`, `"942100-942199"`, `"tag:attack-sqli"`,
+/// optionally followed by a variable (`"942100 ARGS:password"`,
+/// `"tag:attack-xss REQUEST_COOKIES:/^sess/"`). They work as ModSecurity's
+/// `ctl:ruleRemoveById` / `ruleRemoveTargetById` (and `ByTag`) do when a
+/// rule runs them, for every request they apply to.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions {
+    source: Vec<String>,
+    ctls: std::sync::Arc<Vec<model::Ctl>>,
+}
+
+impl PartialEq for Exclusions {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Exclusions {}
+
+impl Exclusions {
+    /// Reads a list of exclusions; the error names the one that is wrong.
+    pub fn parse(list: &[String]) -> Result<Exclusions, String> {
+        let mut ctls = Vec::new();
+        for e in list {
+            ctls.push(parse::exclusion(e).map_err(|m| format!("`{e}`: {m}"))?);
+        }
+        Ok(Exclusions {
+            source: list.to_vec(),
+            ctls: std::sync::Arc::new(ctls),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ctls.is_empty()
+    }
+
+    /// Both lists, `self` first.
+    pub fn and(&self, other: &Exclusions) -> Exclusions {
+        if other.is_empty() {
+            return self.clone();
+        }
+        if self.is_empty() {
+            return other.clone();
+        }
+        let mut source = self.source.clone();
+        source.extend(other.source.iter().cloned());
+        let mut ctls = (*self.ctls).clone();
+        ctls.extend(other.ctls.iter().cloned());
+        Exclusions {
+            source,
+            ctls: std::sync::Arc::new(ctls),
+        }
+    }
+}

@@ -4,10 +4,15 @@
 #[derive(Debug, Default)]
 pub struct Rule {
     pub id: u64,
+    /// 1–5; rampart runs 1 (request head) and 2 (request body); 3–5
+    /// (response, logging) are kept and not run.
     pub phase: u8,
     pub targets: Vec<Target>,
     pub operator: Operator,
     pub transforms: Vec<Transform>,
+    /// Which distinct transformation list this is (for the per-request
+    /// cache of transformed values); set when the rules are loaded.
+    pub chain_id: u32,
     pub msg: String,
     pub logdata: String,
     pub tags: Vec<String>,
@@ -22,7 +27,7 @@ pub struct Rule {
     pub multi_match: bool,
     /// The rules chained after this one, in order.
     pub chained: Vec<Rule>,
-    /// Switched off by `SecRuleRemoveById` / `ByTag`.
+    /// Switched off by `SecRuleRemoveById` / `ByTag` / `ByMsg`.
     pub removed: bool,
 }
 
@@ -45,104 +50,110 @@ pub enum Selector {
     Regex(regex::Regex),
 }
 
-/// The variables rampart's WAF reads.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Collection {
-    #[default]
-    Args,
-    ArgsNames,
-    ArgsGet,
-    ArgsGetNames,
-    ArgsPost,
-    ArgsPostNames,
-    QueryString,
-    RequestUri,
-    RequestUriRaw,
-    RequestFilename,
-    RequestBasename,
-    RequestLine,
-    RequestMethod,
-    RequestProtocol,
-    RequestHeaders,
-    RequestHeadersNames,
-    RequestCookies,
-    RequestCookiesNames,
-    RequestBody,
-    RemoteAddr,
-    UniqueId,
+/// The variable stores `setvar` writes: TX, and IP and GLOBAL (which
+/// `initcol` opens; in rampart they hold for one request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
     Tx,
-    MatchedVar,
-    MatchedVarName,
-    MatchedVars,
-    MatchedVarsNames,
+    Ip,
+    Global,
 }
 
-impl Collection {
-    pub fn parse(name: &str) -> Option<Collection> {
-        use Collection::*;
-        Some(match name.to_ascii_uppercase().as_str() {
-            "ARGS" => Args,
-            "ARGS_NAMES" => ArgsNames,
-            "ARGS_GET" => ArgsGet,
-            "ARGS_GET_NAMES" => ArgsGetNames,
-            "ARGS_POST" => ArgsPost,
-            "ARGS_POST_NAMES" => ArgsPostNames,
-            "QUERY_STRING" => QueryString,
-            "REQUEST_URI" => RequestUri,
-            "REQUEST_URI_RAW" => RequestUriRaw,
-            "REQUEST_FILENAME" => RequestFilename,
-            "REQUEST_BASENAME" => RequestBasename,
-            "REQUEST_LINE" => RequestLine,
-            "REQUEST_METHOD" => RequestMethod,
-            "REQUEST_PROTOCOL" => RequestProtocol,
-            "REQUEST_HEADERS" => RequestHeaders,
-            "REQUEST_HEADERS_NAMES" => RequestHeadersNames,
-            "REQUEST_COOKIES" => RequestCookies,
-            "REQUEST_COOKIES_NAMES" => RequestCookiesNames,
-            "REQUEST_BODY" => RequestBody,
-            "REMOTE_ADDR" => RemoteAddr,
-            "UNIQUE_ID" => UniqueId,
-            "TX" => Tx,
-            "MATCHED_VAR" => MatchedVar,
-            "MATCHED_VAR_NAME" => MatchedVarName,
-            "MATCHED_VARS" => MatchedVars,
-            "MATCHED_VARS_NAMES" => MatchedVarsNames,
-            _ => return None,
-        })
-    }
-
-    /// Its name as rules and logs write it.
-    pub fn name(self) -> &'static str {
-        use Collection::*;
-        match self {
-            Args => "ARGS",
-            ArgsNames => "ARGS_NAMES",
-            ArgsGet => "ARGS_GET",
-            ArgsGetNames => "ARGS_GET_NAMES",
-            ArgsPost => "ARGS_POST",
-            ArgsPostNames => "ARGS_POST_NAMES",
-            QueryString => "QUERY_STRING",
-            RequestUri => "REQUEST_URI",
-            RequestUriRaw => "REQUEST_URI_RAW",
-            RequestFilename => "REQUEST_FILENAME",
-            RequestBasename => "REQUEST_BASENAME",
-            RequestLine => "REQUEST_LINE",
-            RequestMethod => "REQUEST_METHOD",
-            RequestProtocol => "REQUEST_PROTOCOL",
-            RequestHeaders => "REQUEST_HEADERS",
-            RequestHeadersNames => "REQUEST_HEADERS_NAMES",
-            RequestCookies => "REQUEST_COOKIES",
-            RequestCookiesNames => "REQUEST_COOKIES_NAMES",
-            RequestBody => "REQUEST_BODY",
-            RemoteAddr => "REMOTE_ADDR",
-            UniqueId => "UNIQUE_ID",
-            Tx => "TX",
-            MatchedVar => "MATCHED_VAR",
-            MatchedVarName => "MATCHED_VAR_NAME",
-            MatchedVars => "MATCHED_VARS",
-            MatchedVarsNames => "MATCHED_VARS_NAMES",
+impl Store {
+    pub fn parse(name: &str) -> Option<Store> {
+        match name.to_ascii_lowercase().as_str() {
+            "tx" => Some(Store::Tx),
+            "ip" => Some(Store::Ip),
+            "global" => Some(Store::Global),
+            _ => None,
         }
     }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+macro_rules! collections {
+    ($($variant:ident = $name:literal,)*) => {
+        /// The variables rampart's WAF reads.
+        #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+        pub enum Collection {
+            #[default]
+            $($variant,)*
+        }
+
+        impl Collection {
+            pub fn parse(name: &str) -> Option<Collection> {
+                let upper = name.to_ascii_uppercase();
+                $(if upper == $name { return Some(Collection::$variant); })*
+                None
+            }
+
+            /// Its name as rules and logs write it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+collections! {
+    Args = "ARGS",
+    ArgsNames = "ARGS_NAMES",
+    ArgsGet = "ARGS_GET",
+    ArgsGetNames = "ARGS_GET_NAMES",
+    ArgsPost = "ARGS_POST",
+    ArgsPostNames = "ARGS_POST_NAMES",
+    ArgsCombinedSize = "ARGS_COMBINED_SIZE",
+    QueryString = "QUERY_STRING",
+    RequestUri = "REQUEST_URI",
+    RequestUriRaw = "REQUEST_URI_RAW",
+    RequestFilename = "REQUEST_FILENAME",
+    RequestBasename = "REQUEST_BASENAME",
+    RequestLine = "REQUEST_LINE",
+    RequestMethod = "REQUEST_METHOD",
+    RequestProtocol = "REQUEST_PROTOCOL",
+    RequestHeaders = "REQUEST_HEADERS",
+    RequestHeadersNames = "REQUEST_HEADERS_NAMES",
+    RequestCookies = "REQUEST_COOKIES",
+    RequestCookiesNames = "REQUEST_COOKIES_NAMES",
+    RequestBody = "REQUEST_BODY",
+    RequestBodyLength = "REQUEST_BODY_LENGTH",
+    ReqbodyProcessor = "REQBODY_PROCESSOR",
+    ReqbodyError = "REQBODY_ERROR",
+    ReqbodyErrorMsg = "REQBODY_ERROR_MSG",
+    InboundDataError = "INBOUND_DATA_ERROR",
+    Files = "FILES",
+    FilesNames = "FILES_NAMES",
+    FilesSizes = "FILES_SIZES",
+    FilesCombinedSize = "FILES_COMBINED_SIZE",
+    MultipartPartHeaders = "MULTIPART_PART_HEADERS",
+    MultipartStrictError = "MULTIPART_STRICT_ERROR",
+    MultipartUnmatchedBoundary = "MULTIPART_UNMATCHED_BOUNDARY",
+    MultipartFilename = "MULTIPART_FILENAME",
+    MultipartName = "MULTIPART_NAME",
+    Xml = "XML",
+    RemoteAddr = "REMOTE_ADDR",
+    UniqueId = "UNIQUE_ID",
+    Duration = "DURATION",
+    Geo = "GEO",
+    Tx = "TX",
+    Ip = "IP",
+    Global = "GLOBAL",
+    MatchedVar = "MATCHED_VAR",
+    MatchedVarName = "MATCHED_VAR_NAME",
+    MatchedVars = "MATCHED_VARS",
+    MatchedVarsNames = "MATCHED_VARS_NAMES",
+    ResponseBody = "RESPONSE_BODY",
+    ResponseStatus = "RESPONSE_STATUS",
+    ResponseProtocol = "RESPONSE_PROTOCOL",
+    ResponseHeaders = "RESPONSE_HEADERS",
+    ResponseHeadersNames = "RESPONSE_HEADERS_NAMES",
+    ResponseContentType = "RESPONSE_CONTENT_TYPE",
+    ResponseContentLength = "RESPONSE_CONTENT_LENGTH",
 }
 
 /// A rule's test.
@@ -164,7 +175,10 @@ impl Default for Operator {
 #[derive(Debug)]
 pub enum OperatorKind {
     Rx(regex::bytes::Regex),
-    /// Phrases, lower-cased (matched without case).
+    /// A pattern only a backtracking engine runs (look-around,
+    /// back-references), matched over the value read as UTF-8.
+    RxFancy(Box<fancy_regex::Regex>),
+    /// Phrases, matched without case.
     Pm(phrases::Phrases),
     /// Text that may hold `%{...}` macros, expanded when the rule runs.
     StrEq(String),
@@ -181,26 +195,40 @@ pub enum OperatorKind {
     IpMatch(Vec<ipnet::IpNet>),
     /// Allowed bytes.
     ValidateByteRange(Box<[bool; 256]>),
+    ValidateUrlEncoding,
+    ValidateUtf8Encoding,
+    DetectSqli,
+    DetectXss,
+    /// An operator rampart parses and does not evaluate (`@rbl`, which
+    /// would ask DNS on the request path; `@geoLookup`, which needs a
+    /// GeoIP database): it never matches, and loading says so.
+    NotEvaluated(&'static str),
     Unconditional,
+    NoMatch,
 }
 
-/// Phrase lists (`@pm`), matched without case by a plain scan.
+/// Phrase lists (`@pm`): one automaton, matched without case.
 pub mod phrases {
     #[derive(Debug)]
-    pub struct Phrases(pub Vec<Vec<u8>>);
+    pub struct Phrases(pub aho_corasick::AhoCorasick);
 
     impl Phrases {
-        pub fn find(&self, hay: &[u8]) -> Option<&[u8]> {
-            let lower = hay.to_ascii_lowercase();
-            self.0
-                .iter()
-                .find(|p| !p.is_empty() && lower.windows(p.len()).any(|w| w == p.as_slice()))
-                .map(Vec::as_slice)
+        pub fn new(words: Vec<Vec<u8>>) -> Result<Phrases, String> {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(words.into_iter().filter(|w| !w.is_empty()))
+                .map(Phrases)
+                .map_err(|e| format!("@pm: {e}"))
+        }
+
+        /// The first phrase found in `hay`, as it appears there.
+        pub fn find<'h>(&self, hay: &'h [u8]) -> Option<&'h [u8]> {
+            self.0.find(hay).map(|m| &hay[m.start()..m.end()])
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transform {
     None,
     Lowercase,
@@ -235,14 +263,23 @@ pub enum Disruptive {
     Deny,
     /// What `SecDefaultAction` says (in anomaly scoring: pass).
     Block,
+    /// Stop inspecting; the request goes on.
+    Allow,
+}
+
+/// A variable `setvar` names: its store and (macro-holding) name.
+#[derive(Debug, Clone)]
+pub struct VarName {
+    pub store: Store,
+    pub name: String,
 }
 
 #[derive(Debug, Clone)]
 pub enum SetVar {
-    Set(String, String),
-    Add(String, String),
-    Sub(String, String),
-    Delete(String),
+    Set(VarName, String),
+    Add(VarName, String),
+    Sub(VarName, String),
+    Delete(VarName),
 }
 
 /// One parsed action.
@@ -277,6 +314,13 @@ pub enum Ctl {
     RemoveTargetByTag(String, Target),
     /// `ruleEngine=On|Off|DetectionOnly`.
     Engine(EngineMode),
+    /// `requestBodyProcessor=URLENCODED|MULTIPART|JSON|XML`.
+    BodyProcessor(BodyProcessor),
+    /// `requestBodyAccess=On|Off`.
+    BodyAccess(bool),
+    /// `forceRequestBodyVariable=On|Off`: REQUEST_BODY holds the body
+    /// whatever processor read it.
+    ForceBodyVariable(bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,4 +328,34 @@ pub enum EngineMode {
     On,
     Off,
     DetectionOnly,
+}
+
+/// How a request body is read into variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyProcessor {
+    UrlEncoded,
+    Multipart,
+    Json,
+    Xml,
+}
+
+impl BodyProcessor {
+    pub fn parse(s: &str) -> Option<BodyProcessor> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "URLENCODED" => BodyProcessor::UrlEncoded,
+            "MULTIPART" => BodyProcessor::Multipart,
+            "JSON" => BodyProcessor::Json,
+            "XML" => BodyProcessor::Xml,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BodyProcessor::UrlEncoded => "URLENCODED",
+            BodyProcessor::Multipart => "MULTIPART",
+            BodyProcessor::Json => "JSON",
+            BodyProcessor::Xml => "XML",
+        }
+    }
 }

@@ -13,13 +13,8 @@ pub(super) fn compile(name: &str, param: &str, dir: &Path) -> Result<OperatorKin
             .collect()
     };
     Ok(match name {
-        "rx" => OperatorKind::Rx(
-            regex::bytes::RegexBuilder::new(param)
-                .size_limit(1 << 24)
-                .build()
-                .map_err(|e| format!("@rx: {e}"))?,
-        ),
-        "pm" => OperatorKind::Pm(Phrases(words(param))),
+        "rx" => rx(param)?,
+        "pm" => OperatorKind::Pm(Phrases::new(words(param))?),
         "pmFromFile" | "pmf" => {
             let mut all = Vec::new();
             for f in param.split_whitespace() {
@@ -30,11 +25,29 @@ pub(super) fn compile(name: &str, param: &str, dir: &Path) -> Result<OperatorKin
                     text.lines()
                         .map(str::trim)
                         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                        .map(|l| l.as_bytes().to_ascii_lowercase()),
+                        .map(|l| l.as_bytes().to_vec()),
                 );
             }
-            OperatorKind::Pm(Phrases(all))
+            OperatorKind::Pm(Phrases::new(all)?)
         }
+        "ipMatchFromFile" | "ipMatchF" => {
+            let path = dir.join(param.trim());
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("@{name} {}: {e}", path.display()))?;
+            let list: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
+            ip_list(&list.join(","), name)?
+        }
+        "detectSQLi" => OperatorKind::DetectSqli,
+        "detectXSS" => OperatorKind::DetectXss,
+        "validateUrlEncoding" => OperatorKind::ValidateUrlEncoding,
+        "validateUtf8Encoding" => OperatorKind::ValidateUtf8Encoding,
+        "rbl" => OperatorKind::NotEvaluated("@rbl (a DNS block list lookup on the request path)"),
+        "geoLookup" => OperatorKind::NotEvaluated("@geoLookup (no GeoIP database)"),
+        "noMatch" => OperatorKind::NoMatch,
         "streq" => OperatorKind::StrEq(param.to_string()),
         "contains" => OperatorKind::Contains(param.to_string()),
         "containsWord" => OperatorKind::ContainsWord(param.to_string()),
@@ -47,17 +60,7 @@ pub(super) fn compile(name: &str, param: &str, dir: &Path) -> Result<OperatorKin
         "le" => OperatorKind::Le(param.to_string()),
         "lt" => OperatorKind::Lt(param.to_string()),
         "unconditionalMatch" => OperatorKind::Unconditional,
-        "ipMatch" => OperatorKind::IpMatch(
-            param
-                .split(',')
-                .map(|a| {
-                    let a = a.trim();
-                    a.parse::<ipnet::IpNet>()
-                        .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| format!("@ipMatch: `{a}` is not an address or network"))
-                })
-                .collect::<Result<_, _>>()?,
-        ),
+        "ipMatch" => ip_list(param, name)?,
         "validateByteRange" => {
             let mut allowed = Box::new([false; 256]);
             for part in param.split(',') {
@@ -77,9 +80,190 @@ pub(super) fn compile(name: &str, param: &str, dir: &Path) -> Result<OperatorKin
     })
 }
 
+/// A regular expression as ModSecurity's PCRE reads it: bytes, ASCII
+/// classes; a pattern with look-around or back-references goes to a
+/// backtracking engine.
+fn rx(param: &str) -> Result<OperatorKind, String> {
+    let translated = pcre_to_rust(param);
+    let bytes = regex::bytes::RegexBuilder::new(&translated)
+        .unicode(false)
+        .size_limit(1 << 24)
+        .dfa_size_limit(1 << 22)
+        .build()
+        .or_else(|_| {
+            regex::bytes::RegexBuilder::new(&translated)
+                .size_limit(1 << 24)
+                .dfa_size_limit(1 << 22)
+                .build()
+        });
+    match bytes {
+        Ok(re) => Ok(OperatorKind::Rx(re)),
+        Err(plain) => fancy_regex::RegexBuilder::new(param)
+            .backtrack_limit(1_000_000)
+            .build()
+            .map(|re| OperatorKind::RxFancy(Box::new(re)))
+            .map_err(|e| format!("@rx: {plain}; as a backtracking pattern: {e}")),
+    }
+}
+
+/// PCRE syntax the `regex` crate reads differently, rewritten: possessive
+/// quantifiers (`*+`, `++`, `?+`, `{n}+`) become greedy ones (the same
+/// matches for a non-backtracking engine, except where possession makes
+/// PCRE fail), a `{` that is not a quantifier is a literal, and inside a
+/// class `[`, `&&`, `--` and `~~` are literal characters, not set syntax;
+/// `\<` and `\>` are `<` and `>`.
+pub(super) fn pcre_to_rust(p: &str) -> String {
+    let c: Vec<char> = p.chars().collect();
+    let mut out = String::with_capacity(p.len() + 8);
+    let mut i = 0;
+    let mut in_class = false;
+    // Whether the last thing written can be repeated (for `{`).
+    let mut after_atom = false;
+    let quantifier_at = |i: usize| -> Option<usize> {
+        // `{n}`, `{n,}`, `{n,m}`: the index after `}`.
+        let mut j = i + 1;
+        let digits = |j: &mut usize| {
+            let s = *j;
+            while c.get(*j).is_some_and(char::is_ascii_digit) {
+                *j += 1;
+            }
+            *j > s
+        };
+        if !digits(&mut j) {
+            return None;
+        }
+        if c.get(j) == Some(&',') {
+            j += 1;
+            digits(&mut j);
+        }
+        (c.get(j) == Some(&'}')).then_some(j + 1)
+    };
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '\\' {
+            match c.get(i + 1) {
+                Some('<') | Some('>') => out.push(c[i + 1]),
+                Some(&n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push_str("\\\\"),
+            }
+            i += 2;
+            after_atom = true;
+            continue;
+        }
+        if in_class {
+            match ch {
+                ']' => {
+                    in_class = false;
+                    out.push(']');
+                    after_atom = true;
+                }
+                '[' if c.get(i + 1) == Some(&':') => {
+                    // A POSIX class `[:alpha:]`: copied whole.
+                    let end = (i + 2..c.len().saturating_sub(1)).find(|&j| c[j] == ':' && c[j + 1] == ']');
+                    match end {
+                        Some(e) => {
+                            out.extend(&c[i..e + 2]);
+                            i = e + 2;
+                            continue;
+                        }
+                        None => out.push_str("\\["),
+                    }
+                }
+                '[' => out.push_str("\\["),
+                '&' | '-' | '~' if c.get(i + 1) == Some(&ch) => {
+                    out.push('\\');
+                    out.push(ch);
+                }
+                _ => out.push(ch),
+            }
+            i += 1;
+            continue;
+        }
+        match ch {
+            '[' => {
+                in_class = true;
+                out.push('[');
+                // `]` or `^]` first in a class is a literal.
+                if c.get(i + 1) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if c.get(i + 1) == Some(&']') {
+                    out.push_str("\\]");
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            '*' | '+' | '?' => {
+                out.push(ch);
+                // A possessive mark after a quantifier.
+                if (ch != '?' || after_atom) && c.get(i + 1) == Some(&'+') {
+                    i += 1;
+                }
+                after_atom = false;
+                i += 1;
+                continue;
+            }
+            '{' => match quantifier_at(i).filter(|_| after_atom) {
+                Some(end) => {
+                    out.extend(&c[i..end]);
+                    i = end;
+                    if c.get(i) == Some(&'+') {
+                        i += 1;
+                    }
+                    after_atom = false;
+                    continue;
+                }
+                None => out.push_str("\\{"),
+            },
+            '}' => out.push_str("\\}"),
+            '(' => {
+                out.push('(');
+                after_atom = false;
+                i += 1;
+                continue;
+            }
+            '|' => {
+                out.push('|');
+                after_atom = false;
+                i += 1;
+                continue;
+            }
+            _ => out.push(ch),
+        }
+        after_atom = true;
+        i += 1;
+    }
+    out
+}
+
+fn ip_list(param: &str, op: &str) -> Result<OperatorKind, String> {
+    Ok(OperatorKind::IpMatch(
+        param
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse::<ipnet::IpNet>()
+                    .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("@{op}: `{a}` is not an address or network"))
+            })
+            .collect::<Result<_, _>>()?,
+    ))
+}
+
 /// Whether `value` matches (not counting negation), and what it matched
 /// (for `capture` and MATCHED_VAR). `expand` expands `%{...}` macros.
-pub(super) fn test(kind: &OperatorKind, value: &[u8], expand: &dyn Fn(&str) -> String) -> Option<Vec<u8>> {
+pub(super) fn test(
+    kind: &OperatorKind,
+    value: &[u8],
+    capture: bool,
+    expand: &dyn Fn(&str) -> String,
+) -> Option<Vec<Vec<u8>>> {
     let text = |p: &str| -> String {
         if p.contains("%{") {
             expand(p)
@@ -97,10 +281,30 @@ pub(super) fn test(kind: &OperatorKind, value: &[u8], expand: &dyn Fn(&str) -> S
         s[..end].parse().unwrap_or(0)
     };
     let cmp = |p: &str, f: fn(i64, i64) -> bool| f(num(value), num(text(p).as_bytes())).then(Vec::new);
-    match kind {
-        OperatorKind::Rx(re) => re
-            .captures(value)
-            .map(|c| c.get(0).map_or(Vec::new(), |m| m.as_bytes().to_vec())),
+    let one = |v: &[u8]| vec![v.to_vec()];
+    let found = match kind {
+        OperatorKind::Rx(re) if capture => {
+            return re.captures(value).map(|c| {
+                c.iter()
+                    .take(10)
+                    .map(|m| m.map_or(Vec::new(), |m| m.as_bytes().to_vec()))
+                    .collect()
+            })
+        }
+        OperatorKind::Rx(re) => re.is_match(value).then(Vec::new),
+        OperatorKind::RxFancy(re) => {
+            let text = String::from_utf8_lossy(value);
+            // A pattern that runs past its backtracking limit does not match.
+            return match re.captures(text.as_ref()) {
+                Ok(Some(c)) => Some(
+                    c.iter()
+                        .take(10)
+                        .map(|m| m.map_or(Vec::new(), |m| m.as_str().as_bytes().to_vec()))
+                        .collect(),
+                ),
+                _ => None,
+            };
+        }
         OperatorKind::Pm(p) => p.find(value).map(<[u8]>::to_vec),
         OperatorKind::StrEq(p) => (value == text(p).as_bytes()).then(|| value.to_vec()),
         OperatorKind::Contains(p) => {
@@ -142,8 +346,36 @@ pub(super) fn test(kind: &OperatorKind, value: &[u8], expand: &dyn Fn(&str) -> S
             .iter()
             .find(|b| !allowed[usize::from(**b)])
             .map(|b| vec![*b]),
+        OperatorKind::ValidateUrlEncoding => bad_url_encoding(value).then(Vec::new),
+        OperatorKind::ValidateUtf8Encoding => std::str::from_utf8(value).is_err().then(Vec::new),
+        OperatorKind::DetectSqli => {
+            let r = libinjectionrs::detect_sqli(value);
+            r.is_injection().then(|| {
+                r.fingerprint
+                    .map(|f| f.as_str().as_bytes().to_vec())
+                    .unwrap_or_default()
+            })
+        }
+        OperatorKind::DetectXss => libinjectionrs::detect_xss(value)
+            .is_injection()
+            .then(|| value.to_vec()),
+        OperatorKind::NotEvaluated(_) | OperatorKind::NoMatch => None,
         OperatorKind::Unconditional => Some(Vec::new()),
+    };
+    found.map(|f| one(&f))
+}
+
+/// `%` not followed by two hex digits (what `@validateUrlEncoding` flags).
+fn bad_url_encoding(v: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = memchr::memchr(b'%', &v[i..]) {
+        let p = i + at;
+        match v.get(p + 1..p + 3) {
+            Some([a, b]) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => i = p + 3,
+            _ => return true,
+        }
     }
+    false
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -595,7 +827,7 @@ mod tests {
         let dir = Path::new(".");
         let op = |n: &str, p: &str| compile(n, p, dir).expect("operator");
         let no = |_: &str| String::new();
-        let m = |k: &OperatorKind, v: &str| test(k, v.as_bytes(), &no).is_some();
+        let m = |k: &OperatorKind, v: &str| test(k, v.as_bytes(), false, &no).is_some();
         assert!(m(&op("rx", "(?i)<script"), "a<SCRIPT>"));
         assert!(m(&op("pm", "union select"), "1 UNION all"));
         assert!(!m(&op("pm", "union select"), "onion"));
@@ -619,10 +851,43 @@ mod tests {
             m(&op("validateByteRange", "32-126"), "a\u{1}") && !m(&op("validateByteRange", "32-126"), "abc")
         );
         let expand = |p: &str| p.replace("%{tx.limit}", "3");
-        assert!(test(&op("ge", "%{tx.limit}"), b"4", &expand).is_some());
+        assert!(test(&op("ge", "%{tx.limit}"), b"4", false, &expand).is_some());
+        // libinjection's fingerprints and its XSS detection.
+        let sqli = op("detectSQLi", "");
+        let got = test(&sqli, b"1' OR '1'='1' --", true, &no).expect("SQL injection");
+        assert_eq!(got, vec![b"s&sos".to_vec()]);
+        assert!(!m(&sqli, "O'Reilly's books"));
+        assert!(m(&op("detectXSS", ""), "<script>alert(1)</script>") && !m(&op("detectXSS", ""), "a < b"));
+        assert!(m(&op("validateUrlEncoding", ""), "a%zz") && m(&op("validateUrlEncoding", ""), "50%"));
+        assert!(!m(&op("validateUrlEncoding", ""), "a%20b"));
+        assert!(test(&op("validateUtf8Encoding", ""), b"caf\xc3", false, &no).is_some());
+        assert!(!m(&op("validateUtf8Encoding", ""), "café"));
+        // Parsed, never matching (and reported when the rules load).
+        assert!(!m(&op("rbl", "dnsbl.example"), "192.0.2.1"));
         assert!(
-            compile("detectSQLi", "", dir).is_err(),
+            compile("verifyCC", "", dir).is_err(),
             "what is not run is an error"
         );
+        // Captures: TX.0 to TX.9.
+        let got = test(&op("rx", "^(\\w+)=(\\d+)"), b"id=42", true, &no).expect("match");
+        assert_eq!(got, vec![b"id=42".to_vec(), b"id".to_vec(), b"42".to_vec()]);
+        // Look-around and back-references run on the backtracking engine.
+        assert!(matches!(op("rx", "(\\w+) \\1"), OperatorKind::RxFancy(_)));
+        assert!(m(&op("rx", "(\\w+) \\1"), "a b b") && !m(&op("rx", "(\\w+) \\1"), "a b c"));
+        // PCRE classes: ASCII only.
+        assert!(!m(&op("rx", "^\\w$"), "é"));
+    }
+
+    #[test]
+    fn pcre_syntax_is_read_as_pcre_reads_it() {
+        assert_eq!(pcre_to_rust("a\\s*+;b++c?+"), "a\\s*;b+c?");
+        assert_eq!(pcre_to_rust("a*?b+?"), "a*?b+?");
+        assert_eq!(pcre_to_rust("x{2}+y{1,3}z{,4}{"), "x{2}y{1,3}z\\{,4\\}\\{");
+        assert_eq!(pcre_to_rust("[^[\\]a~~b&&c]"), "[^\\[\\]a\\~~b\\&&c]");
+        assert_eq!(pcre_to_rust("[]a][^]b][[:alpha:]]"), "[\\]a][^\\]b][[:alpha:]]");
+        assert_eq!(pcre_to_rust("\\<a\\>"), "<a>");
+        for p in ["a\\s*+;b", "[^[]", "x{", "[]a]"] {
+            assert!(compile("rx", p, Path::new(".")).is_ok(), "{p}");
+        }
     }
 }

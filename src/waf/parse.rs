@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::model::{
-    Action, Ctl, Disruptive, EngineMode, Operator, OperatorKind, Rule, SetVar, Target, Transform,
+    Action, BodyProcessor, Ctl, Disruptive, EngineMode, Operator, OperatorKind, Rule, SetVar, Store, Target,
+    Transform, VarName,
 };
 use super::WafError;
 
@@ -29,25 +30,23 @@ fn logical_lines(text: &str) -> Vec<Line> {
         match &mut current {
             Some(l) => l.text.push_str(piece.trim_start()),
             None => {
-                let t = piece.trim_start();
-                if !continued && (t.is_empty() || t.starts_with('#')) {
-                    continue;
-                }
                 current = Some(Line {
                     number: i + 1,
-                    text: t.to_string(),
+                    text: piece.trim_start().to_string(),
                 });
             }
         }
         if !continued {
             if let Some(l) = current.take() {
-                if !l.text.trim().is_empty() {
+                // A comment continues with `\` too, as Apache reads it.
+                let t = l.text.trim();
+                if !t.is_empty() && !t.starts_with('#') {
                     out.push(l);
                 }
             }
         }
     }
-    out.extend(current);
+    out.extend(current.filter(|l| !l.text.trim().is_empty() && !l.text.trim().starts_with('#')));
     out
 }
 
@@ -102,6 +101,16 @@ pub(super) enum Item {
     DefaultAction(Vec<Action>),
     RemoveById(Vec<(u64, u64)>),
     RemoveByTag(String),
+    RemoveByMsg(String),
+    /// `SecRuleUpdateTargetById`: variables added to (or, with `!`, taken
+    /// out of) the rules with these ids.
+    UpdateTargetById(Vec<(u64, u64)>, Vec<Target>),
+    UpdateTargetByTag(String, Vec<Target>),
+    Engine(EngineMode),
+    BodyAccess(bool),
+    /// A setting that has no effect in rampart, with why (reported when
+    /// the rules are loaded).
+    Note(String),
 }
 
 /// Parses `path` (and the files it includes) into `out`.
@@ -172,6 +181,64 @@ pub(super) fn parse_file(path: &Path, out: &mut Vec<Item>, depth: usize) -> Resu
                 };
                 out.push(Item::RemoveByTag(tag.clone()));
             }
+            "SecRuleRemoveByMsg" => {
+                let [msg] = rest else {
+                    return Err(err(directive, "SecRuleRemoveByMsg takes one message".into()));
+                };
+                out.push(Item::RemoveByMsg(msg.clone()));
+            }
+            "SecRuleUpdateTargetById" | "SecRuleUpdateTargetByTag" => {
+                let [which, vars, replaced @ ..] = rest else {
+                    return Err(err(directive, format!("{directive} takes a rule and variables")));
+                };
+                if !replaced.is_empty() {
+                    return Err(err(
+                        directive,
+                        "replacing a variable is not supported: add or exclude (`!VAR:name`) instead".into(),
+                    ));
+                }
+                let vars = targets(vars).map_err(|m| err(directive, m))?;
+                if directive == "SecRuleUpdateTargetById" {
+                    let ranges = which
+                        .split(',')
+                        .map(|r| id_range(r.trim()))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| err(directive, "ids are numbers or ranges (942100-942999)".into()))?;
+                    out.push(Item::UpdateTargetById(ranges, vars));
+                } else {
+                    out.push(Item::UpdateTargetByTag(which.clone(), vars));
+                }
+            }
+            "SecRuleEngine" => {
+                let mode = match rest {
+                    [m] if m == "On" => EngineMode::On,
+                    [m] if m == "Off" => EngineMode::Off,
+                    [m] if m == "DetectionOnly" => EngineMode::DetectionOnly,
+                    _ => return Err(err(directive, "use On, Off or DetectionOnly".into())),
+                };
+                out.push(Item::Engine(mode));
+            }
+            "SecRequestBodyAccess" => {
+                let on = match rest {
+                    [m] if m == "On" => true,
+                    [m] if m == "Off" => false,
+                    _ => return Err(err(directive, "use On or Off".into())),
+                };
+                out.push(Item::BodyAccess(on));
+            }
+            "SecRequestBodyLimit" | "SecRequestBodyNoFilesLimit" | "SecRequestBodyLimitAction"
+            | "SecRequestBodyInMemoryLimit" => {
+                return Err(err(
+                    directive,
+                    "set the body inspection limit in rampart's config: [waf] body_limit and body_limit_action".into(),
+                ))
+            }
+            // IP and GLOBAL hold for one request in rampart: nothing expires.
+            "SecCollectionTimeout" => out.push(Item::Note(format!(
+                "{}:{}: SecCollectionTimeout has no effect: IP and GLOBAL collections hold for one request",
+                path.display(),
+                line.number
+            ))),
             // Informational: the rule set's name and version.
             "SecComponentSignature" => {}
             "Include" => {
@@ -189,7 +256,7 @@ pub(super) fn parse_file(path: &Path, out: &mut Vec<Item>, depth: usize) -> Resu
             other => {
                 return Err(err(
                     other,
-                    "not a directive rampart's WAF runs (SecRule, SecAction, SecMarker, SecDefaultAction, SecRuleRemoveById, SecRuleRemoveByTag, SecComponentSignature, Include)".into(),
+                    "not a directive rampart's WAF runs (SecRule, SecAction, SecMarker, SecDefaultAction, SecRuleRemoveById/ByTag/ByMsg, SecRuleUpdateTargetById/ByTag, SecRuleEngine, SecRequestBodyAccess, SecCollectionTimeout, SecComponentSignature, Include)".into(),
                 ))
             }
         }
@@ -333,13 +400,12 @@ fn action(a: &str, _dir: &Path) -> Result<Action, String> {
                 .map_err(|_| "action `id` takes a number".to_string())?,
         ),
         "phase" => Action::Phase(match need(value)?.as_str() {
-            "1" | "request" => 1,
-            "2" => 2,
-            p => {
-                return Err(format!(
-                    "phase {p}: rampart's WAF inspects requests (phases 1 and 2), not responses"
-                ))
-            }
+            "1" => 1,
+            "2" | "request" => 2,
+            "3" => 3,
+            "4" | "response" => 4,
+            "5" | "logging" => 5,
+            p => return Err(format!("phase {p}: phases are 1 to 5")),
         }),
         "msg" => Action::Msg(need(value)?),
         "logdata" => Action::LogData(need(value)?),
@@ -352,6 +418,12 @@ fn action(a: &str, _dir: &Path) -> Result<Action, String> {
         "block" => Action::Disruptive(Disruptive::Block),
         "deny" => Action::Disruptive(Disruptive::Deny),
         "pass" => Action::Disruptive(Disruptive::Pass),
+        // Closing the connection is a denial as far as the request goes.
+        "drop" => Action::Disruptive(Disruptive::Deny),
+        "allow" => match value.as_deref() {
+            None | Some("request") | Some("phase") => Action::Disruptive(Disruptive::Allow),
+            Some(v) => return Err(format!("allow:{v}: use allow, allow:phase or allow:request")),
+        },
         "status" => Action::Status(
             need(value)?
                 .parse()
@@ -365,6 +437,26 @@ fn action(a: &str, _dir: &Path) -> Result<Action, String> {
         },
         // What only logging and reports read.
         "log" | "nolog" | "auditlog" | "noauditlog" | "ver" | "rev" | "maturity" | "accuracy" => {
+            Action::Ignored
+        }
+        // Collections hold for one request in rampart: opening one is
+        // implicit, and nothing outlives the request to expire.
+        "initcol" => {
+            let v = need(value)?;
+            let (coll, _) = v
+                .split_once('=')
+                .ok_or_else(|| format!("initcol:{v}: write initcol:COLLECTION=KEY"))?;
+            match Store::parse(coll.trim()) {
+                Some(Store::Ip | Store::Global) => Action::Ignored,
+                _ => {
+                    return Err(format!(
+                        "initcol:{v}: rampart keeps IP and GLOBAL collections only"
+                    ))
+                }
+            }
+        }
+        "expirevar" => {
+            var_name(need(value)?.split('=').next().unwrap_or_default())?;
             Action::Ignored
         }
         other => return Err(format!("action `{other}` is not supported by rampart's WAF yet")),
@@ -411,17 +503,65 @@ fn ctl(v: &str) -> Result<Option<Ctl>, String> {
             "DetectionOnly" => EngineMode::DetectionOnly,
             other => return Err(format!("ctl:ruleEngine={other}: use On, Off or DetectionOnly")),
         }),
+        "requestBodyProcessor" => Ctl::BodyProcessor(BodyProcessor::parse(arg).ok_or_else(|| {
+            format!("ctl:requestBodyProcessor={arg}: use URLENCODED, MULTIPART, JSON or XML")
+        })?),
+        "requestBodyAccess" | "forceRequestBodyVariable" => {
+            let on = match arg {
+                "On" | "on" => true,
+                "Off" | "off" => false,
+                other => return Err(format!("ctl:{what}={other}: use On or Off")),
+            };
+            if what == "requestBodyAccess" {
+                Ctl::BodyAccess(on)
+            } else {
+                Ctl::ForceBodyVariable(on)
+            }
+        }
         "auditEngine" | "auditLogParts" => return Ok(None),
         other => return Err(format!("ctl:{other} is not supported by rampart's WAF yet")),
     }))
 }
 
+/// One exclusion as rampart's config writes it (see `Exclusions`).
+pub(super) fn exclusion(e: &str) -> Result<Ctl, String> {
+    let mut parts = e.split_whitespace();
+    let which = parts
+        .next()
+        .ok_or("an exclusion names a rule id, a range or tag:TAG")?;
+    let var = parts.next();
+    if parts.next().is_some() {
+        return Err("write RULE or RULE VARIABLE (one variable)".into());
+    }
+    let target = match var {
+        None => None,
+        Some(v) => {
+            let mut t = targets(v)?;
+            match (t.pop(), t.is_empty()) {
+                (Some(t), true) if !t.exclude && !t.count => Some(t),
+                _ => return Err("name one variable (`ARGS:password`)".into()),
+            }
+        }
+    };
+    if let Some(tag) = which.strip_prefix("tag:") {
+        return Ok(match target {
+            None => Ctl::RemoveByTag(tag.to_string()),
+            Some(t) => Ctl::RemoveTargetByTag(tag.to_string(), t),
+        });
+    }
+    let (a, b) = id_range(which).ok_or("a rule id (942100), a range (942100-942199) or tag:TAG")?;
+    Ok(match target {
+        None => Ctl::RemoveById(a, b),
+        Some(t) => Ctl::RemoveTargetById(a, b, t),
+    })
+}
+
 fn setvar(v: &str) -> Result<SetVar, String> {
     if let Some(name) = v.strip_prefix('!') {
-        return Ok(SetVar::Delete(tx_name(name)?));
+        return Ok(SetVar::Delete(var_name(name)?));
     }
     let (name, value) = v.split_once('=').unwrap_or((v, "1"));
-    let name = tx_name(name)?;
+    let name = var_name(name)?;
     Ok(if let Some(n) = value.strip_prefix('+') {
         SetVar::Add(name, n.to_string())
     } else if let Some(n) = value.strip_prefix('-') {
@@ -431,12 +571,20 @@ fn setvar(v: &str) -> Result<SetVar, String> {
     })
 }
 
-/// `tx.NAME` (case-insensitive collection), lower-cased.
-fn tx_name(n: &str) -> Result<String, String> {
+/// `tx.NAME`, `ip.NAME`, `global.NAME` (collections without case).
+fn var_name(n: &str) -> Result<VarName, String> {
     let n = n.trim();
     match n.split_once('.') {
-        Some((c, v)) if c.eq_ignore_ascii_case("tx") => Ok(v.to_ascii_lowercase()),
-        _ => Err(format!("setvar `{n}`: only the TX collection is supported")),
+        Some((c, v)) => match Store::parse(c) {
+            Some(store) => Ok(VarName {
+                store,
+                name: v.to_string(),
+            }),
+            None => Err(format!(
+                "setvar `{n}`: rampart keeps the TX, IP and GLOBAL collections"
+            )),
+        },
+        None => Err(format!("setvar `{n}`: write COLLECTION.NAME")),
     }
 }
 
@@ -467,6 +615,7 @@ fn transform(t: &str) -> Result<Transform, String> {
         "cmdLine" => Transform::CmdLine,
         "replaceComments" => Transform::ReplaceComments,
         "sha1" => Transform::Sha1,
+        "base64DecodeExt" => Transform::Base64Decode,
         other => {
             return Err(format!(
                 "transformation `{other}` is not supported by rampart's WAF yet"
@@ -475,9 +624,42 @@ fn transform(t: &str) -> Result<Transform, String> {
     })
 }
 
+/// Splits a variable list at `|`, except inside a `/regex/` selector.
+fn split_targets(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = s.as_bytes();
+    let (mut start, mut i, mut in_re) = (0, 0, false);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_re => i += 1,
+            b'/' if in_re => {
+                // A regex ends at a `/` followed by `|`, a quote or the end.
+                if matches!(bytes.get(i + 1), None | Some(b'|') | Some(b'\'')) {
+                    in_re = false;
+                }
+            }
+            // `XML:/*` and `XML://@*` are XPath, not regexes.
+            b'/' if i > 0
+                && matches!(bytes[i - 1], b':' | b'\'')
+                && !matches!(bytes.get(i + 1), Some(b'*' | b'/')) =>
+            {
+                in_re = true
+            }
+            b'|' if !in_re => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(&s[start..]);
+    out
+}
+
 fn targets(s: &str) -> Result<Vec<Target>, String> {
     let mut out = Vec::new();
-    for part in s.split('|') {
+    for part in split_targets(s) {
         let mut p = part.trim();
         let mut t = Target::default();
         if let Some(rest) = p.strip_prefix('!') {
@@ -529,8 +711,9 @@ mod tests {
 
     #[test]
     fn lines_continue_and_arguments_keep_regex_backslashes() {
-        let lines =
-            logical_lines("# c\nSecRule ARGS \\\n  \"@rx a\\\"b\\d\" \\\n  \"id:1\"\n\nSecMarker END\n");
+        let lines = logical_lines(
+            "# c\nSecRule ARGS \\\n  \"@rx a\\\"b\\d\" \\\n  \"id:1\"\n\n#SecAction \\\n#  \"id:2\"\nSecMarker END\n",
+        );
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].number, 2);
         let args = arguments(&lines[0].text).expect("args");
@@ -538,6 +721,10 @@ mod tests {
         assert_eq!(
             split_actions("id:1,msg:'a, b',t:none"),
             vec!["id:1", "msg:'a, b'", "t:none"]
+        );
+        assert_eq!(
+            split_targets("ARGS|!REQUEST_COOKIES:/^(?:a|b)$/|XML:/*|TX:x"),
+            vec!["ARGS", "!REQUEST_COOKIES:/^(?:a|b)$/", "XML:/*", "TX:x"]
         );
     }
 }

@@ -25,6 +25,7 @@ fn get(set: &RuleSet, uri: &str, headers: &[(&str, &str)]) -> Outcome {
         headers,
         remote_addr: "192.0.2.7".into(),
         unique_id: "rid-1",
+        ..Request::default()
     })
 }
 
@@ -100,17 +101,18 @@ SecRuleRemoveById 23
 #[test]
 fn what_is_not_run_is_refused_naming_the_file_line_and_directive() {
     let cases = [
+        ("SecAuditEngine On\n", "SecAuditEngine: not a directive"),
         (
-            "SecRequestBodyAccess On\n",
-            "SecRequestBodyAccess: not a directive",
+            "SecRequestBodyLimit 1000\n",
+            "SecRequestBodyLimit: set the body inspection limit in rampart's config",
         ),
         (
-            "\n\nSecRule ARGS \"@detectSQLi\" \"id:1\"\n",
-            ":3: SecRule: operator @detectSQLi is not supported",
+            "\n\nSecRule ARGS \"@verifyCC \\d+\" \"id:1\"\n",
+            ":3: SecRule: operator @verifyCC is not supported",
         ),
         (
-            "SecRule XML:/* \"@rx a\" \"id:1\"\n",
-            "variable `XML` is not supported",
+            "SecRule SESSION:x \"@rx a\" \"id:1\"\n",
+            "variable `SESSION` is not supported",
         ),
         (
             "SecRule ARGS \"@rx a\" \"id:1,t:escapeSeqDecode\"\n",
@@ -120,9 +122,10 @@ fn what_is_not_run_is_refused_naming_the_file_line_and_directive() {
             "SecRule ARGS \"@rx a\" \"id:1,ctl:requestBodyLimit=1\"\n",
             "ctl:requestBodyLimit is not supported",
         ),
+        ("SecRule ARGS \"@rx a\" \"id:1,phase:6\"\n", "phases are 1 to 5"),
         (
-            "SecRule ARGS \"@rx a\" \"id:1,phase:4\"\n",
-            "inspects requests (phases 1 and 2), not responses",
+            "SecRule ARGS \"@rx a\" \"id:1,setvar:session.x=1\"\n",
+            "rampart keeps the TX, IP and GLOBAL collections",
         ),
         ("SecRule ARGS \"@rx (\" \"id:1\"\n", "@rx:"),
         ("SecRule ARGS \"@rx a\" \"phase:1\"\n", "a rule without an id"),

@@ -58,6 +58,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "firewall",
             "stats",
+            "waf",
             "units",
         ],
     ),

@@ -96,7 +96,7 @@ fn a_rule_the_waf_cannot_run_is_an_error_naming_the_file_and_line() {
     std::fs::create_dir_all(dir.path().join("rules")).expect("dir");
     std::fs::write(
         dir.path().join("rules/site.conf"),
-        "SecRule ARGS \"@rx a\" \"id:1,phase:2,deny\"\n\nSecRule ARGS \"@detectSQLi\" \"id:2,phase:2,deny\"\n",
+        "SecRule ARGS \"@rx a\" \"id:1,phase:2,deny\"\n\nSecRule ARGS \"@verifyCC \\\\d+\" \"id:2,phase:2,deny\"\n",
     )
     .expect("rules");
     std::fs::write(
@@ -108,7 +108,7 @@ fn a_rule_the_waf_cannot_run_is_an_error_naming_the_file_and_line() {
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("waf.rules")
-            && err.contains("site.conf:3: SecRule: operator @detectSQLi is not supported"),
+            && err.contains("site.conf:3: SecRule: operator @verifyCC is not supported"),
         "{err}"
     );
 }
@@ -142,5 +142,172 @@ async fn http2_requests_go_through_the_same_rules() {
     let (status, _, body) = send("/?q=%3Cscript%3E").await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("rule 949110") && body.contains("waf-h2"), "{body}");
+    app.shutdown().await;
+}
+
+/// Debian's `modsecurity-crs` package, as `scripts/test` installs it.
+const CRS_SETUP: &str = "/etc/modsecurity/crs/crs-setup.conf";
+const CRS_RULES: &str = "/usr/share/modsecurity-crs/rules/*.conf";
+
+fn crs_config(be: std::net::SocketAddr, extra_waf: &str) -> String {
+    format!(
+        "[waf]\nrules = [\"{CRS_SETUP}\", \"{CRS_RULES}\"]\nparanoia = 1\n{extra_waf}\n\
+         [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{be}\"\n\
+         [[route]]\npath = \"/internal\"\npool = \"p\"\nwaf = \"off\"\n\
+         [[route]]\npath = \"/notes\"\npool = \"p\"\nwaf_exclude = [\"tag:attack-sqli ARGS:comment\"]\n\
+         [[route]]\npool = \"p\"\n"
+    )
+}
+
+async fn send(
+    web: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String) {
+    let mut c = h1(web).await;
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "site.test")
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        )
+        .header("accept", "text/html,application/xhtml+xml");
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let (status, _, body) = read(
+        c.go(req.body(full(body)).expect("request"))
+            .await
+            .expect("answer"),
+    )
+    .await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_core_rule_set_inspects_queries_bodies_and_cookies_and_routes_choose() {
+    if !std::path::Path::new(CRS_SETUP).exists() {
+        panic!("{CRS_SETUP} is missing: scripts/test installs Debian's modsecurity-crs");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let be = Backend::echo_length().await;
+    let app = start_app(&crs_config(be.addr, "body_limit = \"16KiB\""), dir.path()).await;
+    let web = listener(&app, "web");
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let json = [("content-type", "application/json")];
+
+    // Benign traffic goes through, bodies whole.
+    let ok = |path: &str, n: usize| (200, format!("{path} {n}"));
+    assert_eq!(
+        send(web, "GET", "/search?q=running+shoes&page=2", &[], vec![]).await,
+        ok("/search", 0)
+    );
+    let body = b"name=Ann+Lee&email=ann%40example.com&message=See+you+at+5".to_vec();
+    let n = body.len();
+    assert_eq!(
+        send(web, "POST", "/contact", &form, body).await,
+        ok("/contact", n)
+    );
+    let body = br#"{"user":{"name":"Ann","tags":["a","b"]},"count":3}"#.to_vec();
+    let n = body.len();
+    assert_eq!(
+        send(web, "POST", "/api/users", &json, body).await,
+        ok("/api/users", n)
+    );
+
+    // Attacks in a query, a form body, a JSON body, a multipart upload and a cookie.
+    let sqli = "1' OR '1'='1' --";
+    let (status, body) = send(
+        web,
+        "GET",
+        "/item?id=1%27%20OR%20%271%27%3D%271%27%20--",
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("rule 949110"), "{body}");
+    let form_attack = format!(
+        "comment={}",
+        sqli.replace(' ', "+").replace('\'', "%27").replace('=', "%3D")
+    );
+    assert_eq!(
+        send(web, "POST", "/post", &form, form_attack.clone().into_bytes())
+            .await
+            .0,
+        403
+    );
+    let json_attack = br#"{"profile":{"bio":"<script>alert(document.cookie)</script>"}}"#.to_vec();
+    assert_eq!(send(web, "POST", "/api/users", &json, json_attack).await.0, 403);
+    let multipart = b"--BND\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"shell.php\"\r\nContent-Type: application/octet-stream\r\n\r\n<?php system($_GET['c']); ?>\r\n--BND--\r\n".to_vec();
+    let (status, body) = send(
+        web,
+        "POST",
+        "/upload",
+        &[("content-type", "multipart/form-data; boundary=BND")],
+        multipart,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = send(
+        web,
+        "GET",
+        "/",
+        &[("cookie", "session=../../../../etc/passwd")],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // A route with the WAF off, and one that excludes a field from the SQLi rules.
+    assert_eq!(
+        send(
+            web,
+            "POST",
+            "/internal/post",
+            &form,
+            form_attack.clone().into_bytes()
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        send(web, "POST", "/notes/add", &form, form_attack.into_bytes())
+            .await
+            .0,
+        200
+    );
+    let other_field = format!("title={}", "1%27+OR+%271%27%3D%271%27+--");
+    assert_eq!(
+        send(web, "POST", "/notes/add", &form, other_field.into_bytes())
+            .await
+            .0,
+        403
+    );
+
+    // Every denial counted by the rule that made it (the anomaly score's).
+    let m = metrics(app.admin().expect("admin")).await;
+    assert!(m.contains("rampart_waf_blocked_total{rule=\"949110\"} 6"), "{m}");
+
+    // Past the inspection limit: refused (413) by default.
+    let big = format!("data={}", "a".repeat(20 * 1024)).into_bytes();
+    assert_eq!(send(web, "POST", "/post", &form, big.clone()).await.0, 413);
+    app.shutdown().await;
+
+    // With `inspect`, the first 16 KiB are inspected and the whole is forwarded.
+    let app = start_app(
+        &crs_config(be.addr, "body_limit = \"16KiB\"\nbody_limit_action = \"inspect\""),
+        dir.path(),
+    )
+    .await;
+    let web = listener(&app, "web");
+    let n = big.len();
+    assert_eq!(send(web, "POST", "/post", &form, big).await, ok("/post", n));
     app.shutdown().await;
 }

@@ -145,6 +145,10 @@ pub struct Route {
     pub max_body: Option<u64>,
     /// Upgrade protocols forwarded (lower-case names, without version).
     pub upgrades: Vec<String>,
+    /// The WAF's mode on this route (None: `[waf] mode`).
+    pub waf: Option<super::RouteWaf>,
+    /// WAF exclusions on this route only.
+    pub waf_exclude: crate::waf::Exclusions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

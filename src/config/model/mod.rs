@@ -222,6 +222,21 @@ pub struct WafSettings {
     pub paranoia: u8,
     /// Deny what the rules deny; false: log it only (`mode = "detect"`).
     pub block: bool,
+    /// How much of a request body the rules read.
+    pub body_limit: usize,
+    /// A body longer than `body_limit` is refused (413); false: its first
+    /// `body_limit` bytes are inspected and the whole is forwarded.
+    pub reject_over_limit: bool,
+    /// Exclusions for every route.
+    pub exclude: crate::waf::Exclusions,
+}
+
+/// A route's own WAF mode (`[[route]] waf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteWaf {
+    Off,
+    Detect,
+    Block,
 }
 
 /// `[fleet]`, validated: files read.

@@ -56,6 +56,26 @@ impl Cx<'_> {
                 None => d::UPGRADES.iter().map(|u| u.to_string()).collect(),
                 Some(list) => self.upgrades(list, &format!("{key}.upgrades"))?,
             };
+            let waf = match &r.waf {
+                None => None,
+                Some(m) => Some(match m.get_ref().as_str() {
+                    "off" => model::RouteWaf::Off,
+                    "detect" => model::RouteWaf::Detect,
+                    "block" => model::RouteWaf::Block,
+                    other => {
+                        return Err(self.at(
+                            m,
+                            &format!("{key}.waf"),
+                            format!("`{other}`: use off, detect or block"),
+                        ))
+                    }
+                }),
+            };
+            let waf_exclude = match &r.waf_exclude {
+                None => crate::waf::Exclusions::default(),
+                Some(list) => crate::waf::Exclusions::parse(list.get_ref())
+                    .map_err(|e| self.at(list, &format!("{key}.waf_exclude"), e))?,
+            };
             out.push(model::Route {
                 listeners,
                 host,
@@ -63,6 +83,8 @@ impl Cx<'_> {
                 pool,
                 max_body,
                 upgrades,
+                waf,
+                waf_exclude,
             });
         }
         // Listeners that route: not redirect-only, not TCP.

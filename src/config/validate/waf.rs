@@ -33,10 +33,47 @@ impl Cx<'_> {
         }
         let rules = crate::waf::load(w.rules.get_ref(), &self.path("."), paranoia)
             .map_err(|e| self.at(&w.rules, "waf.rules", e.to_string()))?;
+        let body_limit = self
+            .size(&w.body_limit, "waf.body_limit")?
+            .unwrap_or(d::WAF_BODY_LIMIT);
+        let body_limit = usize::try_from(body_limit)
+            .ok()
+            .filter(|n| *n <= 64 << 20)
+            .ok_or_else(|| {
+                let span = w.body_limit.as_ref().map_or(0..0, |s| s.span());
+                self.err(
+                    span,
+                    "waf.body_limit",
+                    "at most 64MiB (the body is held in memory while it is inspected)",
+                )
+            })?;
+        let reject_over_limit = match &w.body_limit_action {
+            None => true,
+            Some(a) => match a.get_ref().as_str() {
+                "reject" => true,
+                "inspect" => false,
+                other => {
+                    return Err(self.at(
+                        a,
+                        "waf.body_limit_action",
+                        format!("`{other}`: use reject (413) or inspect (inspect the first body_limit bytes, forward the whole)"),
+                    ))
+                }
+            },
+        };
+        let exclude = match &w.exclude {
+            None => crate::waf::Exclusions::default(),
+            Some(list) => {
+                crate::waf::Exclusions::parse(list.get_ref()).map_err(|e| self.at(list, "waf.exclude", e))?
+            }
+        };
         Ok(model::WafSettings {
             rules: Arc::new(rules),
             paranoia,
             block,
+            body_limit,
+            reject_over_limit,
+            exclude,
         })
     }
 }

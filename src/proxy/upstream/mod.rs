@@ -52,7 +52,19 @@ pub enum UpBody {
     Client(ClientBody),
     /// The client's body under size and rate limits.
     Guarded(super::bodyguard::GuardedBody),
+    /// A guarded body whose first bytes were read ahead (for the web
+    /// application firewall): those first, then the rest as it comes.
+    ReadAhead(Box<ReadAhead>),
     Empty,
+}
+
+/// What was read ahead of a guarded body, and the body itself.
+#[derive(Debug)]
+pub struct ReadAhead {
+    pub data: Option<Bytes>,
+    /// Trailers that came before the body ended (it has ended then).
+    pub trailers: Option<http::HeaderMap>,
+    pub rest: super::bodyguard::GuardedBody,
 }
 
 impl UpBody {
@@ -60,6 +72,7 @@ impl UpBody {
     pub(super) fn flag(&self) -> Option<Arc<BodyFlag>> {
         match self {
             UpBody::Guarded(g) => Some(g.flag()),
+            UpBody::ReadAhead(r) => Some(r.rest.flag()),
             _ => None,
         }
     }
@@ -76,6 +89,15 @@ impl HttpBody for UpBody {
         match self.get_mut() {
             UpBody::Client(b) => Pin::new(b).poll_frame(cx),
             UpBody::Guarded(b) => Pin::new(b).poll_frame(cx),
+            UpBody::ReadAhead(r) => {
+                if let Some(d) = r.data.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(d))));
+                }
+                if let Some(t) = r.trailers.take() {
+                    return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                }
+                Pin::new(&mut r.rest).poll_frame(cx)
+            }
             UpBody::Empty => Poll::Ready(None),
         }
     }
@@ -84,6 +106,7 @@ impl HttpBody for UpBody {
         match self {
             UpBody::Client(b) => b.is_end_stream(),
             UpBody::Guarded(b) => b.is_end_stream(),
+            UpBody::ReadAhead(r) => r.data.is_none() && r.trailers.is_none() && r.rest.is_end_stream(),
             UpBody::Empty => true,
         }
     }
@@ -92,6 +115,18 @@ impl HttpBody for UpBody {
         match self {
             UpBody::Client(b) => b.size_hint(),
             UpBody::Guarded(b) => b.size_hint(),
+            UpBody::ReadAhead(r) => {
+                let read = r.data.as_ref().map_or(0, |d| d.len() as u64);
+                let rest = r.rest.size_hint();
+                match rest.exact() {
+                    Some(n) => SizeHint::with_exact(read + n),
+                    None => {
+                        let mut h = SizeHint::new();
+                        h.set_lower(read + rest.lower());
+                        h
+                    }
+                }
+            }
             UpBody::Empty => SizeHint::with_exact(0),
         }
     }

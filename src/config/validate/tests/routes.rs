@@ -17,6 +17,8 @@ fn defaults() -> Route {
         pool: 0,
         max_body: None,
         upgrades: vec!["websocket".into()],
+        waf: None,
+        waf_exclude: Default::default(),
     }
 }
 
