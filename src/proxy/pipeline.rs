@@ -429,10 +429,20 @@ impl<'a> Exchange<'a> {
             body_truncated: truncated,
             exclusions: [Some(&waf.exclude), Some(hit.waf_exclude)],
         });
+        let matched: Vec<String> = outcome.matched.iter().map(|h| h.id.to_string()).collect();
         let Some(deny) = outcome.deny else {
+            if !matched.is_empty() {
+                // What ModSecurity logs as warnings: rules that matched
+                // without the request being denied.
+                tracing::info!(
+                    request_id = %rid,
+                    matched = %matched.join(","),
+                    anomaly_score = outcome.anomaly_score,
+                    "waf: matched, not denied"
+                );
+            }
             return Ok(());
         };
-        let matched: Vec<String> = outcome.matched.iter().map(|h| h.id.to_string()).collect();
         let block = match hit.waf {
             Some(RouteWaf::Block) => true,
             Some(RouteWaf::Detect | RouteWaf::Off) => false,

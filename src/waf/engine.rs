@@ -52,7 +52,8 @@ pub struct Hit {
 pub struct Outcome {
     /// The rule that denied the request, if one did.
     pub deny: Option<Hit>,
-    /// Every rule with a message that matched, in order.
+    /// Every rule with a message (and without `nolog`) that matched, in
+    /// order.
     pub matched: Vec<Hit>,
     /// `tx.anomaly_score` at the end (CRS's inbound score).
     pub anomaly_score: i64,
@@ -236,7 +237,7 @@ impl RuleSet {
                     Some(EngineMode::DetectionOnly) => out.detection_only = true,
                     _ => {}
                 }
-                if !rule.msg.is_empty() {
+                if !rule.msg.is_empty() && !rule.nolog {
                     out.matched.push(hit(rule, &tx));
                 }
                 let disruptive = match rule.disruptive {

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use engine::{Hit, Outcome, Request};
+pub use model::BodyProcessor;
 
 use model::{Disruptive, EngineMode, OperatorKind, Rule, Transform};
 use parse::Item;
@@ -119,6 +120,18 @@ pub fn load(patterns: &[String], base: &Path, paranoia: u8) -> Result<RuleSet, W
             files.push(f);
         }
     }
+    build(items, files, paranoia)
+}
+
+/// Loads rules from text, as if a file `path` held it (for tests and fuzzing;
+/// `Include` and `@pmFromFile` look beside `path`).
+pub fn load_str(text: &str, path: &Path, paranoia: u8) -> Result<RuleSet, WafError> {
+    let mut items = Vec::new();
+    parse::parse_text(text, path, &mut items, 0)?;
+    build(items, vec![path.to_path_buf()], paranoia)
+}
+
+fn build(items: Vec<Item>, files: Vec<PathBuf>, paranoia: u8) -> Result<RuleSet, WafError> {
     let mut set = RuleSet {
         rules: Vec::new(),
         markers: HashMap::new(),

@@ -23,6 +23,9 @@ pub struct Rule {
     pub skip_after: Option<String>,
     pub ctls: Vec<Ctl>,
     pub chain: bool,
+    /// `nolog`: a match is not reported (ModSecurity's error log leaves
+    /// it out; so do rampart's `matched` lists).
+    pub nolog: bool,
     pub capture: bool,
     pub multi_match: bool,
     /// The rules chained after this one, in order.
@@ -293,6 +296,8 @@ pub enum Action {
     Severity(String),
     Transform(Transform),
     Chain,
+    /// `log` (false) or `nolog` (true).
+    NoLog(bool),
     Capture,
     MultiMatch,
     Disruptive(Disruptive),

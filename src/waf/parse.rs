@@ -119,8 +119,13 @@ pub(super) fn parse_file(path: &Path, out: &mut Vec<Item>, depth: usize) -> Resu
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
+    parse_text(&text, path, out, depth)
+}
+
+/// Parses rule text that `path` held (files it names are found beside it).
+pub(super) fn parse_text(text: &str, path: &Path, out: &mut Vec<Item>, depth: usize) -> Result<(), WafError> {
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    for line in logical_lines(&text) {
+    for line in logical_lines(text) {
         let err = |directive: &str, message: String| WafError::At {
             path: path.display().to_string(),
             line: line.number,
@@ -328,6 +333,7 @@ fn rule(matcher: Option<(&String, &String)>, actions: &str, dir: &Path) -> Resul
             Action::Transform(Transform::None) => r.transforms.clear(),
             Action::Transform(t) => r.transforms.push(t),
             Action::Chain => r.chain = true,
+            Action::NoLog(n) => r.nolog = n,
             Action::Capture => r.capture = true,
             Action::MultiMatch => r.multi_match = true,
             Action::Disruptive(d) => r.disruptive = Some(d),
@@ -436,9 +442,9 @@ fn action(a: &str, _dir: &Path) -> Result<Action, String> {
             None => Action::Ignored,
         },
         // What only logging and reports read.
-        "log" | "nolog" | "auditlog" | "noauditlog" | "ver" | "rev" | "maturity" | "accuracy" => {
-            Action::Ignored
-        }
+        "log" => Action::NoLog(false),
+        "nolog" => Action::NoLog(true),
+        "auditlog" | "noauditlog" | "ver" | "rev" | "maturity" | "accuracy" => Action::Ignored,
         // Collections hold for one request in rampart: opening one is
         // implicit, and nothing outlives the request to expire.
         "initcol" => {

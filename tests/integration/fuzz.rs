@@ -1867,6 +1867,100 @@ fn x_forwarded_for_ends_with_the_peer() {
     });
 }
 
+// === 7. the web application firewall: rule files and request bodies ===
+
+fn waf_rule_text() -> impl Strategy<Value = String> {
+    let word = prop_oneof![
+        Just("SecRule".to_string()),
+        Just("SecAction".to_string()),
+        Just("SecMarker END".to_string()),
+        Just("SecRuleRemoveById 1-5".to_string()),
+        Just("SecRuleUpdateTargetById 1 \"!ARGS:x\"".to_string()),
+        Just("ARGS|!ARGS:/^a|b$/|&TX:x|XML:/*|REQUEST_HEADERS:User-Agent".to_string()),
+        Just("\"@rx (?i)a\\s*+b{2}c[[]\"".to_string()),
+        Just("\"@pm a b c\"".to_string()),
+        Just("\"!@eq %{tx.x}\"".to_string()),
+        Just("\"@detectSQLi\"".to_string()),
+        Just("\"id:1,phase:2,deny,chain,capture,t:none,t:urlDecodeUni,setvar:tx.a=+%{tx.b},ctl:ruleRemoveTargetById=2;ARGS:y\"".to_string()),
+        Just("\"id:2,phase:1,pass,skipAfter:END,multiMatch,msg:'%{MATCHED_VAR}'\"".to_string()),
+        Just("\\\n".to_string()),
+        Just("\n".to_string()),
+        Just("#".to_string()),
+        "[ -~]{0,12}",
+    ];
+    proptest::collection::vec(word, 0..24).prop_map(|w| w.join(" "))
+}
+
+#[test]
+fn waf_rule_parser_never_panics() {
+    fuzz("waf rule files", waf_rule_text(), |text| {
+        // A load either works or says where it failed.
+        if let Err(e) = rampart::waf::load_str(&text, Path::new("/nonexistent/rules.conf"), 1) {
+            let m = e.to_string();
+            prop_assert!(!m.is_empty());
+        }
+        Ok(())
+    });
+    fuzz("waf rule bytes", any::<String>(), |text| {
+        let _ = rampart::waf::load_str(&text, Path::new("/nonexistent/rules.conf"), 2);
+        Ok(())
+    });
+}
+
+fn waf_body() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n".to_vec()),
+        Just(
+            b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"s.php\"\r\n\r\n<?php\r\n"
+                .to_vec()
+        ),
+        Just(b"--B--\r\n".to_vec()),
+        Just(b"{\"a\":[1,{\"b\":\"c\"}],".to_vec()),
+        Just(b"[[[[[[[[".to_vec()),
+        Just(b"<a x='1'><b>t</b>&amp;&#60;".to_vec()),
+        Just(b"</a>".to_vec()),
+        Just(b"a=1&b=%27&&=".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..16),
+    ];
+    proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+}
+
+#[test]
+fn waf_body_parsers_never_panic_and_keep_what_they_read_bounded() {
+    use rampart::waf::body::{process, BodyVars};
+    use rampart::waf::BodyProcessor;
+    fn size(v: &BodyVars) -> usize {
+        v.args.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+            + v.files.iter().map(|(n, f, _)| n.len() + f.len()).sum::<usize>()
+            + v.part_headers
+                .iter()
+                .map(|(n, l)| n.len() + l.len())
+                .sum::<usize>()
+            + v.xml_text.as_ref().map_or(0, Vec::len)
+            + v.xml_attrs.iter().map(Vec::len).sum::<usize>()
+    }
+    fuzz("waf bodies", waf_body(), |body| {
+        for p in [
+            BodyProcessor::UrlEncoded,
+            BodyProcessor::Multipart,
+            BodyProcessor::Json,
+            BodyProcessor::Xml,
+        ] {
+            let v = process(p, &body, b"multipart/form-data; boundary=B");
+            // What a body turns into is never much more than the body
+            // (JSON names repeat their parents' keys: bounded by depth).
+            prop_assert!(v.args.len() <= 1024, "{p:?}: {} arguments", v.args.len());
+            prop_assert!(
+                size(&v) <= body.len() * 64 + 1024,
+                "{p:?}: {} bytes of variables from {} bytes",
+                size(&v),
+                body.len()
+            );
+        }
+        Ok(())
+    });
+}
+
 // === what the runs found, as plain tests ===
 
 /// Found by a fuzz target of the framing watch that stood before hyper's

@@ -311,3 +311,109 @@ async fn the_core_rule_set_inspects_queries_bodies_and_cookies_and_routes_choose
     assert_eq!(send(web, "POST", "/post", &form, big).await, ok("/post", n));
     app.shutdown().await;
 }
+
+/// The differential harness (`bench/waf-compare/run.py`) on a sample of its
+/// corpus: Apache with ModSecurity 2 and rampart, both with Debian's Core
+/// Rule Set, at paranoia levels 1 and 2. The full corpus (5,200 requests)
+/// runs from `bench/`; its figures are in docs/waf.md.
+#[test]
+fn rampart_and_modsecurity_agree_on_a_sample_of_the_corpus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let summary = dir.path().join("summary.json");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/waf-compare/run.py");
+    let out = std::process::Command::new("python3")
+        .args([
+            script,
+            "--rampart",
+            env!("CARGO_BIN_EXE_rampart"),
+            "--requests",
+            "400",
+            "--paranoia",
+            "1",
+            "2",
+            "--report",
+        ])
+        .arg(dir.path().join("report.md"))
+        .arg("--json")
+        .arg(&summary)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let levels: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap_or_default();
+    for (level, want) in [(1, 0.99), (2, 0.97)] {
+        let l = levels
+            .iter()
+            .find(|l| l["paranoia"] == level)
+            .expect("level in the summary");
+        let n = l["requests"].as_f64().unwrap_or(0.0);
+        let agree = l["agree"].as_f64().unwrap_or(0.0);
+        assert!(n >= 400.0 && agree / n >= want, "paranoia {level}: {l}\n{report}");
+        // The corpus is not trivial: both engines block many of its
+        // attacks and let most benign requests through.
+        let attacks = l["attacks"].as_f64().unwrap_or(0.0);
+        assert!(l["modsec_detect"].as_f64().unwrap_or(0.0) > attacks * 0.3, "{l}");
+        assert!(l["rampart_detect"].as_f64().unwrap_or(0.0) > attacks * 0.3, "{l}");
+        assert!(
+            l["rampart_fp"].as_f64().unwrap_or(1e9) < l["benign"].as_f64().unwrap_or(0.0) * 0.2,
+            "{l}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn waf_denials_are_firewall_events_and_count_towards_a_ban() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("rules")).expect("dir");
+    std::fs::write(dir.path().join("rules/site.conf"), RULES).expect("rules");
+    let be = Backend::named("site").await;
+    let toml = format!(
+        "[bans]\nafter = 3\nwindow = \"60s\"\nduration = \"10m\"\n{}",
+        config("block", be.addr)
+    );
+    let app = start_app(&with_test_admin(&toml), dir.path()).await;
+    let web = listener(&app, "web");
+    let ad = app.admin().expect("admin");
+    for _ in 0..3 {
+        let resp = raw(
+            web,
+            b"GET /?q=%3Cscript%3E HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    }
+    // The fourth connection, benign as it is, finds the client banned.
+    let refused = match tokio::net::TcpStream::connect(web).await {
+        Err(_) => true,
+        Ok(mut s) => {
+            let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            let mut buf = [0u8; 16];
+            matches!(
+                tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await,
+                Ok(Ok(0)) | Ok(Err(_))
+            )
+        }
+    };
+    assert!(refused, "a client with three WAF denials is banned");
+    let (_, v) = admin(ad, "GET", "/api/bans", None).await;
+    assert_eq!(v["bans"][0]["address"], "127.0.0.1", "{v}");
+    let mut c = h1(ad).await;
+    let stats: serde_json::Value =
+        serde_json::from_str(&read(c.go(get("/api/stats", "x")).await.expect("stats")).await.2)
+            .expect("json");
+    let recent = stats["firewall"]["recent_events"].as_array().expect("events");
+    assert!(
+        recent
+            .iter()
+            .any(|e| e["rule"] == "waf 941100" || e["rule"] == "waf 949110"),
+        "{recent:?}"
+    );
+    app.shutdown().await;
+}
