@@ -62,20 +62,21 @@ def free_port():
 
 
 class Backend(BaseHTTPRequestHandler):
-    """Answers 200 to anything, after reading the body."""
+    """Answers 200 to anything, after reading the body, in one write on a
+    socket without Nagle's delay (a head and body written apart would wait
+    for the proxy's delayed ACK: 40 ms a request)."""
 
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def answer(self):
         n = int(self.headers.get("content-length") or 0)
         if n:
             self.rfile.read(n)
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("content-type", "text/plain")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = answer
 
@@ -379,7 +380,11 @@ def run_level(args, reqs, backend_port, paranoia):
     apache_dir = os.path.join(work, "apache")
     os.makedirs(apache_dir)
     apache = start_apache(apache_dir, ap_port, backend_port, paranoia)
-    ram, ram_port, ram_log = start_rampart(args.rampart, work, backend_port, paranoia)
+    try:
+        ram, ram_port, ram_log = start_rampart(args.rampart, work, backend_port, paranoia)
+    except SystemExit:
+        stop(apache)
+        raise
     ap_tail, ram_tail = Tail(os.path.join(work, "apache", "error.log")), Tail(ram_log)
     ap_tail.new(), ram_tail.new()
     rows = []
@@ -458,8 +463,10 @@ def report(levels, out):
         idd = [row for row in rows if row[3] != row[4]]
         lines_.append(f"### Different detection rules matched ({len(idd)}; the first 200)\n")
         for r, a, b, x, y in idd[:200]:
+            body = r.body[:160].decode("latin-1") if r.body else ""
             lines_.append(f"- `{r.method} {r.path[:120]}` {r.placement}/{r.family} (ModSecurity {a}, rampart {b}): "
-                          f"only ModSecurity {sorted(x - y)}, only rampart {sorted(y - x)}")
+                          f"only ModSecurity {sorted(x - y)}, only rampart {sorted(y - x)}"
+                          + (f"; body `{body}`" if body else ""))
         lines_.append("")
     with open(out, "w") as f:
         f.write("# rampart's WAF against ModSecurity 2, Core Rule Set 3.3\n\n")

@@ -67,6 +67,10 @@ struct Val<'t> {
     /// The member's name (empty for a scalar).
     name: Cow<'t, str>,
     value: Cow<'t, [u8]>,
+    /// The value lives, unchanged, as long as the request (its address
+    /// may key the cache of transformed values); TX and the MATCHED_*
+    /// variables change as rules run.
+    stable: bool,
 }
 
 /// A parsed argument.
@@ -78,6 +82,8 @@ struct Arg {
 
 struct Tx<'r> {
     req: &'r Request<'r>,
+    /// The request's fields, names read as text once.
+    headers: Vec<(Cow<'r, str>, &'r [u8])>,
     path: &'r str,
     query: Option<&'r str>,
     content_type: &'r [u8],
@@ -88,20 +94,58 @@ struct Tx<'r> {
     body_access: bool,
     force_body_variable: bool,
     /// TX, IP, GLOBAL (names lower-cased).
-    stores: [HashMap<String, String>; 3],
+    stores: [Vars; 3],
     matched_var: Vec<u8>,
     matched_var_name: String,
     matched_vars: Vec<(String, Vec<u8>)>,
     /// What matched rules' `ctl:` actions changed for this request.
     ctls: Vec<Ctl>,
+    /// Some of `ctls` take variables out of rules.
+    target_ctls: bool,
     started: std::time::Instant,
 }
 
 /// Transformed values, by (value address, length, transformation list).
 /// Only values that live as long as the request (the request's own bytes
 /// and what was parsed from them) are cached.
+/// A store's variables. Their names are set by rules (some hold an
+/// argument's name), at most one per `setvar` run: a fast hash is enough.
+type Vars = HashMap<String, String, std::hash::BuildHasherDefault<KeyHasher>>;
+
 #[derive(Default)]
-struct Cache(HashMap<(usize, usize, u32), Vec<u8>>);
+struct Cache(HashMap<(usize, usize, u32), Vec<u8>, std::hash::BuildHasherDefault<KeyHasher>>);
+
+/// A hasher for the cache's keys (addresses, lengths, small ids): a
+/// multiply-rotate mix, not SipHash (the keys are not chosen by clients).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        let mut last = [0u8; 8];
+        let rest = chunks.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(last) ^ (rest.len() as u64) << 56);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+}
 
 impl Tx<'_> {
     /// Whether a `ctl:` switched `rule` off for this request.
@@ -121,7 +165,7 @@ impl Tx<'_> {
         })
     }
 
-    fn store(&self, s: Store) -> &HashMap<String, String> {
+    fn store(&self, s: Store) -> &Vars {
         &self.stores[s.index()]
     }
 
@@ -177,6 +221,11 @@ impl RuleSet {
             .map_or(&b""[..], |(_, v)| *v);
         let mut tx = Tx {
             req,
+            headers: req
+                .headers
+                .iter()
+                .map(|(n, v)| (String::from_utf8_lossy(n), *v))
+                .collect(),
             path,
             query,
             content_type,
@@ -210,8 +259,10 @@ impl RuleSet {
                 .flatten()
                 .flat_map(|e| e.ctls.iter().cloned())
                 .collect(),
+            target_ctls: false,
             started: std::time::Instant::now(),
         };
+        tx.target_ctls = tx.ctls.iter().any(is_target_ctl);
         tx.stores[Store::Tx.index()].insert("paranoia_level".into(), self.paranoia.to_string());
         let mut cache = Cache::default();
         let mut out = Outcome {
@@ -283,9 +334,14 @@ impl RuleSet {
                 setvar(s, r, tx);
             }
             tx.ctls.extend(r.ctls.iter().cloned());
+            tx.target_ctls |= r.ctls.iter().any(is_target_ctl);
         }
         true
     }
+}
+
+fn is_target_ctl(c: &Ctl) -> bool {
+    matches!(c, Ctl::RemoveTargetById(..) | Ctl::RemoveTargetByTag(..))
 }
 
 fn hit(rule: &Rule, tx: &Tx<'_>) -> Hit {
@@ -297,80 +353,71 @@ fn hit(rule: &Rule, tx: &Tx<'_>) -> Hit {
 }
 
 /// Whether one rule's operator matches any of its values (or, negated,
-/// fails on one); records MATCHED_VAR(S) and captures.
+/// fails on one); records MATCHED_VAR(S) and captures. A rule whose
+/// variables have no value costs a walk over its targets, nothing more.
 fn matches(rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
     let mut found: Vec<(String, Vec<u8>)> = Vec::new();
     let mut captures: Option<Vec<Vec<u8>>> = None;
     {
         let tx: &Tx<'_> = tx;
-        let values: Vec<Val<'_>> = if rule.targets.is_empty() {
-            vec![Val {
-                coll: Collection::Tx,
-                name: Cow::Borrowed(""),
-                value: Cow::Borrowed(&[]),
-            }]
-        } else {
-            let mut v = values_of(&rule.targets, tx);
-            if !tx.ctls.is_empty() {
-                let removed: Vec<&Target> = removed_targets(rule, tx).collect();
-                if !removed.is_empty() {
-                    v.retain(|val| {
-                        !removed
-                            .iter()
-                            .any(|t| t.collection == val.coll && select(t, &val.name))
-                    });
-                }
-            }
-            v
-        };
         let expander = |p: &str| expand(p, rule, tx);
-        for val in &values {
-            let mut test = |v: &[u8]| -> bool {
-                let got = ops::test(&rule.operator.kind, v, rule.capture, &expander);
-                let hit = got.is_some() != rule.operator.negated;
-                if hit {
-                    if rule.capture {
-                        if let Some(c) = got {
-                            captures = Some(c);
-                        }
+        let mut test_one = |val: &Val<'_>, v: &[u8]| -> bool {
+            let got = ops::test(&rule.operator.kind, v, rule.capture, &expander);
+            let hit = got.is_some() != rule.operator.negated;
+            if hit {
+                if rule.capture {
+                    if let Some(c) = got {
+                        captures = Some(c);
                     }
-                    found.push((full_name(val), v.to_vec()));
                 }
-                hit
-            };
+                found.push((full_name(val), v.to_vec()));
+            }
+            hit
+        };
+        let mut each = |val: Val<'_>| {
             if rule.multi_match {
                 // The value before and after each transformation.
                 let mut cur = val.value.to_vec();
-                if test(&cur) {
-                    continue;
+                if test_one(&val, &cur) {
+                    return;
                 }
                 for t in &rule.transforms {
+                    if !ops::can_change(*t, &cur) {
+                        continue;
+                    }
                     let next = ops::transform(*t, cur.clone());
-                    if next != cur && test(&next) {
-                        break;
+                    if next != cur && test_one(&val, &next) {
+                        return;
                     }
                     cur = next;
                 }
-                continue;
+                return;
             }
             if rule.transforms.is_empty() {
-                test(&val.value);
-                continue;
+                test_one(&val, &val.value);
+                return;
             }
-            match &val.value {
-                Cow::Borrowed(b) => {
-                    let key = (b.as_ptr() as usize, b.len(), rule.chain_id);
-                    let t = cache
-                        .0
-                        .entry(key)
-                        .or_insert_with(|| apply(&rule.transforms, b.to_vec()));
-                    test(t);
-                }
-                Cow::Owned(o) => {
-                    let t = apply(&rule.transforms, o.clone());
-                    test(&t);
-                }
+            if val.stable {
+                let key = (val.value.as_ptr() as usize, val.value.len(), rule.chain_id);
+                let t = cache
+                    .0
+                    .entry(key)
+                    .or_insert_with(|| apply(&rule.transforms, val.value.to_vec()));
+                test_one(&val, t);
+            } else {
+                let t = apply(&rule.transforms, val.value.to_vec());
+                test_one(&val, &t);
             }
+        };
+        if rule.targets.is_empty() {
+            each(Val {
+                coll: Collection::Tx,
+                name: Cow::Borrowed(""),
+                value: Cow::Borrowed(&[]),
+                stable: true,
+            });
+        } else {
+            values_of(rule, tx, &mut each);
         }
     }
     if found.is_empty() {
@@ -383,8 +430,10 @@ fn matches(rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
         }
     }
     if let Some((n, v)) = found.last() {
-        tx.matched_var = v.clone();
-        tx.matched_var_name = n.clone();
+        tx.matched_var.clear();
+        tx.matched_var.extend_from_slice(v);
+        tx.matched_var_name.clear();
+        tx.matched_var_name.push_str(n);
     }
     tx.matched_vars = found;
     true
@@ -403,38 +452,52 @@ fn full_name(v: &Val<'_>) -> String {
     }
 }
 
-/// The variables a `ctl:` took out of `rule` for this request.
-fn removed_targets<'c>(rule: &'c Rule, tx: &'c Tx<'_>) -> impl Iterator<Item = &'c Target> + 'c {
-    tx.ctls.iter().filter_map(move |c| match c {
-        Ctl::RemoveTargetById(a, b, t) if (*a..=*b).contains(&rule.id) => Some(t),
-        Ctl::RemoveTargetByTag(tag, t) if rule.tags.contains(tag) => Some(t),
-        _ => None,
+/// Whether a `ctl:` (or a configured exclusion) took `val` out of `rule`
+/// for this request.
+fn removed_target(rule: &Rule, tx: &Tx<'_>, val: &Val<'_>) -> bool {
+    tx.ctls.iter().any(|c| match c {
+        Ctl::RemoveTargetById(a, b, t) => {
+            (*a..=*b).contains(&rule.id) && t.collection == val.coll && select(t, &val.name)
+        }
+        Ctl::RemoveTargetByTag(tag, t) => {
+            t.collection == val.coll && rule.tags.contains(tag) && select(t, &val.name)
+        }
+        _ => false,
     })
 }
 
-fn values_of<'t>(targets: &[Target], tx: &'t Tx<'_>) -> Vec<Val<'t>> {
-    let mut out: Vec<Val<'t>> = Vec::new();
-    let mut counts: Vec<Val<'t>> = Vec::new();
-    for t in targets.iter().filter(|t| !t.exclude) {
-        if t.count {
-            let mut n = 0usize;
-            collection(t, tx, &mut |_| n += 1);
-            counts.push(Val {
-                coll: t.collection,
-                name: Cow::Borrowed(""),
-                value: Cow::Owned(n.to_string().into_bytes()),
-            });
-        } else {
-            collection(t, tx, &mut |v| out.push(v));
-        }
+/// Hands each value of `rule`'s variables to `f`: the selected members,
+/// less the excluded ones (`!VAR:x`, and what a `ctl:` removed), then the
+/// counts (`&VAR`).
+fn values_of<'t>(rule: &Rule, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
+    let targets = &rule.targets;
+    let excludes = rule.has_exclude;
+    let ctl_removes = tx.target_ctls;
+    for t in targets.iter().filter(|t| !t.exclude && !t.count) {
+        collection(t, tx, &mut |v| {
+            if excludes
+                && targets
+                    .iter()
+                    .any(|x| x.exclude && x.collection == v.coll && select(x, &v.name))
+            {
+                return;
+            }
+            if ctl_removes && removed_target(rule, tx, &v) {
+                return;
+            }
+            f(v);
+        });
     }
-    if out.len() > 1 || targets.iter().any(|t| t.exclude) {
-        for t in targets.iter().filter(|t| t.exclude) {
-            out.retain(|v| !(v.coll == t.collection && select(t, &v.name)));
-        }
+    for t in targets.iter().filter(|t| !t.exclude && t.count) {
+        let mut n = 0usize;
+        collection(t, tx, &mut |_| n += 1);
+        f(Val {
+            coll: t.collection,
+            name: Cow::Borrowed(""),
+            value: Cow::Owned(n.to_string().into_bytes()),
+            stable: false,
+        });
     }
-    out.extend(counts);
-    out
 }
 
 fn select(t: &Target, name: &str) -> bool {
@@ -449,14 +512,23 @@ fn select(t: &Target, name: &str) -> bool {
 fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
     let c = t.collection;
     let req = tx.req;
+    let member = |name: &'t str, value: &'t [u8]| Val {
+        coll: c,
+        name: Cow::Borrowed(name),
+        value: Cow::Borrowed(value),
+        stable: true,
+    };
     let mut scalar = |v: Cow<'t, [u8]>| {
+        let stable = matches!(v, Cow::Borrowed(_));
         f(Val {
             coll: c,
             name: Cow::Borrowed(""),
             value: v,
+            stable,
         })
     };
     let b = |s: &'t str| Cow::Borrowed(s.as_bytes());
+    let flag = |on: bool| Cow::Borrowed(if on { &b"1"[..] } else { &b"0"[..] });
     match c {
         Collection::Args | Collection::ArgsGet | Collection::ArgsPost => {
             for a in &tx.args {
@@ -466,11 +538,7 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
                     _ => true,
                 };
                 if wanted && select(t, &a.name) {
-                    f(Val {
-                        coll: c,
-                        name: Cow::Borrowed(&a.name),
-                        value: Cow::Borrowed(&a.value),
-                    });
+                    f(member(&a.name, &a.value));
                 }
             }
         }
@@ -482,11 +550,7 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
                     _ => true,
                 };
                 if wanted && select(t, &a.name) {
-                    f(Val {
-                        coll: c,
-                        name: Cow::Borrowed(&a.name),
-                        value: Cow::Borrowed(a.name.as_bytes()),
-                    });
+                    f(member(&a.name, a.name.as_bytes()));
                 }
             }
         }
@@ -508,15 +572,14 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
         Collection::RequestMethod => scalar(b(req.method)),
         Collection::RequestProtocol => scalar(b(req.protocol)),
         Collection::RequestHeaders | Collection::RequestHeadersNames => {
-            for (n, v) in &req.headers {
-                let name = String::from_utf8_lossy(n);
-                if select(t, &name) {
+            for (name, v) in &tx.headers {
+                if select(t, name) {
                     let value = if c == Collection::RequestHeaders {
-                        Cow::Borrowed(*v)
+                        *v
                     } else {
-                        Cow::Borrowed(*n)
+                        name.as_bytes()
                     };
-                    f(Val { coll: c, name, value });
+                    f(member(name, value));
                 }
             }
         }
@@ -524,15 +587,11 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
             for (n, v) in &tx.cookies {
                 if select(t, n) {
                     let value = if c == Collection::RequestCookies {
-                        Cow::Borrowed(&v[..])
+                        &v[..]
                     } else {
-                        Cow::Borrowed(n.as_bytes())
+                        n.as_bytes()
                     };
-                    f(Val {
-                        coll: c,
-                        name: Cow::Borrowed(n),
-                        value,
-                    });
+                    f(member(n, value));
                 }
             }
         }
@@ -543,11 +602,9 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
         }
         Collection::RequestBodyLength => scalar(Cow::Owned(req.body.len().to_string().into_bytes())),
         Collection::ReqbodyProcessor => scalar(b(tx.processor.map_or("", BodyProcessor::name))),
-        Collection::ReqbodyError => scalar(b(if tx.body.error.is_some() { "1" } else { "0" })),
-        Collection::ReqbodyErrorMsg => {
-            scalar(Cow::Owned(tx.body.error.clone().unwrap_or_default().into_bytes()))
-        }
-        Collection::InboundDataError => scalar(b(if req.body_truncated { "1" } else { "0" })),
+        Collection::ReqbodyError => scalar(flag(tx.body.error.is_some())),
+        Collection::ReqbodyErrorMsg => scalar(b(tx.body.error.as_deref().unwrap_or_default())),
+        Collection::InboundDataError => scalar(flag(req.body_truncated)),
         Collection::Files | Collection::FilesNames | Collection::FilesSizes => {
             for (field, file, size) in &tx.body.files {
                 if select(t, field) {
@@ -556,10 +613,12 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
                         Collection::FilesNames => Cow::Borrowed(field.as_bytes()),
                         _ => Cow::Owned(size.to_string().into_bytes()),
                     };
+                    let stable = matches!(value, Cow::Borrowed(_));
                     f(Val {
                         coll: c,
                         name: Cow::Borrowed(field),
                         value,
+                        stable,
                     });
                 }
             }
@@ -571,26 +630,18 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
         Collection::MultipartPartHeaders => {
             for (part, line) in &tx.body.part_headers {
                 if select(t, part) {
-                    f(Val {
-                        coll: c,
-                        name: Cow::Borrowed(part),
-                        value: Cow::Borrowed(line),
-                    });
+                    f(member(part, line));
                 }
             }
         }
         Collection::MultipartStrictError => {
             if tx.processor == Some(BodyProcessor::Multipart) {
-                scalar(b(if tx.body.multipart_strict_error { "1" } else { "0" }))
+                scalar(flag(tx.body.multipart_strict_error))
             }
         }
         Collection::MultipartUnmatchedBoundary => {
             if tx.processor == Some(BodyProcessor::Multipart) {
-                scalar(b(if tx.body.multipart_unmatched_boundary {
-                    "1"
-                } else {
-                    "0"
-                }))
+                scalar(flag(tx.body.multipart_unmatched_boundary))
             }
         }
         Collection::MultipartFilename | Collection::MultipartName => {}
@@ -598,18 +649,10 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
             let attrs = matches!(&t.selector, Some(Selector::Name(n)) if n.contains('@'));
             if attrs {
                 for a in &tx.body.xml_attrs {
-                    f(Val {
-                        coll: c,
-                        name: Cow::Borrowed("//@*"),
-                        value: Cow::Borrowed(a),
-                    });
+                    f(member("//@*", a));
                 }
             } else if let Some(text) = &tx.body.xml_text {
-                f(Val {
-                    coll: c,
-                    name: Cow::Borrowed("/*"),
-                    value: Cow::Borrowed(text),
-                });
+                f(member("/*", text));
             }
         }
         Collection::RemoteAddr => scalar(b(&req.remote_addr)),
@@ -620,35 +663,58 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
         // No GeoIP database: GEO is empty.
         Collection::Geo => {}
         Collection::Tx | Collection::Ip | Collection::Global => {
-            let store = match c {
+            let store = tx.store(match c {
                 Collection::Tx => Store::Tx,
                 Collection::Ip => Store::Ip,
                 _ => Store::Global,
+            });
+            let var = |(n, v): (&'t String, &'t String)| Val {
+                coll: c,
+                name: Cow::Borrowed(n.as_str()),
+                value: Cow::Borrowed(v.as_bytes()),
+                stable: false,
             };
-            for (n, v) in tx.store(store) {
-                if select(t, n) {
-                    f(Val {
-                        coll: c,
-                        name: Cow::Owned(n.clone()),
-                        value: Cow::Owned(v.clone().into_bytes()),
-                    });
+            match &t.selector {
+                // One variable by name: looked up, not searched for.
+                Some(Selector::Name(n)) => {
+                    if let Some(kv) = store.get_key_value(n.as_str()) {
+                        f(var(kv))
+                    }
+                }
+                _ => {
+                    for kv in store {
+                        if select(t, kv.0) {
+                            f(var(kv));
+                        }
+                    }
                 }
             }
         }
-        Collection::MatchedVar => scalar(Cow::Owned(tx.matched_var.clone())),
-        Collection::MatchedVarName => scalar(Cow::Owned(tx.matched_var_name.clone().into_bytes())),
+        Collection::MatchedVar => f(Val {
+            coll: c,
+            name: Cow::Borrowed(""),
+            value: Cow::Borrowed(&tx.matched_var),
+            stable: false,
+        }),
+        Collection::MatchedVarName => f(Val {
+            coll: c,
+            name: Cow::Borrowed(""),
+            value: Cow::Borrowed(tx.matched_var_name.as_bytes()),
+            stable: false,
+        }),
         Collection::MatchedVars | Collection::MatchedVarsNames => {
             for (n, v) in &tx.matched_vars {
                 if select(t, n) {
                     let value = if c == Collection::MatchedVars {
-                        v.clone()
+                        &v[..]
                     } else {
-                        n.clone().into_bytes()
+                        n.as_bytes()
                     };
                     f(Val {
                         coll: c,
-                        name: Cow::Owned(n.clone()),
-                        value: Cow::Owned(value),
+                        name: Cow::Borrowed(n),
+                        value: Cow::Borrowed(value),
+                        stable: false,
                     });
                 }
             }
@@ -718,6 +784,20 @@ fn expand(s: &str, rule: &Rule, tx: &Tx<'_>) -> String {
                 "logdata" => out.push_str(&rule.logdata),
                 _ => {}
             }
+        } else if let Some(store) = Store::parse_ref(coll) {
+            // The common case: a variable of TX, IP or GLOBAL, looked up.
+            let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                tx.store(store).get(&name.to_ascii_lowercase())
+            } else {
+                tx.store(store).get(name)
+            };
+            if let Some(v) = found {
+                out.push_str(v);
+            }
+        } else if coll.eq_ignore_ascii_case("matched_var") {
+            out.push_str(&String::from_utf8_lossy(&tx.matched_var));
+        } else if coll.eq_ignore_ascii_case("matched_var_name") {
+            out.push_str(&tx.matched_var_name);
         } else if let Some(c) = Collection::parse(coll) {
             let t = Target {
                 collection: c,

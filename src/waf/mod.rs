@@ -245,12 +245,14 @@ fn build(items: Vec<Item>, files: Vec<PathBuf>, paranoia: u8) -> Result<RuleSet,
 }
 
 /// Gives each distinct transformation list an id (the engine caches a
-/// value's transformed form per list).
+/// value's transformed form per list), and notes which rules exclude
+/// variables.
 fn number_transform_lists(rules: &mut [Rule]) {
     let mut ids: HashMap<Vec<Transform>, u32> = HashMap::new();
     fn walk(r: &mut Rule, ids: &mut HashMap<Vec<Transform>, u32>) {
         let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
         r.chain_id = *ids.entry(r.transforms.clone()).or_insert(next);
+        r.has_exclude = r.targets.iter().any(|t| t.exclude);
         for link in &mut r.chained {
             walk(link, ids);
         }

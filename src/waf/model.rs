@@ -32,6 +32,8 @@ pub struct Rule {
     pub chained: Vec<Rule>,
     /// Switched off by `SecRuleRemoveById` / `ByTag` / `ByMsg`.
     pub removed: bool,
+    /// Some of `targets` are exclusions (`!VAR:x`); set at load.
+    pub has_exclude: bool,
 }
 
 /// A variable of a rule, with its selection.
@@ -72,6 +74,19 @@ impl Store {
         }
     }
 
+    /// As `parse`, without allocating.
+    pub fn parse_ref(name: &str) -> Option<Store> {
+        if name.eq_ignore_ascii_case("tx") {
+            Some(Store::Tx)
+        } else if name.eq_ignore_ascii_case("ip") {
+            Some(Store::Ip)
+        } else if name.eq_ignore_ascii_case("global") {
+            Some(Store::Global)
+        } else {
+            None
+        }
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }
@@ -88,8 +103,7 @@ macro_rules! collections {
 
         impl Collection {
             pub fn parse(name: &str) -> Option<Collection> {
-                let upper = name.to_ascii_uppercase();
-                $(if upper == $name { return Some(Collection::$variant); })*
+                $(if name.eq_ignore_ascii_case($name) { return Some(Collection::$variant); })*
                 None
             }
 

@@ -264,23 +264,27 @@ pub(super) fn test(
     capture: bool,
     expand: &dyn Fn(&str) -> String,
 ) -> Option<Vec<Vec<u8>>> {
-    let text = |p: &str| -> String {
-        if p.contains("%{") {
-            expand(p)
+    let num = |v: &[u8]| -> i64 {
+        // Leading digits (and a sign) after spaces, as strtol reads them.
+        let v = v.trim_ascii();
+        let (neg, digits) = match v.first() {
+            Some(b'-') => (true, &v[1..]),
+            Some(b'+') => (false, &v[1..]),
+            _ => (false, v),
+        };
+        let mut n: i64 = 0;
+        for d in digits.iter().take_while(|d| d.is_ascii_digit()) {
+            n = n.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+        }
+        if neg {
+            -n
         } else {
-            p.to_string()
+            n
         }
     };
-    let num = |v: &[u8]| -> i64 {
-        let s = String::from_utf8_lossy(v);
-        let s = s.trim();
-        let end = s
-            .char_indices()
-            .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
-            .map_or(s.len(), |(i, _)| i);
-        s[..end].parse().unwrap_or(0)
+    let cmp = |p: &str, f: fn(i64, i64) -> bool| {
+        f(num(value), num(expand_text(p, expand).as_bytes())).then(Vec::new)
     };
-    let cmp = |p: &str, f: fn(i64, i64) -> bool| f(num(value), num(text(p).as_bytes())).then(Vec::new);
     let one = |v: &[u8]| vec![v.to_vec()];
     let found = match kind {
         OperatorKind::Rx(re) if capture => {
@@ -306,13 +310,13 @@ pub(super) fn test(
             };
         }
         OperatorKind::Pm(p) => p.find(value).map(<[u8]>::to_vec),
-        OperatorKind::StrEq(p) => (value == text(p).as_bytes()).then(|| value.to_vec()),
+        OperatorKind::StrEq(p) => (value == expand_text(p, expand).as_bytes()).then(|| value.to_vec()),
         OperatorKind::Contains(p) => {
-            let p = text(p);
-            contains(value, p.as_bytes()).then(|| p.into_bytes())
+            let p = expand_text(p, expand);
+            contains(value, p.as_bytes()).then(|| p.as_bytes().to_vec())
         }
         OperatorKind::ContainsWord(p) => {
-            let p = text(p);
+            let p = expand_text(p, expand);
             let pb = p.as_bytes();
             let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
             let found = !pb.is_empty()
@@ -321,13 +325,17 @@ pub(super) fn test(
                         && (i == 0 || !word(value[i - 1]))
                         && value.get(i + pb.len()).is_none_or(|&b| !word(b))
                 });
-            found.then(|| p.into_bytes())
+            found.then(|| p.as_bytes().to_vec())
         }
-        OperatorKind::BeginsWith(p) => value.starts_with(text(p).as_bytes()).then(|| value.to_vec()),
-        OperatorKind::EndsWith(p) => value.ends_with(text(p).as_bytes()).then(|| value.to_vec()),
+        OperatorKind::BeginsWith(p) => value
+            .starts_with(expand_text(p, expand).as_bytes())
+            .then(|| value.to_vec()),
+        OperatorKind::EndsWith(p) => value
+            .ends_with(expand_text(p, expand).as_bytes())
+            .then(|| value.to_vec()),
         OperatorKind::Within(p) => {
             // True when the value is found inside the parameter.
-            let p = text(p);
+            let p = expand_text(p, expand);
             (value.is_empty() || contains(p.as_bytes(), value)).then(|| value.to_vec())
         }
         OperatorKind::Eq(p) => cmp(p, |a, b| a == b),
@@ -365,6 +373,16 @@ pub(super) fn test(
     found.map(|f| one(&f))
 }
 
+/// An operator's parameter with its `%{...}` macros expanded (borrowed
+/// when it has none).
+fn expand_text<'p>(p: &'p str, expand: &dyn Fn(&str) -> String) -> std::borrow::Cow<'p, str> {
+    if p.contains("%{") {
+        std::borrow::Cow::Owned(expand(p))
+    } else {
+        std::borrow::Cow::Borrowed(p)
+    }
+}
+
 /// `%` not followed by two hex digits (what `@validateUrlEncoding` flags).
 fn bad_url_encoding(v: &[u8]) -> bool {
     let mut i = 0;
@@ -382,8 +400,34 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || memchr::memmem::find(hay, needle).is_some()
 }
 
+/// Whether `t` can change `v`: most values hold nothing a transformation
+/// acts on (no `%`, no `&`, no upper case...), and are then left as they
+/// are, without a copy.
+pub(super) fn can_change(t: Transform, v: &[u8]) -> bool {
+    let any = |f: fn(&u8) -> bool| v.iter().any(f);
+    match t {
+        Transform::None => false,
+        Transform::Lowercase => any(u8::is_ascii_uppercase),
+        Transform::Uppercase => any(u8::is_ascii_lowercase),
+        Transform::UrlDecode | Transform::UrlDecodeUni => any(|b| *b == b'%' || *b == b'+'),
+        Transform::RemoveNulls | Transform::ReplaceNulls => memchr::memchr(0, v).is_some(),
+        Transform::RemoveWhitespace | Transform::CompressWhitespace => any(|b| is_space(*b)),
+        Transform::HtmlEntityDecode => memchr::memchr(b'&', v).is_some(),
+        Transform::JsDecode | Transform::CssDecode => memchr::memchr(b'\\', v).is_some(),
+        Transform::Utf8ToUnicode => any(|b| *b >= 0x80),
+        Transform::ReplaceComments => memchr::memchr(b'/', v).is_some(),
+        Transform::NormalisePath => memchr::memchr2(b'.', b'/', v).is_some(),
+        Transform::NormalisePathWin => memchr::memchr3(b'.', b'/', b'\\', v).is_some(),
+        // The others always produce a new value (or cannot be told cheaply).
+        _ => true,
+    }
+}
+
 /// Applies one transformation.
 pub(super) fn transform(t: Transform, v: Vec<u8>) -> Vec<u8> {
+    if !can_change(t, &v) {
+        return v;
+    }
     match t {
         Transform::None => v,
         Transform::Lowercase => v.to_ascii_lowercase(),

@@ -50,8 +50,10 @@ fn logical_lines(text: &str) -> Vec<Line> {
     out
 }
 
-/// Splits a directive's arguments: words, or double-quoted strings where
-/// `\"` is a quote (other backslashes are kept, as regexes need them).
+/// Splits a directive's arguments as Apache reads them: words, or
+/// double-quoted strings; in both, `\\` is one backslash and (in quotes)
+/// `\"` a quote, other backslashes are kept (so a rule's `[\\/]` is the
+/// class `[\/]`, a slash, exactly as ModSecurity sees it).
 fn arguments(s: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
@@ -66,9 +68,10 @@ fn arguments(s: &str) -> Result<Vec<String>, String> {
             let mut closed = false;
             while let Some(c) = chars.next() {
                 match c {
-                    '\\' if chars.peek() == Some(&'"') => {
-                        arg.push('"');
-                        chars.next();
+                    '\\' if matches!(chars.peek(), Some('"' | '\\')) => {
+                        if let Some(n) = chars.next() {
+                            arg.push(n);
+                        }
                     }
                     '"' => {
                         closed = true;
@@ -85,8 +88,11 @@ fn arguments(s: &str) -> Result<Vec<String>, String> {
                 if c.is_whitespace() {
                     break;
                 }
-                arg.push(c);
                 chars.next();
+                if c == '\\' && chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                arg.push(c);
             }
         }
         out.push(arg);
@@ -724,6 +730,11 @@ mod tests {
         assert_eq!(lines[0].number, 2);
         let args = arguments(&lines[0].text).expect("args");
         assert_eq!(args, vec!["SecRule", "ARGS", "@rx a\"b\\d", "id:1"]);
+        // Apache's reading: `\\` is one backslash, in quotes or not.
+        assert_eq!(
+            arguments(r#"SecRule A\\B "@rx [\\/]\.\\\\x""#).expect("args"),
+            vec!["SecRule", r"A\B", r"@rx [\/]\.\\x"]
+        );
         assert_eq!(
             split_actions("id:1,msg:'a, b',t:none"),
             vec!["id:1", "msg:'a, b'", "t:none"]
