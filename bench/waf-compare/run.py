@@ -460,6 +460,11 @@ def report(levels, out):
             lines_.append(f"- `{r.method} {r.path[:160]}` {r.placement}/{r.family}: ModSecurity {a} "
                           f"{sorted(x)}, rampart {b} {sorted(y)}" + (f"; body `{body}`" if body else ""))
         lines_.append("")
+        fp = [row for row in ben if row[1] == 403 or row[2] == 403]
+        lines_.append(f"### Benign requests blocked ({len(fp)})\n")
+        for r, a, b, x, y in fp:
+            lines_.append(f"- `{r.method} {r.path[:160]}` {r.placement}: ModSecurity {a} {sorted(x)}, rampart {b} {sorted(y)}")
+        lines_.append("")
         idd = [row for row in rows if row[3] != row[4]]
         lines_.append(f"### Different detection rules matched ({len(idd)}; the first 200)\n")
         for r, a, b, x, y in idd[:200]:

@@ -417,3 +417,26 @@ async fn waf_denials_are_firewall_events_and_count_towards_a_ban() {
     );
     app.shutdown().await;
 }
+
+#[test]
+fn the_core_rule_set_loads_at_every_paranoia_level_and_says_what_does_not_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for level in 1..=4 {
+        std::fs::write(
+            dir.path().join("rampart.toml"),
+            format!("[waf]\nrules = [\"{CRS_SETUP}\", \"{CRS_RULES}\"]\nparanoia = {level}\n"),
+        )
+        .expect("config");
+        let (code, out, err) = rampart(&["check", "-c", "rampart.toml"], dir.path());
+        assert_eq!(code, 0, "paranoia {level}: {err}");
+        assert!(out.contains(": ok"), "{out}");
+        // What loads without effect is said, never skipped silently.
+        assert!(
+            err.contains(
+                "rules of phases 3-5 (response headers, response body, logging) are loaded and not run"
+            ) && err.contains("rule 910100: @geoLookup (no GeoIP database) never matches")
+                && err.contains("SecCollectionTimeout has no effect"),
+            "{err}"
+        );
+    }
+}
