@@ -132,23 +132,8 @@ def rampart(binary, work, backend, waf):
         text = open(cfg).read()
         start, end = text.index("[waf]"), text.index("[[listener]]")
         open(cfg, "w").write(text[:start] + text[end:])
-        p, port, _ = start_plain(binary, cfg, d)
+        p, port, _ = harness.launch(binary, cfg, d)
     return p, port
-
-
-def start_plain(binary, cfg, d):
-    err = os.path.join(d, "rampart.log")
-    p = harness.subprocess.Popen([binary, "run", "-c", cfg], stdout=harness.subprocess.PIPE,
-                                 stderr=open(err, "w"), text=True)
-    port = None
-    for line in p.stdout:
-        line = line.strip()
-        if line.startswith("listening web "):
-            port = int(line.split()[2].rstrip("/").rsplit(":", 1)[1])
-        if line == "ready":
-            break
-    threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
-    return p, port, err
 
 
 def main():

@@ -338,6 +338,12 @@ address = "127.0.0.1:{backend}"
 [[route]]
 pool = "app"
 """)
+    return launch(binary, cfg, work)
+
+
+def launch(binary, cfg, work):
+    """Runs rampart with `cfg` (its log in WORK/rampart.log): the process,
+    the port its `web` listener took, the log's path."""
     err = os.path.join(work, "rampart.log")
     p = subprocess.Popen([binary, "run", "-c", cfg], stdout=subprocess.PIPE, stderr=open(err, "w"), text=True)
     port = None
