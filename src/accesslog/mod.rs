@@ -42,6 +42,21 @@ pub struct Record {
     /// What went wrong, when something did (`client_aborted`,
     /// `response_timeout`, ...: `ProxyError::code`).
     pub error: Option<&'static str>,
+    /// What the web application firewall's rules matched, when any did.
+    pub waf: Option<Box<WafFields>>,
+}
+
+/// The WAF's part of an access-log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WafFields {
+    /// The ids of the rules that matched (and report), in order.
+    pub rules: Vec<u64>,
+    /// Their messages, in the same order.
+    pub messages: Vec<String>,
+    /// The inbound anomaly score the rules added up.
+    pub anomaly_score: i64,
+    /// Whether the request was denied (not only matched, or in detect mode).
+    pub denied: bool,
 }
 
 /// The log's queue and counters.
@@ -183,6 +198,13 @@ pub fn format_line(out: &mut String, r: &Record, json: bool) {
             "server": r.server,
             "error": r.error,
         });
+        let mut v = v;
+        if let (Some(w), Some(o)) = (&r.waf, v.as_object_mut()) {
+            o.insert("waf_rules".into(), serde_json::json!(w.rules));
+            o.insert("waf_messages".into(), serde_json::json!(w.messages));
+            o.insert("waf_anomaly_score".into(), serde_json::json!(w.anomaly_score));
+            o.insert("waf_denied".into(), serde_json::json!(w.denied));
+        }
         let _ = writeln!(out, "{v}");
     } else {
         let time = combined_time(r.time);
@@ -198,6 +220,19 @@ pub fn format_line(out: &mut String, r: &Record, json: bool) {
             q(hv(&r.referer)),
             q(hv(&r.user_agent)),
         );
+        // The combined format's fields stay as they are; the WAF's come
+        // after them, when it matched.
+        if let Some(w) = &r.waf {
+            out.pop();
+            let ids: Vec<String> = w.rules.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                out,
+                " \"waf {} rules={} score={}\"",
+                if w.denied { "denied" } else { "matched" },
+                ids.join(","),
+                w.anomaly_score
+            );
+        }
     }
 }
 
@@ -232,6 +267,7 @@ mod tests {
             listener: Arc::from("web"),
             server: Some("web-01".into()),
             error: None,
+            waf: None,
         }
     }
 
@@ -252,5 +288,34 @@ mod tests {
         assert_eq!(v["server"], "web-01");
         assert_eq!(v["uri"], "/a?b=c");
         assert_eq!(v["user_agent"], "curl \"8\"");
+        assert!(v.get("waf_rules").is_none());
+    }
+
+    #[test]
+    fn the_waf_s_matches_are_in_both_formats() {
+        let mut r = record();
+        r.status = 403;
+        r.waf = Some(Box::new(WafFields {
+            rules: vec![941100, 949110],
+            messages: vec![
+                "XSS Attack Detected via libinjection".into(),
+                "Inbound Anomaly Score Exceeded (Total Score: 5)".into(),
+            ],
+            anomaly_score: 5,
+            denied: true,
+        }));
+        let mut s = String::new();
+        format_line(&mut s, &r, true);
+        let v: serde_json::Value = serde_json::from_str(s.trim_end()).expect("json");
+        assert_eq!(v["waf_rules"], serde_json::json!([941100, 949110]));
+        assert_eq!(v["waf_anomaly_score"], 5);
+        assert_eq!(v["waf_denied"], true);
+        assert_eq!(v["waf_messages"][0], "XSS Attack Detected via libinjection");
+        s.clear();
+        format_line(&mut s, &r, false);
+        assert!(
+            s.ends_with("\"curl \\\"8\\\"\" \"waf denied rules=941100,949110 score=5\"\n"),
+            "{s}"
+        );
     }
 }

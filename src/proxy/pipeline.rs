@@ -73,6 +73,7 @@ pub async fn handle(req: ClientRequest, cx: &ConnCtx, rt: &Runtime, started: Ins
         refused: None,
         error: None,
         failed: None,
+        waf: None,
     };
     let result = match (framed, rt.listeners.get(cx.listener)) {
         (Err(e), _) => Err(e),
@@ -116,6 +117,8 @@ struct Exchange<'a> {
     refused: Option<String>,
     /// What went wrong, for the access log.
     error: Option<&'static str>,
+    /// What the WAF's rules matched, for the access log.
+    waf: Option<Box<crate::accesslog::WafFields>>,
     /// The host and path of a request no server answered well (set only
     /// then), for the tail of failing requests.
     failed: Option<Box<(String, String)>>,
@@ -253,7 +256,11 @@ impl<'a> Exchange<'a> {
         // not switched off for the route; they may read the body ahead.
         let mut read_ahead = None;
         if let Some(waf) = self.rt.waf.as_ref().filter(|_| hit.waf != Some(RouteWaf::Off)) {
-            if let Err(refusal) = self.waf(waf, &mut req, &hit, &mut read_ahead).await {
+            // Boxed: requests without the WAF keep a small future.
+            let mut fields = None;
+            let checked = Box::pin(self.waf(waf, &mut req, &hit, &mut read_ahead, &mut fields)).await;
+            self.waf = fields;
+            if let Err(refusal) = checked {
                 self.refused = Some(req.uri.path().to_string());
                 return Err(refusal);
             }
@@ -388,6 +395,7 @@ impl<'a> Exchange<'a> {
         req: &mut ClientRequest,
         hit: &Hit<'_>,
         read_ahead: &mut Option<Box<ReadAhead>>,
+        fields: &mut Option<Box<crate::accesslog::WafFields>>,
     ) -> Result<(), ProxyError> {
         let mut truncated = false;
         if waf.rules.reads_bodies() && !http_body::Body::is_end_stream(&req.body) {
@@ -430,6 +438,19 @@ impl<'a> Exchange<'a> {
             exclusions: [Some(&waf.exclude), Some(hit.waf_exclude)],
         });
         let matched: Vec<String> = outcome.matched.iter().map(|h| h.id.to_string()).collect();
+        let block = match hit.waf {
+            Some(RouteWaf::Block) => true,
+            Some(RouteWaf::Detect | RouteWaf::Off) => false,
+            None => waf.block,
+        } && !outcome.detection_only;
+        if !outcome.matched.is_empty() || outcome.deny.is_some() {
+            *fields = Some(Box::new(crate::accesslog::WafFields {
+                rules: outcome.matched.iter().map(|h| h.id).collect(),
+                messages: outcome.matched.iter().map(|h| h.msg.clone()).collect(),
+                anomaly_score: outcome.anomaly_score,
+                denied: block && outcome.deny.is_some(),
+            }));
+        }
         let Some(deny) = outcome.deny else {
             if !matched.is_empty() {
                 // What ModSecurity logs as warnings: rules that matched
@@ -443,11 +464,6 @@ impl<'a> Exchange<'a> {
             }
             return Ok(());
         };
-        let block = match hit.waf {
-            Some(RouteWaf::Block) => true,
-            Some(RouteWaf::Detect | RouteWaf::Off) => false,
-            None => waf.block,
-        } && !outcome.detection_only;
         let verdict = if block {
             "denied"
         } else {
@@ -654,6 +670,7 @@ impl<'a> Exchange<'a> {
                 listener: l.log_name.clone(),
                 server: self.server.as_ref().map(|s| s.name.clone()),
                 error: self.error,
+                waf: self.waf,
             });
         }
     }

@@ -7,6 +7,11 @@
 //! transformed form is computed once per transformation list and reused by
 //! every rule that asks for it (`Cache`), so the Core Rule Set's many
 //! rules with the same `t:` list decode an argument once.
+//!
+//! The rules at the start of phase 1 that read nothing of the request
+//! (the Core Rule Set's set-up: defaults, thresholds, paranoia skips) run
+//! once, when the rules load (`Prelude`); each request starts from the
+//! variables they left, read through, not copied (`vars`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -16,6 +21,7 @@ use super::model::{
     BodyProcessor, Collection, Ctl, Disruptive, EngineMode, Rule, Selector, SetVar, Store, Target,
 };
 use super::ops;
+use super::vars::{KeyHasher, Map, Vars};
 use super::RuleSet;
 
 /// What the WAF reads of a request.
@@ -94,7 +100,7 @@ struct Tx<'r> {
     body_access: bool,
     force_body_variable: bool,
     /// TX, IP, GLOBAL (names lower-cased).
-    stores: [Vars; 3],
+    stores: [Vars<'r>; 3],
     matched_var: Vec<u8>,
     matched_var_name: String,
     matched_vars: Vec<(String, Vec<u8>)>,
@@ -107,44 +113,81 @@ struct Tx<'r> {
 
 /// Transformed values, by (value address, length, transformation list).
 /// Only values that live as long as the request (the request's own bytes
-/// and what was parsed from them) are cached.
-/// A store's variables. Their names are set by rules (some hold an
-/// argument's name), at most one per `setvar` run: a fast hash is enough.
-type Vars = HashMap<String, String, std::hash::BuildHasherDefault<KeyHasher>>;
-
+/// and what was parsed from them) are cached; `None`: the list leaves the
+/// value as it is.
 #[derive(Default)]
-struct Cache(HashMap<(usize, usize, u32), Vec<u8>, std::hash::BuildHasherDefault<KeyHasher>>);
+struct Cache(HashMap<CacheKey, Option<Vec<u8>>, std::hash::BuildHasherDefault<KeyHasher>>);
 
-/// A hasher for the cache's keys (addresses, lengths, small ids): a
-/// multiply-rotate mix, not SipHash (the keys are not chosen by clients).
-#[derive(Default)]
-struct KeyHasher(u64);
+/// A value's address and length, and the transformation list's id.
+type CacheKey = (usize, usize, u32);
 
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
+/// How a phase's run ended.
+enum Step {
+    /// Every rule of the phase had its turn.
+    Done,
+    /// A rule denied or allowed the request, or switched the engine off.
+    Ended,
+    /// (Prelude only) the rule at this index reads the request.
+    Stopped(usize),
+}
+
+/// What the start of phase 1 leaves when it reads nothing of the
+/// request: computed once per rule set, cloned into each transaction.
+#[derive(Debug, Default)]
+pub(super) struct Prelude {
+    /// Where phase 1 goes on (0: no prelude).
+    resume: usize,
+    /// The phase-1 rules before `resume`, by id and tag (an exclusion
+    /// that touches one of them makes a request run them itself).
+    ids: Vec<u64>,
+    tags: std::collections::HashSet<String>,
+    stores: [Map; 3],
+    matched_var: Vec<u8>,
+    matched_var_name: String,
+    matched_vars: Vec<(String, Vec<u8>)>,
+}
+
+impl Prelude {
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.resume
     }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        let mut last = [0u8; 8];
-        let rest = chunks.remainder();
-        last[..rest.len()].copy_from_slice(rest);
-        self.write_u64(u64::from_le_bytes(last) ^ (rest.len() as u64) << 56);
+
+    fn affected_by(&self, ctls: &[Ctl]) -> bool {
+        let ids = |a: &u64, b: &u64| self.ids.iter().any(|id| (*a..=*b).contains(id));
+        ctls.iter().any(|c| match c {
+            Ctl::RemoveById(a, b) | Ctl::RemoveTargetById(a, b, _) => ids(a, b),
+            Ctl::RemoveByTag(t) | Ctl::RemoveTargetByTag(t, _) => self.tags.contains(t),
+            Ctl::Engine(_) => true,
+            _ => false,
+        })
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
+}
+
+/// Whether what a rule does depends on TX alone: its variables, its
+/// operator's and `setvar`s' macros. (Whether it then reports, denies or
+/// sets a `ctl:` is seen when the prelude runs.)
+fn reads_nothing_of_the_request(rule: &Rule) -> bool {
+    std::iter::once(rule).chain(rule.chained.iter()).all(|r| {
+        r.targets.iter().all(|t| t.collection == Collection::Tx)
+            && r.operator.kind.text().is_none_or(macros_read_tx_only)
+            && r.setvars.iter().all(|s| match s {
+                SetVar::Set(n, v) | SetVar::Add(n, v) | SetVar::Sub(n, v) => {
+                    macros_read_tx_only(&n.name) && macros_read_tx_only(v)
+                }
+                SetVar::Delete(n) => macros_read_tx_only(&n.name),
+            })
+    })
+}
+
+/// Whether every `%{...}` in `s` names a variable store, the rule itself
+/// or what it matched (all of which the prelude holds).
+fn macros_read_tx_only(s: &str) -> bool {
+    s.split("%{").skip(1).all(|m| {
+        let key = m.split('}').next().unwrap_or_default().to_ascii_lowercase();
+        let coll = key.split('.').next().unwrap_or_default();
+        matches!(coll, "tx" | "ip" | "global" | "rule") || key == "matched_var" || key == "matched_var_name"
+    })
 }
 
 impl Tx<'_> {
@@ -165,7 +208,7 @@ impl Tx<'_> {
         })
     }
 
-    fn store(&self, s: Store) -> &Vars {
+    fn store(&self, s: Store) -> &Vars<'_> {
         &self.stores[s.index()]
     }
 
@@ -210,6 +253,44 @@ impl RuleSet {
         if self.engine == EngineMode::Off {
             return Outcome::default();
         }
+        let mut tx = self.new_tx(req);
+        // The rules at the start of phase 1 that read nothing of the
+        // request ran once, at load: start from what they left.
+        let prelude = &self.prelude;
+        let skip = prelude.resume > 0 && !prelude.affected_by(&tx.ctls);
+        if skip {
+            tx.stores = prelude.stores.each_ref().map(Vars::over);
+            tx.matched_var.clone_from(&prelude.matched_var);
+            tx.matched_var_name.clone_from(&prelude.matched_var_name);
+            tx.matched_vars.clone_from(&prelude.matched_vars);
+        }
+        let mut cache = Cache::default();
+        let mut out = Outcome {
+            detection_only: self.engine == EngineMode::DetectionOnly,
+            ..Outcome::default()
+        };
+        for phase in [1u8, 2] {
+            if phase == 2 {
+                tx.read_body();
+            }
+            let from = if phase == 1 && skip { prelude.resume } else { 0 };
+            if !matches!(
+                self.run_phase(phase, from, &mut tx, &mut cache, &mut out, false),
+                Step::Done
+            ) {
+                break;
+            }
+        }
+        out.anomaly_score = tx
+            .store(Store::Tx)
+            .get("anomaly_score")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        out
+    }
+
+    /// A fresh transaction for `req`, with `tx.paranoia_level` set.
+    fn new_tx<'r>(&'r self, req: &'r Request<'r>) -> Tx<'r> {
         let (path, query) = match req.uri.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (req.uri, None),
@@ -264,58 +345,97 @@ impl RuleSet {
         };
         tx.target_ctls = tx.ctls.iter().any(is_target_ctl);
         tx.stores[Store::Tx.index()].insert("paranoia_level".into(), self.paranoia.to_string());
-        let mut cache = Cache::default();
-        let mut out = Outcome {
-            detection_only: self.engine == EngineMode::DetectionOnly,
-            ..Outcome::default()
-        };
-        'phases: for phase in [1u8, 2] {
-            if phase == 2 {
-                tx.read_body();
-            }
-            let mut i = 0;
-            while i < self.rules.len() {
-                let rule = &self.rules[i];
+        tx
+    }
+
+    /// Runs `phase`'s rules from index `from`. With `prelude`, stops
+    /// before the first rule that reads the request (or could end it).
+    fn run_phase(
+        &self,
+        phase: u8,
+        from: usize,
+        tx: &mut Tx<'_>,
+        cache: &mut Cache,
+        out: &mut Outcome,
+        prelude: bool,
+    ) -> Step {
+        let mut i = from;
+        while i < self.rules.len() {
+            let rule = &self.rules[i];
+            if rule.phase != phase || rule.removed || tx.removed(rule) {
                 i += 1;
-                if rule.phase != phase || rule.removed || tx.removed(rule) {
-                    continue;
+                continue;
+            }
+            if prelude && !reads_nothing_of_the_request(rule) {
+                return Step::Stopped(i);
+            }
+            i += 1;
+            if !self.run_chain(rule, tx, cache) {
+                continue;
+            }
+            match tx.engine_mode() {
+                Some(EngineMode::Off) => return Step::Ended,
+                Some(EngineMode::DetectionOnly) => out.detection_only = true,
+                _ => {}
+            }
+            if !rule.msg.is_empty() && !rule.nolog {
+                out.matched.push(hit(rule, tx));
+            }
+            let disruptive = match rule.disruptive {
+                Some(Disruptive::Block) | None => self.default_disruptive,
+                Some(d) => d,
+            };
+            match disruptive {
+                Disruptive::Deny => {
+                    out.deny = Some(hit(rule, tx));
+                    return Step::Ended;
                 }
-                if !self.run_chain(rule, &mut tx, &mut cache) {
-                    continue;
-                }
-                match tx.engine_mode() {
-                    Some(EngineMode::Off) => break 'phases,
-                    Some(EngineMode::DetectionOnly) => out.detection_only = true,
-                    _ => {}
-                }
-                if !rule.msg.is_empty() && !rule.nolog {
-                    out.matched.push(hit(rule, &tx));
-                }
-                let disruptive = match rule.disruptive {
-                    Some(Disruptive::Block) | None => self.default_disruptive,
-                    Some(d) => d,
-                };
-                match disruptive {
-                    Disruptive::Deny => {
-                        out.deny = Some(hit(rule, &tx));
-                        break 'phases;
-                    }
-                    Disruptive::Allow => break 'phases,
-                    Disruptive::Pass | Disruptive::Block => {}
-                }
-                if let Some(marker) = &rule.skip_after {
-                    if let Some(&at) = self.markers.get(marker) {
-                        i = i.max(at);
-                    }
+                Disruptive::Allow => return Step::Ended,
+                Disruptive::Pass | Disruptive::Block => {}
+            }
+            if let Some(marker) = &rule.skip_after {
+                if let Some(&at) = self.markers.get(marker) {
+                    i = i.max(at);
                 }
             }
         }
-        out.anomaly_score = tx
-            .store(Store::Tx)
-            .get("anomaly_score")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        out
+        Step::Done
+    }
+
+    /// Runs the start of phase 1 that reads nothing of the request (the
+    /// Core Rule Set's set-up: defaults, thresholds, paranoia skips) on
+    /// no request, and keeps what it left, for `inspect` to start from.
+    pub(super) fn compute_prelude(&mut self) {
+        let req = Request::default();
+        let mut tx = self.new_tx(&req);
+        let mut cache = Cache::default();
+        let mut out = Outcome::default();
+        let resume = match self.run_phase(1, 0, &mut tx, &mut cache, &mut out, true) {
+            Step::Stopped(i) => i,
+            Step::Done => self.rules.len(),
+            // A set-up that ends the transaction by itself: no prelude.
+            Step::Ended => return,
+        };
+        // What ran must have changed nothing but the variables: a rule
+        // that reported, or a `ctl:`, would have to happen per request.
+        if !out.matched.is_empty() || !tx.ctls.is_empty() {
+            return;
+        }
+        let ran = &self.rules[..resume];
+        let prelude = Prelude {
+            resume,
+            ids: ran.iter().filter(|r| r.phase == 1).map(|r| r.id).collect(),
+            tags: ran
+                .iter()
+                .filter(|r| r.phase == 1)
+                .flat_map(|r| r.tags.iter().cloned())
+                .collect(),
+            stores: tx.stores.each_ref().map(Vars::flatten),
+            matched_var: tx.matched_var.clone(),
+            matched_var_name: tx.matched_var_name.clone(),
+            matched_vars: tx.matched_vars.clone(),
+        };
+        self.prelude = prelude;
     }
 
     /// A rule and its chained links: all must match; then the actions of
@@ -376,20 +496,22 @@ fn matches(rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
         };
         let mut each = |val: Val<'_>| {
             if rule.multi_match {
-                // The value before and after each transformation.
-                let mut cur = val.value.to_vec();
-                if test_one(&val, &cur) {
+                // The value before and after each transformation that
+                // changes it.
+                if test_one(&val, &val.value) {
                     return;
                 }
+                let mut cur: Option<Vec<u8>> = None;
                 for t in &rule.transforms {
-                    if !ops::can_change(*t, &cur) {
+                    let now = cur.as_deref().unwrap_or(&val.value);
+                    if !ops::can_change(*t, now) {
                         continue;
                     }
-                    let next = ops::transform(*t, cur.clone());
-                    if next != cur && test_one(&val, &next) {
+                    let next = ops::transform(*t, now.to_vec());
+                    if next.as_slice() != now && test_one(&val, &next) {
                         return;
                     }
-                    cur = next;
+                    cur = Some(next);
                 }
                 return;
             }
@@ -402,11 +524,11 @@ fn matches(rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
                 let t = cache
                     .0
                     .entry(key)
-                    .or_insert_with(|| apply(&rule.transforms, val.value.to_vec()));
-                test_one(&val, t);
+                    .or_insert_with(|| apply(&rule.transforms, &val.value));
+                test_one(&val, t.as_deref().unwrap_or(&val.value));
             } else {
-                let t = apply(&rule.transforms, val.value.to_vec());
-                test_one(&val, &t);
+                let t = apply(&rule.transforms, &val.value);
+                test_one(&val, t.as_deref().unwrap_or(&val.value));
             }
         };
         if rule.targets.is_empty() {
@@ -425,8 +547,9 @@ fn matches(rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
     }
     if let Some(c) = captures {
         let txs = &mut tx.stores[Store::Tx.index()];
-        for (i, v) in c.into_iter().enumerate().take(10) {
-            txs.insert(i.to_string(), String::from_utf8_lossy(&v).into_owned());
+        const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+        for (name, v) in DIGITS.iter().zip(c) {
+            txs.insert((*name).to_string(), String::from_utf8_lossy(&v).into_owned());
         }
     }
     if let Some((n, v)) = found.last() {
@@ -439,17 +562,29 @@ fn matches(rule: &Rule, tx: &mut Tx<'_>, cache: &mut Cache) -> bool {
     true
 }
 
-fn apply(transforms: &[super::model::Transform], v: Vec<u8>) -> Vec<u8> {
-    transforms.iter().fold(v, |v, t| ops::transform(*t, v))
+/// `v` through a transformation list; `None` when no step changed it
+/// (then nothing was copied).
+fn apply(transforms: &[super::model::Transform], v: &[u8]) -> Option<Vec<u8>> {
+    let mut cur: Option<Vec<u8>> = None;
+    for t in transforms {
+        let now = cur.as_deref().unwrap_or(v);
+        if ops::can_change(*t, now) {
+            cur = Some(ops::transform(*t, now.to_vec()));
+        }
+    }
+    cur
 }
 
 /// `ARGS:q`, `REQUEST_URI`.
 fn full_name(v: &Val<'_>) -> String {
-    if v.name.is_empty() {
-        v.coll.name().to_string()
-    } else {
-        format!("{}:{}", v.coll.name(), v.name)
+    let coll = v.coll.name();
+    let mut s = String::with_capacity(coll.len() + 1 + v.name.len());
+    s.push_str(coll);
+    if !v.name.is_empty() {
+        s.push(':');
+        s.push_str(&v.name);
     }
+    s
 }
 
 /// Whether a `ctl:` (or a configured exclusion) took `val` out of `rule`
@@ -668,21 +803,21 @@ fn collection<'t>(t: &Target, tx: &'t Tx<'_>, f: &mut dyn FnMut(Val<'t>)) {
                 Collection::Ip => Store::Ip,
                 _ => Store::Global,
             });
-            let var = |(n, v): (&'t String, &'t String)| Val {
+            let var = |(n, v): (&'t str, &'t str)| Val {
                 coll: c,
-                name: Cow::Borrowed(n.as_str()),
+                name: Cow::Borrowed(n),
                 value: Cow::Borrowed(v.as_bytes()),
                 stable: false,
             };
             match &t.selector {
                 // One variable by name: looked up, not searched for.
                 Some(Selector::Name(n)) => {
-                    if let Some(kv) = store.get_key_value(n.as_str()) {
+                    if let Some(kv) = store.get_key_value(n) {
                         f(var(kv))
                     }
                 }
                 _ => {
-                    for kv in store {
+                    for kv in store.iter() {
                         if select(t, kv.0) {
                             f(var(kv));
                         }
@@ -743,7 +878,7 @@ fn setvar(s: &SetVar, rule: &Rule, tx: &mut Tx<'_>) {
             let by = num(&expand(v, rule, tx));
             let name = expand(&n.name, rule, tx).to_ascii_lowercase();
             let store = &mut tx.stores[n.store.index()];
-            let now = store.get(&name).map_or(0, |x| num(x));
+            let now = store.get(&name).map_or(0, num);
             let next = if matches!(s, SetVar::Add(..)) {
                 now.saturating_add(by)
             } else {

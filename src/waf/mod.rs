@@ -17,6 +17,8 @@ mod engine;
 mod model;
 mod ops;
 mod parse;
+mod vars;
+mod verdicts;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,8 @@ pub struct RuleSet {
     /// Requests each rule denied (by id), for the metrics; they start
     /// again from 0 when a reload loads the rules again.
     blocked: HashMap<u64, std::sync::atomic::AtomicU64>,
+    /// What the rules that read nothing of the request leave (run once).
+    prelude: engine::Prelude,
 }
 
 impl RuleSet {
@@ -74,6 +78,12 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// How many rules (from the start) the prelude covers.
+    #[cfg(test)]
+    fn prelude_len(&self) -> usize {
+        self.prelude.len()
     }
 
     /// What loaded and has no effect in rampart (response-phase rules,
@@ -142,6 +152,7 @@ fn build(items: Vec<Item>, files: Vec<PathBuf>, paranoia: u8) -> Result<RuleSet,
         notes: Vec::new(),
         files,
         blocked: HashMap::new(),
+        prelude: engine::Prelude::default(),
     };
     let mut open_chain = false;
     let mut ids = std::collections::HashSet::new();
@@ -241,6 +252,7 @@ fn build(items: Vec<Item>, files: Vec<PathBuf>, paranoia: u8) -> Result<RuleSet,
         }
     }
     set.notes.extend(unevaluated);
+    set.compute_prelude();
     Ok(set)
 }
 

@@ -224,6 +224,26 @@ pub enum OperatorKind {
     NoMatch,
 }
 
+impl OperatorKind {
+    /// The parameter, for operators whose parameter may hold macros.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            OperatorKind::StrEq(p)
+            | OperatorKind::Contains(p)
+            | OperatorKind::ContainsWord(p)
+            | OperatorKind::BeginsWith(p)
+            | OperatorKind::EndsWith(p)
+            | OperatorKind::Within(p)
+            | OperatorKind::Eq(p)
+            | OperatorKind::Ge(p)
+            | OperatorKind::Gt(p)
+            | OperatorKind::Le(p)
+            | OperatorKind::Lt(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// Phrase lists (`@pm`): one automaton, matched without case.
 pub mod phrases {
     #[derive(Debug)]

@@ -287,13 +287,17 @@ pub(super) fn test(
     };
     let one = |v: &[u8]| vec![v.to_vec()];
     let found = match kind {
+        // Most values do not match: the cheaper search decides first.
         OperatorKind::Rx(re) if capture => {
+            if !re.is_match(value) {
+                return None;
+            }
             return re.captures(value).map(|c| {
                 c.iter()
                     .take(10)
                     .map(|m| m.map_or(Vec::new(), |m| m.as_bytes().to_vec()))
                     .collect()
-            })
+            });
         }
         OperatorKind::Rx(re) => re.is_match(value).then(Vec::new),
         OperatorKind::RxFancy(re) => {
@@ -356,17 +360,8 @@ pub(super) fn test(
             .map(|b| vec![*b]),
         OperatorKind::ValidateUrlEncoding => bad_url_encoding(value).then(Vec::new),
         OperatorKind::ValidateUtf8Encoding => std::str::from_utf8(value).is_err().then(Vec::new),
-        OperatorKind::DetectSqli => {
-            let r = libinjectionrs::detect_sqli(value);
-            r.is_injection().then(|| {
-                r.fingerprint
-                    .map(|f| f.as_str().as_bytes().to_vec())
-                    .unwrap_or_default()
-            })
-        }
-        OperatorKind::DetectXss => libinjectionrs::detect_xss(value)
-            .is_injection()
-            .then(|| value.to_vec()),
+        OperatorKind::DetectSqli => super::verdicts::sqli(value),
+        OperatorKind::DetectXss => super::verdicts::xss(value).then(|| value.to_vec()),
         OperatorKind::NotEvaluated(_) | OperatorKind::NoMatch => None,
         OperatorKind::Unconditional => Some(Vec::new()),
     };
@@ -418,6 +413,9 @@ pub(super) fn can_change(t: Transform, v: &[u8]) -> bool {
         Transform::ReplaceComments => memchr::memchr(b'/', v).is_some(),
         Transform::NormalisePath => memchr::memchr2(b'.', b'/', v).is_some(),
         Transform::NormalisePathWin => memchr::memchr3(b'.', b'/', b'\\', v).is_some(),
+        Transform::CmdLine => v.iter().any(|b| {
+            b.is_ascii_uppercase() || is_space(*b) || matches!(b, b'\\' | b'"' | b'\'' | b'^' | b',' | b';')
+        }),
         // The others always produce a new value (or cannot be told cheaply).
         _ => true,
     }
@@ -460,11 +458,15 @@ pub(super) fn transform(t: Transform, v: Vec<u8>) -> Vec<u8> {
         Transform::HtmlEntityDecode => html_entity_decode(&v),
         Transform::NormalisePath => normalise_path(&v, false),
         Transform::NormalisePathWin => normalise_path(&v, true),
-        Transform::HexEncode => v
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-            .into_bytes(),
+        Transform::HexEncode => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut out = Vec::with_capacity(v.len() * 2);
+            for b in &v {
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+            out
+        }
         Transform::Base64Decode => base64_decode(&v),
         Transform::Utf8ToUnicode => utf8_to_unicode(&v),
         Transform::JsDecode => js_decode(&v),

@@ -177,3 +177,40 @@ SecRule ARGS "@pm union" "id:201,phase:2,deny,tag:'attack-sqli'"
     let o = get(&set, "/trial?q=union", &[]);
     assert!(o.detection_only && o.deny.map(|h| h.id) == Some(201));
 }
+
+#[test]
+fn the_set_up_that_reads_no_request_runs_once_and_requests_start_from_it() {
+    let set = rules(
+        r#"SecAction "id:1,phase:1,pass,nolog,setvar:tx.level=2,setvar:tx.score=0"
+SecRule TX:LEVEL "@lt 3" "id:2,phase:1,pass,nolog,skipAfter:END-SETUP"
+SecAction "id:3,phase:1,pass,nolog,setvar:tx.skipped=1"
+SecMarker END-SETUP
+SecRule &TX:skipped "@eq 0" "id:4,phase:1,pass,nolog,setvar:tx.not_skipped=1"
+SecRule REQUEST_HEADERS:User-Agent "@contains evil" "id:5,phase:1,block,msg:'evil',setvar:'tx.score=+%{tx.level}'"
+SecAction "id:6,phase:1,pass,nolog,setvar:tx.after=1"
+SecRule TX:SCORE "@ge 2" "id:7,phase:1,deny,msg:'score %{tx.score} not_skipped=%{tx.not_skipped} skipped=%{tx.skipped} after=%{tx.after}'"
+"#,
+    )
+    .expect("loads");
+    // Rules 1-4 read only TX: they ran at load; rule 5 reads the request.
+    assert_eq!(set.prelude_len(), 4);
+    let o = get(&set, "/", &[("user-agent", "evil bot")]);
+    assert_eq!(
+        o.deny.expect("denied").msg,
+        "score 2 not_skipped=1 skipped= after=1"
+    );
+    assert!(get(&set, "/", &[("user-agent", "curl")]).deny.is_none());
+    // An exclusion that touches a set-up rule: this request runs them all.
+    let without_4 = Exclusions::parse(&["4".to_string()]).expect("exclusion");
+    let o = set.inspect(&Request {
+        method: "GET",
+        uri: "/",
+        headers: vec![(b"user-agent", b"evil")],
+        exclusions: [Some(&without_4), None],
+        ..Request::default()
+    });
+    assert_eq!(
+        o.deny.expect("denied").msg,
+        "score 2 not_skipped= skipped= after=1"
+    );
+}

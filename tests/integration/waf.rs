@@ -21,6 +21,7 @@ SecRule TX:ANOMALY_SCORE "@ge %{tx.inbound_anomaly_score_threshold}" \
 fn config(mode: &str, be: std::net::SocketAddr) -> String {
     format!(
         "[waf]\nrules = [\"rules/*.conf\"]\nmode = \"{mode}\"\n\
+         [access_log]\nenabled = true\nformat = \"json\"\npath = \"access-{mode}.log\"\n\
          [[listener]]\nname = \"web\"\naddress = \"127.0.0.1:0\"\n\
          [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{be}\"\n[[route]]\npool = \"p\"\n"
     )
@@ -74,6 +75,22 @@ async fn the_waf_denies_what_its_rules_deny_and_lets_the_rest_through() {
     // Counted by the rule that denied them.
     let m = metrics(app.admin().expect("admin")).await;
     assert!(m.contains("rampart_waf_blocked_total{rule=\"949110\"} 4"), "{m}");
+    // The access log names the rules and the score of each denial.
+    let entries = log_entries(&dir.path().join("access-block.log"), 5).await;
+    assert!(entries[0].get("waf_rules").is_none(), "{}", entries[0]);
+    for e in &entries[1..4] {
+        assert_eq!(e["status"], 403, "{e}");
+        assert_eq!(e["waf_denied"], true, "{e}");
+        assert_eq!(e["waf_anomaly_score"], 5, "{e}");
+        let rules = e["waf_rules"].as_array().expect("waf_rules");
+        assert_eq!(rules.last(), Some(&serde_json::json!(949110)), "{e}");
+        assert!(
+            rules.len() == 2,
+            "the rule that scored and the one that denied: {e}"
+        );
+    }
+    assert_eq!(entries[3]["waf_rules"][0], 913100);
+    assert_eq!(entries[1]["waf_messages"][0], "XSS in ARGS:q");
     app.shutdown().await;
 
     // detect: the same request goes through.
@@ -87,7 +104,28 @@ async fn the_waf_denies_what_its_rules_deny_and_lets_the_rest_through() {
     )
     .await;
     assert_eq!(status, 200);
+    let entries = log_entries(&dir.path().join("access-detect.log"), 1).await;
+    assert_eq!(entries[0]["waf_denied"], false, "{}", entries[0]);
+    assert_eq!(entries[0]["waf_rules"], serde_json::json!([941100, 949110]));
     app.shutdown().await;
+}
+
+/// The first `n` lines of a JSON access log, once they are written.
+async fn log_entries(path: &std::path::Path, n: usize) -> Vec<serde_json::Value> {
+    let written = wait_until(std::time::Duration::from_secs(5), || async {
+        std::fs::read_to_string(path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            >= n
+    })
+    .await;
+    assert!(written.is_some(), "{} has fewer than {n} lines", path.display());
+    std::fs::read_to_string(path)
+        .expect("log")
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 #[test]
