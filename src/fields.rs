@@ -154,6 +154,7 @@ pub enum Class {
     Date,
     StrictTransportSecurity,
     SetCookie,
+    AltSvc,
 }
 
 impl Class {
@@ -176,6 +177,7 @@ impl Class {
             7 if is("trailer") => Class::Trailer,
             7 if is("upgrade") => Class::Upgrade,
             7 if is("referer") => Class::Referer,
+            7 if is("alt-svc") => Class::AltSvc,
             9 if is("x-real-ip") => Class::XRealIp,
             9 if is("forwarded") => Class::Forwarded,
             10 if is("connection") => Class::Connection,

@@ -47,6 +47,7 @@ pub mod firewall;
 pub mod fleet;
 pub mod hash;
 pub mod health;
+pub mod http3;
 pub mod listener;
 pub mod metrics;
 pub mod origin;

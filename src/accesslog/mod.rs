@@ -178,6 +178,7 @@ pub fn format_line(out: &mut String, r: &Record, json: bool) {
     let version = match r.version {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
     };
     if json {

@@ -15,6 +15,7 @@ use super::{AppError, Bound};
 use crate::config::model::{self, ListenerKind};
 use crate::firewall::admission::Admitted;
 use crate::firewall::conn_limits::ConnSlot;
+use crate::http3;
 use crate::listener::{accept_loop, bind, Counting, Drain};
 use crate::proxy::server::{self, Builders};
 use crate::proxy::ConnCtx;
@@ -33,8 +34,11 @@ pub struct ListenerHandle {
     pub slot: usize,
     /// The TLS configuration, swapped in place when certificates reload.
     pub acceptor: Option<Arc<ArcSwap<ServerConfig>>>,
+    /// HTTP/3: the QUIC endpoint on the same port (UDP) and its limits.
+    pub quic: Option<(quinn::Endpoint, http3::Limits)>,
     drain: Drain,
     task: Option<JoinHandle<()>>,
+    quic_task: Option<JoinHandle<()>>,
 }
 
 /// A bound socket not yet serving.
@@ -57,26 +61,56 @@ impl ListenerHandle {
     pub fn serves(&self, l: &model::Listener) -> bool {
         (self.configured == l.addr || self.addr == l.addr)
             && self.acceptor.is_some() == matches!(l.kind, ListenerKind::Https(_))
+            && self.quic.is_some() == matches!(&l.kind, ListenerKind::Https(s) if s.http3)
+    }
+
+    /// New certificates (or TLS settings): TCP and QUIC take them for
+    /// their next handshakes.
+    pub fn set_tls(&self, config: Arc<ServerConfig>) {
+        if let Some((ep, limits)) = &self.quic {
+            match http3::server_config(&config, *limits) {
+                Ok(c) => ep.set_server_config(Some(c)),
+                Err(e) => tracing::warn!(listener = %self.name, "HTTP/3 keeps its certificates: {e}"),
+            }
+        }
+        if let Some(slot) = &self.acceptor {
+            slot.store(config);
+        }
+    }
+
+    fn stop_accepting(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        if let Some(t) = self.quic_task.take() {
+            t.abort();
+        }
+    }
+
+    /// After the drain: QUIC connections still open are closed.
+    fn close_quic(&self) {
+        if let Some((ep, _)) = &self.quic {
+            ep.close(0u32.into(), b"shutting down");
+        }
     }
 
     /// Stops accepting and lets its connections finish, for up to `timeout`.
     pub fn close(mut self, timeout: std::time::Duration) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
+        self.stop_accepting();
         tokio::spawn(async move {
             if tokio::time::timeout(timeout, self.drain.drain()).await.is_err() {
                 tracing::warn!(listener = %self.name, "connections still open after the drain timeout");
             }
+            self.close_quic();
         });
     }
 
     /// Stops accepting and waits for its connections, for up to `timeout`.
     pub async fn shutdown(mut self, timeout: std::time::Duration) -> bool {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-        tokio::time::timeout(timeout, self.drain.drain()).await.is_ok()
+        self.stop_accepting();
+        let drained = tokio::time::timeout(timeout, self.drain.drain()).await.is_ok();
+        self.close_quic();
+        drained
     }
 }
 
@@ -140,6 +174,7 @@ pub fn bind_listener(
     l: &model::Listener,
     slot: usize,
     acceptor: Option<Arc<ServerConfig>>,
+    m: &model::Model,
 ) -> Result<Pending, AppError> {
     let socket = bind(l.addr).map_err(|source| AppError::Bind {
         what: format!("listener `{}`", l.name),
@@ -147,6 +182,24 @@ pub fn bind_listener(
         source,
     })?;
     let addr = socket.local_addr().unwrap_or(l.addr);
+    // HTTP/3 on the port the TCP side got.
+    let quic = match (&l.kind, &acceptor) {
+        (ListenerKind::Https(s), Some(tls)) if s.http3 => {
+            let limits = http3::Limits {
+                idle: m.timeouts.client_idle,
+                max_streams: m.limits.http2_max_concurrent_streams,
+                max_field_section: m.limits.max_header_bytes as u64,
+            };
+            let ep = http3::server_config(tls, limits)
+                .and_then(|c| http3::bind(addr, c))
+                .map_err(|e| AppError::Http3 {
+                    listener: l.name.clone(),
+                    source: e,
+                })?;
+            Some((ep, limits))
+        }
+        _ => None,
+    };
     let (drain, _) = Drain::new();
     Ok(Pending {
         socket,
@@ -156,8 +209,10 @@ pub fn bind_listener(
             addr,
             slot,
             acceptor: acceptor.map(|a| Arc::new(ArcSwap::new(a))),
+            quic,
             drain,
             task: None,
+            quic_task: None,
         },
     })
 }
@@ -178,6 +233,15 @@ pub fn start(
 ) -> ListenerHandle {
     let Pending { socket, mut handle } = b;
     let watch = handle.drain.watch();
+    if let Some((ep, limits)) = &handle.quic {
+        handle.quic_task = Some(tokio::spawn(http3::serve(
+            ep.clone(),
+            runtime.clone(),
+            handle.slot,
+            *limits,
+            watch.clone(),
+        )));
+    }
     let (slot, w0) = (handle.slot, watch.clone());
     let task = match handle.acceptor.clone() {
         None => tokio::spawn(accept_loop(socket, watch, move |mut stream, peer| {

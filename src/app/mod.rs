@@ -48,6 +48,12 @@ use listeners::ListenerHandle;
 /// Why rampart could not start (or apply a change).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    #[error("listener `{listener}`: HTTP/3: {source}")]
+    Http3 {
+        listener: String,
+        #[source]
+        source: crate::http3::Http3Error,
+    },
     #[error("cannot listen on {addr} for {what}: {source}")]
     Bind {
         what: String,
@@ -363,7 +369,7 @@ impl App {
             if let Some(at) = acme.expiry(&l.name) {
                 bindings.acme_expiry.insert(l.name.clone(), at);
             }
-            let p = listeners::bind_listener(l, slot, acceptor)?;
+            let p = listeners::bind_listener(l, slot, acceptor, &effective)?;
             bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
             pending.push(p);
         }

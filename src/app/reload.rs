@@ -192,8 +192,8 @@ impl App {
                 }
                 if let Some(i) = old.iter().position(|h| h.serves(l)) {
                     let mut h = old.remove(i);
-                    if let (Some(slot), Some(a)) = (&h.acceptor, acceptor) {
-                        slot.store(a);
+                    if let Some(a) = acceptor {
+                        h.set_tls(a);
                     }
                     h.name = l.name.clone();
                     h.configured = l.addr;
@@ -201,7 +201,7 @@ impl App {
                     kept.push(h);
                 } else {
                     let slot = st.next_slot + pending.len();
-                    let p = listeners::bind_listener(l, slot, acceptor)?;
+                    let p = listeners::bind_listener(l, slot, acceptor, &effective)?;
                     bindings.listeners.insert(l.name.clone(), (slot, p.handle.addr));
                     pending.push(p);
                 }

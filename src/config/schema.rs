@@ -438,6 +438,9 @@ pub struct Listener {
     pub certificates: Vec<Certificate>,
     /// Offer HTTP/2 via ALPN (default true).
     pub http2: Option<bool>,
+    /// Also serve HTTP/3 (QUIC) on the same address and port, over UDP
+    /// (https listeners; default false).
+    pub http3: Option<Spanned<bool>>,
     /// `http` (default) or `tcp`: bytes copied both ways to a server of
     /// `pool`, without interpretation.
     pub mode: Option<Spanned<String>>,

@@ -95,6 +95,13 @@ impl ConnFilter {
         } else {
             peer
         };
+        self.admit_client(client, trusted)
+    }
+
+    /// The checks on the client's address alone (bans, allow/deny list,
+    /// per-client limits): what a QUIC listener runs on a connection's
+    /// first Initial packet, before any handshake work.
+    pub fn admit_client(&self, client: SocketAddr, trusted: bool) -> Result<Admitted, Refused> {
         let ip = client.ip();
         let refusal = if self.bans.refuses(ip) {
             Some((Refused::Banned, "accept filter", "connection (banned)"))

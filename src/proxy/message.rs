@@ -44,7 +44,7 @@ impl ClientRequest {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         };
-        if self.version != Version::HTTP_2 && self.uri.authority().is_some() {
+        if !matches!(self.version, Version::HTTP_2 | Version::HTTP_3) && self.uri.authority().is_some() {
             // Without user info, which Host never carries.
             let host = self.uri.authority().and_then(|a| {
                 let value = match a.port() {

@@ -320,7 +320,13 @@ impl<'a> Exchange<'a> {
         }
         // 9. rewrite the response; an upgraded connection is relayed by
         // the engine's connection loop once the 101 is written.
-        respond(answered, upgrade.is_some(), l, self.rid)
+        respond(
+            answered,
+            upgrade.is_some(),
+            l,
+            self.rid,
+            version == Version::HTTP_3,
+        )
     }
 
     /// Step 5: the listener's rules from rule `from` on, in order; a
@@ -422,6 +428,7 @@ impl<'a> Exchange<'a> {
             .map_or_else(|| req.uri.path(), PathAndQuery::as_str);
         let protocol = match req.version {
             Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_3 => "HTTP/3",
             Version::HTTP_10 => "HTTP/1.0",
             _ => "HTTP/1.1",
         };
@@ -681,7 +688,7 @@ impl<'a> Exchange<'a> {
 /// their framing by the engine's parser (`h1::head`) before they got here;
 /// HTTP/2 requests are checked here.
 fn framing(req: &ClientRequest, rt: &Runtime) -> Result<(), ProxyError> {
-    if req.version == Version::HTTP_2 {
+    if matches!(req.version, Version::HTTP_2 | Version::HTTP_3) {
         let h = &req.head;
         if h.contains("transfer-encoding") && h.contains("content-length") {
             return Err(ProxyError::Framing(
@@ -762,12 +769,14 @@ fn backend_path(uri: &http::Uri, normalized: Option<String>) -> Result<PathAndQu
 
 /// Step 9: the backend's answer made the client's, as edits: hop-by-hop
 /// headers dropped (an upgrade the client asked for keeps `Upgrade`),
-/// the request id, HSTS, a sticky cookie.
+/// the request id, HSTS, `Alt-Svc` (TCP side of an HTTP/3 listener), a
+/// sticky cookie.
 fn respond(
     answered: Answered<'_>,
     upgrading: bool,
     l: &ListenerRt,
     rid: &HeaderValue,
+    over_quic: bool,
 ) -> Result<Answer, ProxyError> {
     let Answered {
         mut answer,
@@ -795,6 +804,10 @@ fn respond(
             "strict-transport-security",
             hsts.clone(),
         );
+    }
+    // Offered on the TCP side of a listener that serves HTTP/3.
+    if let Some(alt) = l.alt_svc.as_ref().filter(|_| !over_quic) {
+        e.set(Class::AltSvc, "alt-svc", alt.clone());
     }
     if let Some(c) = set_cookie {
         e.add.push("set-cookie", c);

@@ -123,9 +123,9 @@ where
     }
 }
 
-/// Fields an HTTP/2 response does not carry (connection-specific, RFC 9113
-/// §8.2.2), whatever the backend sent.
-const NOT_IN_H2: crate::fields::Classes = crate::fields::HOP_BY_HOP | crate::fields::Class::Upgrade.bit();
+/// Fields an HTTP/2 (or HTTP/3) response does not carry (connection-specific,
+/// RFC 9113 §8.2.2, RFC 9114 §4.2), whatever the backend sent.
+pub const NOT_IN_H2: crate::fields::Classes = crate::fields::HOP_BY_HOP | crate::fields::Class::Upgrade.bit();
 
 /// Requests in flight on one HTTP/2 connection, and when the last ended.
 #[derive(Debug, Default)]

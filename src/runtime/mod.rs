@@ -113,6 +113,8 @@ pub struct ListenerRt {
     /// Plain listeners that only redirect: the HTTPS port to send clients to.
     pub redirect_port: Option<u16>,
     pub hsts: Option<HeaderValue>,
+    /// `Alt-Svc` for the TCP side, when the listener serves HTTP/3.
+    pub alt_svc: Option<HeaderValue>,
     pub stats: Arc<ListenerStats>,
     /// What decides about a new connection, before TLS.
     pub admission: Arc<ConnFilter>,
@@ -316,6 +318,13 @@ impl Runtime {
                 ),
                 ListenerKind::Https(s) => (true, None, s.hsts.map(|h| h.header())),
             };
+            // The UDP socket is bound on the TCP side's port.
+            let alt_svc = match &l.kind {
+                ListenerKind::Https(s) if s.http3 => b.listeners.get(&l.name).and_then(|(_, a)| {
+                    HeaderValue::from_str(&format!("h3=\":{}\"; ma=86400", a.port())).ok()
+                }),
+                _ => None,
+            };
             listeners[slot] = Some(ListenerRt {
                 name: l.name.clone(),
                 log_name: Arc::from(l.name.as_str()),
@@ -323,6 +332,7 @@ impl Runtime {
                 router: Router::new(&model.routes, &l.name, &pool_names, &b.stats),
                 redirect_port,
                 hsts,
+                alt_svc,
                 stats: b.stats.listener(&l.name),
                 admission: Arc::new(ConnFilter {
                     clients: crate::firewall::cidr::CidrSet::from_filter(&l.clients),

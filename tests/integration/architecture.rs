@@ -94,6 +94,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "waf",
         ],
     ),
+    // HTTP/3: QUIC connections whose requests take the proxy's path.
+    (
+        "http3",
+        &["body", "fields", "firewall", "listener", "proxy", "runtime"],
+    ),
     (
         "admin",
         &[
@@ -114,6 +119,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "firewall",
             "fleet",
             "health",
+            "http3",
             "listener",
             "metrics",
             "origin",

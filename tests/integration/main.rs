@@ -22,6 +22,7 @@ mod h2attack;
 mod ha;
 mod hardening;
 mod hostfw;
+mod http3;
 mod live;
 mod mariadb;
 mod monitor;

@@ -74,6 +74,8 @@ pub struct HttpsSettings {
     /// `Strict-Transport-Security` to send, if any.
     pub hsts: Option<Hsts>,
     pub http2: bool,
+    /// HTTP/3 over QUIC on the same address and port (UDP).
+    pub http3: bool,
     /// Client certificates asked for; None: not asked.
     pub client_auth: Option<ClientAuth>,
     /// Certificates from an ACME CA; None: from files (or the local CA).

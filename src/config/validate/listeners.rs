@@ -45,6 +45,13 @@ impl Cx<'_> {
             let kind = self.listener_kind(l, &key)?;
             let clients = self.clients(l, &key)?;
             let proxy_protocol = l.proxy_protocol.unwrap_or(d::PROXY_PROTOCOL);
+            if let Some(h) = l.http3.as_ref().filter(|h| proxy_protocol && *h.get_ref()) {
+                return Err(self.at(
+                    h,
+                    &format!("{key}.http3"),
+                    "QUIC carries no PROXY protocol header: HTTP/3 cannot serve a listener behind a proxy_protocol load balancer",
+                ));
+            }
             let tcp_pool = match (l.mode.as_ref().map(|m| m.get_ref().as_str()), &l.pool) {
                 (None | Some("http"), None) => None,
                 (Some("tcp"), Some(p)) => Some(p.get_ref().clone()),
@@ -136,6 +143,9 @@ impl Cx<'_> {
                 {
                     return Err(self.at(a, key, "client certificates need `protocol = \"https\"`"));
                 }
+                if let Some(h) = &l.http3 {
+                    return Err(self.at(h, &format!("{key}.http3"), "HTTP/3 needs `protocol = \"https\"`"));
+                }
                 if let Some(c) = &l.client_crl {
                     return Err(self.at(c, key, "client certificates need `protocol = \"https\"`"));
                 }
@@ -170,6 +180,7 @@ impl Cx<'_> {
                     certs,
                     hsts,
                     http2: l.http2.unwrap_or(d::HTTP2),
+                    http3: l.http3.as_ref().is_some_and(|h| *h.get_ref()),
                     client_auth: self.client_auth(l, key)?,
                     acme: self.acme(l, key)?,
                 }))
@@ -301,6 +312,13 @@ impl Cx<'_> {
                     &l.mode,
                     &format!("{key}.http2"),
                     "a tcp listener offers no HTTP protocol: remove `http2`",
+                ));
+            }
+            if let Some(h) = &l.http3 {
+                return Err(self.at(
+                    h,
+                    &format!("{key}.http3"),
+                    "a tcp listener offers no HTTP protocol: remove `http3`",
                 ));
             }
         }

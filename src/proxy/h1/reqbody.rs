@@ -25,6 +25,17 @@ pub struct BadChunking;
 pub enum ClientBody {
     Hyper(Incoming),
     Engine(RequestBody),
+    /// Another transport's body (HTTP/3).
+    Boxed(OtherBody),
+}
+
+/// A request body from another transport, boxed.
+pub struct OtherBody(pub Pin<Box<dyn HttpBody<Data = Bytes, Error = BodyError> + Send + Sync>>);
+
+impl std::fmt::Debug for OtherBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtherBody")
+    }
 }
 
 impl HttpBody for ClientBody {
@@ -38,6 +49,7 @@ impl HttpBody for ClientBody {
         match self.get_mut() {
             ClientBody::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
             ClientBody::Engine(b) => Pin::new(b).poll_frame(cx),
+            ClientBody::Boxed(b) => b.0.as_mut().poll_frame(cx),
         }
     }
 
@@ -45,6 +57,7 @@ impl HttpBody for ClientBody {
         match self {
             ClientBody::Hyper(b) => b.is_end_stream(),
             ClientBody::Engine(b) => b.is_end_stream(),
+            ClientBody::Boxed(b) => b.0.is_end_stream(),
         }
     }
 
@@ -52,6 +65,7 @@ impl HttpBody for ClientBody {
         match self {
             ClientBody::Hyper(b) => b.size_hint(),
             ClientBody::Engine(b) => b.size_hint(),
+            ClientBody::Boxed(b) => b.0.size_hint(),
         }
     }
 }

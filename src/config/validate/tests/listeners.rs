@@ -256,6 +256,22 @@ fn listener_mistakes() {
             "4:8: listener[0].http2: a tcp listener offers no HTTP protocol: remove `http2`",
         ),
         (
+            "HTTP/3 on plain HTTP",
+            web("http3 = true\n"),
+            "4:9: listener[0].http3: HTTP/3 needs `protocol = \"https\"`",
+        ),
+        (
+            "HTTP/3 on a tcp listener",
+            tcp("protocol = \"https\"\nhttp3 = true\n"),
+            "7:9: listener[0].http3: a tcp listener offers no HTTP protocol: remove `http3`",
+        ),
+        (
+            "HTTP/3 behind a PROXY-protocol load balancer",
+            https("proxy_protocol = true\nhttp3 = true\n"),
+            "6:9: listener[0].http3: QUIC carries no PROXY protocol header: HTTP/3 cannot serve a listener \
+             behind a proxy_protocol load balancer",
+        ),
+        (
             "ACME on plain HTTP",
             "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:8080\"\n[listener.acme]\ndirectory = \"https://x/dir\"\nnames = [\"a.test\"]\n".into(),
             "4:1: listener[0].acme: ACME certificates need `protocol = \"https\"`",

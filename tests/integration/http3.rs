@@ -1,0 +1,158 @@
+//! HTTP/3 on an https listener: QUIC on the same port (UDP), the same
+//! certificates and the same request path; `Alt-Svc` on the TCP side only
+//! when HTTP/3 is on. The client is quinn with h3, trusting only the
+//! listener's CA.
+
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
+
+use crate::support::*;
+
+/// A backend that answers `METHOD PATH BODY-LENGTH`.
+async fn echo_backend() -> Backend {
+    Backend::start(|req| async move {
+        let (parts, body) = req.into_parts();
+        let n = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+        http::Response::new(full(format!("{} {} {n}", parts.method, parts.uri.path())))
+    })
+    .await
+}
+
+fn config(be: &Backend, http3: bool) -> String {
+    format!(
+        "[runtime]\nstate_dir = \"state\"\n\
+         [[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\nhttp3 = {http3}\n\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+        be.addr
+    )
+}
+
+/// An HTTP/3 connection to `addr`, trusting only `ca_pem`.
+struct H3 {
+    send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    _endpoint: quinn::Endpoint,
+    _driver: tokio::task::JoinHandle<()>,
+}
+
+impl H3 {
+    async fn connect(addr: std::net::SocketAddr, sni: &str, ca_pem: &std::path::Path) -> H3 {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem).expect("ca file") {
+            roots.add(c.expect("ca cert")).expect("add root");
+        }
+        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h3".to_vec()];
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("QUIC TLS");
+        let mut endpoint =
+            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
+        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let conn = endpoint
+            .connect(addr, sni)
+            .expect("connect")
+            .await
+            .expect("QUIC handshake");
+        let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(conn))
+            .await
+            .expect("h3");
+        let driver = tokio::spawn(async move {
+            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+        });
+        H3 {
+            send,
+            _endpoint: endpoint,
+            _driver: driver,
+        }
+    }
+
+    /// Sends a request with `body` and reads the whole answer.
+    async fn go(&mut self, method: &str, path: &str, body: Bytes) -> (http::Response<()>, Vec<u8>) {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("https://localhost{path}"))
+            .body(())
+            .expect("request");
+        let mut stream = self.send.send_request(req).await.expect("send request");
+        if !body.is_empty() {
+            stream.send_data(body).await.expect("send body");
+        }
+        stream.finish().await.expect("finish");
+        let resp = stream.recv_response().await.expect("response");
+        let mut got = Vec::new();
+        while let Some(mut chunk) = stream.recv_data().await.expect("data") {
+            let n = chunk.remaining();
+            got.extend_from_slice(&chunk.copy_to_bytes(n));
+        }
+        (resp, got)
+    }
+}
+
+#[tokio::test]
+async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
+    let be = echo_backend().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(&be, true), dir.path()).await;
+    let ca = app.local_ca.clone().expect("a local CA was created");
+    let addr = listener(&app, "tls");
+
+    let mut c = H3::connect(addr, "localhost", &ca).await;
+    let (resp, body) = c.go("GET", "/one", Bytes::new()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(String::from_utf8_lossy(&body), "GET /one 0");
+    // No Alt-Svc over HTTP/3 itself.
+    assert!(resp.headers().get("alt-svc").is_none(), "{:?}", resp.headers());
+    // A body of 1 MiB reaches the backend whole.
+    let big = Bytes::from(vec![7u8; 1 << 20]);
+    let (resp, body) = c.go("POST", "/up", big).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(String::from_utf8_lossy(&body), "POST /up 1048576");
+    // Many requests on one connection at once.
+    let mut streams = Vec::new();
+    for i in 0..20 {
+        let req = http::Request::get(format!("https://localhost/s{i}"))
+            .body(())
+            .expect("request");
+        let mut s = c.send.send_request(req).await.expect("send");
+        s.finish().await.expect("finish");
+        streams.push((i, s));
+    }
+    for (i, mut s) in streams {
+        assert_eq!(s.recv_response().await.expect("response").status(), 200);
+        let mut got = Vec::new();
+        while let Some(mut chunk) = s.recv_data().await.expect("data") {
+            let n = chunk.remaining();
+            got.extend_from_slice(&chunk.copy_to_bytes(n));
+        }
+        assert_eq!(String::from_utf8_lossy(&got), format!("GET /s{i} 0"));
+    }
+
+    // The TCP side offers HTTP/3 on the same port.
+    let tls = tls_connect(addr, "localhost", &ca, &[b"http/1.1"]).await;
+    let mut h1c = h1_over(tls).await;
+    let (status, headers, _) = read(h1c.go(get("/two", "localhost")).await.expect("response")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["alt-svc"], format!("h3=\":{}\"; ma=86400", addr.port()));
+    app.shutdown().await;
+
+    // Without `http3`, no Alt-Svc and no UDP socket.
+    let app = start_app(&config(&be, false), dir.path()).await;
+    let addr = listener(&app, "tls");
+    let tls = tls_connect(addr, "localhost", &ca, &[b"http/1.1"]).await;
+    let mut h1c = h1_over(tls).await;
+    let (status, headers, _) = read(h1c.go(get("/two", "localhost")).await.expect("response")).await;
+    assert_eq!(status, 200);
+    assert!(headers.get("alt-svc").is_none(), "{headers:?}");
+    assert!(
+        std::net::UdpSocket::bind(addr).is_ok(),
+        "the UDP port is free when HTTP/3 is off"
+    );
+    app.shutdown().await;
+}
