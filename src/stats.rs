@@ -413,9 +413,13 @@ pub struct ListenerStats {
     /// TLS handshakes completed: [TLS 1.2, TLS 1.3].
     pub tls_handshakes: [AtomicU64; 2],
     pub tls_failures: AtomicU64,
-    /// Client connections by the protocol they speak: [HTTP/1.1, HTTP/2]
-    /// (on TLS listeners as ALPN chose; counted once per connection).
-    pub protocols: [AtomicU64; 2],
+    /// Client connections by the protocol they speak: [HTTP/1.1, HTTP/2,
+    /// HTTP/3] (on TLS listeners as ALPN chose; counted once per
+    /// connection).
+    pub protocols: [AtomicU64; 3],
+    /// QUIC handshakes started (connections past admission; a refused
+    /// address starts none).
+    pub quic_handshakes: AtomicU64,
     /// Connections closed at accept by the CIDR filter.
     pub refused: AtomicU64,
     /// Requests refused by path normalisation.

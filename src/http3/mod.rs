@@ -29,6 +29,8 @@ use crate::proxy::message::ClientRequest;
 use crate::proxy::rescue::{self, ProxyError};
 use crate::proxy::{pipeline, ConnCtx};
 use crate::runtime::Runtime;
+use crate::stats::ListenerStats;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// What can go wrong setting HTTP/3 up.
 #[derive(Debug, thiserror::Error)]
@@ -95,8 +97,8 @@ pub async fn serve(
             _ = watch.signalled() => return,
         };
         let peer = incoming.remote_address();
-        let filter = match runtime.load().listeners.get(slot) {
-            Some(Some(l)) => l.admission.clone(),
+        let (filter, stats) = match runtime.load().listeners.get(slot) {
+            Some(Some(l)) => (l.admission.clone(), l.stats.clone()),
             _ => return,
         };
         // Before any handshake work: the address alone decides.
@@ -115,24 +117,35 @@ pub async fn serve(
             true,
             runtime.clone(),
         ));
+        stats.quic_handshakes.fetch_add(1, Relaxed);
         let w = watch.clone();
         tokio::spawn(async move {
-            connection(incoming, cx, limits, w).await;
+            connection(incoming, cx, limits, w, stats).await;
             // The per-client connection slot is given back here.
             drop(admitted.slot);
         });
     }
 }
 
-async fn connection(incoming: quinn::Incoming, cx: Arc<ConnCtx>, limits: Limits, mut watch: DrainWatch) {
+async fn connection(
+    incoming: quinn::Incoming,
+    cx: Arc<ConnCtx>,
+    limits: Limits,
+    mut watch: DrainWatch,
+    stats: Arc<ListenerStats>,
+) {
     let peer = cx.peer;
     let conn = match incoming.await {
         Ok(c) => c,
         Err(e) => {
+            stats.tls_failures.fetch_add(1, Relaxed);
             tracing::debug!(%peer, "QUIC handshake failed: {e}");
             return;
         }
     };
+    // QUIC's handshake is TLS 1.3's.
+    stats.tls_handshakes[1].fetch_add(1, Relaxed);
+    stats.protocols[2].fetch_add(1, Relaxed);
     if let Some(name) = conn
         .handshake_data()
         .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())

@@ -370,6 +370,7 @@ impl Collector for RequestCollector {
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut handshakes, mut failures, mut expiry, mut routes) = (vec![], vec![], vec![], vec![]);
         let (mut aborts, mut refused_by, mut protocols) = (vec![], vec![], vec![]);
+        let mut quic = vec![];
         // Owned here: an ACME listener's certificate changes while running.
         let cert_lists: Vec<(&str, Vec<(String, i64)>)> = rt
             .listeners
@@ -425,7 +426,11 @@ impl Collector for RequestCollector {
                 vec![("listener", name)],
                 ConstCounter::new(l.stats.tls_failures.load(Relaxed)),
             ));
-            for (i, p) in ["HTTP/1.1", "HTTP/2"].iter().enumerate() {
+            quic.push((
+                vec![("listener", name)],
+                ConstCounter::new(l.stats.quic_handshakes.load(Relaxed)),
+            ));
+            for (i, p) in ["HTTP/1.1", "HTTP/2", "HTTP/3"].iter().enumerate() {
                 protocols.push((
                     vec![("listener", name), ("protocol", *p)],
                     ConstCounter::new(l.stats.protocols[i].load(Relaxed)),
@@ -573,6 +578,13 @@ impl Collector for RequestCollector {
             "TLS handshakes completed, by version",
             MetricType::Counter,
             &handshakes,
+        )?;
+        encode_all(
+            &mut enc,
+            QUIC_HANDSHAKES,
+            "QUIC handshakes started (after the connection filter let the address in)",
+            MetricType::Counter,
+            &quic,
         )?;
         encode_all(
             &mut enc,

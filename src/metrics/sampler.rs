@@ -297,7 +297,11 @@ impl Sampler {
                     );
                     o.insert(
                         "protocols".into(),
-                        json!({"HTTP/1.1": s.protocols[0].load(Relaxed), "HTTP/2": s.protocols[1].load(Relaxed)}),
+                        json!({
+                            "HTTP/1.1": s.protocols[0].load(Relaxed),
+                            "HTTP/2": s.protocols[1].load(Relaxed),
+                            "HTTP/3": s.protocols[2].load(Relaxed),
+                        }),
                     );
                     let certs: Vec<Value> = l
                         .certificate_details()

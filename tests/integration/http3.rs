@@ -20,11 +20,15 @@ async fn echo_backend() -> Backend {
     .await
 }
 
-fn config(be: &Backend, http3: bool) -> String {
+/// An https listener `tls` (HTTP/3 on or off, `extra` keys), a route for
+/// `/app`, a firewall rule denying `/app/admin`, a JSON access log.
+fn config(be: &Backend, http3: bool, extra: &str) -> String {
     format!(
         "[runtime]\nstate_dir = \"state\"\n\
-         [[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\nhttp3 = {http3}\n\
-         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npool = \"p\"\n",
+         [access_log]\nenabled = true\nformat = \"json\"\npath = \"access.log\"\n\
+         [[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:0\"\nprotocol = \"https\"\nhttp3 = {http3}\n{extra}\
+         [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"{}\"\n[[route]]\npath = \"/app\"\npool = \"p\"\n\
+         [[rule]]\nname = \"no-admin\"\naction = \"deny\"\n[rule.match]\npath_prefix = \"/app/admin\"\n",
         be.addr
     )
 }
@@ -38,6 +42,16 @@ struct H3 {
 
 impl H3 {
     async fn connect(addr: std::net::SocketAddr, sni: &str, ca_pem: &std::path::Path) -> H3 {
+        Self::try_connect(addr, sni, ca_pem)
+            .await
+            .expect("QUIC handshake")
+    }
+
+    async fn try_connect(
+        addr: std::net::SocketAddr,
+        sni: &str,
+        ca_pem: &std::path::Path,
+    ) -> Result<H3, quinn::ConnectionError> {
         use rustls_pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls_pki_types::CertificateDer::pem_file_iter(ca_pem).expect("ca file") {
@@ -55,22 +69,18 @@ impl H3 {
         let mut endpoint =
             quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-        let conn = endpoint
-            .connect(addr, sni)
-            .expect("connect")
-            .await
-            .expect("QUIC handshake");
+        let conn = endpoint.connect(addr, sni).expect("connect").await?;
         let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(conn))
             .await
             .expect("h3");
         let driver = tokio::spawn(async move {
             let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
         });
-        H3 {
+        Ok(H3 {
             send,
             _endpoint: endpoint,
             _driver: driver,
-        }
+        })
     }
 
     /// Sends a request with `body` and reads the whole answer.
@@ -99,25 +109,25 @@ impl H3 {
 async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
     let be = echo_backend().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = start_app(&config(&be, true), dir.path()).await;
+    let app = start_app(&config(&be, true, ""), dir.path()).await;
     let ca = app.local_ca.clone().expect("a local CA was created");
     let addr = listener(&app, "tls");
 
     let mut c = H3::connect(addr, "localhost", &ca).await;
-    let (resp, body) = c.go("GET", "/one", Bytes::new()).await;
+    let (resp, body) = c.go("GET", "/app/one", Bytes::new()).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(String::from_utf8_lossy(&body), "GET /one 0");
+    assert_eq!(String::from_utf8_lossy(&body), "GET /app/one 0");
     // No Alt-Svc over HTTP/3 itself.
     assert!(resp.headers().get("alt-svc").is_none(), "{:?}", resp.headers());
     // A body of 1 MiB reaches the backend whole.
     let big = Bytes::from(vec![7u8; 1 << 20]);
-    let (resp, body) = c.go("POST", "/up", big).await;
+    let (resp, body) = c.go("POST", "/app/up", big).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(String::from_utf8_lossy(&body), "POST /up 1048576");
+    assert_eq!(String::from_utf8_lossy(&body), "POST /app/up 1048576");
     // Many requests on one connection at once.
     let mut streams = Vec::new();
     for i in 0..20 {
-        let req = http::Request::get(format!("https://localhost/s{i}"))
+        let req = http::Request::get(format!("https://localhost/app/s{i}"))
             .body(())
             .expect("request");
         let mut s = c.send.send_request(req).await.expect("send");
@@ -131,28 +141,80 @@ async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
             let n = chunk.remaining();
             got.extend_from_slice(&chunk.copy_to_bytes(n));
         }
-        assert_eq!(String::from_utf8_lossy(&got), format!("GET /s{i} 0"));
+        assert_eq!(String::from_utf8_lossy(&got), format!("GET /app/s{i} 0"));
     }
+    // No route: 404; the firewall's rule: 403; both rampart's own answers.
+    let (resp, _) = c.go("GET", "/elsewhere", Bytes::new()).await;
+    assert_eq!(resp.status(), 404);
+    let (resp, _) = c.go("GET", "/app/admin/users", Bytes::new()).await;
+    assert_eq!(resp.status(), 403);
+    // The access log says HTTP/3.
+    let path = dir.path().join("access.log");
+    let logged = wait_until(std::time::Duration::from_secs(5), || async {
+        std::fs::read_to_string(&path)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            >= 24
+    })
+    .await;
+    assert!(logged.is_some(), "24 access-log lines");
+    let text = std::fs::read_to_string(&path).expect("log");
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().expect("a line")).expect("json");
+    assert_eq!(first["protocol"], "HTTP/3", "{first}");
+    assert_eq!(first["status"], 200, "{first}");
+    assert!(
+        first["uri"].as_str().is_some_and(|u| u.ends_with("/app/one")),
+        "{first}"
+    );
+    let m = metrics(app.admin().expect("admin")).await;
+    assert!(
+        m.contains("rampart_connections_by_protocol_total{listener=\"tls\",protocol=\"HTTP/3\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("rampart_quic_handshakes_started_total{listener=\"tls\"} 1"),
+        "{m}"
+    );
 
     // The TCP side offers HTTP/3 on the same port.
     let tls = tls_connect(addr, "localhost", &ca, &[b"http/1.1"]).await;
     let mut h1c = h1_over(tls).await;
-    let (status, headers, _) = read(h1c.go(get("/two", "localhost")).await.expect("response")).await;
+    let (status, headers, _) = read(h1c.go(get("/app/two", "localhost")).await.expect("response")).await;
     assert_eq!(status, 200);
     assert_eq!(headers["alt-svc"], format!("h3=\":{}\"; ma=86400", addr.port()));
     app.shutdown().await;
 
     // Without `http3`, no Alt-Svc and no UDP socket.
-    let app = start_app(&config(&be, false), dir.path()).await;
+    let app = start_app(&config(&be, false, ""), dir.path()).await;
     let addr = listener(&app, "tls");
     let tls = tls_connect(addr, "localhost", &ca, &[b"http/1.1"]).await;
     let mut h1c = h1_over(tls).await;
-    let (status, headers, _) = read(h1c.go(get("/two", "localhost")).await.expect("response")).await;
+    let (status, headers, _) = read(h1c.go(get("/app/two", "localhost")).await.expect("response")).await;
     assert_eq!(status, 200);
     assert!(headers.get("alt-svc").is_none(), "{headers:?}");
     assert!(
         std::net::UdpSocket::bind(addr).is_ok(),
         "the UDP port is free when HTTP/3 is off"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_address_gets_no_quic_handshake() {
+    let be = echo_backend().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(&be, true, "deny = [\"127.0.0.0/8\"]\n"), dir.path()).await;
+    let ca = app.local_ca.clone().expect("a local CA was created");
+    let addr = listener(&app, "tls");
+    assert!(H3::try_connect(addr, "localhost", &ca).await.is_err(), "refused");
+    let m = metrics(app.admin().expect("admin")).await;
+    assert!(
+        m.contains("rampart_quic_handshakes_started_total{listener=\"tls\"} 0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("rampart_connections_by_protocol_total{listener=\"tls\",protocol=\"HTTP/3\"} 0"),
+        "{m}"
     );
     app.shutdown().await;
 }
