@@ -97,7 +97,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // HTTP/3: QUIC connections whose requests take the proxy's path.
     (
         "http3",
-        &["body", "fields", "firewall", "listener", "proxy", "runtime"],
+        &[
+            "body", "fields", "firewall", "listener", "proxy", "runtime", "stats",
+        ],
     ),
     (
         "admin",
