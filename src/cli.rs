@@ -451,6 +451,9 @@ fn check(path: &Path) -> ExitCode {
             for w in crate::tls::check::warnings(&model) {
                 eprintln!("warning: {w}");
             }
+            for w in crate::http3::warnings(&model) {
+                eprintln!("warning: {w}");
+            }
             if let Some(waf) = &model.waf {
                 for n in waf.rules.notes() {
                     eprintln!("note: [waf] {n}");

@@ -74,9 +74,88 @@ pub fn server_config(tls: &rustls::ServerConfig, limits: Limits) -> Result<quinn
     Ok(config)
 }
 
-/// Binds the UDP socket of an https listener's HTTP/3 side.
+/// The receive and send buffer asked for each HTTP/3 socket: what a
+/// busy QUIC server needs so that the kernel does not drop datagrams
+/// between two reads.
+pub const UDP_BUFFER: usize = 7 << 20;
+
+/// Binds the UDP socket of an https listener's HTTP/3 side, with its
+/// buffers raised (the log says what the kernel granted).
 pub fn bind(addr: SocketAddr, config: quinn::ServerConfig) -> Result<quinn::Endpoint, Http3Error> {
-    quinn::Endpoint::server(config, addr).map_err(|source| Http3Error::Bind { addr, source })
+    use socket2::{Domain, Protocol, Socket, Type};
+    let err = |source| Http3Error::Bind { addr, source };
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true).map_err(err)?;
+    }
+    // Above the kernel's maximum, the kernel grants its maximum.
+    let _ = s.set_recv_buffer_size(UDP_BUFFER);
+    let _ = s.set_send_buffer_size(UDP_BUFFER);
+    s.bind(&addr.into()).map_err(err)?;
+    let granted = (
+        s.recv_buffer_size().unwrap_or(0),
+        s.send_buffer_size().unwrap_or(0),
+    );
+    if granted.0 < UDP_BUFFER {
+        tracing::warn!(
+            %addr,
+            receive = granted.0,
+            send = granted.1,
+            "HTTP/3: the kernel granted smaller UDP buffers than the {UDP_BUFFER} bytes asked for \
+             (raise net.core.rmem_max and net.core.wmem_max)"
+        );
+    } else {
+        tracing::info!(%addr, receive = granted.0, send = granted.1, "HTTP/3: UDP buffers");
+    }
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        s.into(),
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(err)
+}
+
+/// What `rampart check` says about the host for HTTP/3 listeners: kernel
+/// limits below the UDP buffers rampart asks for.
+pub fn warnings(m: &crate::config::Model) -> Vec<String> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+    };
+    buffer_warnings(m, &read)
+}
+
+fn buffer_warnings(m: &crate::config::Model, read: &dyn Fn(&str) -> Option<usize>) -> Vec<String> {
+    use crate::config::model::ListenerKind;
+    let quic = m
+        .listeners
+        .iter()
+        .any(|l| matches!(&l.kind, ListenerKind::Https(s) if s.http3));
+    if !quic {
+        return Vec::new();
+    }
+    [
+        ("net.core.rmem_max", "/proc/sys/net/core/rmem_max"),
+        ("net.core.wmem_max", "/proc/sys/net/core/wmem_max"),
+    ]
+    .into_iter()
+    .filter_map(|(key, path)| {
+        let v = read(path)?;
+        (v < UDP_BUFFER).then(|| {
+            format!(
+                "HTTP/3: {key} is {v} bytes, below the {UDP_BUFFER} rampart asks for its UDP sockets: \
+                     under load the kernel drops QUIC packets (sysctl -w {key}={UDP_BUFFER})"
+            )
+        })
+    })
+    .collect()
 }
 
 /// Accepts QUIC connections on `endpoint` for the listener at `slot` until
@@ -252,4 +331,36 @@ async fn request(req: http::Request<()>, stream: Stream, cx: Arc<ConnCtx>) {
         }
     }
     let _ = send.finish().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_warns_when_the_kernel_caps_udp_buffers_below_the_ask() {
+        let toml = |http3: bool| {
+            format!(
+                "[[listener]]\nname = \"tls\"\naddress = \"127.0.0.1:8443\"\nprotocol = \"https\"\nhttp3 = {http3}\n\
+                 [[pool]]\nname = \"p\"\n[[pool.server]]\naddress = \"127.0.0.1:9\"\n[[route]]\npool = \"p\"\n"
+            )
+        };
+        let load = |t: &str| {
+            crate::config::load_str(
+                t,
+                "rampart.toml",
+                std::path::Path::new("/tmp"),
+                &crate::config::fake_env::FakeEnv::default(),
+            )
+            .expect("loads")
+        };
+        let small = |_: &str| Some(212_992);
+        let big = |_: &str| Some(16 << 20);
+        let with = load(&toml(true));
+        let w = buffer_warnings(&with, &small);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("net.core.rmem_max is 212992"), "{w:?}");
+        assert!(buffer_warnings(&with, &big).is_empty());
+        assert!(buffer_warnings(&load(&toml(false)), &small).is_empty());
+    }
 }

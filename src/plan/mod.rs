@@ -112,6 +112,10 @@ fn components(t: &Topology, roles: &[Role]) -> Vec<String> {
                 if !t.balancer.db_ports.is_empty() {
                     c.push("rampart database endpoints (writer/reader)".into());
                 }
+                if !t.balancer.quic_ports.is_empty() {
+                    let ports: Vec<String> = t.balancer.quic_ports.iter().map(u16::to_string).collect();
+                    c.push(format!("rampart HTTP/3 (QUIC) on UDP {}", ports.join(", ")));
+                }
             }
             Role::Web => c.push("web server".into()),
             Role::App => c.push("application server".into()),

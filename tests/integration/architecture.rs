@@ -98,7 +98,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "http3",
         &[
-            "body", "fields", "firewall", "listener", "proxy", "runtime", "stats",
+            "body", "config", "fields", "firewall", "listener", "proxy", "runtime", "stats",
         ],
     ),
     (
@@ -137,8 +137,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
-            "app", "audit", "client", "clock", "config", "daemon", "firewall", "fleet", "plan", "top", "tls",
-            "units",
+            "app", "audit", "client", "clock", "config", "daemon", "firewall", "fleet", "http3", "plan",
+            "top", "tls", "units",
         ],
     ),
 ];

@@ -188,6 +188,9 @@ pub struct BalancerNeeds {
     /// listeners), which web and app hosts connect to; the balancers then
     /// reach the `db` hosts' database port.
     pub db_ports: Vec<u16>,
+    /// UDP ports of its HTTP/3 listeners (QUIC), open to everyone as the
+    /// TCP side is.
+    pub quic_ports: Vec<u16>,
     /// What it connects to by address: Redis, fleet peers, the alert webhook.
     pub egress: Vec<Dependency>,
     /// Certificates come from an ACME CA, whose addresses are not fixed.

@@ -214,6 +214,10 @@ pub(super) fn balancer_needs(m: &model::Model) -> model::BalancerNeeds {
         }
         if let model::ListenerKind::Https(s) = &l.kind {
             n.acme |= s.acme.is_some();
+            let port = l.addr.port();
+            if s.http3 && port != 0 && !n.quic_ports.contains(&port) {
+                n.quic_ports.push(port);
+            }
         }
     }
     if let Some(c) = &m.cluster {

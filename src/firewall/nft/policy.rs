@@ -173,6 +173,14 @@ fn inbound(t: &Topology, h: &Host) -> Vec<Flow> {
             vec![80, 443],
             "load balancer: HTTP and HTTPS from anywhere",
         ));
+        if !t.balancer.quic_ports.is_empty() {
+            v.push(flow(
+                Proto::Udp,
+                None,
+                t.balancer.quic_ports.clone(),
+                "load balancer: HTTP/3 (QUIC) from anywhere",
+            ));
+        }
         v.push(tcp(
             net("admin network", &t.admin),
             vec![t.admin_port],

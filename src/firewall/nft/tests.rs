@@ -102,6 +102,31 @@ fn a_web_host_reaches_app_and_db_hosts_and_an_app_host_takes_web_traffic() {
 }
 
 #[test]
+fn http3_listeners_open_their_udp_port_on_the_balancers_only() {
+    let mut t = topology(vec![
+        host("lb", "10.0.0.1", &[Role::Lb]),
+        host("web", "10.0.0.2", &[Role::Web]),
+    ]);
+    t.balancer.quic_ports = vec![443];
+    let lb = policy(&t, "lb").expect("policy");
+    assert!(
+        lb.inbound.iter().any(|f| f.proto == Proto::Udp
+            && f.ports == [443]
+            && f.admits("203.0.113.9".parse().expect("ip"))),
+        "{:?}",
+        lb.inbound
+    );
+    let web = policy(&t, "web").expect("policy");
+    assert!(
+        !web.inbound.iter().any(|f| f.proto == Proto::Udp),
+        "{:?}",
+        web.inbound
+    );
+    let text = render(&t, "lb").expect("render");
+    assert!(text.contains("udp dport 443"), "{text}");
+}
+
+#[test]
 fn a_database_endpoint_on_its_own_port_is_reachable_both_ways() {
     let mut t = topology(vec![
         host("lb", "10.0.0.1", &[Role::Lb]),
