@@ -10,14 +10,37 @@ use http_body_util::BodyExt;
 
 use crate::support::*;
 
-/// A backend that answers `METHOD PATH BODY-LENGTH`.
+/// A backend that answers `METHOD PATH BODY-LENGTH BODY-SHA256`, and
+/// [`big`] for a path ending in `/big`.
 async fn echo_backend() -> Backend {
     Backend::start(|req| async move {
         let (parts, body) = req.into_parts();
-        let n = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
-        http::Response::new(full(format!("{} {} {n}", parts.method, parts.uri.path())))
+        if parts.uri.path().ends_with("/big") {
+            return http::Response::new(full(big()));
+        }
+        let b = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        http::Response::new(full(format!(
+            "{} {} {} {}",
+            parts.method,
+            parts.uri.path(),
+            b.len(),
+            sha256(&b)
+        )))
     })
     .await
+}
+
+/// 1 MiB the backend answers with: bytes `i % 251`.
+fn big() -> Vec<u8> {
+    (0..1usize << 20).map(|i| (i % 251) as u8).collect()
+}
+
+fn sha256(b: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
+        .as_ref()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// An https listener `tls` (HTTP/3 on or off, `extra` keys), a route for
@@ -116,14 +139,24 @@ async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
     let mut c = H3::connect(addr, "localhost", &ca).await;
     let (resp, body) = c.go("GET", "/app/one", Bytes::new()).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(String::from_utf8_lossy(&body), "GET /app/one 0");
+    assert!(
+        String::from_utf8_lossy(&body).starts_with("GET /app/one 0 "),
+        "{body:?}"
+    );
     // No Alt-Svc over HTTP/3 itself.
     assert!(resp.headers().get("alt-svc").is_none(), "{:?}", resp.headers());
     // A body of 1 MiB reaches the backend whole.
-    let big = Bytes::from(vec![7u8; 1 << 20]);
-    let (resp, body) = c.go("POST", "/app/up", big).await;
+    let upload = Bytes::from(big());
+    let (resp, body) = c.go("POST", "/app/up", upload.clone()).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(String::from_utf8_lossy(&body), "POST /app/up 1048576");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        format!("POST /app/up 1048576 {}", sha256(&upload))
+    );
+    // And 1 MiB back.
+    let (resp, body) = c.go("GET", "/app/big", Bytes::new()).await;
+    assert_eq!((resp.status().as_u16(), body.len()), (200, 1 << 20));
+    assert_eq!(sha256(&body), sha256(&big()));
     // Many requests on one connection at once.
     let mut streams = Vec::new();
     for i in 0..20 {
@@ -141,7 +174,7 @@ async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
             let n = chunk.remaining();
             got.extend_from_slice(&chunk.copy_to_bytes(n));
         }
-        assert_eq!(String::from_utf8_lossy(&got), format!("GET /app/s{i} 0"));
+        assert!(String::from_utf8_lossy(&got).starts_with(&format!("GET /app/s{i} 0 ")));
     }
     // No route: 404; the firewall's rule: 403; both rampart's own answers.
     let (resp, _) = c.go("GET", "/elsewhere", Bytes::new()).await;
@@ -157,7 +190,7 @@ async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
             >= 24
     })
     .await;
-    assert!(logged.is_some(), "24 access-log lines");
+    assert!(logged.is_some(), "25 access-log lines");
     let text = std::fs::read_to_string(&path).expect("log");
     let first: serde_json::Value = serde_json::from_str(text.lines().next().expect("a line")).expect("json");
     assert_eq!(first["protocol"], "HTTP/3", "{first}");
@@ -216,5 +249,65 @@ async fn a_refused_address_gets_no_quic_handshake() {
         m.contains("rampart_connections_by_protocol_total{listener=\"tls\",protocol=\"HTTP/3\"} 0"),
         "{m}"
     );
+    app.shutdown().await;
+}
+
+/// The Python with aioquic that `scripts/test` installs (`target/venv`),
+/// or `RAMPART_AIOQUIC_PYTHON`.
+fn aioquic_python() -> std::path::PathBuf {
+    let p = std::env::var_os("RAMPART_AIOQUIC_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venv/bin/python"));
+    assert!(
+        p.exists(),
+        "no {}: scripts/test installs aioquic into target/venv",
+        p.display()
+    );
+    p
+}
+
+#[tokio::test]
+async fn an_aioquic_client_gets_the_same_answers() {
+    let be = echo_backend().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(&be, true, ""), dir.path()).await;
+    let ca = app.local_ca.clone().expect("a local CA was created");
+    let addr = listener(&app, "tls");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/h3_client.py");
+    let out = tokio::process::Command::new(aioquic_python())
+        .arg(&script)
+        .args(["--ca", &ca.display().to_string(), "--sni", "localhost"])
+        .arg(addr.to_string())
+        .args([
+            "GET:/app/one:0",
+            "POST:/app/up:1048576",
+            "GET:/app/big:0",
+            "GET:/elsewhere:0",
+            "GET:/app/admin/x:0",
+        ])
+        .output()
+        .await
+        .expect("aioquic client runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answers: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(answers.len(), 5, "{answers:?}");
+    let status: Vec<i64> = answers
+        .iter()
+        .map(|a| a["status"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(status, [200, 200, 200, 404, 403], "{answers:?}");
+    assert!(answers[0]["text"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("GET /app/one 0 ")));
+    // The upload (bytes i % 251, as the client sends them) arrived whole.
+    assert_eq!(
+        answers[1]["text"],
+        format!("POST /app/up 1048576 {}", sha256(&big()))
+    );
+    assert_eq!(answers[2]["length"], 1 << 20);
+    assert_eq!(answers[2]["sha256"], sha256(&big()));
     app.shutdown().await;
 }
