@@ -420,6 +420,8 @@ pub struct ListenerStats {
     /// QUIC handshakes started (connections past admission; a refused
     /// address starts none).
     pub quic_handshakes: AtomicU64,
+    /// QUIC Retry packets sent (address validation asked for).
+    pub quic_retries: AtomicU64,
     /// Connections closed at accept by the CIDR filter.
     pub refused: AtomicU64,
     /// Requests refused by path normalisation.

@@ -189,6 +189,8 @@ pub fn bind_listener(
                 idle: m.timeouts.client_idle,
                 max_streams: m.limits.http2_max_concurrent_streams,
                 max_field_section: m.limits.max_header_bytes as u64,
+                retry_above: m.limits.quic_retry_above,
+                retry_always: m.limits.quic_retry_always,
             };
             let ep = http3::server_config(tls, limits)
                 .and_then(|c| http3::bind(addr, c))

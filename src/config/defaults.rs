@@ -50,6 +50,9 @@ pub const MIN_BODY_RATE: u64 = 1024;
 pub const BODY_GRACE: Duration = Duration::from_secs(10);
 pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 256;
 pub const HTTP2_MAX_PENDING_RESETS: usize = 20;
+/// New QUIC handshakes per second and listener above which clients must
+/// prove their address with a Retry first.
+pub const QUIC_RETRY_ABOVE: u32 = 200;
 
 // [firewall] (0 = no limit)
 pub const MAX_CONNECTIONS_PER_CLIENT: u32 = 0;
@@ -258,6 +261,8 @@ pub const DOCUMENTED: &[Documented] = &[
         "`20`",
         Count(HTTP2_MAX_PENDING_RESETS as u64),
     ),
+    d("limits.quic_retry_above", "`200`", Count(QUIC_RETRY_ABOVE as u64)),
+    d("limits.quic_retry_always", "`false`", Value::Flag(false)),
     d("firewall.max_connections_per_client", "no limit", Words),
     d(
         "firewall.new_connections_per_client_per_second",
@@ -304,6 +309,7 @@ pub const DOCUMENTED: &[Documented] = &[
     d("listener.protocol", "`\"http\"`", Text(LISTENER_PROTOCOL)),
     d("listener.redirect_to", "none", Words),
     d("listener.http2", "`true`", Flag(HTTP2)),
+    d("listener.http3", "`false`", Flag(false)),
     d("listener.client_auth", "not asked", Words),
     d("listener.mode", "http", Words),
     d("listener.pool", "none", Words),

@@ -241,6 +241,11 @@ pub struct Limits {
     /// HTTP/2 streams reset by the client before being served that are
     /// tolerated at once (rapid-reset protection; default 20).
     pub http2_max_pending_resets: Option<usize>,
+    /// New QUIC handshakes per second (per listener) above which clients
+    /// get a Retry first, to prove their address (default 200).
+    pub quic_retry_above: Option<u32>,
+    /// Send every new QUIC client a Retry (default false).
+    pub quic_retry_always: Option<bool>,
 }
 
 /// `[topology]`: the hosts of the infrastructure, for host firewalls.

@@ -51,6 +51,28 @@ pub struct Limits {
     pub max_streams: u32,
     /// The largest request header section (QPACK-decoded) accepted.
     pub max_field_section: u64,
+    /// New handshakes per second above which a client gets a Retry first.
+    pub retry_above: u32,
+    pub retry_always: bool,
+}
+
+/// New handshakes in the current one-second window, to decide on Retry.
+struct Pace {
+    since: tokio::time::Instant,
+    count: u32,
+}
+
+impl Pace {
+    /// Counts one more; whether the window is past `limit`.
+    fn over(&mut self, limit: u32) -> bool {
+        let now = tokio::time::Instant::now();
+        if now.duration_since(self.since) >= Duration::from_secs(1) {
+            self.since = now;
+            self.count = 0;
+        }
+        self.count = self.count.saturating_add(1);
+        self.count > limit
+    }
 }
 
 /// quinn's server configuration from the listener's TLS configuration:
@@ -167,6 +189,10 @@ pub async fn serve(
     limits: Limits,
     mut watch: DrainWatch,
 ) {
+    let mut pace = Pace {
+        since: tokio::time::Instant::now(),
+        count: 0,
+    };
     loop {
         let incoming = tokio::select! {
             i = endpoint.accept() => match i {
@@ -196,6 +222,18 @@ pub async fn serve(
             true,
             runtime.clone(),
         ));
+        // Address validation: past the pace (or always, when set), a new
+        // client first gets a Retry and comes back with its token; the
+        // amplification limit (three times what the client sent) holds
+        // until then either way.
+        if !incoming.remote_address_validated()
+            && incoming.may_retry()
+            && (limits.retry_always || pace.over(limits.retry_above))
+        {
+            stats.quic_retries.fetch_add(1, Relaxed);
+            let _ = incoming.retry();
+            continue;
+        }
         stats.quic_handshakes.fetch_add(1, Relaxed);
         let w = watch.clone();
         tokio::spawn(async move {

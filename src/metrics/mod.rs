@@ -370,7 +370,7 @@ impl Collector for RequestCollector {
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut handshakes, mut failures, mut expiry, mut routes) = (vec![], vec![], vec![], vec![]);
         let (mut aborts, mut refused_by, mut protocols) = (vec![], vec![], vec![]);
-        let mut quic = vec![];
+        let (mut quic, mut retries) = (vec![], vec![]);
         // Owned here: an ACME listener's certificate changes while running.
         let cert_lists: Vec<(&str, Vec<(String, i64)>)> = rt
             .listeners
@@ -429,6 +429,10 @@ impl Collector for RequestCollector {
             quic.push((
                 vec![("listener", name)],
                 ConstCounter::new(l.stats.quic_handshakes.load(Relaxed)),
+            ));
+            retries.push((
+                vec![("listener", name)],
+                ConstCounter::new(l.stats.quic_retries.load(Relaxed)),
             ));
             for (i, p) in ["HTTP/1.1", "HTTP/2", "HTTP/3"].iter().enumerate() {
                 protocols.push((
@@ -585,6 +589,13 @@ impl Collector for RequestCollector {
             "QUIC handshakes started (after the connection filter let the address in)",
             MetricType::Counter,
             &quic,
+        )?;
+        encode_all(
+            &mut enc,
+            QUIC_RETRIES,
+            "QUIC Retry packets sent: new clients asked to prove their address",
+            MetricType::Counter,
+            &retries,
         )?;
         encode_all(
             &mut enc,

@@ -33,6 +33,7 @@ pub const BYTES_SENT: &str = "rampart_sent_bytes";
 pub const TLS_HANDSHAKES: &str = "rampart_tls_handshakes";
 pub const CONNECTIONS_BY_PROTOCOL: &str = "rampart_connections_by_protocol";
 pub const QUIC_HANDSHAKES: &str = "rampart_quic_handshakes_started";
+pub const QUIC_RETRIES: &str = "rampart_quic_retries_sent";
 pub const TLS_HANDSHAKE_FAILURES: &str = "rampart_tls_handshake_failures";
 pub const BACKEND_TLS_FAILURES: &str = "rampart_backend_tls_failures";
 pub const ACCESS_LOG_LINES: &str = "rampart_access_log_lines";

@@ -311,3 +311,57 @@ async fn an_aioquic_client_gets_the_same_answers() {
     assert_eq!(answers[2]["sha256"], sha256(&big()));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_new_handshakes_gets_retry_and_clients_are_still_served() {
+    let be = echo_backend().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // More than 2 new handshakes in a second: Retry first.
+    let toml = format!("[limits]\nquic_retry_above = 2\n{}", config(&be, true, ""));
+    let app = start_app(&toml, dir.path()).await;
+    let ca = app.local_ca.clone().expect("a local CA was created");
+    let addr = listener(&app, "tls");
+    let mut first = H3::connect(addr, "localhost", &ca).await;
+    // 30 clients, each from a port of its own, one after the other: each
+    // answers its Retry (quinn does) and is served.
+    for i in 0..30 {
+        let mut c = H3::connect(addr, "localhost", &ca).await;
+        let (resp, _) = c.go("GET", &format!("/app/c{i}"), Bytes::new()).await;
+        assert_eq!(resp.status(), 200);
+    }
+    // The connection made before the flood still works.
+    let (resp, _) = first.go("GET", "/app/after", Bytes::new()).await;
+    assert_eq!(resp.status(), 200);
+    let m = metrics(app.admin().expect("admin")).await;
+    let retries = counter(&m, "rampart_quic_retries_sent_total{listener=\"tls\"}");
+    assert!(retries >= 1.0, "{m}");
+    // Every connection completed its handshake once.
+    assert!(
+        m.contains("rampart_quic_handshakes_started_total{listener=\"tls\"} 31"),
+        "{m}"
+    );
+    app.shutdown().await;
+
+    // quic_retry_always: every new client.
+    let toml = format!("[limits]\nquic_retry_always = true\n{}", config(&be, true, ""));
+    let app = start_app(&toml, dir.path()).await;
+    let addr = listener(&app, "tls");
+    for _ in 0..3 {
+        let mut c = H3::connect(addr, "localhost", &ca).await;
+        assert_eq!(c.go("GET", "/app/x", Bytes::new()).await.0.status(), 200);
+    }
+    let m = metrics(app.admin().expect("admin")).await;
+    assert!(
+        m.contains("rampart_quic_retries_sent_total{listener=\"tls\"} 3"),
+        "{m}"
+    );
+    app.shutdown().await;
+}
+
+/// The value of one sample line of a Prometheus text exposition.
+fn counter(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1.0)
+}

@@ -297,6 +297,9 @@ pub struct Limits {
     pub body_grace: Duration,
     pub http2_max_concurrent_streams: u32,
     pub http2_max_pending_resets: usize,
+    /// New QUIC handshakes per second and listener before Retry.
+    pub quic_retry_above: u32,
+    pub quic_retry_always: bool,
 }
 
 impl Default for Limits {
@@ -310,6 +313,8 @@ impl Default for Limits {
             body_grace: d::BODY_GRACE,
             http2_max_concurrent_streams: d::HTTP2_MAX_CONCURRENT_STREAMS,
             http2_max_pending_resets: d::HTTP2_MAX_PENDING_RESETS,
+            quic_retry_above: d::QUIC_RETRY_ABOVE,
+            quic_retry_always: false,
         }
     }
 }

@@ -64,6 +64,8 @@ impl Cx<'_> {
                 .unwrap_or(d.http2_max_concurrent_streams)
                 .max(1),
             http2_max_pending_resets: l.http2_max_pending_resets.unwrap_or(d.http2_max_pending_resets),
+            quic_retry_above: l.quic_retry_above.unwrap_or(d.quic_retry_above),
+            quic_retry_always: l.quic_retry_always.unwrap_or(d.quic_retry_always),
         })
     }
 }
