@@ -1,11 +1,13 @@
 """An HTTP/3 client on aioquic, for the HTTP/3 tests: a second client,
 independent of the quinn/h3 one in the Rust tests.
 
-    h3_client.py --ca CA.pem --sni NAME HOST:PORT METHOD:PATH:BODY_BYTES...
+    h3_client.py --ca CA.pem --sni NAME HOST:PORT METHOD:PATH:BODY_BYTES[:HEADER_BYTES]...
 
 Sends every request on one QUIC connection, all at once, and prints one
 JSON object per request, in order: status, body length, the body's
-SHA-256 and its first 200 bytes as text.
+SHA-256 and its first 200 bytes as text. HEADER_BYTES adds fields
+`x-filler-N` of that many bytes in all (to exceed the server's header
+limit).
 """
 
 import argparse
@@ -40,7 +42,7 @@ class Client(QuicConnectionProtocol):
             if getattr(e, "stream_ended", False) and not s["done"].done():
                 s["done"].set_result(None)
 
-    async def request(self, authority, method, path, size):
+    async def request(self, authority, method, path, size, filler=0):
         sid = self._quic.get_next_available_stream_id()
         body = bytes(i % 251 for i in range(size)) if size else b""
         headers = [
@@ -52,6 +54,9 @@ class Client(QuicConnectionProtocol):
         ]
         if size:
             headers.append((b"content-length", str(size).encode()))
+        # In fields of at most 16,000 bytes (the QPACK encoder's own limit).
+        for i in range(0, filler, 16000):
+            headers.append((b"x-filler-%d" % i, b"f" * min(16000, filler - i)))
         done = asyncio.get_running_loop().create_future()
         self.streams[sid] = {"status": None, "body": bytearray(), "done": done}
         self.h3.send_headers(sid, headers, end_stream=not size)
@@ -82,8 +87,8 @@ async def main():
     async with connect(host, int(port), configuration=config, create_protocol=Client) as client:
         jobs = []
         for r in a.requests:
-            method, path, size = r.split(":", 2)
-            jobs.append(client.request(a.sni, method, path, int(size)))
+            method, path, size, *filler = r.split(":")
+            jobs.append(client.request(a.sni, method, path, int(size), int(filler[0]) if filler else 0))
         for result in await asyncio.gather(*jobs):
             print(json.dumps(result))
 

@@ -284,6 +284,8 @@ async fn an_aioquic_client_gets_the_same_answers() {
             "GET:/app/big:0",
             "GET:/elsewhere:0",
             "GET:/app/admin/x:0",
+            // A header section past `limits.max_header_bytes` (64 KiB).
+            "GET:/app/big-head:0:100000",
         ])
         .output()
         .await
@@ -293,12 +295,12 @@ async fn an_aioquic_client_gets_the_same_answers() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON"))
         .collect();
-    assert_eq!(answers.len(), 5, "{answers:?}");
+    assert_eq!(answers.len(), 6, "{answers:?}");
     let status: Vec<i64> = answers
         .iter()
         .map(|a| a["status"].as_i64().unwrap_or(0))
         .collect();
-    assert_eq!(status, [200, 200, 200, 404, 403], "{answers:?}");
+    assert_eq!(status, [200, 200, 200, 404, 403, 431], "{answers:?}");
     assert!(answers[0]["text"]
         .as_str()
         .is_some_and(|t| t.starts_with("GET /app/one 0 ")));
