@@ -18,6 +18,9 @@ async fn echo_backend() -> Backend {
         if parts.uri.path().ends_with("/big") {
             return http::Response::new(full(big()));
         }
+        if parts.uri.path().ends_with("/huge") {
+            return http::Response::new(full(huge()));
+        }
         let b = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         http::Response::new(full(format!(
             "{} {} {} {}",
@@ -33,6 +36,11 @@ async fn echo_backend() -> Backend {
 /// 1 MiB the backend answers with: bytes `i % 251`.
 fn big() -> Vec<u8> {
     (0..1usize << 20).map(|i| (i % 251) as u8).collect()
+}
+
+/// 100 MiB: bytes `i % 253`.
+fn huge() -> Vec<u8> {
+    (0..100usize << 20).map(|i| (i % 253) as u8).collect()
 }
 
 fn sha256(b: &[u8]) -> String {
@@ -59,6 +67,8 @@ fn config(be: &Backend, http3: bool, extra: &str) -> String {
 /// An HTTP/3 connection to `addr`, trusting only `ca_pem`.
 struct H3 {
     send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    /// The server's certificate (DER).
+    leaf: Vec<u8>,
     _endpoint: quinn::Endpoint,
     _driver: tokio::task::JoinHandle<()>,
 }
@@ -93,6 +103,14 @@ impl H3 {
             quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
         endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
         let conn = endpoint.connect(addr, sni).expect("connect").await?;
+        let leaf = conn
+            .peer_identity()
+            .and_then(|i| {
+                i.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
+                    .ok()
+            })
+            .and_then(|chain| chain.first().map(|c| c.to_vec()))
+            .unwrap_or_default();
         let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(conn))
             .await
             .expect("h3");
@@ -101,6 +119,7 @@ impl H3 {
         });
         Ok(H3 {
             send,
+            leaf,
             _endpoint: endpoint,
             _driver: driver,
         })
@@ -366,4 +385,83 @@ fn counter(text: &str, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(series))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(-1.0)
+}
+
+/// The DNS names of a certificate.
+fn names(der: &[u8]) -> Vec<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).expect("a certificate");
+    cert.subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| san.value.general_names.iter().map(|n| format!("{n}")).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn sni_picks_the_certificate_and_a_reload_reaches_new_quic_connections() {
+    let be = echo_backend().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    crate::tls::issue_certs(d);
+    let certs = |prefix: &str| {
+        format!(
+            "[[listener.certificate]]\ncert = \"{prefix}alpha.test.pem\"\nkey = \"{prefix}alpha.test.key\"\n\
+             [[listener.certificate]]\ncert = \"{prefix}beta.test.pem\"\nkey = \"{prefix}beta.test.key\"\n"
+        )
+    };
+    let path = d.join("rampart.toml");
+    std::fs::write(&path, config(&be, true, &certs(""))).expect("write");
+    let app = start_app_file(&path).await;
+    let addr = listener(&app, "tls");
+    for name in ["alpha.test", "beta.test"] {
+        let mut c = H3::connect(addr, name, &d.join("ca.pem")).await;
+        assert!(
+            names(&c.leaf).iter().any(|n| n.contains(name)),
+            "{name}: {:?}",
+            names(&c.leaf)
+        );
+        assert_eq!(c.go("GET", "/app/sni", Bytes::new()).await.0.status(), 200);
+    }
+    // New certificates from another CA, and a reload: new QUIC
+    // connections get them.
+    let next = d.join("next");
+    std::fs::create_dir_all(&next).expect("dir");
+    crate::tls::issue_certs(&next);
+    let toml = config(&be, true, &certs("next/")).replace("127.0.0.1:0", &addr.to_string());
+    std::fs::write(&path, toml).expect("write");
+    let (status, v) = admin(app.admin().expect("admin"), "POST", "/api/reload", None).await;
+    assert_eq!(status, 200, "{v}");
+    let c = H3::connect(addr, "alpha.test", &next.join("ca.pem")).await;
+    let want = std::fs::read_to_string(next.join("alpha.test.pem")).expect("pem");
+    let want = rustls_pki_types::pem::PemObject::from_pem_slice(want.as_bytes())
+        .map(|c: rustls_pki_types::CertificateDer<'static>| c.to_vec())
+        .expect("a certificate");
+    assert_eq!(c.leaf, want, "the reloaded certificate");
+    // The old CA no longer verifies what the listener serves.
+    assert!(H3::try_connect(addr, "alpha.test", &d.join("ca.pem"))
+        .await
+        .is_err());
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hundred_mebibytes_each_way_arrive_whole() {
+    let be = echo_backend().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(&be, true, ""), dir.path()).await;
+    let ca = app.local_ca.clone().expect("a local CA was created");
+    let addr = listener(&app, "tls");
+    let mut c = H3::connect(addr, "localhost", &ca).await;
+    let data = Bytes::from(huge());
+    let want = sha256(&data);
+    let (resp, body) = c.go("POST", "/app/up", data).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        format!("POST /app/up {} {want}", 100usize << 20)
+    );
+    let (resp, body) = c.go("GET", "/app/huge", Bytes::new()).await;
+    assert_eq!((resp.status().as_u16(), body.len()), (200, 100 << 20));
+    assert_eq!(sha256(&body), want);
+    app.shutdown().await;
 }
