@@ -435,8 +435,14 @@ async fn without_etcd_an_instance_starts_from_its_last_revision_and_catches_up()
         wait_served(&lb1, "v2", Duration::from_secs(40)).await.is_some(),
         "did not catch up after etcd came back"
     );
-    let m = metrics(lb1.admin().expect("admin")).await;
-    assert_eq!(metric(&m, "rampart_fleet_up"), Some(1.0), "{m}");
+    // "Up" follows the catch-up (the servers' runtime records are read
+    // after the revision is applied): wait for it, do not race it.
+    let admin = lb1.admin().expect("admin");
+    let up = wait_until(Duration::from_secs(10), || async {
+        metric(&metrics(admin).await, "rampart_fleet_up") == Some(1.0)
+    })
+    .await;
+    assert!(up.is_some(), "{}", metrics(admin).await);
     lb1.shutdown().await;
 }
 

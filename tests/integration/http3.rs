@@ -64,6 +64,24 @@ fn config(be: &Backend, http3: bool, extra: &str) -> String {
     )
 }
 
+/// rampart with HTTP/3 on (and `extra` listener keys): its directory,
+/// the app, its local CA and the listener's address.
+async fn serving(
+    be: &Backend,
+    extra: &str,
+) -> (
+    tempfile::TempDir,
+    rampart::app::RunningApp,
+    std::path::PathBuf,
+    std::net::SocketAddr,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = start_app(&config(be, true, extra), dir.path()).await;
+    let ca = app.local_ca.clone().expect("a local CA was created");
+    let addr = listener(&app, "tls");
+    (dir, app, ca, addr)
+}
+
 /// An HTTP/3 connection to `addr`, trusting only `ca_pem`.
 struct H3 {
     send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
@@ -150,10 +168,7 @@ impl H3 {
 #[tokio::test]
 async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
     let be = echo_backend().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = start_app(&config(&be, true, ""), dir.path()).await;
-    let ca = app.local_ca.clone().expect("a local CA was created");
-    let addr = listener(&app, "tls");
+    let (dir, app, ca, addr) = serving(&be, "").await;
 
     let mut c = H3::connect(addr, "localhost", &ca).await;
     let (resp, body) = c.go("GET", "/app/one", Bytes::new()).await;
@@ -254,10 +269,7 @@ async fn http3_serves_the_same_routes_and_tcp_answers_offer_it() {
 #[tokio::test]
 async fn a_refused_address_gets_no_quic_handshake() {
     let be = echo_backend().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = start_app(&config(&be, true, "deny = [\"127.0.0.0/8\"]\n"), dir.path()).await;
-    let ca = app.local_ca.clone().expect("a local CA was created");
-    let addr = listener(&app, "tls");
+    let (_dir, app, ca, addr) = serving(&be, "deny = [\"127.0.0.0/8\"]\n").await;
     assert!(H3::try_connect(addr, "localhost", &ca).await.is_err(), "refused");
     let m = metrics(app.admin().expect("admin")).await;
     assert!(
@@ -288,10 +300,7 @@ fn aioquic_python() -> std::path::PathBuf {
 #[tokio::test]
 async fn an_aioquic_client_gets_the_same_answers() {
     let be = echo_backend().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = start_app(&config(&be, true, ""), dir.path()).await;
-    let ca = app.local_ca.clone().expect("a local CA was created");
-    let addr = listener(&app, "tls");
+    let (_dir, app, ca, addr) = serving(&be, "").await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/h3_client.py");
     let out = tokio::process::Command::new(aioquic_python())
         .arg(&script)
@@ -447,10 +456,7 @@ async fn sni_picks_the_certificate_and_a_reload_reaches_new_quic_connections() {
 #[tokio::test]
 async fn a_hundred_mebibytes_each_way_arrive_whole() {
     let be = echo_backend().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = start_app(&config(&be, true, ""), dir.path()).await;
-    let ca = app.local_ca.clone().expect("a local CA was created");
-    let addr = listener(&app, "tls");
+    let (_dir, app, ca, addr) = serving(&be, "").await;
     let mut c = H3::connect(addr, "localhost", &ca).await;
     let data = Bytes::from(huge());
     let want = sha256(&data);
