@@ -492,7 +492,7 @@ def main():
     ap.add_argument("--paranoia", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--requests", type=int, default=5200)
     ap.add_argument("--seed", type=int, default=26)
-    ap.add_argument("--report", default="waf-compare.md")
+    ap.add_argument("--report", default="target/waf-compare.md")
     ap.add_argument("--json", help="write the summary here")
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
     args = ap.parse_args()
