@@ -172,15 +172,20 @@ fn hv(v: &Option<HeaderValue>) -> &str {
     v.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
-/// One line, with its newline.
-pub fn format_line(out: &mut String, r: &Record, json: bool) {
-    use std::fmt::Write;
-    let version = match r.version {
+/// A version as logs (and the WAF's `REQUEST_PROTOCOL`) write it.
+pub fn protocol(v: Version) -> &'static str {
+    match v {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_2 => "HTTP/2.0",
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
-    };
+    }
+}
+
+/// One line, with its newline.
+pub fn format_line(out: &mut String, r: &Record, json: bool) {
+    use std::fmt::Write;
+    let version = protocol(r.version);
     if json {
         let v = serde_json::json!({
             "time": httpdate::fmt_http_date(r.time),

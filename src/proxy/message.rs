@@ -35,6 +35,12 @@ impl ClientRequest {
         }
     }
 
+    /// HTTP/2 or HTTP/3: pseudo-header fields, no connection-level
+    /// framing of its own (what HTTP/1.x's parser checks is checked here).
+    pub fn multiplexed(&self) -> bool {
+        matches!(self.version, Version::HTTP_2 | Version::HTTP_3)
+    }
+
     /// The request's host: the authority of an absolute-form target (it
     /// replaces `Host`, RFC 9112 §3.2.2), else `Host`, else (HTTP/2) the
     /// `:authority`; and whether it is the `Host` field as sent.
@@ -44,7 +50,7 @@ impl ClientRequest {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         };
-        if !matches!(self.version, Version::HTTP_2 | Version::HTTP_3) && self.uri.authority().is_some() {
+        if !self.multiplexed() && self.uri.authority().is_some() {
             // Without user info, which Host never carries.
             let host = self.uri.authority().and_then(|a| {
                 let value = match a.port() {

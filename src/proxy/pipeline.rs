@@ -426,14 +426,9 @@ impl<'a> Exchange<'a> {
             .uri
             .path_and_query()
             .map_or_else(|| req.uri.path(), PathAndQuery::as_str);
-        let protocol = match req.version {
-            Version::HTTP_2 => "HTTP/2.0",
-            Version::HTTP_3 => "HTTP/3",
-            Version::HTTP_10 => "HTTP/1.0",
-            _ => "HTTP/1.1",
-        };
+        let protocol = crate::accesslog::protocol(req.version);
         let rid = String::from_utf8_lossy(self.rid.as_bytes());
-        let outcome = waf.rules.inspect(&crate::waf::Request {
+        let mut outcome = waf.rules.inspect(&crate::waf::Request {
             method: req.method.as_str(),
             uri,
             protocol,
@@ -444,16 +439,20 @@ impl<'a> Exchange<'a> {
             body_truncated: truncated,
             exclusions: [Some(&waf.exclude), Some(hit.waf_exclude)],
         });
-        let matched: Vec<String> = outcome.matched.iter().map(|h| h.id.to_string()).collect();
         let block = match hit.waf {
             Some(RouteWaf::Block) => true,
             Some(RouteWaf::Detect | RouteWaf::Off) => false,
             None => waf.block,
         } && !outcome.detection_only;
-        if !outcome.matched.is_empty() || outcome.deny.is_some() {
+        let (rules, messages): (Vec<u64>, Vec<String>) = std::mem::take(&mut outcome.matched)
+            .into_iter()
+            .map(|h| (h.id, h.msg))
+            .unzip();
+        let matched = rules.iter().map(u64::to_string).collect::<Vec<_>>();
+        if !rules.is_empty() || outcome.deny.is_some() {
             *fields = Some(Box::new(crate::accesslog::WafFields {
-                rules: outcome.matched.iter().map(|h| h.id).collect(),
-                messages: outcome.matched.iter().map(|h| h.msg.clone()).collect(),
+                rules,
+                messages,
                 anomaly_score: outcome.anomaly_score,
                 denied: block && outcome.deny.is_some(),
             }));
@@ -688,7 +687,7 @@ impl<'a> Exchange<'a> {
 /// their framing by the engine's parser (`h1::head`) before they got here;
 /// HTTP/2 requests are checked here.
 fn framing(req: &ClientRequest, rt: &Runtime) -> Result<(), ProxyError> {
-    if matches!(req.version, Version::HTTP_2 | Version::HTTP_3) {
+    if req.multiplexed() {
         let h = &req.head;
         if h.contains("transfer-encoding") && h.contains("content-length") {
             return Err(ProxyError::Framing(
